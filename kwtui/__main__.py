@@ -1,0 +1,3 @@
+from kwtui.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Typer CLI: a thin adapter over kwtui.core."""

@@ -1,0 +1,234 @@
+"""`kwtui` entry point. Thin: parse arguments, load the preset, call kwtui.core, render events.
+
+Exit codes (kwtui.core.errors.ExitCode): 0 ok, 1 failure during work, 2 bad input, 130 interrupted.
+Nothing here imports TensorFlow or Textual at module level: `kwtui --help` must be instant.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import typer
+
+from kwtui.core.errors import ExitCode, KwtuiError
+from kwtui.core.events import CancelToken
+
+app = typer.Typer(
+    name="kwtui",
+    help="From a folder of speech clips to a keyword detector on an ESP32. Run without a command for the wizard.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="List, show and validate presets.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+PresetArg = typer.Argument(..., help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
+SetOpt = typer.Option([], "--set", help="Override a preset field: section.key=value (repeatable).")
+JsonOpt = typer.Option(False, "--json", help="Write one JSON event per line to stdout.")
+
+
+def fail(message: str, code: ExitCode) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def graceful_interrupt() -> Iterator[CancelToken]:
+    """First Ctrl-C asks the running stage to stop cleanly; a second one aborts at once."""
+    cancel = CancelToken()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        typer.echo("\nstopping after the current step (Ctrl-C again to abort)...", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) -> Any:
+    """Run `work(report, cancel)` with a renderer; turn KwtuiError into a one-line message and exit code."""
+    from kwtui.cli.render import make_renderer
+
+    renderer = make_renderer(json_output)
+    try:
+        with graceful_interrupt() as cancel:
+            return work(renderer, cancel)
+    except KwtuiError as exc:
+        renderer.close()
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        renderer.close()
+        fail("interrupted; finished files are kept, re-run the same command to resume", ExitCode.INTERRUPTED)
+    finally:
+        renderer.close()
+
+
+def load(preset: str, overrides: list[str]):
+    from kwtui.core.preset import find_preset, load_preset
+
+    try:
+        return load_preset(find_preset(preset), overrides)
+    except KwtuiError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def stage_command(stage: str, preset: str, overrides: list[str], json_output: bool, **options: Any) -> None:
+    from kwtui.core.pipeline import run_stage
+
+    loaded = load(preset, overrides)
+    run_with_events(json_output, lambda report, cancel: run_stage(stage, loaded, report, cancel, **options))
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """Without a command, open the wizard."""
+    if ctx.invoked_subcommand is None:
+        from kwtui.tui.app import run_wizard
+
+        run_wizard(None)
+
+
+@app.command()
+def wizard(preset: Optional[str] = typer.Argument(None, help="Preset to pre-fill the wizard with.")) -> None:
+    """Open the interactive wizard (Textual)."""
+    loaded = load(preset, []) if preset else None
+    from kwtui.tui.app import run_wizard
+
+    run_wizard(loaded)
+
+
+@app.command()
+def run(
+    preset: str = PresetArg,
+    overrides: list[str] = SetOpt,
+    start: Optional[str] = typer.Option(None, "--from", help="First stage: features, train, evaluate, convert, flash."),
+    until: Optional[str] = typer.Option(None, "--until", help="Last stage."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training run."),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Replay a preset headless: features, train, evaluate, convert (and flash if the preset enables it)."""
+    from kwtui.core.pipeline import run_pipeline
+
+    loaded = load(preset, overrides)
+    run_with_events(
+        json_output,
+        lambda report, cancel: run_pipeline(loaded, report, cancel, start=start, until=until, resume=resume),
+    )
+
+
+@app.command()
+def features(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output: bool = JsonOpt) -> None:
+    """Generate the .npy feature store (resumable: re-run to continue)."""
+    stage_command("features", preset, overrides, json_output)
+
+
+@app.command()
+def train(
+    preset: str = PresetArg,
+    overrides: list[str] = SetOpt,
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last finished epoch."),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Train the model, streaming features from disk."""
+    stage_command("train", preset, overrides, json_output, resume=resume)
+
+
+@app.command()
+def evaluate(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output: bool = JsonOpt) -> None:
+    """Confusion matrix, precision/recall, false accepts per hour, threshold sweep."""
+    stage_command("evaluate", preset, overrides, json_output)
+
+
+@app.command()
+def convert(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output: bool = JsonOpt) -> None:
+    """int8 TFLite, checked in TFLite Micro, exported as model.cc/model.h."""
+    stage_command("convert", preset, overrides, json_output)
+
+
+@app.command()
+def flash(
+    preset: str = PresetArg,
+    overrides: list[str] = SetOpt,
+    port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: the preset's, 'auto' finds it)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the esptool command instead of flashing."),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Write the model (and optionally the firmware) to the ESP32 with esptool."""
+    stage_command("flash", preset, overrides, json_output, dry_run=dry_run, port=port)
+
+
+@app.command()
+def monitor(
+    port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: auto)."),
+    baud: int = typer.Option(115200, "--baud"),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Show the detections the firmware prints on serial."""
+    from kwtui.cli.device_cmds import monitor_command
+
+    monitor_command(port, baud, json_output)
+
+
+@app.command()
+def scan(
+    dataset: Path = typer.Argument(..., help="A Speech-Commands-style folder."),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Words, clip counts, durations and problems of a dataset (reads headers only)."""
+    from kwtui.cli.data_cmds import scan_command
+
+    scan_command(dataset, json_output)
+
+
+@app.command("demo-data")
+def demo_data(
+    out_dir: Path = typer.Argument(Path("data/demo"), help="Where to write the dataset."),
+    words: Optional[str] = typer.Option(None, "--words", help="Comma-separated words (default: a built-in list)."),
+    per_word: int = typer.Option(40, "--per-word", help="Clips per word."),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = JsonOpt,
+) -> None:
+    """Synthesize a small Speech-Commands-shaped dataset with espeak-ng."""
+    from kwtui.cli.data_cmds import demo_data_command
+
+    demo_data_command(out_dir, words, per_word, seed, json_output)
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """Shipped and saved presets."""
+    from kwtui.core.preset import list_presets
+
+    for path in list_presets():
+        typer.echo(f"{path.stem:20s} {path}")
+
+
+@presets_app.command("show")
+def presets_show(preset: str = PresetArg) -> None:
+    """Print a preset with every default filled in."""
+    typer.echo(load(preset, []).to_toml(), nl=False)
+
+
+@presets_app.command("validate")
+def presets_validate(preset: str = PresetArg, overrides: list[str] = SetOpt) -> None:
+    """Check a preset; exit 2 with the field named when it is invalid."""
+    loaded = load(preset, overrides)
+    typer.echo(f"ok: {loaded.name} ({', '.join(loaded.class_names)})")
+
+
+def main() -> None:
+    try:
+        app()
+    except KwtuiError as exc:  # a stray one from a command without run_with_events
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))

@@ -1,0 +1,145 @@
+"""Turn core events into terminal output: Rich progress on a TTY, plain lines otherwise, or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from kwtui.core import events as ev
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def _resources_text(r: ev.Resources) -> str:
+    return (
+        f"RSS {_mb(r.rss_bytes)} | RAM available {_mb(r.available_bytes)} | "
+        f"written {_mb(r.written_bytes)} | disk free {r.free_disk_bytes / 1e9:,.1f} GB"
+    )
+
+
+class JsonRenderer:
+    """One JSON object per event per line on stdout: an API for scripts and CI."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: ev.Event) -> None:
+        self.stream.write(json.dumps(event_to_jsonable(event)) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def event_to_jsonable(event: ev.Event) -> dict[str, Any]:
+    return ev.event_to_json(event)
+
+
+class PlainRenderer:
+    """Line-oriented output for logs, pipes and dumb terminals; progress at most every `interval` s."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def _due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, 0.0) >= self.interval:
+            self._last[key] = now
+            return True
+        return False
+
+    def _print(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Started(stage=stage, total=total, unit=unit, message=message):
+                self._print(f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else ""))
+            case ev.Progress(stage=stage, done=done, total=total, rate=rate, eta_s=eta, unit=unit, message=message):
+                if self._due(f"p:{stage}") or (total is not None and done >= total):
+                    of = f"/{total}" if total else ""
+                    eta_text = f", ETA {eta:.0f} s" if eta is not None else ""
+                    self._print(f"[{stage}] {done}{of} {unit} ({rate:.1f}/s{eta_text}) {message}".rstrip())
+            case ev.Metric(stage=stage, name=name, value=value, step=step, epoch=epoch):
+                if epoch is not None and step is None:
+                    self._print(f"[{stage}] epoch {epoch}: {name} = {value:.4f}")
+            case ev.Resources() as r:
+                if self._due(f"r:{r.stage}"):
+                    self._print(f"[{r.stage}] {_resources_text(r)}")
+            case ev.Warning(stage=stage, message=message, path=path):
+                self._print(f"[{stage}] warning: {path + ': ' if path else ''}{message}")
+            case ev.Finished(stage=stage, summary=summary):
+                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+                self._print(f"[{stage}] done" + (f": {brief}" if brief else ""))
+
+    def close(self) -> None:
+        pass
+
+
+class RichRenderer:
+    """A live progress bar per stage with rate, ETA and a resource line."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            refresh_per_second=4,
+        )
+        self.progress.start()
+        self.tasks: dict[str, Any] = {}
+
+    def _task(self, stage: str, total: int | None = None) -> Any:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, rate="", info="")
+        return self.tasks[stage]
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Started(stage=stage, total=total, message=message):
+                task = self._task(stage, total)
+                self.progress.update(task, total=total)
+                if message:
+                    self.console.print(f"[{stage}] {message}")
+            case ev.Progress(stage=stage, done=done, total=total, rate=rate, unit=unit):
+                self.progress.update(self._task(stage, total), completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
+            case ev.Resources() as r:
+                self.progress.update(self._task(r.stage), info=_resources_text(r))
+            case ev.Metric(stage=stage, name=name, value=value, step=step, epoch=epoch):
+                if epoch is not None and step is None:
+                    self.console.print(f"[{stage}] epoch {epoch}: {name} = {value:.4f}")
+            case ev.Warning(stage=stage, message=message, path=path):
+                self.console.print(f"[yellow][{stage}] warning:[/] {path + ': ' if path else ''}{message}", markup=True, highlight=False)
+            case ev.Finished(stage=stage, summary=summary):
+                task = self._task(stage)
+                total = self.progress.tasks[task].total
+                if total is not None:
+                    self.progress.update(task, completed=total)
+                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+                self.console.print(f"[green][{stage}] done[/]" + (f": {brief}" if brief else ""), highlight=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_renderer(json_output: bool) -> JsonRenderer | PlainRenderer | RichRenderer:
+    if json_output:
+        return JsonRenderer()
+    if sys.stderr.isatty():
+        return RichRenderer()
+    return PlainRenderer()

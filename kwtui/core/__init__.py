@@ -1,0 +1,1 @@
+"""The pipeline. Nothing under kwtui.core may import textual (tests/test_architecture.py)."""

@@ -1,0 +1,96 @@
+"""Load a clip: any readable wav -> mono float32 at 16 kHz. Conversions are reported, failures raise BadAudio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from kwtui.core.spectrogram import CLIP_SAMPLES, SAMPLE_RATE
+
+MIN_SECONDS = 0.05  # shorter than this is not a usable clip
+SILENT_PEAK = 1e-4  # max |x| below this (after mean removal) is a silent clip
+
+
+class BadAudio(Exception):
+    """The file cannot be used; str() is the reason shown to the user."""
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # float32, mono, 16 kHz
+    source_rate: int
+    notes: list[str] = field(default_factory=list)  # conversions applied, e.g. "resampled 22050 Hz"
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def silent(self) -> bool:
+        x = self.samples
+        return x.size == 0 or float(np.abs(x - x.mean()).max()) < SILENT_PEAK
+
+
+def resample(x: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resampling by FFT (exact for periodic signals, fine for clips and noise files)."""
+    if src_rate == dst_rate or x.size == 0:
+        return x.astype(np.float32, copy=False)
+    n_out = max(1, int(round(len(x) * dst_rate / src_rate)))
+    spectrum = np.fft.rfft(x.astype(np.float64))
+    n_keep = n_out // 2 + 1
+    if n_keep <= spectrum.size:
+        spectrum = spectrum[:n_keep]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(n_keep - spectrum.size, dtype=spectrum.dtype)])
+    return (np.fft.irfft(spectrum, n=n_out) * (n_out / len(x))).astype(np.float32)
+
+
+def load_audio(path: str | Path) -> Audio:
+    """Read a whole file as mono 16 kHz float32. Raises BadAudio with a short reason."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise BadAudio(f"not readable audio ({str(exc).splitlines()[0][:80]})") from None
+    except OSError as exc:
+        raise BadAudio(f"cannot open ({exc.strerror or exc})") from None
+    if data.shape[0] == 0:
+        raise BadAudio("empty (no samples)")
+    if not np.all(np.isfinite(data)):
+        raise BadAudio("contains NaN or infinite samples")
+    notes: list[str] = []
+    if data.shape[1] > 1:
+        notes.append(f"downmixed {data.shape[1]} channels")
+    x = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        notes.append(f"resampled {rate} Hz")
+        x = resample(x, rate)
+    if len(x) < MIN_SECONDS * SAMPLE_RATE:
+        raise BadAudio(f"too short ({len(x) / SAMPLE_RATE:.3f} s)")
+    return Audio(samples=x.astype(np.float32, copy=False), source_rate=int(rate), notes=notes)
+
+
+def fit_to_clip(x: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """Exactly 1 s: pad shorter clips with zeros at the end; crop longer ones to their loudest second."""
+    n = len(x)
+    if n == CLIP_SAMPLES:
+        return x
+    if n < CLIP_SAMPLES:
+        if notes is not None:
+            notes.append(f"padded {n / SAMPLE_RATE:.2f} s to 1 s")
+        return np.pad(x, (0, CLIP_SAMPLES - n))
+    energy = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
+    window_energy = energy[CLIP_SAMPLES:] - energy[:-CLIP_SAMPLES]
+    start = int(np.argmax(window_energy))
+    if notes is not None:
+        notes.append(f"cropped {n / SAMPLE_RATE:.2f} s to its loudest 1 s")
+    return x[start : start + CLIP_SAMPLES]
+
+
+def load_clip(path: str | Path) -> Audio:
+    """A keyword-style clip: load_audio then fit to exactly 1 s."""
+    audio = load_audio(path)
+    audio.samples = fit_to_clip(audio.samples, audio.notes)
+    return audio

@@ -1,0 +1,101 @@
+"""Typed progress events: the only way core stages talk to a front end.
+
+A stage receives a `Reporter` (any callable taking an Event) and a `CancelToken`.
+The CLI renders events with Rich or as JSON lines; the wizard posts them as Textual messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Union
+
+from kwtui.core.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Started:
+    stage: str
+    total: int | None = None  # units of work, when known
+    unit: str = "items"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    done: int
+    total: int | None
+    rate: float = 0.0  # units per second
+    eta_s: float | None = None
+    unit: str = "items"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named number, e.g. loss/accuracy per batch or epoch."""
+
+    stage: str
+    name: str
+    value: float
+    step: int | None = None  # batch or epoch index
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A sample of resource use, for the RAM and disk gauges."""
+
+    stage: str
+    rss_bytes: int  # whole process tree
+    available_bytes: int  # system available RAM
+    written_bytes: int = 0  # bytes written by this stage so far
+    free_disk_bytes: int = 0  # free space where the stage writes
+
+
+@dataclass(frozen=True)
+class Warning:
+    """Something skipped or converted; work goes on."""
+
+    stage: str
+    message: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Finished:
+    stage: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Union[Started, Progress, Metric, Resources, Warning, Finished]
+Reporter = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """A Reporter that drops everything."""
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    data["event"] = type(event).__name__.lower()
+    return data
+
+
+class CancelToken:
+    """Thread-safe cancellation flag checked by long loops."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()

@@ -1,0 +1,91 @@
+"""Where each stage reads and writes. One run folder per preset tells the whole story.
+
+runs/<name>/
+  preset.toml               the preset as run (written by `kwtui run` and the wizard)
+  features/                 mirror of the dataset: <word>/<clip>.npy, <word>/<clip>__v1.npy (variants),
+                            _background/<noisefile>__<start_ms>.npy
+  features/train.csv        manifests: columns `path,label` (path relative to features/, label = class name)
+  features/validation.csv
+  features/test.csv
+  features/features.json    classes, feature parameters, counts, skipped files, noise test regions
+  checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
+  model_best.keras          best validation checkpoint (never deleted by a later run)
+  history.csv               per-epoch metrics
+  report.json, report.txt   evaluation
+  model.tflite              int8 model; model.cc/model.h also copied to preset.convert.firmware_dir
+  model_partition.bin       model + header for the firmware's model partition
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kwtui.core.preset import Preset
+
+SPLITS = ("train", "validation", "test")
+
+
+class RunLayout:
+    def __init__(self, preset: Preset) -> None:
+        self.preset = preset
+        self.run_dir = preset.run_path
+        self.features_dir = preset.features_path
+
+    def manifest(self, split: str) -> Path:
+        return self.features_dir / f"{split}.csv"
+
+    @property
+    def features_info(self) -> Path:
+        return self.features_dir / "features.json"
+
+    @property
+    def preset_copy(self) -> Path:
+        return self.run_dir / "preset.toml"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints_dir / "last.keras"
+
+    @property
+    def train_state(self) -> Path:
+        return self.checkpoints_dir / "train_state.json"
+
+    @property
+    def best_model(self) -> Path:
+        return self.run_dir / "model_best.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.run_dir / "history.csv"
+
+    @property
+    def report_json(self) -> Path:
+        return self.run_dir / "report.json"
+
+    @property
+    def report_txt(self) -> Path:
+        return self.run_dir / "report.txt"
+
+    @property
+    def tflite(self) -> Path:
+        return self.run_dir / "model.tflite"
+
+    @property
+    def model_cc(self) -> Path:
+        return self.run_dir / "model.cc"
+
+    @property
+    def model_h(self) -> Path:
+        return self.run_dir / "model.h"
+
+    @property
+    def firmware_dir(self) -> Path:
+        return Path(self.preset.convert.firmware_dir)
+
+    @property
+    def model_partition_image(self) -> Path:
+        return self.run_dir / "model_partition.bin"

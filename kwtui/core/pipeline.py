@@ -1,0 +1,67 @@
+"""Stage registry and `run`: each stage reads the previous stage's files from disk.
+
+A stage runner has the signature `run_<stage>(preset, report, cancel, **options) -> dict` (a summary).
+Runners are imported lazily so that nothing heavy (TensorFlow) loads before it is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from kwtui.core.errors import UserError
+from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.preset import STAGES, Preset
+
+_RUNNERS = {
+    "features": "kwtui.core.features:run_features",
+    "train": "kwtui.core.train:run_train",
+    "evaluate": "kwtui.core.evaluate:run_evaluate",
+    "convert": "kwtui.core.convert:run_convert",
+    "flash": "kwtui.core.flash:run_flash",
+}
+
+
+def runner(stage: str) -> Callable[..., dict[str, Any]]:
+    module_name, func_name = _RUNNERS[stage].split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
+    cancel.raise_if_cancelled()
+    return runner(stage)(preset, report, cancel, **options)
+
+
+def stages_between(start: str | None, until: str | None, preset: Preset) -> list[str]:
+    for name, value in (("--from", start), ("--until", until)):
+        if value is not None and value not in STAGES:
+            raise UserError(f"{name} {value}: unknown stage, use one of {', '.join(STAGES)}")
+    first = STAGES.index(start) if start else 0
+    last = STAGES.index(until) if until else len(STAGES) - 1
+    chosen = list(STAGES[first : last + 1])
+    if "flash" in chosen and not preset.flash.enabled and until != "flash":
+        chosen.remove("flash")
+    return chosen
+
+
+def run_pipeline(
+    preset: Preset,
+    report: Reporter,
+    cancel: CancelToken,
+    start: str | None = None,
+    until: str | None = None,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Run the chosen stages in order; returns each stage's summary."""
+    from kwtui.core.layout import RunLayout
+    from kwtui.core.preset import save_preset
+
+    save_preset(preset, RunLayout(preset).preset_copy)
+    results = {}
+    for stage in stages_between(start, until, preset):
+        stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}
+        results[stage] = run_stage(stage, preset, report, cancel, **stage_options)
+    return results
+
+
+_STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port")}

@@ -1,0 +1,343 @@
+"""Presets: every choice of a run, as TOML. Strict: unknown keys and wrong types are errors naming the field.
+
+Relative paths in a preset are resolved against the current working directory when used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from kwtui.core.errors import UserError
+
+STAGES = ("features", "train", "evaluate", "convert", "flash")
+
+
+class PresetError(UserError):
+    """A preset problem; the message names the file, the field and (when known) the line."""
+
+
+@dataclass
+class DatasetSection:
+    path: str = "data/demo"
+    validation_list: str = ""  # default: <path>/validation_list.txt when it exists
+    testing_list: str = ""  # default: <path>/testing_list.txt when it exists
+    validation_percent: float = 10.0  # hash split, used when no lists exist
+    testing_percent: float = 10.0
+
+
+@dataclass
+class ClassesSection:
+    keywords: list[str] = field(default_factory=lambda: ["marvin"])  # ordered, like model_classes
+    unknown: bool = True  # other words -> "_unknown"
+    background: bool = True  # noise windows -> "_background"
+    noise_folders: list[str] = field(default_factory=lambda: ["_background_noise_"])
+    unknown_ratio: float = 1.0  # at most this many _unknown clips per keyword clip (0 = all)
+
+
+@dataclass
+class FeaturesSection:
+    output: str = ""  # default: <run_dir>/features
+    workers: int = 0  # 0 = all cores
+    variants: int = 2  # extra augmented variants per keyword clip
+    time_shift_ms: float = 100.0  # random shift up to +/- this
+    noise_volume: list[float] = field(default_factory=lambda: [0.0, 0.1])  # [min, max]
+    background_stride_s: float = 0.5  # hop between 1 s windows cut from noise files
+    seed: int = 42
+
+
+@dataclass
+class TrainSection:
+    model: str = "cnn"  # "cnn" (diy-alexa style) or "dscnn"
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    class_weights: str = "balanced"  # "balanced" or "none"
+    early_stopping: int = 0  # patience in epochs, 0 = off
+    final_fit_all: int = 0  # extra epochs on train+validation+test from the best checkpoint
+    seed: int = 42
+
+
+@dataclass
+class EvaluateSection:
+    average_window: int = 3  # average of the last N outputs (firmware post-processing)
+    threshold: float = 0.9
+    refractory_ms: float = 1000.0
+    hop_ms: float = 100.0  # inference every hop on continuous audio
+
+
+@dataclass
+class ConvertSection:
+    quantization: str = "int8"  # "int8" (full integer) or "float"
+    representative_samples: int = 300
+    firmware_dir: str = "firmware/lib/neural_network/src"
+
+
+@dataclass
+class FlashSection:
+    enabled: bool = False
+    port: str = "auto"
+    chip: str = "esp32"
+    baud: int = 460800
+    firmware_bin: str = ""  # folder of a built firmware (bootloader/partitions/firmware .bin)
+
+
+@dataclass
+class Preset:
+    name: str = "kwtui"
+    run_dir: str = ""  # default: runs/<name>
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    classes: ClassesSection = field(default_factory=ClassesSection)
+    features: FeaturesSection = field(default_factory=FeaturesSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    convert: ConvertSection = field(default_factory=ConvertSection)
+    flash: FlashSection = field(default_factory=FlashSection)
+
+    # --- derived paths -------------------------------------------------
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir or f"runs/{self.name}")
+
+    @property
+    def features_path(self) -> Path:
+        return Path(self.features.output) if self.features.output else self.run_path / "features"
+
+    @property
+    def dataset_path(self) -> Path:
+        return Path(self.dataset.path)
+
+    @property
+    def class_names(self) -> list[str]:
+        names = list(self.classes.keywords)
+        if self.classes.unknown:
+            names.append("_unknown")
+        if self.classes.background:
+            names.append("_background")
+        return names
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+# --- validation ------------------------------------------------------------
+
+_CHOICES = {
+    "train.model": ("cnn", "dscnn"),
+    "train.class_weights": ("balanced", "none"),
+    "convert.quantization": ("int8", "float"),
+    "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),
+}
+_NON_NEGATIVE = {
+    "features.workers", "features.variants", "features.time_shift_ms", "train.early_stopping",
+    "train.final_fit_all", "dataset.validation_percent", "dataset.testing_percent",
+    "classes.unknown_ratio", "evaluate.refractory_ms",
+}
+_POSITIVE = {
+    "train.epochs", "train.batch_size", "train.learning_rate", "evaluate.average_window",
+    "evaluate.hop_ms", "convert.representative_samples", "flash.baud", "features.background_stride_s",
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"list of {typing.get_args(tp)[0].__name__}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(where: str, tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
+        return [_check_value(f"{where}[{i}]", item_tp, v) for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise PresetError(f"{where}: expected true or false, got {value!r}")
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise PresetError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, tp):
+        raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _hint(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in hints:
+            raise PresetError(f"{where}: unknown key{_hint(key, known)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise PresetError(f"{where}: expected a [{key}] section, got {value!r}")
+            kwargs[key] = _build(tp, value, f"{where}.")
+        else:
+            kwargs[key] = _check_value(where, tp, value)
+    return cls(**kwargs)
+
+
+def validate(preset: Preset) -> Preset:
+    """Check ranges and cross-field rules. Raises PresetError naming the field."""
+    for section in dataclasses.fields(preset):
+        value = getattr(preset, section.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        for f in dataclasses.fields(value):
+            where = f"{section.name}.{f.name}"
+            v = getattr(value, f.name)
+            if where in _CHOICES and v not in _CHOICES[where]:
+                raise PresetError(f"{where}: must be one of {', '.join(_CHOICES[where])}, got {v!r}")
+            if where in _NON_NEGATIVE and v < 0:
+                raise PresetError(f"{where}: must be >= 0, got {v!r}")
+            if where in _POSITIVE and v <= 0:
+                raise PresetError(f"{where}: must be > 0, got {v!r}")
+    if not _NAME_RE.match(preset.name):
+        raise PresetError(f"name: use letters, digits, '_', '-' or '.', got {preset.name!r}")
+    kws = preset.classes.keywords
+    if not kws:
+        raise PresetError("classes.keywords: list at least one keyword, e.g. keywords = [\"marvin\"]")
+    for kw in kws:
+        if not kw or kw.startswith("_") or "/" in kw:
+            raise PresetError(f"classes.keywords: {kw!r} is not a word folder name")
+    dupes = sorted({k for k in kws if kws.count(k) > 1})
+    if dupes:
+        raise PresetError(f"classes.keywords: duplicate keyword(s) {', '.join(dupes)}")
+    lo_hi = preset.features.noise_volume
+    if len(lo_hi) != 2 or not 0 <= lo_hi[0] <= lo_hi[1] <= 1:
+        raise PresetError(f"features.noise_volume: expected [min, max] with 0 <= min <= max <= 1, got {lo_hi}")
+    if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
+        raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
+    if not 0 < preset.evaluate.threshold <= 1:
+        raise PresetError(f"evaluate.threshold: must be in (0, 1], got {preset.evaluate.threshold}")
+    return preset
+
+
+def _line_of(text: str, key: str) -> int | None:
+    leaf = key.split(".")[-1].split("[")[0]
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(leaf)}\s*=", line):
+            return number
+    return None
+
+
+def parse_value(raw: str) -> Any:
+    """A --set value: TOML syntax when it parses (42, true, ["a","b"]), else a plain string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings to raw preset data (before validation)."""
+    for item in overrides:
+        if "=" not in item:
+            raise PresetError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=5")
+        dotted, raw = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise PresetError(f"--set {dotted}: {part} is not a section")
+        node[parts[-1]] = parse_value(raw.strip())
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Preset:
+    return validate(_build(Preset, data, ""))
+
+
+def load_preset(path: str | Path, overrides: list[str] | None = None) -> Preset:
+    """Read, override and validate a preset. Raises PresetError with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"{path}: preset not found (see `kwtui presets list`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{path}: cannot read preset ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: invalid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    try:
+        return from_dict(apply_overrides(data, overrides or []))
+    except PresetError as exc:
+        message = str(exc)
+        field_name = message.split(":")[0]
+        overridden = {item.split("=", 1)[0].strip() for item in overrides or []}
+        if field_name.split("[")[0] in overridden:
+            raise PresetError(f"--set {message}") from None
+        line = _line_of(text, field_name)
+        where = f"{path}:{line}" if line else str(path)
+        raise PresetError(f"{where}: {message}") from None
+
+
+def save_preset(preset: Preset, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a preset."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(preset.to_toml(), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def shipped_presets_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "presets"
+
+
+def user_presets_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("kwtui")) / "presets"
+
+
+def find_preset(name_or_path: str) -> Path:
+    """A path as given, else a preset name looked up in the user's and the shipped folders."""
+    candidate = Path(name_or_path)
+    if candidate.exists() or candidate.suffix == ".toml" or "/" in name_or_path:
+        return candidate
+    for folder in (user_presets_dir(), shipped_presets_dir()):
+        path = folder / f"{name_or_path}.toml"
+        if path.exists():
+            return path
+    return candidate
+
+
+def list_presets() -> list[Path]:
+    found: dict[str, Path] = {}
+    for folder in (shipped_presets_dir(), user_presets_dir()):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path  # the user's copy wins
+    return [found[k] for k in sorted(found)]
+
+
+def headless_command(preset_path: str | Path) -> str:
+    return f"kwtui run {preset_path}"

@@ -1,0 +1,1 @@
+"""Dataset and feature fixtures (owned by the data/features work). Imported by tests/conftest.py."""

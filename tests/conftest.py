@@ -2,3 +2,4 @@
 
 from tests.helpers.data import *  # noqa: F401,F403
 from tests.helpers.model import *  # noqa: F401,F403
+from tests.helpers.corpus import *  # noqa: F401,F403

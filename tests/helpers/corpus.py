@@ -1,0 +1,1 @@
+"""Bad-input corpus fixtures (owned by the reliability work). Imported by tests/conftest.py."""

@@ -1,0 +1,234 @@
+"""Synthesize a small Speech-Commands-shaped dataset with espeak-ng (for demos and tests).
+
+Layout written under out_dir (like Speech Commands v0.02):
+  <word>/<speaker>_nohash_<n>.wav      ~1 s, 16-bit mono at espeak's 22.05 kHz (so resampling gets exercised)
+  _background_noise_/*.wav             long white/pink/brown noise and a 100 Hz hum, at several sample rates
+  validation_list.txt, testing_list.txt  split by speaker (all clips of a speaker in one split)
+  README.txt                           says the data is synthetic
+
+A "speaker" is one espeak voice + variant + speed + pitch + amplitude; its id is 8 hex digits of a hash of
+that combination. Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, ignore
+
+STAGE = "demo-data"
+ESPEAK_RATE = 22050
+KEYWORDS = ("yes", "no", "left", "right", "marvin")
+FILLERS = ("up", "down", "go", "stop", "on", "off", "sheila", "house", "bird", "tree")
+DEFAULT_WORDS = KEYWORDS + FILLERS
+VOICES = (
+    "en", "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",
+    "en-us-nyc",
+)
+VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
+CLIPS_PER_SPEAKER_WORD = 2  # repetitions of one word by one speaker (_nohash_0, _nohash_1)
+# name, seconds, sample rate, kind
+NOISE_FILES = (
+    ("white_noise.wav", 30.0, 16000, "white"),
+    ("pink_noise.wav", 40.0, 16000, "pink"),
+    ("brown_noise.wav", 25.0, 22050, "brown"),
+    ("hum_100hz.wav", 20.0, 44100, "hum"),
+)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    voice: str
+    variant: str
+    speed: int  # words per minute
+    pitch: int  # 0..99
+    amplitude: int  # 0..200
+
+    @property
+    def id(self) -> str:
+        key = f"{self.voice}{self.variant}|{self.speed}|{self.pitch}|{self.amplitude}"
+        return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def espeak_binary() -> str:
+    path = shutil.which("espeak-ng")
+    if not path:
+        raise UserError("espeak-ng: not found; install it: apt-get install espeak-ng")
+    return path
+
+
+def make_speakers(count: int, rng: np.random.Generator) -> list[Speaker]:
+    speakers: dict[str, Speaker] = {}
+    while len(speakers) < count:
+        speaker = Speaker(
+            voice=VOICES[rng.integers(len(VOICES))],
+            variant=VARIANTS[rng.integers(len(VARIANTS))],
+            speed=int(rng.integers(120, 200)),
+            pitch=int(rng.integers(20, 80)),
+            amplitude=int(rng.integers(50, 130)),
+        )
+        speakers.setdefault(speaker.id, speaker)
+    return list(speakers.values())
+
+
+def synthesize(binary: str, speaker: Speaker, word: str, repetition: int) -> tuple[np.ndarray, int]:
+    """One utterance as float32 samples; later repetitions are a little faster and higher, like a real person."""
+    cmd = [
+        binary, "-v", f"{speaker.voice}{speaker.variant}", "-s", str(speaker.speed + 6 * repetition),
+        "-p", str(min(99, speaker.pitch + 3 * repetition)), "-a", str(speaker.amplitude), "--stdout", word,
+    ]
+    result = subprocess.run(cmd, capture_output=True, timeout=60)
+    if result.returncode != 0 or not result.stdout:
+        raise KwtuiError(f"espeak-ng failed for {word!r} ({' '.join(cmd[1:-1])}): {result.stderr.decode()[:200]}")
+    data, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
+    return (data if data.ndim == 1 else data.mean(axis=1)), int(rate)
+
+
+def place_in_clip(speech: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Trim espeak's silence, put the word at a random offset in a 1 s clip, add a faint noise floor."""
+    n = rate  # 1 s
+    loud = np.flatnonzero(np.abs(speech) > 0.01)
+    if loud.size:
+        speech = speech[max(0, loud[0] - rate // 50) : loud[-1] + rate // 50]
+    speech = speech[:n]
+    start = int(rng.integers(0, n - len(speech) + 1))
+    clip = np.zeros(n, dtype=np.float32)
+    clip[start : start + len(speech)] = speech
+    clip += rng.normal(0.0, 10 ** rng.uniform(-4, -3), n).astype(np.float32)
+    return np.clip(clip, -1.0, 1.0)
+
+
+def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    n = int(seconds * rate)
+    if kind == "hum":
+        t = np.arange(n) / rate
+        x = np.sin(2 * np.pi * 100 * t) + 0.3 * np.sin(2 * np.pi * 200 * t) + 0.1 * np.sin(2 * np.pi * 300 * t)
+        x = x + 0.02 * rng.standard_normal(n)
+    else:
+        white = rng.standard_normal(n)
+        if kind == "white":
+            x = white
+        else:  # shape the spectrum: pink 1/f power, brown 1/f^2
+            spectrum = np.fft.rfft(white)
+            f = np.fft.rfftfreq(n, 1 / rate)
+            f[0] = f[1]
+            spectrum /= np.sqrt(f) if kind == "pink" else f
+            x = np.fft.irfft(spectrum, n)
+    x = x - x.mean()
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(str(tmp), samples, rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
+
+
+def make_demo_dataset(
+    out_dir: str | Path,
+    words: list[str] | tuple[str, ...] | None = None,
+    per_word: int = 40,
+    seed: int = 0,
+    report: Reporter = ignore,
+    cancel: CancelToken | None = None,
+    noise_seconds: float | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Write the dataset; returns a summary. `noise_seconds` overrides each noise file's length (tests)."""
+    cancel = cancel or CancelToken()
+    binary = espeak_binary()
+    words = list(words or DEFAULT_WORDS)
+    bad = [w for w in words if not w or w.startswith("_") or "/" in w or w != w.strip()]
+    if bad:
+        raise UserError(f"--words: {bad[0]!r} is not a usable word (no '/', no leading '_')")
+    if per_word < 1:
+        raise UserError(f"--per-word: must be at least 1, got {per_word}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    rng = np.random.default_rng(seed)
+
+    n_speakers = max(6, -(-per_word // CLIPS_PER_SPEAKER_WORD))
+    speakers = make_speakers(n_speakers, rng)
+    # Each word: per_word clips, spread over the speakers (speaker k says it CLIPS_PER_SPEAKER_WORD times).
+    tasks: list[tuple[str, Speaker, int, int]] = []  # word, speaker, repetition, clip seed
+    for w_index, word in enumerate(words):
+        for i in range(per_word):
+            speaker = speakers[(i + w_index) % len(speakers)]
+            repetition = i // len(speakers)
+            tasks.append((word, speaker, repetition, int(rng.integers(2**31))))
+
+    total = len(tasks) + len(NOISE_FILES)
+    report(Started(STAGE, total=total, unit="files", message=f"{len(words)} words x {per_word} clips -> {out}"))
+
+    def one(task: tuple[str, Speaker, int, int]) -> str:
+        word, speaker, repetition, clip_seed = task
+        speech, rate = synthesize(binary, speaker, word, repetition)
+        clip = place_in_clip(speech, rate, np.random.default_rng(clip_seed))
+        (out / word).mkdir(exist_ok=True)
+        rel = f"{word}/{speaker.id}_nohash_{repetition}.wav"
+        write_wav(out / rel, clip, rate)
+        return rel
+
+    done = 0
+    pool_size = workers or min(4, (os.cpu_count() or 1) + 1)
+    with ThreadPoolExecutor(max_workers=pool_size) as pool:
+        futures = [pool.submit(one, t) for t in tasks]
+        try:
+            for future in futures:
+                cancel.raise_if_cancelled()
+                future.result()
+                done += 1
+                report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
+        finally:
+            for future in futures:
+                future.cancel()
+
+    noise_dir = out / "_background_noise_"
+    noise_dir.mkdir(exist_ok=True)
+    for name, seconds, rate, kind in NOISE_FILES:
+        cancel.raise_if_cancelled()
+        noise = make_noise(kind, noise_seconds or seconds, rate, np.random.default_rng([seed, len(name)]))
+        write_wav(noise_dir / name, noise, rate)
+        done += 1
+        report(Progress(STAGE, done, total, unit="files"))
+
+    # Split by speaker: ~10 % validation, ~10 % test, at least one speaker each.
+    order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]
+    n_holdout = max(1, round(0.1 * len(order)))
+    validation, testing = set(order[:n_holdout]), set(order[n_holdout : 2 * n_holdout])
+    clips = sorted(f"{word}/{speaker.id}_nohash_{rep}.wav" for word, speaker, rep, _ in tasks)
+    lists = {"validation_list.txt": validation, "testing_list.txt": testing}
+    for list_name, members in lists.items():
+        lines = [c for c in clips if c.split("/")[1].split("_nohash_")[0] in members]
+        tmp = out / f".{list_name}.tmp"
+        tmp.write_text("".join(line + "\n" for line in lines))
+        os.replace(tmp, out / list_name)
+    (out / "README.txt").write_text(
+        "Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng.\n"
+        "Not real speech: good for demos and tests, not for a model you deploy.\n"
+        f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)}; seed: {seed}\n"
+    )
+    summary = {
+        "path": str(out),
+        "words": len(words),
+        "clips": len(tasks),
+        "speakers": len(speakers),
+        "noise_files": len(NOISE_FILES),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    report(Finished(STAGE, summary))
+    return summary

@@ -1,0 +1,43 @@
+// model_image_host IMAGE: parse a model partition image with the firmware's parser; print every field
+// as key=value lines and exit 0, or print "status=<reason>" and exit 1.
+#include <cstdio>
+#include <vector>
+
+#include "model/model_image.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: model_image_host IMAGE\n");
+    return 2;
+  }
+  FILE* f = std::fopen(argv[1], "rb");
+  if (!f) {
+    std::perror(argv[1]);
+    return 2;
+  }
+  std::vector<uint8_t> data;
+  uint8_t buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + got);
+  std::fclose(f);
+  kwt::ModelImage img;
+  const kwt::ImageStatus status = kwt::parse_model_image(data.data(), data.size(), &img);
+  std::printf("status=%s\n", kwt::image_status_name(status));
+  if (status != kwt::ImageStatus::kOk) return 1;
+  std::printf("version=%u\nheader_size=%u\nmodel_len=%lu\nmodel_crc32=%lu\narena_size=%lu\n", img.version,
+              img.header_size, static_cast<unsigned long>(img.model_len),
+              static_cast<unsigned long>(img.model_crc32), static_cast<unsigned long>(img.arena_size));
+  std::printf("num_classes=%u\nnum_keywords=%u\nsigmoid_output=%d\nthreshold=%.9g\naverage_window=%u\n",
+              img.num_classes, img.num_keywords, img.sigmoid_output ? 1 : 0, static_cast<double>(img.threshold),
+              img.average_window);
+  std::printf("refractory_ms=%lu\nhop_ms=%lu\n", static_cast<unsigned long>(img.refractory_ms),
+              static_cast<unsigned long>(img.hop_ms));
+  std::printf("input_scale=%.9g\ninput_zero_point=%ld\noutput_scale=%.9g\noutput_zero_point=%ld\n",
+              static_cast<double>(img.input_scale), static_cast<long>(img.input_zero_point),
+              static_cast<double>(img.output_scale), static_cast<long>(img.output_zero_point));
+  for (int c = 0; c < img.num_classes; ++c) std::printf("label%d=%s\n", c, img.labels[c]);
+  std::printf("model_offset=%ld\n", static_cast<long>(img.model - data.data()));
+  // A CRC of what the parser points at, so the test knows the model bytes are the right ones.
+  std::printf("model_bytes_crc32=%lu\n", static_cast<unsigned long>(kwt::crc32(img.model, img.model_len)));
+  return 0;
+}

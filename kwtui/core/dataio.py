@@ -1,0 +1,214 @@
+"""Read the feature store: manifests, checks, and batches streamed from the .npy files.
+
+Only file paths and integer labels are held in RAM; each batch reads its `batch_size` files from disk,
+so memory does not grow with the dataset. Keras is imported inside `make_sequence` only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.layout import SPLITS, RunLayout
+from kwtui.core.spectrogram import SHAPE
+
+INPUT_SHAPE = (*SHAPE, 1)  # (99, 43, 1)
+_NPY_BYTES = SHAPE[0] * SHAPE[1] * 4
+
+
+class CorruptFeature(KwtuiError):
+    """A .npy file that cannot be read as a float32 (99, 43) array."""
+
+
+@dataclass
+class Split:
+    name: str
+    paths: list[Path]  # absolute
+    labels: np.ndarray  # int32 class index (sigmoid models: 1 = keyword, 0 = other)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def sigmoid_output(preset: Any) -> bool:
+    """One keyword and nothing else to classify: a single sigmoid unit instead of a softmax."""
+    return len(preset.classes.keywords) == 1 and not preset.classes.unknown and not preset.classes.background
+
+
+def output_labels(preset: Any) -> list[str]:
+    """Names of the model's outputs: the preset's classes (for a sigmoid model, just the keyword)."""
+    return list(preset.class_names)
+
+
+def features_info(layout: RunLayout) -> dict[str, Any]:
+    hint = f"run `kwtui features {layout.preset.name}` first"
+    path = layout.features_info
+    if not path.exists():
+        raise UserError(f"{layout.features_dir}: no feature store found; {hint}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: unreadable ({exc.__class__.__name__}); {hint} again") from None
+
+
+def read_split(layout: RunLayout, split: str, class_names: list[str], sigmoid: bool = False) -> Split:
+    """Read one manifest (`path,label`). Unknown labels and missing files are UserErrors."""
+    manifest = layout.manifest(split)
+    hint = f"run `kwtui features {layout.preset.name}` first"
+    if not manifest.exists():
+        raise UserError(f"{manifest}: manifest missing; {hint}")
+    index = {name: i for i, name in enumerate(class_names)}
+    paths: list[Path] = []
+    labels: list[int] = []
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"path", "label"} <= set(reader.fieldnames):
+            raise UserError(f"{manifest}: expected columns path,label; {hint} again")
+        for row in reader:
+            label = row["label"]
+            if label not in index:
+                if sigmoid:  # anything that is not the keyword is a negative
+                    labels.append(0)
+                else:
+                    raise UserError(
+                        f"{manifest}: label {label!r} is not a class of this preset ({', '.join(class_names)}); "
+                        f"{hint} again"
+                    )
+            else:
+                labels.append(1 if sigmoid else index[label])
+            paths.append(layout.features_dir / row["path"])
+    return Split(split, paths, np.asarray(labels, dtype=np.int32))
+
+
+def load_splits(layout: RunLayout, splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
+    """All splits, checked: non-empty store, every class present in train, readable manifests."""
+    preset = layout.preset
+    features_info(layout)
+    sigmoid = sigmoid_output(preset)
+    names = preset.class_names
+    result = {s: read_split(layout, s, names, sigmoid) for s in splits}
+    hint = f"run `kwtui features {preset.name}` first"
+    if "train" in result and len(result["train"]) == 0:
+        raise UserError(f"{layout.manifest('train')}: the feature store is empty; {hint}")
+    if "train" in result:
+        counts = np.bincount(result["train"].labels, minlength=2 if sigmoid else len(names))
+        wanted = ["other", names[0]] if sigmoid else names
+        missing = [wanted[i] for i, c in enumerate(counts) if c == 0]
+        if missing:
+            raise UserError(
+                f"{layout.manifest('train')}: no training files for class(es) {', '.join(missing)}; "
+                "add clips for them or change classes in the preset"
+            )
+    return result
+
+
+def check_files(paths: list[Path]) -> None:
+    """Cheap integrity check of every file (header + size), naming the first bad one."""
+    for path in paths:
+        load_feature(path, header_only=True)
+
+
+def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+            if shape != SHAPE or dtype != np.float32 or fortran:
+                raise ValueError(f"expected float32 {SHAPE}, found {dtype} {shape}")
+            if os.fstat(handle.fileno()).st_size != offset + _NPY_BYTES:
+                raise ValueError("truncated")
+            if header_only:
+                return None
+            data = np.fromfile(handle, dtype=np.float32, count=SHAPE[0] * SHAPE[1])
+    except FileNotFoundError:
+        raise CorruptFeature(f"{path}: feature file missing; re-run `kwtui features` to regenerate it") from None
+    except (OSError, ValueError) as exc:
+        raise CorruptFeature(
+            f"{path}: corrupt feature file ({str(exc)[:80]}); delete it and re-run `kwtui features`"
+        ) from None
+    if not np.all(np.isfinite(data)):
+        raise CorruptFeature(f"{path}: corrupt feature file (NaN or inf); delete it and re-run `kwtui features`")
+    return data.reshape(SHAPE)
+
+
+def load_batch(paths: list[Path]) -> np.ndarray:
+    batch = np.empty((len(paths), *INPUT_SHAPE), dtype=np.float32)
+    for i, path in enumerate(paths):
+        batch[i, :, :, 0] = load_feature(path)
+    return batch
+
+
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
+    """Per-class weights: 'balanced' = n / (classes * count_c); 'none' = ones."""
+    if mode == "none":
+        return np.ones(n_classes, dtype=np.float32)
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+def make_sequence(
+    split: Split,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    weights: np.ndarray | None = None,
+    workers: int = 1,
+):
+    """A keras.utils.PyDataset streaming `split` from disk; shuffled per epoch from (seed, epoch).
+
+    The trainer calls `set_epoch(epoch)` at each epoch start, so a resumed run sees the same order.
+
+    Errors while reading a file are kept in `.error` (tf.data would otherwise wrap them in its own type).
+    """
+    import keras
+
+    class FeatureSequence(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4)
+            self.split = split
+            self.batch_size = batch_size
+            self.error: KwtuiError | None = None
+            self.epoch = 0
+            self.order = self._order(0)
+
+        def _order(self, epoch: int) -> np.ndarray:
+            if not shuffle:
+                return np.arange(len(split))
+            return np.random.default_rng([seed, epoch]).permutation(len(split))
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+            self.order = self._order(epoch)
+
+        def __len__(self) -> int:
+            return -(-len(split) // batch_size)
+
+        def __getitem__(self, index: int):
+            picks = self.order[index * batch_size : (index + 1) * batch_size]
+            try:
+                x = load_batch([split.paths[i] for i in picks])
+            except KwtuiError as exc:
+                self.error = exc
+                raise
+            y = split.labels[picks]
+            if weights is None:
+                return x, y
+            return x, y, weights[y]
+
+    return FeatureSequence()
+
+
+def load_arrays(split: Split, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Whole (small) split in RAM: for evaluation, representative data and the in-RAM benchmark."""
+    n = len(split) if limit is None else min(limit, len(split))
+    return load_batch(split.paths[:n]), split.labels[:n]

@@ -1,0 +1,97 @@
+"""Model definitions. TensorFlow/Keras are imported inside functions only.
+
+Every layer used here converts to an op the firmware's resolver registers (see convert.FIRMWARE_OPS):
+Conv2D -> CONV_2D, DepthwiseConv2D -> DEPTHWISE_CONV_2D, pooling -> MAX/AVERAGE_POOL_2D,
+Flatten -> RESHAPE, Dense -> FULLY_CONNECTED, softmax/sigmoid -> SOFTMAX/LOGISTIC,
+GlobalAveragePooling2D -> MEAN. BatchNormalization folds into the convolutions; ReLU is fused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwtui.core.dataio import INPUT_SHAPE
+
+MODELS = ("cnn", "dscnn")
+
+
+def seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    try:  # cheap for these small models on CPU; makes reruns bit-identical
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # noqa: BLE001 - older TF or already initialised: determinism is best effort
+        pass
+
+
+def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
+    import keras
+
+    if sigmoid:
+        return keras.layers.Dense(1, activation="sigmoid", name="keyword")(x)
+    return keras.layers.Dense(n_outputs, activation="softmax", name="classes")(x)
+
+
+def build_cnn(n_outputs: int, sigmoid: bool) -> Any:
+    """diy-alexa style: conv 4x3x3 relu -> maxpool -> conv 4x3x3 relu -> maxpool -> dropout -> dense -> dense."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=INPUT_SHAPE, name="spectrogram")
+    x = layers.Conv2D(4, 3, activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(4, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.1, name="dropout")(x)
+    x = layers.Dense(50, activation="relu", name="dense")(x)
+    return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_cnn")
+
+
+def build_dscnn(n_outputs: int, sigmoid: bool, width: int = 32, blocks: int = 4) -> Any:
+    """Depthwise-separable CNN (DS-CNN, Zhang et al. 2017) sized for an ESP32: ~10k params, ~60 KB arena."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=INPUT_SHAPE, name="spectrogram")
+    x = layers.Conv2D(width, (5, 3), strides=(2, 2), padding="same", use_bias=False, name="conv0")(inputs)
+    x = layers.BatchNormalization(name="bn0")(x)
+    x = layers.ReLU(name="relu0")(x)
+    for b in range(1, blocks + 1):
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{b}")(x)
+        x = layers.BatchNormalization(name=f"dw{b}_bn")(x)
+        x = layers.ReLU(name=f"dw{b}_relu")(x)
+        x = layers.Conv2D(width, 1, use_bias=False, name=f"pw{b}")(x)
+        x = layers.BatchNormalization(name=f"pw{b}_bn")(x)
+        x = layers.ReLU(name=f"pw{b}_relu")(x)
+        if b == 2:
+            x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.GlobalAveragePooling2D(name="mean")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_dscnn")
+
+
+def build_model(kind: str, n_outputs: int, sigmoid: bool, learning_rate: float) -> Any:
+    """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
+    import keras
+
+    builders = {"cnn": build_cnn, "dscnn": build_dscnn}
+    model = builders[kind](n_outputs, sigmoid)
+    if sigmoid:
+        loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss, metric = keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(
+            name="accuracy"
+        )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+    return model
+
+
+def predict_probabilities(model: Any, x: Any, sigmoid: bool, batch_size: int = 256) -> Any:
+    """(n, n_classes) probabilities; a sigmoid model gives (n, 1)."""
+    import numpy as np
+
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(out, dtype=np.float32).reshape(len(x), -1)

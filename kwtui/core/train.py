@@ -1,0 +1,377 @@
+"""Training stage: stream the feature store from disk, report progress, keep the best checkpoint, resume.
+
+Outputs (kwtui.core.layout): model_best.keras (best validation accuracy, ties -> lower val loss),
+checkpoints/last.keras + train_state.json (after every finished epoch), history.csv, and with
+`train.final_fit_all` > 0 also model_final_all.keras (trained on train+validation+test: not held-out).
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core import events as ev
+from kwtui.core.dataio import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
+from kwtui.core.errors import Cancelled, KwtuiError, UserError
+from kwtui.core.layout import RunLayout
+
+STAGE = "train"
+BATCH_EVENT_INTERVAL_S = 0.1  # per-batch Metric/Progress events at most 10 per second (always at epoch end)
+RESOURCE_INTERVAL_S = 0.3
+
+
+def final_model_path(layout: RunLayout) -> Path:
+    return layout.run_dir / "model_final_all.keras"
+
+
+def deployed_model_path(layout: RunLayout) -> Path:
+    """The model evaluate/convert use: the final-fit-all model when the preset asks for it, else the best."""
+    final = final_model_path(layout)
+    if layout.preset.train.final_fit_all > 0 and final.exists():
+        return final
+    return layout.best_model
+
+
+# --- atomic files ---------------------------------------------------------------
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(path, exc) from None
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """model.save to a temp name beside `path`, then rename: a failure leaves the previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(path, exc) from None
+
+
+def _disk_error(path: Path, exc: OSError) -> KwtuiError:
+    if exc.errno == errno.ENOSPC:
+        return KwtuiError(
+            f"{path}: disk full while saving; the previous file is intact. Free some space, then re-run with --resume"
+        )
+    return KwtuiError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+# --- state -------------------------------------------------------------------------
+
+
+def _fingerprint(preset: Any) -> dict[str, Any]:
+    return {"model": preset.train.model, "classes": preset.class_names, "sigmoid": sigmoid_output(preset)}
+
+
+def read_state(layout: RunLayout) -> dict[str, Any] | None:
+    try:
+        return json.loads(layout.train_state.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "best"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text_atomic(path, out.getvalue())
+
+
+def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> bool:
+    if best is None:
+        return True
+    if val_acc != best["val_accuracy"]:
+        return val_acc > best["val_accuracy"]
+    return val_loss < best["val_loss"]
+
+
+def _resources(path: Path) -> ev.Resources:
+    import psutil
+
+    proc = psutil.Process()
+    rss = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            rss += child.memory_info().rss
+        except psutil.Error:
+            pass
+    free = shutil.disk_usage(path if path.exists() else path.parent).free if path.parent.exists() else 0
+    return ev.Resources(STAGE, rss_bytes=rss, available_bytes=psutil.virtual_memory().available, free_disk_bytes=free)
+
+
+# --- the Keras callback ------------------------------------------------------------------
+
+
+def make_callback(
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    layout: RunLayout,
+    sequence: Any,
+    total_epochs: int,
+    state: dict[str, Any],
+    save: bool = True,
+    label: str = "",
+):
+    """Batches/epochs -> events; cancellation within one batch; checkpoints after every finished epoch."""
+    import keras
+
+    steps = len(sequence)
+    batch_size = sequence.batch_size
+    n_samples = len(sequence.split)
+    patience = layout.preset.train.early_stopping
+
+    class Callback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.last_event = 0.0
+            self.last_resources = 0.0
+            self.batches_done = 0
+            self.total_batches = steps * (total_epochs - state["epochs_done"])
+            self.started = time.monotonic()
+
+        def _check_cancel(self, epoch: int) -> None:
+            if cancel.cancelled:
+                self.model.stop_training = True
+                done = state["epochs_done"]
+                raise Cancelled(
+                    f"train: cancelled in epoch {epoch}; {done} finished epoch(s) saved, "
+                    "re-run with --resume to continue"
+                )
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            sequence.set_epoch(epoch)
+            self.epoch = epoch + 1
+            self.epoch_started = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.batches_done += 1
+            self._check_cancel(self.epoch)
+            now = time.monotonic()
+            last_batch = batch + 1 == steps
+            if now - self.last_event >= BATCH_EVENT_INTERVAL_S or last_batch:
+                self.last_event = now
+                logs = logs or {}
+                step = (self.epoch - 1) * steps + batch + 1
+                for name in ("loss", "accuracy"):
+                    if name in logs:
+                        report(ev.Metric(STAGE, name, float(logs[name]), step=step, epoch=self.epoch))
+                elapsed = max(now - self.started, 1e-6)
+                batches_per_s = self.batches_done / elapsed
+                samples_per_s = min(self.batches_done * batch_size, n_samples * total_epochs) / elapsed
+                remaining = self.total_batches - self.batches_done
+                report(
+                    ev.Progress(
+                        STAGE,
+                        done=self.batches_done,
+                        total=self.total_batches,
+                        rate=batches_per_s,
+                        eta_s=remaining / batches_per_s if batches_per_s > 0 else None,
+                        unit="batches",
+                        message=f"{label}epoch {self.epoch}/{total_epochs}, {samples_per_s:,.0f} samples/s",
+                    )
+                )
+            if now - self.last_resources >= RESOURCE_INTERVAL_S:
+                self.last_resources = now
+                report(_resources(layout.run_dir))
+
+        def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+            self._check_cancel(self.epoch)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            self._check_cancel(self.epoch)
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                if name in logs:
+                    report(ev.Metric(STAGE, name, logs[name], step=None, epoch=self.epoch))
+            if not save:
+                state["epochs_done"] = self.epoch
+                return
+            # No validation data: fall back to the training metrics for "best".
+            val_acc = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+            val_loss = logs.get("val_loss", logs.get("loss", float("inf")))
+            improved = _better(val_acc, val_loss, state["best"])
+            row = {
+                "epoch": self.epoch,
+                **{k: round(v, 6) for k, v in logs.items()},
+                "seconds": round(time.monotonic() - self.epoch_started, 3),
+                "best": int(improved),
+            }
+            if improved:
+                _keep_previous_best(layout, state, report)
+                save_model_atomic(self.model, layout.best_model)
+                state["best"] = {"epoch": self.epoch, "val_accuracy": val_acc, "val_loss": val_loss}
+            save_model_atomic(self.model, layout.last_checkpoint)
+            state["epochs_done"] = self.epoch
+            state["history"].append(row)
+            write_text_atomic(layout.train_state, json.dumps(state, indent=2))
+            write_history(layout.history, state["history"])
+            if patience and state["best"] and self.epoch - state["best"]["epoch"] >= patience:
+                state["stopped_early"] = self.epoch
+                self.model.stop_training = True
+
+    return Callback()
+
+
+def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Reporter) -> None:
+    """A fresh run never destroys an earlier run's best model: it is renamed model_best.previous.keras once."""
+    if state.get("previous_best_kept") or state["best"] is not None or not layout.best_model.exists():
+        return
+    previous = layout.best_model.with_name("model_best.previous.keras")
+    os.replace(layout.best_model, previous)
+    state["previous_best_kept"] = True
+    report(ev.Warning(STAGE, "an earlier best model was kept as model_best.previous.keras", str(previous)))
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+
+def _load_keras(path: Path) -> Any:
+    import keras
+
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError) as exc:
+        raise KwtuiError(f"{path}: cannot load model ({str(exc).splitlines()[0][:100]})") from None
+
+
+def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: int, callback: Any) -> None:
+    try:
+        model.fit(
+            train_seq,
+            validation_data=val_seq,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[callback],
+            verbose=0,
+        )
+    except KwtuiError:
+        raise
+    except Exception as exc:  # tf.data wraps errors raised while reading a batch
+        for seq in (train_seq, val_seq):
+            if seq is not None and getattr(seq, "error", None) is not None:
+                raise seq.error from None
+        raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
+
+
+def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
+    layout = RunLayout(preset)
+    cfg = preset.train
+    started = time.monotonic()
+    splits = load_splits(layout)
+    train, val = splits["train"], splits["validation"]
+    report(ev.Started(STAGE, total=None, unit="files", message="checking feature files"))
+    for split in (train, val):
+        cancel.raise_if_cancelled()
+        check_files(split.paths)
+
+    from kwtui.core.model import build_model, seed_everything
+
+    sigmoid = sigmoid_output(preset)
+    n_outputs = 1 if sigmoid else len(preset.class_names)
+    seed_everything(cfg.seed)
+    weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
+    train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights)
+    val_seq = make_sequence(val, cfg.batch_size, shuffle=False) if len(val) else None
+    if val_seq is None:
+        report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
+
+    state = read_state(layout) if resume else None
+    if resume and state is None:
+        report(ev.Warning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
+    if state is not None and state.get("fingerprint") != _fingerprint(preset):
+        raise UserError(
+            f"{layout.train_state}: the saved run used a different model or classes; run without --resume to start over"
+        )
+    if state is not None and layout.last_checkpoint.exists():
+        model = _load_keras(layout.last_checkpoint)
+    else:
+        state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
+        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate)
+    resumed_from = state["epochs_done"]
+
+    report(
+        ev.Started(
+            STAGE,
+            total=len(train_seq) * max(cfg.epochs - resumed_from, 0),
+            unit="batches",
+            message=f"{cfg.model}, {len(train)} train / {len(val)} validation clips"
+            + (f", resuming after epoch {resumed_from}" if resumed_from else ""),
+        )
+    )
+    if resumed_from < cfg.epochs and not state.get("stopped_early"):
+        callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state)
+        _fit(model, train_seq, val_seq, cfg.epochs, resumed_from, callback)
+
+    summary: dict[str, Any] = {
+        "model": cfg.model,
+        "epochs_done": state["epochs_done"],
+        "resumed_from_epoch": resumed_from,
+        "best_epoch": state["best"]["epoch"] if state["best"] else None,
+        "best_val_accuracy": round(state["best"]["val_accuracy"], 4) if state["best"] else None,
+        "best_val_loss": round(state["best"]["val_loss"], 4) if state["best"] else None,
+        "stopped_early_at": state.get("stopped_early"),
+        "params": int(model.count_params()),
+        "train_clips": len(train),
+        "best_model": str(layout.best_model),
+    }
+    if cfg.final_fit_all > 0:
+        summary.update(_final_fit_all(layout, splits, report, cancel, weights, sigmoid))
+    elapsed = time.monotonic() - started
+    summary["seconds"] = round(elapsed, 1)
+    report(ev.Finished(STAGE, summary))
+    return summary
+
+
+def _final_fit_all(
+    layout: RunLayout,
+    splits: dict[str, Split],
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    weights: np.ndarray,
+    sigmoid: bool,
+) -> dict[str, Any]:
+    """Continue from the best checkpoint on train+validation+test; saved separately, labelled not held-out."""
+    cfg = layout.preset.train
+    check_files(splits["test"].paths)
+    everything = Split(
+        "all",
+        [p for s in splits.values() for p in s.paths],
+        np.concatenate([s.labels for s in splits.values()]),
+    )
+    model = _load_keras(layout.best_model)
+    seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights)
+    state = {"epochs_done": 0, "best": None, "history": []}
+    report(ev.Started(STAGE, total=len(seq) * cfg.final_fit_all, unit="batches",
+                      message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))
+    callback = make_callback(report, cancel, layout, seq, cfg.final_fit_all, state, save=False, label="final fit ")
+    _fit(model, seq, None, cfg.final_fit_all, 0, callback)
+    path = final_model_path(layout)
+    save_model_atomic(model, path)
+    return {
+        "final_fit_all_epochs": cfg.final_fit_all,
+        "final_model": str(path),
+        "final_model_note": "trained on train+validation+test: test figures of this model are not held-out",
+    }

@@ -236,9 +236,17 @@ def validate(preset: Preset) -> Preset:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    leaf = key.split(".")[-1].split("[")[0]
+    """Line of `section.key` (inside its [section]), or of a `[section]` header itself."""
+    *sections, leaf = key.split("[")[0].split(".")
+    section = ".".join(sections)
+    current = ""
     for number, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(leaf)}\s*=", line):
+        header = re.match(r"\s*\[([^\]]+)\]", line)
+        if header:
+            current = header.group(1).strip()
+            if not section and current == leaf:
+                return number
+        elif current == section and re.match(rf"\s*{re.escape(leaf)}\s*=", line):
             return number
     return None
 

@@ -1,0 +1,46 @@
+"""Fixtures for the firmware tests: the host build of firmware/ (once per session) and espeak-ng speech."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kwtui.core.audio import load_clip
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+HOST_TOOLS = ("features_host", "postprocess_host", "model_image_host")
+
+
+@pytest.fixture(scope="session")
+def host_tools(tmp_path_factory) -> dict[str, Path]:
+    """Build firmware/host with cmake + make (g++) into a temporary folder; paths of the tools."""
+    for tool in ("cmake", "make", "g++"):
+        assert shutil.which(tool), f"{tool} is needed for the firmware host build (scripts/setup.sh installs it)"
+    build = tmp_path_factory.mktemp("firmware-host-build")
+    subprocess.run(
+        ["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
+        check=True, capture_output=True, text=True,
+    )
+    done = subprocess.run(["make", "-C", str(build), "-j2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {tool: build / tool for tool in HOST_TOOLS}
+
+
+SPOKEN = [("marvin", "en", 160), ("seven", "en-us", 120), ("left", "en+f3", 200), ("house", "en-gb", 140)]
+
+
+@pytest.fixture(scope="session")
+def spoken_clips(tmp_path_factory) -> dict[str, np.ndarray]:
+    """A few 1 s clips spoken by espeak-ng (22.05 kHz), loaded and resampled like the real pipeline."""
+    assert shutil.which("espeak-ng"), "espeak-ng is needed (scripts/setup.sh installs it)"
+    folder = tmp_path_factory.mktemp("spoken")
+    clips = {}
+    for word, voice, speed in SPOKEN:
+        wav = folder / f"{word}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), word], check=True)
+        clips[word] = load_clip(wav).samples
+    return clips

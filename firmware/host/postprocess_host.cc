@@ -1,4 +1,5 @@
-// postprocess_host: the firmware's PostProcessor over a score sequence, from stdin.
+// postprocess_host [START_MS]: the firmware's PostProcessor over a score sequence, from stdin.
+// Inference i happens at START_MS + i * hop_ms, in uint32 milliseconds like millis() (so it can wrap).
 // Input lines: "num_classes num_keywords average_window threshold refractory_ms hop_ms",
 // then one line of num_classes labels, then one line of num_classes probabilities per inference.
 // Output: one detection line per detection (the firmware's format), the score also with full precision:
@@ -11,7 +12,8 @@
 #include "postprocess/detection_line.h"
 #include "postprocess/postprocess.h"
 
-int main() {
+int main(int argc, char** argv) {
+  const uint32_t start_ms = argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 10)) : 0;
   kwt::PostProcessConfig config;
   unsigned long refractory = 0, hop = 0;
   if (std::scanf("%d %d %d %f %lu %lu", &config.num_classes, &config.num_keywords, &config.average_window,
@@ -37,7 +39,7 @@ int main() {
     for (int c = 0; c < config.num_classes; ++c) {
       if (std::scanf("%f", &row[c]) != 1) return 0;
     }
-    const uint32_t now = static_cast<uint32_t>(i * hop);
+    const uint32_t now = start_ms + static_cast<uint32_t>(i * hop);
     const kwt::Detection d = post.update(row.data(), now);
     if (d.detected) {
       kwt::format_detection(line, sizeof line, labels[d.class_index].c_str(), d.score, d.time_ms);

@@ -1,0 +1,147 @@
+"""Model partition image: built in Python, read back by Python and by the firmware's C++ parser (host build).
+
+Verified here: header layout, CRCs, 16-byte model alignment, every field as the C++ sees it, and rejection of
+corrupted images (bad magic, erased flash, bad CRCs, truncated). Not verified here: reading the partition
+through esp_partition_mmap on a real ESP32.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+from kwtui.core.model_image import (
+    FIXED_SIZE,
+    MAGIC,
+    ModelImageError,
+    build_model_image,
+    parse_model_image,
+)
+
+LABELS = ["marvin", "sheila", "_unknown", "_background"]
+PARAMS = dict(
+    sigmoid_output=True, threshold=0.85, average_window=4, refractory_ms=1500, hop_ms=100,
+    input_scale=0.0234375, input_zero_point=-128, output_scale=1 / 256, output_zero_point=-128,
+)
+
+
+@pytest.fixture
+def tflite_bytes() -> bytes:
+    # Real .tflite files start with a flatbuffer offset and "TFL3"; the content is opaque to the image.
+    rng = np.random.default_rng(5)
+    return b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, 70_000, dtype=np.uint8).tobytes()
+
+
+def cpp_parse(tool, image: bytes, tmp_path) -> tuple[int, dict[str, str]]:
+    path = tmp_path / "model_partition.bin"
+    path.write_bytes(image)
+    done = subprocess.run([str(tool), str(path)], capture_output=True, text=True)
+    fields = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    return done.returncode, fields
+
+
+def test_layout_header_alignment_and_crc(tflite_bytes):
+    image = build_model_image(tflite_bytes, LABELS, 23_456, 2, **PARAMS)
+    assert image[:4] == MAGIC
+    header_size = struct.unpack_from("<H", image, 6)[0]
+    assert header_size % 16 == 0 and header_size >= FIXED_SIZE + sum(len(x) + 1 for x in LABELS)
+    assert image[header_size:] == tflite_bytes
+    assert struct.unpack_from("<II", image, 8) == (len(tflite_bytes), zlib.crc32(tflite_bytes))
+    assert image[FIXED_SIZE : FIXED_SIZE + 7] == b"marvin\0"
+
+
+def test_python_round_trip(tflite_bytes):
+    parsed = parse_model_image(build_model_image(tflite_bytes, LABELS, 23_456, 2, **PARAMS))
+    assert parsed.model == tflite_bytes and parsed.labels == LABELS
+    assert (parsed.arena_size, parsed.num_keywords, parsed.sigmoid_output) == (23_456, 2, True)
+    assert parsed.threshold == pytest.approx(0.85) and parsed.average_window == 4
+    assert (parsed.refractory_ms, parsed.hop_ms) == (1500, 100)
+    assert (parsed.input_zero_point, parsed.output_zero_point) == (-128, -128)
+    assert parsed.input_scale == pytest.approx(0.0234375) and parsed.output_scale == pytest.approx(1 / 256)
+
+
+def test_cpp_parser_reads_every_field(host_tools, tflite_bytes, tmp_path):
+    image = build_model_image(tflite_bytes, LABELS, 23_456, 2, **PARAMS)
+    code, f = cpp_parse(host_tools["model_image_host"], image, tmp_path)
+    assert code == 0 and f["status"] == "ok"
+    header_size = struct.unpack_from("<H", image, 6)[0]
+    assert int(f["version"]) == 1 and int(f["header_size"]) == header_size
+    assert int(f["model_offset"]) == header_size and header_size % 16 == 0
+    assert int(f["model_len"]) == len(tflite_bytes)
+    assert int(f["model_crc32"]) == int(f["model_bytes_crc32"]) == zlib.crc32(tflite_bytes)
+    assert int(f["arena_size"]) == 23_456
+    assert (int(f["num_classes"]), int(f["num_keywords"]), int(f["sigmoid_output"])) == (4, 2, 1)
+    assert float(f["threshold"]) == pytest.approx(0.85, abs=1e-7) and int(f["average_window"]) == 4
+    assert (int(f["refractory_ms"]), int(f["hop_ms"])) == (1500, 100)
+    assert float(f["input_scale"]) == pytest.approx(0.0234375) and int(f["input_zero_point"]) == -128
+    assert float(f["output_scale"]) == pytest.approx(1 / 256) and int(f["output_zero_point"]) == -128
+    assert [f[f"label{i}"] for i in range(4)] == LABELS
+
+
+def test_cpp_accepts_trailing_erased_flash(host_tools, tflite_bytes, tmp_path):
+    """The firmware maps the whole partition: bytes after the image are 0xFF."""
+    image = build_model_image(tflite_bytes, LABELS, 23_456, 2, **PARAMS) + b"\xff" * 8192
+    assert cpp_parse(host_tools["model_image_host"], image, tmp_path)[1]["status"] == "ok"
+    assert parse_model_image(image).model == tflite_bytes
+
+
+def _corruptions(image: bytes) -> dict[str, tuple[bytes, str]]:
+    header_size = struct.unpack_from("<H", image, 6)[0]
+
+    def flipped(offset: int) -> bytes:
+        data = bytearray(image)
+        data[offset] ^= 0x01
+        return bytes(data)
+
+    def resealed_version(version: int) -> bytes:
+        data = bytearray(image)
+        struct.pack_into("<H", data, 4, version)
+        return bytes(data)
+
+    return {
+        "bad_magic": (b"XXXX" + image[4:], "bad_magic"),
+        "erased_partition": (b"\xff" * len(image), "bad_magic"),
+        "future_version": (resealed_version(2), "bad_version"),
+        "flipped_label_byte": (flipped(FIXED_SIZE + 2), "bad_header_crc"),
+        "flipped_arena_size": (flipped(16), "bad_header_crc"),
+        "flipped_model_byte": (flipped(header_size + 5000), "bad_model_crc"),
+        "truncated_model": (image[:-100], "truncated"),
+        "truncated_header": (image[:40], "too_small"),
+        "header_only": (image[:header_size], "truncated"),
+    }
+
+
+CORRUPTIONS = ["bad_magic", "erased_partition", "future_version", "flipped_label_byte", "flipped_arena_size",
+               "flipped_model_byte", "truncated_model", "truncated_header", "header_only"]
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_corrupted_images_are_rejected_by_cpp_and_python(host_tools, tflite_bytes, tmp_path, case):
+    image = build_model_image(tflite_bytes, LABELS, 23_456, 2, **PARAMS)
+    data, expected_status = _corruptions(image)[case]
+    code, fields = cpp_parse(host_tools["model_image_host"], data, tmp_path)
+    assert code == 1 and fields["status"] == expected_status
+    with pytest.raises(ModelImageError):
+        parse_model_image(data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(labels=[]), "classes"),
+        (dict(num_keywords=5), "num_keywords"),
+        (dict(labels=["has space", "b"]), "label"),
+        (dict(labels=["x" * 40, "b"]), "label"),
+        (dict(arena_size=0), "arena_size"),
+        (dict(average_window=17), "average_window"),
+        (dict(threshold=1.5), "threshold"),
+    ],
+)
+def test_builder_rejects_values_the_firmware_cannot_take(tflite_bytes, kwargs, message):
+    args = dict(labels=["marvin", "_unknown"], arena_size=1000, num_keywords=1) | kwargs
+    with pytest.raises(ModelImageError, match=message):
+        build_model_image(tflite_bytes, args.pop("labels"), args.pop("arena_size"), args.pop("num_keywords"), **args)

@@ -88,6 +88,7 @@ class FlashSection:
     chip: str = "esp32"
     baud: int = 460800
     firmware_bin: str = ""  # folder of a built firmware (bootloader/partitions/firmware .bin)
+    partition_table: str = ""  # partitions.csv holding the `model` partition; default: firmware/partitions.csv
 
 
 @dataclass

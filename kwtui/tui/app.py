@@ -1,0 +1,275 @@
+"""The wizard app. `create_app()` is the one factory used by the CLI, the tests, the snapshots and the bench.
+
+Heavy work runs in thread workers (`start_task`): the core stage gets an EventPump as its Reporter, which posts
+throttled `StageEvents` batches to the step that started it, then a `StageDone`. Each task has a CancelToken;
+Cancel buttons and quitting set it, and quitting waits for the workers to end so no thread outlives the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker
+
+from kwtui.core.errors import Cancelled, KwtuiError
+from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.preset import Preset, PresetError, from_dict, headless_command, save_preset
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.pump import EventPump
+from kwtui.tui.screens.dialogs import HelpScreen, NamePrompt, PresetPicker
+from kwtui.tui.steps.base import Step
+from kwtui.tui.steps.classes import ClassesStep
+from kwtui.tui.steps.dataset import DatasetStep
+from kwtui.tui.steps.evaluate import EvaluateStep
+from kwtui.tui.steps.features import FeaturesStep
+from kwtui.tui.steps.flash import FlashStep
+from kwtui.tui.steps.training import TrainingStep
+from kwtui.tui.widgets.stepbar import StepBar
+
+StageRunner = Callable[..., dict[str, Any]]
+STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
+
+
+def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict:
+    from kwtui.core.pipeline import run_stage
+
+    return run_stage(stage, preset, report, cancel, **options)
+
+
+class WizardApp(App[None]):
+    CSS_PATH = "kwtui.tcss"
+    TITLE = "kwtui"
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", priority=True),
+        Binding("ctrl+b", "prev_step", "Back", priority=True),
+        Binding("ctrl+s", "save_preset", "Save preset", priority=True),
+        Binding("ctrl+o", "load_preset", "Load", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        preset: Preset | None = None,
+        *,
+        preset_path: Path | None = None,
+        stage_runner: StageRunner | None = None,
+        presets_dir: Path | None = None,
+        pump_interval: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.preset = copy.deepcopy(preset) if preset else Preset()
+        self.preset_path = preset_path
+        self.stage_runner = stage_runner or _default_runner
+        self._presets_dir = presets_dir
+        self.pump_interval = pump_interval
+        self.tokens: dict[str, CancelToken] = {}
+        self.steps = [cls() for cls in STEP_CLASSES]
+
+    # --- layout -------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StepBar([s.short_title for s in self.steps], id="stepbar")
+        with ContentSwitcher(initial=self.steps[0].id, id="steps"):
+            yield from self.steps
+        yield Static("", id="command")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for step in self.steps:
+            step.load_from(self.preset)
+        self.update_command()
+        self.call_after_refresh(self.steps[0].focus_first)
+
+    @property
+    def presets_dir(self) -> Path:
+        if self._presets_dir is None:
+            from kwtui.core.preset import user_presets_dir
+
+            self._presets_dir = user_presets_dir()
+        return self._presets_dir
+
+    # --- steps ----------------------------------------------------------------
+    @property
+    def step_index(self) -> int:
+        current = self.query_one("#steps", ContentSwitcher).current
+        return next(i for i, s in enumerate(self.steps) if s.id == current)
+
+    def go_to(self, index: int) -> None:
+        index = max(0, min(index, len(self.steps) - 1))
+        self.collect_into_preset()
+        self.query_one("#steps", ContentSwitcher).current = self.steps[index].id
+        self.query_one(StepBar).current = index
+        self.steps[index].on_enter()
+        self.call_after_refresh(self.steps[index].focus_first)
+
+    def action_next_step(self) -> None:
+        step = self.steps[self.step_index]
+        problem = step.ready_for_next()
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        self.query_one(StepBar).mark_done(self.step_index)
+        self.go_to(self.step_index + 1)
+
+    def action_prev_step(self) -> None:
+        self.go_to(self.step_index - 1)
+
+    # --- preset ---------------------------------------------------------------
+    def collect_into_preset(self) -> None:
+        """Copy every step's widget values into self.preset (unvalidated)."""
+        for step in self.steps:
+            step.apply_to(self.preset)
+        self.update_command()
+
+    def current_preset(self) -> Preset:
+        """A validated copy of the current choices; raises PresetError naming the field."""
+        self.collect_into_preset()
+        return from_dict(copy.deepcopy(self.preset.to_dict()))
+
+    def command_preset_path(self) -> Path:
+        from kwtui.core.layout import RunLayout
+
+        return self.preset_path or RunLayout(self.preset).preset_copy
+
+    def update_command(self) -> None:
+        self.query_one("#command", Static).update(f"headless: {headless_command(self.command_preset_path())}")
+
+    def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
+        self.preset = copy.deepcopy(preset)
+        self.preset_path = path
+        for step in self.steps:
+            step.load_from(self.preset)
+        self.update_command()
+
+    def on_dataset_scanned(self, scan: Any) -> None:
+        self.query_one(ClassesStep).set_scan(scan)
+
+    def write_run_preset(self, preset: Preset) -> None:
+        """The preset as run, in the run folder: what the headless command replays."""
+        from kwtui.core.layout import RunLayout
+
+        save_preset(preset, RunLayout(preset).preset_copy)
+
+    def action_save_preset(self) -> None:
+        self.collect_into_preset()
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            preset = copy.deepcopy(self.preset)
+            old_run = preset.run_path
+            preset.name = name
+            if not preset.run_dir and old_run.exists() and old_run != preset.run_path:
+                preset.run_dir = str(old_run)  # keep pointing at the work already done
+            try:
+                preset = from_dict(preset.to_dict())
+            except PresetError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            path = save_preset(preset, self.presets_dir / f"{name}.toml")
+            self.apply_preset(preset, path)
+            self.notify(f"saved {path}\nreplay: {headless_command(path)}", title="Preset saved", timeout=8)
+
+        self.push_screen(NamePrompt("Save preset as", self.preset.name), save)
+
+    def action_load_preset(self) -> None:
+        from kwtui.core.preset import find_preset, list_presets, load_preset
+
+        choices = {p.stem: p for p in list_presets()}
+        if self.presets_dir.is_dir():
+            choices.update({p.stem: p for p in sorted(self.presets_dir.glob("*.toml"))})
+
+        def load(choice: str | None) -> None:
+            if not choice:
+                return
+            path = choices.get(choice) or find_preset(choice)
+            try:
+                preset = load_preset(path)
+            except KwtuiError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            self.apply_preset(preset, Path(path))
+            self.notify(f"loaded {path}", title="Preset loaded")
+
+        self.push_screen(PresetPicker(choices), load)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # --- background work ------------------------------------------------------
+    def task_running(self, name: str) -> bool:
+        return any(w.name == name and w.is_running for w in self.workers)
+
+    def start_task(self, name: str, target: Step, work: Callable[[Reporter, CancelToken], Any]) -> bool:
+        """Run `work(report, cancel)` in a thread worker; events and the result are posted to `target`."""
+        if self.task_running(name):
+            self.notify(f"{name} is already running", severity="warning")
+            return False
+        cancel = CancelToken()
+        self.tokens[name] = cancel
+
+        def thread_main() -> None:
+            pump = EventPump(lambda events: target.post_message(StageEvents(name, events)), self.pump_interval)
+            status, result, message = "ok", None, ""
+            try:
+                result = work(pump, cancel)
+            except Cancelled as exc:
+                status, message = "cancelled", str(exc)
+            except KwtuiError as exc:
+                status, message = "failed", str(exc)
+            except Exception as exc:  # a bug: keep the app alive, show it, log the traceback
+                status, message = "failed", f"{type(exc).__name__}: {exc}"
+                self.log.error(traceback.format_exc())
+            pump.flush()
+            target.post_message(StageDone(name, status, result, message))
+
+        self.run_worker(thread_main, name=name, group=name, thread=True, exclusive=True, exit_on_error=False)
+        return True
+
+    def start_stage(self, stage: str, target: Step, preset: Preset, **options: Any) -> bool:
+        self.write_run_preset(preset)
+        return self.start_task(
+            stage, target, lambda report, cancel: self.stage_runner(stage, preset, report, cancel, **options)
+        )
+
+    def cancel_task(self, name: str) -> None:
+        token = self.tokens.get(name)
+        if token:
+            token.cancel()
+
+    def running_workers(self) -> list[Worker]:
+        return [w for w in self.workers if w.is_running]
+
+    async def stop_all_work(self, timeout: float = 30.0) -> None:
+        for token in self.tokens.values():
+            token.cancel()
+        running = self.running_workers()
+        if running:
+            self.notify("stopping running work...", timeout=timeout)
+            try:
+                await asyncio.wait_for(self.workers.wait_for_complete(running), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def action_quit(self) -> None:
+        await self.stop_all_work()
+        self.exit()
+
+
+def create_app(preset: Preset | None = None, **kwargs: Any) -> WizardApp:
+    return WizardApp(preset, **kwargs)
+
+
+def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
+    if shutil.get_terminal_size((80, 24)).columns < 60:
+        print("kwtui: the wizard needs a terminal at least 60 columns wide (80x24 recommended)")
+    create_app(preset, preset_path=preset_path).run()

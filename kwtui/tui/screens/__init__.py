@@ -1,0 +1,1 @@
+"""Modal screens: help, name prompt, preset picker."""

@@ -1,0 +1,95 @@
+"""Modal dialogs. Escape always closes without doing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Markdown, OptionList
+
+HELP = """\
+# kwtui wizard
+
+Six steps, each reads the previous step's files from the run folder (`runs/<name>/`),
+so any step can be re-run or resumed. Everything works with the keyboard.
+
+| Key | Action |
+|---|---|
+| `Tab` / `Shift+Tab` | move between fields and buttons |
+| `Enter` / `Space` | press a button, toggle a box |
+| `Ctrl+N` / `Ctrl+B` | next / previous step |
+| `Ctrl+S` | save the current choices as a preset |
+| `Ctrl+O` | load a preset (fills every step) |
+| `F1` | this help |
+| `Ctrl+Q` | quit (running work is cancelled cleanly) |
+
+**Dataset**: type a folder (Tab completes), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
+**Classes**: Space selects a keyword; `[` / `]` move the highlighted word up/down (the order of the model's outputs).
+**Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch; *Start*
+again resumes (finished files and epochs are kept).
+**Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.
+**Flash**: *Dry run* shows the exact esptool command without touching a device.
+
+The bottom line shows the equivalent headless command (`kwtui run PRESET`).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body", classes="dialog"):
+            yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class NamePrompt(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str) -> None:
+        super().__init__()
+        self.prompt_title = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt_title, classes="dialog-title")
+            yield Input(self.value, id="name-input", placeholder="letters, digits, - _ .")
+            yield Label("Enter to save, Escape to cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PresetPicker(ModalScreen[str | None]):
+    """Pick a shipped/saved preset from the list, or type a path."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, choices: dict[str, Path]) -> None:
+        super().__init__()
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Load preset", classes="dialog-title")
+            yield OptionList(*[f"{name}  [dim]{path}[/]" for name, path in self.choices.items()], id="preset-list")
+            yield Input(placeholder="or a preset file path, Enter to load", id="preset-path")
+            yield Label("Enter to load, Escape to cancel", classes="hint")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(list(self.choices)[event.option_index])
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,214 @@
+"""Step 2: choose and order the keywords, _unknown/_background, noise folders; show balance and disk needed."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList
+from textual.widgets.selection_list import Selection
+
+from kwtui.core.preset import Preset
+from kwtui.tui.format import human_bytes
+from kwtui.tui.messages import StageDone
+from kwtui.tui.steps.base import Step, float_value
+from kwtui.tui.steps.dataset import word_counts
+
+NPY_BYTES = 128 + 99 * 43 * 4  # one (99, 43) float32 .npy file with its header
+
+
+class KeywordList(SelectionList[str]):
+    BINDINGS = [
+        Binding("left_square_bracket,shift+up", "move(-1)", "Move up"),
+        Binding("right_square_bracket,shift+down", "move(1)", "Move down"),
+    ]
+
+    def action_move(self, delta: int) -> None:
+        step = next(a for a in self.ancestors if isinstance(a, ClassesStep))
+        step.move_word(delta)
+
+
+class ClassesStep(Step):
+    step_id = "classes"
+    short_title = "Classes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []  # all words, keywords first, in model output order
+        self.counts: dict[str, int] = {}
+        self.scan: Any = None
+        self.plan: Any = None
+        self._keywords: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]2 Classes[/b]  Space picks keywords; [ ] reorder (= model output order)",
+                    classes="step-title")
+        with Horizontal(id="classes-top"):
+            yield KeywordList(id="keywords")
+            with Vertical(id="class-options"):
+                yield Checkbox("_unknown: other words", True, id="unknown", compact=True)
+                yield Checkbox("_background: noise windows", True, id="background", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("noise folders", classes="field-label")
+                    yield Input(id="noise-folders", placeholder="_background_noise_", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("unknown ratio", classes="field-label")
+                    yield Input(id="unknown-ratio", placeholder="1.0 (0 = all)", compact=True)
+        yield Label("", id="class-order", classes="status")
+        yield DataTable(id="balance", cursor_type="none", zebra_stripes=True)
+        yield Label("", id="disk-estimate", classes="status")
+
+    def on_mount(self) -> None:
+        self.query_one("#balance", DataTable).add_columns("class", "train", "validation", "test", "share")
+
+    # --- preset ---------------------------------------------------------------
+    def load_from(self, preset: Preset) -> None:
+        self._keywords = list(preset.classes.keywords)
+        self.query_one("#unknown", Checkbox).value = preset.classes.unknown
+        self.query_one("#background", Checkbox).value = preset.classes.background
+        self.query_one("#noise-folders", Input).value = ", ".join(preset.classes.noise_folders)
+        self.query_one("#unknown-ratio", Input).value = f"{preset.classes.unknown_ratio:g}"
+        self.rebuild_list()
+
+    def apply_to(self, preset: Preset) -> None:
+        if self.order:
+            self._keywords = self.keywords
+        preset.classes.keywords = list(self._keywords)
+        preset.classes.unknown = self.query_one("#unknown", Checkbox).value
+        preset.classes.background = self.query_one("#background", Checkbox).value
+        folders = self.query_one("#noise-folders", Input).value
+        preset.classes.noise_folders = [f.strip() for f in folders.split(",") if f.strip()]
+        preset.classes.unknown_ratio = float_value(self.query_one("#unknown-ratio", Input))  # type: ignore[assignment]
+
+    @property
+    def keywords(self) -> list[str]:
+        selected = set(self.query_one("#keywords", KeywordList).selected)
+        return [w for w in self.order if w in selected]
+
+    def ready_for_next(self) -> str | None:
+        if not self.keywords:
+            return "Select at least one keyword (Space in the list)."
+        return None
+
+    def on_enter(self) -> None:
+        self.schedule_plan()
+
+    # --- the word list ----------------------------------------------------------
+    def set_scan(self, scan: Any) -> None:
+        self.scan = scan
+        self.counts = {w: c for w, (c, _) in word_counts(scan).items()}
+        if self.order:
+            self._keywords = self.keywords
+        self.rebuild_list()
+        self.schedule_plan()
+
+    def rebuild_list(self, highlight: str | None = None) -> None:
+        words = sorted(self.counts)
+        kept = [w for w in self._keywords if w in self.counts or not self.counts]
+        self.order = kept + [w for w in words if w not in kept]
+        widget = self.query_one("#keywords", KeywordList)
+        widget.clear_options()
+        widget.add_options(
+            [Selection(f"{w} ({self.counts[w]})" if w in self.counts else f"{w} (missing)", w, w in kept)
+             for w in self.order]
+        )
+        if highlight in self.order:
+            widget.highlighted = self.order.index(highlight)
+        self.show_order()
+
+    def move_word(self, delta: int) -> None:
+        widget = self.query_one("#keywords", KeywordList)
+        index = widget.highlighted
+        if index is None or not 0 <= index + delta < len(self.order):
+            return
+        self._keywords = self.keywords
+        self.order[index], self.order[index + delta] = self.order[index + delta], self.order[index]
+        word = self.order[index + delta]
+        self._keywords = [w for w in self.order if w in set(self._keywords)]
+        self.rebuild_list(highlight=word)
+        self.schedule_plan()
+
+    def show_order(self) -> None:
+        names = self.keywords if self.order else self._keywords
+        extra = [n for n, box in (("_unknown", "#unknown"), ("_background", "#background"))
+                 if self.query_one(box, Checkbox).value]
+        self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra))
+
+    def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled) -> None:
+        self.show_order()
+        self.schedule_plan()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.show_order()
+        self.schedule_plan()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.schedule_plan()
+
+    # --- class plan: balance and disk estimate, computed in a worker -----------
+    def schedule_plan(self) -> None:
+        if self.scan is None or not self.is_mounted:
+            return
+        if getattr(self, "_plan_timer", None):
+            self._plan_timer.stop()
+        self._plan_timer = self.set_timer(0.3, self.start_plan)
+
+    def start_plan(self) -> None:
+        self._plan_timer = None
+        preset = self.wizard.preset
+        self.wizard.collect_into_preset()
+        try:
+            preset = self.wizard.current_preset()
+        except Exception as exc:
+            self.query_one("#disk-estimate", Label).update(f"[red]{exc}[/]")
+            return
+        scan = self.scan
+
+        def work(report, cancel):
+            from kwtui.core.dataset import plan_clips
+
+            return plan_clips(preset, scan)
+
+        self._plan_preset = preset
+        self.wizard.start_task("plan", self, work)
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        label = self.query_one("#disk-estimate", Label)
+        if not message.ok:
+            label.update(f"[red]{message.message}[/]")
+            return
+        self.plan = message.summary
+        self.show_plan(self.plan, self._plan_preset)
+
+    def show_plan(self, plan: Any, preset: Preset) -> None:
+        counts: Counter[tuple[str, str]] = Counter()
+        jobs = list(getattr(plan, "jobs", plan) or [])
+        for job in jobs:
+            counts[(job.label, job.split)] += 1
+        table = self.query_one("#balance", DataTable)
+        table.clear()
+        total = max(len(jobs), 1)
+        for name in preset.class_names:
+            row = [counts[(name, s)] for s in ("train", "validation", "test")]
+            share = sum(row) / total
+            table.add_row(name, *map(str, row), f"{'█' * round(share * 20):<20} {100 * share:4.1f}%")
+        need = len(jobs) * NPY_BYTES
+        target = preset.features_path
+        free = free_bytes(target)
+        warn = "[red]not enough space[/]" if free is not None and need > free else "ok"
+        self.query_one("#disk-estimate", Label).update(
+            f"{len(jobs)} feature files: {human_bytes(need)} needed, {human_bytes(free)} free at {target}  {warn}"
+        )
+
+
+def free_bytes(path: Path) -> int | None:
+    for candidate in [path, *path.resolve().parents]:
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return None

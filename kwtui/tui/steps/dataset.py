@@ -1,0 +1,162 @@
+"""Step 1: pick the dataset folder, scan it (headers only), show words, counts and problems; or make a demo one."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Input, Label, RichLog
+
+from kwtui.core.events import Progress, Warning
+from kwtui.core.preset import Preset
+from kwtui.tui.format import human_duration
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.steps.base import Step
+from kwtui.tui.widgets.pathinput import PathSuggester
+
+
+class DatasetStep(Step):
+    step_id = "dataset"
+    short_title = "Dataset"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scan: Any = None  # kwtui.core.dataset.DatasetScan of the folder last scanned
+        self.scanned_path: str = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]1 Dataset[/b]  a Speech-Commands folder: one sub-folder of .wav clips per word",
+                    classes="step-title")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="dataset folder", id="dataset-path", suggester=PathSuggester(), compact=True)
+            yield Button("Scan", id="scan", variant="primary", compact=True)
+        with Horizontal(classes="row"):
+            yield Button("Make demo dataset", id="make-demo", compact=True)
+            yield Label("", id="dataset-status", classes="status")
+        yield DataTable(id="words", cursor_type="row", zebra_stripes=True)
+        yield RichLog(id="dataset-log", max_lines=500, wrap=False, markup=False, classes="log")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#words", DataTable)
+        table.add_columns("word", "clips", "duration", "kind")
+
+    # --- preset ---------------------------------------------------------------
+    def load_from(self, preset: Preset) -> None:
+        self.query_one("#dataset-path", Input).value = preset.dataset.path
+        if preset.dataset_path.is_dir():
+            self.start_scan()
+
+    def apply_to(self, preset: Preset) -> None:
+        preset.dataset.path = self.path
+
+    @property
+    def path(self) -> str:
+        return self.query_one("#dataset-path", Input).value.strip()
+
+    def ready_for_next(self) -> str | None:
+        if self.scan is None or self.scanned_path != self.path:
+            return "Scan a dataset first (Enter in the folder field), or make the demo dataset."
+        if not word_counts(self.scan):
+            return f"{self.path}: no word folders with .wav clips found"
+        return None
+
+    # --- actions --------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "dataset-path":
+            self.start_scan()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "scan":
+            self.start_scan()
+        elif event.button.id == "make-demo":
+            self.start_demo()
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#dataset-status", Label).update(text)
+
+    def start_scan(self) -> None:
+        path = self.path
+        if not path:
+            self.set_status("[red]type a folder first[/]")
+            return
+        if not Path(path).expanduser().is_dir():
+            self.set_status(f"[red]{path}: not a folder[/] (Make demo dataset creates one there)")
+            return
+
+        lists = copy.deepcopy(self.wizard.preset.dataset)
+
+        def work(report, cancel):
+            from kwtui.core.dataset import scan_dataset
+
+            return scan_dataset(Path(path).expanduser(), report, cancel, lists.validation_list, lists.testing_list)
+
+        self.set_status(f"scanning {path} ...")
+        self.scanned_path = path
+        self.wizard.start_task("scan", self, work)
+
+    def start_demo(self) -> None:
+        path = self.path or "data/demo"
+        self.query_one("#dataset-path", Input).value = path
+
+        def work(report, cancel):
+            from kwtui.core.demo import make_demo_dataset
+
+            return make_demo_dataset(Path(path).expanduser(), report=report, cancel=cancel)
+
+        if self.wizard.start_task("demo", self, work):
+            self.set_status(f"synthesizing a demo dataset in {path} with espeak-ng ...")
+
+    # --- results --------------------------------------------------------------
+    def on_stage_events(self, message: StageEvents) -> None:
+        log = self.query_one("#dataset-log", RichLog)
+        for event in message.events:
+            if isinstance(event, Progress) and event.total:
+                self.set_status(f"{message.stage}: {event.done}/{event.total} {event.unit}")
+            elif isinstance(event, Warning):
+                log.write(f"! {event.path}: {event.message}" if event.path else f"! {event.message}")
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        if not message.ok:
+            self.set_status(f"[red]{message.stage} {message.status}: {message.message}[/]")
+            return
+        if message.stage == "demo":
+            self.set_status("demo dataset ready")
+            self.start_scan()
+        elif message.stage == "scan":
+            self.show_scan(message.summary)
+
+    def show_scan(self, scan: Any) -> None:
+        self.scan = scan
+        table = self.query_one("#words", DataTable)
+        table.clear()
+        counts = word_counts(scan)
+        for word, (clips, seconds) in counts.items():
+            table.add_row(word, str(clips), human_duration(seconds) if seconds else "-", "word")
+        for name, seconds in noise_files(scan).items():
+            table.add_row(name, "1", human_duration(seconds), "noise file")
+        problems = problem_lines(scan)
+        log = self.query_one("#dataset-log", RichLog)
+        log.clear()
+        for line in problems:
+            log.write(line)
+        total = sum(c for c, _ in counts.values())
+        self.set_status(f"{len(counts)} words, {total} clips, {len(problems)} problem(s)")
+        self.wizard.on_dataset_scanned(scan)
+
+
+# --- views of kwtui.core.dataset.DatasetScan ---------------------------------
+def word_counts(scan: Any) -> dict[str, tuple[int, float]]:
+    """word -> (clips, total seconds)."""
+    return {name: (len(info.clips), info.seconds) for name, info in sorted(scan.words.items())}
+
+
+def noise_files(scan: Any) -> dict[str, float]:
+    return {f"{folder}/{clip.name}": clip.seconds for folder, clips in scan.noise.items() for clip in clips}
+
+
+def problem_lines(scan: Any) -> list[str]:
+    return [f"! {p.path}: {p.message}" if p.path else f"! {p.message}" for p in scan.problems]

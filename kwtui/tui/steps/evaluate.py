@@ -1,0 +1,218 @@
+"""Step 5: evaluate (confusion matrix, precision/recall, threshold sweep) and convert (int8, TFLM-checked)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Label, ProgressBar
+
+from kwtui.core.events import Progress, Started, Warning
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import Preset
+from kwtui.tui.format import human_bytes, percent
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.steps.features import StageStep
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class EvaluateStep(StageStep):
+    step_id = "evaluate"
+    short_title = "Evaluate"
+    stage = "evaluate"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: dict[str, Any] | None = None
+        self.model_info: dict[str, Any] | None = None
+        self.sweep: list[dict[str, Any]] = []
+        self.threshold: float = 0.9
+        self.queue: list[str] = []  # stages still to run after the current one
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]5 Evaluate & convert[/b]  test split, false accepts/hour on held-out noise, int8 in TFLM",
+                    classes="step-title")
+        with Horizontal(classes="row"):
+            yield Button("Evaluate + convert", id="evaluate-start", variant="primary", compact=True)
+            yield Button("Convert only", id="convert-start", compact=True)
+            yield Button("Cancel", id="evaluate-cancel", variant="error", disabled=True, compact=True)
+            yield Label("", id="evaluate-status", classes="status")
+        yield ProgressBar(id="evaluate-progress", show_eta=False)
+        yield Label("", id="evaluate-rate", classes="status")
+        with Horizontal(id="eval-tables"):
+            with Vertical(classes="eval-col"):
+                yield Label("confusion (rows: true)", classes="table-title")
+                yield DataTable(id="confusion", cursor_type="none")
+                yield Label("per class", classes="table-title")
+                yield DataTable(id="per-class", cursor_type="none")
+            with Vertical(classes="eval-col"):
+                yield Label("threshold sweep (arrows pick)", classes="table-title")
+                yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="threshold-choice", classes="status")
+        yield Label("", id="convert-summary", classes="status")
+
+    def load_from(self, preset: Preset) -> None:
+        self.threshold = preset.evaluate.threshold
+        self.set_running(self.wizard.task_running(self.stage) or self.wizard.task_running("convert"))
+        self.show_results(RunLayout(preset))
+
+    def apply_to(self, preset: Preset) -> None:
+        preset.evaluate.threshold = self.threshold
+
+    def on_enter(self) -> None:
+        if not self.running:
+            self.show_results(RunLayout(self.wizard.preset))
+
+    @property
+    def running(self) -> bool:
+        return self.wizard.task_running("evaluate") or self.wizard.task_running("convert")
+
+    def set_running(self, running: bool) -> None:
+        super().set_running(running)
+        self.query_one("#convert-start", Button).disabled = running
+        if not running:
+            self.query_one("#evaluate-start", Button).label = "Evaluate + convert"
+
+    def ready_for_next(self) -> str | None:
+        if self.running:
+            return "Evaluation/conversion is still running."
+        if not RunLayout(self.wizard.preset).tflite.exists():
+            return "Convert the model first (Evaluate + convert)."
+        return None
+
+    # --- running ---------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "evaluate-start":
+            self.run_stages(["evaluate", "convert"])
+        elif event.button.id == "convert-start":
+            self.run_stages(["convert"])
+        elif event.button.id == "evaluate-cancel":
+            self.queue.clear()
+            for stage in ("evaluate", "convert"):
+                self.wizard.cancel_task(stage)
+            self.set_status("cancelling ...")
+
+    def run_stages(self, stages: list[str]) -> None:
+        preset = self.validated_preset()
+        if preset is None:
+            return
+        self.queue = list(stages)
+        self.run_next(preset)
+
+    def run_next(self, preset: Preset) -> None:
+        if not self.queue:
+            self.set_running(False)
+            return
+        stage = self.queue.pop(0)
+        if self.wizard.start_stage(stage, self, preset):
+            self.set_running(True)
+            self.set_status(f"{stage} ... (TensorFlow loads on first use)")
+
+    def on_stage_events(self, message: StageEvents) -> None:
+        for event in message.events:
+            if isinstance(event, Progress):
+                self.show_progress(event)
+            elif isinstance(event, Started):
+                self.set_status(f"{message.stage}: {event.message}" if event.message else f"{message.stage} ...")
+            elif isinstance(event, Warning):
+                self.notify(event.message, severity="warning")
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        layout = RunLayout(self.wizard.preset)
+        self.show_results(layout)
+        if message.ok:
+            self.set_status(f"[green]{message.stage} done[/]")
+            if message.stage == "convert":
+                self.wizard.query_one("StepBar").mark_done(4)
+            try:
+                self.run_next(self.wizard.current_preset())
+            except Exception as exc:  # the preset became invalid while running
+                self.queue.clear()
+                self.set_running(False)
+                self.set_status(f"[red]{exc}[/]")
+        else:
+            self.queue.clear()
+            self.set_running(False)
+            colour = "yellow" if message.status == "cancelled" else "red"
+            self.set_status(f"[{colour}]{message.stage}: {message.message}[/]")
+
+    # --- results -----------------------------------------------------------------
+    def show_results(self, layout: RunLayout) -> None:
+        self.report = read_json(layout.report_json)
+        self.model_info = read_json(layout.run_dir / "model.json")
+        if self.report:
+            self.show_report(self.report)
+        self.show_convert(layout)
+
+    def show_report(self, report: dict[str, Any]) -> None:
+        classes = report.get("classes") or []
+        matrix = report.get("confusion") or report.get("confusion_matrix") or []
+        table = self.query_one("#confusion", DataTable)
+        table.clear(columns=True)
+        short = [c[:6] for c in classes]
+        table.add_columns("", *short)
+        for name, row in zip(short, matrix):
+            table.add_row(name, *map(str, row))
+        per_class = self.query_one("#per-class", DataTable)
+        per_class.clear(columns=True)
+        per_class.add_columns("class", "prec", "recall")
+        stats = report.get("per_class") or {}
+        for name in classes:
+            item = stats.get(name, {}) if isinstance(stats, dict) else {}
+            per_class.add_row(name[:10], percent(item.get("precision")), percent(item.get("recall")))
+        self.sweep = list(report.get("sweep") or report.get("threshold_sweep") or [])
+        sweep = self.query_one("#sweep", DataTable)
+        sweep.clear(columns=True)
+        sweep.add_columns("threshold", "FRR", "FA/h")
+        chosen = 0
+        for i, row in enumerate(self.sweep):
+            fah = row.get("false_accepts_per_hour", row.get("fa_per_hour"))
+            sweep.add_row(f"{row.get('threshold', 0):.2f}", percent(row.get("frr", row.get("false_reject_rate"))),
+                          "-" if fah is None else f"{fah:.2f}")
+            if abs(row.get("threshold", -1) - self.threshold) < abs(self.sweep[chosen].get("threshold", -1)
+                                                                   - self.threshold):
+                chosen = i
+        if self.sweep:
+            sweep.move_cursor(row=chosen)
+        self.show_threshold()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "sweep" and 0 <= event.cursor_row < len(self.sweep):
+            self.threshold = float(self.sweep[event.cursor_row].get("threshold", self.threshold))
+            self.wizard.preset.evaluate.threshold = self.threshold
+            self.show_threshold()
+
+    def show_threshold(self) -> None:
+        row = next((r for r in self.sweep if abs(r.get("threshold", -1) - self.threshold) < 1e-9), None)
+        text = f"threshold {self.threshold:.2f}"
+        if row:
+            fah = row.get("false_accepts_per_hour", row.get("fa_per_hour"))
+            text += f": false rejects {percent(row.get('frr', row.get('false_reject_rate')))}, "
+            text += f"false accepts {fah:.2f}/h" if fah is not None else "false accepts ?"
+        self.query_one("#threshold-choice", Label).update(text + "  (saved in the preset)")
+
+    def show_convert(self, layout: RunLayout) -> None:
+        info = self.model_info
+        label = self.query_one("#convert-summary", Label)
+        if not info:
+            label.update("not converted yet")
+            return
+        float_acc = info.get("float_accuracy")
+        int8_acc = info.get("int8_accuracy", info.get("tflm_accuracy"))
+        model_bytes = info.get("model_bytes") or (layout.tflite.stat().st_size if layout.tflite.exists() else None)
+        arena = info.get("arena_bytes", info.get("arena_size"))
+        firmware = info.get("firmware_dir") or str(layout.firmware_dir)
+        label.update(
+            f"float {percent(float_acc)}  int8 TFLM {percent(int8_acc)}  model {human_bytes(model_bytes)}"
+            f"  arena {human_bytes(arena)}\nmodel.cc -> {firmware}"
+        )

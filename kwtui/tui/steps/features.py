@@ -1,0 +1,159 @@
+"""Step 3: generate the feature store in a worker, with progress, RAM/disk gauges and a log of skipped files."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label, ProgressBar, RichLog
+
+from kwtui.core.events import Finished, Progress, Resources, Started, Warning
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import Preset, PresetError
+from kwtui.tui.format import human_duration
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.steps.base import Step, int_value
+from kwtui.tui.widgets.gauges import ResourceGauges
+
+
+class StageStep(Step):
+    """A step that runs one core stage with Start/Cancel buttons and a progress line."""
+
+    stage = ""
+
+    def start_button_label(self) -> str:
+        return "Start"
+
+    def set_running(self, running: bool) -> None:
+        self.query_one(f"#{self.stage}-start", Button).disabled = running
+        self.query_one(f"#{self.stage}-cancel", Button).disabled = not running
+        if not running:
+            self.query_one(f"#{self.stage}-start", Button).label = self.start_button_label()
+
+    def set_status(self, text: str) -> None:
+        self.query_one(f"#{self.stage}-status", Label).update(text)
+
+    def validated_preset(self) -> Preset | None:
+        try:
+            return self.wizard.current_preset()
+        except PresetError as exc:
+            self.set_status(f"[red]{exc}[/]")
+            return None
+
+    def cancel(self) -> None:
+        if self.wizard.task_running(self.stage):
+            self.wizard.cancel_task(self.stage)
+            self.set_status("cancelling ...")
+
+    def show_progress(self, event: Progress) -> None:
+        bar = self.query_one(f"#{self.stage}-progress", ProgressBar)
+        bar.update(total=event.total, progress=event.done)
+        rate = f"{event.rate:.1f} {event.unit}/s" if event.rate else ""
+        eta = f"ETA {human_duration(event.eta_s)}" if event.eta_s is not None else ""
+        total = f"/{event.total}" if event.total else ""
+        self.query_one(f"#{self.stage}-rate", Label).update(
+            f"{event.done}{total} {event.unit}  {rate}  {eta}  {event.message}"
+        )
+
+
+class FeaturesStep(StageStep):
+    step_id = "features"
+    short_title = "Features"
+    stage = "features"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summary: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]3 Features[/b]  spectrograms (99x43) of every clip, written as .npy; resumable",
+                    classes="step-title")
+        with Horizontal(classes="fields"):
+            yield Label("workers", classes="inline-label")
+            yield Input(id="workers", classes="short", tooltip="0 = all cores", compact=True)
+            yield Label("variants", classes="inline-label")
+            yield Input(id="variants", classes="short", tooltip="augmented copies per keyword clip", compact=True)
+            yield Label("seed", classes="inline-label")
+            yield Input(id="features-seed", classes="short", compact=True)
+        with Horizontal(classes="row"):
+            yield Button("Start", id="features-start", variant="primary", compact=True)
+            yield Button("Cancel", id="features-cancel", variant="error", disabled=True, compact=True)
+            yield Label("", id="features-status", classes="status")
+        yield ProgressBar(id="features-progress", show_eta=False)
+        yield Label("", id="features-rate", classes="status")
+        yield ResourceGauges(id="features-gauges")
+        yield RichLog(id="features-log", max_lines=2000, wrap=False, markup=False, classes="log")
+
+    def load_from(self, preset: Preset) -> None:
+        self.query_one("#workers", Input).value = str(preset.features.workers)
+        self.query_one("#variants", Input).value = str(preset.features.variants)
+        self.query_one("#features-seed", Input).value = str(preset.features.seed)
+        self.preset_for_label = preset
+        self.set_running(self.wizard.task_running(self.stage))
+
+    def apply_to(self, preset: Preset) -> None:
+        preset.features.workers = int_value(self.query_one("#workers", Input))  # type: ignore[assignment]
+        preset.features.variants = int_value(self.query_one("#variants", Input))  # type: ignore[assignment]
+        preset.features.seed = int_value(self.query_one("#features-seed", Input))  # type: ignore[assignment]
+
+    def start_button_label(self) -> str:
+        preset = getattr(self, "preset_for_label", None)
+        if preset is not None and RunLayout(preset).features_dir.is_dir():
+            done = RunLayout(preset).features_info.exists()
+            return "Regenerate / check" if done else "Resume"
+        return "Start"
+
+    def on_enter(self) -> None:
+        self.preset_for_label = self.wizard.preset
+        if not self.wizard.task_running(self.stage):
+            self.set_running(False)
+
+    def ready_for_next(self) -> str | None:
+        if self.wizard.task_running(self.stage):
+            return "Features are still being generated (Cancel, or wait)."
+        if not RunLayout(self.wizard.preset).features_info.exists():
+            return "Generate the features first (Start)."
+        return None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "features-start":
+            self.start()
+        elif event.button.id == "features-cancel":
+            self.cancel()
+
+    def start(self) -> None:
+        preset = self.validated_preset()
+        if preset is None:
+            return
+        self.query_one("#features-log", RichLog).clear()
+        if self.wizard.start_stage(self.stage, self, preset):
+            self.set_running(True)
+            self.set_status(f"writing to {preset.features_path}")
+
+    def on_stage_events(self, message: StageEvents) -> None:
+        log = self.query_one("#features-log", RichLog)
+        for event in message.events:
+            if isinstance(event, Progress):
+                self.show_progress(event)
+            elif isinstance(event, Resources):
+                self.query_one(ResourceGauges).update_sample(event)
+            elif isinstance(event, Warning):
+                log.write(f"{event.path}: {event.message}" if event.path else event.message)
+            elif isinstance(event, Started):
+                self.set_status(event.message or f"{event.total or '?'} {event.unit} to do")
+            elif isinstance(event, Finished):
+                self.summary = event.summary
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        self.preset_for_label = self.wizard.preset
+        self.set_running(False)
+        if message.ok:
+            self.summary = message.summary
+            written = message.summary.get("written", message.summary.get("files_written", "?"))
+            skipped = message.summary.get("skipped", message.summary.get("files_skipped", 0))
+            self.set_status(f"[green]done[/]: {written} written, {skipped} skipped")
+            self.wizard.query_one("StepBar").mark_done(2)
+        elif message.status == "cancelled":
+            self.set_status(f"[yellow]{message.message}[/] (Resume continues)")
+        else:
+            self.set_status(f"[red]{message.message}[/]")

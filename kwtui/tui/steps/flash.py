@@ -1,0 +1,157 @@
+"""Step 6: serial port, chip and baud; a dry run showing the exact esptool command; flashing with a log."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label, ProgressBar, RichLog, Select
+
+from kwtui.core.events import Finished, Progress, Started, Warning
+from kwtui.core.preset import Preset
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.steps.base import int_value
+from kwtui.tui.steps.features import StageStep
+from kwtui.tui.widgets.pathinput import PathSuggester
+
+CHIPS = ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3")
+
+
+def serial_ports() -> list[tuple[str, str]]:
+    """(label, device) for each serial port, USB-UART bridges first when the core can tell."""
+    try:
+        from kwtui.core import flash
+
+        lister = getattr(flash, "list_ports", None)
+    except ImportError:
+        lister = None
+    if lister is not None:
+        ports = lister()
+        return [(f"{getattr(p, 'device', p)} {getattr(p, 'description', '')}".strip(), str(getattr(p, "device", p)))
+                for p in ports]
+    from serial.tools import list_ports
+
+    return [(f"{p.device} {p.description}", p.device) for p in list_ports.comports()]
+
+
+class FlashStep(StageStep):
+    step_id = "flash"
+    short_title = "Flash"
+    stage = "flash"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ports: list[tuple[str, str]] = []
+        self.last_command: str = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]6 Flash[/b]  write the model to the ESP32 model partition with esptool",
+                    classes="step-title")
+        with Horizontal(classes="fields"):
+            yield Label("port", classes="inline-label")
+            yield Select([("auto", "auto")], allow_blank=False, id="port", classes="port-select", compact=True)
+            yield Button("Refresh", id="refresh-ports", compact=True)
+            yield Label("chip", classes="inline-label")
+            yield Select([(c, c) for c in CHIPS], allow_blank=False, id="chip", classes="select", compact=True)
+            yield Label("baud", classes="inline-label")
+            yield Input(id="baud", classes="medium", compact=True)
+        with Horizontal(classes="field"):
+            yield Label("firmware bins", classes="field-label")
+            yield Input(id="firmware-bin", placeholder="optional: built firmware folder (.bin files)",
+                        suggester=PathSuggester(), compact=True)
+        with Horizontal(classes="row"):
+            yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
+            yield Button("Flash", id="flash-start", variant="warning", compact=True)
+            yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
+            yield Label("", id="flash-status", classes="status")
+        yield ProgressBar(id="flash-progress", show_eta=False)
+        yield Label("", id="flash-rate", classes="status")
+        yield RichLog(id="flash-log", max_lines=1000, wrap=True, markup=False, classes="log")
+
+    def on_mount(self) -> None:
+        self.refresh_ports()
+
+    def load_from(self, preset: Preset) -> None:
+        self.preset_port = preset.flash.port
+        self.refresh_ports()
+        self.query_one("#chip", Select).value = preset.flash.chip if preset.flash.chip in CHIPS else "auto"
+        self.query_one("#baud", Input).value = str(preset.flash.baud)
+        self.query_one("#firmware-bin", Input).value = preset.flash.firmware_bin
+        self.set_running(self.wizard.task_running(self.stage))
+
+    def apply_to(self, preset: Preset) -> None:
+        preset.flash.port = str(self.query_one("#port", Select).value)
+        preset.flash.chip = str(self.query_one("#chip", Select).value)
+        preset.flash.baud = int_value(self.query_one("#baud", Input))  # type: ignore[assignment]
+        preset.flash.firmware_bin = self.query_one("#firmware-bin", Input).value.strip()
+
+    def refresh_ports(self) -> None:
+        try:
+            self.ports = serial_ports()
+        except Exception as exc:  # listing ports must never break the step
+            self.ports = []
+            self.set_status(f"[red]cannot list serial ports: {exc}[/]")
+        options = [("auto (first ESP32-like port)", "auto")] + self.ports
+        wanted = getattr(self, "preset_port", "auto")
+        if wanted not in [v for _, v in options]:
+            options.append((f"{wanted} (from preset, not present)", wanted))
+        select = self.query_one("#port", Select)
+        select.set_options(options)
+        select.value = wanted
+        if not self.ports:
+            self.set_status("no serial port found: plug the board in, then Refresh")
+        else:
+            self.set_status(f"{len(self.ports)} serial port(s)")
+
+    def set_running(self, running: bool) -> None:
+        super().set_running(running)
+        self.query_one("#flash-dry-run", Button).disabled = running
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id
+        if button == "refresh-ports":
+            self.preset_port = str(self.query_one("#port", Select).value)
+            self.refresh_ports()
+        elif button in ("flash-dry-run", "flash-start"):
+            self.start(dry_run=button == "flash-dry-run")
+        elif button == "flash-cancel":
+            self.cancel()
+
+    def start(self, dry_run: bool) -> None:
+        preset = self.validated_preset()
+        if preset is None:
+            return
+        port = None if preset.flash.port == "auto" else preset.flash.port
+        self.query_one("#flash-log", RichLog).write(f"--- {'dry run' if dry_run else 'flashing'} ---")
+        if self.wizard.start_stage(self.stage, self, preset, dry_run=dry_run, port=port):
+            self.set_running(True)
+            self.set_status("dry run ..." if dry_run else "flashing ...")
+
+    def on_stage_events(self, message: StageEvents) -> None:
+        log = self.query_one("#flash-log", RichLog)
+        for event in message.events:
+            if isinstance(event, Progress):
+                self.show_progress(event)
+                if event.message:
+                    log.write(event.message)
+            elif isinstance(event, (Started, Warning)) and event.message:
+                log.write(event.message)
+            elif isinstance(event, Finished) and event.summary.get("command"):
+                self.last_command = str(event.summary["command"])
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        self.set_running(False)
+        log = self.query_one("#flash-log", RichLog)
+        if message.ok:
+            command = message.summary.get("command") or self.last_command
+            if command:
+                self.last_command = command if isinstance(command, str) else " ".join(map(str, command))
+                log.write(f"$ {self.last_command}")
+            self.set_status("[green]dry run: command above[/]" if message.summary.get("dry_run", True)
+                            else "[green]flashed[/]")
+            if not message.summary.get("dry_run", True):
+                self.wizard.query_one("StepBar").mark_done(5)
+        else:
+            colour = "yellow" if message.status == "cancelled" else "red"
+            log.write(f"error: {message.message}")
+            self.set_status(f"[{colour}]{message.message}[/]")

@@ -1,0 +1,141 @@
+"""Step 4: train in a worker; live per-batch progress, loss/accuracy curves (train and validation), best epoch."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label, ProgressBar, Select
+
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import Preset
+from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.steps.base import float_value, int_value
+from kwtui.tui.steps.features import StageStep
+from kwtui.tui.widgets.gauges import ResourceGauges
+from kwtui.tui.widgets.plot import LinePlot
+
+
+class TrainingStep(StageStep):
+    step_id = "training"
+    short_title = "Training"
+    stage = "train"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches_seen = 0
+        self.best: tuple[int, float] | None = None  # (epoch, val_accuracy)
+        self.epochs_done = 0
+        self.summary: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]4 Training[/b]  streams features from disk; best checkpoint kept; resumable",
+                    classes="step-title")
+        with Horizontal(classes="fields"):
+            yield Label("model", classes="inline-label")
+            yield Select([("cnn", "cnn"), ("dscnn", "dscnn")], allow_blank=False, id="model", classes="select", compact=True)
+            yield Label("epochs", classes="inline-label")
+            yield Input(id="epochs", classes="short", compact=True)
+            yield Label("batch", classes="inline-label")
+            yield Input(id="batch-size", classes="short", compact=True)
+            yield Label("lr", classes="inline-label")
+            yield Input(id="learning-rate", classes="short", compact=True)
+        with Horizontal(classes="row"):
+            yield Button("Start", id="train-start", variant="primary", compact=True)
+            yield Button("Resume", id="train-resume", compact=True)
+            yield Button("Cancel", id="train-cancel", variant="error", disabled=True, compact=True)
+            yield Label("", id="train-status", classes="status")
+        yield ProgressBar(id="train-progress", show_eta=False)
+        yield Label("", id="train-rate", classes="status")
+        with Horizontal(id="curves"):
+            yield LinePlot("loss", [("train", "dodger_blue1"), ("val", "orange1")], id="loss-plot")
+            yield LinePlot("accuracy", [("train", "dodger_blue1"), ("val", "orange1")], y_range=(0.0, 1.0),
+                           id="acc-plot")
+        yield ResourceGauges(disk=False, id="train-gauges")
+
+    def load_from(self, preset: Preset) -> None:
+        self.query_one("#model", Select).value = preset.train.model
+        self.query_one("#epochs", Input).value = str(preset.train.epochs)
+        self.query_one("#batch-size", Input).value = str(preset.train.batch_size)
+        self.query_one("#learning-rate", Input).value = f"{preset.train.learning_rate:g}"
+        self.set_running(self.wizard.task_running(self.stage))
+
+    def apply_to(self, preset: Preset) -> None:
+        preset.train.model = str(self.query_one("#model", Select).value)
+        preset.train.epochs = int_value(self.query_one("#epochs", Input))  # type: ignore[assignment]
+        preset.train.batch_size = int_value(self.query_one("#batch-size", Input))  # type: ignore[assignment]
+        preset.train.learning_rate = float_value(self.query_one("#learning-rate", Input))  # type: ignore[assignment]
+
+    def set_running(self, running: bool) -> None:
+        super().set_running(running)
+        self.query_one("#train-resume", Button).disabled = running
+
+    def ready_for_next(self) -> str | None:
+        if self.wizard.task_running(self.stage):
+            return "Training is still running (Cancel, or wait)."
+        if not RunLayout(self.wizard.preset).best_model.exists():
+            return "Train a model first (Start)."
+        return None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id in ("train-start", "train-resume"):
+            self.start(resume=event.button.id == "train-resume")
+        elif event.button.id == "train-cancel":
+            self.cancel()
+
+    def start(self, resume: bool = False) -> None:
+        preset = self.validated_preset()
+        if preset is None:
+            return
+        if not resume:
+            for plot in self.query(LinePlot):
+                plot.clear()
+            self.batches_seen, self.best, self.epochs_done = 0, None, 0
+        if self.wizard.start_stage(self.stage, self, preset, resume=resume):
+            self.set_running(True)
+            self.set_status("loading TensorFlow ..." if not resume else "resuming ...")
+
+    def on_stage_events(self, message: StageEvents) -> None:
+        loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)
+        for event in message.events:
+            if isinstance(event, Metric):
+                if event.step is not None:  # per batch
+                    self.batches_seen += 1
+                    if event.name == "loss":
+                        loss.add_point("train", self.batches_seen, event.value)
+                    elif event.name == "accuracy":
+                        acc.add_point("train", self.batches_seen, event.value)
+                elif event.name == "val_loss":
+                    loss.add_point("val", self.batches_seen, event.value)
+                elif event.name == "val_accuracy":
+                    acc.add_point("val", self.batches_seen, event.value)
+                    self.epochs_done = (event.epoch or 0) + 0
+                    if self.best is None or event.value > self.best[1]:
+                        self.best = (event.epoch or 0, event.value)
+            elif isinstance(event, Progress):
+                self.show_progress(event)
+            elif isinstance(event, Resources):
+                self.query_one(ResourceGauges).update_sample(event)
+            elif isinstance(event, Started):
+                self.set_status(event.message or "training")
+            elif isinstance(event, Warning):
+                self.notify(event.message, severity="warning")
+            elif isinstance(event, Finished):
+                self.summary = event.summary
+        if self.best is not None:
+            self.set_status(f"best epoch {self.best[0]}: val accuracy {self.best[1]:.3f}")
+
+    def on_stage_done(self, message: StageDone) -> None:
+        message.stop()
+        self.set_running(False)
+        if message.ok:
+            self.summary = message.summary
+            best = message.summary.get("best_epoch", self.best[0] if self.best else "?")
+            val = message.summary.get("best_val_accuracy", self.best[1] if self.best else None)
+            val_text = f"{val:.3f}" if isinstance(val, float) else "?"
+            self.set_status(f"[green]done[/]: best epoch {best}, val accuracy {val_text}")
+            self.wizard.query_one("StepBar").mark_done(3)
+        elif message.status == "cancelled":
+            self.set_status(f"[yellow]{message.message}[/] (Resume continues from the last epoch)")
+        else:
+            self.set_status(f"[red]{message.message}[/]")

@@ -1,0 +1,1 @@
+"""Reusable widgets: step indicator, resource gauges, braille line plot."""

@@ -177,7 +177,7 @@ def scan_dataset(
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"{root}: dataset folder not found (make one with `kwtui demo-data {root}`)")
-    scan = DatasetScan(path=root)
+    scan = DatasetScan(path=root.resolve())
     folders: list[tuple[str, list[str]]] = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if entry.is_dir():
@@ -400,6 +400,7 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
                 # other noise folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
                 noise_stem = _stem(clip.name) if folder == "_background_noise_" else f"{folder.strip('_')}__{_stem(clip.name)}"
                 duration = clip.seconds
+                noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
                 for split, lo, hi in NOISE_REGIONS:
                     start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
                     regions.append(NoiseRegion(rel, split, start_s, end_s))
@@ -408,7 +409,7 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
                         offset = round(start_s + k * stride, 3)
                         output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
                         jobs.append(Job(str(root / folder / clip.name), output, BACKGROUND, split, 0,
-                                        stable_int(seed, output, 0), offset))
+                                        stable_int(seed, output, 0), offset, noise_notes))
                         k += 1
         if not found_any:
             folders = ", ".join(preset.classes.noise_folders) or "none"

@@ -1,0 +1,432 @@
+"""The features stage: a streaming, parallel, resumable mirror of the dataset as (99, 43) float32 .npy files.
+
+- The plan (kwtui.core.dataset.plan_clips) lists every output file with a seed derived from its path, so the
+  result does not depend on worker count, order or interruptions: a resumed run is byte-identical.
+- A process pool works through small batches with a bounded number in flight (memory stays flat).
+- Each file is written to a temp name in its folder and renamed; files that exist are skipped on re-run.
+- Manifests (train/validation/test.csv) and features.json are written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core import spectrogram as spec
+from kwtui.core.audio import BadAudio, load_audio, load_clip
+from kwtui.core.dataset import ClipPlan, Job, plan_clips, scan_dataset
+from kwtui.core.errors import Cancelled, KwtuiError, UserError
+from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
+from kwtui.core.layout import SPLITS, RunLayout
+from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
+
+STAGE = "features"
+FORMAT_VERSION = 1
+NPY_BYTES = 128 + spec.N_FRAMES * spec.N_BINS * 4  # header + float32 payload
+DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem block
+PARAMS_FILE = ".params.json"
+MAX_FILE_WARNINGS = 20  # individual Warning events per kind; the rest are counted in one summary warning
+
+# --- worker side -----------------------------------------------------------------------
+
+_config: dict[str, Any] = {}
+_noise_cache: dict[str, np.ndarray | str] = {}
+
+
+def _init_worker(config: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which stops the pool
+    _config.clear()
+    _config.update(config)
+    _noise_cache.clear()
+
+
+def _noise(path: str) -> np.ndarray:
+    """A whole noise file at 16 kHz, loaded once per worker; raises BadAudio (also cached)."""
+    if path not in _noise_cache:
+        try:
+            _noise_cache[path] = load_audio(path).samples
+        except BadAudio as exc:
+            _noise_cache[path] = str(exc)
+    value = _noise_cache[path]
+    if isinstance(value, str):
+        raise BadAudio(value)
+    return value
+
+
+def _peak_normalized(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean()
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    return x / peak if peak > spec.SILENCE_PEAK else np.zeros_like(x)
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, config: dict[str, Any]) -> np.ndarray:
+    """Random time shift (zero fill) and train-region background noise mixed at a random volume."""
+    n = spec.CLIP_SAMPLES
+    max_shift = int(config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
+    shift = int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0
+    y = np.zeros(n, dtype=np.float64)
+    if shift >= 0:
+        y[shift:] = x[: n - shift]
+    else:
+        y[:shift] = x[-shift:]
+    y = _peak_normalized(y)
+    regions = config["train_noise"]
+    volume = float(rng.uniform(*config["noise_volume"]))
+    if regions and volume > 0:
+        path, start_s, end_s = regions[int(rng.integers(len(regions)))]
+        try:
+            noise = _noise(path)
+        except BadAudio:
+            return y.astype(np.float32)
+        lo, hi = int(start_s * spec.SAMPLE_RATE), min(len(noise), int(end_s * spec.SAMPLE_RATE)) - n
+        if hi >= lo:
+            start = int(rng.integers(lo, hi + 1))
+            y = y + volume * _peak_normalized(noise[start : start + n].astype(np.float64))
+    return y.astype(np.float32)
+
+
+def make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> np.ndarray:
+    """(source, variant, seed, start_s) -> features. Raises BadAudio for unusable input (reason in message)."""
+    source, variant, seed, start_s = job
+    if start_s >= 0:  # a 1 s window of a noise file
+        noise = _noise(source)
+        start = int(round(start_s * spec.SAMPLE_RATE))
+        window = noise[start : start + spec.CLIP_SAMPLES]
+        if len(window) < spec.CLIP_SAMPLES:
+            window = np.pad(window, (0, spec.CLIP_SAMPLES - len(window)))
+        return spec.spectrogram(window)
+    audio = load_clip(source)
+    if audio.silent:
+        raise BadAudio("silent (no signal)")
+    x = audio.samples
+    if variant > 0:
+        x = augment(x, np.random.default_rng(seed), config)
+    return spec.spectrogram(x)
+
+
+def write_npy_atomic(target: Path, array: np.ndarray) -> int:
+    """Temp name in the same folder, then rename: a crash never leaves a partial .npy under the real name."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    data = buffer.getvalue()
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return len(data)
+
+
+def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, float]]) -> list[tuple[int, str, str, int]]:
+    """Worker entry: [(index, source, output, variant, seed, start_s)] -> [(index, status, message, bytes)].
+
+    status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error).
+    """
+    results = []
+    root = Path(features_dir)
+    for index, source, output, variant, seed, start_s in batch:
+        try:
+            features = make_features((source, variant, seed, start_s), _config)
+        except BadAudio as exc:
+            results.append((index, "skip", str(exc), 0))
+            continue
+        except Exception as exc:  # a malformed file must never stop the run
+            results.append((index, "skip", f"cannot process ({exc.__class__.__name__}: {exc})"[:200], 0))
+            continue
+        try:
+            size = write_npy_atomic(root / output, features)
+        except OSError as exc:
+            status = "nospace" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
+            results.append((index, status, f"{exc.strerror or exc}", 0))
+            return results  # stop this batch: the parent decides
+        results.append((index, "ok", "", size))
+    return results
+
+
+# --- parent side -------------------------------------------------------------------------
+
+
+def _params(preset: Any, dataset: Path) -> dict[str, Any]:
+    """Everything that changes the content of the feature files."""
+    f, c, d = preset.features, preset.classes, preset.dataset
+    return {
+        "format": FORMAT_VERSION,
+        "dataset": str(dataset.resolve()),
+        "feature": feature_definition(),
+        "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
+        "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
+        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_volume": list(f.noise_volume),
+        "background_stride_s": f.background_stride_s, "seed": f.seed,
+        "validation_list": d.validation_list, "testing_list": d.testing_list,
+        "validation_percent": d.validation_percent, "testing_percent": d.testing_percent,
+    }
+
+
+def feature_definition() -> dict[str, Any]:
+    return {
+        "sample_rate": spec.SAMPLE_RATE, "clip_samples": spec.CLIP_SAMPLES, "window": spec.WINDOW,
+        "stride": spec.STRIDE, "fft_length": spec.FFT_LENGTH, "pool": spec.POOL,
+        "log_epsilon": spec.LOG_EPSILON, "shape": list(spec.SHAPE), "dtype": "float32",
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_temp_files(root: Path) -> int:
+    removed = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(".") and ".tmp" in name:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
+
+
+def _prepare_folder(features_dir: Path, params: dict[str, Any], report: Reporter) -> None:
+    """Create the folder; if it holds features made with other settings, remove those (ours only)."""
+    features_dir.mkdir(parents=True, exist_ok=True)
+    params_file = features_dir / PARAMS_FILE
+    if params_file.exists():
+        try:
+            old = json.loads(params_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+        if old != params:
+            changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+            report(Warning(STAGE, f"settings changed ({', '.join(changed)}): regenerating all features",
+                           str(features_dir)))
+            for folder, _dirs, files in os.walk(features_dir):
+                for name in files:
+                    if name.endswith(".npy"):
+                        os.unlink(os.path.join(folder, name))
+            for name in ("features.json", *(f"{s}.csv" for s in SPLITS)):
+                (features_dir / name).unlink(missing_ok=True)
+    elif any(features_dir.rglob("*.npy")):
+        raise UserError(
+            f"features.output {features_dir}: holds .npy files kwtui did not make; choose an empty folder"
+        )
+    _write_atomic(params_file, json.dumps(params, indent=1, sort_keys=True))
+
+
+def _preflight(features_dir: Path, todo: int) -> None:
+    need = todo * DISK_BYTES_PER_FILE + 1_000_000
+    free = free_disk_bytes(features_dir)
+    if need > free:
+        raise UserError(
+            f"{features_dir}: not enough disk space for features: need about {need / 1e6:,.1f} MB "
+            f"({todo} files), {free / 1e6:,.1f} MB free; free some space or set features.output to another disk"
+        )
+
+
+def _warn_files(report: Reporter, kind: str, items: list[tuple[str, str]]) -> None:
+    for path, message in items[:MAX_FILE_WARNINGS]:
+        report(Warning(STAGE, f"{kind}: {message}", path))
+    if len(items) > MAX_FILE_WARNINGS:
+        report(Warning(STAGE, f"{len(items) - MAX_FILE_WARNINGS} more files {kind} (listed in features.json)"))
+
+
+def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
+    """One warning per kind of conversion (e.g. "resampled 22050 Hz"), with a count and an example."""
+    groups: dict[str, list[str]] = {}
+    for path, notes in converted:
+        for note in notes.split("; "):
+            kind = note if not note.startswith(("padded", "cropped")) else note.split()[0]
+            groups.setdefault(kind, []).append(path)
+    for kind, paths in groups.items():
+        more = f" and {len(paths) - 1} more (listed in features.json)" if len(paths) > 1 else ""
+        report(Warning(STAGE, f"converted: {kind}: {paths[0]}{more}", paths[0] if len(paths) == 1 else ""))
+
+
+def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    layout = RunLayout(preset)
+    features_dir = layout.features_dir
+    report(Started(STAGE, message=f"scanning {preset.dataset_path}"))
+    scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
+                        preset.dataset.testing_list)
+    plan = plan_clips(preset, scan)
+    if not plan.jobs:
+        raise UserError(f"{preset.dataset_path}: no clips to make features from")
+    params = _params(preset, preset.dataset_path)
+    _prepare_folder(features_dir, params, report)
+    _remove_temp_files(features_dir)
+    for folder in sorted({str(Path(j.output).parent) for j in plan.jobs}):
+        (features_dir / folder).mkdir(parents=True, exist_ok=True)
+    todo = [i for i, job in enumerate(plan.jobs) if not (features_dir / job.output).exists()]
+    existing = len(plan.jobs) - len(todo)
+    _preflight(features_dir, len(todo))
+
+    monitor = ResourceMonitor(features_dir, STAGE)
+    total = len(plan.jobs)
+    report(Started(STAGE, total=total, unit="files",
+                   message=f"{total} feature files ({existing} already done) -> {features_dir}"))
+    skipped = _run_pool(preset, plan, scan.path, todo, features_dir, existing, monitor, report, cancel)
+
+    root = str(scan.path)
+    converted_by_source: dict[str, str] = {}
+    for job in plan.jobs:
+        if job.notes and job.output not in skipped:
+            converted_by_source.setdefault(_relative(job.source, root), "; ".join(job.notes))
+    converted = list(converted_by_source.items())
+    skipped_by_source: dict[str, str] = {}
+    for job in plan.jobs:
+        if job.output in skipped:
+            skipped_by_source.setdefault(_relative(job.source, root), skipped[job.output])
+    skipped_items = list(skipped_by_source.items())
+    _warn_files(report, "skipped", skipped_items)
+    _warn_converted(report, converted)
+    info = _write_outputs(layout, plan, scan, params, skipped, converted, skipped_items)
+    monitor.tick(report, force=True)
+    seconds = time.monotonic() - started
+    processed = len(todo)
+    summary = {
+        "files_total": total,
+        "files_written": processed - len(skipped),
+        "files_existing": existing,
+        "files_skipped": len(skipped),
+        "files_converted": len(converted),
+        **{f"{split}_files": sum(info["counts"][split].values()) for split in SPLITS},
+        "seconds": round(seconds, 2),
+        "clips_per_s": round(processed / seconds, 1) if seconds > 0 else 0.0,
+        "peak_rss_mb": round(monitor.peak_rss / 1e6, 1),
+        "features_dir": str(features_dir),
+    }
+    report(Finished(STAGE, summary))
+    return summary
+
+
+def _run_pool(
+    preset: Any, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
+    monitor: ResourceMonitor, report: Reporter, cancel: CancelToken,
+) -> dict[str, str]:
+    """Process `todo` jobs; returns {output: reason} for skipped files. Raises on cancel / full disk."""
+    total = len(plan.jobs)
+    if not todo:
+        report(Progress(STAGE, total, total, unit="files", message="nothing to do"))
+        return {}
+    workers = preset.features.workers or os.cpu_count() or 1
+    batch_size = max(1, min(32, len(todo) // (workers * 8)))
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    workers = min(workers, len(batches))
+    max_in_flight = workers * 3
+    config = {
+        "time_shift_ms": preset.features.time_shift_ms,
+        "noise_volume": tuple(preset.features.noise_volume),
+        "train_noise": [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()],
+    }
+    skipped: dict[str, str] = {}
+    done = existing
+    started = time.monotonic()
+    last_progress = 0.0
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_init_worker, initargs=(config,))
+    in_flight: set[Future] = set()
+    next_batch = 0
+    failure: str = ""
+    try:
+        while next_batch < len(batches) or in_flight:
+            if cancel.cancelled:
+                break
+            while next_batch < len(batches) and len(in_flight) < max_in_flight:
+                batch = [(i, (j := plan.jobs[i]).source, j.output, j.variant, j.seed, j.start_s)
+                         for i in batches[next_batch]]
+                in_flight.add(pool.submit(process_batch, str(features_dir), batch))
+                next_batch += 1
+            finished, in_flight = wait(in_flight, timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in finished:
+                for index, status, message, size in future.result():
+                    if status == "ok":
+                        monitor.add_written(size)
+                        done += 1
+                    elif status == "skip":
+                        skipped[plan.jobs[index].output] = message
+                        done += 1
+                    else:
+                        failure = failure or (
+                            f"features: disk full while writing {features_dir} ({message}); "
+                            "free some space and re-run to resume"
+                            if status == "nospace" else
+                            f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
+                        )
+            if failure:
+                break
+            now = time.monotonic()
+            if now - last_progress >= 0.1 or (next_batch == len(batches) and not in_flight):
+                last_progress = now
+                rate = (done - existing) / max(now - started, 1e-9)
+                eta = (total - done) / rate if rate > 0 else None
+                report(Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="files"))
+            monitor.tick(report)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failure:
+        _remove_temp_files(features_dir)
+        raise KwtuiError(failure)
+    if cancel.cancelled:
+        raise Cancelled(f"features: {done} of {total} files done; re-run to resume")
+    return skipped
+
+
+def _write_outputs(
+    layout: RunLayout, plan: ClipPlan, scan: Any, params: dict[str, Any], skipped: dict[str, str],
+    converted: list[tuple[str, str]], skipped_items: list[tuple[str, str]],
+) -> dict[str, Any]:
+    rows: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
+    counts: dict[str, dict[str, int]] = {s: {c: 0 for c in plan.classes} for s in SPLITS}
+    for job in plan.jobs:
+        if job.output in skipped:
+            continue
+        rows[job.split].append((job.output, job.label))
+        counts[job.split][job.label] += 1
+    for split in SPLITS:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("path", "label"))
+        writer.writerows(rows[split])
+        _write_atomic(layout.manifest(split), buffer.getvalue())
+    root = str(scan.path)
+    info = {
+        "format": FORMAT_VERSION,
+        "dataset": str(Path(root).resolve()),
+        "classes": plan.classes,
+        "feature": feature_definition(),
+        "augmentation": {k: params[k] for k in ("variants", "time_shift_ms", "noise_volume", "seed")},
+        "background_stride_s": params["background_stride_s"],
+        "splits_from": "lists" if scan.validation_list is not None or scan.testing_list is not None else "hash",
+        "counts": counts,
+        "files": sum(sum(c.values()) for c in counts.values()),
+        "skipped": [{"path": p, "reason": r} for p, r in skipped_items]
+        + [{"path": e["path"], "reason": e["reason"]} for e in plan.excluded],
+        "converted": [{"path": p, "notes": n} for p, n in converted],
+        "noise_regions": [vars(r) for r in plan.noise_regions],
+        "noise_test_regions": [vars(r) for r in plan.test_noise()],
+        "params_sha1": hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest(),
+    }
+    _write_atomic(layout.features_info, json.dumps(info, indent=1))
+    return info
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else path

@@ -1,0 +1,308 @@
+"""Conversion stage: full-integer int8 (or float) TFLite, verified in the real TFLite Micro interpreter.
+
+Steps: load the deployed Keras model -> batch-1 clone (static shapes) -> TFLite with a representative dataset
+from the training features -> check the op list against the firmware resolver -> find the smallest tensor
+arena TFLM accepts (bisection) -> run the test split through TFLM and Keras -> export model.cc/.h/.tflite/.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core import events as ev
+from kwtui.core.dataio import check_files, load_batch, load_splits, sigmoid_output
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import ConvertSection
+from kwtui.core.spectrogram import N_BINS, N_FRAMES
+
+STAGE = "convert"
+
+# The ops registered by the firmware's MicroMutableOpResolver (firmware/lib/neural_network).
+FIRMWARE_OPS = (
+    "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
+    "SOFTMAX", "LOGISTIC", "MEAN", "QUANTIZE", "DEQUANTIZE",
+)
+ARENA_ALIGN = 16
+ARENA_MARGIN_BYTES = 512  # added to the measured minimum (host TFLM is 64-bit, so it already over-estimates)
+ARENA_LIMIT = 8 * 1024 * 1024
+
+
+# --- TFLite conversion -------------------------------------------------------------------------
+
+
+def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) -> bytes:
+    """Convert a (batch-1) Keras model; int8 in/out with `representative` calibration data, or float."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization == "int8":
+        def samples():
+            for x in representative:
+                yield [x[np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:  # noqa: BLE001 - converter errors have many types
+            raise KwtuiError(f"convert: TFLite conversion failed ({str(exc).splitlines()[0][:160]})") from None
+
+
+def model_ops(tflite: bytes) -> list[str]:
+    """Builtin op names used by a .tflite model."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=tflite)
+        return sorted({op["op_name"] for op in interpreter._get_ops_details()})  # noqa: SLF001
+
+
+def check_firmware_ops(ops: list[str]) -> None:
+    missing = [op for op in ops if op not in FIRMWARE_OPS]
+    if missing:
+        raise KwtuiError(
+            f"convert: the model uses op(s) the firmware does not register: {', '.join(missing)} "
+            f"(registered: {', '.join(FIRMWARE_OPS)}); choose train.model = \"cnn\" or \"dscnn\""
+        )
+
+
+# --- TFLite Micro --------------------------------------------------------------------------------
+
+
+def tflm_interpreter(tflite: bytes, arena_size: int) -> Any:
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(tflite, arena_size=int(arena_size))
+
+
+def tflm_runs(tflite: bytes, arena_size: int) -> bool:
+    """Whether TFLM can allocate and invoke the model in an arena of `arena_size` bytes."""
+    try:
+        interpreter = tflm_interpreter(tflite, arena_size)
+        detail = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), 0)
+        interpreter.invoke()
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """TFLM's C++ logs every failed allocation to fd 2; silence it while probing arena sizes."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def minimal_arena(tflite: bytes) -> int:
+    """Smallest arena (multiple of ARENA_ALIGN) TFLM runs the model in: doubling, then bisection."""
+    with quiet_stderr():
+        return _bisect_arena(tflite)
+
+
+def _bisect_arena(tflite: bytes) -> int:
+    high = 16 * 1024
+    while not tflm_runs(tflite, high):
+        high *= 2
+        if high > ARENA_LIMIT:
+            raise KwtuiError(f"convert: TFLite Micro cannot run the model even with a {ARENA_LIMIT} byte arena")
+    low = 0  # known to fail (or not tried)
+    while high - low > ARENA_ALIGN:
+        mid = (low + high) // 2 // ARENA_ALIGN * ARENA_ALIGN
+        if mid <= low:
+            break
+        if tflm_runs(tflite, mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def io_quantization(tflite: bytes) -> dict[str, Any]:
+    interpreter = tflm_interpreter(tflite, ARENA_LIMIT)
+    result = {}
+    for name, detail in (("input", interpreter.get_input_details(0)), ("output", interpreter.get_output_details(0))):
+        q = detail["quantization_parameters"]
+        scales, zeros = q["scales"], q["zero_points"]
+        result[f"{name}_dtype"] = np.dtype(detail["dtype"]).name
+        result[f"{name}_scale"] = float(scales[0]) if len(scales) else 1.0
+        result[f"{name}_zero_point"] = int(zeros[0]) if len(zeros) else 0
+    return result
+
+
+def tflm_predict(
+    tflite: bytes, arena_size: int, x: np.ndarray, quant: dict[str, Any], cancel: ev.CancelToken | None = None,
+    report: ev.Reporter | None = None,
+) -> np.ndarray:
+    """Probabilities (n, outputs) from TFLM, quantizing inputs and dequantizing outputs as the firmware does."""
+    interpreter = tflm_interpreter(tflite, arena_size)
+    int8 = quant["input_dtype"] == "int8"
+    outputs = []
+    started = time.monotonic()
+    for i, sample in enumerate(x):
+        if cancel is not None and i % 64 == 0:
+            cancel.raise_if_cancelled()
+        if int8:
+            q = np.round(sample / quant["input_scale"] + quant["input_zero_point"])
+            sample = np.clip(q, -128, 127).astype(np.int8)
+        interpreter.set_input(sample[np.newaxis].astype(sample.dtype, copy=False), 0)
+        interpreter.invoke()
+        out = np.asarray(interpreter.get_output(0)).reshape(-1)
+        if int8:
+            out = (out.astype(np.float32) - quant["output_zero_point"]) * quant["output_scale"]
+        outputs.append(out.astype(np.float32))
+        if report is not None and (i + 1) % 200 == 0:
+            rate = (i + 1) / max(time.monotonic() - started, 1e-6)
+            report(ev.Progress(STAGE, i + 1, len(x), rate, (len(x) - i - 1) / rate, "clips", "TFLite Micro check"))
+    return np.stack(outputs) if outputs else np.zeros((0, 1), np.float32)
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray, sigmoid: bool) -> float:
+    if len(labels) == 0:
+        return float("nan")
+    predicted = (probabilities[:, 0] >= 0.5).astype(int) if sigmoid else probabilities.argmax(axis=1)
+    return float(np.mean(predicted == labels))
+
+
+# --- the stage ---------------------------------------------------------------------------------------
+
+
+def _firmware_dir(layout: RunLayout, report: ev.Reporter) -> Path | None:
+    """The configured firmware folder; the default one is only used when it exists (we are in the repo)."""
+    path = layout.firmware_dir
+    if path.is_dir() or layout.preset.convert.firmware_dir != ConvertSection().firmware_dir:
+        return path
+    report(ev.Warning(STAGE, f"firmware folder {path} not found here; model.cc/model.h are in {layout.run_dir}"))
+    return None
+
+
+def _representative(train: Any, count: int, seed: int) -> np.ndarray:
+    picks = np.random.default_rng([seed, 7]).permutation(len(train))[:count]
+    return load_batch([train.paths[i] for i in sorted(picks)])
+
+
+def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+    from kwtui.core.model import inference_clone
+    from kwtui.core.train import _load_keras, deployed_model_path
+
+    layout = RunLayout(preset)
+    started = time.monotonic()
+    source = deployed_model_path(layout)
+    if not source.exists():
+        raise UserError(f"{source}: no trained model; run `kwtui train {preset.name}` first")
+    splits = load_splits(layout, ("train", "test"))
+    train, test = splits["train"], splits["test"]
+    check_files(test.paths)
+    quantization = preset.convert.quantization
+    report(ev.Started(STAGE, total=len(test), unit="clips", message=f"{quantization} TFLite from {source.name}"))
+
+    sigmoid = sigmoid_output(preset)
+    n_outputs = 1 if sigmoid else len(preset.class_names)
+    keras_model = _load_keras(source)
+    try:
+        clone = inference_clone(keras_model, preset.train.model, n_outputs, sigmoid)
+    except ValueError as exc:
+        raise UserError(
+            f"{source}: does not match the preset (train.model={preset.train.model}, {n_outputs} outputs); "
+            f"retrain with `kwtui train {preset.name}` ({str(exc).splitlines()[0][:80]})"
+        ) from None
+    cancel.raise_if_cancelled()
+    representative = _representative(train, preset.convert.representative_samples, preset.train.seed)
+    tflite = to_tflite(clone, representative if quantization == "int8" else None, quantization)
+    ops = model_ops(tflite)
+    check_firmware_ops(ops)
+    cancel.raise_if_cancelled()
+
+    arena_min = minimal_arena(tflite)
+    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    quant = io_quantization(tflite)
+
+    x_test = load_batch(test.paths)
+    float_probs = np.asarray(keras_model.predict(x_test, batch_size=256, verbose=0), dtype=np.float32)
+    tflm_probs = tflm_predict(tflite, arena, x_test, quant, cancel, report)
+    float_acc = accuracy(float_probs.reshape(len(x_test), -1), test.labels, sigmoid)
+    tflm_acc = accuracy(tflm_probs, test.labels, sigmoid)
+    agreement = float(np.mean(
+        (float_probs.reshape(len(x_test), -1).argmax(1) == tflm_probs.argmax(1)) if not sigmoid else
+        ((float_probs.reshape(-1) >= 0.5) == (tflm_probs[:, 0] >= 0.5))
+    )) if len(x_test) else float("nan")
+
+    ev_cfg = preset.evaluate
+    meta = {
+        "preset": preset.name,
+        "source_model": str(source),
+        "final_fit_all": source != layout.best_model,
+        "quantization": quantization,
+        "model_bytes": len(tflite),
+        "arena_bytes": arena,
+        "arena_min_bytes": arena_min,
+        "arena_margin_bytes": arena - arena_min,
+        "ops": ops,
+        "labels": preset.class_names[:1] if sigmoid else preset.class_names,
+        "num_keywords": len(preset.classes.keywords),
+        "sigmoid_output": sigmoid,
+        **quant,
+        "feature_frames": N_FRAMES,
+        "feature_bins": N_BINS,
+        "average_window": ev_cfg.average_window,
+        "threshold": ev_cfg.threshold,
+        "refractory_ms": int(round(ev_cfg.refractory_ms)),
+        "hop_ms": int(round(ev_cfg.hop_ms)),
+        "test_clips": len(test),
+        "float_accuracy": round(float_acc, 4),
+        "tflm_accuracy": round(tflm_acc, 4),
+        "tflm_float_agreement": round(agreement, 4),
+    }
+    firmware_dir = _firmware_dir(layout, report)
+    try:
+        written = export_files(tflite, meta, layout, firmware_dir)
+    except OSError as exc:
+        raise KwtuiError(f"convert: cannot write the model files ({exc.strerror or exc}); previous export kept") from None
+
+    summary = {
+        "quantization": quantization,
+        "model_bytes": len(tflite),
+        "arena_bytes": arena,
+        "arena_min_bytes": arena_min,
+        "float_accuracy": meta["float_accuracy"],
+        "tflm_accuracy": meta["tflm_accuracy"],
+        "tflm_float_agreement": meta["tflm_float_agreement"],
+        "test_clips": len(test),
+        "ops": " ".join(ops),
+        "tflite": str(layout.tflite),
+        "firmware_dir": str(firmware_dir) if firmware_dir else "",
+        "files": len(written),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    if meta["final_fit_all"]:
+        summary["note"] = "converted the final-fit-all model: test accuracy is not held-out"
+    report(ev.Finished(STAGE, summary))
+    return summary
+
+
+def export_files(tflite: bytes, meta: dict[str, Any], layout: RunLayout, firmware_dir: Path | None) -> list[Path]:
+    from kwtui.core.export import export_model
+
+    return export_model(tflite, meta, layout.run_dir, firmware_dir)

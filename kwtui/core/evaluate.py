@@ -1,0 +1,242 @@
+"""Evaluation stage: test-split confusion matrix, per-class precision/recall, and the keyword operating point.
+
+False accepts per hour: the model slides over the held-out noise regions recorded by the features stage
+(`noise_test_regions` in features.json) with hop `evaluate.hop_ms`; each 1 s window goes through the same
+`spectrogram()` as training, and the scores through the firmware's post-processing (`postprocess.detect`:
+average of the last N, threshold, refractory). False rejects: keyword test clips whose score for their own
+keyword is below the threshold (one window per clip, so no averaging). A threshold sweep gives both per threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core import events as ev
+from kwtui.core.audio import BadAudio, load_audio
+from kwtui.core.dataio import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
+from kwtui.core.errors import UserError
+from kwtui.core.layout import RunLayout
+from kwtui.core.postprocess import detect
+from kwtui.core.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+
+STAGE = "evaluate"
+CHUNK = 256  # clips per prediction call: memory stays flat with the size of the test split
+SWEEP = [round(t, 2) for t in np.arange(0.05, 0.951, 0.05)] + [0.97, 0.99]
+
+
+def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelToken, report: ev.Reporter,
+                   what: str) -> np.ndarray:
+    """Predict over `items` in chunks of CHUNK, loading each chunk with `load(items_slice)`."""
+    outputs = []
+    started = time.monotonic()
+    for start in range(0, len(items), CHUNK):
+        cancel.raise_if_cancelled()
+        x = load(items[start : start + CHUNK])
+        outputs.append(np.asarray(model(x, training=False), dtype=np.float32).reshape(len(x), -1))
+        done = min(start + CHUNK, len(items))
+        rate = done / max(time.monotonic() - started, 1e-6)
+        report(ev.Progress(STAGE, done, len(items), rate, (len(items) - done) / rate, "windows", what))
+    return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+
+
+def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool) -> dict[str, Any]:
+    predicted = (probs[:, 0] >= 0.5).astype(int) if sigmoid else probs.argmax(axis=1)
+    n = len(names)
+    confusion = np.zeros((n, n), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for i, name in enumerate(names):
+        tp = int(confusion[i, i])
+        predicted_i, actual_i = int(confusion[:, i].sum()), int(confusion[i].sum())
+        per_class[name] = {
+            "precision": round(tp / predicted_i, 4) if predicted_i else None,
+            "recall": round(tp / actual_i, 4) if actual_i else None,
+            "support": actual_i,
+        }
+    return {
+        "accuracy": round(float(np.mean(predicted == labels)), 4) if len(labels) else None,
+        "confusion_matrix": {"labels": names, "rows_true_cols_predicted": confusion.tolist()},
+        "per_class": per_class,
+    }
+
+
+def keyword_scores(probs: np.ndarray, labels: np.ndarray, n_keywords: int, sigmoid: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Score of each keyword test clip for its own keyword, and its keyword index."""
+    if sigmoid:
+        mask = labels == 1
+        return probs[mask, 0], np.zeros(int(mask.sum()), dtype=int)
+    mask = labels < n_keywords
+    return probs[mask, labels[mask]], labels[mask]
+
+
+def _resolve_noise(entry: dict[str, Any], preset: Any) -> Path:
+    path = Path(entry["path"])
+    return path if path.is_absolute() else preset.dataset_path / path
+
+
+def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
+    """The audio of every held-out noise region (at least 1 s long), and the seconds they cover."""
+    regions = []
+    seconds = 0.0
+    for entry in info.get("noise_test_regions", []):
+        path = _resolve_noise(entry, preset)
+        try:
+            audio = load_audio(path).samples
+        except BadAudio as exc:
+            report(ev.Warning(STAGE, f"noise region skipped: {exc}", str(path)))
+            continue
+        start = int(round(float(entry.get("start_s", 0.0)) * SAMPLE_RATE))
+        end = min(len(audio), int(round(float(entry.get("end_s", len(audio) / SAMPLE_RATE)) * SAMPLE_RATE)))
+        region = audio[start:end]
+        if len(region) < CLIP_SAMPLES:
+            continue
+        regions.append(region)
+        seconds += len(region) / SAMPLE_RATE
+    return regions, seconds
+
+
+def region_scores(model: Any, region: np.ndarray, hop_ms: float, cancel: ev.CancelToken, report: ev.Reporter) -> np.ndarray:
+    hop = max(1, int(round(hop_ms * SAMPLE_RATE / 1000)))
+    starts = list(range(0, len(region) - CLIP_SAMPLES + 1, hop))
+
+    def load(chunk: list[int]) -> np.ndarray:
+        return np.stack([spectrogram(region[s : s + CLIP_SAMPLES]) for s in chunk])[..., np.newaxis]
+
+    return predict_chunks(model, starts, load, cancel, report, "sliding over held-out noise")
+
+
+def count_false_accepts(region_score_list: list[np.ndarray], preset: Any, n_out: int, threshold: float) -> int:
+    cfg = preset.evaluate
+    labels = [f"c{i}" for i in range(n_out)]
+    keyword_indices = [0] if n_out == 1 else list(range(len(preset.classes.keywords)))
+    return sum(
+        len(detect(scores, labels, keyword_indices, cfg.hop_ms, cfg.average_window, threshold, cfg.refractory_ms))
+        for scores in region_score_list
+    )
+
+
+def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+    from kwtui.core.train import _load_keras, deployed_model_path, final_model_path
+
+    layout = RunLayout(preset)
+    started = time.monotonic()
+    source = deployed_model_path(layout)
+    if not source.exists():
+        raise UserError(f"{source}: no trained model; run `kwtui train {preset.name}` first")
+    info = features_info(layout)
+    test: Split = load_splits(layout, ("test",))["test"]
+    if len(test) == 0:
+        raise UserError(f"{layout.manifest('test')}: no test clips; add clips or raise dataset.testing_percent")
+    check_files(test.paths)
+    report(ev.Started(STAGE, total=len(test), unit="clips", message=f"evaluating {source.name}"))
+    model = _load_keras(source)
+    sigmoid = sigmoid_output(preset)
+    keywords = list(preset.classes.keywords)
+    names = ["_other", keywords[0]] if sigmoid else list(preset.class_names)
+
+    probs = predict_chunks(model, test.paths, load_batch, cancel, report, "test clips")
+    result = classification_report(probs, test.labels, names, sigmoid)
+    kw_scores, kw_index = keyword_scores(probs, test.labels, len(keywords), sigmoid)
+
+    regions, noise_seconds = noise_windows(preset, info, report)
+    region_score_list = [region_scores(model, r, preset.evaluate.hop_ms, cancel, report) for r in regions]
+    hours = noise_seconds / 3600.0
+    n_out = probs.shape[1]
+
+    def operating_point(threshold: float) -> dict[str, Any]:
+        cancel.raise_if_cancelled()
+        frr = float(np.mean(kw_scores < threshold)) if len(kw_scores) else None
+        fa = count_false_accepts(region_score_list, preset, n_out, threshold) if regions else None
+        return {
+            "threshold": threshold,
+            "false_reject_rate": round(frr, 4) if frr is not None else None,
+            "false_accepts": fa,
+            "false_accepts_per_hour": round(fa / hours, 2) if fa is not None and hours > 0 else None,
+        }
+
+    chosen = operating_point(preset.evaluate.threshold)
+    per_keyword_frr = {
+        kw: round(float(np.mean(kw_scores[kw_index == i] < preset.evaluate.threshold)), 4)
+        for i, kw in enumerate(keywords) if np.any(kw_index == i)
+    }
+    sweep = [operating_point(t) for t in SWEEP]
+    held_out = source != final_model_path(layout)
+    if not regions:
+        report(ev.Warning(STAGE, "no held-out noise regions in features.json: false accepts/hour not measured"))
+    report_data = {
+        "preset": preset.name,
+        "model": str(source),
+        "test_held_out": held_out,
+        "note": "" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
+        "test_clips": len(test),
+        **result,
+        "operating_point": {**chosen, "per_keyword_false_reject_rate": per_keyword_frr,
+                            "average_window": preset.evaluate.average_window,
+                            "refractory_ms": preset.evaluate.refractory_ms, "hop_ms": preset.evaluate.hop_ms},
+        "noise": {"regions": len(regions), "seconds": round(noise_seconds, 1)},
+        "threshold_sweep": sweep,
+    }
+    write_reports(layout, report_data)
+    summary = {
+        "accuracy": result["accuracy"],
+        "false_reject_rate": chosen["false_reject_rate"],
+        "false_accepts_per_hour": chosen["false_accepts_per_hour"],
+        "threshold": preset.evaluate.threshold,
+        "noise_seconds": round(noise_seconds, 1),
+        "test_clips": len(test),
+        "test_held_out": held_out,
+        "report": str(layout.report_txt),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    report(ev.Metric(STAGE, "test_accuracy", float(result["accuracy"])))
+    report(ev.Finished(STAGE, summary))
+    return summary
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report_text(data: dict[str, Any]) -> str:
+    lines = [f"kwtui evaluation: {data['preset']}", f"model: {data['model']}"]
+    if not data["test_held_out"]:
+        lines.append(f"NOTE: {data['note']}")
+    lines.append(f"test clips: {data['test_clips']}   accuracy: {_fmt(data['accuracy'])}")
+    lines += ["", f"{'class':<16}{'precision':>10}{'recall':>10}{'support':>9}"]
+    for name, row in data["per_class"].items():
+        lines.append(f"{name:<16}{_fmt(row['precision']):>10}{_fmt(row['recall']):>10}{row['support']:>9}")
+    cm = data["confusion_matrix"]
+    width = max(8, *(len(n) + 1 for n in cm["labels"]))
+    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+    lines.append(" " * width + "".join(f"{n:>{width}}" for n in cm["labels"]))
+    for name, row in zip(cm["labels"], cm["rows_true_cols_predicted"]):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    op = data["operating_point"]
+    noise = data["noise"]
+    lines += [
+        "",
+        f"operating point: threshold {op['threshold']}, average of last {op['average_window']}, "
+        f"refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms",
+        f"  false reject rate: {_fmt(op['false_reject_rate'])}  "
+        + "  ".join(f"{k}: {_fmt(v)}" for k, v in op["per_keyword_false_reject_rate"].items()),
+        f"  false accepts: {op['false_accepts']} in {noise['seconds']} s of held-out noise "
+        f"({noise['regions']} regions) = {_fmt(op['false_accepts_per_hour'], '.1f')} per hour",
+        "",
+        "threshold sweep",
+        f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}",
+    ]
+    for row in data["threshold_sweep"]:
+        lines.append(f"{row['threshold']:>10.2f}{_fmt(row['false_reject_rate']):>8}{_fmt(row['false_accepts_per_hour'], '.1f'):>10}")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(layout: RunLayout, data: dict[str, Any]) -> None:
+    from kwtui.core.train import write_text_atomic
+
+    write_text_atomic(layout.report_json, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(layout.report_txt, report_text(data))

@@ -129,8 +129,25 @@ def read_header(path: str) -> ClipInfo:
     try:
         info = sf.info(path)
     except Exception as exc:  # libsndfile raises several types; any means "unreadable"
-        return ClipInfo(name, error=(str(exc).splitlines() or [exc.__class__.__name__])[0][:120])
+        return ClipInfo(name, error=_os_reason(path) or (str(exc).splitlines() or [exc.__class__.__name__])[0][:120])
     return ClipInfo(name, int(info.frames), int(info.samplerate), int(info.channels), str(info.subtype))
+
+
+def _os_reason(path: str) -> str:
+    """libsndfile says only "System error." for OS failures: name the real one (permission, symlink loop)."""
+    try:
+        with open(path, "rb"):
+            return ""
+    except OSError as exc:
+        return f"cannot open: {exc.strerror or exc}"
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """False for a symlink loop (is_dir raises ELOOP) instead of a crash."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _read_list(path: Path) -> set[str]:
@@ -180,10 +197,11 @@ def scan_dataset(
     scan = DatasetScan(path=root.resolve())
     folders: list[tuple[str, list[str]]] = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir():
+        if _is_dir(entry):
             if entry.name.startswith("."):
                 continue
-            names = sorted(e.name for e in os.scandir(entry.path) if e.is_file() and not e.name.startswith("."))
+            # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
+            names = sorted(e.name for e in os.scandir(entry.path) if not _is_dir(e) and not e.name.startswith("."))
             folders.append((entry.name, names))
         elif entry.name not in _TOP_LEVEL_OK and not entry.name.startswith("."):
             scan.problems.append(Problem(entry.name, "stray_file", "unexpected file at the top level"))

@@ -204,7 +204,7 @@ def make_demo_dataset(
         noise = make_noise(kind, noise_seconds or seconds, rate, np.random.default_rng([seed, len(name)]))
         write_wav(noise_dir / name, noise, rate)
         done += 1
-        report(Progress(STAGE, done, total, unit="files"))
+        report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
 
     # Split by speaker: ~10 % validation, ~10 % test, at least one speaker each.
     order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]

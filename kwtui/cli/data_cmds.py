@@ -1,0 +1,102 @@
+"""`kwtui scan` and `kwtui demo-data`: thin adapters over kwtui.core.dataset / kwtui.core.demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kwtui.cli.main import run_with_events
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def _rates_text(rates: dict[int, int]) -> str:
+    return ", ".join(f"{rate / 1000:g} kHz" + (f" ({n})" if len(rates) > 1 else "") for rate, n in rates.items())
+
+
+def print_scan(scan: Any, examples_per_kind: int = 3) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    per_word: dict[str, int] = {}
+    for problem in scan.problems:
+        per_word[problem.path.split("/")[0]] = per_word.get(problem.path.split("/")[0], 0) + 1
+    table = Table(title=f"{scan.path}: {len(scan.words)} words, {scan.total_clips:,} clips, "
+                        f"{_fmt_seconds(scan.total_seconds)}")
+    table.add_column("word")
+    table.add_column("clips", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("sample rates")
+    table.add_column("problems", justify="right")
+    for name, word in scan.words.items():
+        problems = per_word.get(name, 0)
+        table.add_row(name, f"{len(word.clips):,}", _fmt_seconds(word.seconds), _rates_text(word.rates),
+                      f"[yellow]{problems}[/]" if problems else "0")
+    console.print(table)
+    for folder, files in scan.noise.items():
+        total = sum(c.seconds for c in files)
+        console.print(f"[bold]{folder}[/]: {len(files)} noise files, {_fmt_seconds(total)}: "
+                      + ", ".join(f"{c.name} ({_fmt_seconds(c.seconds)}, {c.rate / 1000:g} kHz)" for c in files),
+                      highlight=False)
+    splits = "validation_list.txt / testing_list.txt" if scan.validation_list is not None else "none (hash of speaker id)"
+    console.print(f"split lists: {splits}", highlight=False)
+    counts = scan.problem_counts()
+    if counts:
+        console.print("[yellow]problems:[/] " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+        for kind in counts:
+            examples = [p for p in scan.problems if p.kind == kind][:examples_per_kind]
+            for problem in examples:
+                console.print(f"  {kind}: {problem.path}: {problem.message}", highlight=False, markup=False)
+            if counts[kind] > len(examples):
+                console.print(f"  {kind}: ... {counts[kind] - len(examples)} more (use --json for all)", style="dim")
+    else:
+        console.print("[green]no problems found[/]")
+    console.print(f"(headers read in {scan.seconds_taken:.1f} s)", style="dim")
+
+
+def scan_command(dataset: Path, json_output: bool) -> None:
+    from kwtui.core.dataset import scan_dataset
+
+    def work(report: Any, cancel: Any) -> Any:
+        # progress goes to stderr (or as events with --json); the result is printed after the renderer closes
+        return scan_dataset(dataset, report if json_output else _quiet_progress(report), cancel)
+
+    scan = run_with_events(json_output, work)
+    if json_output:
+        sys.stdout.write(json.dumps({"event": "result", "stage": "scan", "scan": scan.to_dict(10_000)}) + "\n")
+    else:
+        print_scan(scan)
+
+
+def _quiet_progress(report: Any) -> Any:
+    """Only show a progress bar when the scan is big enough to take a while."""
+    from kwtui.core import events as ev
+
+    def forward(event: Any) -> None:
+        if isinstance(event, (ev.Started, ev.Progress)) and (event.total or 0) < 5000:
+            return
+        report(event)
+
+    return forward
+
+
+def demo_data_command(out_dir: Path, words: str | None, per_word: int, seed: int, json_output: bool) -> None:
+    from kwtui.core.demo import make_demo_dataset
+
+    word_list = [w.strip() for w in words.split(",") if w.strip()] if words else None
+    summary = run_with_events(
+        json_output,
+        lambda report, cancel: make_demo_dataset(out_dir, word_list, per_word, seed, report, cancel),
+    )
+    if not json_output:
+        print(f"wrote {summary['clips']} clips ({summary['words']} words, {summary['speakers']} speakers) "
+              f"and {summary['noise_files']} noise files to {summary['path']}; next: kwtui scan {summary['path']}")

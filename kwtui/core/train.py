@@ -236,11 +236,17 @@ def make_callback(
 
 
 def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Reporter) -> None:
-    """A fresh run never destroys an earlier run's best model: it is renamed model_best.previous.keras once."""
+    """A fresh run never destroys an earlier run's best model: it is copied to model_best.previous.keras once."""
     if state.get("previous_best_kept") or state["best"] is not None or not layout.best_model.exists():
         return
     previous = layout.best_model.with_name("model_best.previous.keras")
-    os.replace(layout.best_model, previous)
+    tmp = previous.with_name(f".{previous.name}.tmp")
+    try:
+        shutil.copyfile(layout.best_model, tmp)
+        os.replace(tmp, previous)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _disk_error(previous, exc) from None
     state["previous_best_kept"] = True
     report(ev.Warning(STAGE, "an earlier best model was kept as model_best.previous.keras", str(previous)))
 

@@ -5,7 +5,7 @@
   region). Each keyword is a tone burst at its own frequency, `_unknown` mixes other tones, `_background`
   is noise. Fast (~1 s) and independent of espeak-ng, so training tests stay small and deterministic.
 - `tone_features` (session): a Preset whose tone feature store exists (keywords yes,no + _unknown + _background).
-- `trained_run` (session): a Preset after train (3 epochs) + evaluate + convert, on `tone_features`;
+- `trained_run` (session): a Preset after train (4 epochs) + evaluate + convert, on `tone_features`;
   its run folder holds model_best.keras, report.json/.txt, model.tflite, model.cc/.h, model.json.
   The firmware_dir of that preset points inside the run folder (nothing is written to the repo tree).
   Stable for the TUI and reliability tests: use it read-only (copy the run folder before changing things).
@@ -44,7 +44,7 @@ def tone_preset(run_dir: Path, keywords: list[str], unknown: bool = True, backgr
         "name": "tones",
         "run_dir": str(run_dir),
         "classes": {"keywords": keywords, "unknown": unknown, "background": background},
-        "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.005, "seed": 1},
+        "train": {"epochs": 4, "batch_size": 32, "learning_rate": 0.005, "seed": 1},
         "convert": {"representative_samples": 60, "firmware_dir": str(Path(run_dir) / "firmware_src")},
         "evaluate": {"threshold": 0.8, "hop_ms": 250.0},
     }

@@ -1,0 +1,133 @@
+"""End to end on the tone store (`trained_run`): learns, evaluates, converts to int8 verified in TFLite Micro,
+and exports a model.cc that compiles and holds exactly the .tflite bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from kwtui.core.convert import FIRMWARE_OPS, tflm_predict, tflm_runs
+from kwtui.core.dataio import load_batch, load_splits
+from kwtui.core.layout import RunLayout
+
+
+@pytest.fixture(scope="module")
+def layout(trained_run):
+    return RunLayout(trained_run)
+
+
+@pytest.fixture(scope="module")
+def meta(layout):
+    return json.loads((layout.run_dir / "model.json").read_text())
+
+
+def test_model_learns_well_above_chance(layout, trained_run):
+    report = json.loads(layout.report_json.read_text())
+    chance = 1 / len(trained_run.class_names)
+    assert report["accuracy"] >= 0.7 > 2 * chance
+    assert report["test_held_out"] is True
+    matrix = np.array(report["confusion_matrix"]["rows_true_cols_predicted"])
+    assert matrix.shape == (4, 4) and matrix.sum() == report["test_clips"]
+    assert set(report["per_class"]) == {"yes", "no", "_unknown", "_background"}
+    assert report["noise"]["seconds"] == pytest.approx(10.0)
+    sweep = report["threshold_sweep"]
+    frr = [row["false_reject_rate"] for row in sweep]
+    assert frr == sorted(frr), "FRR must not decrease with the threshold"
+    assert all(row["false_accepts_per_hour"] is not None for row in sweep)
+    text = layout.report_txt.read_text()
+    assert "confusion matrix" in text and "threshold sweep" in text and "per hour" in text
+
+
+def test_history_and_checkpoints(layout, trained_run):
+    state = json.loads(layout.train_state.read_text())
+    assert state["epochs_done"] == trained_run.train.epochs
+    assert layout.best_model.exists() and layout.last_checkpoint.exists()
+    lines = layout.history.read_text().splitlines()
+    assert lines[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy")
+    assert len(lines) == 1 + trained_run.train.epochs
+
+
+def test_int8_in_tflm_matches_float_within_two_points(meta):
+    assert meta["quantization"] == "int8"
+    assert meta["input_dtype"] == "int8" and meta["output_dtype"] == "int8"
+    assert abs(meta["tflm_accuracy"] - meta["float_accuracy"]) <= 0.02
+    assert meta["tflm_accuracy"] >= 0.7
+    assert set(meta["ops"]) <= set(FIRMWARE_OPS)
+    assert meta["model_bytes"] <= 45 * 1024  # the default model's size target
+
+
+def test_tflm_runs_with_exactly_the_reported_arena_and_not_clearly_less(layout, meta, trained_run):
+    tflite = layout.tflite.read_bytes()
+    assert meta["arena_bytes"] <= 25 * 1024
+    assert meta["arena_bytes"] == meta["arena_min_bytes"] + meta["arena_margin_bytes"]
+    assert tflm_runs(tflite, meta["arena_bytes"])
+    assert tflm_runs(tflite, meta["arena_min_bytes"])
+    assert not tflm_runs(tflite, meta["arena_min_bytes"] - 256)
+    # the reported arena really classifies the test clips like the conversion check did
+    test = load_splits(layout, ("test",))["test"]
+    probs = tflm_predict(tflite, meta["arena_bytes"], load_batch(test.paths), meta)
+    assert np.mean(probs.argmax(1) == test.labels) == pytest.approx(meta["tflm_accuracy"], abs=1e-4)
+
+
+def _header_constants(text: str) -> dict[str, str]:
+    return dict(re.findall(r"constexpr \w+ (k\w+) = ([^;]+);", text))
+
+
+def test_model_h_contract(layout, meta, trained_run):
+    header = layout.model_h.read_text()
+    constants = _header_constants(header)
+    assert "#pragma once" in header and "#include <cstdint>" in header
+    assert "extern const unsigned char g_model[];" in header
+    assert "extern const unsigned int g_model_len;" in header
+    assert "extern const char* const kClassLabels[kNumClasses];" in header
+    assert int(constants["kTensorArenaSize"]) == meta["arena_bytes"]
+    assert int(constants["kNumClasses"]) == 4 and int(constants["kNumKeywords"]) == 2
+    assert constants["kSigmoidOutput"] == "false"
+    assert float(constants["kInputScale"].rstrip("f")) == pytest.approx(meta["input_scale"])
+    assert int(constants["kInputZeroPoint"]) == meta["input_zero_point"]
+    assert float(constants["kOutputScale"].rstrip("f")) == pytest.approx(meta["output_scale"])
+    assert int(constants["kOutputZeroPoint"]) == meta["output_zero_point"]
+    assert (constants["kFeatureFrames"], constants["kFeatureBins"]) == ("99", "43")
+    assert int(constants["kAverageWindow"]) == trained_run.evaluate.average_window
+    assert float(constants["kDetectionThreshold"].rstrip("f")) == pytest.approx(trained_run.evaluate.threshold)
+    assert int(constants["kRefractoryMs"]) == 1000 and int(constants["kHopMs"]) == 250
+    firmware = layout.firmware_dir
+    assert (firmware / "model.h").read_text() == header
+    assert (firmware / "model.cc").read_bytes() == layout.model_cc.read_bytes()
+
+
+MAIN_CC = r"""
+#include <cstdio>
+#include <cstdint>
+#include "model.h"
+int main(int argc, char** argv) {
+  if (reinterpret_cast<std::uintptr_t>(g_model) % 16 != 0) return 3;
+  std::FILE* out = std::fopen(argv[1], "wb");
+  std::fwrite(g_model, 1, g_model_len, out);
+  std::fclose(out);
+  std::printf("%u %d %d %s %s\n", g_model_len, kTensorArenaSize, kNumClasses, kClassLabels[0],
+              kClassLabels[kNumClasses - 1]);
+  return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+def test_model_cc_compiles_and_holds_the_tflite_bytes(layout, meta, tmp_path):
+    (tmp_path / "main.cc").write_text(MAIN_CC)
+    binary = tmp_path / "check"
+    subprocess.run(
+        ["g++", "-std=c++17", "-Wall", "-Werror", "-O0", f"-I{layout.run_dir}", str(tmp_path / "main.cc"),
+         str(layout.model_cc), "-o", str(binary)],
+        check=True, capture_output=True, text=True, timeout=120,
+    )
+    dumped = tmp_path / "dumped.tflite"
+    out = subprocess.run([str(binary), str(dumped)], check=True, capture_output=True, text=True).stdout.split()
+    tflite = layout.tflite.read_bytes()
+    assert dumped.read_bytes() == tflite
+    assert out == [str(len(tflite)), str(meta["arena_bytes"]), "4", "yes", "_background"]

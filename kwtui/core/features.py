@@ -294,8 +294,11 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     for job in plan.jobs:
         if job.output in skipped:
             skipped_by_source.setdefault(_relative(job.source, root), skipped[job.output])
+    for entry in plan.excluded:  # unreadable headers never reach a worker
+        skipped_by_source.setdefault(entry["path"], entry["reason"])
     skipped_items = list(skipped_by_source.items())
-    _warn_files(report, "skipped", skipped_items)
+    # files whose header could not be read never became jobs: warn about them too
+    _warn_files(report, "skipped", skipped_items + [(e["path"], e["reason"]) for e in plan.excluded])
     _warn_converted(report, converted)
     info = _write_outputs(layout, plan, scan, params, skipped, converted, skipped_items)
     monitor.tick(report, force=True)
@@ -305,7 +308,7 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
         "files_total": total,
         "files_written": processed - len(skipped),
         "files_existing": existing,
-        "files_skipped": len(skipped),
+        "files_skipped": len(skipped_items),
         "files_converted": len(converted),
         **{f"{split}_files": sum(info["counts"][split].values()) for split in SPLITS},
         "seconds": round(seconds, 2),
@@ -417,8 +420,7 @@ def _write_outputs(
         "splits_from": "lists" if scan.validation_list is not None or scan.testing_list is not None else "hash",
         "counts": counts,
         "files": sum(sum(c.values()) for c in counts.values()),
-        "skipped": [{"path": p, "reason": r} for p, r in skipped_items]
-        + [{"path": e["path"], "reason": e["reason"]} for e in plan.excluded],
+        "skipped": [{"path": p, "reason": r} for p, r in skipped_items],
         "converted": [{"path": p, "notes": n} for p, n in converted],
         "noise_regions": [vars(r) for r in plan.noise_regions],
         "noise_test_regions": [vars(r) for r in plan.test_noise()],

@@ -64,7 +64,7 @@ class WordInfo:
 @dataclass
 class Problem:
     path: str  # relative to the dataset
-    kind: str  # unreadable, wrong_length, stereo, sample_rate, stray_file, empty_folder, missing_listed
+    kind: str  # unreadable, wrong_length, stereo, sample_rate, bit_depth, stray_file, empty_folder, missing_listed
     message: str
 
 
@@ -129,7 +129,9 @@ def read_header(path: str) -> ClipInfo:
     try:
         info = sf.info(path)
     except Exception as exc:  # libsndfile raises several types; any means "unreadable"
-        return ClipInfo(name, error=_os_reason(path) or (str(exc).splitlines() or [exc.__class__.__name__])[0][:120])
+        text = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+        reason = text.split("': ", 1)[-1].strip() if "': " in text else text  # drop libsndfile's path prefix
+        return ClipInfo(name, error=_os_reason(path) or f"not readable as audio ({reason[:100]})")
     return ClipInfo(name, int(info.frames), int(info.samplerate), int(info.channels), str(info.subtype))
 
 
@@ -177,6 +179,8 @@ def _clip_problems(rel: str, clip: ClipInfo) -> list[Problem]:
         found.append(Problem(rel, "stereo", f"{clip.channels} channels (downmixed)"))
     if clip.rate != SAMPLE_RATE:
         found.append(Problem(rel, "sample_rate", f"{clip.rate} Hz (resampled to 16 kHz)"))
+    if clip.subtype in ("PCM_U8", "PCM_S8"):
+        found.append(Problem(rel, "bit_depth", "8-bit samples (low quality, used as is)"))
     return found
 
 

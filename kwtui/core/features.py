@@ -297,8 +297,7 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     for entry in plan.excluded:  # unreadable headers never reach a worker
         skipped_by_source.setdefault(entry["path"], entry["reason"])
     skipped_items = list(skipped_by_source.items())
-    # files whose header could not be read never became jobs: warn about them too
-    _warn_files(report, "skipped", skipped_items + [(e["path"], e["reason"]) for e in plan.excluded])
+    _warn_files(report, "skipped", skipped_items)
     _warn_converted(report, converted)
     info = _write_outputs(layout, plan, scan, params, skipped, converted, skipped_items)
     monitor.tick(report, force=True)

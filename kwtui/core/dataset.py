@@ -380,7 +380,7 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
     for word in keywords:
         for clip in scan.words[word].clips:
             if clip.error:
-                excluded.append({"path": f"{word}/{clip.name}", "reason": f"unreadable: {clip.error}"})
+                excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
                 continue
             split = split_of(word, clip.name)
             keyword_counts[split] += 1
@@ -395,7 +395,7 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
                 continue
             for clip in info.clips:
                 if clip.error:
-                    excluded.append({"path": f"{word}/{clip.name}", "reason": f"unreadable: {clip.error}"})
+                    excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
                     continue
                 split = split_of(word, clip.name)
                 candidates[split].append((stable_int(seed, "unknown", word, clip.name), word, clip))

@@ -55,7 +55,7 @@ def make_cached_demo_dataset() -> Path:
     return target
 
 
-def demo_preset_data(dataset: Path, run_dir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
+def demo_preset_data(dataset: Path, run_dir: Path, /, **sections: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "commands-test",
         "run_dir": str(run_dir),

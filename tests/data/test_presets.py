@@ -1,0 +1,63 @@
+"""Presets: load/validate/save round trip, and invalid presets exit 2 with one line naming the field (real CLI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kwtui.core.preset import PresetError, load_preset, save_preset, shipped_presets_dir
+
+KWTUI = [sys.executable, "-m", "kwtui"]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*KWTUI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@pytest.mark.parametrize("name", ["marvin", "commands"])
+def test_shipped_presets_round_trip(name, tmp_path):
+    preset = load_preset(shipped_presets_dir() / f"{name}.toml")
+    saved = save_preset(preset, tmp_path / f"{name}.toml")
+    again = load_preset(saved)
+    assert again.to_dict() == preset.to_dict()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_overrides_apply_and_validate(tmp_path):
+    preset = load_preset(shipped_presets_dir() / "commands.toml", ["features.variants=3", "features.workers=1"])
+    assert preset.features.variants == 3 and preset.features.workers == 1
+    with pytest.raises(PresetError, match="features.variants"):
+        load_preset(shipped_presets_dir() / "commands.toml", ["features.variants=-1"])
+
+
+BAD_PRESETS = {
+    "unknown_key": ('[features]\nvariantz = 2\n', "features.variantz"),
+    "wrong_type": ('[features]\nworkers = "two"\n', "features.workers"),
+    "bad_range": ('[features]\nnoise_volume = [0.5, 0.1]\n', "features.noise_volume"),
+    "bad_keyword": ('[classes]\nkeywords = []\n', "classes.keywords"),
+    "not_toml": ('[features\n', "invalid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PRESETS))
+def test_invalid_presets_exit_2_naming_the_field(case, tmp_path):
+    text, expected = BAD_PRESETS[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    result = run_cli("presets", "validate", str(path))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_dataset_exits_2(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(f'run_dir = "{tmp_path / "run"}"\n[dataset]\npath = "{tmp_path / "nowhere"}"\n')
+    result = run_cli("features", str(path))
+    assert result.returncode == 2
+    assert "nowhere" in result.stderr and "dataset folder not found" in result.stderr
+    assert "Traceback" not in result.stderr

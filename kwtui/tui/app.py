@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import shutil
+import sys
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +44,24 @@ def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: Cancel
     from kwtui.core.pipeline import run_stage
 
     return run_stage(stage, preset, report, cancel, **options)
+
+
+def start_multiprocessing_helpers() -> None:
+    """Start multiprocessing's resource tracker with a real stderr.
+
+    Textual replaces sys.stderr with a capture object whose fileno() is -1; the tracker passes that fd to its
+    child and the features stage's process pool then fails with "bad value(s) in fds_to_keep". Started once
+    here (stderr pointed at /dev/null so nothing can scribble over the screen), every later pool reuses it.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        with open(os.devnull, "w") as devnull:
+            sys.stderr = devnull
+            resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
 
 
 class WizardApp(App[None]):
@@ -237,6 +257,7 @@ class WizardApp(App[None]):
 
     def start_stage(self, stage: str, target: Step, preset: Preset, **options: Any) -> bool:
         self.write_run_preset(preset)
+        start_multiprocessing_helpers()
         return self.start_task(
             stage, target, lambda report, cancel: self.stage_runner(stage, preset, report, cancel, **options)
         )

@@ -119,6 +119,8 @@ class ClassesStep(Step):
         )
         if highlight in self.order:
             widget.highlighted = self.order.index(highlight)
+        elif self.order:
+            widget.highlighted = 0
         self.show_order()
 
     def move_word(self, delta: int) -> None:

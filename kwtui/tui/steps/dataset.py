@@ -144,7 +144,8 @@ class DatasetStep(Step):
         for line in problems:
             log.write(line)
         total = sum(c for c, _ in counts.values())
-        self.set_status(f"{len(counts)} words, {total} clips, {len(problems)} problem(s)")
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(scan.problem_counts().items()))
+        self.set_status(f"{len(counts)} words, {total} clips; problems: {kinds or 'none'}")
         self.wizard.on_dataset_scanned(scan)
 
 

@@ -77,7 +77,7 @@ class FeaturesStep(StageStep):
         with Horizontal(classes="row"):
             yield Button("Start", id="features-start", variant="primary", compact=True)
             yield Button("Cancel", id="features-cancel", variant="error", disabled=True, compact=True)
-            yield Label("", id="features-status", classes="status")
+        yield Label("", id="features-status", classes="status")
         yield ProgressBar(id="features-progress", show_eta=False)
         yield Label("", id="features-rate", classes="status")
         yield ResourceGauges(id="features-gauges")

@@ -62,7 +62,7 @@ class FlashStep(StageStep):
             yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
             yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
-            yield Label("", id="flash-status", classes="status")
+        yield Label("", id="flash-status", classes="status")
         yield ProgressBar(id="flash-progress", show_eta=False)
         yield Label("", id="flash-rate", classes="status")
         yield RichLog(id="flash-log", max_lines=1000, wrap=True, markup=False, classes="log")

@@ -44,7 +44,7 @@ class TrainingStep(StageStep):
             yield Button("Start", id="train-start", variant="primary", compact=True)
             yield Button("Resume", id="train-resume", compact=True)
             yield Button("Cancel", id="train-cancel", variant="error", disabled=True, compact=True)
-            yield Label("", id="train-status", classes="status")
+        yield Label("", id="train-status", classes="status")
         yield ProgressBar(id="train-progress", show_eta=False)
         yield Label("", id="train-rate", classes="status")
         with Horizontal(id="curves"):

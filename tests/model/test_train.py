@@ -1,0 +1,130 @@
+"""Training behaviour: resume from the saved epoch, cancel within one batch, disk full during a checkpoint,
+final fit on all data, the DS-CNN and single-sigmoid models, and the firmware op check."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+
+from kwtui.core import events as ev
+from kwtui.core.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
+from kwtui.core.errors import Cancelled, KwtuiError
+from kwtui.core.evaluate import run_evaluate
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import from_dict
+from kwtui.core.train import final_model_path, run_train
+from tests.helpers.model import collect_events, make_tone_store
+
+SMALL = (16, 6, 6)
+
+
+def _with(preset, **sections):
+    data = preset.to_dict()
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            data[section].update(values)
+        else:
+            data[section] = values
+    return from_dict(data)
+
+
+def _history_epochs(layout):
+    with layout.history.open() as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_path):
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 2})
+    layout = RunLayout(preset)
+    first = run_train(preset, ev.ignore, ev.CancelToken())
+    assert first["epochs_done"] == 2 and first["resumed_from_epoch"] == 0
+    best_before = json.loads(layout.train_state.read_text())["best"]
+
+    longer = _with(preset, train={"epochs": 4, "final_fit_all": 1})
+    report = collect_events()
+    second = run_train(longer, report, ev.CancelToken(), resume=True)
+    assert second["resumed_from_epoch"] == 2 and second["epochs_done"] == 4
+    epochs = list(dict.fromkeys(e.epoch for e in report.events if isinstance(e, ev.Metric) and e.step is None))
+    assert epochs == [3, 4, 1]  # the resumed epochs only, then the final fit's own epoch 1
+    assert _history_epochs(layout) == [1, 2, 3, 4]
+    state = json.loads(layout.train_state.read_text())
+    assert state["best"]["val_accuracy"] >= best_before["val_accuracy"]  # never replaced by a worse one
+
+    assert final_model_path(layout).exists()
+    assert "not held-out" in second["final_model_note"]
+    summary = run_evaluate(longer, ev.ignore, ev.CancelToken())
+    assert summary["test_held_out"] is False
+    assert "NOTE: final-fit-all model" in layout.report_txt.read_text()
+
+
+def test_cancel_stops_within_one_batch_and_saves_nothing(tmp_path):
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 3, "batch_size": 8})
+    layout = RunLayout(preset)
+    cancel = ev.CancelToken()
+    batches = []
+
+    def report(event):
+        if isinstance(event, ev.Metric) and event.step is not None:
+            batches.append(event.step)
+            cancel.cancel()  # at the first batch event
+
+    with pytest.raises(Cancelled, match="--resume"):
+        run_train(preset, report, cancel)
+    assert set(batches) == {batches[0]}  # no batch ran after the one that saw the request
+    assert not layout.best_model.exists() and not layout.last_checkpoint.exists()
+    assert not layout.train_state.exists()
+
+
+def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path):
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 1})
+    layout = RunLayout(preset)
+    run_train(preset, ev.ignore, ev.CancelToken())
+    saved = {p: p.read_bytes() for p in (layout.best_model, layout.last_checkpoint, layout.train_state)}
+    # Real ENOSPC: the checkpoint temp names point at /dev/full.
+    for target in (layout.best_model, layout.last_checkpoint):
+        os.symlink("/dev/full", target.with_name(f".{target.stem}.tmp.keras"))
+    with pytest.raises(KwtuiError, match="disk full") as info:
+        run_train(_with(preset, train={"epochs": 3}), ev.ignore, ev.CancelToken(), resume=True)
+    assert info.value.exit_code == 1
+    assert {p: p.read_bytes() for p in saved} == saved
+    leftovers = [p for p in layout.run_dir.rglob("*.tmp*") if not p.is_symlink()]
+    assert leftovers == []
+
+
+def test_dscnn_trains_and_converts_to_firmware_ops(tmp_path):
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 1, "model": "dscnn"},
+                             convert={"representative_samples": 20})
+    run_train(preset, ev.ignore, ev.CancelToken())
+    summary = run_convert(preset, ev.ignore, ev.CancelToken())
+    meta = json.loads((RunLayout(preset).run_dir / "model.json").read_text())
+    assert {"DEPTHWISE_CONV_2D", "MEAN"} <= set(meta["ops"]) <= set(FIRMWARE_OPS)
+    assert summary["model_bytes"] < 45 * 1024 and summary["arena_bytes"] < 200 * 1024
+
+
+def test_single_keyword_without_other_classes_gets_one_sigmoid_output(tmp_path):
+    store = make_tone_store(tmp_path / "store", ["marvin"], per_class=SMALL)
+    preset = _with(store, name="solo", run_dir=str(tmp_path / "solo"),
+                   classes={"unknown": False, "background": False},
+                   features={"output": str(store.features_path)},
+                   train={"epochs": 2}, convert={"firmware_dir": str(tmp_path / "fw")})
+    run_train(preset, ev.ignore, ev.CancelToken())
+    summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
+    assert summary["accuracy"] > 0.5
+    run_convert(preset, ev.ignore, ev.CancelToken())
+    header = (tmp_path / "fw" / "model.h").read_text()
+    assert "kSigmoidOutput = true" in header and "kNumClasses = 1;" in header
+    meta = json.loads((tmp_path / "solo" / "model.json").read_text())
+    assert "LOGISTIC" in meta["ops"] and meta["labels"] == ["marvin"]
+
+
+def test_op_check_refuses_ops_the_firmware_lacks():
+    from kwtui.core.model import build_cnn
+
+    # Flatten with a dynamic batch converts to SHAPE/STRIDED_SLICE/PACK: exactly what the check must catch.
+    ops = model_ops(to_tflite(build_cnn(3, False), None, "float"))
+    with pytest.raises(KwtuiError, match="does not register") as info:
+        check_firmware_ops(ops)
+    assert "SHAPE" in str(info.value) or "PACK" in str(info.value)

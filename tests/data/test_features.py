@@ -1,0 +1,184 @@
+"""The features stage end to end: values, manifests, resume after kill -9, bad files, disk preflight, cancel, JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+from kwtui.core import events as ev
+from kwtui.core.audio import load_audio, load_clip
+from kwtui.core.errors import Cancelled
+from kwtui.core.features import run_features
+from kwtui.core.layout import SPLITS, RunLayout
+from kwtui.core.preset import from_dict, load_preset
+from kwtui.core.spectrogram import spectrogram
+from tests.data.badfiles import BAD_CLIPS, make_bad_dataset
+from tests.helpers.data import demo_preset_data
+
+
+def write_preset(path: Path, dataset: Path, run_dir: Path, /, **sections) -> Path:
+    path.write_text(tomli_w.dumps(demo_preset_data(dataset, run_dir, **sections)))
+    return path
+
+
+def manifest_rows(preset) -> dict[str, list[dict[str, str]]]:
+    layout = RunLayout(preset)
+    return {s: list(csv.DictReader(layout.manifest(s).open())) for s in SPLITS}
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if ".tmp" in p.name]
+
+
+class Collect(list):
+    def __call__(self, event):
+        self.append(event)
+
+
+def test_demo_features_end_to_end(demo_features):
+    preset = demo_features
+    layout = RunLayout(preset)
+    info = json.loads(layout.features_info.read_text())
+    rows = manifest_rows(preset)
+    assert info["classes"] == ["yes", "no", "left", "right", "_unknown", "_background"]
+    for split in SPLITS:
+        counted = {c: 0 for c in info["classes"]}
+        for row in rows[split]:
+            counted[row["label"]] += 1
+        assert counted == info["counts"][split]
+        assert all(counted[c] > 0 for c in info["classes"]), (split, counted)
+    assert info["noise_test_regions"] and all(r["split"] == "test" for r in info["noise_test_regions"])
+    assert not temp_files(layout.features_dir)
+
+    dataset = Path(info["dataset"])
+    for row in rows["train"][:5] + rows["test"][:5]:
+        array = np.load(layout.features_dir / row["path"])
+        assert array.shape == (99, 43) and array.dtype == np.float32
+    original = next(r["path"] for r in rows["train"] if r["label"] == "yes" and "__v" not in r["path"])
+    expected = spectrogram(load_clip(dataset / original.replace(".npy", ".wav")).samples)
+    assert np.array_equal(np.load(layout.features_dir / original), expected)
+    variant = np.load(layout.features_dir / original.replace(".npy", "__v1.npy"))
+    assert not np.array_equal(variant, expected)
+    assert np.abs(variant - expected).mean() < 1.5  # augmented, still the same word
+
+    window = next(r["path"] for r in rows["test"] if r["label"] == "_background")
+    stem, start_ms = Path(window).stem.rsplit("__", 1)
+    noise = load_audio(dataset / "_background_noise_" / f"{stem}.wav").samples
+    start = int(start_ms) * 16
+    assert np.array_equal(np.load(layout.features_dir / window), spectrogram(noise[start : start + 16000]))
+
+
+def test_resume_after_sigkill_is_byte_identical(demo_dataset, tmp_path):
+    sections = {"features": {"variants": 3, "workers": 1}}
+    reference = load_preset(write_preset(tmp_path / "ref.toml", demo_dataset, tmp_path / "ref", **sections))
+    run_features(reference, ev.ignore, ev.CancelToken())
+
+    preset_file = write_preset(tmp_path / "killed.toml", demo_dataset, tmp_path / "killed", **sections)
+    command = [sys.executable, "-m", "kwtui", "features", str(preset_file), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    killed_at = None
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "progress" and event["stage"] == "features" and 0 < event["done"] < event["total"] * 0.6:
+            os.killpg(process.pid, signal.SIGKILL)  # main, forkserver and workers: like a power cut for the app
+            killed_at = event["done"]
+            break
+    process.wait(timeout=30)
+    assert killed_at is not None, "the run finished before it could be killed"
+    features_dir = tmp_path / "killed" / "features"
+    assert not (features_dir / "train.csv").exists()
+    written = sum(1 for _ in features_dir.rglob("*.npy"))
+    for path in features_dir.rglob("*.npy"):  # everything under a final name is complete
+        assert np.load(path).shape == (99, 43)
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert {e["event"] for e in events} >= {"started", "progress", "resources", "finished"}
+    summary = events[-1]["summary"]
+    assert events[-1]["event"] == "finished" and summary["files_existing"] == written > 0
+    assert summary["files_written"] == summary["files_total"] - written
+
+    assert not temp_files(features_dir)
+    got, want = tree_bytes(features_dir), tree_bytes(tmp_path / "ref" / "features")
+    assert sorted(got) == sorted(want)
+    assert [name for name in want if got[name] != want[name]] == []
+
+
+def test_bad_files_are_converted_or_skipped_with_reasons(demo_dataset, tmp_path):
+    root = make_bad_dataset(demo_dataset, tmp_path / "bad")
+    preset = from_dict(demo_preset_data(root, tmp_path / "run", classes={"keywords": ["yes", "no"]}))
+    events = Collect()
+    summary = run_features(preset, events, ev.CancelToken())
+    info = json.loads(RunLayout(preset).features_info.read_text())
+    skipped = {item["path"]: item["reason"] for item in info["skipped"]}
+    converted = {item["path"]: item["notes"] for item in info["converted"]}
+    listed = {row["path"] for rows in manifest_rows(preset).values() for row in rows}
+    for name, outcome in BAD_CLIPS.items():
+        rel = f"yes/{name}"
+        in_manifest = rel.replace(".wav", ".npy") in listed
+        assert (rel in skipped) == (outcome == "skipped"), (rel, skipped.get(rel))
+        assert in_manifest == (outcome != "skipped"), rel
+        assert (rel in converted) == (outcome == "converted"), (rel, converted.get(rel))
+    assert "silent" in skipped["yes/silent_nohash_0.wav"]
+    assert "empty" in skipped["yes/noframes_nohash_0.wav"]
+    assert "not readable" in skipped["yes/notaudio_nohash_0.wav"]
+    assert "downmixed" in converted["yes/stereo_nohash_0.wav"]
+    assert "resampled 44100" in converted["yes/rate44k_nohash_0.wav"]
+    assert "cropped" in converted["yes/long3s_nohash_0.wav"]
+    assert "padded" in converted["yes/truncated_nohash_0.wav"]
+    warned = " ".join(f"{e.path} {e.message}" for e in events if isinstance(e, ev.Warning))
+    assert all(f"yes/{n}" in warned for n, outcome in BAD_CLIPS.items() if outcome == "skipped")
+    assert summary["files_skipped"] == sum(1 for o in BAD_CLIPS.values() if o == "skipped")
+
+
+def test_disk_preflight_refuses_with_sizes(demo_dataset, tmp_path):
+    preset_file = write_preset(tmp_path / "p.toml", demo_dataset, tmp_path / "run")
+    env = {**os.environ, "KWTUI_FAKE_FREE_BYTES": "2000000"}
+    result = subprocess.run([sys.executable, "-m", "kwtui", "features", str(preset_file)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: ") and str(tmp_path / "run" / "features") in message
+    assert "MB free" in message and "need about" in message
+    assert not list((tmp_path / "run").rglob("*.npy"))
+
+
+def test_cancel_stops_and_rerun_finishes(demo_dataset, tmp_path):
+    preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run", features={"variants": 3, "workers": 1}))
+    cancel = ev.CancelToken()
+
+    def report(event):
+        if isinstance(event, ev.Progress) and event.stage == "features" and event.done > 0:
+            cancel.cancel()
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match=r"features: \d+ of \d+ files done; re-run to resume"):
+        run_features(preset, report, cancel)
+    assert time.monotonic() - started < 30
+    features_dir = RunLayout(preset).features_dir
+    assert not temp_files(features_dir)
+    summary = run_features(preset, ev.ignore, ev.CancelToken())
+    assert summary["files_existing"] > 0 and summary["files_written"] > 0
+
+    # changed settings: the old files are replaced, not mixed in
+    events = Collect()
+    changed = from_dict(demo_preset_data(demo_dataset, tmp_path / "run", features={"variants": 1, "workers": 1}))
+    again = run_features(changed, events, ev.CancelToken())
+    assert any(isinstance(e, ev.Warning) and "settings changed" in e.message for e in events)
+    assert again["files_existing"] == 0
+    assert not list(features_dir.rglob("*__v3.npy"))

@@ -13,8 +13,9 @@ import os
 import shutil
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -290,7 +291,42 @@ def create_app(preset: Preset | None = None, **kwargs: Any) -> WizardApp:
     return WizardApp(preset, **kwargs)
 
 
+@contextmanager
+def native_output_to_log(log_path: Path) -> Iterator[None]:
+    """TensorFlow and the TFLite converter print from C++ straight to fds 1 and 2, which would scribble over the
+    screen. Point fds 1 and 2 at a log file while the wizard runs; Textual draws on a duplicate of the terminal
+    (its driver writes to sys.__stderr__). Child processes inherit the log too."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    original = sys.__stderr__
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    sys.__stderr__ = terminal
+    try:
+        yield
+    finally:
+        sys.__stderr__ = original
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        terminal.close()
+
+
+def wizard_log_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("kwtui")) / "wizard.log"
+
+
 def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
-    if shutil.get_terminal_size((80, 24)).columns < 60:
-        print("kwtui: the wizard needs a terminal at least 60 columns wide (80x24 recommended)")
-    create_app(preset, preset_path=preset_path).run()
+    """Open the wizard in this terminal (the CLI's `kwtui` and `kwtui wizard PRESET`)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not sys.stdin.isatty() or not sys.__stderr__.isatty():
+        create_app(preset, preset_path=preset_path).run()
+        return
+    log_path = wizard_log_path()
+    with native_output_to_log(log_path):
+        create_app(preset, preset_path=preset_path).run()

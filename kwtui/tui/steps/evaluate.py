@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, Label, ProgressBar
 from kwtui.core.events import Progress, Started, Warning
 from kwtui.core.layout import RunLayout
 from kwtui.core.preset import Preset
-from kwtui.tui.format import human_bytes, percent
+from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.features import StageStep
 
@@ -37,6 +37,7 @@ class EvaluateStep(StageStep):
         self.sweep: list[dict[str, Any]] = []
         self.threshold: float = 0.9
         self.queue: list[str] = []  # stages still to run after the current one
+        self.firmware_dir = ""  # where the last conversion wrote model.cc
 
     def compose(self) -> ComposeResult:
         yield Label("[b]5 Evaluate & convert[/b]  test split, false accepts/hour on held-out noise, int8 in TFLM",
@@ -133,6 +134,7 @@ class EvaluateStep(StageStep):
         if message.ok:
             self.set_status(f"[green]{message.stage} done[/]")
             if message.stage == "convert":
+                self.firmware_dir = message.summary.get("firmware_dir", "")
                 self.wizard.query_one("StepBar").mark_done(4)
             try:
                 self.run_next(self.wizard.current_preset())
@@ -155,35 +157,33 @@ class EvaluateStep(StageStep):
         self.show_convert(layout)
 
     def show_report(self, report: dict[str, Any]) -> None:
-        classes = report.get("classes") or []
-        matrix = report.get("confusion") or report.get("confusion_matrix") or []
+        confusion = report.get("confusion_matrix") or {}
+        classes = list(confusion.get("labels") or [])
+        short = [c[:6] for c in classes]
         table = self.query_one("#confusion", DataTable)
         table.clear(columns=True)
-        short = [c[:6] for c in classes]
         table.add_columns("", *short)
-        for name, row in zip(short, matrix):
+        for name, row in zip(short, confusion.get("rows_true_cols_predicted") or []):
             table.add_row(name, *map(str, row))
         per_class = self.query_one("#per-class", DataTable)
         per_class.clear(columns=True)
-        per_class.add_columns("class", "prec", "recall")
-        stats = report.get("per_class") or {}
+        per_class.add_columns("class", "prec", "recall", "n")
         for name in classes:
-            item = stats.get(name, {}) if isinstance(stats, dict) else {}
-            per_class.add_row(name[:10], percent(item.get("precision")), percent(item.get("recall")))
-        self.sweep = list(report.get("sweep") or report.get("threshold_sweep") or [])
+            item = (report.get("per_class") or {}).get(name, {})
+            per_class.add_row(name[:11], percent(item.get("precision")), percent(item.get("recall")),
+                              str(item.get("support", "")))
+        self.sweep = list(report.get("threshold_sweep") or [])
         sweep = self.query_one("#sweep", DataTable)
         sweep.clear(columns=True)
         sweep.add_columns("threshold", "FRR", "FA/h")
-        chosen = 0
-        for i, row in enumerate(self.sweep):
-            fah = row.get("false_accepts_per_hour", row.get("fa_per_hour"))
-            sweep.add_row(f"{row.get('threshold', 0):.2f}", percent(row.get("frr", row.get("false_reject_rate"))),
+        for row in self.sweep:
+            fah = row.get("false_accepts_per_hour")
+            sweep.add_row(f"{row['threshold']:.2f}", percent(row.get("false_reject_rate")),
                           "-" if fah is None else f"{fah:.2f}")
-            if abs(row.get("threshold", -1) - self.threshold) < abs(self.sweep[chosen].get("threshold", -1)
-                                                                   - self.threshold):
-                chosen = i
         if self.sweep:
+            chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i]["threshold"] - self.threshold))
             sweep.move_cursor(row=chosen)
+        self.accuracy = report.get("accuracy")
         self.show_threshold()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -193,13 +193,13 @@ class EvaluateStep(StageStep):
             self.show_threshold()
 
     def show_threshold(self) -> None:
-        row = next((r for r in self.sweep if abs(r.get("threshold", -1) - self.threshold) < 1e-9), None)
-        text = f"threshold {self.threshold:.2f}"
+        row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
+        text = f"test accuracy {percent(getattr(self, 'accuracy', None))}  threshold {self.threshold:.2f}"
         if row:
-            fah = row.get("false_accepts_per_hour", row.get("fa_per_hour"))
-            text += f": false rejects {percent(row.get('frr', row.get('false_reject_rate')))}, "
-            text += f"false accepts {fah:.2f}/h" if fah is not None else "false accepts ?"
-        self.query_one("#threshold-choice", Label).update(text + "  (saved in the preset)")
+            fah = row.get("false_accepts_per_hour")
+            text += f": FRR {percent(row.get('false_reject_rate'))}, "
+            text += f"{fah:.2f} false accepts/h" if fah is not None else "FA/h not measured"
+        self.query_one("#threshold-choice", Label).update(text)
 
     def show_convert(self, layout: RunLayout) -> None:
         info = self.model_info
@@ -207,12 +207,9 @@ class EvaluateStep(StageStep):
         if not info:
             label.update("not converted yet")
             return
-        float_acc = info.get("float_accuracy")
-        int8_acc = info.get("int8_accuracy", info.get("tflm_accuracy"))
-        model_bytes = info.get("model_bytes") or (layout.tflite.stat().st_size if layout.tflite.exists() else None)
-        arena = info.get("arena_bytes", info.get("arena_size"))
-        firmware = info.get("firmware_dir") or str(layout.firmware_dir)
+        quant = info.get("quantization", "int8")
         label.update(
-            f"float {percent(float_acc)}  int8 TFLM {percent(int8_acc)}  model {human_bytes(model_bytes)}"
-            f"  arena {human_bytes(arena)}\nmodel.cc -> {firmware}"
+            f"float {percent(info.get('float_accuracy'))}  {quant} in TFLM {percent(info.get('tflm_accuracy'))}"
+            f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B\n"
+            f"model.cc -> {self.firmware_dir or layout.firmware_dir}"
         )

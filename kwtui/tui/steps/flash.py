@@ -17,20 +17,13 @@ CHIPS = ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3")
 
 
 def serial_ports() -> list[tuple[str, str]]:
-    """(label, device) for each serial port, USB-UART bridges first when the core can tell."""
-    try:
-        from kwtui.core import flash
+    """(label, device) for each serial port: USB bridges first (likely ESP32 boards), then built-in UARTs."""
+    from kwtui.core.flash import USB_BRIDGES, list_ports, rank_ports
 
-        lister = getattr(flash, "list_ports", None)
-    except ImportError:
-        lister = None
-    if lister is not None:
-        ports = lister()
-        return [(f"{getattr(p, 'device', p)} {getattr(p, 'description', '')}".strip(), str(getattr(p, "device", p)))
-                for p in ports]
-    from serial.tools import list_ports
-
-    return [(f"{p.device} {p.description}", p.device) for p in list_ports.comports()]
+    ports = list_ports()
+    ranked = rank_ports(ports)
+    ordered = ranked + [p for p in ports if p not in ranked]
+    return [(f"{p.device} {USB_BRIDGES.get(p.vid, p.description)}".strip(), p.device) for p in ordered]
 
 
 class FlashStep(StageStep):

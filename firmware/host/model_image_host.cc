@@ -1,9 +1,11 @@
 // model_image_host IMAGE: parse a model partition image with the firmware's parser; print every field
-// as key=value lines and exit 0, or print "status=<reason>" and exit 1.
+// as key=value lines and exit 0, or print "status=<reason>" and exit 1. Either way the last lines say which
+// model the firmware would run (select_model: partition, else the compiled-in model.cc, else none).
 #include <cstdio>
 #include <vector>
 
 #include "model/model_image.h"
+#include "model/model_source.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -23,6 +25,12 @@ int main(int argc, char** argv) {
   kwt::ModelImage img;
   const kwt::ImageStatus status = kwt::parse_model_image(data.data(), data.size(), &img);
   std::printf("status=%s\n", kwt::image_status_name(status));
+  kwt::ModelInfo chosen;
+  const bool usable = kwt::select_model(data.data(), data.size(), &chosen);
+  std::printf("selected=%s\nselected_usable=%d\nselected_classes=%d\nselected_arena=%lu\n",
+              kwt::model_source_name(chosen.source), usable ? 1 : 0, chosen.num_classes,
+              static_cast<unsigned long>(chosen.arena_size));
+  for (int c = 0; c < chosen.num_classes; ++c) std::printf("selected_label%d=%s\n", c, chosen.labels[c]);
   if (status != kwt::ImageStatus::kOk) return 1;
   std::printf("version=%u\nheader_size=%u\nmodel_len=%lu\nmodel_crc32=%lu\narena_size=%lu\n", img.version,
               img.header_size, static_cast<unsigned long>(img.model_len),

@@ -80,3 +80,10 @@ def converted_run(tmp_path):
         return from_dict(data)
 
     return make
+
+
+def build_host(source_dir: Path, build_dir: Path, *cmake_args: str, targets: tuple[str, ...] = ()) -> None:
+    subprocess.run(["cmake", "-S", str(source_dir), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
+                   check=True, capture_output=True, text=True)
+    done = subprocess.run(["make", "-C", str(build_dir), "-j2", *targets], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -1,0 +1,114 @@
+// kwtui keyword spotter: INMP441 -> ring buffer -> features (DESIGN.md section 3) -> TFLM -> post-processing
+// -> one serial line per detection (`DETECT label=<label> score=<0.000> t_ms=<n>`) and the LED hook.
+//
+// Hardware-independent parts (features, post-processing, model image, model choice) live in features/,
+// postprocess/ and model/ and are built and tested on the host (firmware/host, tests/firmware).
+#include <Arduino.h>
+
+#include "app/detection_hook.h"
+#include "app/inference.h"
+#include "audio/i2s_mic.h"
+#include "audio/ring_buffer.h"
+#include "config.h"
+#include "features/spectrogram.h"
+#include "model/model_source.h"
+#include "model/partition_esp32.h"
+#include "postprocess/detection_line.h"
+#include "postprocess/postprocess.h"
+
+namespace {
+
+kwt::RingBuffer<int16_t, kwt::kClipSamples> g_ring;  // the last second of audio, 32 KB
+kwt::FeatureExtractor g_extractor;
+float g_features[kwt::kFrames * kwt::kBins];          // 17 KB
+float g_probabilities[kwt::kMaxClasses];
+kwt::PostProcessor g_post;
+kwt::ModelInfo g_model;
+bool g_ready = false;
+uint32_t g_samples_since_inference = 0;
+uint32_t g_hop_samples = 1600;
+
+void halt(const char* why) {
+  Serial.printf("kwtui: stopped: %s\n", why);
+  for (;;) {  // slow blink: nothing to run
+    kwt::led_set(true);
+    delay(200);
+    kwt::led_set(false);
+    delay(800);
+  }
+}
+
+void print_model() {
+  Serial.printf("kwtui: model from %s (%lu bytes, arena %lu, %d classes:", kwt::model_source_name(g_model.source),
+                static_cast<unsigned long>(g_model.model_len), static_cast<unsigned long>(g_model.arena_size),
+                g_model.num_classes);
+  for (int c = 0; c < g_model.num_classes; ++c) Serial.printf(" %s", g_model.labels[c]);
+  Serial.printf("; keywords %d, window %d, threshold %.2f, refractory %lu ms, hop %lu ms)\n",
+                g_model.post.num_keywords, g_model.post.average_window, static_cast<double>(g_model.post.threshold),
+                static_cast<unsigned long>(g_model.post.refractory_ms), static_cast<unsigned long>(g_model.hop_ms));
+}
+
+void run_inference(uint32_t now_ms) {
+  g_extractor.compute(g_ring, g_features);
+  if (!kwt::inference_run(g_features, g_probabilities)) {
+    Serial.println("kwtui: error: inference failed");
+    return;
+  }
+  if (kwt_config::kPrintScores) {
+    Serial.printf("SCORES t_ms=%lu us=%lu", static_cast<unsigned long>(now_ms),
+                  static_cast<unsigned long>(kwt::inference_last_us()));
+    for (int c = 0; c < g_model.num_classes; ++c) Serial.printf(" %.3f", static_cast<double>(g_probabilities[c]));
+    Serial.println();
+  }
+  const kwt::Detection hit = g_post.update(g_probabilities, now_ms);
+  if (hit.detected) {
+    char line[96];
+    kwt::format_detection(line, sizeof line, g_model.labels[hit.class_index], hit.score, hit.time_ms);
+    Serial.println(line);
+    kwt_on_detection(hit.class_index, g_model.labels[hit.class_index], hit.score);
+  }
+}
+
+}  // namespace
+
+void setup() {
+  Serial.begin(kwt_config::kSerialBaud);
+  kwt::led_begin();
+  delay(200);
+  Serial.println("kwtui: keyword spotter starting");
+
+  size_t partition_len = 0;
+  const uint8_t* partition = kwt::map_model_partition(&partition_len);
+  if (!kwt::select_model(partition, partition_len, &g_model)) {
+    Serial.printf("kwtui: model partition: %s\n", kwt::image_status_name(g_model.partition_status));
+    halt("no model: run `kwtui flash PRESET` (partition) or `kwtui convert PRESET` and rebuild (compiled-in)");
+  }
+  if (g_model.source != kwt::ModelSource::kPartition && partition != nullptr) {
+    Serial.printf("kwtui: model partition not used (%s)\n", kwt::image_status_name(g_model.partition_status));
+  }
+  print_model();
+  if (!g_post.configure(g_model.post)) halt("post-processing parameters out of range");
+  if (!kwt::inference_begin(g_model)) halt("the model cannot run (see the error above)");
+  g_hop_samples = g_model.hop_ms * kwt::kSampleRate / 1000;
+  if (!kwt::mic_begin()) halt("microphone capture did not start");
+  g_ready = true;
+  Serial.println("kwtui: listening");
+}
+
+void loop() {
+  if (!g_ready) return;
+  static int16_t block[512];
+  // Drain the capture queue into the ring buffer (waits up to 20 ms for audio).
+  size_t n;
+  while ((n = kwt::mic_read(block, sizeof block / sizeof block[0], 20)) > 0) {
+    g_ring.push(block, static_cast<int>(n));
+    g_samples_since_inference += n;
+    if (n < sizeof block / sizeof block[0]) break;
+  }
+  const uint32_t now = millis();
+  kwt::led_update(now);
+  if (g_ring.full() && g_samples_since_inference >= g_hop_samples) {
+    g_samples_since_inference = 0;
+    run_inference(now);
+  }
+}

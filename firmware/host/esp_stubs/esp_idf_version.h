@@ -1,0 +1,2 @@
+#pragma once
+#define ESP_IDF_VERSION_MAJOR 4

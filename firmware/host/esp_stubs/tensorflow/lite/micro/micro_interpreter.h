@@ -1,0 +1,13 @@
+#pragma once
+#include "micro_mutable_op_resolver.h"
+#include "../schema/schema_generated.h"
+namespace tflite {
+class MicroInterpreter {
+ public:
+  MicroInterpreter(const Model*, const MicroOpResolver&, uint8_t* arena, size_t arena_size);
+  TfLiteStatus AllocateTensors();
+  TfLiteStatus Invoke();
+  TfLiteTensor* input(size_t);
+  TfLiteTensor* output(size_t);
+};
+}  // namespace tflite

@@ -8,8 +8,10 @@ arena TFLM accepts (bisection) -> run the test split through TFLM and Keras -> e
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -54,7 +56,7 @@ def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) 
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_native_output():
         warnings.simplefilter("ignore")
         try:
             return bytes(converter.convert())
@@ -103,8 +105,20 @@ def tflm_runs(tflite: bytes, arena_size: int) -> bool:
 
 
 @contextlib.contextmanager
-def quiet_stderr():
-    """TFLM's C++ logs every failed allocation to fd 2; silence it while probing arena sizes."""
+def quiet_native_output():
+    """Silence what TFLite/TFLM's C++ print to fd 2 (every failed arena probe, converter notes) and what the
+    converter prints to sys.stdout (which must stay clean JSON with --json). fd 2 is only redirected on the
+    main thread (the CLI): the wizard runs stages in worker threads while it draws on the terminal."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        with _quiet_fd2():
+            yield
+
+
+@contextlib.contextmanager
+def _quiet_fd2():
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -118,7 +132,7 @@ def quiet_stderr():
 
 def minimal_arena(tflite: bytes) -> int:
     """Smallest arena (multiple of ARENA_ALIGN) TFLM runs the model in: doubling, then bisection."""
-    with quiet_stderr():
+    with quiet_native_output():
         return _bisect_arena(tflite)
 
 

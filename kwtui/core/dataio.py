@@ -19,6 +19,10 @@ from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.layout import SPLITS, RunLayout
 from kwtui.core.spectrogram import SHAPE
 
+# TensorFlow's C++ INFO/WARNING chatter would garble the CLI and the wizard; errors still show.
+# Set before TensorFlow loads (it is imported lazily, after this module).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 INPUT_SHAPE = (*SHAPE, 1)  # (99, 43, 1)
 _NPY_BYTES = SHAPE[0] * SHAPE[1] * 4
 

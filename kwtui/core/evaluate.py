@@ -74,9 +74,10 @@ def keyword_scores(probs: np.ndarray, labels: np.ndarray, n_keywords: int, sigmo
     return probs[mask, labels[mask]], labels[mask]
 
 
-def _resolve_noise(entry: dict[str, Any], preset: Any) -> Path:
-    path = Path(entry["path"])
-    return path if path.is_absolute() else preset.dataset_path / path
+def _resolve_noise(entry: dict[str, Any], preset: Any, info: dict[str, Any]) -> Path:
+    """`path` or `file`; relative paths are inside the dataset the features were made from."""
+    path = Path(entry.get("path") or entry.get("file") or "")
+    return path if path.is_absolute() else Path(info.get("dataset") or preset.dataset_path) / path
 
 
 def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
@@ -84,7 +85,7 @@ def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tup
     regions = []
     seconds = 0.0
     for entry in info.get("noise_test_regions", []):
-        path = _resolve_noise(entry, preset)
+        path = _resolve_noise(entry, preset, info)
         try:
             audio = load_audio(path).samples
         except BadAudio as exc:

@@ -1,0 +1,41 @@
+"""The training stages on the real feature store made by the features stage from the espeak-ng demo dataset
+(`demo_features`): the contract between the two stages (manifests, features.json, noise regions) holds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from kwtui.core import events as ev
+from kwtui.core.convert import FIRMWARE_OPS, run_convert
+from kwtui.core.evaluate import run_evaluate
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import from_dict
+from kwtui.core.train import run_train
+
+
+def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):
+    data = demo_features.to_dict()
+    run = tmp_path / "run"
+    shutil.copytree(demo_features.features_path, run / "features")
+    data.update(run_dir=str(run))
+    data["features"]["output"] = str(run / "features")
+    data["train"].update(epochs=6, batch_size=32)
+    data["convert"].update(firmware_dir=str(tmp_path / "fw"), representative_samples=50)
+    preset = from_dict(data)
+    layout = RunLayout(preset)
+    info = json.loads(layout.features_info.read_text())
+
+    trained = run_train(preset, ev.ignore, ev.CancelToken())
+    assert trained["epochs_done"] == 6
+    evaluated = run_evaluate(preset, ev.ignore, ev.CancelToken())
+    assert evaluated["noise_seconds"] > 0, "held-out noise regions of features.json were not found"
+    report = json.loads(layout.report_json.read_text())
+    assert report["confusion_matrix"]["labels"] == info["classes"] == preset.class_names
+    converted = run_convert(preset, ev.ignore, ev.CancelToken())
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["labels"] == preset.class_names and set(meta["ops"]) <= set(FIRMWARE_OPS)
+    assert converted["tflm_float_agreement"] >= 0.9
+    assert (tmp_path / "fw" / "model.cc").exists()

@@ -85,6 +85,7 @@ class WizardApp(App[None]):
         stage_runner: StageRunner | None = None,
         presets_dir: Path | None = None,
         pump_interval: float = 0.2,
+        port_lister: Callable[[], list[tuple[str, str]]] | None = None,
     ) -> None:
         super().__init__()
         self.preset = copy.deepcopy(preset) if preset else Preset()
@@ -92,6 +93,7 @@ class WizardApp(App[None]):
         self.stage_runner = stage_runner or _default_runner
         self._presets_dir = presets_dir
         self.pump_interval = pump_interval
+        self.port_lister = port_lister  # (label, device) pairs; None = the real serial ports
         self.tokens: dict[str, CancelToken] = {}
         self.steps = [cls() for cls in STEP_CLASSES]
 

@@ -124,15 +124,18 @@ class ClassesStep(Step):
         self.show_order()
 
     def move_word(self, delta: int) -> None:
+        """Move the highlighted keyword up/down among the keywords (the model's output order)."""
         widget = self.query_one("#keywords", KeywordList)
         index = widget.highlighted
-        if index is None or not 0 <= index + delta < len(self.order):
+        keywords = self.keywords
+        if index is None or self.order[index] not in keywords:
             return
-        self._keywords = self.keywords
-        self.order[index], self.order[index + delta] = self.order[index + delta], self.order[index]
-        word = self.order[index + delta]
-        self._keywords = [w for w in self.order if w in set(self._keywords)]
-        self.rebuild_list(highlight=word)
+        at = keywords.index(self.order[index])
+        if not 0 <= at + delta < len(keywords):
+            return
+        keywords[at], keywords[at + delta] = keywords[at + delta], keywords[at]
+        self._keywords = keywords
+        self.rebuild_list(highlight=keywords[at + delta])
         self.schedule_plan()
 
     def show_order(self) -> None:
@@ -142,7 +145,12 @@ class ClassesStep(Step):
         self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra))
 
     def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled) -> None:
-        self.show_order()
+        """Keywords stay at the top in output order: a new one joins the end, a dropped one leaves the block."""
+        word = event.selection.value
+        selected = set(self.query_one("#keywords", KeywordList).selected)
+        kept = [w for w in self._keywords if w in selected and w != word]
+        self._keywords = kept + ([word] if word in selected else [])
+        self.rebuild_list(highlight=word)
         self.schedule_plan()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:

@@ -79,7 +79,7 @@ class FlashStep(StageStep):
 
     def refresh_ports(self) -> None:
         try:
-            self.ports = serial_ports()
+            self.ports = (self.wizard.port_lister or serial_ports)()
         except Exception as exc:  # listing ports must never break the step
             self.ports = []
             self.set_status(f"[red]cannot list serial ports: {exc}[/]")

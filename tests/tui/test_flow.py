@@ -1,0 +1,135 @@
+"""The whole wizard driven by keyboard on the synthesized dataset, with the real core stages (real TensorFlow,
+real TFLite Micro, esptool dry run): pick the folder, select classes, generate features, train, evaluate and
+convert, dry-run the flash, save a preset and load it again."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, RichLog, Select
+
+from kwtui.core.layout import RunLayout
+from kwtui.tui.app import create_app
+from tests.tui.pilot_utils import focus, press_button, type_into, wait_stage, wait_until
+
+
+async def select_keywords(pilot, wanted: list[str]) -> None:
+    """Space toggles the highlighted word: end with exactly `wanted` selected."""
+    step = pilot.app.steps[1]
+    await focus(pilot, "keywords")
+    keywords = pilot.app.query_one("#keywords")
+    for word in sorted(step.order):
+        while step.order[keywords.highlighted] != word:
+            await pilot.press("down" if keywords.highlighted < step.order.index(word) else "up")
+        if (word in wanted) != (word in keywords.selected):
+            await pilot.press("space")
+
+
+@pytest.mark.slow
+def test_whole_wizard_by_keyboard(demo_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    asyncio.run(whole_wizard(demo_dataset, tmp_path))
+
+
+async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
+    presets_dir = tmp_path / "presets"
+    app = create_app(presets_dir=presets_dir, port_lister=lambda: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        # 1 Dataset: type the folder, Enter scans it
+        await type_into(pilot, "dataset-path", str(demo_dataset))
+        await pilot.press("enter")
+        await wait_stage(pilot, app.steps[0], "scan")
+        assert app.query_one("#words", DataTable).row_count >= 9
+        await pilot.press("ctrl+n")
+        assert app.step_index == 1
+
+        # 2 Classes: drop marvin, pick no then yes, then move yes up: [yes, no]
+        await select_keywords(pilot, ["yes", "no"])
+        assert sorted(app.steps[1].keywords) == ["no", "yes"]
+        keywords = app.query_one("#keywords")
+        while app.steps[1].order[keywords.highlighted] != "yes":
+            await pilot.press("up")
+        if app.steps[1].keywords[0] != "yes":
+            await pilot.press("left_square_bracket")
+        assert app.steps[1].keywords == ["yes", "no"]
+        assert app.steps[1].order[:2] == ["yes", "no"]
+        await wait_until(pilot, lambda: app.query_one("#balance", DataTable).row_count == 4, 20, "class plan")
+        await pilot.press("ctrl+n")
+
+        # 3 Features
+        assert app.step_index == 2
+        await type_into(pilot, "workers", "2")
+        await type_into(pilot, "variants", "0")
+        await press_button(pilot, "features-start")
+        await wait_stage(pilot, app.steps[2], "features", 120)
+        layout = RunLayout(app.preset)
+        assert layout.features_info.exists() and layout.manifest("train").exists()
+        assert "done" in str(app.query_one("#features-status").render())
+        assert app.query_one("#features-gauges").peak_rss > 0
+        await pilot.press("ctrl+n")
+
+        # 4 Training: 2 epochs
+        assert app.step_index == 3
+        await type_into(pilot, "epochs", "2")
+        await type_into(pilot, "batch-size", "32")
+        await press_button(pilot, "train-start")
+        await wait_stage(pilot, app.steps[3], "train", 300)
+        assert layout.best_model.exists()
+        assert app.query_one("#acc-plot").series["val"].points, "validation accuracy plotted"
+        assert app.steps[3].best is not None
+        await pilot.press("ctrl+n")
+
+        # 5 Evaluate & convert
+        assert app.step_index == 4
+        await press_button(pilot, "evaluate-start")
+        await wait_until(pilot, lambda: not app.steps[4].running and not app.steps[4].queue, 300, "evaluate+convert")
+        assert layout.report_json.exists() and layout.tflite.exists(), app.query_one("#evaluate-status").render()
+        assert app.query_one("#confusion", DataTable).row_count == 4
+        assert app.query_one("#sweep", DataTable).row_count > 5
+        await focus(pilot, "sweep")
+        await pilot.press("up")
+        chosen = app.steps[4].threshold
+        assert chosen != 0.9 and app.preset.evaluate.threshold == chosen
+        await pilot.press("ctrl+n")
+
+        # 6 Flash: dry run shows the esptool command
+        assert app.step_index == 5
+        await press_button(pilot, "flash-dry-run")
+        await wait_stage(pilot, app.steps[5], "flash", 60)
+        log_text = "\n".join(str(line.text) for line in app.query_one("#flash-log", RichLog).lines)
+        assert "esptool" in log_text and "write-flash" in log_text
+        assert layout.model_partition_image.exists()
+
+        # save the preset (name prompt), the headless command follows
+        await pilot.press("ctrl+s")
+        await pilot.press("end", "ctrl+u", *"yesno")
+        await pilot.press("enter")
+        saved = presets_dir / "yesno.toml"
+        await wait_until(pilot, saved.exists, 5, "preset file")
+        assert str(saved) in str(app.query_one("#command").render())
+
+    data = tomllib.loads(saved.read_text())
+    assert data["classes"]["keywords"] == ["yes", "no"]
+    assert data["features"]["variants"] == 0 and data["train"]["epochs"] == 2
+    assert data["evaluate"]["threshold"] == pytest.approx(chosen)
+    assert data["dataset"]["path"] == str(demo_dataset)
+
+    # a fresh wizard loads it (Ctrl+O) and every step is filled in
+    fresh = create_app(presets_dir=presets_dir, port_lister=lambda: [])
+    async with fresh.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await focus(pilot, "preset-path")
+        await pilot.press(*str(saved), "enter")
+        await wait_until(pilot, lambda: fresh.preset.name == "yesno", 5, "preset loaded")
+        await wait_stage(pilot, fresh.steps[0], "scan")
+        assert fresh.query_one("#dataset-path", Input).value == str(demo_dataset)
+        assert fresh.steps[1].keywords == ["yes", "no"]
+        assert fresh.query_one("#epochs", Input).value == "2"
+        assert fresh.query_one("#variants", Input).value == "0"
+        assert fresh.query_one("#model", Select).value == "cnn"
+        assert fresh.steps[4].threshold == pytest.approx(chosen)
+        assert fresh.query_one("#confusion", DataTable).row_count == 4  # report of the run shown again

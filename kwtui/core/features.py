@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,36 @@ def make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> n
     return spec.spectrogram(x)
 
 
+_NPY_HEADERS: dict[tuple, bytes] = {}
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    """The exact bytes np.save writes (header cached per shape/dtype; saves a BytesIO round trip per file)."""
+    array = np.ascontiguousarray(array)
+    key = (array.shape, array.dtype.str)
+    if key not in _NPY_HEADERS:
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+        header = buffer.getvalue()
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        assert buffer.getvalue().startswith(header)  # same layout as np.save
+        _NPY_HEADERS[key] = header
+    return _NPY_HEADERS[key] + array.tobytes()
+
+
 def write_npy_atomic(target: Path, array: np.ndarray) -> int:
     """Temp name in the same folder, then rename: a crash never leaves a partial .npy under the real name."""
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    data = buffer.getvalue()
+    data = _npy_bytes(array)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -342,7 +364,9 @@ def _run_pool(
     done = existing
     started = time.monotonic()
     last_progress = 0.0
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+    context = multiprocessing.get_context("forkserver")  # no fork of a threaded parent (the wizard)
+    context.set_forkserver_preload([__name__])  # workers start with numpy & co. already imported
+    pool = ProcessPoolExecutor(workers, mp_context=context,
                                initializer=_init_worker, initargs=(config,))
     in_flight: set[Future] = set()
     next_batch = 0
@@ -358,7 +382,13 @@ def _run_pool(
                 next_batch += 1
             finished, in_flight = wait(in_flight, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
-                for index, status, message, size in future.result():
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    failure = (f"features: a worker process died (out of memory or killed?); {done} of {total} "
+                               "files are done, re-run to resume (or lower features.workers)")
+                    break
+                for index, status, message, size in results:
                     if status == "ok":
                         monitor.add_written(size)
                         done += 1

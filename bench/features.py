@@ -1,0 +1,201 @@
+"""Benchmark of the features stage. Run: .venv/bin/python bench/features.py [--quick]
+
+Prints:
+- clips/s with 1 worker and with all cores (and the ratio),
+- peak RSS of the whole process tree (main + pool workers) at 1k, 4k and 16k clips, and the growth 1k -> 16k,
+- throughput against a baseline that does what diy-alexa's notebook does: per-file TensorFlow eager ops
+  (read, decode, resample, normalise, voice trim, roll, background noise mixed in, AudioSpectrogram,
+  tf.nn.pool, log10), results appended to a Python list - on the same files.
+
+Datasets: espeak-ng demo clips (22.05 kHz, so both sides resample), reused under new speaker names (hard links)
+to make 1k/4k/16k-clip datasets in bench/out/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kwtui.core.demo import make_demo_dataset  # noqa: E402
+from kwtui.core.events import CancelToken  # noqa: E402
+from kwtui.core.features import run_features  # noqa: E402
+from kwtui.core.monitor import tree_rss_bytes  # noqa: E402
+from kwtui.core.preset import from_dict  # noqa: E402
+
+OUT = REPO / "bench" / "out"
+WORDS = ["yes", "no", "left", "right", "up", "down", "go", "stop"]
+
+
+def source_clips() -> tuple[list[Path], Path]:
+    src = OUT / "demo-src"
+    if not (src / "README.txt").exists():
+        shutil.rmtree(src, ignore_errors=True)
+        make_demo_dataset(src, WORDS, per_word=60, seed=1)
+    return sorted(p for p in src.glob("*/*.wav") if not p.parent.name.startswith("_")), src / "_background_noise_"
+
+
+def synth_dataset(n_clips: int) -> Path:
+    """n_clips files spread over WORDS, hard links to demo clips under fresh speaker names."""
+    root = OUT / f"ds-{n_clips}"
+    if (root / ".complete").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    clips, noise = source_clips()
+    clips = list(clips)
+    random.Random(0).shuffle(clips)  # every word in every size
+    shutil.copytree(noise, root / "_background_noise_")
+    for i in range(n_clips):
+        src = clips[i % len(clips)]
+        word = src.parent.name
+        (root / word).mkdir(parents=True, exist_ok=True)
+        os.link(src, root / word / f"{i:08x}_nohash_0.wav")
+    (root / ".complete").write_text("ok\n")
+    return root
+
+
+def preset_for(dataset: Path, workers: int, name: str):
+    return from_dict({
+        "name": name,
+        "run_dir": str(OUT / "runs" / name),
+        "dataset": {"path": str(dataset)},
+        "classes": {"keywords": WORDS[:4], "unknown": True, "background": False, "unknown_ratio": 0.0},
+        "features": {"variants": 0, "workers": workers},
+    })
+
+
+class PeakRss:
+    """Samples the process-tree RSS every 20 ms in a thread."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_bytes())
+            time.sleep(0.02)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int]:
+    """-> (clips/s of the pool phase, files, peak tree RSS). Starts from an empty features folder."""
+    preset = preset_for(dataset, workers, name)
+    shutil.rmtree(preset.run_path, ignore_errors=True)
+    with PeakRss() as rss:
+        summary = run_features(preset, lambda event: None, CancelToken())
+    files = summary["files_written"]
+    return summary["clips_per_s"], files, rss.peak
+
+
+def run_baseline(files: list[str], noise_dir: Path) -> float:
+    """diy-alexa's notebook style: per-file eager TensorFlow, results kept in a list. -> clips/s"""
+    import numpy as np
+    import soundfile as sf
+    import tensorflow as tf
+
+    def get_files(folder: Path) -> list[str]:
+        return glob.glob(str(folder / "*.wav"))
+
+    def resample(audio, rate):
+        n_out = int(round(int(audio.shape[0]) * 16000 / rate))
+        spectrum = tf.signal.rfft(audio)[: n_out // 2 + 1]
+        return tf.signal.irfft(spectrum, fft_length=[n_out]) * (n_out / int(audio.shape[0]))
+
+    def get_spectrogram(audio):
+        audio = audio - np.mean(audio)
+        audio = audio / np.max(np.abs(audio))
+        spectrogram = tf.raw_ops.AudioSpectrogram(
+            input=tf.reshape(audio, (-1, 1)), window_size=320, stride=160, magnitude_squared=True
+        ).numpy()
+        spectrogram = tf.nn.pool(input=tf.expand_dims(spectrogram, -1), window_shape=[1, 6], strides=[1, 6],
+                                 pooling_type="AVG", padding="SAME")
+        spectrogram = tf.squeeze(spectrogram, axis=0)
+        return np.log10(spectrogram + 1e-6)
+
+    def process_file(path):
+        wav, rate = tf.audio.decode_wav(tf.io.read_file(path))
+        audio = tf.squeeze(wav, -1)
+        if int(rate) != 16000:
+            audio = resample(audio, int(rate))
+        audio = audio[:16000]
+        audio = tf.pad(audio, [[0, 16000 - tf.shape(audio)[0]]])
+        audio = (audio - np.mean(audio)) / np.std(audio)
+        trimmed = np.asarray(audio)
+        loud = np.flatnonzero(np.abs(trimmed / np.max(np.abs(trimmed))) > 0.1)  # voice position
+        voice_start, voice_end = (int(loud[0]), int(loud[-1])) if loud.size else (0, len(trimmed))
+        end_gap = len(trimmed) - voice_end
+        audio = np.roll(audio, int(np.random.uniform(0, voice_start + end_gap) + end_gap))
+        background_volume = np.random.uniform(0, 0.1)
+        background_file = np.random.choice(get_files(noise_dir))
+        frames = sf.info(background_file).frames
+        start = np.random.randint(0, frames - 16000)
+        background, _ = sf.read(background_file, start=start, stop=start + 16000, dtype="float32")
+        background = tf.cast(background, tf.float32)
+        background = background - np.mean(background)
+        background = background / np.max(np.abs(background))
+        audio = audio + background_volume * background
+        return get_spectrogram(audio)
+
+    for path in files[:20]:  # warm-up: TF's first calls are slow
+        process_file(path)
+    results = []
+    started = time.perf_counter()
+    for path in files:
+        results.append(process_file(path))
+    return len(files) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sets (for a smoke test)")
+    args = parser.parse_args()
+    sizes = (250, 500, 1000) if args.quick else (1000, 4000, 16000)
+    cores = os.cpu_count() or 1
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {cores} cores, load average {os.getloadavg()[0]:.2f}")
+
+    mid = synth_dataset(sizes[1])
+    rate_1, files, _ = run_ours(mid, 1, "w1")
+    rate_n, _, _ = run_ours(mid, cores, "wn")
+    print(f"throughput on {files} clips: 1 worker {rate_1:.0f} clips/s, {cores} workers {rate_n:.0f} clips/s "
+          f"-> {rate_n / rate_1:.2f}x")
+
+    peaks = {}
+    for n in sizes:
+        _, files, peak = run_ours(synth_dataset(n), cores, f"rss{n}")
+        peaks[n] = peak
+        print(f"peak process-tree RSS at {files} clips: {peak / 1e6:.0f} MB")
+    growth = (peaks[sizes[-1]] - peaks[sizes[0]]) / peaks[sizes[0]] * 100
+    print(f"RSS growth {sizes[0]} -> {sizes[-1]} clips: {growth:+.1f} % (target < 15 %, absolute < 300 MB)")
+
+    wavs = sorted(glob.glob(str(mid / "*" / "*.wav")))
+    wavs = [w for w in wavs if "_background_noise_" not in w]
+    random.Random(0).shuffle(wavs)
+    sample = wavs[: min(len(wavs), 1000 if not args.quick else 200)]
+    baseline = run_baseline(sample, mid / "_background_noise_")
+    print(f"baseline (diy-alexa notebook style, eager TF, 1 process) on {len(sample)} of the same clips: "
+          f"{baseline:.0f} clips/s")
+    print(f"ours with {cores} workers vs baseline: {rate_n / baseline:.1f}x (target >= 10x); "
+          f"1 worker vs baseline: {rate_1 / baseline:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -216,7 +216,7 @@ def detect_chip(port: str, baud: int) -> str:
 
 def esptool_error(exc: BaseException, port: str | None) -> KwtuiError:
     """Map esptool's and pyserial's messages onto one-line kwtui errors."""
-    text = " ".join(str(exc).split())
+    text = " ".join(str(exc).split()).split(" For troubleshooting")[0]
     where = port or "serial port"
     if "Permission denied" in text or "Errno 13" in text:
         return UserError(

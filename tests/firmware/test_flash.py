@@ -282,3 +282,20 @@ def test_progress_logger_plugs_into_esptool():
         log.print("hello")
     assert EspLog.instance is before
     assert [e.done for e in seen if isinstance(e, ev.Progress)] == [75]
+
+
+def test_a_port_where_no_esp32_answers(converted_run, tmp_path):
+    """Real esptool against a pseudo-terminal nobody answers on: exit 1 with a one-line hint (~6 s)."""
+    master, slave = os.openpty()
+    try:
+        preset = converted_run()
+        preset_path = tmp_path / "fw.toml"
+        preset_path.write_text(preset.to_toml())
+        done = subprocess.run([sys.executable, "-m", "kwtui", "flash", str(preset_path), "--port", os.ttyname(slave)],
+                              capture_output=True, text=True, cwd=REPO, timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "did not answer" in last and "BOOT" in last

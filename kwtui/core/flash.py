@@ -368,15 +368,21 @@ def _template_logger_base() -> type:
     return TemplateLogger
 
 
-def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_bytes: int) -> Any:
-    """An esptool logger turning its progress bar into Progress events; other output is kept as lines."""
+def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_bytes: int, files: int = 1) -> Any:
+    """An esptool logger turning its per-file progress into byte Progress events over all files.
+
+    esptool 5 draws one progress task per file written (log.progress -> progress_bar(bytes done, file bytes));
+    a restart from zero means the next file. Other output is kept in `lines` for error messages.
+    """
 
     class ProgressLogger(_template_logger_base()):
         def __init__(self) -> None:
             self.lines: list[str] = []
             self.started = time.monotonic()
-            self.file_index = -1
-            self._last_iter = None
+            self.file_index = 0
+            self.finished_bytes = 0  # bytes of the files already written
+            self._file_total = 0
+            self._last_iter: int | None = None
 
         def print(self, *args: Any, **kwargs: Any) -> None:
             text = " ".join(str(a) for a in args).strip()
@@ -403,13 +409,19 @@ def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_byte
             if cancel.cancelled:
                 # The partition is left with a bad CRC: the firmware then boots its compiled-in model.
                 raise Cancelled("flash cancelled; the device falls back to its compiled-in model until re-flashed")
-            if self._last_iter is None or cur_iter < self._last_iter:
+            previous_done = self._last_iter is not None and self._last_iter >= self._file_total
+            restarted = self._last_iter is not None and cur_iter < self._last_iter
+            if restarted or (previous_done and (cur_iter, total_iters) != (self._last_iter, self._file_total)):
+                self.finished_bytes += self._file_total
                 self.file_index += 1
-            self._last_iter = cur_iter
+            self._last_iter, self._file_total = cur_iter, total_iters
+            total = max(total_bytes, self.finished_bytes + total_iters)
+            done = min(self.finished_bytes + cur_iter, total)
             elapsed = max(time.monotonic() - self.started, 1e-6)
-            percent = int(100 * cur_iter / total_iters) if total_iters else 0
-            report(ev.Progress(STAGE, percent, 100, rate=percent / elapsed, unit="%",
-                               message=f"file {self.file_index + 1}: {prefix.strip()}".strip()))
+            rate = done / elapsed
+            eta = (total - done) / rate if rate > 0 else None
+            report(ev.Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="bytes",
+                               message=f"writing file {min(self.file_index + 1, files)}/{files}"))
 
     return ProgressLogger()
 
@@ -490,7 +502,7 @@ def run_flash(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, dry_run:
         plan = plan_flash(preset, image_path, len(image), chip, wanted)
         cancel.raise_if_cancelled()
         total = sum(path.stat().st_size for _, path in plan.writes)
-        logger = make_progress_logger(report, cancel, total)
+        logger = make_progress_logger(report, cancel, total, len(plan.writes))
         run_esptool(plan.esptool_args(), logger, wanted)
 
     summary = {

@@ -255,33 +255,35 @@ def test_binary_partition_table(firmware_build):
     assert [p.name for p in parts] == ["nvs", "phy_init", "factory", "model"]
 
 
-def test_esptool_progress_becomes_progress_events_and_cancel_stops_it():
+def test_esptool_progress_becomes_byte_progress_over_all_files():
+    """esptool 5 reports each file through log.progress(total=file bytes); kwtui adds them up."""
+    from esptool.logger import log
+
     seen, report = events_sink()
     cancel = ev.CancelToken()
-    logger = flash.make_progress_logger(report, cancel, 100_000)
-    for i in range(0, 11):
-        logger.progress_bar(i, 10, prefix="Writing at 0x002d0000")
-    logger.print("Wrote 70000 bytes")
+    logger = flash.make_progress_logger(report, cancel, 3000, files=2)
+    with flash._quiet_esptool(logger):
+        for size in (1000, 2000):  # the second file's first block (1000) is not below the first's end
+            with log.progress(total=size, unit="B") as task:
+                for _ in range(size // 1000 if size == 2000 else 2):
+                    task.update(1000 if size == 2000 else 500)
+        log.print("Hash of data verified.")
     progress = [e for e in seen if isinstance(e, ev.Progress)]
-    assert [p.done for p in progress][-1] == 100 and progress[0].total == 100
-    assert "Writing at 0x002d0000" in progress[-1].message and logger.lines == ["Wrote 70000 bytes"]
+    assert [p.done for p in progress] == [500, 1000, 2000, 3000]
+    assert {p.total for p in progress} == {3000} and progress[-1].message == "writing file 2/2"
+    assert "Hash of data verified." in logger.lines
     cancel.cancel()
     with pytest.raises(Cancelled):
         logger.progress_bar(5, 10)
 
 
-def test_progress_logger_plugs_into_esptool():
-    """esptool accepts the logger, routes its progress bar to it, and gets its own logger back after."""
+def test_esptool_gets_its_own_logger_back():
     from esp_pylib.logger import EspLog
-    from esptool.logger import log
 
-    seen, report = events_sink()
     before = EspLog.instance
-    with flash._quiet_esptool(flash.make_progress_logger(report, ev.CancelToken(), 1)):
-        log.progress_bar(3, 4, prefix="Writing")
-        log.print("hello")
+    with flash._quiet_esptool():
+        assert EspLog.instance is not before
     assert EspLog.instance is before
-    assert [e.done for e in seen if isinstance(e, ev.Progress)] == [75]
 
 
 def test_a_port_where_no_esp32_answers(converted_run, tmp_path):

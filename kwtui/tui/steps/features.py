@@ -45,6 +45,10 @@ class StageStep(Step):
             self.set_status("cancelling ...")
 
     def show_progress(self, event: Progress) -> None:
+        if event.stage != self.stage and event.stage not in ("evaluate", "convert"):
+            # a sub-step (e.g. the dataset scan before features): text only, the bar is the stage's own
+            self.set_status(f"{event.stage}: {event.done}/{event.total or '?'} {event.unit}")
+            return
         bar = self.query_one(f"#{self.stage}-progress", ProgressBar)
         bar.update(total=event.total, progress=event.done)
         rate = f"{event.rate:.1f} {event.unit}/s" if event.rate else ""

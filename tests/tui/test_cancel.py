@@ -1,0 +1,107 @@
+"""Cancel mid-features and mid-training from the keyboard, then resume; quitting while work runs leaves no
+thread behind. Real core stages; the reporter is slowed down only so that "mid-run" is reliably reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kwtui.core.events import Progress
+from kwtui.core.layout import RunLayout
+from kwtui.core.pipeline import run_stage
+from kwtui.core.preset import from_dict
+from kwtui.tui.app import create_app
+from tests.helpers.data import demo_preset_data
+from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
+
+
+def slowed_runner(delay: float):
+    """The real stage runner whose reporter sleeps after each Progress event."""
+
+    def runner(stage, preset, report, cancel, **options):
+        def slow_report(event):
+            report(event)
+            if isinstance(event, Progress):
+                time.sleep(delay)
+
+        return run_stage(stage, preset, slow_report, cancel, **options)
+
+    return runner
+
+
+def status_text(app, stage: str) -> str:
+    return str(app.query_one(f"#{stage}-status").render())
+
+
+def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run", features={"workers": 1, "variants": 12}))
+    layout = RunLayout(preset)
+
+    async def scenario() -> None:
+        app = create_app(preset, stage_runner=slowed_runner(0.3), presets_dir=tmp_path, port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(2)
+            await pilot.pause()
+            await press_button(pilot, "features-start")
+            bar = app.query_one("#features-progress")
+            await wait_until(pilot, lambda: (bar.progress or 0) > 0, 60, "some files done")
+            assert bar.progress < bar.total, "still running"
+            await press_button(pilot, "features-cancel")
+            started = time.monotonic()
+            await wait_stage(pilot, app.steps[2], "features", 30)
+            assert time.monotonic() - started < 10
+            assert "cancelled" in status_text(app, "features") or "re-run" in status_text(app, "features")
+            assert not layout.features_info.exists()
+            assert not [p for p in layout.features_dir.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+            # resume: the button now says Resume and finishes the job
+            assert str(app.query_one("#features-start").label) == "Resume"
+            app.stage_runner = slowed_runner(0.0)
+            await press_button(pilot, "features-start")
+            await wait_stage(pilot, app.steps[2], "features", 120)
+            assert layout.features_info.exists(), status_text(app, "features")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = demo_preset_data(Path(demo_features.dataset.path), tmp_path / "run",
+                            features={"output": str(demo_features.features_path)}, train={"epochs": 50})
+    preset = from_dict(data)
+    layout = RunLayout(preset)
+    threads_before = set(threading.enumerate())
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path, port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(3)
+            await pilot.pause()
+            await press_button(pilot, "train-start")
+            await wait_until(pilot, lambda: app.steps[3].batches_seen >= 3, 120, "first batches")
+            await press_button(pilot, "train-cancel")
+            started = time.monotonic()
+            await wait_stage(pilot, app.steps[3], "train", 30)
+            assert time.monotonic() - started < 5, "cancel honoured within a few batches"
+            assert "cancel" in status_text(app, "train").lower()
+            assert app.steps[3].epochs_done < 50
+
+            # start again, then quit with Ctrl+Q while it runs: the worker is cancelled and joined
+            await press_button(pilot, "train-resume")
+            await wait_until(pilot, lambda: app.task_running("train"), 10, "training restarted")
+            await pilot.pause(1.0)
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: not app.is_running, 60, "app exit")
+        assert not app.running_workers()
+
+    asyncio.run(scenario())
+    time.sleep(0.5)
+    leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
+                and not t.daemon]
+    assert leftover == []
+    assert not list(layout.run_dir.rglob("*.tmp"))

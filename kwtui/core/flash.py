@@ -196,13 +196,13 @@ def check_chip(expected: str, detected: str, port: str) -> str:
     return found
 
 
-def detect_chip(port: str, baud: int) -> str:
-    """Connect, read the chip type, disconnect (the board is reset into its bootloader and back)."""
+def detect_chip(port: str) -> str:
+    """Connect at the ROM's 115200 baud, read the chip type, disconnect (the board is reset and left running)."""
     from esptool.cmds import detect_chip as esptool_detect
 
     with _quiet_esptool():
         try:
-            esp = esptool_detect(port, baud)
+            esp = esptool_detect(port)
         except Exception as exc:  # noqa: BLE001 - esptool raises FatalError/SerialException/OSError
             raise esptool_error(exc, port) from None
         try:
@@ -483,7 +483,8 @@ def run_flash(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, dry_run:
         try:
             found = discover_port()
             wanted = found.device
-            report(ev.Warning(STAGE, f"using {found.device} ({USB_BRIDGES.get(found.vid, found.description)})"))
+            bridge = USB_BRIDGES.get(found.vid, found.description)
+            report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"found {found.device} ({bridge})"))
         except UserError:
             if not dry_run:
                 raise
@@ -496,9 +497,10 @@ def run_flash(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, dry_run:
         plan = plan_flash(preset, image_path, len(image), chip, wanted)
     else:
         check_port_access(wanted)
-        detected = detect_chip(wanted, preset.flash.baud)
+        report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"connecting to {wanted}"))
+        detected = detect_chip(wanted)
         chip = check_chip(chip, detected, wanted)
-        report(ev.Warning(STAGE, f"board on {wanted}: {detected}"))
+        report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"{detected} on {wanted}"))
         plan = plan_flash(preset, image_path, len(image), chip, wanted)
         cancel.raise_if_cancelled()
         total = sum(path.stat().st_size for _, path in plan.writes)

@@ -135,10 +135,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return _NPY_HEADERS[key] + array.tobytes()
 
 
-def write_npy_atomic(target: Path, array: np.ndarray) -> int:
+def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
     """Temp name in the same folder, then rename: a crash never leaves a partial .npy under the real name."""
     data = _npy_bytes(array)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.tmp{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -150,7 +151,7 @@ def write_npy_atomic(target: Path, array: np.ndarray) -> int:
         os.replace(tmp, target)
     except BaseException:
         try:
-            tmp.unlink()
+            os.unlink(tmp)
         except OSError:
             pass
         raise
@@ -163,7 +164,6 @@ def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, 
     status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error).
     """
     results = []
-    root = Path(features_dir)
     for index, source, output, variant, seed, start_s in batch:
         try:
             features = make_features((source, variant, seed, start_s), _config)
@@ -174,7 +174,7 @@ def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, 
             results.append((index, "skip", f"cannot process ({exc.__class__.__name__}: {exc})"[:200], 0))
             continue
         try:
-            size = write_npy_atomic(root / output, features)
+            size = write_npy_atomic(os.path.join(features_dir, output), features)
         except OSError as exc:
             status = "nospace" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
             results.append((index, status, f"{exc.strerror or exc}", 0))

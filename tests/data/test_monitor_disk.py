@@ -1,0 +1,82 @@
+"""Resource monitor (process-tree RSS, fake free space) and a full disk during the features stage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tomli_w
+
+from kwtui.core import events as ev
+from kwtui.core.features import process_batch
+from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
+from tests.helpers.data import demo_preset_data
+
+
+def test_tree_rss_counts_children():
+    alone = tree_rss_bytes()
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = b'x' * 60_000_000; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while tree_rss_bytes() < alone + 50_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tree_rss_bytes() >= alone + 50_000_000
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_monitor_throttles_and_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAKE_FREE_ENV, "123456789")
+    assert free_disk_bytes(tmp_path / "not" / "yet") == 123456789
+    monitor = ResourceMonitor(tmp_path, "features", interval=10.0)
+    events = []
+    monitor.add_written(1000)
+    for _ in range(5):
+        monitor.tick(events.append)
+    assert len(events) == 1
+    sample = events[0]
+    assert isinstance(sample, ev.Resources) and sample.written_bytes == 1000
+    assert sample.free_disk_bytes == 123456789 and sample.rss_bytes > 10_000_000 and sample.available_bytes > 0
+    assert monitor.peak_rss >= sample.rss_bytes
+
+
+def test_worker_reports_enospc_and_leaves_nothing(demo_dataset, tmp_path):
+    (tmp_path / "yes").mkdir()
+    wav = sorted((demo_dataset / "yes").glob("*.wav"))[0]
+    # the worker's temp file name is .<name>.tmp<pid>: make it /dev/full, which fails every write with ENOSPC
+    os.symlink("/dev/full", tmp_path / "yes" / f".x.npy.tmp{os.getpid()}")
+    results = process_batch(str(tmp_path), [(0, str(wav), "yes/x.npy", 0, 1, -1.0), (1, str(wav), "yes/y.npy", 0, 2, -1.0)])
+    assert results[0][:2] == (0, "nospace") and len(results) == 1  # the batch stops at the first full-disk error
+    assert sorted(p.name for p in (tmp_path / "yes").iterdir()) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the worker-level ENOSPC test still runs")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_mid_run_is_a_clear_error(demo_dataset, tmp_path, tiny_disk):
+    preset_file = tmp_path / "p.toml"
+    data = demo_preset_data(demo_dataset, tmp_path / "run", features={"output": str(tiny_disk / "features")})
+    preset_file.write_text(tomli_w.dumps(data))
+    env = {**os.environ, FAKE_FREE_ENV: str(10**12)}  # get past the preflight to hit the real ENOSPC
+    result = subprocess.run([sys.executable, "-m", "kwtui", "features", str(preset_file)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: features: disk full while writing") and "re-run to resume" in message
+    assert "Traceback" not in result.stderr
+    npys = list((tiny_disk / "features").rglob("*.npy"))
+    assert npys and all(np.load(p).shape == (99, 43) for p in npys)  # every final-named file is complete
+    assert not [p for p in (tiny_disk / "features").rglob("*") if ".tmp" in p.name]

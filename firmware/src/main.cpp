@@ -49,7 +49,7 @@ void print_model() {
 }
 
 void run_inference(uint32_t now_ms) {
-  g_extractor.compute(g_ring, g_features);
+  if (!g_extractor.compute(g_ring, g_features)) return;
   if (!kwt::inference_run(g_features, g_probabilities)) {
     Serial.println("kwtui: error: inference failed");
     return;

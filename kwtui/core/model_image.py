@@ -91,8 +91,8 @@ def build_model_image(
         raise ModelImageError(f"num_keywords {num_keywords} must be between 1 and {len(labels)} classes")
     encoded = [label.encode("utf-8") for label in labels]
     for label, raw in zip(labels, encoded):
-        if not raw or len(raw) > MAX_LABEL or b"\0" in raw or any(c in label for c in " \r\n\t"):
-            raise ModelImageError(f"label {label!r}: 1 to {MAX_LABEL} bytes, no spaces or NULs")
+        if not raw or len(raw) > MAX_LABEL or b"\0" in raw or any(c in label for c in "\r\n"):
+            raise ModelImageError(f"label {label!r}: 1 to {MAX_LABEL} bytes of UTF-8 on one line")
     if arena_size <= 0 or arena_size > 0xFFFFFFFF:
         raise ModelImageError(f"arena_size {arena_size} out of range")
     if not 1 <= average_window <= 16:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.events import CancelToken
 
-DETECTION_RE = re.compile(r"^DETECT label=(?P<label>\S+) score=(?P<score>[0-9.]+) t_ms=(?P<t_ms>\d+)\b")
+DETECTION_RE = re.compile(r"^DETECT label=(?P<label>.+?) score=(?P<score>[0-9.]+) t_ms=(?P<t_ms>\d+)\b")
 
 
 @dataclass(frozen=True)

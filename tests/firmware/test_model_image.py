@@ -134,7 +134,7 @@ def test_corrupted_images_are_rejected_by_cpp_and_python(host_tools, tflite_byte
     [
         (dict(labels=[]), "classes"),
         (dict(num_keywords=5), "num_keywords"),
-        (dict(labels=["has space", "b"]), "label"),
+        (dict(labels=["two\nlines", "b"]), "label"),
         (dict(labels=["x" * 40, "b"]), "label"),
         (dict(arena_size=0), "arena_size"),
         (dict(average_window=17), "average_window"),

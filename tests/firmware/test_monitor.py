@@ -37,6 +37,7 @@ def test_parse_line():
     event = parse_line("DETECT label=marvin score=0.953 t_ms=123456\r\n", host_time=5.0)
     assert event == DetectionEvent("marvin", 0.953, 123456, 5.0)
     assert parse_line("DETECT label=_unknown score=1.000 t_ms=0").label == "_unknown"
+    assert parse_line("DETECT label=hey marvin score=0.900 t_ms=7").label == "hey marvin"  # folder names may have spaces
     for other in ("model: partition (v1, 3 classes, arena 24576)", "DETECT label= score=x t_ms=1", "", "DETECTED"):
         assert parse_line(other) is None
 

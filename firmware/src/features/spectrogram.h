@@ -47,9 +47,9 @@ class FeatureExtractor {
   template <typename T, int N>
   static ClipStats stats(const RingBuffer<T, N>& ring, int first, int n);
 
-  // The full (kFrames x kBins) feature of the last second held by `ring` (it must hold >= 1 s).
+  // The full (kFrames x kBins) feature of the last second held by `ring`; false while it holds less.
   template <typename T, int N>
-  void compute(const RingBuffer<T, N>& ring, float* out);
+  bool compute(const RingBuffer<T, N>& ring, float* out);
 
  private:
   RealFft512 fft_;
@@ -78,8 +78,9 @@ ClipStats FeatureExtractor::stats(const RingBuffer<T, N>& ring, int first, int n
 }
 
 template <typename T, int N>
-void FeatureExtractor::compute(const RingBuffer<T, N>& ring, float* out) {
+bool FeatureExtractor::compute(const RingBuffer<T, N>& ring, float* out) {
   static_assert(N >= kClipSamples, "the ring buffer must hold one second");
+  if (ring.size() < kClipSamples) return false;
   const int first = ring.size() - kClipSamples;
   const ClipStats s = stats(ring, first, kClipSamples);
   T raw[kWindowSamples];
@@ -88,6 +89,7 @@ void FeatureExtractor::compute(const RingBuffer<T, N>& ring, float* out) {
     for (int i = 0; i < kWindowSamples; ++i) frame_raw_[i] = to_float(raw[i]);
     compute_frame(frame_raw_, s, out + f * kBins);
   }
+  return true;
 }
 
 }  // namespace kwt

@@ -48,6 +48,7 @@ class ResourceMonitor:
         self.peak_rss = 0
         self._process = psutil.Process()
         self._last = 0.0
+        self._last_peak = 0.0
 
     def add_written(self, n: int) -> None:
         self.written_bytes += n
@@ -64,7 +65,11 @@ class ResourceMonitor:
         )
 
     def tick(self, report: Reporter, force: bool = False) -> None:
+        """Call often: samples the peak RSS every 0.1 s, reports every `interval` s."""
         now = time.monotonic()
         if force or now - self._last >= self.interval:
-            self._last = now
+            self._last = self._last_peak = now
             report(self.sample())
+        elif now - self._last_peak >= 0.1:
+            self._last_peak = now
+            self.peak_rss = max(self.peak_rss, tree_rss_bytes(self._process))

@@ -47,7 +47,7 @@ class EvaluateStep(StageStep):
             yield Button("Convert only", id="convert-start", compact=True)
             yield Button("Cancel", id="evaluate-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="evaluate-status", classes="status")
-        yield ProgressBar(id="evaluate-progress", show_eta=False)
+        yield ProgressBar(total=100, id="evaluate-progress", show_eta=False)
         yield Label("", id="evaluate-rate", classes="status")
         with Horizontal(id="eval-tables"):
             with Vertical(classes="eval-col"):

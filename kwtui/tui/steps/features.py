@@ -82,7 +82,7 @@ class FeaturesStep(StageStep):
             yield Button("Start", id="features-start", variant="primary", compact=True)
             yield Button("Cancel", id="features-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="features-status", classes="status")
-        yield ProgressBar(id="features-progress", show_eta=False)
+        yield ProgressBar(total=100, id="features-progress", show_eta=False)
         yield Label("", id="features-rate", classes="status")
         yield ResourceGauges(id="features-gauges")
         yield RichLog(id="features-log", max_lines=2000, wrap=False, markup=False, classes="log")

@@ -56,7 +56,7 @@ class FlashStep(StageStep):
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
             yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="flash-status", classes="status")
-        yield ProgressBar(id="flash-progress", show_eta=False)
+        yield ProgressBar(total=100, id="flash-progress", show_eta=False)
         yield Label("", id="flash-rate", classes="status")
         yield RichLog(id="flash-log", max_lines=1000, wrap=True, markup=False, classes="log")
 
@@ -94,6 +94,9 @@ class FlashStep(StageStep):
             self.set_status("no serial port found: plug the board in, then Refresh")
         else:
             self.set_status(f"{len(self.ports)} serial port(s)")
+
+    def start_button_label(self) -> str:
+        return "Flash"
 
     def set_running(self, running: bool) -> None:
         super().set_running(running)

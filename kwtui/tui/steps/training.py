@@ -45,7 +45,7 @@ class TrainingStep(StageStep):
             yield Button("Resume", id="train-resume", compact=True)
             yield Button("Cancel", id="train-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="train-status", classes="status")
-        yield ProgressBar(id="train-progress", show_eta=False)
+        yield ProgressBar(total=100, id="train-progress", show_eta=False)
         yield Label("", id="train-rate", classes="status")
         with Horizontal(id="curves"):
             yield LinePlot("loss", [("train", "dodger_blue1"), ("val", "orange1")], id="loss-plot")

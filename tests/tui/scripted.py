@@ -1,0 +1,100 @@
+"""Deterministic stand-ins for the stage runners (the wizard's injectable data source), for snapshots and the
+latency bench: the same event types the core emits, with fixed numbers, and result files where a step reads them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.core.layout import RunLayout
+
+MB = 1024 * 1024
+CLASSES = ["yes", "no", "_unknown", "_background"]
+
+
+def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, **options: Any) -> dict[str, Any]:
+    """Replay a fixed run of `stage` (sleeping `delay` between events, checking `cancel`)."""
+
+    def emit(event) -> None:
+        cancel.raise_if_cancelled()
+        report(event)
+        if delay:
+            time.sleep(delay)
+
+    if stage == "features":
+        total = 240
+        emit(Started(stage, total, "files", "240 files to write"))
+        for i, done in enumerate(range(0, total + 1, 24)):
+            emit(Resources(stage, (120 + 9 * i) * MB, 6000 * MB - 20 * i * MB, done * 17156, 40_000 * MB))
+            emit(Progress(stage, done, total, 180.0, (total - done) / 180.0, "files"))
+        emit(Warning(stage, "converted: resampled 22050 Hz -> 16 kHz", "yes/0a1b2c3d_nohash_0.wav"))
+        emit(Warning(stage, "skipped: silent clip", "no/5e6f7a8b_nohash_1.wav"))
+        summary = {"written": 239, "skipped": 1, "seconds": 1.3}
+    elif stage == "train":
+        epochs, batches = 4, 6
+        emit(Started(stage, epochs * batches, "batches", "cnn, 4 epochs, 6 batches per epoch"))
+        for epoch in range(1, epochs + 1):
+            for b in range(1, batches + 1):
+                t = (epoch - 1) * batches + b
+                emit(Metric(stage, "loss", 1.4 * 0.93 ** t, step=b, epoch=epoch))
+                emit(Metric(stage, "accuracy", 1 - 0.75 * 0.92 ** t, step=b, epoch=epoch))
+                emit(Progress(stage, b, batches, 3.0, (batches - b) / 3.0, "batches",
+                              f"epoch {epoch}/{epochs}, 192 samples/s"))
+            emit(Metric(stage, "val_loss", 1.3 * 0.85 ** epoch, epoch=epoch))
+            emit(Metric(stage, "val_accuracy", 1 - 0.7 * 0.8 ** epoch, epoch=epoch))
+            emit(Resources(stage, (600 + 5 * epoch) * MB, 5200 * MB))
+        summary = {"best_epoch": epochs, "best_val_accuracy": round(1 - 0.7 * 0.8 ** epochs, 3)}
+    elif stage == "flash":
+        emit(Started(stage, message="dry run: nothing is written to the board"))
+        emit(Warning(stage, "no serial port found; the command lets esptool search for one"))
+        summary = {"dry_run": options.get("dry_run", True), "command":
+                   "python -m esptool --chip esp32 --baud 460800 write-flash 0x2d0000 runs/kwtui/model_partition.bin"}
+    elif stage in ("evaluate", "convert"):
+        write_results(RunLayout(preset))
+        summary = {}
+    else:
+        summary = {}
+    emit(Finished(stage, summary))
+    return summary
+
+
+def write_results(layout: RunLayout) -> None:
+    """report.json and model.json in the shapes the evaluate and convert stages write."""
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    matrix = [[18, 1, 1, 0], [2, 16, 2, 0], [1, 1, 17, 1], [0, 0, 1, 39]]
+    per_class = {}
+    for i, name in enumerate(CLASSES):
+        predicted = sum(row[i] for row in matrix)
+        per_class[name] = {"precision": round(matrix[i][i] / predicted, 4), "recall": round(matrix[i][i] /
+                           sum(matrix[i]), 4), "support": sum(matrix[i])}
+    sweep = [{"threshold": round(t, 2), "false_reject_rate": round(min(1.0, 0.02 + 0.5 * t ** 4), 4),
+              "false_accepts": None, "false_accepts_per_hour": round(30 * (1 - t) ** 2, 2)}
+             for t in [0.5 + 0.05 * k for k in range(10)]]
+    report = {"accuracy": 0.8875, "confusion_matrix": {"labels": CLASSES, "rows_true_cols_predicted": matrix},
+              "per_class": per_class, "threshold_sweep": sweep}
+    (layout.report_json).write_text(json.dumps(report))
+    model = {"quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
+             "tflm_accuracy": 0.8813}
+    (layout.run_dir / "model.json").write_text(json.dumps(model))
+
+
+def write_tiny_dataset(root: Path) -> Path:
+    """Three words of short tones and a noise file: enough for the Dataset and Classes screens."""
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    for w, word in enumerate(["yes", "no", "left"]):
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for k in range(3 + w):
+            t = np.arange(16000) / 16000
+            soundfile.write(root / word / f"{k:08x}_nohash_0.wav", 0.3 * np.sin(2 * np.pi * (300 + 50 * k) * t),
+                            16000, subtype="PCM_16")
+    (root / "_background_noise_").mkdir(exist_ok=True)
+    soundfile.write(root / "_background_noise_" / "white.wav", 0.1 * rng.standard_normal(16000 * 20), 16000,
+                    subtype="PCM_16")
+    soundfile.write(root / "left" / "deadbeef_nohash_0.wav", np.zeros(22050), 22050, subtype="PCM_16")
+    return root

@@ -226,9 +226,12 @@ def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dic
     source = deployed_model_path(layout)
     if not source.exists():
         raise UserError(f"{source}: no trained model; run `kwtui train {preset.name}` first")
-    splits = load_splits(layout, ("train", "test"))
+    splits = load_splits(layout, ("train", "validation", "test"))
     train, test = splits["train"], splits["test"]
-    check_files(test.paths)
+    if len(test) == 0:  # verify on what there is; the summary says which split
+        test = splits["validation"] if len(splits["validation"]) else train
+        report(ev.Warning(STAGE, f"no test clips: checking TFLite Micro against the {test.name} split"))
+    check_files(test.paths, report, cancel, STAGE)
     quantization = preset.convert.quantization
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"{quantization} TFLite from {source.name}"))
 
@@ -285,6 +288,7 @@ def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dic
         "refractory_ms": int(round(ev_cfg.refractory_ms)),
         "hop_ms": int(round(ev_cfg.hop_ms)),
         "test_clips": len(test),
+        "verified_on_split": test.name,
         "float_accuracy": round(float_acc, 4),
         "tflm_accuracy": round(tflm_acc, 4),
         "tflm_float_agreement": round(agreement, 4),

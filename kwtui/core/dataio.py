@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,20 @@ def load_splits(layout: RunLayout, splits: tuple[str, ...] = SPLITS) -> dict[str
     return result
 
 
-def check_files(paths: list[Path]) -> None:
+def check_files(paths: list[Path], report: Any = None, cancel: Any = None, stage: str = "train") -> None:
     """Cheap integrity check of every file (header + size), naming the first bad one."""
-    for path in paths:
+    from kwtui.core import events as ev
+
+    started = time.monotonic()
+    for i, path in enumerate(paths):
         load_feature(path, header_only=True)
+        if (i + 1) % 5000 == 0:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if report is not None:
+                rate = (i + 1) / max(time.monotonic() - started, 1e-6)
+                report(ev.Progress(stage, i + 1, len(paths), rate, (len(paths) - i - 1) / rate, "files",
+                                   "checking feature files"))
 
 
 def _standard_header() -> bytes:

@@ -133,7 +133,7 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
     test: Split = load_splits(layout, ("test",))["test"]
     if len(test) == 0:
         raise UserError(f"{layout.manifest('test')}: no test clips; add clips or raise dataset.testing_percent")
-    check_files(test.paths)
+    check_files(test.paths, report, cancel, STAGE)
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"evaluating {source.name}"))
     model = _load_keras(source)
     sigmoid = sigmoid_output(preset)

@@ -291,7 +291,7 @@ def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: 
     report(ev.Started(STAGE, total=None, unit="files", message="checking feature files"))
     for split in (train, val):
         cancel.raise_if_cancelled()
-        check_files(split.paths)
+        check_files(split.paths, report, cancel, STAGE)
 
     from kwtui.core.model import build_model, seed_everything
 

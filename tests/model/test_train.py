@@ -128,3 +128,25 @@ def test_op_check_refuses_ops_the_firmware_lacks():
     with pytest.raises(KwtuiError, match="does not register") as info:
         check_firmware_ops(ops)
     assert "SHAPE" in str(info.value) or "PACK" in str(info.value)
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    # A learning rate this small cannot improve validation after the first epoch.
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL,
+                             train={"epochs": 6, "early_stopping": 1, "learning_rate": 1e-12})
+    summary = run_train(preset, ev.ignore, ev.CancelToken())
+    assert summary["stopped_early_at"] == 2 and summary["epochs_done"] == 2 and summary["best_epoch"] == 1
+
+
+def test_float_conversion_runs_in_tflm(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run.run_path, run)
+    preset = _with(trained_run, run_dir=str(run), features={"output": str(run / "features")},
+                   convert={"quantization": "float", "firmware_dir": str(tmp_path / "fw")})
+    summary = run_convert(preset, ev.ignore, ev.CancelToken())
+    assert summary["tflm_accuracy"] == pytest.approx(summary["float_accuracy"], abs=0.021)
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["input_dtype"] == "float32" and meta["quantization"] == "float"
+    assert "kInt8Model = false" in (tmp_path / "fw" / "model.h").read_text()

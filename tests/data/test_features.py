@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,3 +183,21 @@ def test_cancel_stops_and_rerun_finishes(demo_dataset, tmp_path):
     assert any(isinstance(e, ev.Warning) and "settings changed" in e.message for e in events)
     assert again["files_existing"] == 0
     assert not list(features_dir.rglob("*__v3.npy"))
+
+
+def test_ctrl_c_exits_130_with_resume_hint(demo_dataset, tmp_path):
+    preset_file = write_preset(tmp_path / "p.toml", demo_dataset, tmp_path / "run",
+                               features={"variants": 3, "workers": 1})
+    process = subprocess.Popen([sys.executable, "-m", "kwtui", "features", str(preset_file), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "progress" and event["stage"] == "features" and 0 < event["done"] < event["total"]:
+            os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+            break
+    process.stdout.read()
+    assert process.wait(timeout=30) == 130
+    stderr = process.stderr.read()
+    assert re.search(r"error: features: \d+ of \d+ files done; re-run to resume", stderr), stderr
+    assert "Traceback" not in stderr
+    assert not temp_files(tmp_path / "run" / "features")

@@ -66,7 +66,7 @@ def start_multiprocessing_helpers() -> None:
 
 
 class WizardApp(App[None]):
-    CSS_PATH = "kwtui.tcss"
+    CSS_PATH = Path(__file__).with_name("kwtui.tcss")
     TITLE = "kwtui"
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", priority=True),

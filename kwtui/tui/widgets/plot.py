@@ -75,7 +75,7 @@ class LinePlot(Widget):
 
         for s in self.series.values():
             previous = None
-            for x, y in s.points:
+            for x, y in _thin(s.points, dots_w * 2):
                 dx = round(x / x_max * (dots_w - 1))
                 frac = (min(max(y, y_min), y_max) - y_min) / (y_max - y_min)
                 dy = round((1 - frac) * (dots_h - 1))
@@ -104,6 +104,15 @@ class LinePlot(Widget):
                 bits = cells[r][c]
                 text.append(chr(0x2800 + bits) if bits else " ", style=colors[r][c] or "")
         return text
+
+
+def _thin(points: list[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
+    """At most about `limit` points (every k-th, plus the last): rendering cost stays flat on long runs."""
+    if len(points) <= limit:
+        return points
+    step = len(points) / limit
+    thinned = [points[int(i * step)] for i in range(limit)]
+    return thinned + [points[-1]]
 
 
 def _fmt(value: float) -> str:

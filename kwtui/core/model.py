@@ -18,6 +18,7 @@ MODELS = ("cnn", "dscnn")
 CNN_DENSE_UNITS = 40
 
 
+
 def seed_everything(seed: int) -> None:
     import keras
     import tensorflow as tf
@@ -37,7 +38,7 @@ def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
     return keras.layers.Dense(n_outputs, activation="softmax", name="classes")(x)
 
 
-def build_cnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None) -> Any:
+def build_cnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0) -> Any:
     """diy-alexa style: conv 4x3x3 relu -> maxpool -> conv 4x3x3 relu -> maxpool -> dropout -> dense -> dense."""
     import keras
     from keras import layers
@@ -48,12 +49,14 @@ def build_cnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None) -> A
     x = layers.Conv2D(4, 3, activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(0.1, name="dropout")(x)
+    x = layers.Dropout(0.1, seed=seed, name="dropout")(x)
     x = layers.Dense(CNN_DENSE_UNITS, activation="relu", name="dense")(x)
     return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_cnn")
 
 
-def build_dscnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None, width: int = 32, blocks: int = 4) -> Any:
+def build_dscnn(
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, width: int = 32, blocks: int = 4
+) -> Any:
     """Depthwise-separable CNN (DS-CNN, Zhang et al. 2017) sized for an ESP32: ~10k params, ~60 KB arena."""
     import keras
     from keras import layers
@@ -72,7 +75,7 @@ def build_dscnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None, wi
         if b == 2:
             x = layers.MaxPooling2D(2, name="pool")(x)
     x = layers.GlobalAveragePooling2D(name="mean")(x)
-    x = layers.Dropout(0.2, name="dropout")(x)
+    x = layers.Dropout(0.2, seed=seed, name="dropout")(x)
     return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_dscnn")
 
 
@@ -86,11 +89,11 @@ def inference_clone(model: Any, kind: str, n_outputs: int, sigmoid: bool) -> Any
     return clone
 
 
-def build_model(kind: str, n_outputs: int, sigmoid: bool, learning_rate: float) -> Any:
+def build_model(kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0) -> Any:
     """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
     import keras
 
-    model = BUILDERS[kind](n_outputs, sigmoid)
+    model = BUILDERS[kind](n_outputs, sigmoid, seed=seed)  # the dropout seed is saved in the layer config
     if sigmoid:
         loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
     else:

@@ -315,7 +315,7 @@ def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: 
         model = _load_keras(layout.last_checkpoint)
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
-        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate)
+        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed)
     resumed_from = state["epochs_done"]
 
     report(

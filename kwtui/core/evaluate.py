@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kwtui.core import events as ev
-from kwtui.core.audio import BadAudio, load_audio
+from kwtui.core.audio import BadAudio, load_audio, load_clip
 from kwtui.core.dataio import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
 from kwtui.core.layout import RunLayout
@@ -101,6 +101,33 @@ def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tup
     return regions, seconds
 
 
+MAX_SPEECH_CLIPS = 2000  # bounds the held-out speech stream (~33 min of audio)
+
+
+def unknown_speech(preset: Any, info: dict[str, Any], test: Split, features_dir: Path,
+                   report: ev.Reporter) -> tuple[np.ndarray | None, int]:
+    """Held-out speech for false accepts: the test split's `_unknown` clips, read from their source wavs
+    (feature files mirror the dataset: <word>/<clip>.npy <- <word>/<clip>.wav) and concatenated."""
+    if "_unknown" not in preset.class_names or sigmoid_output(preset):
+        return None, 0
+    unknown = preset.class_names.index("_unknown")
+    dataset = Path(info.get("dataset") or preset.dataset_path)
+    clips = []
+    for path, label in zip(test.paths, test.labels):
+        if label != unknown or "__v" in path.stem:
+            continue
+        source = dataset / path.relative_to(features_dir).with_suffix(".wav")
+        try:
+            clips.append(load_clip(source).samples)
+        except (BadAudio, OSError):
+            continue  # the features stage already reported it
+        if len(clips) >= MAX_SPEECH_CLIPS:
+            break
+    if not clips:
+        return None, 0
+    return np.concatenate(clips), len(clips)
+
+
 def region_scores(model: Any, region: np.ndarray, hop_ms: float, cancel: ev.CancelToken, report: ev.Reporter) -> np.ndarray:
     hop = max(1, int(round(hop_ms * SAMPLE_RATE / 1000)))
     starts = list(range(0, len(region) - CLIP_SAMPLES + 1, hop))
@@ -147,17 +174,23 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
     regions, noise_seconds = noise_windows(preset, info, report)
     region_score_list = [region_scores(model, r, preset.evaluate.hop_ms, cancel, report) for r in regions]
     hours = noise_seconds / 3600.0
+    speech, speech_clips = unknown_speech(preset, info, test, layout.features_dir, report)
+    speech_scores = [region_scores(model, speech, preset.evaluate.hop_ms, cancel, report)] if speech is not None else []
+    speech_hours = len(speech) / SAMPLE_RATE / 3600.0 if speech is not None else 0.0
     n_out = probs.shape[1]
 
     def operating_point(threshold: float) -> dict[str, Any]:
         cancel.raise_if_cancelled()
         frr = float(np.mean(kw_scores < threshold)) if len(kw_scores) else None
         fa = count_false_accepts(region_score_list, preset, n_out, threshold) if regions else None
+        fa_speech = count_false_accepts(speech_scores, preset, n_out, threshold) if speech_scores else None
         return {
             "threshold": threshold,
             "false_reject_rate": round(frr, 4) if frr is not None else None,
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / hours, 2) if fa is not None and hours > 0 else None,
+            "speech_false_accepts": fa_speech,
+            "speech_false_accepts_per_hour": round(fa_speech / speech_hours, 2) if fa_speech is not None else None,
         }
 
     chosen = operating_point(preset.evaluate.threshold)
@@ -180,6 +213,7 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
                             "average_window": preset.evaluate.average_window,
                             "refractory_ms": preset.evaluate.refractory_ms, "hop_ms": preset.evaluate.hop_ms},
         "noise": {"regions": len(regions), "seconds": round(noise_seconds, 1)},
+        "unknown_speech": {"clips": speech_clips, "seconds": round(speech_hours * 3600, 1)},
         "threshold_sweep": sweep,
     }
     write_reports(layout, report_data)
@@ -187,6 +221,7 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
         "accuracy": result["accuracy"],
         "false_reject_rate": chosen["false_reject_rate"],
         "false_accepts_per_hour": chosen["false_accepts_per_hour"],
+        "speech_false_accepts_per_hour": chosen["speech_false_accepts_per_hour"],
         "threshold": preset.evaluate.threshold,
         "noise_seconds": round(noise_seconds, 1),
         "test_clips": len(test),
@@ -227,12 +262,18 @@ def report_text(data: dict[str, Any]) -> str:
         + "  ".join(f"{k}: {_fmt(v)}" for k, v in op["per_keyword_false_reject_rate"].items()),
         f"  false accepts: {op['false_accepts']} in {noise['seconds']} s of held-out noise "
         f"({noise['regions']} regions) = {_fmt(op['false_accepts_per_hour'], '.1f')} per hour",
+        f"  false accepts on held-out other words: {_fmt(op['speech_false_accepts'], 'd')} in "
+        f"{data['unknown_speech']['seconds']} s ({data['unknown_speech']['clips']} _unknown test clips back to back) "
+        f"= {_fmt(op['speech_false_accepts_per_hour'], '.1f')} per hour",
         "",
-        "threshold sweep",
-        f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}",
+        "threshold sweep (FA/h: on held-out noise; on held-out other words)",
+        f"{'threshold':>10}{'FRR':>8}{'FA/h noise':>12}{'FA/h words':>12}",
     ]
     for row in data["threshold_sweep"]:
-        lines.append(f"{row['threshold']:>10.2f}{_fmt(row['false_reject_rate']):>8}{_fmt(row['false_accepts_per_hour'], '.1f'):>10}")
+        lines.append(
+            f"{row['threshold']:>10.2f}{_fmt(row['false_reject_rate']):>8}"
+            f"{_fmt(row['false_accepts_per_hour'], '.1f'):>12}{_fmt(row['speech_false_accepts_per_hour'], '.1f'):>12}"
+        )
     return "\n".join(lines) + "\n"
 
 

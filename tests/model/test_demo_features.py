@@ -34,6 +34,9 @@ def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):
     assert evaluated["noise_seconds"] > 0, "held-out noise regions of features.json were not found"
     report = json.loads(layout.report_json.read_text())
     assert report["confusion_matrix"]["labels"] == info["classes"] == preset.class_names
+    # held-out other words, read back from the dataset's wavs, give a second false-accept figure
+    assert report["unknown_speech"]["clips"] == info["counts"]["test"]["_unknown"]
+    assert all(row["speech_false_accepts_per_hour"] is not None for row in report["threshold_sweep"])
     converted = run_convert(preset, ev.ignore, ev.CancelToken())
     meta = json.loads((run / "model.json").read_text())
     assert meta["labels"] == preset.class_names and set(meta["ops"]) <= set(FIRMWARE_OPS)

@@ -26,14 +26,16 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 | `F1` | this help |
 | `Ctrl+Q` | quit (running work is cancelled cleanly) |
 
-**Dataset**: type a folder (Tab completes), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
+**Dataset**: type a folder (Right arrow accepts the completion), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
 **Classes**: Space selects a keyword; `[` / `]` move the highlighted word up/down (the order of the model's outputs).
 **Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch; *Start*
 again resumes (finished files and epochs are kept).
 **Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.
 **Flash**: *Dry run* shows the exact esptool command without touching a device.
 
-The bottom line shows the equivalent headless command (`kwtui run PRESET`).
+The bottom line shows the equivalent headless command (`kwtui run PRESET`). Output that TensorFlow and other
+native libraries print is written to the wizard log (`~/.local/state/kwtui/log/wizard.log` on Linux), not to the
+screen.
 """
 
 

@@ -50,12 +50,10 @@ class EvaluateStep(StageStep):
         yield ProgressBar(total=100, id="evaluate-progress", show_eta=False)
         yield Label("", id="evaluate-rate", classes="status")
         with Horizontal(id="eval-tables"):
-            with Vertical(classes="eval-col"):
-                yield Label("confusion (rows: true)", classes="table-title")
+            with Vertical(id="eval-left", classes="eval-col"):
+                yield Label("confusion (rows: true) + precision/recall", classes="table-title")
                 yield DataTable(id="confusion", cursor_type="none")
-                yield Label("per class", classes="table-title")
-                yield DataTable(id="per-class", cursor_type="none")
-            with Vertical(classes="eval-col"):
+            with Vertical(id="eval-right", classes="eval-col"):
                 yield Label("threshold sweep (arrows pick)", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
         yield Label("", id="threshold-choice", classes="status")
@@ -162,16 +160,11 @@ class EvaluateStep(StageStep):
         short = [c[:6] for c in classes]
         table = self.query_one("#confusion", DataTable)
         table.clear(columns=True)
-        table.add_columns("", *short)
-        for name, row in zip(short, confusion.get("rows_true_cols_predicted") or []):
-            table.add_row(name, *map(str, row))
-        per_class = self.query_one("#per-class", DataTable)
-        per_class.clear(columns=True)
-        per_class.add_columns("class", "prec", "recall", "n")
-        for name in classes:
-            item = (report.get("per_class") or {}).get(name, {})
-            per_class.add_row(name[:11], percent(item.get("precision")), percent(item.get("recall")),
-                              str(item.get("support", "")))
+        table.add_columns("", *short, "prec", "recall")
+        per_class = report.get("per_class") or {}
+        for name, label, row in zip(classes, short, confusion.get("rows_true_cols_predicted") or []):
+            item = per_class.get(name, {})
+            table.add_row(label, *map(str, row), percent(item.get("precision")), percent(item.get("recall")))
         self.sweep = list(report.get("threshold_sweep") or [])
         sweep = self.query_one("#sweep", DataTable)
         sweep.clear(columns=True)

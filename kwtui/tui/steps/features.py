@@ -85,7 +85,7 @@ class FeaturesStep(StageStep):
         yield ProgressBar(total=100, id="features-progress", show_eta=False)
         yield Label("", id="features-rate", classes="status")
         yield ResourceGauges(id="features-gauges")
-        yield RichLog(id="features-log", max_lines=2000, wrap=False, markup=False, classes="log")
+        yield RichLog(id="features-log", max_lines=2000, wrap=True, markup=False, classes="log")
 
     def load_from(self, preset: Preset) -> None:
         self.query_one("#workers", Input).value = str(preset.features.workers)
@@ -103,7 +103,7 @@ class FeaturesStep(StageStep):
         preset = getattr(self, "preset_for_label", None)
         if preset is not None and RunLayout(preset).features_dir.is_dir():
             done = RunLayout(preset).features_info.exists()
-            return "Regenerate / check" if done else "Resume"
+            return "Re-run" if done else "Resume"
         return "Start"
 
     def on_enter(self) -> None:

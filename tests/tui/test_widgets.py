@@ -1,0 +1,56 @@
+"""Unit tests of the pieces under the wizard: the throttling event pump and the braille plot."""
+
+from __future__ import annotations
+
+import time
+
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.tui.pump import EventPump
+from kwtui.tui.widgets.plot import LinePlot, _thin
+
+
+def test_pump_batches_keeps_every_metric_and_only_the_newest_gauge_samples() -> None:
+    posted: list[list] = []
+    pump = EventPump(posted.append, interval=10.0)
+    pump(Started("train", 10))  # posts at once
+    for i in range(100):
+        pump(Metric("train", "loss", 1.0 / (i + 1), step=i, epoch=1))
+        pump(Progress("train", i, 100))
+        pump(Resources("train", rss_bytes=i, available_bytes=0))
+    pump(Warning("train", "w"))
+    assert len(posted) == 1  # throttled: nothing more posted yet
+    pump(Finished("train", {"ok": 1}))  # posts at once, with everything pending
+    batch = posted[1]
+    assert sum(isinstance(e, Metric) for e in batch) == 100
+    assert [e.done for e in batch if isinstance(e, Progress)] == [99]
+    assert [e.rss_bytes for e in batch if isinstance(e, Resources)] == [99]
+    assert isinstance(batch[-1], Finished)
+
+
+def test_pump_posts_again_after_the_interval_and_flushes_the_tail() -> None:
+    posted: list[list] = []
+    pump = EventPump(posted.append, interval=0.05)
+    pump(Progress("features", 1, 10))
+    time.sleep(0.06)
+    pump(Progress("features", 2, 10))
+    pump(Progress("features", 3, 10))
+    assert [[e.done for e in b] for b in posted] == [[1], [2]]
+    pump.flush()
+    assert posted[-1][0].done == 3
+
+
+def test_plot_thins_long_series_and_keeps_the_last_point() -> None:
+    points = [(float(i), float(i)) for i in range(10_000)]
+    thinned = _thin(points, 100)
+    assert len(thinned) <= 101 and thinned[-1] == points[-1] and thinned[0] == points[0]
+
+
+def test_plot_renders_braille_within_its_size() -> None:
+    plot = LinePlot("loss", [("train", "blue"), ("val", "red")])
+    for i in range(50):
+        plot.series["train"].points.append((i, 1.0 / (i + 1)))
+    plot.series["val"].points.append((49, 0.5))
+    text = plot.render()
+    lines = text.plain.splitlines()
+    assert lines[0].startswith("loss") and "train 0.020" in lines[0] and "val 0.500" in lines[0]
+    assert any(0x2800 < ord(ch) <= 0x28FF for line in lines[1:] for ch in line)

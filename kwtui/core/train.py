@@ -75,6 +75,15 @@ def _disk_error(path: Path, exc: OSError) -> KwtuiError:
     return KwtuiError(f"{path}: cannot write ({exc.strerror or exc})")
 
 
+def remove_stale_temps(layout: RunLayout) -> None:
+    """Temp files a killed run left beside its outputs (they are never symlinks: those are left alone)."""
+    for folder in (layout.run_dir, layout.checkpoints_dir):
+        if folder.is_dir():
+            for path in folder.glob(".*.tmp*"):
+                if path.is_file() and not path.is_symlink():
+                    path.unlink(missing_ok=True)
+
+
 # --- state -------------------------------------------------------------------------
 
 
@@ -304,6 +313,7 @@ def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: 
     if val_seq is None:
         report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
 
+    remove_stale_temps(layout)
     state = read_state(layout) if resume else None
     if resume and state is None:
         report(ev.Warning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))

@@ -43,6 +43,8 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     assert first["epochs_done"] == 2 and first["resumed_from_epoch"] == 0
     best_before = json.loads(layout.train_state.read_text())["best"]
 
+    stale = layout.checkpoints_dir / ".last.tmp.keras"  # as left by a run killed while saving
+    stale.write_bytes(b"half a zip")
     longer = _with(preset, train={"epochs": 4, "final_fit_all": 1})
     report = collect_events()
     second = run_train(longer, report, ev.CancelToken(), resume=True)
@@ -50,6 +52,7 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     epochs = list(dict.fromkeys(e.epoch for e in report.events if isinstance(e, ev.Metric) and e.step is None))
     assert epochs == [3, 4, 1]  # the resumed epochs only, then the final fit's own epoch 1
     assert _history_epochs(layout) == [1, 2, 3, 4]
+    assert not stale.exists()
     state = json.loads(layout.train_state.read_text())
     assert state["best"]["val_accuracy"] >= best_before["val_accuracy"]  # never replaced by a worse one
 

@@ -10,6 +10,7 @@ train, next 10 % validation, last 10 % test) so overlapping windows never leak a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -62,7 +63,7 @@ class WordInfo:
         return dict(Counter(c.rate for c in self.clips if not c.error))
 
 
-@dataclass
+@dataclass(slots=True)
 class Problem:
     path: str  # relative to the dataset
     kind: str  # unreadable, wrong_length, stereo, sample_rate, bit_depth, stray_file, empty_folder, missing_listed
@@ -210,18 +211,24 @@ def _list_path(dataset: Path, configured: str, default_name: str) -> Path | None
 def _clip_problems(rel: str, clip: ClipInfo) -> list[Problem]:
     if clip.error:
         return [Problem(rel, "unreadable", clip.error)]
+    return [Problem(rel, kind, message)
+            for kind, message in _header_problems(clip.frames, clip.seconds, clip.channels, clip.rate, clip.subtype)]
+
+
+@functools.lru_cache(maxsize=4096)  # one shared message per kind of header (100k clips share a handful)
+def _header_problems(frames: int, seconds: float, channels: int, rate: int, subtype: str) -> tuple[tuple[str, str], ...]:
     found = []
-    if clip.frames == 0:
-        found.append(Problem(rel, "wrong_length", "empty (0 samples)"))
-    elif abs(clip.seconds - 1.0) > CLIP_SECONDS_TOLERANCE:
-        found.append(Problem(rel, "wrong_length", f"{clip.seconds:.2f} s instead of 1 s (padded or cropped)"))
-    if clip.channels > 1:
-        found.append(Problem(rel, "stereo", f"{clip.channels} channels (downmixed)"))
-    if clip.rate != SAMPLE_RATE:
-        found.append(Problem(rel, "sample_rate", f"{clip.rate} Hz (resampled to 16 kHz)"))
-    if clip.subtype in ("PCM_U8", "PCM_S8"):
-        found.append(Problem(rel, "bit_depth", "8-bit samples (low quality, used as is)"))
-    return found
+    if frames == 0:
+        found.append(("wrong_length", "empty (0 samples)"))
+    elif abs(seconds - 1.0) > CLIP_SECONDS_TOLERANCE:
+        found.append(("wrong_length", f"{seconds:.2f} s instead of 1 s (padded or cropped)"))
+    if channels > 1:
+        found.append(("stereo", f"{channels} channels (downmixed)"))
+    if rate != SAMPLE_RATE:
+        found.append(("sample_rate", f"{rate} Hz (resampled to 16 kHz)"))
+    if subtype in ("PCM_U8", "PCM_S8"):
+        found.append(("bit_depth", "8-bit samples (low quality, used as is)"))
+    return tuple(found)
 
 
 def scan_dataset(
@@ -374,13 +381,18 @@ def hash_split(file_name: str, validation_percent: float, testing_percent: float
 
 
 def _notes(clip: ClipInfo) -> tuple[str, ...]:
+    return _conversion_notes(clip.channels, clip.rate, round(clip.seconds, 2))
+
+
+@functools.lru_cache(maxsize=4096)  # shared tuples: plans of 100k clips hold a handful of distinct notes
+def _conversion_notes(channels: int, rate: int, seconds: float) -> tuple[str, ...]:
     notes = []
-    if clip.channels > 1:
-        notes.append(f"downmixed {clip.channels} channels")
-    if clip.rate != SAMPLE_RATE:
-        notes.append(f"resampled {clip.rate} Hz")
-    if abs(clip.seconds - 1.0) > CLIP_SECONDS_TOLERANCE:
-        notes.append(f"{'padded' if clip.seconds < 1.0 else 'cropped'} {clip.seconds:.2f} s to 1 s")
+    if channels > 1:
+        notes.append(f"downmixed {channels} channels")
+    if rate != SAMPLE_RATE:
+        notes.append(f"resampled {rate} Hz")
+    if abs(seconds - 1.0) > CLIP_SECONDS_TOLERANCE:
+        notes.append(f"{'padded' if seconds < 1.0 else 'cropped'} {seconds:.2f} s to 1 s")
     return tuple(notes)
 
 
@@ -409,11 +421,12 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
     jobs: list[Job] = []
     excluded: list[dict[str, str]] = []
     root = scan.path
+    root_str = str(root)
 
     def clip_job(word: str, clip: ClipInfo, label: str, split: str, variant: int = 0) -> Job:
         suffix = f"__v{variant}" if variant else ""
         output = f"{word}/{_stem(clip.name)}{suffix}.npy"
-        return Job(str(root / word / clip.name), output, label, split, variant,
+        return Job(os.path.join(root_str, word, clip.name), output, label, split, variant,
                    stable_int(seed, output, variant), notes=_notes(clip))
 
     keyword_counts: Counter[str] = Counter()

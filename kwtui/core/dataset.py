@@ -121,7 +121,7 @@ class DatasetScan:
             },
             "has_split_lists": self.validation_list is not None or self.testing_list is not None,
             "problem_counts": self.problem_counts(),
-            "problems": [vars(p) for p in self.problems[:max_problems]],
+            "problems": [{"path": p.path, "kind": p.kind, "message": p.message} for p in self.problems[:max_problems]],
             "scan_seconds": round(self.seconds_taken, 2),
         }
 

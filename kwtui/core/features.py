@@ -46,8 +46,30 @@ _config: dict[str, Any] = {}
 _noise_cache: dict[str, np.ndarray | str] = {}
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """If the parent is SIGKILLed (OOM killer, dropped SSH), exit too: the workers hold both ends of the
+    pool's queue, so they would otherwise wait on it forever. The parent gone or a zombie = gone."""
+    import threading
+
+    import psutil
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                alive = psutil.Process(parent_pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if not alive:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="kwtui-parent-watch").start()
+
+
 def _init_worker(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which stops the pool
+    if config.get("parent_pid"):
+        _exit_with_parent(config["parent_pid"])
     _config.clear()
     _config.update(config)
     _noise_cache.clear()
@@ -359,6 +381,7 @@ def _run_pool(
         "time_shift_ms": preset.features.time_shift_ms,
         "noise_volume": tuple(preset.features.noise_volume),
         "train_noise": [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()],
+        "parent_pid": os.getpid(),
     }
     skipped: dict[str, str] = {}
     done = existing

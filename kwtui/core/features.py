@@ -314,10 +314,16 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)
-    _prepare_folder(features_dir, params, report)
-    _remove_temp_files(features_dir)
-    for folder in sorted({str(Path(j.output).parent) for j in plan.jobs}):
-        (features_dir / folder).mkdir(parents=True, exist_ok=True)
+    try:
+        _prepare_folder(features_dir, params, report)
+        _remove_temp_files(features_dir)
+        for folder in sorted({os.path.dirname(j.output) for j in plan.jobs}):
+            (features_dir / folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"{features_dir}: cannot prepare the features folder ({exc.strerror or exc}); "
+            "set features.output to a writable folder"
+        ) from None
     todo = [i for i, job in enumerate(plan.jobs) if not (features_dir / job.output).exists()]
     existing = len(plan.jobs) - len(todo)
     _preflight(features_dir, len(todo))

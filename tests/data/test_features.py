@@ -201,3 +201,13 @@ def test_ctrl_c_exits_130_with_resume_hint(demo_dataset, tmp_path):
     assert re.search(r"error: features: \d+ of \d+ files done; re-run to resume", stderr), stderr
     assert "Traceback" not in stderr
     assert not temp_files(tmp_path / "run" / "features")
+
+
+def test_unwritable_output_is_a_user_error(demo_dataset, tmp_path):
+    from kwtui.core.errors import UserError
+
+    (tmp_path / "a_file").write_text("not a folder")
+    preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run",
+                                        features={"output": str(tmp_path / "a_file" / "features")}))
+    with pytest.raises(UserError, match="cannot prepare the features folder"):
+        run_features(preset, ev.ignore, ev.CancelToken())

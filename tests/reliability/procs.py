@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import psutil
 
 from tests.helpers.corpus import REPO, kwtui_command
 
@@ -26,6 +29,7 @@ class Outcome:
     events: list[dict] = field(default_factory=list)
     stderr: str = ""
     signalled: int | None = None  # the signal we sent, if any
+    children: list[int] = field(default_factory=list)  # pids of the child's descendants when we signalled it
     seconds: float = 0.0
 
 
@@ -46,19 +50,49 @@ def watch(
     )
     outcome = Outcome(returncode=0)
     stderr_chunks: list[str] = []
-    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
+    reader = threading.Thread(target=lambda: stderr_chunks.extend(proc.stderr), daemon=True)
     reader.start()
+
+    def send(sig: int) -> None:
+        try:
+            outcome.children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.Error:
+            pass
+        outcome.signalled = sig
+        proc.send_signal(sig)
+
     timer = None
     if after_s is not None:
         def fire() -> None:
             if proc.poll() is None and outcome.signalled is None:
-                outcome.signalled = after_signal
-                proc.send_signal(after_signal)
+                send(after_signal)
         timer = threading.Timer(after_s, fire)
         timer.start()
-    deadline = started + timeout
-    try:
+    lines: queue.Queue = queue.Queue()
+
+    def read_stdout() -> None:
         for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_stdout, daemon=True).start()
+    deadline = started + timeout
+    exited_at = None
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                # orphaned grandchildren may hold stdout open after the child died: do not wait for them
+                if proc.poll() is not None:
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > 3:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"kwtui {' '.join(map(str, args))} took more than {timeout} s")
+                continue
+            if line is None:
+                break
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
@@ -67,11 +101,7 @@ def watch(
             if decide is not None and outcome.signalled is None:
                 sig = decide(event)
                 if sig is not None:
-                    outcome.signalled = sig
-                    proc.send_signal(sig)
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise TimeoutError(f"kwtui {' '.join(map(str, args))} took more than {timeout} s")
+                    send(sig)
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if timer is not None:
@@ -79,7 +109,7 @@ def watch(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader.join(timeout=10)
+    reader.join(timeout=3)
     outcome.returncode = proc.returncode
     outcome.stderr = "".join(stderr_chunks)
     outcome.seconds = time.monotonic() - started
@@ -103,3 +133,20 @@ def tree_digest(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name not in exclude
     }
+
+
+def survivors(pids: list[int], wait_s: float = 15.0) -> list[str]:
+    """Those of `pids` still running (not zombies) after up to `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{pid}: {' '.join(proc.cmdline())[:120]}")
+            except psutil.Error:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)

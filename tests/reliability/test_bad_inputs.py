@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.corpus import IGNORED, SKIPPED, USABLE, kwtui, no_dac_prefix, write_preset
+from tests.helpers.corpus import IGNORED, SKIPPED, USABLE, clip_name, kwtui, no_dac_prefix, write_preset
 from tests.reliability.procs import temp_files
 
 PRESET = """name = "messy"
@@ -180,14 +180,29 @@ def test_background_without_noise_files_exits_2(tmp_path, clean_dataset):
 
 @pytest.mark.slow
 def test_every_stage_completes_on_messy_dataset(tmp_path, bad_corpus):
-    """features -> train (1 epoch) -> evaluate -> convert on the messy corpus: exit 0 and every output."""
+    """features -> train (1 epoch) -> evaluate -> convert on the messy corpus.
+
+    The corpus has a validation list but no testing list, so the test split is empty: `kwtui run` must
+    stop at evaluate with exit 2 and one line saying what to do (features and model are kept). With a
+    testing list added, the same command re-uses the features and completes every stage.
+    """
     preset = _preset(tmp_path, bad_corpus.root)
-    result = kwtui("run", preset, prefix=no_dac_prefix(), timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
+    first = kwtui("run", preset, prefix=no_dac_prefix(), timeout=600)
+    assert first.returncode == 2, first.stderr[-3000:]
+    errors = [ln for ln in first.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "test" in errors[0] and "Traceback" not in first.stderr, first.stderr[-2000:]
+    assert (run / "model_best.keras").is_file()
+
+    (bad_corpus.root / "testing_list.txt").write_text(
+        "".join(f"{w}/{clip_name(w, i)}\n" for w in ("yes", "no") for i in (2, 3)) + "cat/" + clip_name("cat", 2) + "\n"
+    )
+    second = kwtui("run", preset, "--json", prefix=no_dac_prefix(), timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
     for name in ("features/features.json", "model_best.keras", "report.json", "model.tflite", "model.cc", "model.h"):
         assert (run / name).is_file(), name
     assert (run / "firmware_src" / "model.cc").is_file()
-    report = json.loads((run / "report.json").read_text())
-    assert report, "empty report"
+    features = [e for e in _events(second.stdout) if e["event"] == "finished" and e["stage"] == "features"][-1]
+    assert features["summary"]["files_existing"] > 0, "features were not re-used"
+    assert json.loads((run / "report.json").read_text())
     assert temp_files(run) == []

@@ -166,31 +166,48 @@ def io_quantization(tflite: bytes) -> dict[str, Any]:
     return result
 
 
-def tflm_predict(
-    tflite: bytes, arena_size: int, x: np.ndarray, quant: dict[str, Any], cancel: ev.CancelToken | None = None,
-    report: ev.Reporter | None = None,
-) -> np.ndarray:
+def tflm_predict(tflite: bytes, arena_size: int, x: np.ndarray, quant: dict[str, Any],
+                 cancel: ev.CancelToken | None = None) -> np.ndarray:
     """Probabilities (n, outputs) from TFLM, quantizing inputs and dequantizing outputs as the firmware does."""
-    interpreter = tflm_interpreter(tflite, arena_size)
+    return _tflm_run(tflm_interpreter(tflite, arena_size), x, quant, cancel)
+
+
+def _tflm_run(interpreter: Any, x: np.ndarray, quant: dict[str, Any], cancel: ev.CancelToken | None) -> np.ndarray:
     int8 = quant["input_dtype"] == "int8"
     outputs = []
-    started = time.monotonic()
     for i, sample in enumerate(x):
         if cancel is not None and i % 64 == 0:
             cancel.raise_if_cancelled()
         if int8:
             q = np.round(sample / quant["input_scale"] + quant["input_zero_point"])
             sample = np.clip(q, -128, 127).astype(np.int8)
-        interpreter.set_input(sample[np.newaxis].astype(sample.dtype, copy=False), 0)
+        interpreter.set_input(sample[np.newaxis], 0)
         interpreter.invoke()
         out = np.asarray(interpreter.get_output(0)).reshape(-1)
         if int8:
             out = (out.astype(np.float32) - quant["output_zero_point"]) * quant["output_scale"]
         outputs.append(out.astype(np.float32))
-        if report is not None and (i + 1) % 200 == 0:
-            rate = (i + 1) / max(time.monotonic() - started, 1e-6)
-            report(ev.Progress(STAGE, i + 1, len(x), rate, (len(x) - i - 1) / rate, "clips", "TFLite Micro check"))
     return np.stack(outputs) if outputs else np.zeros((0, 1), np.float32)
+
+
+VERIFY_CHUNK = 512  # clips loaded at a time: memory stays flat with the size of the test split
+
+
+def verify(keras_model: Any, tflite: bytes, arena: int, quant: dict[str, Any], paths: list[Path],
+           cancel: ev.CancelToken, report: ev.Reporter) -> tuple[np.ndarray, np.ndarray]:
+    """Float (Keras) and TFLM probabilities for the same clips, read from disk in chunks."""
+    float_parts, tflm_parts = [], []
+    interpreter = tflm_interpreter(tflite, arena)
+    started = time.monotonic()
+    for start in range(0, len(paths), VERIFY_CHUNK):
+        x = load_batch(paths[start : start + VERIFY_CHUNK])
+        float_parts.append(np.asarray(keras_model(x, training=False), dtype=np.float32).reshape(len(x), -1))
+        tflm_parts.append(_tflm_run(interpreter, x, quant, cancel))
+        done = start + len(x)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        report(ev.Progress(STAGE, done, len(paths), rate, (len(paths) - done) / rate, "clips",
+                           "TFLite Micro vs float check"))
+    return np.concatenate(float_parts), np.concatenate(tflm_parts)
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray, sigmoid: bool) -> float:
@@ -256,15 +273,13 @@ def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dic
     arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
     quant = io_quantization(tflite)
 
-    x_test = load_batch(test.paths)
-    float_probs = np.asarray(keras_model.predict(x_test, batch_size=256, verbose=0), dtype=np.float32)
-    tflm_probs = tflm_predict(tflite, arena, x_test, quant, cancel, report)
-    float_acc = accuracy(float_probs.reshape(len(x_test), -1), test.labels, sigmoid)
+    float_probs, tflm_probs = verify(keras_model, tflite, arena, quant, test.paths, cancel, report)
+    float_acc = accuracy(float_probs, test.labels, sigmoid)
     tflm_acc = accuracy(tflm_probs, test.labels, sigmoid)
-    agreement = float(np.mean(
-        (float_probs.reshape(len(x_test), -1).argmax(1) == tflm_probs.argmax(1)) if not sigmoid else
-        ((float_probs.reshape(-1) >= 0.5) == (tflm_probs[:, 0] >= 0.5))
-    )) if len(x_test) else float("nan")
+    if sigmoid:
+        agreement = float(np.mean((float_probs[:, 0] >= 0.5) == (tflm_probs[:, 0] >= 0.5)))
+    else:
+        agreement = float(np.mean(float_probs.argmax(1) == tflm_probs.argmax(1)))
 
     ev_cfg = preset.evaluate
     meta = {

@@ -39,6 +39,28 @@ def event_to_jsonable(event: ev.Event) -> dict[str, Any]:
     return ev.event_to_json(event)
 
 
+class EpochLines:
+    """Collects the per-epoch metrics of a stage into one line: `epoch 3: loss 0.41, accuracy 0.88, ...`."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[int, dict[str, float]]] = {}
+
+    def add(self, event: ev.Metric) -> str | None:
+        """Buffer an epoch metric; returns a finished line when a new epoch begins."""
+        line = None
+        current = self._pending.get(event.stage)
+        if current is not None and current[0] != event.epoch:
+            line = self.flush(event.stage)
+        self._pending.setdefault(event.stage, (event.epoch or 0, {}))[1][event.name] = event.value
+        return line
+
+    def flush(self, stage: str) -> str | None:
+        if stage not in self._pending:
+            return None
+        epoch, values = self._pending.pop(stage)
+        return f"[{stage}] epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items())
+
+
 class PlainRenderer:
     """Line-oriented output for logs, pipes and dumb terminals; progress at most every `interval` s."""
 
@@ -46,6 +68,7 @@ class PlainRenderer:
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last: dict[str, float] = {}
+        self._epochs = EpochLines()
 
     def _due(self, key: str) -> bool:
         now = time.monotonic()
@@ -59,6 +82,12 @@ class PlainRenderer:
         self.stream.flush()
 
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Metric):
+            if event.epoch is not None and event.step is None and (line := self._epochs.add(event)):
+                self._print(line)
+            return
+        if (line := self._epochs.flush(event.stage)) is not None:
+            self._print(line)
         match event:
             case ev.Started(stage=stage, total=total, unit=unit, message=message):
                 self._print(f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else ""))
@@ -67,9 +96,6 @@ class PlainRenderer:
                     of = f"/{total}" if total else ""
                     eta_text = f", ETA {eta:.0f} s" if eta is not None else ""
                     self._print(f"[{stage}] {done}{of} {unit} ({rate:.1f}/s{eta_text}) {message}".rstrip())
-            case ev.Metric(stage=stage, name=name, value=value, step=step, epoch=epoch):
-                if epoch is not None and step is None:
-                    self._print(f"[{stage}] epoch {epoch}: {name} = {value:.4f}")
             case ev.Resources() as r:
                 if self._due(f"r:{r.stage}"):
                     self._print(f"[{r.stage}] {_resources_text(r)}")
@@ -103,6 +129,7 @@ class RichRenderer:
         )
         self.progress.start()
         self.tasks: dict[str, Any] = {}
+        self._epochs = EpochLines()
 
     def _task(self, stage: str, total: int | None = None) -> Any:
         if stage not in self.tasks:
@@ -110,6 +137,12 @@ class RichRenderer:
         return self.tasks[stage]
 
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Metric):
+            if event.epoch is not None and event.step is None and (line := self._epochs.add(event)):
+                self.console.print(line, highlight=False)
+            return
+        if (line := self._epochs.flush(event.stage)) is not None:
+            self.console.print(line, highlight=False)
         match event:
             case ev.Started(stage=stage, total=total, message=message):
                 task = self._task(stage, total)
@@ -120,9 +153,6 @@ class RichRenderer:
                 self.progress.update(self._task(stage, total), completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
             case ev.Resources() as r:
                 self.progress.update(self._task(r.stage), info=_resources_text(r))
-            case ev.Metric(stage=stage, name=name, value=value, step=step, epoch=epoch):
-                if epoch is not None and step is None:
-                    self.console.print(f"[{stage}] epoch {epoch}: {name} = {value:.4f}")
             case ev.Warning(stage=stage, message=message, path=path):
                 self.console.print(f"[yellow][{stage}] warning:[/] {path + ': ' if path else ''}{message}", markup=True, highlight=False)
             case ev.Finished(stage=stage, summary=summary):

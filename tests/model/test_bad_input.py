@@ -94,3 +94,22 @@ def test_corrupt_test_npy_in_evaluate_and_convert(trained_run, tmp_path):
         with pytest.raises(CorruptFeature, match="test_0001.npy"):
             runner(preset, ev.ignore, ev.CancelToken())
     assert {p.name: p.read_bytes() for p in (layout.tflite, layout.model_cc, layout.model_h)} == before
+
+
+def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path):
+    import os
+    import shutil
+
+    from kwtui.core.errors import KwtuiError
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run.run_path, run)
+    preset = tone_preset(run, list(trained_run.classes.keywords))
+    layout = RunLayout(preset)
+    outputs = [layout.tflite, layout.model_cc, layout.model_h, layout.run_dir / "model.json"]
+    before = {p: p.read_bytes() for p in outputs}
+    os.symlink("/dev/full", layout.run_dir / ".model.cc.tmp")  # real ENOSPC when model.cc is written
+    with pytest.raises(KwtuiError, match="previous export kept"):
+        run_convert(preset, ev.ignore, ev.CancelToken())
+    assert {p: p.read_bytes() for p in outputs} == before  # nothing half-new: all or none
+    assert [p for p in layout.run_dir.glob(".model*.tmp") if not p.is_symlink()] == []

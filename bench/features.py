@@ -17,11 +17,14 @@ import argparse
 import glob
 import os
 import random
+import resource
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -104,20 +107,39 @@ def preset_for(dataset: Path, workers: int, name: str):
     })
 
 
-class PeakRss:
-    """Samples the process-tree RSS every 20 ms in a thread."""
+class TreeSampler:
+    """Samples the process tree every 50 ms in a thread: peak RSS, and CPU seconds of the pool workers
+    (children of the forkserver, so not in this process's rusage)."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = psutil.Process()
 
     def _run(self) -> None:
+        children: list[psutil.Process] = []
+        last_listing = 0.0
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes())
-            time.sleep(0.02)
+            if time.monotonic() - last_listing > 0.5:  # walking /proc for children is the costly part
+                children, last_listing = self._me.children(recursive=True), time.monotonic()
+            rss = self._me.memory_info().rss
+            for child in children:
+                try:
+                    rss += child.memory_info().rss
+                    times = child.cpu_times()
+                    self._cpu[child.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, rss)
+            time.sleep(0.05)
 
-    def __enter__(self) -> "PeakRss":
+    @property
+    def children_cpu_s(self) -> float:
+        return sum(self._cpu.values())
+
+    def __enter__(self) -> "TreeSampler":
         self._thread.start()
         return self
 
@@ -126,18 +148,25 @@ class PeakRss:
         self._thread.join()
 
 
-def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int]:
-    """-> (clips/s of the pool phase, files, peak tree RSS). Starts from an empty features folder."""
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int, float]:
+    """-> (clips/s for the whole stage, files, peak tree RSS, CPU ms per clip). Starts from an empty folder."""
     preset = preset_for(dataset, workers, name)
     shutil.rmtree(preset.run_path, ignore_errors=True)
-    with PeakRss() as rss:
+    cpu_before = _own_cpu_s()
+    with TreeSampler() as tree:
         summary = run_features(preset, lambda event: None, CancelToken())
     files = summary["files_written"]
-    return summary["clips_per_s"], files, rss.peak
+    cpu_ms = (_own_cpu_s() - cpu_before + tree.children_cpu_s) * 1000 / max(files, 1)
+    return summary["clips_per_s"], files, tree.peak, cpu_ms
 
 
-def run_baseline(files: list[str], noise_dir: Path) -> float:
-    """diy-alexa's notebook style: per-file eager TensorFlow, results kept in a list. -> clips/s"""
+def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
+    """diy-alexa's notebook style: per-file eager TensorFlow, results kept in a list. -> (clips/s, CPU ms/clip)"""
     import numpy as np
     import soundfile as sf
     import tensorflow as tf
@@ -188,24 +217,27 @@ def run_baseline(files: list[str], noise_dir: Path) -> float:
     for path in files[:20]:  # warm-up: TF's first calls are slow
         process_file(path)
     results = []
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _own_cpu_s()
     for path in files:
         results.append(process_file(path))
-    return len(files) / (time.perf_counter() - started)
+    return len(files) / (time.perf_counter() - started), (_own_cpu_s() - cpu_before) * 1000 / len(files)
 
 
 def throughput(n: int, rate: int, cores: int, baseline_clips: int) -> None:
     dataset = synth_dataset(n, rate)
-    rate_1, files, _ = run_ours(dataset, 1, f"w1-{rate}")
-    rate_n, _, _ = run_ours(dataset, cores, f"wn-{rate}")
+    rate_1, files, _, cpu_1 = run_ours(dataset, 1, f"w1-{rate}")
+    rate_n, _, _, cpu_n = run_ours(dataset, cores, f"wn-{rate}")
     wavs = sorted(str(p) for p in dataset.glob("*/*.wav") if not p.parent.name.startswith("_"))
     random.Random(0).shuffle(wavs)
-    baseline = run_baseline(wavs[:baseline_clips], dataset / "_background_noise_")
-    print(f"[{rate / 1000:g} kHz clips] ours, 1 worker: {rate_1:.0f} clips/s; {cores} workers: {rate_n:.0f} clips/s "
-          f"({files} clips, whole stage incl. scan and pool start) -> {rate_n / rate_1:.2f}x from 1 to {cores} workers")
-    print(f"[{rate / 1000:g} kHz clips] baseline (diy-alexa notebook style: eager TF per file, results in a list, "
-          f"1 process) on {baseline_clips} of the same clips: {baseline:.0f} clips/s -> ours ({cores} workers) "
-          f"{rate_n / baseline:.1f}x the baseline, 1 worker {rate_1 / baseline:.1f}x")
+    baseline, cpu_base = run_baseline(wavs[:baseline_clips], dataset / "_background_noise_")
+    khz = f"[{rate / 1000:g} kHz clips]"
+    print(f"{khz} ours, 1 worker: {rate_1:.0f} clips/s ({cpu_1:.2f} CPU ms/clip); {cores} workers: {rate_n:.0f} "
+          f"clips/s ({cpu_n:.2f} CPU ms/clip); {files} clips, whole stage incl. scan and pool start "
+          f"-> {rate_n / rate_1:.2f}x from 1 to {cores} workers")
+    print(f"{khz} baseline (diy-alexa notebook style: eager TF per file, results in a list, 1 process) on "
+          f"{baseline_clips} of the same clips: {baseline:.0f} clips/s ({cpu_base:.2f} CPU ms/clip)")
+    print(f"{khz} ours vs baseline, wall clock: {cores} workers {rate_n / baseline:.1f}x, 1 worker "
+          f"{rate_1 / baseline:.1f}x; CPU time per clip: {cpu_base / cpu_1:.1f}x less")
 
 
 def main() -> None:
@@ -222,7 +254,7 @@ def main() -> None:
     if args.only in (None, "rss"):
         peaks = {}
         for n in sizes:
-            _, files, peak = run_ours(synth_dataset(n), cores, f"rss{n}")
+            _, files, peak, _ = run_ours(synth_dataset(n), cores, f"rss{n}")
             peaks[n] = peak
             print(f"peak process-tree RSS at {files} clips ({cores} workers): {peak / 1e6:.0f} MB")
         growth = (peaks[sizes[-1]] - peaks[sizes[0]]) / peaks[sizes[0]] * 100

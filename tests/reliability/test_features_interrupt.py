@@ -71,7 +71,7 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, resume
     features_dir = run_dir / "features"
     rng = random.Random(20261125)
     # one kill by time while still starting up/scanning, then kills at growing random progress points
-    targets = sorted(rng.uniform(0.05, 0.95) for _ in range(3))
+    targets = sorted(rng.uniform(0.05, 0.8) for _ in range(3))
     kills = [("time", rng.uniform(0.2, 1.0))] + [("progress", int(t * total)) for t in targets]
     killed = 0
     for kind, point in kills:
@@ -83,7 +83,7 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, resume
                 decide=lambda e, p=point: signal.SIGKILL if e["event"] == "progress" and e["done"] >= p else None,
                 timeout=300,
             )
-        if outcome.signalled is None:
+        if outcome.signalled is None or outcome.returncode == 0:  # finished before the kill landed
             assert outcome.returncode == 0, outcome.stderr
             continue
         assert outcome.returncode == -signal.SIGKILL

@@ -114,7 +114,8 @@ def test_cli_dry_run_prints_the_command_and_json(converted_run, tmp_path):
     done = subprocess.run(kwtui + ["flash", str(preset_path), "--dry-run", "--port", "/dev/ttyUSB3", "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
-    finished = [json.loads(line) for line in done.stdout.splitlines() if '"finished"' in line][-1]
+    events = [json.loads(line) for line in done.stdout.splitlines()]  # stdout holds JSON lines only
+    finished = [e for e in events if e["event"] == "finished"][-1]
     assert "-m esptool --chip esp32 --port /dev/ttyUSB3" in finished["summary"]["command"]
     assert finished["summary"]["dry_run"] is True
 

@@ -198,3 +198,30 @@ def test_disk_full_while_training_keeps_the_best_model(tmp_path, small_tmpfs):
     assert temp_files(run) == [], temp_files(run)
     state = json.loads((run / "checkpoints" / "train_state.json").read_text())
     assert state["epochs_done"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="known limit (reported to the features owner): each pool worker decodes a whole noise file into RAM "
+    "(1 h at 16 kHz = 230 MB float32, plus a transient copy), so 2 workers on an hour of noise exceed 512 MB "
+    "and are OOM-killed; workaround: features.workers = 1 or split long noise files",
+)
+def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_cap):
+    dataset = tmp_path / "noisy"
+    for word in ("yes", "no"):
+        for i in range(6):
+            write_wav(dataset / word / clip_name(word, i), speech_clip(word, i))
+    rng = np.random.default_rng(0)
+    (dataset / "_background_noise_").mkdir()
+    with sf.SoundFile(str(dataset / "_background_noise_" / "kitchen_1h.wav"), "w", 16000, 1, "PCM_16") as out:
+        for _ in range(60):
+            out.write((0.1 * rng.standard_normal(16000 * 60)).astype(np.float32))
+    text = PRESET.format(dataset=dataset, run_dir=tmp_path / "run").replace("background = false", "background = true")
+    preset = write_preset(tmp_path / "noisy.toml", text + "background_stride_s = 10.0\n")
+    result = subprocess.run(
+        ["nice", "-n", "10", *kwtui_command(), "features", str(preset)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, preexec_fn=memory_cap.preexec,
+    )
+    assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
+    assert memory_cap.oom_kills() == 0

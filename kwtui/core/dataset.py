@@ -440,6 +440,10 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
             jobs.append(clip_job(word, clip, word, split))
             if split == "train":  # augmented copies for training only; evaluation stays on real clips
                 jobs.extend(clip_job(word, clip, word, split, v) for v in range(1, preset.features.variants + 1))
+    empty = [w for w in keywords if all(c.error for c in scan.words[w].clips)]
+    if empty:  # stop now, not after making every other feature file (training would refuse later)
+        raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {scan.path}; "
+                        "add clips or remove the keyword")
 
     if preset.classes.unknown:
         candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}

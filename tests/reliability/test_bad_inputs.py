@@ -14,7 +14,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.corpus import IGNORED, SKIPPED, USABLE, clip_name, kwtui, no_dac_prefix, write_preset
+from tests.helpers.corpus import (
+    IGNORED, SKIPPED, USABLE, clip_name, kwtui, make_clean_dataset, no_dac_prefix, write_preset,
+)
 from tests.reliability.procs import temp_files
 
 PRESET = """name = "messy"
@@ -132,6 +134,14 @@ def test_scan_human_output_is_readable(bad_corpus):
     assert "unreadable" in result.stdout and "problems" in result.stdout
 
 
+def _only_unreadable_keyword_clips(root):
+    """yes has clips, no has only broken ones, another word and noise are fine."""
+    make_clean_dataset(root, {"yes": 4, "cat": 4}, noise_seconds=(3.0,), lists=False)
+    (root / "no").mkdir()
+    (root / "no" / "broken.wav").write_bytes(b"RIFF....WAVEfmt ")
+    return root
+
+
 @pytest.mark.parametrize(
     "make,words",
     [
@@ -139,9 +149,10 @@ def test_scan_human_output_is_readable(bad_corpus):
         (lambda root: (root / "file.wav").write_bytes(b"RIFF") and root / "file.wav", ["dataset folder not found"]),
         (lambda root: (root / "empty").mkdir() or root / "empty", ["classes.keywords", "yes"]),
         (lambda root: [(root / "ds" / w).mkdir(parents=True) for w in ("yes", "no")] and root / "ds",
-         ["no"]),
+         ["classes.keywords", "no readable clips", "yes, no"]),
+        (lambda root: _only_unreadable_keyword_clips(root / "ds"), ["classes.keywords", "no readable clips", "no"]),
     ],
-    ids=["missing-folder", "a-file", "empty-folder", "word-folders-without-clips"],
+    ids=["missing-folder", "a-file", "empty-folder", "word-folders-without-clips", "keyword-only-broken-clips"],
 )
 def test_unusable_dataset_exits_2(tmp_path, make, words):
     dataset = make(tmp_path)

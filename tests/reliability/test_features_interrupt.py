@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
+import time
 
 import pytest
 
@@ -60,7 +62,7 @@ def _partial_npys(features_dir) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, resume_dataset):
+def test_killed_at_random_points_then_resume_is_byte_identical(tmp_path, resume_dataset):
     ref_preset, ref_dir = _preset(tmp_path, "reference", resume_dataset)
     reference = watch(["features", ref_preset], timeout=300)
     assert reference.returncode == 0, reference.stderr
@@ -73,20 +75,22 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, resume
     # one kill by time while still starting up/scanning, then kills at growing random progress points
     targets = sorted(rng.uniform(0.05, 0.8) for _ in range(3))
     kills = [("time", rng.uniform(0.2, 1.0))] + [("progress", int(t * total)) for t in targets]
+    # SIGKILL (OOM killer), SIGHUP (the SSH connection drops), SIGTERM (`kill`, `timeout`, systemd)
+    signals = [signal.SIGKILL, signal.SIGHUP, signal.SIGTERM, signal.SIGKILL]
     killed = 0
-    for kind, point in kills:
+    for (kind, point), sig in zip(kills, signals):
         if kind == "time":
-            outcome = watch(["features", preset], after_s=point, timeout=300)
+            outcome = watch(["features", preset], after_s=point, after_signal=sig, timeout=300)
         else:
             outcome = watch(
                 ["features", preset],
-                decide=lambda e, p=point: signal.SIGKILL if e["event"] == "progress" and e["done"] >= p else None,
+                decide=lambda e, p=point, s=sig: s if e["event"] == "progress" and e["done"] >= p else None,
                 timeout=300,
             )
         if outcome.signalled is None or outcome.returncode == 0:  # finished before the kill landed
             assert outcome.returncode == 0, outcome.stderr
             continue
-        assert outcome.returncode == -signal.SIGKILL
+        assert outcome.returncode == -sig, (sig, outcome.returncode, outcome.stderr[-500:])
         killed += 1
         if features_dir.exists():
             assert _partial_npys(features_dir) == [], "a partial .npy survived SIGKILL under its final name"
@@ -104,3 +108,31 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, resume
     assert sorted(got) == sorted(want), set(got) ^ set(want)
     different = sorted(k for k in want if got[k] != want[k])
     assert different == [], f"files differ from the uninterrupted run: {different[:10]}"
+
+
+def test_two_runs_on_one_folder_never_corrupt_it(tmp_path, resume_dataset):
+    """Two `kwtui features` on the same run folder at once (two SSH sessions, or the wizard and a CLI run).
+
+    Known gap (reported): there is no lock, so one run may stop with a misleading "cannot write ...: No such
+    file or directory" (the other removed its temp file). What is guaranteed: no partial or wrong file, and
+    a re-run completes the folder byte-identical to a single run.
+    """
+    ref_preset, ref_dir = _preset(tmp_path, "single", resume_dataset)
+    assert watch(["features", ref_preset], timeout=300).returncode == 0
+    preset, run_dir = _preset(tmp_path, "twice", resume_dataset)
+    outcomes = []
+    threads = [threading.Thread(target=lambda: outcomes.append(watch(["features", preset], timeout=300)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.5)
+    for thread in threads:
+        thread.join()
+    assert all(o.returncode in (0, 1, 2) for o in outcomes), [o.stderr[-500:] for o in outcomes]
+    assert all("Traceback" not in o.stderr for o in outcomes)
+    features_dir = run_dir / "features"
+    assert _partial_npys(features_dir) == []
+    again = watch(["features", preset], timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert temp_files(features_dir) == []
+    assert tree_digest(features_dir) == tree_digest(ref_dir / "features")

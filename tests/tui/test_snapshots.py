@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from kwtui.core.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app
-from tests.tui.pilot_utils import press_button, wait_stage, wait_until
-from tests.tui.scripted import scripted_runner, write_tiny_dataset
+from tests.tui.pilot_utils import focus, press_button, wait_stage, wait_until
+from tests.tui.scripted import scripted_runner, write_results, write_tiny_dataset
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
@@ -26,9 +27,12 @@ def snapshot_app(tmp_path: Path, monkeypatch):
     write_tiny_dataset(tmp_path / "data" / "tiny")
     preset = from_dict({"name": "snap", "dataset": {"path": "data/tiny"},
                         "classes": {"keywords": ["yes", "no"]}, "train": {"epochs": 4}})
-    return create_app(preset, stage_runner=functools.partial(scripted_runner), pump_interval=0.0,
-                      presets_dir=tmp_path / "presets",
-                      port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")])
+    app = create_app(preset, stage_runner=functools.partial(scripted_runner), pump_interval=0.0,
+                     presets_dir=tmp_path / "presets",
+                     port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")])
+    write_results(RunLayout(preset))  # report.json/model.json of a finished run, for the Evaluate screen
+    app.animation_level = "none"  # no smooth scrolling: the picture must not depend on timing
+    return app
 
 
 async def scanned(pilot) -> None:
@@ -53,9 +57,12 @@ async def run_and_wait(pilot, index: int, button: str, task: str) -> None:
     await at_step(pilot, index)
     await press_button(pilot, button)
     await wait_stage(pilot, None, task, 30)
-    if index == 4:
-        await wait_until(pilot, lambda: not pilot.app.steps[4].running and not pilot.app.steps[4].queue, 30)
     await pilot.pause()
+    # the button was disabled while running, so focus moved on; put it back for a stable picture
+    await focus(pilot, button)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.3)  # let late layout (scrollbars of freshly filled tables) settle
 
 
 async def help_screen(pilot) -> None:
@@ -69,7 +76,7 @@ SCREENS = {
     "2-classes": classes_step,
     "3-features": functools.partial(run_and_wait, index=2, button="features-start", task="features"),
     "4-training": functools.partial(run_and_wait, index=3, button="train-start", task="train"),
-    "5-evaluate": functools.partial(run_and_wait, index=4, button="evaluate-start", task="convert"),
+    "5-evaluate": functools.partial(at_step, index=4),  # results written before start (see snapshot_app)
     "6-flash": functools.partial(run_and_wait, index=5, button="flash-dry-run", task="flash"),
     "help": help_screen,
 }

@@ -148,10 +148,11 @@ class EvaluateStep(StageStep):
 
     # --- results -----------------------------------------------------------------
     def show_results(self, layout: RunLayout) -> None:
-        self.report = read_json(layout.report_json)
+        report = read_json(layout.report_json)
         self.model_info = read_json(layout.run_dir / "model.json")
-        if self.report:
-            self.show_report(self.report)
+        if report and report != self.report:
+            self.show_report(report)
+        self.report = report
         self.show_convert(layout)
 
     def show_report(self, report: dict[str, Any]) -> None:
@@ -175,7 +176,7 @@ class EvaluateStep(StageStep):
                           "-" if fah is None else f"{fah:.2f}")
         if self.sweep:
             chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i]["threshold"] - self.threshold))
-            sweep.move_cursor(row=chosen)
+            sweep.move_cursor(row=chosen, scroll=False)  # arrows scroll it into view
         self.accuracy = report.get("accuracy")
         self.show_threshold()
 

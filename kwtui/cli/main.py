@@ -105,9 +105,10 @@ def root(ctx: typer.Context) -> None:
 def wizard(preset: Optional[str] = typer.Argument(None, help="Preset to pre-fill the wizard with.")) -> None:
     """Open the interactive wizard (Textual)."""
     loaded = load(preset, []) if preset else None
+    from kwtui.core.preset import find_preset
     from kwtui.tui.app import run_wizard
 
-    run_wizard(loaded)
+    run_wizard(loaded, find_preset(preset) if preset else None)
 
 
 @app.command()

@@ -21,7 +21,7 @@ SIZE = (100, 32)
 
 
 async def capture(presets_dir: Path) -> None:
-    preset = load_preset(shipped_presets_dir() / "commands.toml", ["train.epochs=12", "features.variants=1"])
+    preset = load_preset(shipped_presets_dir() / "commands.toml", ["train.epochs=40", "features.variants=2"])
     app = create_app(preset, presets_dir=presets_dir, port_lister=lambda: [])
 
     def shot(name: str) -> None:

@@ -171,6 +171,9 @@ class ClassesStep(Step):
 
     def start_plan(self) -> None:
         self._plan_timer = None
+        if self.wizard.task_running("plan"):  # one at a time: try again once the current one ends
+            self._plan_timer = self.set_timer(0.3, self.start_plan)
+            return
         preset = self.wizard.preset
         self.wizard.collect_into_preset()
         try:

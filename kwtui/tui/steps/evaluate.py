@@ -153,6 +153,8 @@ class EvaluateStep(StageStep):
         if report and report != self.report:
             self.show_report(report)
         self.report = report
+        if report:
+            self.show_threshold()
         self.show_convert(layout)
 
     def show_report(self, report: dict[str, Any]) -> None:
@@ -193,6 +195,9 @@ class EvaluateStep(StageStep):
             fah = row.get("false_accepts_per_hour")
             text += f": FRR {percent(row.get('false_reject_rate'))}, "
             text += f"{fah:.2f} false accepts/h" if fah is not None else "FA/h not measured"
+        baked = (self.model_info or {}).get("threshold")
+        if baked is not None and abs(baked - self.threshold) > 1e-9:
+            text += f"  [yellow](model.h has {baked:.2f}: Convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
     def show_convert(self, layout: RunLayout) -> None:

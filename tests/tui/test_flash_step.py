@@ -1,0 +1,45 @@
+"""The Flash step reports a missing serial port as the core words it (a one-line message, no traceback), and
+a dry run names the port chosen in the step. No board here: nothing is ever written to a device."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+from pathlib import Path
+
+from textual.widgets import RichLog
+
+from kwtui.tui.app import create_app
+from tests.tui.pilot_utils import press_button, wait_stage
+
+MISSING = "/dev/ttyKWTUI-missing"
+
+
+def log_text(app) -> str:
+    return "\n".join(str(line.text) for line in app.query_one("#flash-log", RichLog).lines)
+
+
+def test_flash_to_a_missing_port_says_so(trained_run, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    preset = copy.deepcopy(trained_run)
+    shutil.copytree(trained_run.run_path, tmp_path / "run")
+    preset.run_dir = str(tmp_path / "run")
+    preset.flash.port = MISSING
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path, port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(5)
+            await pilot.pause()
+            assert app.query_one("#port").value == MISSING  # kept from the preset, marked as not present
+            await press_button(pilot, "flash-dry-run")
+            await wait_stage(pilot, None, "flash", 60)
+            assert f"--port {MISSING}" in log_text(app).replace("\n", "")  # the log wraps long lines
+            await press_button(pilot, "flash-start")
+            await wait_stage(pilot, None, "flash", 60)
+            status = str(app.query_one("#flash-status").render())
+            assert "no such serial port" in status and "Traceback" not in log_text(app)
+            assert "error: " in log_text(app)
+
+    asyncio.run(scenario())

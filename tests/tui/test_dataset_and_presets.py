@@ -1,0 +1,64 @@
+"""Dataset step without a dataset (offer, then synthesize the demo one with espeak-ng) and preset handling:
+a preset opened at start fills the steps and names itself in the headless command; a bad name is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from kwtui.core.preset import from_dict, save_preset
+from kwtui.tui.app import create_app
+from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
+
+
+def test_missing_folder_then_make_the_demo_dataset(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> None:
+        app = create_app(presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await type_into(pilot, "dataset-path", "data/mine")
+            await pilot.press("enter")
+            assert "Make demo dataset" in str(app.query_one("#dataset-status").render())
+            await pilot.press("ctrl+n")
+            assert app.step_index == 0  # cannot go on without a scanned dataset
+            await press_button(pilot, "make-demo")
+            await wait_stage(pilot, None, "demo", 120)
+            await wait_until(pilot, lambda: app.steps[0].scan is not None and not app.task_running("scan"), 60)
+            assert (tmp_path / "data" / "mine" / "README.txt").exists()
+            assert app.query_one("#words", DataTable).row_count >= 10
+            await pilot.press("ctrl+n")
+            assert app.step_index == 1
+
+    asyncio.run(scenario())
+
+
+def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    preset = from_dict({"name": "mine", "classes": {"keywords": ["left", "right"]},
+                        "train": {"epochs": 7, "model": "dscnn"}, "features": {"variants": 3}})
+    path = save_preset(preset, tmp_path / "mine.toml")
+
+    async def scenario() -> None:
+        app = create_app(preset, preset_path=path, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert f"kwtui run {path}" in str(app.query_one("#command").render())
+            assert app.query_one("#epochs").value == "7" and app.query_one("#model").value == "dscnn"
+            assert app.query_one("#variants").value == "3"
+            assert app.current_preset().classes.keywords == ["left", "right"]
+            # a name the preset rules refuse: nothing is written
+            await pilot.press("ctrl+s")
+            await pilot.press("end", "ctrl+u", *"bad name!", "enter")
+            await pilot.pause()
+            assert not (tmp_path / "presets").exists() or not list((tmp_path / "presets").iterdir())
+            # an invalid number is reported with the field name when a stage starts
+            app.go_to(3)
+            await type_into(pilot, "epochs", "many")
+            await press_button(pilot, "train-start")
+            assert "train.epochs" in str(app.query_one("#train-status").render())
+            assert not app.task_running("train")
+
+    asyncio.run(scenario())

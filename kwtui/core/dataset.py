@@ -463,39 +463,38 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
             for _, word, clip in sorted(items[:keep], key=lambda item: (item[1], item[2].name)):
                 jobs.append(clip_job(word, clip, UNKNOWN, split))
 
+    # Noise files are split by time region even without a _background class: train regions feed augmentation.
     regions: list[NoiseRegion] = []
-    if preset.classes.background:
-        stride = preset.features.background_stride_s
-        found_any = False
-        for folder in preset.classes.noise_folders:
-            if folder not in scan.noise:
+    stride = preset.features.background_stride_s
+    found_any = False
+    for folder in preset.classes.noise_folders:
+        for clip in scan.noise.get(folder, []):
+            rel = f"{folder}/{clip.name}"
+            if clip.error or clip.seconds < 1.0:
+                excluded.append({"path": rel, "reason": clip.error or "noise file shorter than 1 s"})
                 continue
-            for clip in scan.noise[folder]:
-                rel = f"{folder}/{clip.name}"
-                if clip.error or clip.seconds < 1.0:
-                    excluded.append({"path": rel, "reason": clip.error or "noise file shorter than 1 s"})
-                    continue
-                found_any = True
-                # other noise folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
-                noise_stem = _stem(clip.name) if folder == "_background_noise_" else f"{folder.strip('_')}__{_stem(clip.name)}"
-                duration = clip.seconds
-                noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
-                for split, lo, hi in NOISE_REGIONS:
-                    start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
-                    regions.append(NoiseRegion(rel, split, start_s, end_s))
-                    k = 0
-                    while start_s + k * stride + 1.0 <= end_s + 1e-9:
-                        offset = round(start_s + k * stride, 3)
-                        output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
-                        jobs.append(Job(str(root / folder / clip.name), output, BACKGROUND, split, 0,
-                                        stable_int(seed, output, 0), offset, noise_notes))
-                        k += 1
-        if not found_any:
-            folders = ", ".join(preset.classes.noise_folders) or "none"
-            raise UserError(
-                f"classes.noise_folders: no usable noise files in {folders} under {scan.path}; "
-                "add noise wavs or set classes.background = false"
-            )
+            found_any = True
+            # other noise folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
+            stem = _stem(clip.name)
+            noise_stem = stem if folder == "_background_noise_" else f"{folder.strip('_')}__{stem}"
+            duration = clip.seconds
+            noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
+            for split, lo, hi in NOISE_REGIONS:
+                start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
+                regions.append(NoiseRegion(rel, split, start_s, end_s))
+                k = 0
+                while preset.classes.background and start_s + k * stride + 1.0 <= end_s + 1e-9:
+                    offset = round(start_s + k * stride, 3)
+                    output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
+                    jobs.append(Job(os.path.join(root_str, folder, clip.name), output, BACKGROUND, split, 0,
+                                    stable_int(seed, output, 0), offset, noise_notes))
+                    k += 1
+    if preset.classes.background and not found_any:
+        folders = ", ".join(preset.classes.noise_folders) or "none"
+        raise UserError(
+            f"classes.noise_folders: no usable noise files in {folders} under {scan.path}; "
+            "add noise wavs or set classes.background = false"
+        )
     outputs = [j.output for j in jobs]
     if len(set(outputs)) != len(outputs):
         dupes = sorted({o for o in outputs if outputs.count(o) > 1})[:3]

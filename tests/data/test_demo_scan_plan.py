@@ -210,3 +210,9 @@ def test_fast_header_reader_agrees_with_libsndfile(demo_dataset, tmp_path):
             assert fast == ClipInfo(path.name, info.frames, info.samplerate, info.channels, info.subtype), path
             checked += 1
     assert checked >= len(files) - 3
+
+
+def test_plan_without_background_class_still_splits_noise_for_augmentation(demo_dataset, tmp_path):
+    plan = plan_clips(preset_for(demo_dataset, tmp_path, classes={"background": False}), scan_dataset(demo_dataset))
+    assert BACKGROUND not in plan.classes and not any(j.label == BACKGROUND for j in plan.jobs)
+    assert len(plan.train_noise()) == 4 and len(plan.test_noise()) == 4

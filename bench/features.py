@@ -32,7 +32,6 @@ sys.path.insert(0, str(REPO))
 from kwtui.core.demo import make_demo_dataset  # noqa: E402
 from kwtui.core.events import CancelToken  # noqa: E402
 from kwtui.core.features import run_features  # noqa: E402
-from kwtui.core.monitor import tree_rss_bytes  # noqa: E402
 from kwtui.core.preset import from_dict  # noqa: E402
 
 OUT = REPO / "bench" / "out"

@@ -27,7 +27,7 @@ import numpy as np
 
 from kwtui.core import spectrogram as spec
 from kwtui.core.audio import BadAudio, load_audio, load_clip
-from kwtui.core.dataset import ClipPlan, Job, plan_clips, scan_dataset
+from kwtui.core.dataset import ClipPlan, plan_clips, scan_dataset
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
 from kwtui.core.layout import SPLITS, RunLayout

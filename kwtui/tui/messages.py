@@ -31,3 +31,12 @@ class StageDone(Message):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+class MonitorLine(Message):
+    """A line from the board's serial output; `detection` is set for a parsed detection line."""
+
+    def __init__(self, text: str, detection: object | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.detection = detection

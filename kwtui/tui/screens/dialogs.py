@@ -31,7 +31,8 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 **Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch; *Start*
 again resumes (finished files and epochs are kept).
 **Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.
-**Flash**: *Dry run* shows the exact esptool command without touching a device.
+**Flash**: *Dry run* shows the exact esptool command without touching a device; *Monitor* shows the
+detections the board prints (115200 baud) until *Cancel*.
 
 The bottom line shows the equivalent headless command (`kwtui run PRESET`). Output that TensorFlow and other
 native libraries print is written to the wizard log (`~/.local/state/kwtui/log/wizard.log` on Linux), not to the

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog, Select
 
 from kwtui.core.events import Finished, Progress, Started, Warning
 from kwtui.core.preset import Preset
-from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value
 from kwtui.tui.steps.features import StageStep
 from kwtui.tui.widgets.pathinput import PathSuggester
 
 CHIPS = ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3")
+MONITOR_BAUD = 115200  # the firmware's serial speed (kwtui monitor's default)
 
 
 def serial_ports() -> list[tuple[str, str]]:
@@ -35,6 +37,7 @@ class FlashStep(StageStep):
         super().__init__()
         self.ports: list[tuple[str, str]] = []
         self.last_command: str = ""
+        self.detections = 0
 
     def compose(self) -> ComposeResult:
         yield Label("[b]6 Flash[/b]  write the model to the ESP32 model partition with esptool",
@@ -54,6 +57,7 @@ class FlashStep(StageStep):
         with Horizontal(classes="row"):
             yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
+            yield Button("Monitor", id="monitor-start", compact=True, tooltip="show the board's detections")
             yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="flash-status", classes="status")
         yield ProgressBar(total=100, id="flash-progress", show_eta=False)
@@ -101,6 +105,7 @@ class FlashStep(StageStep):
     def set_running(self, running: bool) -> None:
         super().set_running(running)
         self.query_one("#flash-dry-run", Button).disabled = running
+        self.query_one("#monitor-start", Button).disabled = running
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button = event.button.id
@@ -109,8 +114,13 @@ class FlashStep(StageStep):
             self.refresh_ports()
         elif button in ("flash-dry-run", "flash-start"):
             self.start(dry_run=button == "flash-dry-run")
+        elif button == "monitor-start":
+            self.start_monitor()
         elif button == "flash-cancel":
             self.cancel()
+            if self.wizard.task_running("monitor"):
+                self.wizard.cancel_task("monitor")
+                self.set_status("stopping the monitor ...")
 
     def start(self, dry_run: bool) -> None:
         preset = self.validated_preset()
@@ -121,6 +131,41 @@ class FlashStep(StageStep):
         if self.wizard.start_stage(self.stage, self, preset, dry_run=dry_run, port=port):
             self.set_running(True)
             self.set_status("dry run ..." if dry_run else "flashing ...")
+
+    def start_monitor(self) -> None:
+        """Read the board's serial output (115200 baud, the firmware's) until Cancel."""
+        port = str(self.query_one("#port", Select).value)
+        post = self.post_message
+
+        def work(report, cancel):
+            from kwtui.core.flash import discover_port
+            from kwtui.core.serial_monitor import DetectionEvent, monitor
+
+            device = discover_port().device if port == "auto" else port
+            post(MonitorLine(f"--- monitoring {device} at {MONITOR_BAUD} baud (Cancel stops) ---"))
+
+            def on_event(event) -> None:
+                if isinstance(event, DetectionEvent):
+                    post(MonitorLine(f"DETECT {event.label} score {event.score:.3f} (device {event.device_ms} ms)",
+                                     event))
+                else:
+                    post(MonitorLine(event.text))
+
+            monitor(device, MONITOR_BAUD, on_event, cancel)
+            return {}
+
+        if self.wizard.start_task("monitor", self, work):
+            self.set_running(True)
+            self.set_status("monitoring ...")
+
+    def on_monitor_line(self, message: MonitorLine) -> None:
+        log = self.query_one("#flash-log", RichLog)
+        if message.detection is not None:
+            self.detections += 1
+            log.write(Text(message.text, style="bold green"))
+            self.set_status(f"monitoring: {self.detections} detection(s), last: {message.detection.label}")
+        else:
+            log.write(message.text)
 
     def on_stage_events(self, message: StageEvents) -> None:
         log = self.query_one("#flash-log", RichLog)
@@ -138,6 +183,14 @@ class FlashStep(StageStep):
         message.stop()
         self.set_running(False)
         log = self.query_one("#flash-log", RichLog)
+        if message.stage == "monitor":
+            if message.status == "failed":
+                log.write(f"error: {message.message}")
+                self.set_status(f"[red]{message.message}[/]")
+            else:
+                log.write("--- monitor stopped ---")
+                self.set_status(f"monitor stopped: {self.detections} detection(s)")
+            return
         if message.ok:
             command = message.summary.get("command") or self.last_command
             if command:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import shutil
 import sys
 import traceback
 from contextlib import contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Callable
 
@@ -45,6 +44,3 @@ async def wait_stage(pilot: Pilot, step, name: str, timeout: float = 120.0) -> N
     await wait_until(pilot, lambda: not app.task_running(name), timeout, f"task {name}")
     await pilot.pause(0.1)
 
-
-async def settle(seconds: float = 0.0) -> None:
-    await asyncio.sleep(seconds)

@@ -16,7 +16,7 @@ from kwtui.core.pipeline import run_stage
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app
 from tests.helpers.data import demo_preset_data
-from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
+from tests.tui.pilot_utils import press_button, wait_stage, wait_until
 
 
 def slowed_runner(delay: float):

@@ -54,3 +54,17 @@ def test_plot_renders_braille_within_its_size() -> None:
     lines = text.plain.splitlines()
     assert lines[0].startswith("loss") and "train 0.020" in lines[0] and "val 0.500" in lines[0]
     assert any(0x2800 < ord(ch) <= 0x28FF for line in lines[1:] for ch in line)
+
+
+def test_path_suggester_completes_folders(tmp_path, monkeypatch) -> None:
+    import asyncio
+
+    from kwtui.tui.widgets.pathinput import PathSuggester
+
+    (tmp_path / "speech_commands").mkdir()
+    (tmp_path / "speech.txt").write_text("")
+    monkeypatch.chdir(tmp_path)
+    suggest = PathSuggester().get_suggestion
+    assert asyncio.run(suggest("spe")) == "speech_commands/"  # folders only
+    assert asyncio.run(suggest(f"{tmp_path}/spe")) == f"{tmp_path}/speech_commands/"
+    assert asyncio.run(suggest("nothing-here")) is None

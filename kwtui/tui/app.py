@@ -329,5 +329,9 @@ def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
         create_app(preset, preset_path=preset_path).run()
         return
     log_path = wizard_log_path()
+    app = create_app(preset, preset_path=preset_path)
     with native_output_to_log(log_path):
-        create_app(preset, preset_path=preset_path).run()
+        app.run()
+    if app.return_code:
+        print(f"kwtui: the wizard stopped with an error; details in {log_path}", file=sys.stderr)
+        raise SystemExit(app.return_code)

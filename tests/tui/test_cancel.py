@@ -87,7 +87,7 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
             await press_button(pilot, "train-cancel")
             started = time.monotonic()
             await wait_stage(pilot, app.steps[3], "train", 30)
-            assert time.monotonic() - started < 5, "cancel honoured within a few batches"
+            assert time.monotonic() - started < 10, "cancel honoured promptly (core tests time it per batch)"
             assert "cancel" in status_text(app, "train").lower()
             assert app.steps[3].epochs_done < 50
 

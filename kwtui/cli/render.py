@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from rich.markup import escape
+
 from kwtui.core import events as ev
 
 
@@ -139,29 +141,30 @@ class RichRenderer:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Metric):
             if event.epoch is not None and event.step is None and (line := self._epochs.add(event)):
-                self.console.print(line, highlight=False)
+                self.console.print(line, markup=False, highlight=False)
             return
         if (line := self._epochs.flush(event.stage)) is not None:
-            self.console.print(line, highlight=False)
+            self.console.print(line, markup=False, highlight=False)
         match event:
             case ev.Started(stage=stage, total=total, message=message):
                 task = self._task(stage, total)
                 self.progress.update(task, total=total)
                 if message:
-                    self.console.print(f"[{stage}] {message}")
+                    self.console.print(f"[{stage}] {message}", markup=False, highlight=False)
             case ev.Progress(stage=stage, done=done, total=total, rate=rate, unit=unit):
                 self.progress.update(self._task(stage, total), completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
             case ev.Resources() as r:
                 self.progress.update(self._task(r.stage), info=_resources_text(r))
             case ev.Warning(stage=stage, message=message, path=path):
-                self.console.print(f"[yellow][{stage}] warning:[/] {path + ': ' if path else ''}{message}", markup=True, highlight=False)
+                detail = escape(f"{path + ': ' if path else ''}{message}")
+                self.console.print(f"[yellow]\\[{stage}] warning:[/] {detail}", highlight=False)
             case ev.Finished(stage=stage, summary=summary):
                 task = self._task(stage)
                 total = self.progress.tasks[task].total
                 if total is not None:
                     self.progress.update(task, completed=total)
                 brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
-                self.console.print(f"[green][{stage}] done[/]" + (f": {brief}" if brief else ""), highlight=False)
+                self.console.print(f"[green]\\[{stage}] done[/]" + escape(f": {brief}" if brief else ""), highlight=False)
 
     def close(self) -> None:
         self.progress.stop()

@@ -56,6 +56,9 @@ class EpochLines:
         self._pending.setdefault(event.stage, (event.epoch or 0, {}))[1][event.name] = event.value
         return line
 
+    def flush_all(self) -> list[str]:
+        return [line for stage in list(self._pending) if (line := self.flush(stage))]
+
     def flush(self, stage: str) -> str | None:
         if stage not in self._pending:
             return None
@@ -108,7 +111,8 @@ class PlainRenderer:
                 self._print(f"[{stage}] done" + (f": {brief}" if brief else ""))
 
     def close(self) -> None:
-        pass
+        for line in self._epochs.flush_all():
+            self._print(line)
 
 
 class RichRenderer:
@@ -167,6 +171,8 @@ class RichRenderer:
                 self.console.print(f"[green]\\[{stage}] done[/]" + escape(f": {brief}" if brief else ""), highlight=False)
 
     def close(self) -> None:
+        for line in self._epochs.flush_all():
+            self.console.print(line, markup=False, highlight=False)
         self.progress.stop()
 
 

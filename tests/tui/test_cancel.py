@@ -54,6 +54,7 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
             await press_button(pilot, "features-cancel")
             started = time.monotonic()
             await wait_stage(pilot, app.steps[2], "features", 30)
+            print(f"features cancel -> stopped in {time.monotonic() - started:.2f} s")
             assert time.monotonic() - started < 10
             assert "cancelled" in status_text(app, "features") or "re-run" in status_text(app, "features")
             assert not layout.features_info.exists()
@@ -87,6 +88,7 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
             await press_button(pilot, "train-cancel")
             started = time.monotonic()
             await wait_stage(pilot, app.steps[3], "train", 30)
+            print(f"training cancel -> stopped in {time.monotonic() - started:.2f} s")
             assert time.monotonic() - started < 10, "cancel honoured promptly (core tests time it per batch)"
             assert "cancel" in status_text(app, "train").lower()
             assert app.steps[3].epochs_done < 50

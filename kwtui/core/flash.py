@@ -276,6 +276,7 @@ def load_converted_model(layout: RunLayout) -> tuple[bytes, dict[str, Any]]:
 
 def model_image_from_run(layout: RunLayout) -> bytes:
     tflite, meta = load_converted_model(layout)
+    post = layout.preset.evaluate
     try:
         return build_model_image(
             tflite,
@@ -283,10 +284,12 @@ def model_image_from_run(layout: RunLayout) -> bytes:
             int(meta["arena_bytes"]),
             int(meta["num_keywords"]),
             sigmoid_output=bool(meta.get("sigmoid_output", False)),
-            threshold=float(meta.get("threshold", layout.preset.evaluate.threshold)),
-            average_window=int(meta.get("average_window", layout.preset.evaluate.average_window)),
-            refractory_ms=int(meta.get("refractory_ms", layout.preset.evaluate.refractory_ms)),
-            hop_ms=int(meta.get("hop_ms", layout.preset.evaluate.hop_ms)),
+            # The operating point is the preset's current choice (e.g. picked from the threshold sweep after
+            # converting): the weights don't depend on it, so no re-conversion is needed to change it.
+            threshold=post.threshold,
+            average_window=post.average_window,
+            refractory_ms=int(post.refractory_ms),
+            hop_ms=int(post.hop_ms),
             input_scale=float(meta.get("input_scale", 0.0)),
             input_zero_point=int(meta.get("input_zero_point", 0)),
             output_scale=float(meta.get("output_scale", 0.0)),

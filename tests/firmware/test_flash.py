@@ -87,6 +87,19 @@ def firmware_build(tmp_path) -> Path:
     return folder
 
 
+def test_image_takes_the_operating_point_chosen_after_conversion(converted_run):
+    """A threshold picked from the sweep after `convert` reaches the device without re-converting."""
+    import dataclasses
+
+    preset = converted_run()  # model.json says threshold 0.9, window 3, refractory 1000, hop 100
+    chosen = dataclasses.replace(preset.evaluate, threshold=0.65, average_window=5, refractory_ms=1500.0)
+    preset = dataclasses.replace(preset, evaluate=chosen)
+    flash.run_flash(preset, events_sink()[1], ev.CancelToken(), dry_run=True, port="/dev/ttyUSB7")
+    image = parse_model_image((Path(preset.run_dir) / "model_partition.bin").read_bytes())
+    assert abs(image.threshold - 0.65) < 1e-6
+    assert (image.average_window, image.refractory_ms, image.hop_ms) == (5, 1500, 100)
+
+
 def test_dry_run_with_a_built_firmware_writes_all_four_files(converted_run, firmware_build):
     preset = converted_run(flash={"firmware_bin": str(firmware_build), "chip": "esp32", "baud": 921600})
     summary = flash.run_flash(preset, ev.ignore, ev.CancelToken(), dry_run=True, port="/dev/ttyACM0")

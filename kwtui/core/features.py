@@ -369,6 +369,25 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     return summary
 
 
+def _shutdown(pool: ProcessPoolExecutor, now: bool) -> None:
+    """Wait for the batches in flight; but after an exception (a second Ctrl-C while waiting, a crash)
+    terminate the workers at once: waiting on them could leave kwtui hanging at exit."""
+    if not now:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except BaseException:
+            _terminate(pool)
+            raise
+    _terminate(pool)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _run_pool(
     preset: Any, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
     monitor: ResourceMonitor, report: Reporter, cancel: CancelToken,
@@ -400,6 +419,7 @@ def _run_pool(
     in_flight: set[Future] = set()
     next_batch = 0
     failure: str = ""
+    stop_now = True  # unless the loop ends normally (done, cancelled, failure)
     try:
         while next_batch < len(batches) or in_flight:
             if cancel.cancelled:
@@ -414,6 +434,8 @@ def _run_pool(
                 try:
                     results = future.result()
                 except BrokenProcessPool:
+                    if cancel.cancelled:  # Ctrl-C while workers were starting: a stop, not a crash
+                        break
                     failure = (f"features: a worker process died (out of memory or killed?); {done} of {total} "
                                "files are done, re-run to resume (or lower features.workers)")
                     break
@@ -440,8 +462,9 @@ def _run_pool(
                 eta = (total - done) / rate if rate > 0 else None
                 report(Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="files"))
             monitor.tick(report)
+        stop_now = False
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _shutdown(pool, stop_now)
     if failure:
         _remove_temp_files(features_dir)
         raise KwtuiError(failure)

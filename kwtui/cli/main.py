@@ -53,7 +53,12 @@ def graceful_interrupt() -> Iterator[CancelToken]:
     try:
         yield cancel
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # once stopping, a further Ctrl-C during clean-up exits at once with 130 (not click's "Aborted!", exit 1)
+        signal.signal(signal.SIGINT, _exit_interrupted if cancel.cancelled else previous)
+
+
+def _exit_interrupted(signum: int, frame: Any) -> None:
+    os._exit(int(ExitCode.INTERRUPTED))  # files are written atomically: nothing half-done is left by this
 
 
 def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) -> Any:

@@ -197,7 +197,7 @@ class EvaluateStep(StageStep):
             text += f"{fah:.2f} false accepts/h" if fah is not None else "FA/h not measured"
         baked = (self.model_info or {}).get("threshold")
         if baked is not None and abs(baked - self.threshold) > 1e-9:
-            text += f"  [yellow](model.h has {baked:.2f}: Convert again)[/]"
+            text += f"  [yellow](flashing uses it; model.h keeps {baked:.2f} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
     def show_convert(self, layout: RunLayout) -> None:

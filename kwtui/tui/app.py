@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Static
 from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
@@ -70,6 +70,8 @@ class WizardApp(App[None]):
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", priority=True),
         Binding("ctrl+b", "prev_step", "Back", priority=True),
+        Binding("ctrl+r", "run_step", "Run", priority=True),
+        Binding("ctrl+x", "cancel_step", "Cancel", show=False, priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("ctrl+o", "load_preset", "Load", priority=True),
         Binding("f1", "help", "Help", priority=True),
@@ -222,6 +224,23 @@ class WizardApp(App[None]):
             self.notify(f"loaded {path}", title="Preset loaded")
 
         self.push_screen(PresetPicker(choices), load)
+
+    def _step_button(self, wanted: Callable[[Button], bool]) -> Button | None:
+        step = self.steps[self.step_index]
+        return next((b for b in step.query(Button) if wanted(b) and not b.disabled and b.display), None)
+
+    def action_run_step(self) -> None:
+        """Press the current step's main (primary) button, wherever the focus is."""
+        button = self._step_button(lambda b: b.variant == "primary")
+        if button is None:
+            self.notify("nothing to run on this step right now", severity="warning")
+        else:
+            button.press()
+
+    def action_cancel_step(self) -> None:
+        button = self._step_button(lambda b: (b.id or "").endswith("-cancel"))
+        if button is not None:
+            button.press()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

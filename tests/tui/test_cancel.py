@@ -47,11 +47,11 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
         async with app.run_test(size=(80, 24)) as pilot:
             app.go_to(2)
             await pilot.pause()
-            await press_button(pilot, "features-start")
+            await pilot.press("ctrl+r")  # the step's main button, wherever the focus is
             bar = app.query_one("#features-progress")
             await wait_until(pilot, lambda: (bar.progress or 0) > 0, 60, "some files done")
             assert bar.progress < bar.total, "still running"
-            await press_button(pilot, "features-cancel")
+            await pilot.press("ctrl+x")
             started = time.monotonic()
             await wait_stage(pilot, app.steps[2], "features", 30)
             print(f"features cancel -> stopped in {time.monotonic() - started:.2f} s")

@@ -21,6 +21,8 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 | `Tab` / `Shift+Tab` | move between fields and buttons |
 | `Enter` / `Space` | press a button, toggle a box |
 | `Ctrl+N` / `Ctrl+B` | next / previous step |
+| `Ctrl+R` | run this step (its main button: Scan, Start, Evaluate + convert, Dry run) |
+| `Ctrl+X` | cancel this step's running work |
 | `Ctrl+S` | save the current choices as a preset |
 | `Ctrl+O` | load a preset (fills every step) |
 | `F1` | this help |

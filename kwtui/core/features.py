@@ -299,8 +299,10 @@ def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
             kind = note if not note.startswith(("padded", "cropped")) else note.split()[0]
             groups.setdefault(kind, []).append(path)
     for kind, paths in groups.items():
-        more = f" and {len(paths) - 1} more (listed in features.json)" if len(paths) > 1 else ""
-        report(Warning(STAGE, f"converted: {kind}: {paths[0]}{more}", paths[0] if len(paths) == 1 else ""))
+        if len(paths) == 1:
+            report(Warning(STAGE, f"converted: {kind}", paths[0]))
+        else:
+            report(Warning(STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"))
 
 
 def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -> dict[str, Any]:

@@ -138,6 +138,17 @@ def _plain_wav_header(path: str, name: str) -> ClipInfo | None:
             size = os.fstat(handle.fileno()).st_size
     except OSError:
         return None
+    layout = parse_wav_layout(head, size)
+    if layout is None:
+        return None
+    channels, rate, subtype, _offset, frames = layout
+    return ClipInfo(name, frames, rate, channels, subtype)
+
+
+def parse_wav_layout(head: bytes, size: int) -> tuple[int, int, str, int, int] | None:
+    """(channels, rate, subtype, data offset, frames) of a plain PCM/float RIFF WAV from its first bytes
+    (the whole file, or enough to reach the data chunk) and its size; None = not plain, let libsndfile decide.
+    Shared by the scan and the audio reader (kwtui.core.audio)."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos, fmt = 12, None
@@ -157,7 +168,7 @@ def _plain_wav_header(path: str, name: str) -> ClipInfo | None:
                 return None
             channels, rate, align, subtype = fmt
             frames = min(length, max(0, size - body)) // align  # a truncated file: what is really there
-            return ClipInfo(name, frames, rate, channels, subtype)
+            return channels, rate, subtype, body, frames
         pos = body + length + (length & 1)
     return None
 
@@ -174,6 +185,10 @@ def read_header(path: str) -> ClipInfo:
         reason = text.split("': ", 1)[-1].strip() if "': " in text else text  # drop libsndfile's path prefix
         return ClipInfo(name, error=_os_reason(path) or f"not readable as audio ({reason[:100]})")
     return ClipInfo(name, int(info.frames), int(info.samplerate), int(info.channels), str(info.subtype))
+
+
+def _read_headers(paths: list[str]) -> list[ClipInfo]:
+    return [read_header(p) for p in paths]
 
 
 def _os_reason(path: str) -> str:
@@ -274,7 +289,9 @@ def scan_dataset(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for i in range(0, len(paths), chunk):
             cancel.raise_if_cancelled()
-            headers.extend(pool.map(read_header, paths[i : i + chunk]))
+            part = paths[i : i + chunk]  # 64 headers per task: a future per file cost more than the read
+            for headers_read in pool.map(_read_headers, [part[j : j + 64] for j in range(0, len(part), 64)]):
+                headers.extend(headers_read)
             elapsed = time.monotonic() - started
             report(Progress(STAGE, len(headers), len(paths), rate=len(headers) / max(elapsed, 1e-9), unit="files"))
 

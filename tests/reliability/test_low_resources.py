@@ -225,3 +225,16 @@ def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_ca
     )
     assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
     assert memory_cap.oom_kills() == 0
+
+
+def test_run_refuses_before_any_work_when_the_disk_is_short(tmp_path, clean_dataset):
+    """`kwtui run` on a disk that cannot hold the features: exit 2 naming sizes, nothing written, no training."""
+    run_dir = tmp_path / "run"
+    preset = write_preset(tmp_path / "short.toml", PRESET.format(dataset=clean_dataset, run_dir=run_dir))
+    result = kwtui("run", preset, "--json", env={"KWTUI_FAKE_FREE_BYTES": "1000000"}, timeout=120)
+    assert result.returncode == 2, result.stderr[-1000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "need about" in errors[0] and "MB free" in errors[0], result.stderr[-1000:]
+    assert not list(run_dir.rglob("*.npy"))
+    stages = {json.loads(line).get("stage") for line in result.stdout.splitlines() if line.startswith("{")}
+    assert "train" not in stages

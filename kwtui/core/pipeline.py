@@ -58,10 +58,23 @@ def run_pipeline(
 
     save_preset(preset, RunLayout(preset).preset_copy)
     results = {}
-    for stage in stages_between(start, until, preset):
+    chosen = stages_between(start, until, preset)
+    for stage in chosen:
         stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}
         results[stage] = run_stage(stage, preset, report, cancel, **stage_options)
+        if stage == "features" and "evaluate" in chosen and results[stage].get("test_files") == 0:
+            _refuse_without_test_split(preset)
     return results
+
+
+def _refuse_without_test_split(preset: Preset) -> None:
+    """Fail before training when evaluation is bound to refuse: no clip landed in the test split."""
+    from kwtui.core.layout import RunLayout
+
+    raise UserError(
+        f"{RunLayout(preset).manifest('test')}: no test clips (features kept); add a testing_list.txt to "
+        f"{preset.dataset.path}, or remove its split lists to split by speaker hash (dataset.testing_percent)"
+    )
 
 
 _STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port")}

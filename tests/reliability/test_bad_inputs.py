@@ -194,8 +194,8 @@ def test_every_stage_completes_on_messy_dataset(tmp_path, bad_corpus):
     """features -> train (1 epoch) -> evaluate -> convert on the messy corpus.
 
     The corpus has a validation list but no testing list, so the test split is empty: `kwtui run` must
-    stop at evaluate with exit 2 and one line saying what to do (features and model are kept). With a
-    testing list added, the same command re-uses the features and completes every stage.
+    stop right after features (before spending time on training) with exit 2 and one line saying what to do
+    (features kept). With a testing list added, the same command re-uses the features and completes every stage.
     """
     preset = _preset(tmp_path, bad_corpus.root)
     run = tmp_path / "run"
@@ -203,7 +203,7 @@ def test_every_stage_completes_on_messy_dataset(tmp_path, bad_corpus):
     assert first.returncode == 2, first.stderr[-3000:]
     errors = [ln for ln in first.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "test" in errors[0] and "Traceback" not in first.stderr, first.stderr[-2000:]
-    assert (run / "model_best.keras").is_file()
+    assert (run / "features" / "features.json").is_file() and not (run / "model_best.keras").exists()
 
     (bad_corpus.root / "testing_list.txt").write_text(
         "".join(f"{w}/{clip_name(w, i)}\n" for w in ("yes", "no") for i in (2, 3)) + "cat/" + clip_name("cat", 2) + "\n"

@@ -286,11 +286,22 @@ def scan_dataset(
 
     headers: list[ClipInfo] = []
     chunk = 2000
+    threads_ok = True
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for i in range(0, len(paths), chunk):
             cancel.raise_if_cancelled()
-            part = paths[i : i + chunk]  # 64 headers per task: a future per file cost more than the read
-            for headers_read in pool.map(_read_headers, [part[j : j + 64] for j in range(0, len(part), 64)]):
+            part = paths[i : i + chunk]
+            batches = [part[j : j + 64] for j in range(0, len(part), 64)]  # a future per file cost more than the read
+            if threads_ok:
+                try:
+                    read = list(pool.map(_read_headers, batches))
+                except RuntimeError as exc:  # "can't start new thread": e.g. under `ulimit -v`
+                    if "thread" not in str(exc):
+                        raise
+                    threads_ok = False
+            if not threads_ok:
+                read = [_read_headers(batch) for batch in batches]
+            for headers_read in read:
                 headers.extend(headers_read)
             elapsed = time.monotonic() - started
             report(Progress(STAGE, len(headers), len(paths), rate=len(headers) / max(elapsed, 1e-9), unit="files"))

@@ -49,3 +49,28 @@ def test_help_is_fast_and_never_imports_tensorflow():
     assert "HEAVY []" in out
     assert "Usage" in out
     assert elapsed < 3.0  # generous for a loaded CI machine; typically ~0.2 s
+
+
+def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
+    """A bug (not a user error) still gives one line and exit 1; the traceback goes to the log folder."""
+    import os
+
+    code = (
+        "import sys\n"
+        "import kwtui.core.pipeline as p\n"
+        "def broken(*a, **k):\n    raise ZeroDivisionError('boom')\n"
+        "p.run_stage = broken\n"
+        "sys.argv = ['kwtui', 'features', 'presets/commands.toml']\n"
+        "from kwtui.cli.main import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    env.pop("KWTUI_DEBUG", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error (ZeroDivisionError: boom)" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+    logs = list(tmp_path.rglob("crash-*.log"))
+    assert len(logs) == 1 and "ZeroDivisionError" in logs[0].read_text()

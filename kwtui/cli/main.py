@@ -235,9 +235,33 @@ def presets_validate(preset: str = PresetArg, overrides: list[str] = SetOpt) -> 
     typer.echo(f"ok: {loaded.name} ({', '.join(loaded.class_names)})")
 
 
+def save_crash_report() -> Path | None:
+    """Write the current exception's traceback to the user's log folder; None if that fails too."""
+    import time
+    import traceback
+
+    try:
+        import platformdirs
+
+        folder = Path(platformdirs.user_log_dir("kwtui"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(f"kwtui {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8")
+        return path
+    except OSError:
+        return None
+
+
 def main() -> None:
     try:
         app()
     except KwtuiError as exc:  # a stray one from a command without run_with_events
         typer.echo(f"error: {exc}", err=True)
         sys.exit(int(exc.exit_code))
+    except Exception as exc:  # a bug, not a user error: one line here, the traceback in a file
+        if os.environ.get("KWTUI_DEBUG"):
+            raise
+        report = save_crash_report()
+        where = f"; traceback in {report}" if report else ""
+        typer.echo(f"error: internal error ({type(exc).__name__}: {exc}){where}; please report it", err=True)
+        sys.exit(int(ExitCode.FAILURE))

@@ -117,7 +117,7 @@ class TreeSampler:
 
     def __init__(self) -> None:
         self.peak = 0
-        self._cpu: dict[int, float] = {}
+        self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (user, kernel) seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._me = psutil.Process()
@@ -133,15 +133,15 @@ class TreeSampler:
                 try:
                     rss += child.memory_info().rss
                     times = child.cpu_times()
-                    self._cpu[child.pid] = times.user + times.system
+                    self._cpu[child.pid] = (times.user, times.system)
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, rss)
             time.sleep(0.05)
 
     @property
-    def children_cpu_s(self) -> float:
-        return sum(self._cpu.values())
+    def children_cpu_s(self) -> tuple[float, float]:
+        return sum(u for u, _ in self._cpu.values()), sum(k for _, k in self._cpu.values())
 
     def __enter__(self) -> "TreeSampler":
         self._thread.start()
@@ -152,25 +152,28 @@ class TreeSampler:
         self._thread.join()
 
 
-def _own_cpu_s() -> float:
+def _own_cpu_s(kernel_only: bool = False) -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_stime if kernel_only else usage.ru_utime + usage.ru_stime
 
 
-def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int, float]:
-    """-> (clips/s for the whole stage, files, peak tree RSS, CPU ms per clip). Starts from an empty folder.
+def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int, float, float]:
+    """-> (clips/s for the whole stage, files, peak tree RSS, CPU ms per clip, of which kernel). Starts from an
+    empty folder.
 
     Every run writes to a new folder and nothing is deleted until the benchmark ends: this VM's ext4 has no
     journal, and without one ext4 skips inodes freed in the last 30 s (dirty_expire_centisecs) by reading
     each of them on every file creation (perf: recently_deleted() in __ext4_new_inode). After an `rm -rf`
     of a previous run that added 0.2-0.7 ms of kernel time to every .npy written, unrelated to our code."""
     preset = preset_for(dataset, workers, f"{name}-{next(_run_numbers)}")
-    cpu_before = _own_cpu_s()
+    cpu_before, kernel_before = _own_cpu_s(), _own_cpu_s(kernel_only=True)
     with TreeSampler() as tree:
         summary = run_features(preset, lambda event: None, CancelToken())
     files = summary["files_written"]
-    cpu_ms = (_own_cpu_s() - cpu_before + tree.children_cpu_s) * 1000 / max(files, 1)
-    return summary["clips_per_s"], files, tree.peak, cpu_ms
+    children_user, children_kernel = tree.children_cpu_s
+    cpu_ms = (_own_cpu_s() - cpu_before + children_user + children_kernel) * 1000 / max(files, 1)
+    kernel_ms = (_own_cpu_s(kernel_only=True) - kernel_before + children_kernel) * 1000 / max(files, 1)
+    return summary["clips_per_s"], files, tree.peak, cpu_ms, kernel_ms
 
 
 def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
@@ -241,12 +244,13 @@ def throughput(n: int, rate: int, cores: int, baseline_clips: int, repeat: int) 
         one.append(run_ours(dataset, 1, f"w1-{rate}"))
         many.append(run_ours(dataset, cores, f"wn-{rate}"))
         base.append(run_baseline(wavs[:baseline_clips], dataset / "_background_noise_"))
-    rate_1, files, _, cpu_1 = max(one)
-    rate_n, _, _, cpu_n = max(many)
+    rate_1, files, _, cpu_1, kernel_1 = max(one)
+    rate_n, _, _, cpu_n, kernel_n = max(many)
     baseline, cpu_base = max(base)
     khz = f"[{rate / 1000:g} kHz clips, best of {repeat}]"
-    print(f"{khz} ours, 1 worker: {rate_1:.0f} clips/s ({cpu_1:.2f} CPU ms/clip); {cores} workers: {rate_n:.0f} "
-          f"clips/s ({cpu_n:.2f} CPU ms/clip); {files} clips, whole stage incl. scan and pool start "
+    print(f"{khz} ours, 1 worker: {rate_1:.0f} clips/s ({cpu_1:.2f} CPU ms/clip, {kernel_1:.2f} in the kernel); "
+          f"{cores} workers: {rate_n:.0f} clips/s ({cpu_n:.2f} CPU ms/clip, {kernel_n:.2f} in the kernel); "
+          f"{files} clips, whole stage incl. scan and pool start "
           f"-> {rate_n / rate_1:.2f}x from 1 to {cores} workers")
     print(f"{khz} baseline (diy-alexa notebook style: eager TF per file, results in a list, 1 process) on "
           f"{baseline_clips} of the same clips: {baseline:.0f} clips/s ({cpu_base:.2f} CPU ms/clip)")
@@ -282,7 +286,7 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
     if args.only in (None, "rss"):
         peaks = {}
         for n in sizes:
-            _, files, peak, _ = run_ours(synth_dataset(n), cores, f"rss{n}")
+            _, files, peak, _, _ = run_ours(synth_dataset(n), cores, f"rss{n}")
             peaks[n] = peak
             print(f"peak process-tree RSS at {files} clips ({cores} workers): {peak / 1e6:.0f} MB")
         growth = (peaks[sizes[-1]] - peaks[sizes[0]]) / peaks[sizes[0]] * 100

@@ -32,7 +32,10 @@ class Audio:
     @property
     def silent(self) -> bool:
         x = self.samples
-        return x.size == 0 or float(np.abs(x - x.mean()).max()) < SILENT_PEAK
+        if x.size == 0:
+            return True
+        mean = x.mean()
+        return float(max(x.max() - mean, mean - x.min())) < SILENT_PEAK  # = max |x - mean|, no temporaries
 
 
 def resample(x: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -162,9 +162,10 @@ def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int, f
     empty folder.
 
     Every run writes to a new folder and nothing is deleted until the benchmark ends: this VM's ext4 has no
-    journal, and without one ext4 skips inodes freed in the last 30 s (dirty_expire_centisecs) by reading
-    each of them on every file creation (perf: recently_deleted() in __ext4_new_inode). After an `rm -rf`
-    of a previous run that added 0.2-0.7 ms of kernel time to every .npy written, unrelated to our code."""
+    journal, and without one ext4 skips inodes freed in the last minutes by reading
+    each of them on every file creation (perf: recently_deleted() in __ext4_new_inode; 60 s, 360 s while the
+    inode table block is dirty). After an `rm -rf` of a previous run that added 0.2-0.7 ms of kernel time to
+    every .npy written, unrelated to our code."""
     preset = preset_for(dataset, workers, f"{name}-{next(_run_numbers)}")
     cpu_before, kernel_before = _own_cpu_s(), _own_cpu_s(kernel_only=True)
     with TreeSampler() as tree:
@@ -234,6 +235,64 @@ def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
     return len(files) / (time.perf_counter() - started), (_own_cpu_s() - cpu_before) * 1000 / len(files)
 
 
+def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
+    """Per-step cost of one clip as a pool worker runs it (in this process, after the same worker set-up):
+    perf_counter splits, the minimum over `repeat` passes (the least disturbed pass on a shared machine)."""
+    import numpy as np
+
+    from kwtui.core import features as F
+    from kwtui.core import spectrogram as spec
+    from kwtui.core.audio import Audio, _read_pcm16, fit_to_clip, resample
+
+    F._keep_freed_memory()
+    dataset = synth_dataset(4000, rate)
+    wavs = sorted(str(p) for p in dataset.glob("*/*.wav") if not p.parent.name.startswith("_"))[:clips]
+    noise = sorted(str(p) for p in (dataset / "_background_noise_").glob("*.wav"))
+    config = {"time_shift_ms": 100, "noise_volume": (0.0, 0.1), "train_noise": [(noise[0], 0.0, 10.0)]}
+    out = RUNS / f"profile-{rate}-{next(_run_numbers)}"
+    out.mkdir(parents=True)
+    steps = ("read + parse", "resample", "fit + silence check", "augment (variants > 0 only)", "spectrogram",
+             ".npy write + rename")
+    best = np.full(len(steps), np.inf)
+    clock = time.perf_counter
+    for n in range(repeat):
+        spent = np.zeros(len(steps))
+        for i, path in enumerate(wavs):  # load_audio's steps for a mono PCM16 file, timed one by one
+            t0 = clock()
+            data, file_rate = _read_pcm16(path)
+            t1 = clock()
+            x = resample(data[:, 0], file_rate)
+            t2 = clock()
+            x = fit_to_clip(x)
+            _ = Audio(x, file_rate).silent
+            t3 = clock()
+            F.augment(x, np.random.default_rng(i), config)
+            t4 = clock()
+            features = spec.spectrogram(x)
+            t5 = clock()
+            F.write_npy_atomic(str(out / f"{n}-{i}.npy"), features)
+            t6 = clock()
+            spent += (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
+        best = np.minimum(best, spent)
+    cells = ", ".join(f"{name} {ms:.3f}" for name, ms in zip(steps, best * 1000 / len(wavs)))
+    print(f"[{rate / 1000:g} kHz clip, in-process, ms, best of {repeat} x {len(wavs)} clips] {cells}; sum without "
+          f"augment {(best.sum() - best[3]) * 1000 / len(wavs):.3f}")
+
+
+def task_overhead(cores: int, tasks: int = 200) -> None:
+    """Round trip of an empty batch through the pool: submit, pickle, run, result (per task, not per clip)."""
+    from kwtui.core import features as F
+
+    config = {"time_shift_ms": 0, "noise_volume": (0.0, 0.0), "train_noise": [], "parent_pid": os.getpid()}
+    with F.make_pool(cores, config) as pool:
+        pool.submit(F.process_batch, str(OUT), []).result()  # workers started
+        started = time.perf_counter()
+        for _ in range(tasks):
+            pool.submit(F.process_batch, str(OUT), []).result()
+        print(f"pool round trip of one task (sequential, {cores} workers): "
+              f"{(time.perf_counter() - started) * 1000 / tasks:.3f} ms (a task carries up to 64 clips)")
+
+
 def throughput(n: int, rate: int, cores: int, baseline_clips: int, repeat: int) -> None:
     """Best of `repeat` interleaved runs for each side: on a shared machine the best run is the least disturbed."""
     dataset = synth_dataset(n, rate)
@@ -263,18 +322,17 @@ def throughput(n: int, rate: int, cores: int, baseline_clips: int, repeat: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sets (for a smoke test)")
-    parser.add_argument("--only", choices=("throughput", "rss", "scan"), help="run one part")
+    parser.add_argument("--only", choices=("throughput", "rss", "scan", "profile"), help="run one part")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs per side (best is reported)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     OUT.mkdir(parents=True, exist_ok=True)
-    trash = OUT / f"runs-old-{os.getpid()}"
-    if RUNS.exists():
-        RUNS.rename(trash)  # deleted at the end, not now (see run_ours)
+    if RUNS.exists():  # the previous benchmark's output: deleted after this one is measured (see run_ours)
+        RUNS.rename(OUT / f"runs-old-{os.getpid()}")
     try:
         run_parts(args, cores)
-    finally:
-        for folder in (RUNS, *OUT.glob("runs-old-*")):  # also left-overs of an interrupted benchmark
+    finally:  # this run's output stays until the next run ends: a delete would slow the next run's first minutes
+        for folder in OUT.glob("runs-old-*"):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -282,6 +340,11 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
     sizes = (250, 500, 1000) if args.quick else (1000, 4000, 16000)
     print(f"machine: {cores} cores, load average {os.getloadavg()[0]:.2f} (1 min) before the run")
     run_ours(synth_dataset(sizes[0]), cores, "warm-up")  # starts the forkserver once, fills the page cache
+
+    if args.only in (None, "profile"):
+        for rate in (22050, 16000):
+            profile_clip(rate, 100 if args.quick else 300)
+        task_overhead(cores)
 
     if args.only in (None, "rss"):
         peaks = {}

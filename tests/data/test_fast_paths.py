@@ -127,3 +127,15 @@ def test_pool_workers_are_single_threaded():
                for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")]
     assert pools and all(p["num_threads"] == 1 for p in pools), pools
     assert env == ["1", "1", "1"]
+
+
+@pytest.mark.parametrize("n", [22050, 44100, 48000, 16100, 22051, 8000])
+def test_half_length_fft_resampling_matches_plain_rfft(n):
+    """The half-length complex FFT path gives numpy's real FFT values (odd lengths and upsampling use rfft)."""
+    x = np.random.default_rng(n).normal(0, 0.3, n)
+    n_out = int(round(n * 16000 / n))  # rate = n: a 1 s clip
+    spectrum = np.fft.rfft(x, norm="forward")
+    n_keep = n_out // 2 + 1
+    spectrum = spectrum[:n_keep] if n_keep <= spectrum.size else np.pad(spectrum, (0, n_keep - spectrum.size))
+    plain = np.fft.irfft(spectrum, n=n_out, norm="forward")
+    np.testing.assert_allclose(resample(x.astype(np.float32), n), plain, atol=1e-6)

@@ -7,11 +7,6 @@ arena TFLM accepts (bisection) -> run the test split through TFLM and Keras -> e
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +18,7 @@ from kwtui.core import events as ev
 from kwtui.core.dataio import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.layout import RunLayout
+from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import ConvertSection
 from kwtui.core.spectrogram import N_BINS, N_FRAMES
 
@@ -102,32 +98,6 @@ def tflm_runs(tflite: bytes, arena_size: int) -> bool:
         return True
     except (RuntimeError, ValueError):
         return False
-
-
-@contextlib.contextmanager
-def quiet_native_output():
-    """Silence what TFLite/TFLM's C++ print to fd 2 (every failed arena probe, converter notes) and what the
-    converter prints to sys.stdout (which must stay clean JSON with --json). fd 2 is only redirected on the
-    main thread (the CLI): the wizard runs stages in worker threads while it draws on the terminal."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        with _quiet_fd2():
-            yield
-
-
-@contextlib.contextmanager
-def _quiet_fd2():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def minimal_arena(tflite: bytes) -> int:

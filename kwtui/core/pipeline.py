@@ -27,8 +27,15 @@ def runner(stage: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
+_TENSORFLOW_STAGES = ("train", "evaluate", "convert")
+
+
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
     cancel.raise_if_cancelled()
+    if stage in _TENSORFLOW_STAGES:
+        from kwtui.core.native import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     return runner(stage)(preset, report, cancel, **options)
 
 

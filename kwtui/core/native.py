@@ -1,0 +1,46 @@
+"""Keep what native libraries (TensorFlow, TFLite Micro) print to fd 1/2 off the terminal and out of --json."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import threading
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what TFLite/TFLM's C++ print to fd 2 (every failed arena probe, converter notes) and what the
+    converter prints to sys.stdout (which must stay clean JSON with --json). fd 2 is only redirected on the
+    main thread (the CLI): the wizard runs stages in worker threads while it draws on the terminal."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        with _quiet_fd2():
+            yield
+
+
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow once with its start-up banner (oneDNN notices, printed before its logging is set up and
+    deaf to TF_CPP_MIN_LOG_LEVEL) kept off the terminal. Only on the main thread, like quiet_native_output."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_native_output():
+        import tensorflow  # noqa: F401

@@ -562,4 +562,5 @@ def _write_outputs(
 
 
 def _relative(path: str, root: str) -> str:
-    return os.path.relpath(path, root) if path.startswith(root + os.sep) else path
+    """Plan paths are os.path.join(root, word, name): slicing gives what os.path.relpath does, 20x faster."""
+    return path[len(root) + 1 :] if path.startswith(root + os.sep) else path

@@ -112,12 +112,10 @@ def preset_for(dataset: Path, workers: int, name: str):
 
 
 class TreeSampler:
-    """Samples the process tree every 50 ms in a thread: peak RSS, and CPU seconds of the pool workers
-    (children of the forkserver, so not in this process's rusage)."""
+    """Samples the RSS of the whole process tree (main + forkserver + pool workers) every 50 ms in a thread."""
 
     def __init__(self) -> None:
         self.peak = 0
-        self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (user, kernel) seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._me = psutil.Process()
@@ -132,16 +130,10 @@ class TreeSampler:
             for child in children:
                 try:
                     rss += child.memory_info().rss
-                    times = child.cpu_times()
-                    self._cpu[child.pid] = (times.user, times.system)
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, rss)
             time.sleep(0.05)
-
-    @property
-    def children_cpu_s(self) -> tuple[float, float]:
-        return sum(u for u, _ in self._cpu.values()), sum(k for _, k in self._cpu.values())
 
     def __enter__(self) -> "TreeSampler":
         self._thread.start()
@@ -157,24 +149,45 @@ def _own_cpu_s(kernel_only: bool = False) -> float:
     return usage.ru_stime if kernel_only else usage.ru_utime + usage.ru_stime
 
 
-def run_ours(dataset: Path, workers: int, name: str) -> tuple[float, int, int, float, float]:
-    """-> (clips/s for the whole stage, files, peak tree RSS, CPU ms per clip, of which kernel). Starts from an
-    empty folder.
+def _workers_cpu_s() -> tuple[float, float]:
+    """(user, kernel) CPU seconds of all pool workers that have exited: the forkserver reaps them, so their
+    times add up in its children's times (/proc/<pid>/stat cutime, cstime). Exact, nothing sampled."""
+    user = kernel = 0.0
+    for child in psutil.Process().children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                times = child.cpu_times()
+                user, kernel = user + times.children_user, kernel + times.children_system
+        except psutil.Error:
+            pass
+    return user, kernel
+
+
+def run_ours(dataset: Path, workers: int, name: str, sample_rss: bool = False) -> tuple[float, int, int, float, float]:
+    """-> (clips/s for the whole stage, files, peak tree RSS (0 unless sample_rss), CPU ms per clip, of which
+    kernel). Starts from an empty folder. RSS sampling runs a thread in this process, so throughput runs go
+    without it (it would take CPU from the workers).
 
     Every run writes to a new folder and nothing is deleted until the benchmark ends: this VM's ext4 has no
-    journal, and without one ext4 skips inodes freed in the last minutes by reading
-    each of them on every file creation (perf: recently_deleted() in __ext4_new_inode; 60 s, 360 s while the
-    inode table block is dirty). After an `rm -rf` of a previous run that added 0.2-0.7 ms of kernel time to
-    every .npy written, unrelated to our code."""
+    journal, and without one ext4 skips inodes freed in the last minutes by reading each of them on every
+    file creation (perf: recently_deleted() in __ext4_new_inode; 60 s, 360 s while the inode table block is
+    dirty). After an `rm -rf` of a previous run that added 0.2-0.7 ms of kernel time to every .npy written,
+    unrelated to our code."""
     preset = preset_for(dataset, workers, f"{name}-{next(_run_numbers)}")
     cpu_before, kernel_before = _own_cpu_s(), _own_cpu_s(kernel_only=True)
-    with TreeSampler() as tree:
+    workers_before = _workers_cpu_s()
+    peak = 0
+    if sample_rss:
+        with TreeSampler() as tree:
+            summary = run_features(preset, lambda event: None, CancelToken())
+        peak = tree.peak
+    else:
         summary = run_features(preset, lambda event: None, CancelToken())
     files = summary["files_written"]
-    children_user, children_kernel = tree.children_cpu_s
-    cpu_ms = (_own_cpu_s() - cpu_before + children_user + children_kernel) * 1000 / max(files, 1)
-    kernel_ms = (_own_cpu_s(kernel_only=True) - kernel_before + children_kernel) * 1000 / max(files, 1)
-    return summary["clips_per_s"], files, tree.peak, cpu_ms, kernel_ms
+    workers_user, workers_kernel = (after - before for after, before in zip(_workers_cpu_s(), workers_before))
+    cpu_ms = (_own_cpu_s() - cpu_before + workers_user + workers_kernel) * 1000 / max(files, 1)
+    kernel_ms = (_own_cpu_s(kernel_only=True) - kernel_before + workers_kernel) * 1000 / max(files, 1)
+    return summary["clips_per_s"], files, peak, cpu_ms, kernel_ms
 
 
 def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
@@ -349,7 +362,7 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
     if args.only in (None, "rss"):
         peaks = {}
         for n in sizes:
-            _, files, peak, _, _ = run_ours(synth_dataset(n), cores, f"rss{n}")
+            _, files, peak, _, _ = run_ours(synth_dataset(n), cores, f"rss{n}", sample_rss=True)
             peaks[n] = peak
             print(f"peak process-tree RSS at {files} clips ({cores} workers): {peak / 1e6:.0f} MB")
         growth = (peaks[sizes[-1]] - peaks[sizes[0]]) / peaks[sizes[0]] * 100

@@ -173,6 +173,7 @@ def run_ours(dataset: Path, workers: int, name: str, sample_rss: bool = False) -
     dirty). After an `rm -rf` of a previous run that added 0.2-0.7 ms of kernel time to every .npy written,
     unrelated to our code."""
     preset = preset_for(dataset, workers, f"{name}-{next(_run_numbers)}")
+    os.sync()  # the previous runs' files go to disk now, not during this run
     cpu_before, kernel_before = _own_cpu_s(), _own_cpu_s(kernel_only=True)
     workers_before = _workers_cpu_s()
     peak = 0
@@ -240,6 +241,7 @@ def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
 
     for path in files[:20]:  # warm-up: TF's first calls are slow
         process_file(path)
+    os.sync()  # as for our runs: no writeback of earlier runs' files during this one
     results = []
     started, cpu_before = time.perf_counter(), _own_cpu_s()
     for path in files:

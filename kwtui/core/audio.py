@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,15 +84,24 @@ def _rfft_head(x: np.ndarray, n_keep: int) -> np.ndarray:
     return spectrum
 
 
+_ONE_READ_MAX = 1 << 30  # os.read returns at most ~2 GB at once
+
+
 def _read_pcm16(path: str | Path) -> tuple[np.ndarray, int] | None:
     """Plain PCM16 RIFF (Speech Commands, espeak) in one read, no libsndfile: (float32 (frames, channels),
     rate), the same values soundfile gives; None for anything else (soundfile decides)."""
     try:
-        with open(path, "rb", buffering=0) as handle:
-            content = handle.readall()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None  # soundfile reports it
-    layout = parse_wav_layout(content, len(content))
+    try:
+        size = os.fstat(fd).st_size
+        content = os.read(fd, size) if size <= _ONE_READ_MAX else b""  # a huge file: soundfile reads it
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    layout = parse_wav_layout(content, len(content)) if len(content) == size else None  # short read: soundfile
     if layout is None or layout[2] != "PCM_16":
         return None
     channels, rate, _subtype, offset, frames = layout

@@ -133,11 +133,16 @@ _PCM_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32)
 def _plain_wav_header(path: str, name: str) -> ClipInfo | None:
     """Fast path for plain PCM/float RIFF WAVs (one small read); None = let libsndfile decide."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(1024)
-            size = os.fstat(handle.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY)  # not open(): no file object (4k headers: 36 -> 20 ms)
     except OSError:
         return None
+    try:
+        head = os.read(fd, 1024)
+        size = os.fstat(fd).st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     layout = parse_wav_layout(head, size)
     if layout is None:
         return None

@@ -139,3 +139,13 @@ def test_half_length_fft_resampling_matches_plain_rfft(n):
     spectrum = spectrum[:n_keep] if n_keep <= spectrum.size else np.pad(spectrum, (0, n_keep - spectrum.size))
     plain = np.fft.irfft(spectrum, n=n_out, norm="forward")
     np.testing.assert_allclose(resample(x.astype(np.float32), n), plain, atol=1e-6)
+
+
+def test_resampling_cache_stays_small_for_many_lengths():
+    from kwtui.core import audio
+
+    resample(np.zeros(22050, dtype=np.float32) + 0.1, 22050)
+    cached = len(audio._HALF_LENGTH_TWIDDLES)
+    for n in range(20000, 20100):  # clips of many lengths (and long noise files) take the plain real FFT
+        resample(np.full(n, 0.1, dtype=np.float32), 22050)
+    assert len(audio._HALF_LENGTH_TWIDDLES) == cached

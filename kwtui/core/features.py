@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core import noise as noise_files
 from kwtui.core import spectrogram as spec
 from kwtui.core.audio import BadAudio, load_audio, load_clip
 from kwtui.core.dataset import ClipPlan, plan_clips, scan_dataset
@@ -104,12 +105,19 @@ def _init_worker(config: dict[str, Any]) -> None:
 
 
 def _noise(path: str) -> np.ndarray:
-    """A whole noise file at 16 kHz, loaded once per worker; raises BadAudio (also cached)."""
+    """A whole noise file at 16 kHz: the main process's converted copy, memory-mapped (shared, so RAM does not
+    grow with noise length or workers), else decoded here; raises BadAudio (also cached)."""
     if path not in _noise_cache:
-        try:
-            _noise_cache[path] = load_audio(path).samples
-        except BadAudio as exc:
-            _noise_cache[path] = str(exc)
+        cache_file, reason = _config.get("noise_files", {}).get(path, (None, None))
+        if reason is not None:
+            _noise_cache[path] = reason
+        elif cache_file is not None:
+            _noise_cache[path] = noise_files.open_samples(cache_file)
+        else:
+            try:
+                _noise_cache[path] = load_audio(path).samples
+            except BadAudio as exc:
+                _noise_cache[path] = str(exc)
     value = _noise_cache[path]
     if isinstance(value, str):
         raise BadAudio(value)
@@ -448,6 +456,31 @@ def _batches(plan: ClipPlan, todo: list[int], workers: int) -> list[list[int]]:
     return batches
 
 
+def _convert_noise(
+    plan: ClipPlan, todo: list[int], train_noise: list[tuple[str, float, float]], cache_dir: Path,
+    cancel: CancelToken,
+) -> dict[str, tuple[str | None, str | None]]:
+    """Convert once, here, each noise file the pending jobs read: {source: (cache file, None) or (None, reason)}."""
+    needed = {plan.jobs[i].source for i in todo if plan.jobs[i].start_s >= 0}
+    if any(plan.jobs[i].variant > 0 for i in todo):
+        needed.update(path for path, _start, _end in train_noise)
+    converted: dict[str, tuple[str | None, str | None]] = {}
+    for source in sorted(needed):
+        cancel.raise_if_cancelled()
+        try:
+            converted[source] = (str(noise_files.prepare(Path(source), cache_dir)), None)
+        except BadAudio as exc:
+            converted[source] = (None, str(exc))
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise KwtuiError(
+                    f"features: disk full while writing {cache_dir} (converting {source}); free some space and "
+                    "re-run to resume"
+                ) from None
+            converted[source] = (None, f"cannot read ({exc.strerror or exc})")
+    return converted
+
+
 def make_pool(workers: int, config: dict[str, Any]) -> ProcessPoolExecutor:
     """The worker pool: forkserver processes (no fork of a threaded parent, e.g. the wizard), each running
     _init_worker (single-threaded BLAS, SIGINT ignored, exits with the parent)."""
@@ -469,10 +502,12 @@ def _run_pool(
     batches = _batches(plan, todo, workers)
     workers = min(workers, len(batches))
     max_in_flight = workers * 3
+    train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
     config = {
         "time_shift_ms": preset.features.time_shift_ms,
         "noise_volume": tuple(preset.features.noise_volume),
-        "train_noise": [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()],
+        "train_noise": train_noise,
+        "noise_files": _convert_noise(plan, todo, train_noise, RunLayout(preset).noise_cache_dir, cancel),
         "parent_pid": os.getpid(),
     }
     skipped: dict[str, str] = {}

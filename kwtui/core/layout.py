@@ -8,6 +8,7 @@ runs/<name>/
   features/validation.csv
   features/test.csv
   features/features.json    classes, feature parameters, counts, skipped files, noise test regions
+  noise_cache/              noise files converted once to 16 kHz float32, memory-mapped by feature workers
   checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
   model_best.keras          best validation checkpoint (never deleted by a later run)
   history.csv               per-epoch metrics
@@ -37,6 +38,10 @@ class RunLayout:
     @property
     def features_info(self) -> Path:
         return self.features_dir / "features.json"
+
+    @property
+    def noise_cache_dir(self) -> Path:
+        return self.run_dir / "noise_cache"
 
     @property
     def preset_copy(self) -> Path:

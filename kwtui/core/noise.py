@@ -2,7 +2,7 @@
 
 A background-noise file can be an hour long (230 MB at 16 kHz as float32). Decoding it whole in every pool
 worker does not fit a small machine, so the main process converts each file once, block by block, into
-`<features>/.noise/<stem>-<id>.f32` (raw little-endian float32, 16 kHz, mono) and the workers `np.memmap` it:
+`runs/<name>/noise_cache/<stem>-<id>.f32` (raw little-endian float32, 16 kHz, mono) and the workers `np.memmap` it:
 the pages are shared through the page cache and reclaimable, and memory no longer grows with noise length.
 
 Blocks are whole seconds of source audio resampled with one second of context on each side (then cropped), so
@@ -25,14 +25,13 @@ from kwtui.core.spectrogram import SAMPLE_RATE
 
 BLOCK_SECONDS = 60  # source seconds converted at a time (bounded memory whatever the file length)
 CONTEXT_SECONDS = 1  # resampling context on each side of a block, cropped afterwards
-CACHE_DIR = ".noise"
 
 
-def cache_path(cache_root: Path, source: Path) -> Path:
+def cache_path(cache_dir: Path, source: Path) -> Path:
     """Where the converted copy of `source` lives; the name changes when the source file changes."""
     st = source.stat()
     key = f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{BLOCK_SECONDS}|{CONTEXT_SECONDS}"
-    return cache_root / CACHE_DIR / f"{source.stem}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.f32"
+    return cache_dir / f"{source.stem}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.f32"
 
 
 def _converted_blocks(source: Path):
@@ -62,9 +61,9 @@ def _converted_blocks(source: Path):
             yield y[left : len(y) - right]
 
 
-def prepare(source: Path, cache_root: Path) -> Path:
+def prepare(source: Path, cache_dir: Path) -> Path:
     """Convert `source` into the cache (atomically) unless it is there already; returns the cache file."""
-    target = cache_path(cache_root, source)
+    target = cache_path(cache_dir, source)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ def noisy_tone(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
 def test_short_file_is_exactly_what_load_audio_gives(tmp_path):
     path = tmp_path / "hum 44k.wav"
     sf.write(path, noisy_tone(3.2, 44100), 44100, subtype="PCM_16")
-    cached = noise.open_samples(noise.prepare(path, tmp_path / "features"))
+    cached = noise.open_samples(noise.prepare(path, tmp_path / "noise_cache"))
     assert np.array_equal(np.asarray(cached), load_audio(path).samples)
 
 
@@ -28,7 +28,7 @@ def test_long_file_is_converted_block_by_block_like_a_whole_file_resample(tmp_pa
         path = tmp_path / f"long_{rate}.wav"
         x = noisy_tone(7.3, rate)
         sf.write(path, np.stack([x] * channels, axis=1) if channels > 1 else x, rate, subtype="FLOAT")
-        cached = np.asarray(noise.open_samples(noise.prepare(path, tmp_path / "features")))
+        cached = np.asarray(noise.open_samples(noise.prepare(path, tmp_path / "noise_cache")))
         whole = load_audio(path).samples
         assert cached.shape == whole.shape, rate
         # Block joins (every 2 s) agree to ~1e-4. The first and last few ms differ by design: an FFT resample

@@ -201,12 +201,6 @@ def test_disk_full_while_training_keeps_the_best_model(tmp_path, small_tmpfs):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known limit (reported to the features owner): each pool worker decodes a whole noise file into RAM "
-    "(1 h at 16 kHz = 230 MB float32, plus a transient copy), so 2 workers on an hour of noise exceed 512 MB "
-    "and are OOM-killed; workaround: features.workers = 1 or split long noise files",
-)
 def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_cap):
     dataset = tmp_path / "noisy"
     for word in ("yes", "no"):
@@ -225,6 +219,9 @@ def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_ca
     )
     assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
     assert memory_cap.oom_kills() == 0
+    # the hour was converted once into the run folder and memory-mapped by both workers
+    (cached,) = (tmp_path / "run" / "noise_cache").glob("kitchen_1h-*.f32")
+    assert cached.stat().st_size == 3600 * 16000 * 4
 
 
 def test_run_refuses_before_any_work_when_the_disk_is_short(tmp_path, clean_dataset):

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import ctypes
 import errno
+import fcntl
 import hashlib
 import io
 import itertools
@@ -23,7 +25,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -366,6 +368,41 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)
+    with _exclusive(features_dir):
+        return _generate(preset, layout, scan, plan, params, started, report, cancel)
+
+
+@contextlib.contextmanager
+def _exclusive(features_dir: Path) -> Iterator[None]:
+    """One kwtui at a time per features folder (a second one would remove the first one's temp files).
+    flock: released by the kernel when the process ends, even by SIGKILL, so a killed run never blocks."""
+    try:
+        features_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(features_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(
+            f"{features_dir}: cannot prepare the features folder ({exc.strerror or exc}); "
+            "set features.output to a writable folder"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(
+            f"{features_dir}: another kwtui is generating features into this folder; wait for it to finish "
+            "(or stop it), then re-run"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _generate(
+    preset: Any, layout: RunLayout, scan: Any, plan: ClipPlan, params: dict[str, Any], started: float,
+    report: Reporter, cancel: CancelToken,
+) -> dict[str, Any]:
+    features_dir = layout.features_dir
     try:
         _prepare_folder(features_dir, params, report)
         _remove_temp_files(features_dir)

@@ -45,7 +45,7 @@ class Split:
 
 def sigmoid_output(preset: Any) -> bool:
     """One keyword and nothing else to classify: a single sigmoid unit instead of a softmax."""
-    return len(preset.classes.keywords) == 1 and not preset.classes.unknown and not preset.classes.background
+    return bool(preset.single_sigmoid)
 
 
 def output_labels(preset: Any) -> list[str]:

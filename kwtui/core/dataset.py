@@ -482,7 +482,8 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
         raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {scan.path}; "
                         "add clips or remove the keyword")
 
-    if preset.classes.unknown:
+    negatives_only = preset.single_sigmoid  # a binary model still needs other words and noise as negatives
+    if preset.classes.unknown or negatives_only:
         candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}
         for word, info in scan.words.items():
             if word in keywords:
@@ -520,7 +521,7 @@ def plan_clips(preset: Any, scan: DatasetScan) -> ClipPlan:
                 start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
                 regions.append(NoiseRegion(rel, split, start_s, end_s))
                 k = 0
-                while preset.classes.background and start_s + k * stride + 1.0 <= end_s + 1e-9:
+                while (preset.classes.background or negatives_only) and start_s + k * stride + 1.0 <= end_s + 1e-9:
                     offset = round(start_s + k * stride, 3)
                     output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
                     jobs.append(Job(os.path.join(root_str, folder, clip.name), output, BACKGROUND, split, 0,

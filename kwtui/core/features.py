@@ -619,7 +619,7 @@ def _write_outputs(
         if job.output in skipped:
             continue
         rows[job.split].append((job.output, job.label))
-        counts[job.split][job.label] += 1
+        counts[job.split][job.label] = counts[job.split].get(job.label, 0) + 1
     for split in SPLITS:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -125,6 +125,12 @@ class Preset:
             names.append("_background")
         return names
 
+    @property
+    def single_sigmoid(self) -> bool:
+        """One keyword and no other class asked for: a binary model (one sigmoid output, keyword vs. rest, as in
+        diy-alexa). Other words and noise windows are still made into features: they are its negatives."""
+        return len(self.classes.keywords) == 1 and not self.classes.unknown and not self.classes.background
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -208,10 +208,13 @@ class ClassesStep(Step):
         table = self.query_one("#balance", DataTable)
         table.clear()
         total = max(len(jobs), 1)
-        for name in preset.class_names:
+        # a one-keyword binary model also trains on other words and noise: shown as its negatives
+        negatives = sorted({label for label, _split in counts} - set(preset.class_names))
+        for name in [*preset.class_names, *negatives]:
             row = [counts[(name, s)] for s in ("train", "validation", "test")]
             share = sum(row) / total
-            table.add_row(name, *map(str, row), f"{'█' * round(share * 20):<20} {100 * share:4.1f}%")
+            title = f"{name} (negative)" if name in negatives else name
+            table.add_row(title, *map(str, row), f"{'█' * round(share * 20):<20} {100 * share:4.1f}%")
         need = len(jobs) * NPY_BYTES
         target = preset.features_path
         free = free_bytes(target)

@@ -206,13 +206,11 @@ def _representative(train: Any, count: int, seed: int) -> np.ndarray:
 
 def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     from kwtui.core.model import inference_clone
-    from kwtui.core.train import _load_keras, deployed_model_path
+    from kwtui.core.train import _load_keras, trained_model_path
 
     layout = RunLayout(preset)
     started = time.monotonic()
-    source = deployed_model_path(layout)
-    if not source.exists():
-        raise UserError(f"{source}: no trained model; run `kwtui train {preset.name}` first")
+    source = trained_model_path(layout)
     splits = load_splits(layout, ("train", "validation", "test"))
     train, test = splits["train"], splits["test"]
     if len(test) == 0:  # verify on what there is; the summary says which split

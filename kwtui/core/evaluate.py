@@ -149,13 +149,11 @@ def count_false_accepts(region_score_list: list[np.ndarray], preset: Any, n_out:
 
 
 def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.train import _load_keras, deployed_model_path, final_model_path
+    from kwtui.core.train import _load_keras, final_model_path, trained_model_path
 
     layout = RunLayout(preset)
     started = time.monotonic()
-    source = deployed_model_path(layout)
-    if not source.exists():
-        raise UserError(f"{source}: no trained model; run `kwtui train {preset.name}` first")
+    source = trained_model_path(layout)
     info = features_info(layout)
     test: Split = load_splits(layout, ("test",))["test"]
     if len(test) == 0:

@@ -41,6 +41,14 @@ def deployed_model_path(layout: RunLayout) -> Path:
     return layout.best_model
 
 
+def trained_model_path(layout: RunLayout) -> Path:
+    """deployed_model_path, or a UserError saying to train first."""
+    source = deployed_model_path(layout)
+    if not source.exists():
+        raise UserError(f"{source}: no trained model; run `kwtui train {layout.preset.name}` first")
+    return source
+
+
 # --- atomic files ---------------------------------------------------------------
 
 

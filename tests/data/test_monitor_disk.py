@@ -14,6 +14,7 @@ import tomli_w
 from kwtui.core import events as ev
 from kwtui.core.features import process_batch
 from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
+from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.data import demo_preset_data
 
 
@@ -57,13 +58,7 @@ def test_worker_reports_enospc_and_leaves_nothing(demo_dataset, tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root); the worker-level ENOSPC test still runs")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    yield from mounted_tmpfs(tmp_path / "tiny", "400k")  # skips where it cannot mount; the worker-level test runs
 
 
 def test_disk_full_mid_run_is_a_clear_error(demo_dataset, tmp_path, tiny_disk):

@@ -31,6 +31,7 @@ import pytest
 import soundfile as sf
 
 from kwtui.core.preset import save_preset
+from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.corpus import REPO, clip_name, kwtui, kwtui_command, noise, speech_clip, write_preset, write_wav
 from tests.helpers.model import make_tone_store
 from tests.reliability.procs import temp_files
@@ -165,13 +166,7 @@ def test_features_in_512_mb_on_a_dataset_10x_larger(tmp_path, memory_cap):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1100k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    yield from mounted_tmpfs(tmp_path / "small", "1100k")
 
 
 def _valid_keras(path: Path) -> bool:

@@ -8,6 +8,7 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)  # tests/tui: the wizard in a real terminal
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)  # firmware/host build (tests/firmware)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

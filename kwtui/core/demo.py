@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.io import ownership, writer
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, ignore
 
 STAGE = "demo-data"
@@ -132,9 +133,8 @@ def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(str(tmp), samples, rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with writer.temp_for(path) as tmp:
+        sf.write(str(tmp), samples, rate, subtype="PCM_16", format="WAV")
 
 
 def make_demo_dataset(
@@ -156,8 +156,7 @@ def make_demo_dataset(
         raise UserError(f"--words: {bad[0]!r} is not a usable word (no '/', no leading '_')")
     if per_word < 1:
         raise UserError(f"--per-word: must be at least 1, got {per_word}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ownership.claim(Path(out_dir), "demo-data folder")
     started = time.monotonic()
     rng = np.random.default_rng(seed)
 
@@ -214,10 +213,8 @@ def make_demo_dataset(
     lists = {"validation_list.txt": validation, "testing_list.txt": testing}
     for list_name, members in lists.items():
         lines = [c for c in clips if c.split("/")[1].split("_nohash_")[0] in members]
-        tmp = out / f".{list_name}.tmp"
-        tmp.write_text("".join(line + "\n" for line in lines))
-        os.replace(tmp, out / list_name)
-    (out / "README.txt").write_text(
+        writer.write_text(out / list_name, "".join(line + "\n" for line in lines))
+    writer.write_text(out / "README.txt", 
         "Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng.\n"
         "Not real speech: good for demos and tests, not for a model you deploy.\n"
         f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)}; seed: {seed}\n"

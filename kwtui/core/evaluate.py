@@ -20,6 +20,7 @@ from kwtui.core import events as ev
 from kwtui.core.audio import BadAudio, load_audio, load_clip
 from kwtui.core.dataio import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
+from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.layout import RunLayout
 from kwtui.core.postprocess import detect
 from kwtui.core.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
@@ -149,9 +150,16 @@ def count_false_accepts(region_score_list: list[np.ndarray], preset: Any, n_out:
 
 
 def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+    layout = RunLayout(preset)
+    ownership.claim(layout.run_dir, "run_dir")
+    with locks.exclusive(layout.run_dir, STAGE):
+        writer.remove_stale_temps(layout.run_dir)
+        return _evaluate(preset, layout, report, cancel)
+
+
+def _evaluate(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     from kwtui.core.train import _load_keras, final_model_path, trained_model_path
 
-    layout = RunLayout(preset)
     started = time.monotonic()
     source = trained_model_path(layout)
     info = features_info(layout)
@@ -201,6 +209,9 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
     if not regions:
         report(ev.Warning(STAGE, "no held-out noise regions in features.json: false accepts/hour not measured"))
     report_data = {
+        "version": records.RECORD_VERSION,
+        "fingerprint": records.report_fingerprint(layout),
+        "labels": preset.class_names,
         "preset": preset.name,
         "model": str(source),
         "test_held_out": held_out,
@@ -276,7 +287,6 @@ def report_text(data: dict[str, Any]) -> str:
 
 
 def write_reports(layout: RunLayout, data: dict[str, Any]) -> None:
-    from kwtui.core.train import write_text_atomic
-
-    write_text_atomic(layout.report_json, json.dumps(data, indent=2) + "\n")
-    write_text_atomic(layout.report_txt, report_text(data))
+    """report.txt and its record report.json, committed as one unit."""
+    writer.write_files({layout.report_txt: report_text(data).encode("utf-8"),
+                        layout.report_json: (json.dumps(data, indent=2) + "\n").encode("utf-8")})

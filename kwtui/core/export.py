@@ -1,13 +1,13 @@
 """Write the converted model for the firmware: model.cc / model.h (C++), the .tflite, and model.json.
 
 model.h is a contract with the firmware (firmware/lib/neural_network): names and types must not change.
-Every file is written to a temp name first, then all are renamed: a failure never leaves a mix of old and new.
+All files are committed as one unit (kwtui.core.io.writer): a failure never leaves a mix of old and new.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from kwtui.core.io import writer
 from pathlib import Path
 from typing import Any
 
@@ -64,22 +64,8 @@ const char* const kClassLabels[kNumClasses] = {{{labels}}};
 
 
 def write_files_atomic(files: dict[Path, bytes]) -> None:
-    """Write every file to a temp name, then rename them all; on failure remove the temps, keep the old files."""
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temps.append((tmp, path))
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
+    """All files as one unit: a kill at any instant leaves the old set or the new set, never a mix."""
+    writer.write_files(files)
 
 
 def export_model(model: bytes, meta: dict[str, Any], run_dir: Path, firmware_dir: Path | None) -> list[Path]:
@@ -90,10 +76,10 @@ def export_model(model: bytes, meta: dict[str, Any], run_dir: Path, firmware_dir
         run_dir / "model.tflite": model,
         run_dir / "model.cc": source,
         run_dir / "model.h": header,
-        run_dir / "model.json": (json.dumps(meta, indent=2) + "\n").encode(),
     }
     if firmware_dir is not None:
         files[firmware_dir / "model.cc"] = source
         files[firmware_dir / "model.h"] = header
+    files[run_dir / "model.json"] = (json.dumps(meta, indent=2) + "\n").encode()  # the record: committed last
     write_files_atomic(files)
     return list(files)

@@ -13,7 +13,6 @@ import contextlib
 import csv
 import ctypes
 import errno
-import fcntl
 import hashlib
 import io
 import itertools
@@ -35,11 +34,13 @@ from kwtui.core.audio import BadAudio, load_audio, load_clip
 from kwtui.core.dataset import ClipPlan, plan_clips, scan_dataset
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
+from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.layout import SPLITS, RunLayout
+from kwtui.core.spectrogram import feature_definition
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
 
 STAGE = "features"
-FORMAT_VERSION = 2  # 2: float64 FFT resampling (values differ from 1 by ~1e-7)
+FORMAT_VERSION = records.FEATURE_FORMAT_VERSION
 NPY_BYTES = 128 + spec.N_FRAMES * spec.N_BINS * 4  # header + float32 payload
 DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem block
 PARAMS_FILE = ".params.json"
@@ -196,26 +197,8 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
-    """Temp name in the same folder, then rename: a crash never leaves a partial .npy under the real name."""
-    data = _npy_bytes(array)
-    folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{name}.tmp{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return len(data)
+    """Through the one writer: a crash never leaves a partial .npy under the real name."""
+    return writer.write_bytes(Path(target), _npy_bytes(array))
 
 
 def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, float]]) -> list[tuple[int, str, str, int]]:
@@ -235,10 +218,12 @@ def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, 
             continue
         try:
             size = write_npy_atomic(os.path.join(features_dir, output), features)
-        except OSError as exc:
-            status = "nospace" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
-            results.append((index, status, f"{exc.strerror or exc}", 0))
+        except writer.DiskFull:
+            results.append((index, "nospace", "No space left on device", 0))
             return results  # stop this batch: the parent decides
+        except (OSError, KwtuiError) as exc:
+            results.append((index, "error", str(getattr(exc, "strerror", None) or exc), 0))
+            return results
         results.append((index, "ok", "", size))
     return results
 
@@ -247,48 +232,19 @@ def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, 
 
 
 def _params(preset: Any, dataset: Path) -> dict[str, Any]:
-    """Everything that changes the content of the feature files."""
-    f, c, d = preset.features, preset.classes, preset.dataset
-    return {
-        "format": FORMAT_VERSION,
-        "dataset": str(dataset.resolve()),
-        "feature": feature_definition(),
-        "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
-        "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
-        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_volume": list(f.noise_volume),
-        "background_stride_s": f.background_stride_s, "seed": f.seed,
-        "validation_list": d.validation_list, "testing_list": d.testing_list,
-        "validation_percent": d.validation_percent, "testing_percent": d.testing_percent,
-    }
-
-
-def feature_definition() -> dict[str, Any]:
-    return {
-        "sample_rate": spec.SAMPLE_RATE, "clip_samples": spec.CLIP_SAMPLES, "window": spec.WINDOW,
-        "stride": spec.STRIDE, "fft_length": spec.FFT_LENGTH, "pool": spec.POOL,
-        "log_epsilon": spec.LOG_EPSILON, "shape": list(spec.SHAPE), "dtype": "float32",
-    }
+    return records.features_params(preset)
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    writer.write_text(path, text)
 
 
 def _remove_temp_files(root: Path) -> int:
-    removed = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            if name.startswith(".") and ".tmp" in name:
-                os.unlink(os.path.join(folder, name))
-                removed += 1
-    return removed
+    return writer.remove_stale_temps(root, recursive=True)
 
 
 def _prepare_folder(features_dir: Path, params: dict[str, Any], report: Reporter) -> None:
-    """Create the folder; if it holds features made with other settings, remove those (ours only)."""
-    features_dir.mkdir(parents=True, exist_ok=True)
+    """If the (owned) folder holds features made with other settings, remove those (ours only)."""
     params_file = features_dir / PARAMS_FILE
     if params_file.exists():
         try:
@@ -305,10 +261,6 @@ def _prepare_folder(features_dir: Path, params: dict[str, Any], report: Reporter
                         os.unlink(os.path.join(folder, name))
             for name in ("features.json", *(f"{s}.csv" for s in SPLITS)):
                 (features_dir / name).unlink(missing_ok=True)
-    elif any(features_dir.rglob("*.npy")):
-        raise UserError(
-            f"features.output {features_dir}: holds .npy files kwtui did not make; choose an empty folder"
-        )
     _write_atomic(params_file, json.dumps(params, indent=1, sort_keys=True))
 
 
@@ -361,6 +313,8 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
     started = time.monotonic()
     layout = RunLayout(preset)
     features_dir = layout.features_dir
+    ownership.claim(layout.run_dir, "run_dir")  # before any work: refused if either holds the user's files
+    ownership.claim(features_dir, "features.output")
     report(Started(STAGE, message=f"scanning {preset.dataset_path}"))
     scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
                         preset.dataset.testing_list)
@@ -369,33 +323,16 @@ def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)
     with _exclusive(features_dir):
+        writer.remove_stale_temps(layout.noise_cache_dir)
         return _generate(preset, layout, scan, plan, params, started, report, cancel)
 
 
 @contextlib.contextmanager
 def _exclusive(features_dir: Path) -> Iterator[None]:
-    """One kwtui at a time per features folder (a second one would remove the first one's temp files).
-    flock: released by the kernel when the process ends, even by SIGKILL, so a killed run never blocks."""
-    try:
-        features_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(features_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise UserError(
-            f"{features_dir}: cannot prepare the features folder ({exc.strerror or exc}); "
-            "set features.output to a writable folder"
-        ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise UserError(
-            f"{features_dir}: another kwtui is generating features into this folder; wait for it to finish "
-            "(or stop it), then re-run"
-        ) from None
-    try:
+    """Claim the folder (refused when it holds files kwtui did not create), then hold its lock."""
+    ownership.claim(features_dir, "features.output")
+    with locks.exclusive(features_dir, STAGE):
         yield
-    finally:
-        os.close(fd)
 
 
 def _generate(
@@ -508,12 +445,12 @@ def _convert_noise(
             converted[source] = (str(noise_files.prepare(Path(source), cache_dir)), None)
         except BadAudio as exc:
             converted[source] = (None, str(exc))
+        except writer.DiskFull:
+            raise KwtuiError(
+                f"features: disk full while writing {cache_dir} (converting {source}); free some space and "
+                "re-run to resume"
+            ) from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise KwtuiError(
-                    f"features: disk full while writing {cache_dir} (converting {source}); free some space and "
-                    "re-run to resume"
-                ) from None
             converted[source] = (None, f"cannot read ({exc.strerror or exc})")
     return converted
 
@@ -620,12 +557,13 @@ def _write_outputs(
             continue
         rows[job.split].append((job.output, job.label))
         counts[job.split][job.label] = counts[job.split].get(job.label, 0) + 1
+    manifests: dict[str, str] = {}
     for split in SPLITS:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("path", "label"))
-        writer.writerows(rows[split])
-        _write_atomic(layout.manifest(split), buffer.getvalue())
+        table = csv.writer(buffer, lineterminator="\n")
+        table.writerow(("path", "label"))
+        table.writerows(rows[split])
+        manifests[split] = buffer.getvalue()
     root = str(scan.path)
     info = {
         "format": FORMAT_VERSION,
@@ -641,9 +579,13 @@ def _write_outputs(
         "converted": [{"path": p, "notes": n} for p, n in converted],
         "noise_regions": [vars(r) for r in plan.noise_regions],
         "noise_test_regions": [vars(r) for r in plan.test_noise()],
-        "params_sha1": hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest(),
+        "params_sha1": records.digest(params),
     }
-    _write_atomic(layout.features_info, json.dumps(info, indent=1))
+    # The manifests and their record form one unit; the record (features.json) is committed last.
+    with writer.unit(layout.features_dir) as unit:
+        for split, text in manifests.items():
+            unit.add(layout.manifest(split), text.encode("utf-8"))
+        unit.add(layout.features_info, json.dumps(info, indent=1).encode("utf-8"))
     return info
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kwtui.core import events as ev
+from kwtui.core.io import writer
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.layout import RunLayout
 from kwtui.core.model_image import ModelImageError, build_model_image
@@ -303,9 +304,7 @@ def model_image_from_run(layout: RunLayout) -> bytes:
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    writer.write_bytes(path, data, fsync=True)
 
 
 def firmware_files(folder: Path) -> dict[str, Path]:

@@ -9,9 +9,11 @@ runs/<name>/
   features/test.csv
   features/features.json    classes, feature parameters, counts, skipped files, noise test regions
   noise_cache/              noise files converted once to 16 kHz float32, memory-mapped by feature workers
+  .kwtui-owned              marker: kwtui created this folder (it never writes into a non-empty folder without one)
   checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
   model_best.keras          best validation checkpoint (never deleted by a later run)
   history.csv               per-epoch metrics
+  train.json                record of a finished training run (fingerprint, labels), written last
   report.json, report.txt   evaluation
   model.tflite              int8 model; model.cc/model.h also copied to preset.convert.firmware_dir
   model_partition.bin       model + header for the firmware's model partition
@@ -58,6 +60,14 @@ class RunLayout:
     @property
     def train_state(self) -> Path:
         return self.checkpoints_dir / "train_state.json"
+
+    @property
+    def train_record(self) -> Path:
+        return self.run_dir / "train.json"
+
+    @property
+    def model_json(self) -> Path:
+        return self.run_dir / "model.json"
 
     @property
     def best_model(self) -> Path:

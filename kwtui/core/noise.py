@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from kwtui.core.io import writer
 from kwtui.core.audio import MIN_SECONDS, BadAudio, load_audio, resample
 from kwtui.core.spectrogram import SAMPLE_RATE
 
@@ -67,19 +68,14 @@ def prepare(source: Path, cache_dir: Path) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     total = 0
-    try:
+    with writer.temp_for(target) as tmp:
         with open(tmp, "wb") as out:
             for block in _converted_blocks(source):
                 out.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
                 total += len(block)
         if total < MIN_SECONDS * SAMPLE_RATE:
             raise BadAudio(f"too short ({total / SAMPLE_RATE:.3f} s)")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 

@@ -10,7 +10,7 @@ import importlib
 from typing import Any, Callable
 
 from kwtui.core.errors import UserError
-from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.events import CancelToken, Finished, Reporter
 from kwtui.core.preset import STAGES, Preset
 
 _RUNNERS = {
@@ -59,15 +59,25 @@ def run_pipeline(
     until: str | None = None,
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Run the chosen stages in order; returns each stage's summary."""
+    """Run the chosen stages in order; returns each stage's summary.
+
+    Features always run (they resume, and notice changed clips); training, evaluation and conversion are
+    skipped when their record is up to date for this preset, so a replay redoes exactly the stale stages."""
+    from kwtui.core.io import ownership, records
     from kwtui.core.layout import RunLayout
     from kwtui.core.preset import save_preset
 
-    save_preset(preset, RunLayout(preset).preset_copy)
+    layout = RunLayout(preset)
+    ownership.claim(layout.run_dir, "run_dir")
+    save_preset(preset, layout.preset_copy)
     results = {}
     chosen = stages_between(start, until, preset)
     for stage in chosen:
         stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}
+        if stage in _SKIPPABLE and not options.get("force") and records.status(layout)[stage].done:
+            report(Finished(stage, {"up_to_date": True, "note": "up to date for this preset: not run again"}))
+            results[stage] = {"up_to_date": True}
+            continue
         results[stage] = run_stage(stage, preset, report, cancel, **stage_options)
         if stage == "features" and "evaluate" in chosen and results[stage].get("test_files") == 0:
             _refuse_without_test_split(preset)
@@ -84,4 +94,5 @@ def _refuse_without_test_split(preset: Preset) -> None:
     )
 
 
+_SKIPPABLE = ("train", "evaluate", "convert")
 _STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port")}

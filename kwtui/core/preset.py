@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from kwtui.core.errors import UserError
+from kwtui.core.io import writer
 
 STAGES = ("features", "train", "evaluate", "convert", "flash")
 
@@ -78,7 +79,7 @@ class EvaluateSection:
 class ConvertSection:
     quantization: str = "int8"  # "int8" (full integer) or "float"
     representative_samples: int = 300
-    firmware_dir: str = "firmware/lib/neural_network/src"
+    firmware_dir: str = ""  # also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "" = run folder only
 
 
 @dataclass
@@ -317,9 +318,7 @@ def save_preset(preset: Preset, path: str | Path) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a preset."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(preset.to_toml(), encoding="utf-8")
-    tmp.replace(path)
+    writer.write_text(path, preset.to_toml())
     return path
 
 

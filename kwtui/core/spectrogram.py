@@ -78,3 +78,12 @@ def spectrogram(audio: np.ndarray) -> np.ndarray:
     pooled /= _POOL_COUNTS
     pooled += LOG_EPSILON
     return np.log10(pooled, out=pooled).astype(np.float32)
+
+
+def feature_definition() -> dict[str, object]:
+    """The parameters that define the feature, stored with every feature folder."""
+    return {
+        "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "window": WINDOW,
+        "stride": STRIDE, "fft_length": FFT_LENGTH, "pool": POOL,
+        "log_epsilon": LOG_EPSILON, "shape": list(SHAPE), "dtype": "float32",
+    }

@@ -7,11 +7,12 @@ checkpoints/last.keras + train_state.json (after every finished epoch), history.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import errno
 import io
 import json
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from kwtui.core import events as ev
 from kwtui.core.dataio import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
+from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.layout import RunLayout
 
 STAGE = "train"
@@ -42,61 +44,44 @@ def deployed_model_path(layout: RunLayout) -> Path:
 
 
 def trained_model_path(layout: RunLayout) -> Path:
-    """deployed_model_path, or a UserError saying to train first."""
+    """deployed_model_path, or a UserError saying to train first (or again, when the preset changed since)."""
+    records.require(layout, "train")
     source = deployed_model_path(layout)
     if not source.exists():
         raise UserError(f"{source}: no trained model; run `kwtui train {layout.preset.name}` first")
     return source
 
 
-# --- atomic files ---------------------------------------------------------------
+# --- files (through the one writer) ---------------------------------------------------
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(path, exc) from None
+    writer.write_text(path, text)
 
 
 def save_model_atomic(model: Any, path: Path) -> None:
-    """model.save to a temp name beside `path`, then rename: a failure leaves the previous file intact."""
+    """model.save to a kwtui temp beside `path`, then rename: a failure leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    try:
+    with writer.temp_for(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(path, exc) from None
-
-
-def _disk_error(path: Path, exc: OSError) -> KwtuiError:
-    if exc.errno == errno.ENOSPC:
-        return KwtuiError(
-            f"{path}: disk full while saving; the previous file is intact. Free some space, then re-run with --resume"
-        )
-    return KwtuiError(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def remove_stale_temps(layout: RunLayout) -> None:
-    """Temp files a killed run left beside its outputs (they are never symlinks: those are left alone)."""
+    """Finish a unit commit a killed run left half done, then remove its kwtui temps (nothing else)."""
     for folder in (layout.run_dir, layout.checkpoints_dir):
-        if folder.is_dir():
-            for path in folder.glob(".*.tmp*"):
-                if path.is_file() and not path.is_symlink():
-                    path.unlink(missing_ok=True)
+        writer.remove_stale_temps(folder)
 
 
 # --- state -------------------------------------------------------------------------
 
 
 def _fingerprint(preset: Any) -> dict[str, Any]:
-    return {"model": preset.train.model, "classes": preset.class_names, "sigmoid": sigmoid_output(preset)}
+    """What a resumed run must share with the saved one (epochs and patience may change: resume extends)."""
+    cfg = preset.train
+    return {"model": cfg.model, "classes": preset.class_names, "sigmoid": sigmoid_output(preset),
+            "features": records.features_fingerprint(preset), "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate, "class_weights": cfg.class_weights, "seed": cfg.seed}
 
 
 def read_state(layout: RunLayout) -> dict[str, Any] | None:
@@ -108,13 +93,17 @@ def read_state(layout: RunLayout) -> dict[str, Any] | None:
         return None
 
 
-def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+def history_text(history: list[dict[str, Any]]) -> str:
     keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "best"]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    write_text_atomic(path, out.getvalue())
+    table = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+    table.writeheader()
+    table.writerows(history)
+    return out.getvalue()
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    write_text_atomic(path, history_text(history))
 
 
 def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> bool:
@@ -238,13 +227,19 @@ def make_callback(
             }
             if improved:
                 _keep_previous_best(layout, state, report)
-                save_model_atomic(self.model, layout.best_model)
-                state["best"] = {"epoch": self.epoch, "val_accuracy": val_acc, "val_loss": val_loss}
-            save_model_atomic(self.model, layout.last_checkpoint)
-            state["epochs_done"] = self.epoch
-            state["history"].append(row)
-            write_text_atomic(layout.train_state, json.dumps(state, indent=2))
-            write_history(layout.history, state["history"])
+            new_state = {**state, "epochs_done": self.epoch, "history": [*state["history"], row]}
+            if improved:
+                new_state["best"] = {"epoch": self.epoch, "val_accuracy": val_acc, "val_loss": val_loss}
+            # The epoch's checkpoint, best model, state and history form one unit: a kill at any instant
+            # leaves the previous epoch's set or this one's, so --resume never repeats or skips an epoch.
+            layout.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            with writer.unit(layout.run_dir) as unit:
+                self.model.save(unit.temp(layout.last_checkpoint))
+                if improved:
+                    self.model.save(unit.temp(layout.best_model))
+                unit.add(layout.history, history_text(new_state["history"]).encode())
+                unit.add(layout.train_state, json.dumps(new_state, indent=2).encode())
+            state.update(new_state)
             if patience and state["best"] and self.epoch - state["best"]["epoch"] >= patience:
                 state["stopped_early"] = self.epoch
                 self.model.stop_training = True
@@ -257,13 +252,8 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
     if state.get("previous_best_kept") or state["best"] is not None or not layout.best_model.exists():
         return
     previous = layout.best_model.with_name("model_best.previous.keras")
-    tmp = previous.with_name(f".{previous.name}.tmp")
-    try:
+    with writer.temp_for(previous) as tmp:
         shutil.copyfile(layout.best_model, tmp)
-        os.replace(tmp, previous)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _disk_error(previous, exc) from None
     state["previous_best_kept"] = True
     report(ev.Warning(STAGE, "an earlier best model was kept as model_best.previous.keras", str(previous)))
 
@@ -301,8 +291,15 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
 
 def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
     layout = RunLayout(preset)
+    ownership.claim(layout.run_dir, "run_dir")
+    with locks.exclusive(layout.run_dir, STAGE):
+        return _train(preset, layout, report, cancel, resume)
+
+
+def _train(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool) -> dict[str, Any]:
     cfg = preset.train
     started = time.monotonic()
+    records.require(layout, "features")
     splits = load_splits(layout)
     train, val = splits["train"], splits["validation"]
     report(ev.Started(STAGE, total=None, unit="files", message="checking feature files"))
@@ -327,8 +324,12 @@ def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: 
         report(ev.Warning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
     if state is not None and state.get("fingerprint") != _fingerprint(preset):
         raise UserError(
-            f"{layout.train_state}: the saved run used a different model or classes; run without --resume to start over"
+            f"{layout.train_state}: the saved run used other features, classes or training settings; "
+            "run without --resume to start over"
         )
+    # From here the files the record names change: the record goes first, and is committed again last.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(layout.train_record)
     if state is not None and layout.last_checkpoint.exists():
         model = _load_keras(layout.last_checkpoint)
     else:
@@ -365,6 +366,16 @@ def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: 
         summary.update(_final_fit_all(layout, splits, report, cancel, weights, sigmoid))
     elapsed = time.monotonic() - started
     summary["seconds"] = round(elapsed, 1)
+    record = {
+        "version": records.RECORD_VERSION,
+        "run_id": secrets.token_hex(8),
+        "fingerprint": records.train_fingerprint(preset),
+        "features_fingerprint": records.features_fingerprint(preset),
+        "labels": preset.class_names,
+        "model": str(deployed_model_path(layout)),
+        "summary": summary,
+    }
+    writer.write_text(layout.train_record, json.dumps(record, indent=2) + "\n", fsync=True)
     report(ev.Finished(STAGE, summary))
     return summary
 

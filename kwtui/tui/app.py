@@ -313,24 +313,22 @@ def create_app(preset: Preset | None = None, **kwargs: Any) -> WizardApp:
 
 @contextmanager
 def native_output_to_log(log_path: Path) -> Iterator[None]:
-    """TensorFlow and the TFLite converter print from C++ straight to fds 1 and 2, which would scribble over the
-    screen. Point fds 1 and 2 at a log file while the wizard runs; Textual draws on a duplicate of the terminal
-    (its driver writes to sys.__stderr__). Child processes inherit the log too."""
+    """TensorFlow, the TFLite converter and TFLite Micro log from C++ straight to fd 2, which would scribble over
+    the screen: fd 2 points at a log file while the wizard runs, and Textual draws on a duplicate of the terminal
+    (its driver writes to sys.__stderr__). fd 1 stays the terminal: Textual reads the terminal's size (and
+    every resize) from it, so the wizard always fills the real window. Child processes inherit the log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    saved_out, saved_err = os.dup(1), os.dup(2)
+    saved_err = os.dup(2)
     terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
     original = sys.__stderr__
     with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     sys.__stderr__ = terminal
     try:
         yield
     finally:
         sys.__stderr__ = original
-        os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
-        os.close(saved_out)
         os.close(saved_err)
         terminal.close()
 

@@ -209,5 +209,5 @@ def test_unwritable_output_is_a_user_error(demo_dataset, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run",
                                         features={"output": str(tmp_path / "a_file" / "features")}))
-    with pytest.raises(UserError, match="cannot prepare the features folder"):
+    with pytest.raises(UserError, match="cannot create or write the folder"):
         run_features(preset, ev.ignore, ev.CancelToken())

@@ -82,8 +82,8 @@ def demo_features(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     from kwtui.core.features import run_features
     from kwtui.core.preset import load_preset
 
-    run_dir = tmp_path_factory.mktemp("demo_features_run")
-    preset_file = run_dir / "commands-test.toml"
+    run_dir = tmp_path_factory.mktemp("demo_features_run") / "run"
+    preset_file = run_dir.parent / "commands-test.toml"
     preset_file.write_text(tomli_w.dumps(demo_preset_data(demo_dataset, run_dir)))
     preset = load_preset(preset_file)
     run_features(preset, lambda event: None, CancelToken())

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from kwtui.core.io import ownership, records
 from kwtui.core.preset import Preset, from_dict
 from kwtui.core.spectrogram import SAMPLE_RATE, spectrogram
 
@@ -65,7 +66,8 @@ def make_tone_store(
     """Write a synthetic feature store for a preset; return the preset."""
     keywords = keywords or ["yes", "no"]
     preset = tone_preset(Path(run_dir), keywords, unknown, background, **sections)
-    features = preset.features_path
+    ownership.claim(preset.run_path, "run_dir")
+    features = ownership.claim(preset.features_path, "features.output")
     rng = np.random.default_rng(seed)
     counts: dict[str, dict[str, int]] = {}
     for split, n in zip(("train", "validation", "test"), per_class):
@@ -96,6 +98,7 @@ def make_tone_store(
         "counts": counts,
         "noise_test_regions": [{"path": str(noise_path.resolve()), "start_s": 10.0, "end_s": 20.0}],
         "synthetic": "tone store from tests/helpers/model.py",
+        "params_sha1": records.features_fingerprint(preset),
     }
     (features / "features.json").write_text(json.dumps(info, indent=2))
     return preset

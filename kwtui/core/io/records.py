@@ -1,0 +1,176 @@
+"""Stage records and their fingerprints: what each result was made from, so nothing stale is shown or used.
+
+Each stage commits one record last (features.json, train.json, report.json, model.json). A record holds the
+fingerprint of the preset fields its stage depends on plus its input's fingerprint, so any change upstream
+(another keyword, other features, another model) makes every downstream record stale. `status` tells, for
+each stage, whether its record is missing, stale (with the reason) or up to date; stages refuse stale inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kwtui.core.errors import UserError
+
+RECORD_VERSION = 1
+FEATURE_FORMAT_VERSION = 2  # bump when the feature files' values change: old folders are regenerated
+
+
+def digest(data: Any) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def features_params(preset: Any) -> dict[str, Any]:
+    """Everything that changes the content of the feature files (and so the fingerprint of the features)."""
+    from kwtui.core.spectrogram import feature_definition
+
+    f, c, d = preset.features, preset.classes, preset.dataset
+    return {
+        "format": FEATURE_FORMAT_VERSION,
+        "dataset": str(preset.dataset_path.resolve()),
+        "feature": feature_definition(),
+        "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
+        "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
+        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_volume": list(f.noise_volume),
+        "background_stride_s": f.background_stride_s, "seed": f.seed,
+        "validation_list": d.validation_list, "testing_list": d.testing_list,
+        "validation_percent": d.validation_percent, "testing_percent": d.testing_percent,
+    }
+
+
+def features_fingerprint(preset: Any) -> str:
+    return digest(features_params(preset))
+
+
+def train_fingerprint(preset: Any) -> str:
+    """The trained model depends on the features and on every train field (epochs included)."""
+    import dataclasses
+
+    return digest({"features": features_fingerprint(preset), "train": dataclasses.asdict(preset.train),
+                   "labels": preset.class_names, "sigmoid": preset.single_sigmoid})
+
+
+def _train_run_id(layout: Any) -> str:
+    record = read_record(layout.train_record)
+    return str(record.get("run_id", "")) if record else ""
+
+
+def model_fingerprint(layout: Any) -> str:
+    """A converted model: the training run it came from plus the conversion and post-processing settings."""
+    import dataclasses
+
+    preset = layout.preset
+    convert = dataclasses.asdict(preset.convert)
+    convert.pop("firmware_dir", None)  # where a copy goes does not change the model
+    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
+                   "evaluate": dataclasses.asdict(preset.evaluate)})
+
+
+def report_fingerprint(layout: Any) -> str:
+    """An evaluation report: the training run it measured plus the evaluation settings."""
+    import dataclasses
+
+    preset = layout.preset
+    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset),
+                   "evaluate": dataclasses.asdict(preset.evaluate)})
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A committed record, or None when it is missing or unreadable (a torn record is never committed)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    state: str  # "missing", "stale" or "done"
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+def _labels_reason(record: dict[str, Any], preset: Any, what: str) -> str:
+    old = record.get("labels")
+    if old is not None and list(old) != list(preset.class_names):
+        return f"the {what} was made for classes [{', '.join(old)}]; the preset now has [{', '.join(preset.class_names)}]"
+    return f"the {what} was made with other settings"
+
+
+def features_status(layout: Any) -> StageStatus:
+    record = read_record(layout.features_info)
+    if record is None:
+        return StageStatus("missing", "no features yet")
+    if record.get("params_sha1") != features_fingerprint(layout.preset):
+        old = record.get("classes")
+        preset = layout.preset
+        if old is not None and list(old) != list(preset.class_names) and not preset.single_sigmoid:
+            return StageStatus("stale", f"the features were made for classes [{', '.join(old)}]; "
+                                        f"the preset now has [{', '.join(preset.class_names)}]")
+        return StageStatus("stale", "the features were made with other settings")
+    return StageStatus("done")
+
+
+def train_status(layout: Any) -> StageStatus:
+    record = read_record(layout.train_record)
+    if record is None:
+        return StageStatus("missing", "no trained model yet")
+    if record.get("fingerprint") != train_fingerprint(layout.preset):
+        return StageStatus("stale", _labels_reason(record, layout.preset, "model"))
+    return StageStatus("done")
+
+
+def evaluate_status(layout: Any) -> StageStatus:
+    record = read_record(layout.report_json)
+    if record is None or "fingerprint" not in record:
+        return StageStatus("missing", "not evaluated yet")
+    if record["fingerprint"] != report_fingerprint(layout):
+        return StageStatus("stale", _labels_reason(record, layout.preset, "report"))
+    return StageStatus("done")
+
+
+def convert_status(layout: Any) -> StageStatus:
+    record = read_record(layout.model_json)
+    if record is None or "fingerprint" not in record:
+        return StageStatus("missing", "not converted yet")
+    if record["fingerprint"] != model_fingerprint(layout):
+        return StageStatus("stale", _labels_reason(record, layout.preset, "converted model"))
+    return StageStatus("done")
+
+
+_CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,
+           "convert": convert_status}
+_RERUN = {"features": "features", "train": "train", "evaluate": "evaluate", "convert": "convert"}
+
+
+def status(layout: Any) -> dict[str, StageStatus]:
+    """Every stage's record against the preset. Training is stale when the features are not up to date;
+    evaluation and conversion (which both read the trained model) when training is not."""
+    result = {stage: check(layout) for stage, check in _CHECKS.items()}
+    if result["train"].done and not result["features"].done:
+        result["train"] = StageStatus("stale", result["features"].reason)
+    for stage in ("evaluate", "convert"):
+        if result[stage].done and not result["train"].done:
+            result[stage] = StageStatus("stale", result["train"].reason)
+    return result
+
+
+def require(layout: Any, stage: str) -> None:
+    """Refuse (exit 2, one line) when the record `stage` reads is missing or stale for the preset."""
+    st = _CHECKS[stage](layout)
+    if stage == "train" and st.done:
+        feat = features_status(layout)
+        if not feat.done:
+            st = StageStatus("stale", feat.reason)
+            stage = "features"
+    if not st.done:
+        name = layout.preset.name
+        raise UserError(f"{st.reason}: run `kwtui {_RERUN[stage]} {name}` first")

@@ -1,0 +1,92 @@
+"""The real `kwtui` wizard in a real terminal (tmux), at several sizes and after live resizes.
+
+The Textual test harness sets the size itself, so it cannot show whether the wizard reads the terminal's real
+size. Here tmux gives the program a pseudo-terminal of a given size; the screen is read back with
+capture-pane and checked: the header on the first line, the footer (key bindings) on the last line, nothing
+drawn past the window, and the same after the window is resized while the wizard runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+KWTUI = Path(sys.executable).with_name("kwtui")
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed (scripts/setup.sh installs it)")
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path, width: int, height: int) -> None:
+        self.socket = f"kwtui-test-{os.getpid()}-{width}x{height}"
+        self.env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state"),
+                    "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        self.env.pop("COLUMNS", None)
+        self.env.pop("LINES", None)
+        self.run("new-session", "-d", "-s", "w", "-x", str(width), "-y", str(height), "-c", str(tmp_path),
+                 f"env -u COLUMNS -u LINES {KWTUI}")
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True,
+                              check=True).stdout
+
+    def screen(self) -> list[str]:
+        return self.run("capture-pane", "-p", "-t", "w").split("\n")[:-1]
+
+    def resize(self, width: int, height: int) -> None:
+        self.run("resize-window", "-t", "w", "-x", str(width), "-y", str(height))
+
+    def wait_for(self, check, seconds: float = 30.0) -> list[str]:
+        deadline = time.monotonic() + seconds
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = self.screen()
+            if check(lines):
+                return lines
+            time.sleep(0.2)
+        raise AssertionError("screen never matched:\n" + "\n".join(lines))
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+
+
+def _fills(width: int, height: int):
+    """The wizard fills exactly this window: header first, footer last, the step bar and a step visible."""
+    def check(lines: list[str]) -> bool:
+        if len(lines) != height:
+            return False
+        footer = lines[-1]
+        return ("kwtui" in lines[0] and "Quit" in footer and "Dataset" in "\n".join(lines[1:4])
+                and all(len(line) <= width for line in lines))
+    return check
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24), (200, 60)])
+def test_wizard_uses_the_terminal_size(tmp_path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    tmux = Tmux(tmp_path, width, height)
+    try:
+        lines = tmux.wait_for(_fills(width, height))
+        # the header bar spans the whole width (its background reaches the last column)
+        assert lines[-1].strip() and lines[0].strip()
+    finally:
+        tmux.close()
+
+
+def test_wizard_follows_live_resizes(tmp_path: Path) -> None:
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.wait_for(_fills(80, 24))
+        for width, height in ((120, 40), (200, 60), (60, 20), (80, 24)):
+            tmux.resize(width, height)
+            lines = tmux.wait_for(_fills(width, height))
+            text = "\n".join(lines)
+            assert text.count("Quit") == 1  # one footer, not a stale copy of an earlier size
+    finally:
+        tmux.close()

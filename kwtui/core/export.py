@@ -81,5 +81,7 @@ def export_model(model: bytes, meta: dict[str, Any], run_dir: Path, firmware_dir
         files[firmware_dir / "model.cc"] = source
         files[firmware_dir / "model.h"] = header
     files[run_dir / "model.json"] = (json.dumps(meta, indent=2) + "\n").encode()  # the record: committed last
+    if firmware_dir is not None:
+        firmware_dir.mkdir(parents=True, exist_ok=True)
     write_files_atomic(files)
     return list(files)

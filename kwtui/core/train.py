@@ -233,12 +233,15 @@ def make_callback(
             # The epoch's checkpoint, best model, state and history form one unit: a kill at any instant
             # leaves the previous epoch's set or this one's, so --resume never repeats or skips an epoch.
             layout.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-            with writer.unit(layout.run_dir) as unit:
-                self.model.save(unit.temp(layout.last_checkpoint))
-                if improved:
-                    self.model.save(unit.temp(layout.best_model))
-                unit.add(layout.history, history_text(new_state["history"]).encode())
-                unit.add(layout.train_state, json.dumps(new_state, indent=2).encode())
+            try:
+                with writer.unit(layout.run_dir) as unit:
+                    self.model.save(unit.temp(layout.last_checkpoint))
+                    if improved:
+                        self.model.save(unit.temp(layout.best_model))
+                    unit.add(layout.history, history_text(new_state["history"]).encode())
+                    unit.add(layout.train_state, json.dumps(new_state, indent=2).encode())
+            except writer.DiskFull as exc:
+                raise writer.DiskFull(f"{exc} with --resume") from None
             state.update(new_state)
             if patience and state["best"] and self.epoch - state["best"]["epoch"] >= patience:
                 state["stopped_early"] = self.epoch

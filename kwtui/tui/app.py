@@ -37,6 +37,7 @@ from kwtui.tui.steps.training import TrainingStep
 from kwtui.tui.widgets.stepbar import StepBar
 
 StageRunner = Callable[..., dict[str, Any]]
+STEP_RECORDS = {"features": "features", "training": "train", "evaluate": "evaluate"}  # step -> stage record
 STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
 
 
@@ -110,6 +111,7 @@ class WizardApp(App[None]):
         for step in self.steps:
             step.load_from(self.preset)
         self.update_command()
+        self.refresh_stage_marks()
         self.call_after_refresh(self.steps[0].focus_first)
 
     @property
@@ -126,9 +128,35 @@ class WizardApp(App[None]):
         current = self.query_one("#steps", ContentSwitcher).current
         return next(i for i, s in enumerate(self.steps) if s.id == current)
 
+    def refresh_stage_marks(self) -> None:
+        """Steps backed by a stage record show done / out of date / not run for the settings on screen."""
+        from kwtui.core.io import records
+        from kwtui.core.layout import RunLayout
+
+        try:
+            status = records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))
+        except KwtuiError:
+            return  # an invalid setting on screen: the step says so when run
+        bar = self.query_one(StepBar)
+        for i, step in enumerate(self.steps):
+            stage = STEP_RECORDS.get(step.step_id)
+            if stage is not None:
+                bar.set_state(i, status[stage].state)
+
+    def stage_status(self, stage: str) -> Any:
+        """The record status of `stage` for the settings on screen (None when a setting is invalid)."""
+        from kwtui.core.io import records
+        from kwtui.core.layout import RunLayout
+
+        try:
+            return records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))[stage]
+        except KwtuiError:
+            return None
+
     def go_to(self, index: int) -> None:
         index = max(0, min(index, len(self.steps) - 1))
         self.collect_into_preset()
+        self.refresh_stage_marks()
         self.query_one("#steps", ContentSwitcher).current = self.steps[index].id
         self.query_one(StepBar).current = index
         self.steps[index].on_enter()
@@ -172,15 +200,19 @@ class WizardApp(App[None]):
         for step in self.steps:
             step.load_from(self.preset)
         self.update_command()
+        self.refresh_stage_marks()
 
     def on_dataset_scanned(self, scan: Any) -> None:
         self.query_one(ClassesStep).set_scan(scan)
 
     def write_run_preset(self, preset: Preset) -> None:
         """The preset as run, in the run folder: what the headless command replays."""
+        from kwtui.core.io import ownership
         from kwtui.core.layout import RunLayout
 
-        save_preset(preset, RunLayout(preset).preset_copy)
+        layout = RunLayout(preset)
+        ownership.claim(layout.run_dir, "run_dir")
+        save_preset(preset, layout.preset_copy)
 
     def action_save_preset(self) -> None:
         self.collect_into_preset()
@@ -272,12 +304,17 @@ class WizardApp(App[None]):
                 self.log.error(traceback.format_exc())
             pump.flush()
             target.post_message(StageDone(name, status, result, message))
+            self.call_from_thread(self.refresh_stage_marks)
 
         self.run_worker(thread_main, name=name, group=name, thread=True, exclusive=True, exit_on_error=False)
         return True
 
     def start_stage(self, stage: str, target: Step, preset: Preset, **options: Any) -> bool:
-        self.write_run_preset(preset)
+        try:
+            self.write_run_preset(preset)
+        except KwtuiError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return False
         start_multiprocessing_helpers()
         return self.start_task(
             stage, target, lambda report, cancel: self.stage_runner(stage, preset, report, cancel, **options)

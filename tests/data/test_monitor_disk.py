@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,14 +47,24 @@ def test_monitor_throttles_and_reports(tmp_path, monkeypatch):
     assert monitor.peak_rss >= sample.rss_bytes
 
 
-def test_worker_reports_enospc_and_leaves_nothing(demo_dataset, tmp_path):
-    (tmp_path / "yes").mkdir()
+@pytest.fixture
+def full_disk(tmp_path):
+    """A tmpfs with a `yes/` folder and not one free byte left (skips where it cannot mount)."""
+    for root in mounted_tmpfs(tmp_path / "full", "64k"):
+        (root / "yes").mkdir()
+        fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 512)
+        os.close(fd)
+        yield root
+
+
+def test_worker_reports_enospc_and_leaves_nothing(demo_dataset, full_disk):
     wav = sorted((demo_dataset / "yes").glob("*.wav"))[0]
-    # the worker's temp file name is .<name>.tmp<pid>: make it /dev/full, which fails every write with ENOSPC
-    os.symlink("/dev/full", tmp_path / "yes" / f".x.npy.tmp{os.getpid()}")
-    results = process_batch(str(tmp_path), [(0, str(wav), "yes/x.npy", 0, 1, -1.0), (1, str(wav), "yes/y.npy", 0, 2, -1.0)])
+    results = process_batch(str(full_disk), [(0, str(wav), "yes/x.npy", 0, 1, -1.0), (1, str(wav), "yes/y.npy", 0, 2, -1.0)])
     assert results[0][:2] == (0, "nospace") and len(results) == 1  # the batch stops at the first full-disk error
-    assert sorted(p.name for p in (tmp_path / "yes").iterdir()) == []
+    assert sorted(p.name for p in (full_disk / "yes").iterdir()) == []
 
 
 @pytest.fixture

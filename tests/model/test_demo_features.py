@@ -12,13 +12,14 @@ from kwtui.core import events as ev
 from kwtui.core.convert import FIRMWARE_OPS, run_convert
 from kwtui.core.evaluate import run_evaluate
 from kwtui.core.layout import RunLayout
+from kwtui.core.io import ownership
 from kwtui.core.preset import from_dict
 from kwtui.core.train import run_train
 
 
 def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):
     data = demo_features.to_dict()
-    run = tmp_path / "run"
+    run = ownership.claim(tmp_path / "run", "run_dir")
     shutil.copytree(demo_features.features_path, run / "features")
     data.update(run_dir=str(run))
     data["features"]["output"] = str(run / "features")

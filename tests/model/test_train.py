@@ -10,6 +10,7 @@ import os
 import pytest
 
 from kwtui.core import events as ev
+from kwtui.core.io import records
 from kwtui.core.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.evaluate import run_evaluate
@@ -43,7 +44,7 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     assert first["epochs_done"] == 2 and first["resumed_from_epoch"] == 0
     best_before = json.loads(layout.train_state.read_text())["best"]
 
-    stale = layout.checkpoints_dir / ".last.tmp.keras"  # as left by a run killed while saving
+    stale = layout.checkpoints_dir / ".kwtui-tmp-999999999-0badc0de-last.keras"  # left by a killed run (dead pid)
     stale.write_bytes(b"half a zip")
     longer = _with(preset, train={"epochs": 4, "final_fit_all": 1})
     report = collect_events()
@@ -81,14 +82,17 @@ def test_cancel_stops_within_one_batch_and_saves_nothing(tmp_path):
     assert not layout.train_state.exists()
 
 
-def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path):
+def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    from kwtui.core.io import writer
+
     preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 1})
     layout = RunLayout(preset)
     run_train(preset, ev.ignore, ev.CancelToken())
     saved = {p: p.read_bytes() for p in (layout.best_model, layout.last_checkpoint, layout.train_state)}
-    # Real ENOSPC: the checkpoint temp names point at /dev/full.
+    # Real ENOSPC: the checkpoint temps (fixed names here) point at /dev/full.
+    monkeypatch.setattr(writer, "temp_name", lambda name: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
     for target in (layout.best_model, layout.last_checkpoint):
-        os.symlink("/dev/full", target.with_name(f".{target.stem}.tmp.keras"))
+        os.symlink("/dev/full", target.with_name(writer.temp_name(target.name)))
     with pytest.raises(KwtuiError, match="disk full") as info:
         run_train(_with(preset, train={"epochs": 3}), ev.ignore, ev.CancelToken(), resume=True)
     assert info.value.exit_code == 1
@@ -113,6 +117,10 @@ def test_single_keyword_without_other_classes_gets_one_sigmoid_output(tmp_path):
                    classes={"unknown": False, "background": False},
                    features={"output": str(store.features_path)},
                    train={"epochs": 2}, convert={"firmware_dir": str(tmp_path / "fw")})
+    # the store's _unknown/_background files are this binary model's negatives: its record says so
+    info_path = store.features_path / "features.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "params_sha1": records.features_fingerprint(preset)}))
     run_train(preset, ev.ignore, ev.CancelToken())
     summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
     assert summary["accuracy"] > 0.5

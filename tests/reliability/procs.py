@@ -20,6 +20,7 @@ from typing import Callable
 
 import psutil
 
+from kwtui.core.io import writer
 from tests.helpers.corpus import REPO, kwtui_command
 
 
@@ -121,7 +122,8 @@ def temp_files(root: Path) -> list[str]:
     found = []
     for path in root.rglob("*"):
         name = path.name
-        if ".tmp" in name or name.endswith((".part", ".partial", "~")) or name.startswith(".tmp"):
+        if (".tmp" in name or name.endswith((".part", ".partial", "~")) or name.startswith(".tmp")
+                or writer.is_temp_name(name) or name == writer.JOURNAL_NAME):
             found.append(str(path.relative_to(root)))
     return sorted(found)
 

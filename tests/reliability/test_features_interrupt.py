@@ -130,7 +130,7 @@ def test_two_runs_on_one_folder_never_corrupt_it(tmp_path, resume_dataset):
         thread.join()
     assert any(o.returncode == 0 for o in outcomes), [o.stderr[-500:] for o in outcomes]
     for refused in (o for o in outcomes if o.returncode != 0):
-        assert refused.returncode == 2 and "another kwtui is generating features" in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and "in use by kwtui features" in refused.stderr, refused.stderr
     assert all("Traceback" not in o.stderr for o in outcomes)
     features_dir = run_dir / "features"
     assert _partial_npys(features_dir) == []
@@ -142,19 +142,17 @@ def test_two_runs_on_one_folder_never_corrupt_it(tmp_path, resume_dataset):
 
 def test_a_locked_features_folder_is_refused_until_released(tmp_path, resume_dataset):
     """While another process holds the folder's lock, `kwtui features` exits 2 at once and touches nothing."""
-    import fcntl
     import os
 
+    from kwtui.core.io import locks, ownership
+
     preset, run_dir = _preset(tmp_path, "locked", resume_dataset)
-    features_dir = run_dir / "features"
-    features_dir.mkdir(parents=True)
-    fd = os.open(features_dir / ".lock", os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    ownership.claim(run_dir, "run_dir")
+    features_dir = ownership.claim(run_dir / "features", "features.output")
+    with locks.exclusive(features_dir, "features"):
         refused = watch(["features", preset], timeout=120)
         assert refused.returncode == 2, refused.stderr
-        assert "another kwtui is generating features" in refused.stderr.strip().splitlines()[-1]
+        assert f"in use by kwtui features (pid {os.getpid()})" in refused.stderr.strip().splitlines()[-1]
         assert not list(features_dir.rglob("*.npy"))
-    finally:
-        os.close(fd)  # released: as when the other run ends, or is killed
+    # released: as when the other run ends, or is killed
     assert watch(["features", preset], timeout=300).returncode == 0

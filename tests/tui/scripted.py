@@ -62,8 +62,17 @@ def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, *
 
 
 def write_results(layout: RunLayout) -> None:
-    """report.json and model.json in the shapes the evaluate and convert stages write."""
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    """The records of a finished run, in the shapes the stages write: train.json, report.json and model.json,
+    with the fingerprints of `layout.preset` (so the wizard shows them as up to date)."""
+    from kwtui.core.io import ownership, records
+
+    ownership.claim(layout.run_dir, "run_dir")
+    ownership.claim(layout.features_dir, "features.output")
+    features = {"classes": layout.preset.class_names, "params_sha1": records.features_fingerprint(layout.preset)}
+    layout.features_info.write_text(json.dumps(features))
+    train = {"version": 1, "run_id": "snapshot", "fingerprint": records.train_fingerprint(layout.preset),
+             "labels": layout.preset.class_names}
+    layout.train_record.write_text(json.dumps(train))
     matrix = [[18, 1, 1, 0], [2, 16, 2, 0], [1, 1, 17, 1], [0, 0, 1, 39]]
     per_class = {}
     for i, name in enumerate(CLASSES):
@@ -75,8 +84,9 @@ def write_results(layout: RunLayout) -> None:
              for t in [0.5 + 0.05 * k for k in range(10)]]
     report = {"accuracy": 0.8875, "confusion_matrix": {"labels": CLASSES, "rows_true_cols_predicted": matrix},
               "per_class": per_class, "threshold_sweep": sweep}
+    report["fingerprint"] = records.report_fingerprint(layout)
     (layout.report_json).write_text(json.dumps(report))
-    model = {"quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
+    model = {"fingerprint": records.model_fingerprint(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
              "tflm_accuracy": 0.8813}
     (layout.run_dir / "model.json").write_text(json.dumps(model))
 

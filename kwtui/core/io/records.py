@@ -71,12 +71,14 @@ def model_fingerprint(layout: Any) -> str:
 
 
 def report_fingerprint(layout: Any) -> str:
-    """An evaluation report: the training run it measured plus the evaluation settings."""
+    """An evaluation report: the training run it measured plus the post-processing it simulated. The threshold
+    is not part of it: the report sweeps every threshold, and picking another one does not make it stale."""
     import dataclasses
 
     preset = layout.preset
-    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset),
-                   "evaluate": dataclasses.asdict(preset.evaluate)})
+    evaluate = dataclasses.asdict(preset.evaluate)
+    evaluate.pop("threshold", None)
+    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset), "evaluate": evaluate})
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

@@ -148,8 +148,18 @@ class EvaluateStep(StageStep):
 
     # --- results -----------------------------------------------------------------
     def show_results(self, layout: RunLayout) -> None:
-        report = read_json(layout.report_json)
-        self.model_info = read_json(layout.run_dir / "model.json")
+        """Only results made for the settings on screen: a stale report or model is named, never shown."""
+        evaluated, converted = self.wizard.stage_status("evaluate"), self.wizard.stage_status("convert")
+        report = read_json(layout.report_json) if evaluated is not None and evaluated.done else None
+        self.model_info = read_json(layout.model_json) if converted is not None and converted.done else None
+        if report is None and self.report is not None:
+            self.query_one("#confusion", DataTable).clear(columns=True)
+            self.query_one("#sweep", DataTable).clear(columns=True)
+            self.sweep = []
+        if report is None:
+            why = evaluated.reason if evaluated is not None else "a setting on screen is invalid"
+            self.query_one("#threshold-choice", Label).update(
+                f"[yellow]out of date: {why}[/]" if evaluated is not None and evaluated.state == "stale" else why)
         if report and report != self.report:
             self.show_report(report)
         self.report = report
@@ -204,11 +214,15 @@ class EvaluateStep(StageStep):
         info = self.model_info
         label = self.query_one("#convert-summary", Label)
         if not info:
-            label.update("not converted yet")
+            converted = self.wizard.stage_status("convert")
+            stale = converted is not None and converted.state == "stale"
+            label.update(f"[yellow]converted model out of date: {converted.reason}[/]" if stale else "not converted yet")
             return
         quant = info.get("quantization", "int8")
         label.update(
             f"float {percent(info.get('float_accuracy'))}  {quant} in TFLM {percent(info.get('tflm_accuracy'))}"
             f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B\n"
-            f"model.cc -> {self.firmware_dir or layout.firmware_dir}"
+            + (f"model.cc/model.h in {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
+               if layout.preset.convert.firmware_dir else
+               f"model.cc/model.h in {layout.run_dir}; the Flash step writes the model to the board's partition")
         )

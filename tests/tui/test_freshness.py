@@ -1,0 +1,58 @@
+"""The wizard never shows or uses results of another configuration (real records, real stages).
+
+After training, adding a keyword in the Classes step makes Features, Training and Evaluate out of date in the
+step bar; the old report is not shown; Evaluate refuses the old model with one line naming the classes; and
+training again makes exactly the stale stages fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from kwtui.core.io import records
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import from_dict
+from kwtui.tui.app import create_app
+from kwtui.tui.widgets.stepbar import StepBar
+from tests.tui.pilot_utils import wait_stage
+
+FEATURES, TRAINING, EVALUATE = 2, 3, 4
+
+
+def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(trained_run, tmp_path: Path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run), "features": {"output": ""}})
+    status = records.status(RunLayout(preset))
+    assert all(s.done for s in status.values()), status
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            bar = app.query_one(StepBar)
+            await pilot.pause()
+            assert {FEATURES, TRAINING, EVALUATE} <= bar.done
+
+            app.preset.classes.keywords = ["yes", "no", "left"]  # what the Classes step does on Space
+            app.apply_preset(app.preset)
+            app.go_to(EVALUATE)
+            await pilot.pause()
+            assert {FEATURES, TRAINING, EVALUATE} <= bar.stale and not bar.done & {FEATURES, TRAINING, EVALUATE}
+            shown = str(app.query_one("#threshold-choice").render())
+            assert "out of date" in shown and "classes" in shown
+            assert app.query_one("#confusion").row_count == 0  # the old 4-class table is gone
+
+            await pilot.press("ctrl+r")  # Evaluate + convert with the old model
+            await wait_stage(pilot, None, "evaluate", 120)
+            status = str(app.query_one("#evaluate-status").render())
+            assert "was made for classes [yes, no, _unknown, _background]" in status, status
+            assert "left" in status
+
+            app.preset.classes.keywords = ["yes", "no"]  # back to what was trained: fresh again
+            app.apply_preset(app.preset)
+            await pilot.pause()
+            assert {FEATURES, TRAINING, EVALUATE} <= bar.done
+
+    asyncio.run(scenario())

@@ -308,6 +308,8 @@ def _convert(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.Can
         "tflm_float_agreement": round(agreement, 4),
     }
     firmware_dir = _firmware_dir(layout, report)
+    if firmware_dir is not None:
+        writer.remove_stale_temps(firmware_dir)  # kwtui-scheme temps of a killed export (never other files)
     try:
         written = export_files(tflite, meta, layout, firmware_dir)
     except OSError as exc:

@@ -296,8 +296,10 @@ def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
 
 
 def _todo(plan: ClipPlan, features_dir: Path) -> list[int]:
-    """Indexes of the jobs whose file is not there yet (one listing per folder, not a stat per file)."""
+    """Indexes of the jobs whose file is not there yet, or is older than its source clip (the audio was replaced
+    since): one listing per folder, then one stat per present file and per source."""
     present: dict[str, set[str]] = {}
+    source_mtimes: dict[str, int] = {}
     todo = []
     for i, job in enumerate(plan.jobs):
         folder, name = os.path.split(job.output)
@@ -305,6 +307,18 @@ def _todo(plan: ClipPlan, features_dir: Path) -> list[int]:
         if names is None:
             names = present[folder] = set(os.listdir(features_dir / folder))
         if name not in names:
+            todo.append(i)
+            continue
+        source_mtime = source_mtimes.get(job.source)
+        if source_mtime is None:
+            try:
+                source_mtime = source_mtimes[job.source] = os.stat(job.source).st_mtime_ns
+            except OSError:
+                source_mtime = source_mtimes[job.source] = 0
+        try:
+            if os.stat(features_dir / job.output).st_mtime_ns < source_mtime:
+                todo.append(i)
+        except OSError:
             todo.append(i)
     return todo
 

@@ -41,10 +41,14 @@ STEP_RECORDS = {"features": "features", "training": "train", "evaluate": "evalua
 STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
 
 
-def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict:
-    from kwtui.core.pipeline import run_stage
+def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, *, until: str | None = None,
+                    **options: Any) -> dict:
+    """Stages `stage`..`until` through the same orchestrator as `kwtui run` (preset copy, ownership, pre-checks,
+    freshness); a step's button always runs its stages, even when their records are up to date."""
+    from kwtui.core.pipeline import run_pipeline
 
-    return run_stage(stage, preset, report, cancel, **options)
+    results = run_pipeline(preset, report, cancel, start=stage, until=until or stage, force=True, **options)
+    return {**results[list(results)[-1]], "stages": results}
 
 
 def start_multiprocessing_helpers() -> None:

@@ -96,11 +96,12 @@ def test_corrupt_test_npy_in_evaluate_and_convert(trained_run, tmp_path):
     assert {p.name: p.read_bytes() for p in (layout.tflite, layout.model_cc, layout.model_h)} == before
 
 
-def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path):
+def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path, monkeypatch):
     import os
     import shutil
 
     from kwtui.core.errors import KwtuiError
+    from kwtui.core.io import writer
 
     run = tmp_path / "copy"
     shutil.copytree(trained_run.run_path, run)
@@ -108,8 +109,9 @@ def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path
     layout = RunLayout(preset)
     outputs = [layout.tflite, layout.model_cc, layout.model_h, layout.run_dir / "model.json"]
     before = {p: p.read_bytes() for p in outputs}
-    os.symlink("/dev/full", layout.run_dir / ".model.cc.tmp")  # real ENOSPC when model.cc is written
-    with pytest.raises(KwtuiError, match="previous export kept"):
+    monkeypatch.setattr(writer, "temp_name", lambda name: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
+    os.symlink("/dev/full", layout.run_dir / writer.temp_name("model.cc"))  # real ENOSPC when model.cc is written
+    with pytest.raises(KwtuiError, match="disk full"):
         run_convert(preset, ev.ignore, ev.CancelToken())
     assert {p: p.read_bytes() for p in outputs} == before  # nothing half-new: all or none
-    assert [p for p in layout.run_dir.glob(".model*.tmp") if not p.is_symlink()] == []
+    assert [p for p in layout.run_dir.iterdir() if writer.is_temp_name(p.name) and not p.is_symlink()] == []

@@ -57,6 +57,7 @@ def _normalised_report(run_dir) -> dict:
     text = (run_dir / "report.json").read_text().replace(str(run_dir), "<run>")
     report = json.loads(text)
     report.pop("seconds", None)
+    report.pop("fingerprint", None)  # names its training run, which differs by design
     return report
 
 

@@ -44,7 +44,7 @@ async def capture(presets_dir: Path) -> None:
         shot("4-training")
         await pilot.press("ctrl+n")
         await press_button(pilot, "evaluate-start")
-        await wait_until(pilot, lambda: not app.steps[4].running and not app.steps[4].queue, 600)
+        await wait_until(pilot, lambda: not app.steps[4].running, 600)
         shot("5-evaluate")
         await pilot.press("ctrl+n")
         await type_into(pilot, "baud", "921600")

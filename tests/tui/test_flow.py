@@ -85,7 +85,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         # 5 Evaluate & convert
         assert app.step_index == 4
         await press_button(pilot, "evaluate-start")
-        await wait_until(pilot, lambda: not app.steps[4].running and not app.steps[4].queue, 300, "evaluate+convert")
+        await wait_until(pilot, lambda: not app.steps[4].running, 300, "evaluate+convert")
         assert layout.report_json.exists() and layout.tflite.exists(), app.query_one("#evaluate-status").render()
         assert app.query_one("#confusion", DataTable).row_count == 4
         assert app.query_one("#sweep", DataTable).row_count > 5

@@ -60,20 +60,26 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-# A test-only hook: SIGKILL this process at the Nth commit (rename) so tests can kill at every commit point.
+# Test-only hooks: SIGKILL this process at the Nth commit (rename), and/or log every commit's target, so tests
+# can kill a stage at each of its commit points.
 _KILL_AT = int(os.environ.get("KWTUI_TEST_KILL_AT_COMMIT", "0") or 0)
+_COMMIT_LOG = os.environ.get("KWTUI_TEST_COMMIT_LOG", "")
 _commits = 0
 
 
-def commit_point() -> None:
+def commit_point(target: Path | str = "") -> None:
     """Called just before every rename that commits a result."""
     global _commits
-    if _KILL_AT:
-        _commits += 1
-        if _commits == _KILL_AT:
-            import signal
+    if not (_KILL_AT or _COMMIT_LOG):
+        return
+    _commits += 1
+    if _COMMIT_LOG:
+        with open(_COMMIT_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{_commits}\t{target}\n")
+    if _commits == _KILL_AT:
+        import signal
 
-            os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _disk_error(path: Path, exc: BaseException) -> BaseException:
@@ -94,7 +100,7 @@ def temp_for(path: Path, fsync: bool = False) -> Iterator[Path]:
         yield tmp
         if fsync:
             _fsync_file(tmp)
-        commit_point()
+        commit_point(path)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -114,7 +120,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_fd(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
@@ -197,7 +203,7 @@ def _roll_forward(journal: Path) -> None:
     pairs = json.loads(journal.read_text(encoding="utf-8"))
     for tmp, target in pairs:
         if os.path.lexists(tmp):
-            commit_point()
+            commit_point(target)
             os.replace(tmp, target)
     os.unlink(journal)
 

@@ -36,7 +36,6 @@ class EvaluateStep(StageStep):
         self.model_info: dict[str, Any] | None = None
         self.sweep: list[dict[str, Any]] = []
         self.threshold: float = 0.9
-        self.queue: list[str] = []  # stages still to run after the current one
         self.firmware_dir = ""  # where the last conversion wrote model.cc
 
     def compose(self) -> ComposeResult:
@@ -95,26 +94,18 @@ class EvaluateStep(StageStep):
         elif event.button.id == "convert-start":
             self.run_stages(["convert"])
         elif event.button.id == "evaluate-cancel":
-            self.queue.clear()
             for stage in ("evaluate", "convert"):
                 self.wizard.cancel_task(stage)
             self.set_status("cancelling ...")
 
     def run_stages(self, stages: list[str]) -> None:
+        """One task through the core orchestrator: evaluate then convert, or convert alone."""
         preset = self.validated_preset()
         if preset is None:
             return
-        self.queue = list(stages)
-        self.run_next(preset)
-
-    def run_next(self, preset: Preset) -> None:
-        if not self.queue:
-            self.set_running(False)
-            return
-        stage = self.queue.pop(0)
-        if self.wizard.start_stage(stage, self, preset):
+        if self.wizard.start_stage(stages[0], self, preset, until=stages[-1]):
             self.set_running(True)
-            self.set_status(f"{stage} ... (TensorFlow loads on first use)")
+            self.set_status(f"{stages[0]} ... (TensorFlow loads on first use)")
 
     def on_stage_events(self, message: StageEvents) -> None:
         for event in message.events:
@@ -129,20 +120,13 @@ class EvaluateStep(StageStep):
         message.stop()
         layout = RunLayout(self.wizard.preset)
         self.show_results(layout)
+        self.set_running(False)
         if message.ok:
-            self.set_status(f"[green]{message.stage} done[/]")
-            if message.stage == "convert":
+            stages = list(message.summary.get("stages") or [message.stage])
+            self.set_status(f"[green]{' + '.join(stages)} done[/]")
+            if "convert" in stages:
                 self.firmware_dir = message.summary.get("firmware_dir", "")
-                self.wizard.query_one("StepBar").mark_done(4)
-            try:
-                self.run_next(self.wizard.current_preset())
-            except Exception as exc:  # the preset became invalid while running
-                self.queue.clear()
-                self.set_running(False)
-                self.set_status(f"[red]{exc}[/]")
         else:
-            self.queue.clear()
-            self.set_running(False)
             colour = "yellow" if message.status == "cancelled" else "red"
             self.set_status(f"[{colour}]{message.stage}: {message.message}[/]")
 
@@ -222,7 +206,7 @@ class EvaluateStep(StageStep):
         label.update(
             f"float {percent(info.get('float_accuracy'))}  {quant} in TFLM {percent(info.get('tflm_accuracy'))}"
             f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B\n"
-            + (f"model.cc/model.h in {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
+            + (f"model.cc/.h: {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
                if layout.preset.convert.firmware_dir else
-               f"model.cc/model.h in {layout.run_dir}; the Flash step writes the model to the board's partition")
+               f"model.cc/.h: {layout.run_dir} (step 6 writes the board's model partition)")
         )

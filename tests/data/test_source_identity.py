@@ -1,0 +1,35 @@
+"""A clip whose audio was replaced gets its feature file recomputed; untouched clips keep theirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from kwtui.core import events as ev
+from kwtui.core.features import run_features
+from kwtui.core.preset import from_dict
+from tests.tui.scripted import write_tiny_dataset
+
+
+def test_replaced_clip_is_recomputed(tmp_path: Path):
+    dataset = write_tiny_dataset(tmp_path / "data")
+    preset = from_dict({"name": "ident", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
+                        "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}})
+    run_features(preset, ev.ignore, ev.CancelToken())
+    features = preset.features_path
+    before = {p: p.read_bytes() for p in features.rglob("*.npy")}
+    clip = dataset / "yes" / "00000000_nohash_0.wav"
+    target = features / "yes" / "00000000_nohash_0.npy"
+    assert target in before
+
+    t = np.arange(16000) / 16000
+    sf.write(clip, 0.5 * np.sin(2 * np.pi * 2500 * t), 16000, subtype="PCM_16")  # new audio, same name
+    stamp = target.stat().st_mtime_ns + 2_000_000_000
+    os.utime(clip, ns=(stamp, stamp))  # a newer clip, even on a coarse-grained clock
+    run_features(preset, ev.ignore, ev.CancelToken())
+    after = {p: p.read_bytes() for p in features.rglob("*.npy")}
+    assert after[target] != before[target]
+    assert {p: b for p, b in after.items() if p != target} == {p: b for p, b in before.items() if p != target}

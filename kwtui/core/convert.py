@@ -282,6 +282,8 @@ def _convert(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.Can
     meta = {
         "version": records.RECORD_VERSION,
         "fingerprint": records.model_fingerprint(layout),
+        "train_fingerprint": records.train_fingerprint(preset),
+        "train_run": records.train_run_id(layout),
         "preset": preset.name,
         "source_model": str(source),
         "final_fit_all": source != layout.best_model,

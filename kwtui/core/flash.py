@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kwtui.core import events as ev
-from kwtui.core.io import writer
+from kwtui.core.io import ownership, records, writer
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.layout import RunLayout
 from kwtui.core.model_image import ModelImageError, build_model_image
@@ -471,6 +471,8 @@ def run_flash(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, dry_run:
     started = time.monotonic()
     layout = RunLayout(preset)
     report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
+    records.require_deployable(layout)
+    ownership.claim(layout.run_dir, "run_dir")
 
     image = model_image_from_run(layout)
     image_path = layout.model_partition_image

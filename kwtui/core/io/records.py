@@ -54,7 +54,7 @@ def train_fingerprint(preset: Any) -> str:
                    "labels": preset.class_names, "sigmoid": preset.single_sigmoid})
 
 
-def _train_run_id(layout: Any) -> str:
+def train_run_id(layout: Any) -> str:
     record = read_record(layout.train_record)
     return str(record.get("run_id", "")) if record else ""
 
@@ -66,7 +66,7 @@ def model_fingerprint(layout: Any) -> str:
     preset = layout.preset
     convert = dataclasses.asdict(preset.convert)
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
-    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
+    return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
                    "evaluate": dataclasses.asdict(preset.evaluate)})
 
 
@@ -78,7 +78,7 @@ def report_fingerprint(layout: Any) -> str:
     preset = layout.preset
     evaluate = dataclasses.asdict(preset.evaluate)
     evaluate.pop("threshold", None)
-    return digest({"train_run": _train_run_id(layout), "train": train_fingerprint(preset), "evaluate": evaluate})
+    return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "evaluate": evaluate})
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -163,6 +163,23 @@ def status(layout: Any) -> dict[str, StageStatus]:
         if result[stage].done and not result["train"].done:
             result[stage] = StageStatus("stale", result["train"].reason)
     return result
+
+
+def require_deployable(layout: Any) -> None:
+    """Flash: the converted model must come from the training run and classes of this preset. Its threshold and
+    post-processing may differ (the partition image carries the preset's), so those do not make it stale."""
+    record = read_record(layout.model_json)
+    name = layout.preset.name
+    if record is None:
+        raise UserError(f"{layout.model_json}: no converted model; run `kwtui convert {name}` first")
+    trained = train_status(layout)
+    if not trained.done:
+        raise UserError(f"{trained.reason}: run `kwtui train {name}`, then `kwtui convert {name}` first")
+    if record.get("train_fingerprint") != train_fingerprint(layout.preset) or record.get("train_run") != train_run_id(layout):
+        reason = _labels_reason(record, layout.preset, "converted model")
+        if reason.endswith("other settings"):
+            reason = "the converted model is from an earlier training run"
+        raise UserError(f"{reason}: run `kwtui convert {name}` first")
 
 
 def require(layout: Any, stage: str) -> None:

@@ -1,0 +1,72 @@
+"""Stale results are refused through the real CLI: exit 2, one line naming what changed and what to run.
+
+`kwtui run` redoes exactly the stale stages: after a change of evaluation settings only evaluate and convert
+run again; with nothing changed, nothing runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import tomli_w
+
+from kwtui.core.io import records
+from kwtui.core.layout import RunLayout
+from kwtui.core.preset import from_dict
+from tests.helpers.corpus import kwtui
+
+FIVE = "classes.keywords=['yes','no','left','right','up']"
+
+
+def _copy(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    data = trained_run.to_dict()
+    data["run_dir"] = str(run)
+    data["convert"]["firmware_dir"] = str(run / "firmware_src")
+    path = tmp_path / "tones.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path, from_dict(data)
+
+
+def _one_error(result) -> str:
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    return errors[0]
+
+
+def test_evaluate_convert_flash_refuse_a_model_trained_for_other_classes(trained_run, tmp_path):
+    preset_file, preset = _copy(trained_run, tmp_path)
+    report_before = (preset.run_path / "report.txt").read_bytes()
+    for command in (["evaluate"], ["convert"], ["flash", "--dry-run"]):
+        result = kwtui(*command, preset_file, "--set", FIVE, timeout=180)
+        assert result.returncode == 2, (command, result.stderr)
+        line = _one_error(result)
+        assert "made for classes [yes, no, _unknown, _background]" in line and "up" in line, line
+        assert "kwtui train" in line or "kwtui features" in line, line
+    assert (preset.run_path / "report.txt").read_bytes() == report_before  # nothing overwritten
+
+
+def test_train_refuses_features_made_for_other_classes(trained_run, tmp_path):
+    preset_file, _ = _copy(trained_run, tmp_path)
+    result = kwtui("train", preset_file, "--set", FIVE, timeout=180)
+    assert result.returncode == 2
+    assert "the features were made for classes" in _one_error(result)
+
+
+def test_run_redoes_exactly_the_stale_stages(trained_run, tmp_path):
+    preset_file, preset = _copy(trained_run, tmp_path)
+    layout = RunLayout(preset)
+    assert all(s.done for s in records.status(layout).values())
+    nothing = kwtui("run", preset_file, "--from", "train", "--until", "convert", "--json", timeout=300)
+    assert nothing.returncode == 0, nothing.stderr
+    finished = [json.loads(line) for line in nothing.stdout.splitlines() if '"finished"' in line]
+    assert all(e["summary"].get("up_to_date") for e in finished) and len(finished) == 3
+
+    changed = kwtui("run", preset_file, "--from", "train", "--until", "convert", "--json",
+                    "--set", "evaluate.average_window=2", timeout=300)
+    assert changed.returncode == 0, changed.stderr
+    finished = {e["stage"]: e["summary"] for e in map(json.loads, changed.stdout.splitlines()) if e.get("event") == "finished"}
+    assert finished["train"].get("up_to_date") and not finished["evaluate"].get("up_to_date")
+    assert not finished["convert"].get("up_to_date")

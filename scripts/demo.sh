@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -f data/demo/validation_list.txt ] || .venv/bin/kwtui demo-data data/demo --per-word 80
 .venv/bin/kwtui run presets/commands.toml "$@"
-echo "demo: results in runs/commands/ (report.txt, model.tflite, model.cc); firmware model in firmware/lib/neural_network/src/"
+echo "demo: results in runs/commands/ (report.txt, model.tflite, model.cc/model.h)"

@@ -30,8 +30,14 @@ from kwtui.core.layout import RunLayout
 from kwtui.core.model_image import ModelImageError, build_model_image
 
 STAGE = "flash"
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-DEFAULT_PARTITION_TABLE = FIRMWARE_DIR / "partitions.csv"
+def _shipped_partition_table() -> Path:
+    """firmware/partitions.csv, shipped as package data so that flashing works after a non-editable install."""
+    from importlib.resources import files
+
+    return Path(str(files("kwtui") / "resources" / "partitions.csv"))
+
+
+DEFAULT_PARTITION_TABLE = _shipped_partition_table()
 MODEL_PARTITION_NAME = "model"
 MODEL_PARTITION_SUBTYPE = 0x40
 PARTITION_TABLE_OFFSET = 0x8000  # ESP-IDF / Arduino default (CONFIG_PARTITION_TABLE_OFFSET)
@@ -131,7 +137,7 @@ def find_model_partition(partitions: Iterable[Partition], source: Path) -> Parti
             return part
     raise UserError(
         f"{source}: no model partition (a `data, 0x40` entry named `{MODEL_PARTITION_NAME}`); "
-        f"use {DEFAULT_PARTITION_TABLE.relative_to(FIRMWARE_DIR.parent)} and flash the full firmware once"
+        "use the firmware's firmware/partitions.csv and flash the full firmware once"
     )
 
 

@@ -323,7 +323,10 @@ def save_preset(preset: Preset, path: str | Path) -> Path:
 
 
 def shipped_presets_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "presets"
+    """The presets shipped as package data (the repository's top-level presets/ links to the same folder)."""
+    from importlib.resources import files
+
+    return Path(str(files("kwtui") / "resources" / "presets"))
 
 
 def user_presets_dir() -> Path:

@@ -32,9 +32,9 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kwtui.core.demo import make_demo_dataset  # noqa: E402
+from kwtui.core.data.demo import make_demo_dataset  # noqa: E402
 from kwtui.core.events import CancelToken  # noqa: E402
-from kwtui.core.features import run_features  # noqa: E402
+from kwtui.core.stages.features import run_features  # noqa: E402
 from kwtui.core.preset import from_dict  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -51,7 +51,7 @@ def source_clips(rate: int = 22050) -> tuple[list[Path], Path]:
     if rate != 22050:
         import soundfile as sf
 
-        from kwtui.core.audio import load_audio
+        from kwtui.core.data.audio import load_audio
 
         dst = OUT / f"demo-src-{rate}"
         if not (dst / ".complete").exists():
@@ -254,9 +254,9 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
     perf_counter splits, the minimum over `repeat` passes (the least disturbed pass on a shared machine)."""
     import numpy as np
 
-    from kwtui.core import features as F
-    from kwtui.core import spectrogram as spec
-    from kwtui.core.audio import Audio, _read_pcm16, fit_to_clip, resample
+    from kwtui.core.features import worker as F
+    from kwtui.core.data import spectrogram as spec
+    from kwtui.core.data.audio import Audio, _read_pcm16, fit_to_clip, resample
 
     F._keep_freed_memory()
     dataset = synth_dataset(4000, rate)
@@ -295,10 +295,11 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
 
 def task_overhead(cores: int, tasks: int = 200) -> None:
     """Round trip of an empty batch through the pool: submit, pickle, run, result (per task, not per clip)."""
-    from kwtui.core import features as F
+    from kwtui.core.features import worker as F
+    from kwtui.core.features.pool import make_pool
 
     config = {"time_shift_ms": 0, "noise_volume": (0.0, 0.0), "train_noise": [], "parent_pid": os.getpid()}
-    with F.make_pool(cores, config) as pool:
+    with make_pool(cores, config) as pool:
         pool.submit(F.process_batch, str(OUT), []).result()  # workers started
         started = time.perf_counter()
         for _ in range(tasks):
@@ -311,7 +312,7 @@ def _spectrograms(count: int) -> float:
     """Seconds for `count` spectrograms of one clip: pure numpy work, no I/O."""
     import numpy as np
 
-    from kwtui.core.spectrogram import spectrogram
+    from kwtui.core.data.spectrogram import spectrogram
 
     clip = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     started = time.perf_counter()
@@ -404,7 +405,7 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
         print(f"RSS growth {sizes[0]} -> {sizes[-1]} clips: {growth:+.1f} % (target < 15 %, absolute < 300 MB)")
 
     if args.only in (None, "scan"):
-        from kwtui.core.dataset import scan_dataset
+        from kwtui.core.data.scan import scan_dataset
 
         tree = speech_commands_tree(*((35, 300) if args.quick else (35, 3000)))
         scan = scan_dataset(tree)

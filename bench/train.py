@@ -52,8 +52,8 @@ def child(mode: str, preset_path: str, epochs: int) -> None:
     """Train in this (fresh) process and print throughput and peak RSS as JSON."""
     import numpy as np
 
-    from kwtui.core.dataio import class_weights, load_arrays, load_splits, make_sequence
-    from kwtui.core.layout import RunLayout
+    from kwtui.core.features.store import class_weights, load_arrays, load_splits, make_sequence
+    from kwtui.core.io.layout import RunLayout
     from kwtui.core.model import build_model, seed_everything
     from kwtui.core.preset import load_preset
 
@@ -97,10 +97,10 @@ def run_child(mode: str, preset_path: Path, epochs: int) -> dict:
 
 
 def model_figures(preset) -> dict:
-    from kwtui.core.convert import run_convert
+    from kwtui.core.stages.convert import run_convert
     from kwtui.core.events import CancelToken, ignore
     from kwtui.core.preset import from_dict
-    from kwtui.core.train import run_train
+    from kwtui.core.stages.train import run_train
 
     data = preset.to_dict()
     data["train"].update(epochs=8, batch_size=32)

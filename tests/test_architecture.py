@@ -57,7 +57,7 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
 
     code = (
         "import sys\n"
-        "import kwtui.core.pipeline as p\n"
+        "import kwtui.core.stages.pipeline as p\n"
         "def broken(*a, **k):\n    raise ZeroDivisionError('boom')\n"
         "p.run_stage = broken\n"
         "sys.argv = ['kwtui', 'features', 'presets/commands.toml']\n"
@@ -74,3 +74,70 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
     assert "Traceback" not in done.stderr
     logs = list(tmp_path.rglob("crash-*.log"))
     assert len(logs) == 1 and "ZeroDivisionError" in logs[0].read_text()
+
+
+# --- layers: who may import whom (every import, also those inside functions) -----------------------
+
+KWTUI = CORE.parent
+LAYERS = {  # package -> kwtui packages it may import (besides itself and the leaf modules below)
+    "kwtui.core.io": {"kwtui.core.data.spectrogram"},
+    "kwtui.core.data": {"kwtui.core.io"},
+    "kwtui.core.features": {"kwtui.core.io", "kwtui.core.data"},
+    "kwtui.core.device": {"kwtui.core.io", "kwtui.core.data"},
+    "kwtui.core.stages": {"kwtui.core"},
+    "kwtui.cli": {"kwtui.core", "kwtui.tui.app"},
+    "kwtui.tui": {"kwtui.core"},
+    "kwtui.core.preset": {"kwtui.core.io"},
+    "kwtui.core.model": {"kwtui.core.data"},
+    "kwtui.__main__": {"kwtui.cli"},
+}
+LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
+          "kwtui.core.postprocess", "kwtui.core.model"}  # one-concern modules any layer may use
+
+
+def _module_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.startswith("kwtui.")}
+
+
+def _name(path: Path) -> str:
+    return ".".join(path.relative_to(KWTUI.parent).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _allowed(module: str, target: str) -> bool:
+    if any(target == leaf or target.startswith(leaf + ".") for leaf in LEAVES):
+        return True
+    layer = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None)
+    if layer is None:  # a leaf module of core: only other leaves
+        return False
+    own = target == layer or target.startswith(layer + ".")
+    return own or any(target == p or target.startswith(p + ".") for p in LAYERS[layer])
+
+
+def test_layers_are_respected():
+    """io <- data <- features/device <- stages <- cli/tui; core never imports a front end."""
+    violations = []
+    for path in KWTUI.rglob("*.py"):
+        module = _name(path)
+        for target in _module_imports(path):
+            if target in ("kwtui", "kwtui.core"):
+                continue
+            if not _allowed(module, target):
+                violations.append(f"{module} -> {target}")
+    assert sorted(violations) == []
+
+
+def test_no_import_cycles_between_front_end_modules():
+    """Command modules share kwtui.cli.runtime instead of importing main; steps talk to WizardServices."""
+    for path in (KWTUI / "cli").glob("*.py"):
+        if path.name != "main.py":
+            assert "kwtui.cli.main" not in _module_imports(path), path.name
+    for path in (KWTUI / "tui").rglob("*.py"):
+        if path.name != "app.py" and "steps" in path.parts or "widgets" in path.parts or "screens" in path.parts:
+            assert not {t for t in _module_imports(path) if t.startswith("kwtui.tui.app")}, path.name

@@ -1,4 +1,4 @@
-// kwtui keyword spotter: INMP441 -> ring buffer -> features (DESIGN.md section 3) -> TFLM -> post-processing
+// kwtui keyword spotter: INMP441 -> ring buffer -> features (docs/feature.md) -> TFLM -> post-processing
 // -> one serial line per detection (`DETECT label=<label> score=<0.000> t_ms=<n>`) and the LED hook.
 //
 // Hardware-independent parts (features, post-processing, model image, model choice) live in features/,

@@ -1,4 +1,4 @@
-"""`kwtui scan` and `kwtui demo-data`: thin adapters over kwtui.core.dataset / kwtui.core.demo."""
+"""`kwtui scan` and `kwtui demo-data`: thin adapters over kwtui.core.data.scan / kwtui.core.data.demo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kwtui.cli.main import run_with_events
+from kwtui.cli.runtime import run_with_events
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -64,7 +64,7 @@ def print_scan(scan: Any, examples_per_kind: int = 3) -> None:
 
 
 def scan_command(dataset: Path, json_output: bool) -> None:
-    from kwtui.core.dataset import scan_dataset
+    from kwtui.core.data.scan import scan_dataset
 
     def work(report: Any, cancel: Any) -> Any:
         # progress goes to stderr (or as events with --json); the result is printed after the renderer closes
@@ -90,7 +90,7 @@ def _quiet_progress(report: Any) -> Any:
 
 
 def demo_data_command(out_dir: Path, words: str | None, per_word: int, seed: int, json_output: bool) -> None:
-    from kwtui.core.demo import make_demo_dataset
+    from kwtui.core.data.demo import make_demo_dataset
 
     word_list = [w.strip() for w in words.split(",") if w.strip()] if words else None
     summary = run_with_events(

@@ -15,7 +15,7 @@ from kwtui.core.errors import KwtuiError
 
 def resolve_port(port: Optional[str]) -> str:
     """The given port, or the auto-discovered ESP32 port (UserError when none)."""
-    from kwtui.core.flash import check_port_access, discover_port
+    from kwtui.core.device.ports import check_port_access, discover_port
 
     chosen = discover_port().device if port in (None, "", "auto") else port
     check_port_access(chosen)
@@ -23,8 +23,8 @@ def resolve_port(port: Optional[str]) -> str:
 
 
 def monitor_command(port: Optional[str], baud: int, json_output: bool) -> None:
-    from kwtui.cli.main import fail, graceful_interrupt
-    from kwtui.core.serial_monitor import DetectionEvent, StatusLine, monitor
+    from kwtui.cli.runtime import fail, graceful_interrupt
+    from kwtui.core.device.serial_monitor import DetectionEvent, StatusLine, monitor
 
     try:
         chosen = resolve_port(port)

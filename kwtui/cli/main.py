@@ -7,16 +7,14 @@ Nothing here imports TensorFlow or Textual at module level: `kwtui --help` must 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 
+from kwtui.cli.runtime import fail, run_with_events
 from kwtui.core.errors import ExitCode, KwtuiError
-from kwtui.core.events import CancelToken
 
 app = typer.Typer(
     name="kwtui",
@@ -33,54 +31,6 @@ SetOpt = typer.Option([], "--set", help="Override a preset field: section.key=va
 JsonOpt = typer.Option(False, "--json", help="Write one JSON event per line to stdout.")
 
 
-def fail(message: str, code: ExitCode) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(int(code))
-
-
-@contextmanager
-def graceful_interrupt() -> Iterator[CancelToken]:
-    """First Ctrl-C asks the running stage to stop cleanly; a second one aborts at once."""
-    cancel = CancelToken()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        cancel.cancel()
-        typer.echo("\nstopping after the current step (Ctrl-C again to abort)...", err=True)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield cancel
-    finally:
-        # once stopping, a further Ctrl-C during clean-up exits at once with 130 (not click's "Aborted!", exit 1)
-        signal.signal(signal.SIGINT, _exit_interrupted if cancel.cancelled else previous)
-
-
-def _exit_interrupted(signum: int, frame: Any) -> None:
-    os._exit(int(ExitCode.INTERRUPTED))  # files are written atomically: nothing half-done is left by this
-
-
-def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) -> Any:
-    """Run `work(report, cancel)` with a renderer; turn KwtuiError into a one-line message and exit code."""
-    from kwtui.cli.render import make_renderer
-
-    # TensorFlow's C++ logging (oneDNN notices, graph attribute chatter) is noise on a terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    renderer = make_renderer(json_output)
-    try:
-        with graceful_interrupt() as cancel:
-            return work(renderer, cancel)
-    except KwtuiError as exc:
-        renderer.close()
-        fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        renderer.close()
-        fail("interrupted; finished files are kept, re-run the same command to resume", ExitCode.INTERRUPTED)
-    finally:
-        renderer.close()
-
-
 def load(preset: str, overrides: list[str]):
     from kwtui.core.preset import find_preset, load_preset
 
@@ -91,7 +41,7 @@ def load(preset: str, overrides: list[str]):
 
 
 def stage_command(stage: str, preset: str, overrides: list[str], json_output: bool, **options: Any) -> None:
-    from kwtui.core.pipeline import run_stage
+    from kwtui.core.stages.pipeline import run_stage
 
     loaded = load(preset, overrides)
     run_with_events(json_output, lambda report, cancel: run_stage(stage, loaded, report, cancel, **options))
@@ -126,7 +76,7 @@ def run(
     json_output: bool = JsonOpt,
 ) -> None:
     """Replay a preset headless: features, train, evaluate, convert (and flash if the preset enables it)."""
-    from kwtui.core.pipeline import run_pipeline
+    from kwtui.core.stages.pipeline import run_pipeline
 
     loaded = load(preset, overrides)
     run_with_events(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kwtui.core.dataio import INPUT_SHAPE
+from kwtui.core.data.spectrogram import INPUT_SHAPE
 
 MODELS = ("cnn", "dscnn")
 # diy-alexa uses 50 hidden units (44 KB); 40 keeps our int8 model at ~39 KB, well under the 45 KB target,

@@ -45,7 +45,7 @@ def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: Cancel
                     **options: Any) -> dict:
     """Stages `stage`..`until` through the same orchestrator as `kwtui run` (preset copy, ownership, pre-checks,
     freshness); a step's button always runs its stages, even when their records are up to date."""
-    from kwtui.core.pipeline import run_pipeline
+    from kwtui.core.stages.pipeline import run_pipeline
 
     results = run_pipeline(preset, report, cancel, start=stage, until=until or stage, force=True, **options)
     return {**results[list(results)[-1]], "stages": results}
@@ -135,7 +135,7 @@ class WizardApp(App[None]):
     def refresh_stage_marks(self) -> None:
         """Steps backed by a stage record show done / out of date / not run for the settings on screen."""
         from kwtui.core.io import records
-        from kwtui.core.layout import RunLayout
+        from kwtui.core.io.layout import RunLayout
 
         try:
             status = records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))
@@ -147,10 +147,13 @@ class WizardApp(App[None]):
             if stage is not None:
                 bar.set_state(i, status[stage].state)
 
+    def mark_step_done(self, index: int) -> None:
+        self.query_one(StepBar).mark_done(index)
+
     def stage_status(self, stage: str) -> Any:
         """The record status of `stage` for the settings on screen (None when a setting is invalid)."""
         from kwtui.core.io import records
-        from kwtui.core.layout import RunLayout
+        from kwtui.core.io.layout import RunLayout
 
         try:
             return records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))[stage]
@@ -191,7 +194,7 @@ class WizardApp(App[None]):
         return from_dict(copy.deepcopy(self.preset.to_dict()))
 
     def command_preset_path(self) -> Path:
-        from kwtui.core.layout import RunLayout
+        from kwtui.core.io.layout import RunLayout
 
         return self.preset_path or RunLayout(self.preset).preset_copy
 
@@ -212,7 +215,7 @@ class WizardApp(App[None]):
     def write_run_preset(self, preset: Preset) -> None:
         """The preset as run, in the run folder: what the headless command replays."""
         from kwtui.core.io import ownership
-        from kwtui.core.layout import RunLayout
+        from kwtui.core.io.layout import RunLayout
 
         layout = RunLayout(preset)
         ownership.claim(layout.run_dir, "run_dir")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from kwtui.core.dataset import BACKGROUND, UNKNOWN, hash_split, plan_clips, scan_dataset, speaker_of
-from kwtui.core.demo import make_demo_dataset
+from kwtui.core.data.plan import BACKGROUND, UNKNOWN, hash_split, plan_clips, speaker_of
+from kwtui.core.data.scan import scan_dataset
+from kwtui.core.data.demo import make_demo_dataset
 from kwtui.core.errors import UserError
 from kwtui.core.preset import from_dict
 from tests.data.badfiles import make_bad_dataset
@@ -194,7 +195,7 @@ def test_plan_missing_keyword_names_it_and_the_words(demo_dataset, tmp_path):
 
 
 def test_fast_header_reader_agrees_with_libsndfile(demo_dataset, tmp_path):
-    from kwtui.core.dataset import ClipInfo, _plain_wav_header
+    from kwtui.core.data.wav import ClipInfo, _plain_wav_header
 
     root = make_bad_dataset(demo_dataset, tmp_path / "bad")
     files = sorted(root.rglob("*.wav")) + sorted((demo_dataset / "_background_noise_").glob("*.wav"))

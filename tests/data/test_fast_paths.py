@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kwtui.core import spectrogram as spec
-from kwtui.core.audio import _read_pcm16, load_audio, resample
+from kwtui.core.data import spectrogram as spec
+from kwtui.core.data.audio import _read_pcm16, load_audio, resample
 
 
 def _with_list_chunk(path):
@@ -118,7 +118,7 @@ def test_spectrogram_buffers_are_per_thread():
 def test_pool_workers_are_single_threaded():
     from threadpoolctl import threadpool_info
 
-    from kwtui.core.features import make_pool
+    from kwtui.core.features.pool import make_pool
 
     config = {"time_shift_ms": 0, "noise_volume": (0.0, 0.0), "train_noise": [], "parent_pid": os.getpid()}
     with make_pool(1, config) as pool:
@@ -142,7 +142,7 @@ def test_half_length_fft_resampling_matches_plain_rfft(n):
 
 
 def test_resampling_cache_stays_small_for_many_lengths():
-    from kwtui.core import audio
+    from kwtui.core.data import audio
 
     resample(np.zeros(22050, dtype=np.float32) + 0.1, 22050)
     cached = len(audio._HALF_LENGTH_TWIDDLES)

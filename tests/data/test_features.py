@@ -17,12 +17,12 @@ import pytest
 import tomli_w
 
 from kwtui.core import events as ev
-from kwtui.core.audio import load_audio, load_clip
+from kwtui.core.data.audio import load_audio, load_clip
 from kwtui.core.errors import Cancelled
-from kwtui.core.features import run_features
-from kwtui.core.layout import SPLITS, RunLayout
+from kwtui.core.stages.features import run_features
+from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.preset import from_dict, load_preset
-from kwtui.core.spectrogram import spectrogram
+from kwtui.core.data.spectrogram import spectrogram
 from tests.data.badfiles import BAD_CLIPS, make_bad_dataset
 from tests.helpers.data import demo_preset_data
 

@@ -13,7 +13,7 @@ import pytest
 import tomli_w
 
 from kwtui.core import events as ev
-from kwtui.core.features import process_batch
+from kwtui.core.features.worker import process_batch
 from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
 from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.data import demo_preset_data

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from kwtui.core import noise
-from kwtui.core.audio import load_audio
+from kwtui.core.data import noise
+from kwtui.core.data.audio import load_audio
 
 
 def noisy_tone(seconds: float, rate: int, seed: int = 0) -> np.ndarray:

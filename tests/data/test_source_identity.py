@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from kwtui.core import events as ev
-from kwtui.core.features import run_features
+from kwtui.core.stages.features import run_features
 from kwtui.core.preset import from_dict
 from tests.tui.scripted import write_tiny_dataset
 

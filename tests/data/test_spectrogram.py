@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from kwtui.core import spectrogram as spec
-from kwtui.core.audio import load_clip
+from kwtui.core.data import spectrogram as spec
+from kwtui.core.data.audio import load_clip
 
 
 def loop_reference(audio: np.ndarray) -> np.ndarray:
-    """DESIGN.md section 3 written out step by step, frame by frame (no shared code with kwtui)."""
+    """docs/feature.md written out step by step, frame by frame (no shared code with kwtui)."""
     x = np.asarray(audio, dtype=np.float64)
     x = x - x.mean()
     peak = np.max(np.abs(x))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kwtui.core.audio import load_clip
+from kwtui.core.data.audio import load_clip
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 HOST_TOOLS = ("features_host", "postprocess_host", "model_image_host")

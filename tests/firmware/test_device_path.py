@@ -2,7 +2,7 @@
 
 microphone samples -> firmware C++ features (ring buffer, one window per hop) -> int8 quantization ->
 TFLite Micro (the Python runtime of the same C++ kernels) -> firmware C++ post-processing -> DETECT lines,
-against the all-Python path (kwtui.core.spectrogram -> TFLM -> kwtui.core.postprocess). It also flashes
+against the all-Python path (kwtui.core.data.spectrogram -> TFLM -> kwtui.core.postprocess). It also flashes
 (dry run) the real model.json/model.tflite written by `kwtui convert`, so the flash stage is tested on the
 converter's real output, and TFLM runs the model from the partition image bytes in the header's arena.
 NOT verified here: the TFLM build inside the ESP32 firmware, the INMP441, timing on the device.
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from kwtui.core import events as ev
-from kwtui.core.convert import tflm_predict
-from kwtui.core.flash import run_flash
-from kwtui.core.model_image import parse_model_image
+from kwtui.core.stages.convert import tflm_predict
+from kwtui.core.stages.flash import run_flash
+from kwtui.core.device.model_image import parse_model_image
 from kwtui.core.postprocess import detect
 from kwtui.core.preset import from_dict
-from kwtui.core.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 from tests.firmware.test_features_parity import cpp_features
 from tests.firmware.test_postprocess_parity import cpp_detect
 

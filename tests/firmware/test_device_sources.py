@@ -13,7 +13,7 @@ import configparser
 import re
 import subprocess
 
-from kwtui.core.convert import FIRMWARE_OPS
+from kwtui.core.stages.convert import FIRMWARE_OPS
 from tests.firmware.conftest import FIRMWARE
 
 RESOLVER_NAMES = {

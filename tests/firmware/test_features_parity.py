@@ -1,4 +1,4 @@
-"""The firmware's C++ feature extractor (host build) against kwtui.core.spectrogram, value by value.
+"""The firmware's C++ feature extractor (host build) against kwtui.core.data.spectrogram, value by value.
 
 Verified here, on the host: the same C++ sources the device compiles (ring buffer, FFT, windowing, pooling,
 log) give every one of the 99 x 43 values within 1e-3 of Python for real speech wavs and edge signals,
@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from kwtui.core.spectrogram import CLIP_SAMPLES, SHAPE, spectrogram
+from kwtui.core.data.spectrogram import CLIP_SAMPLES, SHAPE, spectrogram
 
 TOLERANCE = 1e-3
 

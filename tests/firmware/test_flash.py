@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from kwtui.core import events as ev
-from kwtui.core import flash
+from kwtui.core.device import esptool_api, partitions, ports
+from kwtui.core.stages import flash
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
-from kwtui.core.model_image import parse_model_image
+from kwtui.core.device.model_image import parse_model_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -173,13 +174,13 @@ def test_incomplete_firmware_folder(converted_run, firmware_build):
 
 
 def test_no_serial_port_found(converted_run, monkeypatch):
-    monkeypatch.setattr(flash, "list_ports", lambda: [flash.PortInfo("/dev/ttyS0", None, "n/a")])
+    monkeypatch.setattr(ports, "list_ports", lambda: [ports.PortInfo("/dev/ttyS0", None, "n/a")])
     with pytest.raises(UserError, match="no serial port found"):
         flash.run_flash(converted_run(), ev.ignore, ev.CancelToken())
 
 
 def test_dry_run_without_a_board_lets_esptool_search(converted_run, monkeypatch):
-    monkeypatch.setattr(flash, "list_ports", lambda: [])
+    monkeypatch.setattr(ports, "list_ports", lambda: [])
     seen, report = events_sink()
     summary = flash.run_flash(converted_run(), report, ev.CancelToken(), dry_run=True)
     assert "--port" not in summary["command"]
@@ -214,38 +215,38 @@ def test_permission_denied_mentions_dialout(converted_run, tmp_path):
 
 
 def test_esptool_failures_become_one_line_errors():
-    wrong = flash.esptool_error(Exception("This chip is ESP32-S3, not ESP32. Wrong chip argument?"), "/dev/ttyUSB0")
+    wrong = esptool_api.esptool_error(Exception("This chip is ESP32-S3, not ESP32. Wrong chip argument?"), "/dev/ttyUSB0")
     assert isinstance(wrong, UserError) and "flash.chip" in str(wrong)
-    denied = flash.esptool_error(
+    denied = esptool_api.esptool_error(
         Exception("Could not open /dev/ttyUSB0, the port is busy or doesn't exist.\n([Errno 13] Permission denied)"),
         "/dev/ttyUSB0",
     )
     assert isinstance(denied, UserError) and "dialout" in str(denied) and "\n" not in str(denied)
-    silent = flash.esptool_error(Exception("Failed to connect to ESP32: No serial data received."), "/dev/ttyUSB0")
+    silent = esptool_api.esptool_error(Exception("Failed to connect to ESP32: No serial data received."), "/dev/ttyUSB0")
     assert type(silent) is KwtuiError and "BOOT" in str(silent)
 
 
 def test_wrong_chip_is_a_user_error():
     with pytest.raises(UserError, match=r'board on /dev/ttyUSB0 is ESP32-S3; set flash.chip = "esp32s3"'):
-        flash.check_chip("esp32", "ESP32-S3", "/dev/ttyUSB0")
-    assert flash.check_chip("auto", "ESP32-C3", "p") == "esp32c3"
-    assert flash.check_chip("esp32", "ESP32", "p") == "esp32"
+        ports.check_chip("esp32", "ESP32-S3", "/dev/ttyUSB0")
+    assert ports.check_chip("auto", "ESP32-C3", "p") == "esp32c3"
+    assert ports.check_chip("esp32", "ESP32", "p") == "esp32"
 
 
 def test_port_ranking_prefers_esp32_bridges():
-    ports = [
-        flash.PortInfo("/dev/ttyS0", None, "built-in UART"),
-        flash.PortInfo("/dev/ttyACM1", 0x2341, "Arduino Uno"),
-        flash.PortInfo("/dev/ttyUSB1", 0x0403, "FT232R"),
-        flash.PortInfo("/dev/ttyUSB0", 0x10C4, "CP2102"),
+    found = [
+        ports.PortInfo("/dev/ttyS0", None, "built-in UART"),
+        ports.PortInfo("/dev/ttyACM1", 0x2341, "Arduino Uno"),
+        ports.PortInfo("/dev/ttyUSB1", 0x0403, "FT232R"),
+        ports.PortInfo("/dev/ttyUSB0", 0x10C4, "CP2102"),
     ]
-    assert [p.device for p in flash.rank_ports(ports)] == ["/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyACM1"]
-    assert flash.discover_port(ports).device == "/dev/ttyUSB0"
-    assert flash.discover_port([flash.PortInfo("/dev/ttyACM0", 0x303A, "USB JTAG")]).device == "/dev/ttyACM0"
+    assert [p.device for p in ports.rank_ports(found)] == ["/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyACM1"]
+    assert ports.discover_port(found).device == "/dev/ttyUSB0"
+    assert ports.discover_port([ports.PortInfo("/dev/ttyACM0", 0x303A, "USB JTAG")]).device == "/dev/ttyACM0"
 
 
 def test_shipped_partition_table_has_room_for_the_model():
-    parts = {p.name: p for p in flash.read_partition_csv(flash.DEFAULT_PARTITION_TABLE)}
+    parts = {p.name: p for p in partitions.read_partition_csv(partitions.DEFAULT_PARTITION_TABLE)}
     model, app = parts["model"], parts["factory"]
     assert (model.type, model.subtype) == ("data", 0x40) and model.size >= 64 * 1024
     assert model.offset % 0x1000 == 0 and app.offset + app.size <= model.offset
@@ -256,7 +257,7 @@ def test_partition_csv_auto_offsets_and_suffixes(tmp_path):
     table = tmp_path / "p.csv"
     table.write_text("# comment\nnvs, data, nvs, , 0x6000\nphy_init, data, phy, , 4K\n"
                      "factory, app, factory, , 1M\nmodel, data, 0x40, , 256K\n")
-    parts = flash.read_partition_csv(table)
+    parts = partitions.read_partition_csv(table)
     assert [(p.name, p.offset, p.size) for p in parts] == [
         ("nvs", 0x9000, 0x6000), ("phy_init", 0xF000, 0x1000), ("factory", 0x10000, 0x100000),
         ("model", 0x110000, 0x40000),
@@ -264,8 +265,8 @@ def test_partition_csv_auto_offsets_and_suffixes(tmp_path):
 
 
 def test_binary_partition_table(firmware_build):
-    parts = flash.read_partition_bin(firmware_build / "partitions.bin")
-    assert flash.find_model_partition(parts, firmware_build).offset == 0x2D0000
+    parts = partitions.read_partition_bin(firmware_build / "partitions.bin")
+    assert partitions.find_model_partition(parts, firmware_build).offset == 0x2D0000
     assert [p.name for p in parts] == ["nvs", "phy_init", "factory", "model"]
 
 
@@ -275,8 +276,8 @@ def test_esptool_progress_becomes_byte_progress_over_all_files():
 
     seen, report = events_sink()
     cancel = ev.CancelToken()
-    logger = flash.make_progress_logger(report, cancel, 3000, files=2)
-    with flash._quiet_esptool(logger):
+    logger = esptool_api.make_progress_logger(report, cancel, 3000, files=2)
+    with esptool_api._quiet_esptool(logger):
         for size in (1000, 2000):  # the second file's first block (1000) is not below the first's end
             with log.progress(total=size, unit="B") as task:
                 for _ in range(size // 1000 if size == 2000 else 2):
@@ -295,7 +296,7 @@ def test_esptool_gets_its_own_logger_back():
     from esp_pylib.logger import EspLog
 
     before = EspLog.instance
-    with flash._quiet_esptool():
+    with esptool_api._quiet_esptool():
         assert EspLog.instance is not before
     assert EspLog.instance is before
 

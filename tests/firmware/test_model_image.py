@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from kwtui.core.model_image import (
+from kwtui.core.device.model_image import (
     FIXED_SIZE,
     MAGIC,
     ModelImageError,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kwtui.core.postprocess import detect
-from kwtui.core.serial_monitor import parse_line
+from kwtui.core.device.serial_monitor import parse_line
 
 
 def cpp_detect(tool, scores, labels, num_keywords, window, threshold, refractory_ms, hop_ms, start_ms=0):

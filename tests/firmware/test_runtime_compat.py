@@ -1,6 +1,6 @@
 """The converter emits only what the firmware's pinned TFLM implements, checked on the flatbuffer itself.
 
-Pinned firmware runtime: kwtui.core.runtime_compat.FIRMWARE_RUNTIME. Verification runtime: the `tflite-micro`
+Pinned firmware runtime: kwtui.core.device.runtime_compat.FIRMWARE_RUNTIME. Verification runtime: the `tflite-micro`
 Python package (its version is printed with the test). The pinned runtime's FULLY_CONNECTED kernel reads one
 weight scale, so per-channel dense weights must never reach it.
 """
@@ -11,7 +11,7 @@ import importlib.metadata
 
 import numpy as np
 
-from kwtui.core import runtime_compat
+from kwtui.core.device import runtime_compat
 
 
 def _fc_scale_counts(tflite: bytes) -> list[int]:
@@ -41,10 +41,10 @@ def test_per_channel_dense_weights_are_caught(trained_run):
     """The check can fail: TF's default (per-channel FC) conversion of the same model is refused."""
     import tensorflow as tf
 
-    from kwtui.core.dataio import load_batch, load_splits
-    from kwtui.core.layout import RunLayout
+    from kwtui.core.features.store import load_batch, load_splits
+    from kwtui.core.io.layout import RunLayout
     from kwtui.core.model import inference_clone
-    from kwtui.core.train import _load_keras
+    from kwtui.core.stages.train import _load_keras
 
     layout = RunLayout(trained_run)
     clone = inference_clone(_load_keras(layout.best_model), trained_run.train.model, len(trained_run.class_names), False)

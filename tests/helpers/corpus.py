@@ -106,7 +106,7 @@ def speak(word: str, variant: int = 0) -> np.ndarray:
 
 
 def resample_linear(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """Test-side resampler (independent of kwtui.core.audio): linear interpolation."""
+    """Test-side resampler (independent of kwtui.core.data.audio): linear interpolation."""
     n = max(1, int(round(len(x) * dst / src)))
     return np.interp(np.arange(n) * (src / dst), np.arange(len(x)), x).astype(np.float32)
 

@@ -32,14 +32,14 @@ DEMO_SEED = 7
 
 
 def _demo_key() -> str:
-    source = (REPO / "kwtui" / "core" / "demo.py").read_bytes()
+    source = (REPO / "kwtui" / "core" / "data" / "demo.py").read_bytes()
     params = f"{DEMO_WORDS}|{DEMO_PER_WORD}|{DEMO_NOISE_SECONDS}|{DEMO_SEED}".encode()
     return hashlib.sha1(source + params).hexdigest()[:10]
 
 
 def make_cached_demo_dataset() -> Path:
     """Generate once per version key; concurrent runs race safely (generate aside, then rename)."""
-    from kwtui.core.demo import make_demo_dataset
+    from kwtui.core.data.demo import make_demo_dataset
 
     target = GENERATED / f"demo-{_demo_key()}"
     if (target / "README.txt").exists():
@@ -79,7 +79,7 @@ def demo_features(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     import tomli_w
 
     from kwtui.core.events import CancelToken
-    from kwtui.core.features import run_features
+    from kwtui.core.stages.features import run_features
     from kwtui.core.preset import load_preset
 
     run_dir = tmp_path_factory.mktemp("demo_features_run") / "run"

@@ -23,7 +23,7 @@ import soundfile as sf
 
 from kwtui.core.io import ownership, records
 from kwtui.core.preset import Preset, from_dict
-from kwtui.core.spectrogram import SAMPLE_RATE, spectrogram
+from kwtui.core.data.spectrogram import SAMPLE_RATE, spectrogram
 
 __all__ = ["make_tone_store", "tone_preset", "tone_features", "trained_run", "collect_events"]
 
@@ -122,10 +122,10 @@ def tone_features(tmp_path_factory) -> Preset:
 
 @pytest.fixture(scope="session")
 def trained_run(tone_features) -> Preset:
-    from kwtui.core.convert import run_convert
-    from kwtui.core.evaluate import run_evaluate
+    from kwtui.core.stages.convert import run_convert
+    from kwtui.core.stages.evaluate import run_evaluate
     from kwtui.core.events import CancelToken, ignore
-    from kwtui.core.train import run_train
+    from kwtui.core.stages.train import run_train
 
     for runner in (run_train, run_evaluate, run_convert):
         runner(tone_features, ignore, CancelToken())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kwtui.core.dataio import class_weights, load_splits, make_sequence
-from kwtui.core.layout import RunLayout
+from kwtui.core.features.store import class_weights, load_splits, make_sequence
+from kwtui.core.io.layout import RunLayout
 
 
 def test_batches_are_seeded_per_epoch_and_weighted(tone_features):

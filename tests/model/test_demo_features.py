@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 
 from kwtui.core import events as ev
-from kwtui.core.convert import FIRMWARE_OPS, run_convert
-from kwtui.core.evaluate import run_evaluate
-from kwtui.core.layout import RunLayout
+from kwtui.core.stages.convert import FIRMWARE_OPS, run_convert
+from kwtui.core.stages.evaluate import run_evaluate
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.io import ownership
 from kwtui.core.preset import from_dict
-from kwtui.core.train import run_train
+from kwtui.core.stages.train import run_train
 
 
 def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):

@@ -8,8 +8,8 @@ import json
 from collections import Counter
 
 from kwtui.core import events as ev
-from kwtui.core.layout import RunLayout
-from kwtui.core.pipeline import run_pipeline
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.stages.pipeline import run_pipeline
 from kwtui.core.preset import from_dict
 from tests.helpers.data import demo_preset_data
 

@@ -11,12 +11,12 @@ import pytest
 
 from kwtui.core import events as ev
 from kwtui.core.io import records
-from kwtui.core.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
+from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
 from kwtui.core.errors import Cancelled, KwtuiError
-from kwtui.core.evaluate import run_evaluate
-from kwtui.core.layout import RunLayout
+from kwtui.core.stages.evaluate import run_evaluate
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
-from kwtui.core.train import final_model_path, run_train
+from kwtui.core.stages.train import final_model_path, run_train
 from tests.helpers.model import collect_events, make_tone_store
 
 SMALL = (16, 6, 6)

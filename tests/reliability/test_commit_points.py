@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 from pathlib import Path
 
 import tomli_w
 
 from kwtui.core.io import records, writer
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import load_preset
 from tests.helpers.corpus import kwtui
 from tests.helpers.model import make_tone_store

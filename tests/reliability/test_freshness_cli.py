@@ -12,7 +12,7 @@ import shutil
 import tomli_w
 
 from kwtui.core.io import records
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from tests.helpers.corpus import kwtui
 

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import save_preset
 from tests.helpers.model import make_tone_store
 from tests.reliability.procs import temp_files, watch

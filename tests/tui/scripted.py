@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 
 MB = 1024 * 1024
 CLASSES = ["yes", "no", "_unknown", "_background"]

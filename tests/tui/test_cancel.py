@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kwtui.core.events import Progress
-from kwtui.core.layout import RunLayout
-from kwtui.core.pipeline import run_stage
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.stages.pipeline import run_stage
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app
 from tests.helpers.data import demo_preset_data

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from kwtui.core.io import records
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app
 from kwtui.tui.widgets.stepbar import StepBar

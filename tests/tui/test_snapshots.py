@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app
 from tests.tui.pilot_utils import focus, press_button, wait_stage, wait_until

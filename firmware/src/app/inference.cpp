@@ -108,7 +108,7 @@ bool inference_run(const float* features, float* probabilities) {
   const uint32_t start = micros();
   const int n = kFrames * kBins;
   if (g_input->type == kTfLiteInt8) {
-    // q = round_half_even(x / scale + zero_point), clipped: as kwtui/core/convert.py checks it in TFLM.
+    // q = round_half_even(x / scale + zero_point), clipped: as kwtui/core/stages/convert.py checks it in TFLM.
     const float scale = g_input->params.scale;
     const float zero = static_cast<float>(g_input->params.zero_point);
     int8_t* q = g_input->data.int8;

@@ -7,7 +7,7 @@
 
 namespace kwt {
 
-// Ops the exported models use (kwtui/core/convert.py FIRMWARE_OPS); exactly these are registered.
+// Ops the exported models use (kwtui/core/device/runtime_compat.py FIRMWARE_OPS); exactly these are registered.
 constexpr int kRegisteredOps = 11;
 
 // Builds the interpreter in a heap arena of model.arena_size bytes. Returns false (and logs why) on failure.

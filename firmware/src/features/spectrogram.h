@@ -1,4 +1,4 @@
-// The feature of DESIGN.md section 3, in float32 C++ (host-buildable; mirrors kwtui/core/spectrogram.py).
+// The feature of docs/feature.md, in float32 C++ (host-buildable; mirrors kwtui/core/data/spectrogram.py).
 //
 // 1 s at 16 kHz -> remove the mean and scale by max |x| (silence stays zeros) -> 99 frames of 320 samples
 // every 160, periodic Hann window -> FFT 512 -> 257 |X|^2 bins -> average-pool groups of 6 (43 bins, the

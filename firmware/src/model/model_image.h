@@ -1,5 +1,5 @@
 // Model partition image: a little-endian header, the class labels, then the .tflite flatbuffer.
-// Host-buildable; kwtui/core/model_image.py writes the same layout (keep the two in step).
+// Host-buildable; kwtui/core/device/model_image.py writes the same layout (keep the two in step).
 //
 // offset size  field
 //  0     4     magic "KWTM"

@@ -1,4 +1,4 @@
-// The one serial line the firmware prints per detection (parsed by kwtui/core/serial_monitor.py):
+// The one serial line the firmware prints per detection (parsed by kwtui/core/device/serial_monitor.py):
 //   DETECT label=<label> score=<0.000> t_ms=<n>
 #pragma once
 

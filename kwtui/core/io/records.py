@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
@@ -24,9 +25,9 @@ def digest(data: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def features_params(preset: Any) -> dict[str, Any]:
+def features_params(preset: Preset) -> dict[str, Any]:
     """Everything that changes the content of the feature files (and so the fingerprint of the features)."""
-    from kwtui.core.spectrogram import feature_definition
+    from kwtui.core.data.spectrogram import feature_definition
 
     f, c, d = preset.features, preset.classes, preset.dataset
     return {
@@ -42,11 +43,11 @@ def features_params(preset: Any) -> dict[str, Any]:
     }
 
 
-def features_fingerprint(preset: Any) -> str:
+def features_fingerprint(preset: Preset) -> str:
     return digest(features_params(preset))
 
 
-def train_fingerprint(preset: Any) -> str:
+def train_fingerprint(preset: Preset) -> str:
     """The trained model depends on the features and on every train field (epochs included)."""
     import dataclasses
 
@@ -100,7 +101,7 @@ class StageStatus:
         return self.state == "done"
 
 
-def _labels_reason(record: dict[str, Any], preset: Any, what: str) -> str:
+def _labels_reason(record: dict[str, Any], preset: Preset, what: str) -> str:
     old = record.get("labels")
     if old is not None and list(old) != list(preset.class_names):
         return f"the {what} was made for classes [{', '.join(old)}]; the preset now has [{', '.join(preset.class_names)}]"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 from textual.containers import VerticalScroll
 from textual.widgets import Input
 
 from kwtui.core.preset import Preset
-
-if TYPE_CHECKING:
-    from kwtui.tui.app import WizardApp
+from kwtui.tui.services import WizardServices
 
 
 class Step(VerticalScroll):
@@ -21,8 +19,8 @@ class Step(VerticalScroll):
         super().__init__(id=f"step-{self.step_id}", classes="step")
 
     @property
-    def wizard(self) -> "WizardApp":
-        return self.app  # type: ignore[return-value]
+    def wizard(self) -> WizardServices:
+        return cast(WizardServices, self.app)
 
     def load_from(self, preset: Preset) -> None:
         """Fill the widgets from a preset."""

@@ -184,7 +184,7 @@ class ClassesStep(Step):
         scan = self.scan
 
         def work(report, cancel):
-            from kwtui.core.dataset import plan_clips
+            from kwtui.core.data.plan import plan_clips
 
             return plan_clips(preset, scan)
 

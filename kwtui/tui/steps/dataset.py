@@ -24,7 +24,7 @@ class DatasetStep(Step):
 
     def __init__(self) -> None:
         super().__init__()
-        self.scan: Any = None  # kwtui.core.dataset.DatasetScan of the folder last scanned
+        self.scan: Any = None  # kwtui.core.data.scan.DatasetScan of the folder last scanned
         self.scanned_path: str = ""
 
     def compose(self) -> ComposeResult:
@@ -89,7 +89,7 @@ class DatasetStep(Step):
         lists = copy.deepcopy(self.wizard.preset.dataset)
 
         def work(report, cancel):
-            from kwtui.core.dataset import scan_dataset
+            from kwtui.core.data.scan import scan_dataset
 
             return scan_dataset(Path(path).expanduser(), report, cancel, lists.validation_list, lists.testing_list)
 
@@ -102,7 +102,7 @@ class DatasetStep(Step):
         self.query_one("#dataset-path", Input).value = path
 
         def work(report, cancel):
-            from kwtui.core.demo import make_demo_dataset
+            from kwtui.core.data.demo import make_demo_dataset
 
             return make_demo_dataset(Path(path).expanduser(), report=report, cancel=cancel)
 
@@ -149,7 +149,7 @@ class DatasetStep(Step):
         self.wizard.on_dataset_scanned(scan)
 
 
-# --- views of kwtui.core.dataset.DatasetScan ---------------------------------
+# --- views of kwtui.core.data.scan.DatasetScan ---------------------------------
 def word_counts(scan: Any) -> dict[str, tuple[int, float]]:
     """word -> (clips, total seconds)."""
     return {name: (len(info.clips), info.seconds) for name, info in sorted(scan.words.items())}

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
 
 from kwtui.core.events import Progress, Started, Warning
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents

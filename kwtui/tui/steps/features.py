@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog
 
 from kwtui.core.events import Finished, Progress, Resources, Started, Warning
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
@@ -156,7 +156,7 @@ class FeaturesStep(StageStep):
             written = message.summary.get("written", message.summary.get("files_written", "?"))
             skipped = message.summary.get("skipped", message.summary.get("files_skipped", 0))
             self.set_status(f"[green]done[/]: {written} written, {skipped} skipped")
-            self.wizard.query_one("StepBar").mark_done(2)
+            self.wizard.mark_step_done(2)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]{message.message}[/] (Resume continues)")
         else:

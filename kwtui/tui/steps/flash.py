@@ -20,7 +20,7 @@ MONITOR_BAUD = 115200  # the firmware's serial speed (kwtui monitor's default)
 
 def serial_ports() -> list[tuple[str, str]]:
     """(label, device) for each serial port: USB bridges first (likely ESP32 boards), then built-in UARTs."""
-    from kwtui.core.flash import USB_BRIDGES, list_ports, rank_ports
+    from kwtui.core.device.ports import USB_BRIDGES, list_ports, rank_ports
 
     ports = list_ports()
     ranked = rank_ports(ports)
@@ -138,8 +138,8 @@ class FlashStep(StageStep):
         post = self.post_message
 
         def work(report, cancel):
-            from kwtui.core.flash import discover_port
-            from kwtui.core.serial_monitor import DetectionEvent, monitor
+            from kwtui.core.device.ports import discover_port
+            from kwtui.core.device.serial_monitor import DetectionEvent, monitor
 
             device = discover_port().device if port == "auto" else port
             post(MonitorLine(f"--- monitoring {device} at {MONITOR_BAUD} baud (Cancel stops) ---"))
@@ -199,7 +199,7 @@ class FlashStep(StageStep):
             self.set_status("[green]dry run: command above[/]" if message.summary.get("dry_run", True)
                             else "[green]flashed[/]")
             if not message.summary.get("dry_run", True):
-                self.wizard.query_one("StepBar").mark_done(5)
+                self.wizard.mark_step_done(5)
         else:
             colour = "yellow" if message.status == "cancelled" else "red"
             log.write(f"error: {message.message}")

@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import float_value, int_value
@@ -134,7 +134,7 @@ class TrainingStep(StageStep):
             val = message.summary.get("best_val_accuracy", self.best[1] if self.best else None)
             val_text = f"{val:.3f}" if isinstance(val, float) else "?"
             self.set_status(f"[green]done[/]: best epoch {best}, val accuracy {val_text}")
-            self.wizard.query_one("StepBar").mark_done(3)
+            self.wizard.mark_step_done(3)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]{message.message}[/] (Resume continues from the last epoch)")
         else:

@@ -14,15 +14,14 @@ deterministic, so resumed feature runs stay byte-identical.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from kwtui.core.io import writer
-from kwtui.core.audio import MIN_SECONDS, BadAudio, load_audio, resample
-from kwtui.core.spectrogram import SAMPLE_RATE
+from kwtui.core.data.audio import MIN_SECONDS, BadAudio, load_audio, resample
+from kwtui.core.data.spectrogram import SAMPLE_RATE
 
 BLOCK_SECONDS = 60  # source seconds converted at a time (bounded memory whatever the file length)
 CONTEXT_SECONDS = 1  # resampling context on each side of a block, cropped afterwards

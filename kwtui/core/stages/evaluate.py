@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.audio import BadAudio, load_audio, load_clip
-from kwtui.core.dataio import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
+from kwtui.core.data.audio import BadAudio, load_audio, load_clip
+from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
 from kwtui.core.io import locks, ownership, records, writer
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.postprocess import detect
-from kwtui.core.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 
 STAGE = "evaluate"
 CHUNK = 256  # clips per prediction call: memory stays flat with the size of the test split
@@ -75,13 +76,13 @@ def keyword_scores(probs: np.ndarray, labels: np.ndarray, n_keywords: int, sigmo
     return probs[mask, labels[mask]], labels[mask]
 
 
-def _resolve_noise(entry: dict[str, Any], preset: Any, info: dict[str, Any]) -> Path:
+def _resolve_noise(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
     """`path` or `file`; relative paths are inside the dataset the features were made from."""
     path = Path(entry.get("path") or entry.get("file") or "")
     return path if path.is_absolute() else Path(info.get("dataset") or preset.dataset_path) / path
 
 
-def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
+def noise_windows(preset: Preset, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
     """The audio of every held-out noise region (at least 1 s long), and the seconds they cover."""
     regions = []
     seconds = 0.0
@@ -105,7 +106,7 @@ def noise_windows(preset: Any, info: dict[str, Any], report: ev.Reporter) -> tup
 MAX_SPEECH_CLIPS = 1000  # bounds the held-out speech stream: ~17 min of audio, 64 MB
 
 
-def unknown_speech(preset: Any, info: dict[str, Any], test: Split, features_dir: Path,
+def unknown_speech(preset: Preset, info: dict[str, Any], test: Split, features_dir: Path,
                    report: ev.Reporter) -> tuple[np.ndarray | None, int]:
     """Held-out speech for false accepts: the test split's `_unknown` clips, read from their source wavs
     (feature files mirror the dataset: <word>/<clip>.npy <- <word>/<clip>.wav) and concatenated."""
@@ -139,7 +140,7 @@ def region_scores(model: Any, region: np.ndarray, hop_ms: float, cancel: ev.Canc
     return predict_chunks(model, starts, load, cancel, report, "sliding over held-out noise")
 
 
-def count_false_accepts(region_score_list: list[np.ndarray], preset: Any, n_out: int, threshold: float) -> int:
+def count_false_accepts(region_score_list: list[np.ndarray], preset: Preset, n_out: int, threshold: float) -> int:
     cfg = preset.evaluate
     labels = [f"c{i}" for i in range(n_out)]
     keyword_indices = [0] if n_out == 1 else list(range(len(preset.classes.keywords)))
@@ -149,7 +150,7 @@ def count_false_accepts(region_score_list: list[np.ndarray], preset: Any, n_out:
     )
 
 
-def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
     ownership.claim(layout.run_dir, "run_dir")
     with locks.exclusive(layout.run_dir, STAGE):
@@ -157,8 +158,8 @@ def run_evaluate(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> di
         return _evaluate(preset, layout, report, cancel)
 
 
-def _evaluate(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.train import _load_keras, final_model_path, trained_model_path
+def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+    from kwtui.core.stages.train import _load_keras, final_model_path, trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout)

@@ -1,6 +1,6 @@
 """The features stage: a streaming, parallel, resumable mirror of the dataset as (99, 43) float32 .npy files.
 
-- The plan (kwtui.core.dataset.plan_clips) lists every output file with a seed derived from its path, so the
+- The plan (kwtui.core.data.plan.plan_clips) lists every output file with a seed derived from its path, so the
   result does not depend on worker count, order or interruptions: a resumed run is byte-identical.
 - A process pool works through small batches with a bounded number in flight (memory stays flat).
 - Each file is written to a temp name in its folder and renamed; files that exist are skipped on re-run.
@@ -11,32 +11,29 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
-import errno
-import hashlib
 import io
-import itertools
 import json
-import multiprocessing
 import os
-import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
-from kwtui.core import noise as noise_files
-from kwtui.core import spectrogram as spec
-from kwtui.core.audio import BadAudio, load_audio, load_clip
-from kwtui.core.dataset import ClipPlan, plan_clips, scan_dataset
+from kwtui.core.preset import Preset
+from kwtui.core.data import noise as noise_files
+from kwtui.core.data import spectrogram as spec
+from kwtui.core.data.audio import BadAudio
+from kwtui.core.data.plan import ClipPlan, plan_clips
+from kwtui.core.data.scan import scan_dataset
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
+from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool
+from kwtui.core.features.worker import process_batch
 from kwtui.core.io import locks, ownership, records, writer
-from kwtui.core.layout import SPLITS, RunLayout
-from kwtui.core.spectrogram import feature_definition
+from kwtui.core.io.layout import SPLITS, RunLayout
+from kwtui.core.data.spectrogram import feature_definition
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
 
 STAGE = "features"
@@ -46,192 +43,11 @@ DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem
 PARAMS_FILE = ".params.json"
 MAX_FILE_WARNINGS = 20  # individual Warning events per kind; the rest are counted in one summary warning
 
-# --- worker side -----------------------------------------------------------------------
-
-_config: dict[str, Any] = {}
-_noise_cache: dict[str, np.ndarray | str] = {}
+# --- the stage ---------------------------------------------------------------------------
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """If the parent is SIGKILLed (OOM killer, dropped SSH), exit too: the workers hold both ends of the
-    pool's queue, so they would otherwise wait on it forever. The parent gone or a zombie = gone."""
-    import threading
 
-    import psutil
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                alive = psutil.Process(parent_pid).status() != psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                alive = False
-            if not alive:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="kwtui-parent-watch").start()
-
-
-def _single_threaded() -> None:
-    """One worker per core: BLAS/OpenMP thread pools limited to 1 (workers x threads would oversubscribe).
-    numpy is already loaded (forkserver preload), so its OpenBLAS is limited through threadpoolctl; the
-    variables cover libraries loaded later."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an environment installed before it was a dependency
-        return
-    threadpool_limits(1)
-
-
-def _keep_freed_memory() -> None:
-    """glibc hands freed blocks over 128 KB back to the kernel, so every clip's 100-400 KB arrays (the
-    22.05 kHz FFT) were mapped and page-faulted anew: ~0.3 ms of a 0.8 ms clip. Keep up to 16 MB per worker."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 8 << 20)  # M_MMAP_THRESHOLD: blocks up to 8 MB come from the heap
-        libc.mallopt(-1, 16 << 20)  # M_TRIM_THRESHOLD: keep up to 16 MB of freed heap
-    except (OSError, AttributeError):
-        pass  # not glibc: its defaults
-
-
-def _init_worker(config: dict[str, Any]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which stops the pool
-    _single_threaded()
-    _keep_freed_memory()
-    if config.get("parent_pid"):
-        _exit_with_parent(config["parent_pid"])
-    _config.clear()
-    _config.update(config)
-    _noise_cache.clear()
-
-
-def _noise(path: str) -> np.ndarray:
-    """A whole noise file at 16 kHz: the main process's converted copy, memory-mapped (shared, so RAM does not
-    grow with noise length or workers), else decoded here; raises BadAudio (also cached)."""
-    if path not in _noise_cache:
-        cache_file, reason = _config.get("noise_files", {}).get(path, (None, None))
-        if reason is not None:
-            _noise_cache[path] = reason
-        elif cache_file is not None:
-            _noise_cache[path] = noise_files.open_samples(cache_file)
-        else:
-            try:
-                _noise_cache[path] = load_audio(path).samples
-            except BadAudio as exc:
-                _noise_cache[path] = str(exc)
-    value = _noise_cache[path]
-    if isinstance(value, str):
-        raise BadAudio(value)
-    return value
-
-
-def _peak_normalized(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean()
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    return x / peak if peak > spec.SILENCE_PEAK else np.zeros_like(x)
-
-
-def augment(x: np.ndarray, rng: np.random.Generator, config: dict[str, Any]) -> np.ndarray:
-    """Random time shift (zero fill) and train-region background noise mixed at a random volume."""
-    n = spec.CLIP_SAMPLES
-    max_shift = int(config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
-    shift = int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0
-    y = np.zeros(n, dtype=np.float64)
-    if shift >= 0:
-        y[shift:] = x[: n - shift]
-    else:
-        y[:shift] = x[-shift:]
-    y = _peak_normalized(y)
-    regions = config["train_noise"]
-    volume = float(rng.uniform(*config["noise_volume"]))
-    if regions and volume > 0:
-        path, start_s, end_s = regions[int(rng.integers(len(regions)))]
-        try:
-            noise = _noise(path)
-        except BadAudio:
-            return y.astype(np.float32)
-        lo, hi = int(start_s * spec.SAMPLE_RATE), min(len(noise), int(end_s * spec.SAMPLE_RATE)) - n
-        if hi >= lo:
-            start = int(rng.integers(lo, hi + 1))
-            y = y + volume * _peak_normalized(noise[start : start + n].astype(np.float64))
-    return y.astype(np.float32)
-
-
-def make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> np.ndarray:
-    """(source, variant, seed, start_s) -> features. Raises BadAudio for unusable input (reason in message)."""
-    source, variant, seed, start_s = job
-    if start_s >= 0:  # a 1 s window of a noise file
-        noise = _noise(source)
-        start = int(round(start_s * spec.SAMPLE_RATE))
-        window = noise[start : start + spec.CLIP_SAMPLES]
-        if len(window) < spec.CLIP_SAMPLES:
-            window = np.pad(window, (0, spec.CLIP_SAMPLES - len(window)))
-        return spec.spectrogram(window)
-    audio = load_clip(source)
-    if audio.silent:
-        raise BadAudio("silent (no signal)")
-    x = audio.samples
-    if variant > 0:
-        x = augment(x, np.random.default_rng(seed), config)
-    return spec.spectrogram(x)
-
-
-_NPY_HEADERS: dict[tuple, bytes] = {}
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    """The exact bytes np.save writes (header cached per shape/dtype; saves a BytesIO round trip per file)."""
-    array = np.ascontiguousarray(array)
-    key = (array.shape, array.dtype.str)
-    if key not in _NPY_HEADERS:
-        buffer = io.BytesIO()
-        np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
-        header = buffer.getvalue()
-        buffer = io.BytesIO()
-        np.save(buffer, array)
-        assert buffer.getvalue().startswith(header)  # same layout as np.save
-        _NPY_HEADERS[key] = header
-    return _NPY_HEADERS[key] + array.tobytes()
-
-
-def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
-    """Through the one writer: a crash never leaves a partial .npy under the real name."""
-    return writer.write_bytes(Path(target), _npy_bytes(array))
-
-
-def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, float]]) -> list[tuple[int, str, str, int]]:
-    """Worker entry: [(index, source, output, variant, seed, start_s)] -> [(index, status, message, bytes)].
-
-    status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error).
-    """
-    results = []
-    for index, source, output, variant, seed, start_s in batch:
-        try:
-            features = make_features((source, variant, seed, start_s), _config)
-        except BadAudio as exc:
-            results.append((index, "skip", str(exc), 0))
-            continue
-        except Exception as exc:  # a malformed file must never stop the run
-            results.append((index, "skip", f"cannot process ({exc.__class__.__name__}: {exc})"[:200], 0))
-            continue
-        try:
-            size = write_npy_atomic(os.path.join(features_dir, output), features)
-        except writer.DiskFull:
-            results.append((index, "nospace", "No space left on device", 0))
-            return results  # stop this batch: the parent decides
-        except (OSError, KwtuiError) as exc:
-            results.append((index, "error", str(getattr(exc, "strerror", None) or exc), 0))
-            return results
-        results.append((index, "ok", "", size))
-    return results
-
-
-# --- parent side -------------------------------------------------------------------------
-
-
-def _params(preset: Any, dataset: Path) -> dict[str, Any]:
+def _params(preset: Preset, dataset: Path) -> dict[str, Any]:
     return records.features_params(preset)
 
 
@@ -323,7 +139,7 @@ def _todo(plan: ClipPlan, features_dir: Path) -> list[int]:
     return todo
 
 
-def run_features(preset: Any, report: Reporter, cancel: CancelToken, **_: Any) -> dict[str, Any]:
+def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any) -> dict[str, Any]:
     started = time.monotonic()
     layout = RunLayout(preset)
     features_dir = layout.features_dir
@@ -350,7 +166,7 @@ def _exclusive(features_dir: Path) -> Iterator[None]:
 
 
 def _generate(
-    preset: Any, layout: RunLayout, scan: Any, plan: ClipPlan, params: dict[str, Any], started: float,
+    preset: Preset, layout: RunLayout, scan: Any, plan: ClipPlan, params: dict[str, Any], started: float,
     report: Reporter, cancel: CancelToken,
 ) -> dict[str, Any]:
     features_dir = layout.features_dir
@@ -409,41 +225,6 @@ def _generate(
     return summary
 
 
-def _shutdown(pool: ProcessPoolExecutor, now: bool) -> None:
-    """Wait for the batches in flight; but after an exception (a second Ctrl-C while waiting, a crash)
-    terminate the workers at once: waiting on them could leave kwtui hanging at exit."""
-    if not now:
-        try:
-            pool.shutdown(wait=True, cancel_futures=True)
-            return
-        except BaseException:
-            _terminate(pool)
-            raise
-    _terminate(pool)
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _batches(plan: ClipPlan, todo: list[int], workers: int) -> list[list[int]]:
-    """Tasks of up to 256 jobs (< 0.2 s each, 8+ per worker), each from one output folder, the folders taken in
-    turn: workers running at the same time then write to different folders (creating and renaming files in one
-    folder serialise on its lock: two writers in one folder got 1.1-1.5x, in two folders 1.9x). The last tasks
-    are a quarter size, so the workers finish together."""
-    size = max(1, min(256, len(todo) // (workers * 8)))
-    by_folder: dict[str, list[int]] = {}
-    for i in todo:
-        by_folder.setdefault(os.path.dirname(plan.jobs[i].output), []).append(i)
-    per_folder = [[ids[k : k + size] for k in range(0, len(ids), size)] for ids in by_folder.values()]
-    batches = [batch for turn in itertools.zip_longest(*per_folder) for batch in turn if batch]
-    small = -(-size // 4)
-    batches[-2 * workers :] = [b[i : i + small] for b in batches[-2 * workers :] for i in range(0, len(b), small)]
-    return batches
-
-
 def _convert_noise(
     plan: ClipPlan, todo: list[int], train_noise: list[tuple[str, float, float]], cache_dir: Path,
     cancel: CancelToken,
@@ -469,16 +250,8 @@ def _convert_noise(
     return converted
 
 
-def make_pool(workers: int, config: dict[str, Any]) -> ProcessPoolExecutor:
-    """The worker pool: forkserver processes (no fork of a threaded parent, e.g. the wizard), each running
-    _init_worker (single-threaded BLAS, SIGINT ignored, exits with the parent)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "threadpoolctl"])  # workers start with numpy & co. imported
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,))
-
-
 def _run_pool(
-    preset: Any, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
+    preset: Preset, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
     monitor: ResourceMonitor, report: Reporter, cancel: CancelToken,
 ) -> dict[str, str]:
     """Process `todo` jobs; returns {output: reason} for skipped files. Raises on cancel / full disk."""
@@ -487,7 +260,7 @@ def _run_pool(
         report(Progress(STAGE, total, total, unit="files", message="nothing to do"))
         return {}
     workers = preset.features.workers or os.cpu_count() or 1
-    batches = _batches(plan, todo, workers)
+    batches = batches_by_folder(plan, todo, workers)
     workers = min(workers, len(batches))
     max_in_flight = workers * 3
     train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
@@ -551,7 +324,7 @@ def _run_pool(
             monitor.tick(report)
         stop_now = False
     finally:
-        _shutdown(pool, stop_now)
+        shutdown_pool(pool, stop_now)
     if failure:
         _remove_temp_files(features_dir)
         raise KwtuiError(failure)

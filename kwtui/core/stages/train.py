@@ -1,6 +1,6 @@
 """Training stage: stream the feature store from disk, report progress, keep the best checkpoint, resume.
 
-Outputs (kwtui.core.layout): model_best.keras (best validation accuracy, ties -> lower val loss),
+Outputs (kwtui.core.io.layout): model_best.keras (best validation accuracy, ties -> lower val loss),
 checkpoints/last.keras + train_state.json (after every finished epoch), history.csv, and with
 `train.final_fit_all` > 0 also model_final_all.keras (trained on train+validation+test: not held-out).
 """
@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.dataio import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
+from kwtui.core.features.store import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.io import locks, ownership, records, writer
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 
 STAGE = "train"
 BATCH_EVENT_INTERVAL_S = 0.1  # per-batch Metric/Progress events at most 10 per second (always at epoch end)
@@ -76,7 +77,7 @@ def remove_stale_temps(layout: RunLayout) -> None:
 # --- state -------------------------------------------------------------------------
 
 
-def _fingerprint(preset: Any) -> dict[str, Any]:
+def _fingerprint(preset: Preset) -> dict[str, Any]:
     """What a resumed run must share with the saved one (epochs and patience may change: resume extends)."""
     cfg = preset.train
     return {"model": cfg.model, "classes": preset.class_names, "sigmoid": sigmoid_output(preset),
@@ -292,14 +293,14 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
         raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
 
-def run_train(preset: Any, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
+def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
     layout = RunLayout(preset)
     ownership.claim(layout.run_dir, "run_dir")
     with locks.exclusive(layout.run_dir, STAGE):
         return _train(preset, layout, report, cancel, resume)
 
 
-def _train(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool) -> dict[str, Any]:
+def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool) -> dict[str, Any]:
     cfg = preset.train
     started = time.monotonic()
     records.require(layout, "features")

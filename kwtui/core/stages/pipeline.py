@@ -14,11 +14,11 @@ from kwtui.core.events import CancelToken, Finished, Reporter
 from kwtui.core.preset import STAGES, Preset
 
 _RUNNERS = {
-    "features": "kwtui.core.features:run_features",
-    "train": "kwtui.core.train:run_train",
-    "evaluate": "kwtui.core.evaluate:run_evaluate",
-    "convert": "kwtui.core.convert:run_convert",
-    "flash": "kwtui.core.flash:run_flash",
+    "features": "kwtui.core.stages.features:run_features",
+    "train": "kwtui.core.stages.train:run_train",
+    "evaluate": "kwtui.core.stages.evaluate:run_evaluate",
+    "convert": "kwtui.core.stages.convert:run_convert",
+    "flash": "kwtui.core.stages.flash:run_flash",
 }
 
 
@@ -64,7 +64,7 @@ def run_pipeline(
     Features always run (they resume, and notice changed clips); training, evaluation and conversion are
     skipped when their record is up to date for this preset, so a replay redoes exactly the stale stages."""
     from kwtui.core.io import ownership, records
-    from kwtui.core.layout import RunLayout
+    from kwtui.core.io.layout import RunLayout
     from kwtui.core.preset import save_preset
 
     layout = RunLayout(preset)
@@ -86,7 +86,7 @@ def run_pipeline(
 
 def _refuse_without_test_split(preset: Preset) -> None:
     """Fail before training when evaluation is bound to refuse: no clip landed in the test split."""
-    from kwtui.core.layout import RunLayout
+    from kwtui.core.io.layout import RunLayout
 
     raise UserError(
         f"{RunLayout(preset).manifest('test')}: no test clips (features kept); add a testing_list.txt to "

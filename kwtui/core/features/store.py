@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core.preset import Preset
 from kwtui.core.errors import KwtuiError, UserError
-from kwtui.core.layout import SPLITS, RunLayout
-from kwtui.core.spectrogram import SHAPE
+from kwtui.core.io.layout import SPLITS, RunLayout
+from kwtui.core.data.spectrogram import INPUT_SHAPE, SHAPE
 
 # TensorFlow's C++ INFO/WARNING chatter would garble the CLI and the wizard; errors still show.
 # Set before TensorFlow loads (it is imported lazily, after this module).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-INPUT_SHAPE = (*SHAPE, 1)  # (99, 43, 1)
 _NPY_BYTES = SHAPE[0] * SHAPE[1] * 4
 
 
@@ -43,12 +43,12 @@ class Split:
         return len(self.paths)
 
 
-def sigmoid_output(preset: Any) -> bool:
+def sigmoid_output(preset: Preset) -> bool:
     """One keyword and nothing else to classify: a single sigmoid unit instead of a softmax."""
     return bool(preset.single_sigmoid)
 
 
-def output_labels(preset: Any) -> list[str]:
+def output_labels(preset: Preset) -> list[str]:
     """Names of the model's outputs: the preset's classes (for a sigmoid model, just the keyword)."""
     return list(preset.class_names)
 

@@ -1,4 +1,4 @@
-"""The one feature definition (DESIGN.md section 3). numpy only; firmware/src/features mirrors it.
+"""The one feature definition (docs/feature.md). numpy only; firmware/src/features mirrors it.
 
 16 kHz mono, 1 s (16000 samples) -> remove mean, scale by max |x| (silence left as zeros)
 -> 99 frames of 320 samples every 160, periodic Hann window -> FFT 512 -> 257 |X|^2 bins
@@ -25,6 +25,7 @@ N_FRAMES = (CLIP_SAMPLES - WINDOW) // STRIDE + 1  # 99
 N_FFT_BINS = FFT_LENGTH // 2 + 1  # 257
 N_BINS = -(-N_FFT_BINS // POOL)  # 43
 SHAPE = (N_FRAMES, N_BINS)
+INPUT_SHAPE = (*SHAPE, 1)  # what the models take: one channel
 
 HANN = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(WINDOW) / WINDOW)).astype(np.float64)
 assert WINDOW == 2 * STRIDE and CLIP_SAMPLES % STRIDE == 0  # spectrogram() frames by halves

@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core import runtime_compat
-from kwtui.core.dataio import check_files, load_batch, load_splits, sigmoid_output
+from kwtui.core.device import runtime_compat
+from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.io import locks, ownership, records, writer
-from kwtui.core.layout import RunLayout
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
-from kwtui.core.spectrogram import N_BINS, N_FRAMES
+from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
 
 STAGE = "convert"
 
@@ -222,7 +223,7 @@ def _representative(train: Any, count: int, seed: int) -> np.ndarray:
     return load_batch([train.paths[i] for i in sorted(picks)])
 
 
-def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
     ownership.claim(layout.run_dir, "run_dir")
     with locks.exclusive(layout.run_dir, STAGE):
@@ -230,9 +231,9 @@ def run_convert(preset: Any, report: ev.Reporter, cancel: ev.CancelToken) -> dic
         return _convert(preset, layout, report, cancel)
 
 
-def _convert(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
+def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     from kwtui.core.model import inference_clone
-    from kwtui.core.train import _load_keras, trained_model_path
+    from kwtui.core.stages.train import _load_keras, trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout)
@@ -339,6 +340,6 @@ def _convert(preset: Any, layout: RunLayout, report: ev.Reporter, cancel: ev.Can
 
 
 def export_files(tflite: bytes, meta: dict[str, Any], layout: RunLayout, firmware_dir: Path | None) -> list[Path]:
-    from kwtui.core.export import export_model
+    from kwtui.core.stages.export import export_model
 
     return export_model(tflite, meta, layout.run_dir, firmware_dir)

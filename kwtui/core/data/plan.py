@@ -1,0 +1,212 @@
+"""The class plan: every feature file the features stage will write, with its label, split and seed.
+
+Splits come from the dataset's lists when present, else from a stable hash of the speaker id (Speech Commands'
+`which_set`), so all clips of one speaker land in one split. Noise files are split by time region (first 80 %
+train, next 10 % validation, last 10 % test) so overlapping windows never leak across splits.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from kwtui.core.preset import Preset
+from kwtui.core.data.scan import CLIP_SECONDS_TOLERANCE, NOISE_REGIONS, DatasetScan
+from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.data.wav import ClipInfo
+from kwtui.core.errors import UserError
+
+
+UNKNOWN, BACKGROUND = "_unknown", "_background"
+_MAX_WAVS_PER_CLASS = 2**27 - 1  # as in Speech Commands' which_set
+
+
+@dataclass(slots=True)
+class Job:
+    """One feature file to write."""
+
+    source: str  # absolute or dataset-relative path of the wav
+    output: str  # relative to the features dir, e.g. "yes/abc_nohash_0__v1.npy"
+    label: str  # class name
+    split: str  # train / validation / test
+    variant: int = 0  # 0 = the clip as is; k > 0 = k-th augmented copy
+    seed: int = 0  # stable: from (preset seed, output path, variant)
+    start_s: float = -1.0  # background windows: offset in the noise file; -1 for clips
+    notes: tuple[str, ...] = ()  # conversions predicted from the header (resample, downmix, pad/crop)
+
+
+@dataclass
+class NoiseRegion:
+    file: str  # relative to the dataset
+    split: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class ClipPlan:
+    jobs: list[Job]
+    classes: list[str]
+    noise_regions: list[NoiseRegion]
+    excluded: list[dict[str, str]]  # files left out of the plan, with the reason
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {s: {c: 0 for c in self.classes} for s in ("train", "validation", "test")}
+        for job in self.jobs:
+            table[job.split][job.label] += 1
+        return table
+
+    def train_noise(self) -> list[NoiseRegion]:
+        return [r for r in self.noise_regions if r.split == "train"]
+
+    def test_noise(self) -> list[NoiseRegion]:
+        return [r for r in self.noise_regions if r.split == "test"]
+
+
+def stable_int(*parts: Any) -> int:
+    """A 63-bit integer from a hash of the parts: the same on every machine and run."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def speaker_of(file_name: str) -> str:
+    return re.sub(r"_nohash_.*$", "", file_name)
+
+
+def hash_split(file_name: str, validation_percent: float, testing_percent: float) -> str:
+    """Speech Commands' which_set: a stable hash of the speaker id -> split."""
+    hashed = hashlib.sha1(speaker_of(file_name).encode()).hexdigest()
+    percentage = (int(hashed, 16) % (_MAX_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_WAVS_PER_CLASS)
+    if percentage < validation_percent:
+        return "validation"
+    if percentage < validation_percent + testing_percent:
+        return "test"
+    return "train"
+
+
+def _notes(clip: ClipInfo) -> tuple[str, ...]:
+    return _conversion_notes(clip.channels, clip.rate, round(clip.seconds, 2))
+
+
+@functools.lru_cache(maxsize=4096)  # shared tuples: plans of 100k clips hold a handful of distinct notes
+def _conversion_notes(channels: int, rate: int, seconds: float) -> tuple[str, ...]:
+    notes = []
+    if channels > 1:
+        notes.append(f"downmixed {channels} channels")
+    if rate != SAMPLE_RATE:
+        notes.append(f"resampled {rate} Hz")
+    if abs(seconds - 1.0) > CLIP_SECONDS_TOLERANCE:
+        notes.append(f"{'padded' if seconds < 1.0 else 'cropped'} {seconds:.2f} s to 1 s")
+    return tuple(notes)
+
+
+def _stem(name: str) -> str:
+    return name[:-4] if name.lower().endswith(".wav") else name
+
+
+def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
+    """Every output job of the features stage, in a stable order (independent of worker count or timing)."""
+    keywords = list(preset.classes.keywords)
+    seed = preset.features.seed
+    missing = [k for k in keywords if k not in scan.words]
+    if missing:
+        available = ", ".join(sorted(scan.words)) or "none"
+        raise UserError(f"classes.keywords: no folder for {', '.join(missing)} in {scan.path} (words: {available})")
+    ds = preset.dataset
+    use_lists = scan.validation_list is not None or scan.testing_list is not None
+    val_list, test_list = scan.validation_list or set(), scan.testing_list or set()
+
+    def split_of(word: str, name: str) -> str:
+        if use_lists:
+            rel = f"{word}/{name}"
+            return "validation" if rel in val_list else "test" if rel in test_list else "train"
+        return hash_split(name, ds.validation_percent, ds.testing_percent)
+
+    jobs: list[Job] = []
+    excluded: list[dict[str, str]] = []
+    root = scan.path
+    root_str = str(root)
+
+    def clip_job(word: str, clip: ClipInfo, label: str, split: str, variant: int = 0) -> Job:
+        suffix = f"__v{variant}" if variant else ""
+        output = f"{word}/{_stem(clip.name)}{suffix}.npy"
+        return Job(os.path.join(root_str, word, clip.name), output, label, split, variant,
+                   stable_int(seed, output, variant), notes=_notes(clip))
+
+    keyword_counts: Counter[str] = Counter()
+    for word in keywords:
+        for clip in scan.words[word].clips:
+            if clip.error:
+                excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
+                continue
+            split = split_of(word, clip.name)
+            keyword_counts[split] += 1
+            jobs.append(clip_job(word, clip, word, split))
+            if split == "train":  # augmented copies for training only; evaluation stays on real clips
+                jobs.extend(clip_job(word, clip, word, split, v) for v in range(1, preset.features.variants + 1))
+    empty = [w for w in keywords if all(c.error for c in scan.words[w].clips)]
+    if empty:  # stop now, not after making every other feature file (training would refuse later)
+        raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {scan.path}; "
+                        "add clips or remove the keyword")
+
+    negatives_only = preset.single_sigmoid  # a binary model still needs other words and noise as negatives
+    if preset.classes.unknown or negatives_only:
+        candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}
+        for word, info in scan.words.items():
+            if word in keywords:
+                continue
+            for clip in info.clips:
+                if clip.error:
+                    excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
+                    continue
+                split = split_of(word, clip.name)
+                candidates[split].append((stable_int(seed, "unknown", word, clip.name), word, clip))
+        ratio = preset.classes.unknown_ratio
+        for split, items in candidates.items():
+            items.sort(key=lambda item: item[0])
+            keep = len(items) if ratio == 0 else min(len(items), int(round(ratio * keyword_counts[split])))
+            for _, word, clip in sorted(items[:keep], key=lambda item: (item[1], item[2].name)):
+                jobs.append(clip_job(word, clip, UNKNOWN, split))
+
+    # Noise files are split by time region even without a _background class: train regions feed augmentation.
+    regions: list[NoiseRegion] = []
+    stride = preset.features.background_stride_s
+    found_any = False
+    for folder in preset.classes.noise_folders:
+        for clip in scan.noise.get(folder, []):
+            rel = f"{folder}/{clip.name}"
+            if clip.error or clip.seconds < 1.0:
+                excluded.append({"path": rel, "reason": clip.error or "noise file shorter than 1 s"})
+                continue
+            found_any = True
+            # other noise folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
+            stem = _stem(clip.name)
+            noise_stem = stem if folder == "_background_noise_" else f"{folder.strip('_')}__{stem}"
+            duration = clip.seconds
+            noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
+            for split, lo, hi in NOISE_REGIONS:
+                start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
+                regions.append(NoiseRegion(rel, split, start_s, end_s))
+                k = 0
+                while (preset.classes.background or negatives_only) and start_s + k * stride + 1.0 <= end_s + 1e-9:
+                    offset = round(start_s + k * stride, 3)
+                    output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
+                    jobs.append(Job(os.path.join(root_str, folder, clip.name), output, BACKGROUND, split, 0,
+                                    stable_int(seed, output, 0), offset, noise_notes))
+                    k += 1
+    if preset.classes.background and not found_any:
+        folders = ", ".join(preset.classes.noise_folders) or "none"
+        raise UserError(
+            f"classes.noise_folders: no usable noise files in {folders} under {scan.path}; "
+            "add noise wavs or set classes.background = false"
+        )
+    outputs = [j.output for j in jobs]
+    if len(set(outputs)) != len(outputs):
+        dupes = sorted({o for o in outputs if outputs.count(o) > 1})[:3]
+        raise UserError(f"{scan.path}: two sources map to the same feature file ({', '.join(dupes)})")
+    return ClipPlan(jobs, preset.class_names, regions, excluded)

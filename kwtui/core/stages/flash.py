@@ -1,0 +1,221 @@
+"""Flash stage: write the model partition image (and optionally a built firmware) to an ESP32 with esptool.
+
+Steps: converted model (runs/<name>/model.tflite + model.json) -> model partition image (model_image.py) ->
+the `model` partition's offset and size from the partition table -> serial port (auto-discovered by USB
+vendor id) -> chip detection -> `esptool write-flash` through esptool's own entry point, with its progress
+bar forwarded as Progress events. `dry_run` stops before touching any port and returns the exact command.
+
+Verified on hardware: nothing (no board on the build machines). Tests cover the command construction, the
+partition tables, the image, port discovery against fake port lists and every error path.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kwtui.core.preset import Preset
+from kwtui.core import events as ev
+from kwtui.core.io import ownership, records, writer
+from kwtui.core.errors import UserError
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.device.esptool_api import detect_chip, make_progress_logger, run_esptool
+from kwtui.core.device.model_image import ModelImageError, build_model_image
+from kwtui.core.device.partitions import (
+    BOOTLOADER_OFFSET, DEFAULT_PARTITION_TABLE, PARTITION_TABLE_OFFSET, Partition, find_model_partition,
+    read_partition_bin, read_partition_csv,
+)
+from kwtui.core.device.ports import USB_BRIDGES, check_chip, check_port_access, discover_port
+
+STAGE = "flash"
+# --- what to write ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlashPlan:
+    chip: str
+    port: str | None  # None: esptool searches (dry run without a board)
+    baud: int
+    writes: list[tuple[int, Path]]
+    model_partition: Partition
+    image_bytes: int
+
+    def esptool_args(self) -> list[str]:
+        args = ["--chip", self.chip]
+        if self.port:
+            args += ["--port", self.port]
+        args += ["--baud", str(self.baud), "--before", "default-reset", "--after", "hard-reset", "write-flash"]
+        if any(path.name != "model_partition.bin" for _, path in self.writes):
+            args += ["--flash-mode", "keep", "--flash-freq", "keep", "--flash-size", "keep"]
+        for offset, path in self.writes:
+            args += [f"0x{offset:x}", str(path)]
+        return args
+
+    def command(self) -> str:
+        return shlex.join([sys.executable, "-m", "esptool", *self.esptool_args()])
+
+
+def load_converted_model(layout: RunLayout) -> tuple[bytes, dict[str, Any]]:
+    meta_path = layout.run_dir / "model.json"
+    if not layout.tflite.is_file() or not meta_path.is_file():
+        missing = layout.tflite if not layout.tflite.is_file() else meta_path
+        raise UserError(f"{missing}: no converted model; run `kwtui convert {layout.preset.name}` first")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return layout.tflite.read_bytes(), meta
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{meta_path}: unreadable ({exc}); run `kwtui convert {layout.preset.name}` again") from None
+
+
+def model_image_from_run(layout: RunLayout) -> bytes:
+    tflite, meta = load_converted_model(layout)
+    post = layout.preset.evaluate
+    try:
+        return build_model_image(
+            tflite,
+            list(meta["labels"]),
+            int(meta["arena_bytes"]),
+            int(meta["num_keywords"]),
+            sigmoid_output=bool(meta.get("sigmoid_output", False)),
+            # The operating point is the preset's current choice (e.g. picked from the threshold sweep after
+            # converting): the weights don't depend on it, so no re-conversion is needed to change it.
+            threshold=post.threshold,
+            average_window=post.average_window,
+            refractory_ms=int(post.refractory_ms),
+            hop_ms=int(post.hop_ms),
+            input_scale=float(meta.get("input_scale", 0.0)),
+            input_zero_point=int(meta.get("input_zero_point", 0)),
+            output_scale=float(meta.get("output_scale", 0.0)),
+            output_zero_point=int(meta.get("output_zero_point", 0)),
+        )
+    except KeyError as exc:
+        raise UserError(f"{layout.run_dir / 'model.json'}: missing {exc}; run `kwtui convert {layout.preset.name}` again") from None
+    except ModelImageError as exc:
+        raise UserError(f"{layout.run_dir / 'model.json'}: {exc}") from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.write_bytes(path, data, fsync=True)
+
+
+def firmware_files(folder: Path) -> dict[str, Path]:
+    """bootloader.bin, partitions.bin, firmware.bin of a PlatformIO build folder (.pio/build/<env>)."""
+    if not folder.is_dir():
+        raise UserError(f"flash.firmware_bin: {folder} is not a folder; point it at firmware/.pio/build/esp32dev")
+    files = {name: folder / f"{name}.bin" for name in ("bootloader", "partitions", "firmware")}
+    missing = [str(p.name) for p in files.values() if not p.is_file()]
+    if missing:
+        raise UserError(
+            f"flash.firmware_bin: {folder} lacks {', '.join(missing)}; build once with `pio run` in firmware/"
+        )
+    return files
+
+
+def partition_source(preset: Preset) -> Path:
+    if preset.flash.firmware_bin:
+        return Path(preset.flash.firmware_bin) / "partitions.bin"
+    return Path(preset.flash.partition_table) if preset.flash.partition_table else DEFAULT_PARTITION_TABLE
+
+
+def read_partitions(path: Path) -> list[Partition]:
+    return read_partition_bin(path) if path.suffix == ".bin" else read_partition_csv(path)
+
+
+def plan_flash(preset: Preset, image_path: Path, image_bytes: int, chip: str, port: str | None) -> FlashPlan:
+    table = partition_source(preset)
+    partitions = read_partitions(table)
+    model_part = find_model_partition(partitions, table)
+    if image_bytes > model_part.size:
+        raise UserError(
+            f"{image_path}: the model image is {image_bytes} bytes but the `{model_part.name}` partition in "
+            f"{table} holds {model_part.size}; enlarge it (and flash the full firmware once) or use a smaller model"
+        )
+    writes: list[tuple[int, Path]] = []
+    if preset.flash.firmware_bin:
+        files = firmware_files(Path(preset.flash.firmware_bin))
+        if chip not in BOOTLOADER_OFFSET:
+            raise UserError(
+                f"flash.chip: {chip!r}; with flash.firmware_bin set the chip must be known "
+                f"({', '.join(BOOTLOADER_OFFSET)}) to place the bootloader"
+            )
+        app = next((p for p in partitions if p.type == "app"), None)
+        if app is None:
+            raise UserError(f"{table}: no app partition to write firmware.bin to")
+        if files["firmware"].stat().st_size > app.size:
+            raise UserError(f"{files['firmware']}: larger than the `{app.name}` partition ({app.size} bytes)")
+        writes += [
+            (BOOTLOADER_OFFSET[chip], files["bootloader"]),
+            (PARTITION_TABLE_OFFSET, files["partitions"]),
+            (app.offset, files["firmware"]),
+        ]
+    writes.append((model_part.offset, image_path))
+    return FlashPlan(chip, port, int(preset.flash.baud), writes, model_part, image_bytes)
+
+
+# --- the stage -------------------------------------------------------------------------------------
+
+
+def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_run: bool = False,
+              port: str | None = None) -> dict[str, Any]:
+    started = time.monotonic()
+    layout = RunLayout(preset)
+    report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
+    records.require_deployable(layout)
+    ownership.claim(layout.run_dir, "run_dir")
+
+    image = model_image_from_run(layout)
+    image_path = layout.model_partition_image
+    chip = preset.flash.chip
+    # Check the table and sizes before looking for a board, so layout mistakes show up first.
+    plan_flash(preset, image_path, len(image), chip if chip != "auto" else "esp32", None)
+    write_atomic(image_path, image)
+    cancel.raise_if_cancelled()
+
+    wanted = port or preset.flash.port
+    if wanted == "auto":
+        try:
+            found = discover_port()
+            wanted = found.device
+            bridge = USB_BRIDGES.get(found.vid, found.description)
+            report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"found {found.device} ({bridge})"))
+        except UserError:
+            if not dry_run:
+                raise
+            wanted = None
+            report(ev.Warning(STAGE, "no serial port found; the command lets esptool search for one"))
+
+    if dry_run:
+        if chip == "auto" and preset.flash.firmware_bin:
+            raise UserError("flash.chip: \"auto\" needs a board to detect; set the chip for a dry run with firmware_bin")
+        plan = plan_flash(preset, image_path, len(image), chip, wanted)
+    else:
+        check_port_access(wanted)
+        report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"connecting to {wanted}"))
+        detected = detect_chip(wanted)
+        chip = check_chip(chip, detected, wanted)
+        report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"{detected} on {wanted}"))
+        plan = plan_flash(preset, image_path, len(image), chip, wanted)
+        cancel.raise_if_cancelled()
+        total = sum(path.stat().st_size for _, path in plan.writes)
+        logger = make_progress_logger(report, cancel, total, len(plan.writes))
+        run_esptool(plan.esptool_args(), logger, wanted)
+
+    summary = {
+        "dry_run": dry_run,
+        "port": plan.port or "",
+        "chip": plan.chip,
+        "model_offset": f"0x{plan.model_partition.offset:x}",
+        "model_image_bytes": plan.image_bytes,
+        "partition_bytes": plan.model_partition.size,
+        "files": len(plan.writes),
+        "command": plan.command(),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    report(ev.Finished(STAGE, summary))
+    return summary

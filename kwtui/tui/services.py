@@ -1,0 +1,46 @@
+"""What a wizard step may ask of the wizard: a small protocol, so steps never import the app (no cycle).
+
+WizardApp implements it; a step reaches it as `self.wizard`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.preset import Preset
+
+
+class WizardServices(Protocol):
+    preset: Preset
+    """The choices on screen (unvalidated); steps write their widgets into it."""
+    port_lister: Callable[[], list[tuple[str, str]]] | None
+    """(label, device) pairs of serial ports; None = the real ports."""
+
+    def current_preset(self) -> Preset:
+        """A validated copy of the choices on screen. Raises PresetError naming the field."""
+
+    def collect_into_preset(self) -> None:
+        """Copy every step's widgets into `preset`."""
+
+    def start_stage(self, stage: str, target: Any, preset: Preset, **options: Any) -> bool:
+        """Run a pipeline stage (through the core orchestrator) in a worker; events go to `target`.
+        Returns False when it could not start (already running, or the run folder was refused)."""
+
+    def start_task(self, name: str, target: Any, work: Callable[[Reporter, CancelToken], Any]) -> bool:
+        """Run `work(report, cancel)` in a worker; events and the result are posted to `target`."""
+
+    def task_running(self, name: str) -> bool:
+        """Whether the worker `name` is running."""
+
+    def cancel_task(self, name: str) -> None:
+        """Ask the worker `name` to stop (it checks its cancel token)."""
+
+    def stage_status(self, stage: str) -> Any:
+        """The record status (kwtui.core.io.records.StageStatus) of `stage` for the settings on screen."""
+
+    def mark_step_done(self, index: int) -> None:
+        """Show step `index` as done in the step bar."""
+
+    def on_dataset_scanned(self, scan: Any) -> None:
+        """A dataset scan finished: steps that depend on it update."""

@@ -91,7 +91,7 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.model": {"kwtui.core.data"},
     "kwtui.__main__": {"kwtui.cli"},
 }
-LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
+LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
           "kwtui.core.postprocess", "kwtui.core.model"}  # one-concern modules any layer may use
 
 

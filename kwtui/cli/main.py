@@ -173,9 +173,9 @@ def presets_list() -> None:
 
 
 @presets_app.command("show")
-def presets_show(preset: str = PresetArg) -> None:
-    """Print a preset with every default filled in."""
-    typer.echo(load(preset, []).to_toml(), nl=False)
+def presets_show(preset: str = PresetArg, overrides: list[str] = SetOpt) -> None:
+    """Print a preset (with --set overrides applied) with every default filled in."""
+    typer.echo(load(preset, overrides).to_toml(), nl=False)
 
 
 @presets_app.command("validate")

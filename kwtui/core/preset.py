@@ -356,5 +356,38 @@ def list_presets() -> list[Path]:
     return [found[k] for k in sorted(found)]
 
 
-def headless_command(preset_path: str | Path) -> str:
-    return f"kwtui run {preset_path}"
+def headless_command(preset_path: str | Path, preset: Preset | None = None, base: Preset | None = None) -> str:
+    """A command that, pasted into a shell, replays `preset`: the preset file (a shipped one by name), plus a
+    `--set` for every field where `preset` differs from `base` (the file's content)."""
+    import shlex
+
+    path = Path(preset_path)
+    shown = path.stem if path.parent == shipped_presets_dir() else str(path)
+    parts = ["kwtui", "run", shlex.quote(shown)]
+    if preset is not None and base is not None:
+        for key, value in _differences(base.to_dict(), preset.to_dict()):
+            parts += ["--set", shlex.quote(f"{key}={_toml_literal(value)}")]
+    return " ".join(parts)
+
+
+def _toml_literal(value: Any) -> str:
+    """One TOML value on one line (tomli_w spreads arrays over lines)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, value in new.items():
+        if isinstance(value, dict):
+            found += _differences(old.get(key) or {}, value, f"{prefix}{key}.")
+        elif old.get(key) != value:
+            found.append((f"{prefix}{key}", value))
+    return found

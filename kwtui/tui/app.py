@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, ContentSwitcher, Footer, Static
@@ -37,6 +38,7 @@ from kwtui.tui.steps.training import TrainingStep
 from kwtui.tui.widgets.stepbar import StepBar
 
 StageRunner = Callable[..., dict[str, Any]]
+DEFAULT_BASE_PRESET = "marvin"  # what a fresh wizard's headless command starts from (shipped)
 STEP_RECORDS = {"features": "features", "training": "train", "evaluate": "evaluate"}  # step -> stage record
 STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
 
@@ -101,6 +103,7 @@ class WizardApp(App[None]):
         self.pump_interval = pump_interval
         self.port_lister = port_lister  # (label, device) pairs; None = the real serial ports
         self.tokens: dict[str, CancelToken] = {}
+        self._command_base: tuple[Path, Preset] | None = None
         self.steps = [cls() for cls in STEP_CLASSES]
 
     # --- layout -------------------------------------------------------------
@@ -193,13 +196,26 @@ class WizardApp(App[None]):
         self.collect_into_preset()
         return from_dict(copy.deepcopy(self.preset.to_dict()))
 
-    def command_preset_path(self) -> Path:
-        from kwtui.core.io.layout import RunLayout
+    def command_base(self) -> tuple[Path, Preset]:
+        """The preset file the headless command starts from (the loaded/saved one, else the shipped default) and
+        its content; the command adds a --set for every field the screen changed."""
+        from kwtui.core.preset import find_preset, load_preset
 
-        return self.preset_path or RunLayout(self.preset).preset_copy
+        path = self.preset_path or find_preset(DEFAULT_BASE_PRESET)
+        if self._command_base is None or self._command_base[0] != path:
+            try:
+                self._command_base = (path, load_preset(path))
+            except KwtuiError:
+                self._command_base = (path, Preset())
+        return self._command_base
+
+    def headless_command(self) -> str:
+        """What the bottom line shows: pasted into a shell, it replays exactly the settings on screen."""
+        path, base = self.command_base()
+        return headless_command(path, self.preset, base)
 
     def update_command(self) -> None:
-        self.query_one("#command", Static).update(f"headless: {headless_command(self.command_preset_path())}")
+        self.query_one("#command", Static).update(Text(f"headless: {self.headless_command()}"))
 
     def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
         self.preset = copy.deepcopy(preset)
@@ -239,7 +255,7 @@ class WizardApp(App[None]):
                 return
             path = save_preset(preset, self.presets_dir / f"{name}.toml")
             self.apply_preset(preset, path)
-            self.notify(f"saved {path}\nreplay: {headless_command(path)}", title="Preset saved", timeout=8)
+            self.notify(f"saved {path}\nreplay: {headless_command(path)}", title="Preset saved", timeout=6)
 
         self.push_screen(NamePrompt("Save preset as", self.preset.name), save)
 

@@ -68,16 +68,22 @@ def converted_run(tmp_path):
     from kwtui.core.preset import from_dict
 
     def make(model_bytes: int = 60_000, flash: dict | None = None, write_model: bool = True):
+        from kwtui.core.io.layout import RunLayout
+        from tests.helpers.records import model_record_fields, write_fresh_records
+
         run_dir = tmp_path / "runs" / "fw"
-        run_dir.mkdir(parents=True, exist_ok=True)
         labels = ["marvin", "_unknown", "_background"]
+        data = {"name": "fw", "run_dir": str(run_dir), "classes": {"keywords": ["marvin"]}, "flash": flash or {}}
+        preset = from_dict(data)
+        layout = RunLayout(preset)
+        write_fresh_records(layout)
         if write_model:
             rng = np.random.default_rng(1)
             tflite = b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, model_bytes - 8, dtype=np.uint8).tobytes()
             (run_dir / "model.tflite").write_bytes(tflite)
-            (run_dir / "model.json").write_text(json.dumps(converted_meta(labels, 1, model_bytes)))
-        data = {"name": "fw", "run_dir": str(run_dir), "classes": {"keywords": ["marvin"]}, "flash": flash or {}}
-        return from_dict(data)
+            meta = {**converted_meta(labels, 1, model_bytes), **model_record_fields(layout)}
+            (run_dir / "model.json").write_text(json.dumps(meta))
+        return preset
 
     return make
 

@@ -64,15 +64,10 @@ def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, *
 def write_results(layout: RunLayout) -> None:
     """The records of a finished run, in the shapes the stages write: train.json, report.json and model.json,
     with the fingerprints of `layout.preset` (so the wizard shows them as up to date)."""
-    from kwtui.core.io import ownership, records
+    from kwtui.core.io import records
+    from tests.helpers.records import model_record_fields, write_fresh_records
 
-    ownership.claim(layout.run_dir, "run_dir")
-    ownership.claim(layout.features_dir, "features.output")
-    features = {"classes": layout.preset.class_names, "params_sha1": records.features_fingerprint(layout.preset)}
-    layout.features_info.write_text(json.dumps(features))
-    train = {"version": 1, "run_id": "snapshot", "fingerprint": records.train_fingerprint(layout.preset),
-             "labels": layout.preset.class_names}
-    layout.train_record.write_text(json.dumps(train))
+    write_fresh_records(layout, run_id="snapshot")
     matrix = [[18, 1, 1, 0], [2, 16, 2, 0], [1, 1, 17, 1], [0, 0, 1, 39]]
     per_class = {}
     for i, name in enumerate(CLASSES):
@@ -80,13 +75,18 @@ def write_results(layout: RunLayout) -> None:
         per_class[name] = {"precision": round(matrix[i][i] / predicted, 4), "recall": round(matrix[i][i] /
                            sum(matrix[i]), 4), "support": sum(matrix[i])}
     sweep = [{"threshold": round(t, 2), "false_reject_rate": round(min(1.0, 0.02 + 0.5 * t ** 4), 4),
-              "false_accepts": None, "false_accepts_per_hour": round(30 * (1 - t) ** 2, 2)}
+              "false_reject_rate_ci": [round(max(0.0, 0.5 * t ** 4 - 0.08), 4), round(min(1.0, 0.12 + 0.5 * t ** 4), 4)],
+              "false_accepts": None, "false_accepts_per_hour": round(30 * (1 - t) ** 2, 2),
+              "speech_false_accepts_per_hour": round(900 * (1 - t) ** 2, 1)}
              for t in [0.5 + 0.05 * k for k in range(10)]]
     report = {"accuracy": 0.8875, "confusion_matrix": {"labels": CLASSES, "rows_true_cols_predicted": matrix},
-              "per_class": per_class, "threshold_sweep": sweep}
+              "per_class": per_class, "threshold_sweep": sweep,
+              "operating_point": {**sweep[8], "per_keyword_false_reject_rate": {"yes": 0.3, "no": 0.4}},
+              "noise": {"regions": 1, "seconds": 4.0}, "unknown_speech": {"clips": 6, "seconds": 12.0},
+              "support_warnings": ["false accepts/h on noise rest on 4 s of audio: too little for a rate"]}
     report["fingerprint"] = records.report_fingerprint(layout)
     (layout.report_json).write_text(json.dumps(report))
-    model = {"fingerprint": records.model_fingerprint(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
+    model = {**model_record_fields(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
              "tflm_accuracy": 0.8813}
     (layout.run_dir / "model.json").write_text(json.dumps(model))
 

@@ -172,7 +172,7 @@ def require_deployable(layout: Any) -> None:
     record = read_record(layout.model_json)
     name = layout.preset.name
     if record is None:
-        raise UserError(f"{layout.model_json}: no converted model; run `kwtui convert {name}` first")
+        raise UserError(f"{layout.tflite}: no converted model; run `kwtui convert {name}` first")
     trained = train_status(layout)
     if not trained.done:
         raise UserError(f"{trained.reason}: run `kwtui train {name}`, then `kwtui convert {name}` first")

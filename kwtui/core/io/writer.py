@@ -165,7 +165,9 @@ class Unit:
 
     def commit(self) -> None:
         try:
-            for tmp, _ in self.pairs:
+            for tmp, target in self.pairs:
+                if os.path.isdir(target) and not os.path.islink(target):  # a rename could never complete
+                    raise KwtuiError(f"{target}: is a folder, so this result cannot be written there; rename the folder")
                 _fsync_file(tmp)
             record = [[os.path.abspath(t), os.path.abspath(p)] for t, p in self.pairs]
             write_text(self.journal, json.dumps(record), fsync=True)

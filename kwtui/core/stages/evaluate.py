@@ -21,6 +21,7 @@ from kwtui.core import events as ev
 from kwtui.core.data.audio import BadAudio, load_audio, load_clip
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
+from kwtui.core import stats
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.postprocess import detect
@@ -194,10 +195,14 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         return {
             "threshold": threshold,
             "false_reject_rate": round(frr, 4) if frr is not None else None,
+            "false_reject_rate_ci": _rounded(stats.wilson_interval(int(np.sum(kw_scores < threshold)), len(kw_scores)), 4),
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / hours, 2) if fa is not None and hours > 0 else None,
+            "false_accepts_per_hour_ci": _rounded(stats.poisson_rate_interval(fa, hours), 1) if fa is not None else None,
             "speech_false_accepts": fa_speech,
             "speech_false_accepts_per_hour": round(fa_speech / speech_hours, 2) if fa_speech is not None else None,
+            "speech_false_accepts_per_hour_ci": (_rounded(stats.poisson_rate_interval(fa_speech, speech_hours), 1)
+                                                 if fa_speech is not None else None),
         }
 
     chosen = operating_point(preset.evaluate.threshold)
@@ -205,6 +210,10 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         kw: round(float(np.mean(kw_scores[kw_index == i] < preset.evaluate.threshold)), 4)
         for i, kw in enumerate(keywords) if np.any(kw_index == i)
     }
+    per_keyword_clips = {kw: int(np.sum(kw_index == i)) for i, kw in enumerate(keywords)}
+    support_warnings = _support_warnings(noise_seconds, speech_hours * 3600, per_keyword_clips)
+    for message in support_warnings:
+        report(ev.Warning(STAGE, message))
     sweep = [operating_point(t) for t in SWEEP]
     held_out = source != final_model_path(layout)
     if not regions:
@@ -219,7 +228,9 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "note": "" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
         "test_clips": len(test),
         **result,
+        "support_warnings": support_warnings,
         "operating_point": {**chosen, "per_keyword_false_reject_rate": per_keyword_frr,
+                            "per_keyword_clips": per_keyword_clips,
                             "average_window": preset.evaluate.average_window,
                             "refractory_ms": preset.evaluate.refractory_ms, "hop_ms": preset.evaluate.hop_ms},
         "noise": {"regions": len(regions), "seconds": round(noise_seconds, 1)},
@@ -244,8 +255,31 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     return summary
 
 
+def _rounded(interval: tuple[float, float] | None, digits: int) -> list[float] | None:
+    return None if interval is None else [round(interval[0], digits), round(interval[1], digits)]
+
+
+def _support_warnings(noise_seconds: float, speech_seconds: float, clips: dict[str, int]) -> list[str]:
+    """What the figures cannot support: rates from minutes of audio, FRR from a handful of clips."""
+    found = []
+    need = stats.MIN_HOURS_PER_RATE * 3600
+    for what, seconds in (("noise", noise_seconds), ("other words", speech_seconds)):
+        if 0 < seconds < need:
+            found.append(f"false accepts/h on {what} rest on {seconds:.0f} s of audio: too little for a rate "
+                         f"(about {stats.MIN_HOURS_PER_RATE:.0f} h needed; see the 95 % interval)")
+    few = [f"{kw} ({n})" for kw, n in clips.items() if n < stats.MIN_CLIPS_PER_KEYWORD]
+    if few:
+        found.append(f"FRR rests on few test clips: {', '.join(few)}; about {stats.MIN_CLIPS_PER_KEYWORD} per keyword "
+                     "needed (see the 95 % interval)")
+    return found
+
+
 def _fmt(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "-" if not ci else f"{ci[0]:g}-{ci[1]:g}"
 
 
 def report_text(data: dict[str, Any]) -> str:
@@ -268,13 +302,17 @@ def report_text(data: dict[str, Any]) -> str:
         "",
         f"operating point: threshold {op['threshold']}, average of last {op['average_window']}, "
         f"refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms",
-        f"  false reject rate: {_fmt(op['false_reject_rate'])}  "
-        + "  ".join(f"{k}: {_fmt(v)}" for k, v in op["per_keyword_false_reject_rate"].items()),
+        f"  false reject rate: {_fmt(op['false_reject_rate'])} (95 % CI {_interval(op.get('false_reject_rate_ci'))})  "
+        + "  ".join(f"{k}: {_fmt(v)} of {op.get('per_keyword_clips', {}).get(k, '?')}"
+                    for k, v in op["per_keyword_false_reject_rate"].items()),
         f"  false accepts: {op['false_accepts']} in {noise['seconds']} s of held-out noise "
-        f"({noise['regions']} regions) = {_fmt(op['false_accepts_per_hour'], '.1f')} per hour",
+        f"({noise['regions']} regions) = {_fmt(op['false_accepts_per_hour'], '.1f')} per hour "
+        f"(95 % CI {_interval(op.get('false_accepts_per_hour_ci'))})",
         f"  false accepts on held-out other words: {_fmt(op['speech_false_accepts'], 'd')} in "
         f"{data['unknown_speech']['seconds']} s ({data['unknown_speech']['clips']} _unknown test clips back to back) "
-        f"= {_fmt(op['speech_false_accepts_per_hour'], '.1f')} per hour",
+        f"= {_fmt(op['speech_false_accepts_per_hour'], '.1f')} per hour "
+        f"(95 % CI {_interval(op.get('speech_false_accepts_per_hour_ci'))})",
+        *(f"  WARNING: {w}" for w in data.get("support_warnings", [])),
         "",
         "threshold sweep (FA/h: on held-out noise; on held-out other words)",
         f"{'threshold':>10}{'FRR':>8}{'FA/h noise':>12}{'FA/h words':>12}",

@@ -41,6 +41,7 @@ FORMAT_VERSION = records.FEATURE_FORMAT_VERSION
 NPY_BYTES = 128 + spec.N_FRAMES * spec.N_BINS * 4  # header + float32 payload
 DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem block
 PARAMS_FILE = ".params.json"
+_RESERVED_NAMES = {"train.csv", "validation.csv", "test.csv", "features.json", PARAMS_FILE}
 MAX_FILE_WARNINGS = 20  # individual Warning events per kind; the rest are counted in one summary warning
 
 # --- the stage ---------------------------------------------------------------------------
@@ -149,6 +150,10 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
                         preset.dataset.testing_list)
     plan = plan_clips(preset, scan)
+    clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
+    if clash:
+        raise UserError(f"{preset.dataset_path / clash[0]}: a word folder named like a file kwtui writes into the "
+                        "features folder; rename it")
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)

@@ -25,6 +25,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 class EvaluateStep(StageStep):
     step_id = "evaluate"
     short_title = "Evaluate"
@@ -53,7 +57,7 @@ class EvaluateStep(StageStep):
                 yield Label("confusion (rows: true) + precision/recall", classes="table-title")
                 yield DataTable(id="confusion", cursor_type="none")
             with Vertical(id="eval-right", classes="eval-col"):
-                yield Label("threshold sweep (arrows pick)", classes="table-title")
+                yield Label("sweep (arrows pick): FA/h on noise, words", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
         yield Label("", id="threshold-choice", classes="status")
         yield Label("", id="convert-summary", classes="status")
@@ -165,11 +169,10 @@ class EvaluateStep(StageStep):
         self.sweep = list(report.get("threshold_sweep") or [])
         sweep = self.query_one("#sweep", DataTable)
         sweep.clear(columns=True)
-        sweep.add_columns("threshold", "FRR", "FA/h")
+        sweep.add_columns("thr", "FRR", "noise", "words")
         for row in self.sweep:
-            fah = row.get("false_accepts_per_hour")
             sweep.add_row(f"{row['threshold']:.2f}", percent(row.get("false_reject_rate")),
-                          "-" if fah is None else f"{fah:.2f}")
+                          _rate(row.get("false_accepts_per_hour")), _rate(row.get("speech_false_accepts_per_hour")))
         if self.sweep:
             chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i]["threshold"] - self.threshold))
             sweep.move_cursor(row=chosen, scroll=False)  # arrows scroll it into view
@@ -183,12 +186,25 @@ class EvaluateStep(StageStep):
             self.show_threshold()
 
     def show_threshold(self) -> None:
+        """The operating point as the report has it: FRR (per keyword at the preset's threshold), false accepts
+        per hour on noise and on other words with the seconds of audio behind each, and what they cannot support."""
         row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
-        text = f"test accuracy {percent(getattr(self, 'accuracy', None))}  threshold {self.threshold:.2f}"
+        text = f"accuracy {percent(getattr(self, 'accuracy', None))}  threshold {self.threshold:.2f}"
+        report = self.report or {}
         if row:
-            fah = row.get("false_accepts_per_hour")
-            text += f": FRR {percent(row.get('false_reject_rate'))}, "
-            text += f"{fah:.2f} false accepts/h" if fah is not None else "FA/h not measured"
+            text += f": FRR {percent(row.get('false_reject_rate'))}"
+            ci = row.get("false_reject_rate_ci")
+            if ci:
+                text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
+            op = report.get("operating_point") or {}
+            if abs(op.get("threshold", -1) - self.threshold) < 1e-9:
+                text += "  " + " ".join(f"{k} {percent(v)}" for k, v in (op.get("per_keyword_false_reject_rate") or {}).items())
+            noise_s = (report.get("noise") or {}).get("seconds", 0)
+            words_s = (report.get("unknown_speech") or {}).get("seconds", 0)
+            text += (f"\nFA/h noise {_rate(row.get('false_accepts_per_hour'))} ({noise_s:.0f} s)  "
+                     f"words {_rate(row.get('speech_false_accepts_per_hour'))} ({words_s:.0f} s)")
+            if report.get("support_warnings"):
+                text += "  [yellow]too little audio/clips for these rates: see report.txt[/]"
         baked = (self.model_info or {}).get("threshold")
         if baked is not None and abs(baked - self.threshold) > 1e-9:
             text += f"  [yellow](flashing uses it; model.h keeps {baked:.2f} until you convert again)[/]"

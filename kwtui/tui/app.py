@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Button, ContentSwitcher, Footer, Static
 from textual.worker import Worker
@@ -25,9 +25,10 @@ from textual.worker import Worker
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.events import CancelToken, Reporter
 from kwtui.core.preset import Preset, PresetError, from_dict, headless_command, save_preset
+from kwtui.tui.hints import in_wizard
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.pump import EventPump
-from kwtui.tui.screens.dialogs import HelpScreen, NamePrompt, PresetPicker
+from kwtui.tui.screens.dialogs import HelpScreen, LogScreen, NamePrompt, PresetPicker
 from kwtui.tui.steps.base import Step
 from kwtui.tui.steps.classes import ClassesStep
 from kwtui.tui.steps.dataset import DatasetStep
@@ -83,6 +84,8 @@ class WizardApp(App[None]):
         Binding("ctrl+o", "load_preset", "Load", priority=True),
         Binding("f1", "help", "Help", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("escape", "clear_notifications", "Dismiss messages", show=False),
+        Binding("ctrl+l", "show_log", "Log", show=False),
     ]
 
     def __init__(
@@ -104,6 +107,7 @@ class WizardApp(App[None]):
         self.port_lister = port_lister  # (label, device) pairs; None = the real serial ports
         self.tokens: dict[str, CancelToken] = {}
         self._command_base: tuple[Path, Preset] | None = None
+        self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
         self.steps = [cls() for cls in STEP_CLASSES]
 
     # --- layout -------------------------------------------------------------
@@ -257,7 +261,15 @@ class WizardApp(App[None]):
             self.apply_preset(preset, path)
             self.notify(f"saved {path}\nreplay: {headless_command(path)}", title="Preset saved", timeout=6)
 
-        self.push_screen(NamePrompt("Save preset as", self.preset.name), save)
+        def check(name: str) -> str | None:
+            try:
+                from_dict({**self.preset.to_dict(), "name": name})
+            except PresetError as exc:
+                return str(exc)
+            return None
+
+        self.push_screen(NamePrompt("Save preset as", self.preset.name, check=check,
+                                    exists=lambda name: (self.presets_dir / f"{name}.toml").exists()), save)
 
     def action_load_preset(self) -> None:
         from kwtui.core.preset import find_preset, list_presets, load_preset
@@ -297,6 +309,24 @@ class WizardApp(App[None]):
         if button is not None:
             button.press()
 
+    def get_system_commands(self, screen: Any) -> Iterator[SystemCommand]:
+        """The wizard's main actions in the command palette (Ctrl+P), beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Save preset", "Save the choices as a preset (Ctrl+S)", self.action_save_preset)
+        yield SystemCommand("Load preset", "Fill every step from a preset (Ctrl+O)", self.action_load_preset)
+        yield SystemCommand("Run step", "Run this step's main action (Ctrl+R)", self.action_run_step)
+        yield SystemCommand("Cancel step", "Cancel this step's running work (Ctrl+X)", self.action_cancel_step)
+        yield SystemCommand("Show log", "The wizard log: native library output, errors (Ctrl+L)", self.action_show_log)
+        yield SystemCommand("Next step", "Go to the next step (Ctrl+N)", self.action_next_step)
+        yield SystemCommand("Previous step", "Go back one step (Ctrl+B)", self.action_prev_step)
+
+    def action_show_log(self) -> None:
+        if not isinstance(self.screen, LogScreen):
+            self.push_screen(LogScreen(self.log_path or wizard_log_path()))
+
+    def action_clear_notifications(self) -> None:
+        self.clear_notifications()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -326,7 +356,7 @@ class WizardApp(App[None]):
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 self.log.error(traceback.format_exc())
             pump.flush()
-            target.post_message(StageDone(name, status, result, message))
+            target.post_message(StageDone(name, status, result, in_wizard(message)))
             self.call_from_thread(self.refresh_stage_marks)
 
         self.run_worker(thread_main, name=name, group=name, thread=True, exclusive=True, exit_on_error=False)
@@ -407,6 +437,7 @@ def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
         return
     log_path = wizard_log_path()
     app = create_app(preset, preset_path=preset_path)
+    app.log_path = log_path
     with native_output_to_log(log_path):
         app.run()
     if app.return_code:

@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from kwtui.core.preset import from_dict, save_preset
 from kwtui.tui.app import create_app
+from kwtui.tui.screens.dialogs import NamePrompt
 from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
 
 
@@ -53,7 +54,23 @@ def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypat
             await pilot.press("ctrl+s")
             await pilot.press("end", "ctrl+u", *"bad name!", "enter")
             await pilot.pause()
+            assert isinstance(app.screen, NamePrompt), "the prompt stays open with the error"
+            assert "name" in str(app.screen.query_one("#name-error").render())
             assert not (tmp_path / "presets").exists() or not list((tmp_path / "presets").iterdir())
+            # a good name saves; saving over it again needs a second Enter
+            await pilot.press("end", "ctrl+u", *"mine", "enter")
+            await pilot.pause()
+            saved = tmp_path / "presets" / "mine.toml"
+            assert saved.exists() and not isinstance(app.screen, NamePrompt)
+            saved.write_text("# an older preset of the same name\n")
+            before = saved.read_text()
+            await pilot.press("ctrl+s", "end", "ctrl+u", *"mine", "enter")
+            await pilot.pause()
+            assert isinstance(app.screen, NamePrompt) and "exists" in str(app.screen.query_one("#name-error").render())
+            assert saved.read_text() == before  # not overwritten yet
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, NamePrompt) and saved.read_text() != before
             # an invalid number is reported with the field name when a stage starts
             app.go_to(3)
             await type_into(pilot, "epochs", "many")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
+
+from rich.markup import escape
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,6 +28,9 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 | `Ctrl+X` | cancel this step's running work |
 | `Ctrl+S` | save the current choices as a preset |
 | `Ctrl+O` | load a preset (fills every step) |
+| `Ctrl+L` | the wizard log (native library output, errors) |
+| `Ctrl+P` | command palette: every action above by name |
+| `Escape` | dismiss messages |
 | `F1` | this help |
 | `Ctrl+Q` | quit (running work is cancelled cleanly) |
 
@@ -36,7 +42,8 @@ again resumes (finished files and epochs are kept).
 **Flash**: *Dry run* shows the exact esptool command without touching a device; *Monitor* shows the
 detections the board prints (115200 baud) until *Cancel*.
 
-The bottom line shows the equivalent headless command (`kwtui run PRESET`). Output that TensorFlow and other
+The bottom line shows the equivalent headless command: pasted into a shell, `kwtui run PRESET --set ...` replays
+exactly the settings on screen. Output that TensorFlow and other
 native libraries print is written to the wizard log (`~/.local/state/kwtui/log/wizard.log` on Linux), not to the
 screen.
 """
@@ -54,21 +61,46 @@ class HelpScreen(ModalScreen[None]):
 
 
 class NamePrompt(ModalScreen[str | None]):
+    """Ask for a name. `check(name)` returns why a name is refused (the prompt stays open and says so);
+    `exists(name)` asks for a second Enter before an existing preset is overwritten."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, value: str) -> None:
+    def __init__(self, title: str, value: str, check: Callable[[str], str | None] | None = None,
+                 exists: Callable[[str], bool] | None = None) -> None:
         super().__init__()
         self.prompt_title = title
         self.value = value
+        self.check = check
+        self.exists = exists
+        self.confirming = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt_title, classes="dialog-title")
             yield Input(self.value, id="name-input", placeholder="letters, digits, - _ .")
+            yield Label("", id="name-error", classes="hint")
             yield Label("Enter to save, Escape to cancel", classes="hint")
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.confirming = ""
+        self.query_one("#name-error", Label).update("")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        name = event.value.strip()
+        if not name:
+            self.dismiss(None)
+            return
+        problem = self.check(name) if self.check else None
+        if problem:
+            self.query_one("#name-error", Label).update(f"[red]{escape(problem)}[/]")
+            return
+        if self.exists and self.exists(name) and self.confirming != name:
+            self.confirming = name
+            self.query_one("#name-error", Label).update(
+                f"[yellow]a preset named {escape(name)} exists: Enter again to overwrite it, or change the name[/]")
+            return
+        self.dismiss(name)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -97,4 +129,42 @@ class PresetPicker(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LogScreen(ModalScreen[None]):
+    """The wizard log (what native libraries printed, tracebacks of bugs): its last lines, newest at the end."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close")]
+    TAIL_BYTES = 200_000
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import RichLog
+
+        with Vertical(classes="dialog", id="log-dialog"):
+            yield Label(f"wizard log: {self.path}", classes="dialog-title")
+            yield RichLog(id="log-view", wrap=True, markup=False, highlight=False)
+            yield Label("Escape to close", classes="hint")
+
+    def on_mount(self) -> None:
+        from textual.widgets import RichLog
+
+        view = self.query_one("#log-view", RichLog)
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(0, 2)
+                size = handle.tell()
+                handle.seek(max(0, size - self.TAIL_BYTES))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            text = "(nothing logged yet)"
+        for line in text.splitlines()[-2000:] or ["(the log is empty)"]:
+            view.write(line)
+        view.focus()
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
@@ -118,7 +119,7 @@ class EvaluateStep(StageStep):
             elif isinstance(event, Started):
                 self.set_status(f"{message.stage}: {event.message}" if event.message else f"{message.stage} ...")
             elif isinstance(event, Warning):
-                self.notify(event.message, severity="warning")
+                self.set_status(f"[yellow]{escape(event.message)}[/]")  # on the step, not over its results
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()

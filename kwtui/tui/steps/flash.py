@@ -28,6 +28,13 @@ def serial_ports() -> list[tuple[str, str]]:
     return [(f"{p.device} {USB_BRIDGES.get(p.vid, p.description)}".strip(), p.device) for p in ordered]
 
 
+def esp32_like_ports() -> set[str]:
+    """The ports `auto` (and the flash stage's discovery) would consider: USB serial bridges."""
+    from kwtui.core.device.ports import list_ports, rank_ports
+
+    return {p.device for p in rank_ports(list_ports())}
+
+
 class FlashStep(StageStep):
     step_id = "flash"
     short_title = "Flash"
@@ -82,8 +89,10 @@ class FlashStep(StageStep):
         preset.flash.firmware_bin = self.query_one("#firmware-bin", Input).value.strip()
 
     def refresh_ports(self) -> None:
+        self.esp32_like: set[str] = set()
         try:
             self.ports = (self.wizard.port_lister or serial_ports)()
+            self.esp32_like = {device for _, device in self.ports} if self.wizard.port_lister else esp32_like_ports()
         except Exception as exc:  # listing ports must never break the step
             self.ports = []
             self.set_status(f"[red]cannot list serial ports: {exc}[/]")
@@ -97,7 +106,9 @@ class FlashStep(StageStep):
         if not self.ports:
             self.set_status("no serial port found: plug the board in, then Refresh")
         else:
-            self.set_status(f"{len(self.ports)} serial port(s)")
+            likely = [device for _, device in self.ports if device in self.esp32_like]
+            self.set_status(f"{len(likely)} ESP32-like USB serial port(s) of {len(self.ports)}" if likely else
+                            f"no ESP32-like USB serial port among {len(self.ports)}: auto will not find a board")
 
     def start_button_label(self) -> str:
         return "Flash"
@@ -196,7 +207,7 @@ class FlashStep(StageStep):
             if command:
                 self.last_command = command if isinstance(command, str) else " ".join(map(str, command))
                 log.write(f"$ {self.last_command}")
-            self.set_status("[green]dry run: command above[/]" if message.summary.get("dry_run", True)
+            self.set_status("[green]dry run: the esptool command is in the log below[/]" if message.summary.get("dry_run", True)
                             else "[green]flashed[/]")
             if not message.summary.get("dry_run", True):
                 self.wizard.mark_step_done(5)

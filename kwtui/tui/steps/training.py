@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select
@@ -119,7 +120,7 @@ class TrainingStep(StageStep):
             elif isinstance(event, Started):
                 self.set_status(event.message or "training")
             elif isinstance(event, Warning):
-                self.notify(event.message, severity="warning")
+                self.set_status(f"[yellow]{escape(event.message)}[/]")  # on the step, not over its results
             elif isinstance(event, Finished):
                 self.summary = event.summary
         if self.best is not None:

@@ -1,0 +1,52 @@
+"""The wizard's main actions are in the command palette, and its log can be read without leaving it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from kwtui.core.preset import Preset
+from kwtui.tui.app import create_app
+from kwtui.tui.screens.dialogs import HelpScreen, LogScreen, NamePrompt
+
+
+def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "wizard.log"
+    log.write_text("oneDNN custom operations are on\nsomething native said hello\n")
+
+    async def scenario() -> None:
+        app = create_app(Preset(), presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        app.log_path = log
+        async with app.run_test(size=(80, 24)) as pilot:
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for wanted in ("Save preset", "Load preset", "Run step", "Cancel step", "Show log"):
+                assert wanted in titles
+            # through the real palette, by typing: Ctrl+P, the action's name, Enter
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Show log")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, LogScreen)
+            lines = [str(line.text) for line in app.screen.query_one("#log-view").lines]
+            assert any("native said hello" in line for line in lines)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, LogScreen)
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(app.screen, LogScreen)
+            await pilot.press("escape", "f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape", "ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Save preset")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, NamePrompt)
+
+    asyncio.run(scenario())

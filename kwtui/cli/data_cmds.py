@@ -22,13 +22,18 @@ def _rates_text(rates: dict[int, int]) -> str:
     return ", ".join(f"{rate / 1000:g} kHz" + (f" ({n})" if len(rates) > 1 else "") for rate, n in rates.items())
 
 
-def print_scan(scan: Any, examples_per_kind: int = 3) -> None:
+MAX_LISTED = 20  # files listed per group without --verbose
+
+
+def print_scan(scan: Any, verbose: bool = False) -> None:
+    """Words and clips, then problems by severity: what cannot be used first (every file), conversions one line
+    per kind, notes last; --verbose lists every file."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    per_word: dict[str, int] = {}
-    for problem in scan.problems:
+    per_word: dict[str, int] = {}  # unusable files per word (conversions are not problems of a word)
+    for problem in scan.problems_by_severity()["unusable"]:
         per_word[problem.path.split("/")[0]] = per_word.get(problem.path.split("/")[0], 0) + 1
     table = Table(title=f"{scan.path}: {len(scan.words)} words, {scan.total_clips:,} clips, "
                         f"{_fmt_seconds(scan.total_seconds)}")
@@ -36,7 +41,7 @@ def print_scan(scan: Any, examples_per_kind: int = 3) -> None:
     table.add_column("clips", justify="right")
     table.add_column("duration", justify="right")
     table.add_column("sample rates")
-    table.add_column("problems", justify="right")
+    table.add_column("unusable", justify="right")
     for name, word in scan.words.items():
         problems = per_word.get(name, 0)
         table.add_row(name, f"{len(word.clips):,}", _fmt_seconds(word.seconds), _rates_text(word.rates),
@@ -49,21 +54,35 @@ def print_scan(scan: Any, examples_per_kind: int = 3) -> None:
                       highlight=False)
     splits = "validation_list.txt / testing_list.txt" if scan.validation_list is not None else "none (hash of speaker id)"
     console.print(f"split lists: {splits}", highlight=False)
-    counts = scan.problem_counts()
-    if counts:
-        console.print("[yellow]problems:[/] " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
-        for kind in counts:
-            examples = [p for p in scan.problems if p.kind == kind][:examples_per_kind]
-            for problem in examples:
-                console.print(f"  {kind}: {problem.path}: {problem.message}", highlight=False, markup=False)
-            if counts[kind] > len(examples):
-                console.print(f"  {kind}: ... {counts[kind] - len(examples)} more (use --json for all)", style="dim")
-    else:
+    groups = scan.problems_by_severity()
+    if not scan.problems:
         console.print("[green]no problems found[/]")
+    unusable = groups["unusable"]
+    if unusable:
+        console.print(f"[red]cannot be used ({len(unusable)} files, skipped):[/]", highlight=False)
+        shown = unusable if verbose else unusable[:MAX_LISTED]
+        for problem in shown:
+            console.print(f"  {problem.path}: {problem.message}", highlight=False, markup=False)
+        if len(unusable) > len(shown):
+            console.print(f"  ... {len(unusable) - len(shown)} more (--verbose lists every file)", style="dim")
+    if groups["converted"]:
+        console.print(f"[yellow]used after a conversion ({len(groups['converted'])} files):[/]", highlight=False)
+        for label, n in scan.conversion_summary().items():
+            console.print(f"  {label}: {n} file{'s' if n != 1 else ''}", highlight=False, markup=False)
+        if verbose:
+            for problem in groups["converted"]:
+                console.print(f"    {problem.path}: {problem.message}", highlight=False, markup=False)
+    if groups["notes"]:
+        console.print(f"notes ({len(groups['notes'])}):", highlight=False)
+        shown = groups["notes"] if verbose else groups["notes"][:MAX_LISTED]
+        for problem in shown:
+            console.print(f"  {problem.path}: {problem.message}", highlight=False, markup=False)
+        if len(groups["notes"]) > len(shown):
+            console.print(f"  ... {len(groups['notes']) - len(shown)} more (--verbose lists every file)", style="dim")
     console.print(f"(headers read in {scan.seconds_taken:.1f} s)", style="dim")
 
 
-def scan_command(dataset: Path, json_output: bool) -> None:
+def scan_command(dataset: Path, json_output: bool, verbose: bool = False) -> None:
     from kwtui.core.data.scan import scan_dataset
 
     def work(report: Any, cancel: Any) -> Any:
@@ -74,7 +93,7 @@ def scan_command(dataset: Path, json_output: bool) -> None:
     if json_output:
         sys.stdout.write(json.dumps({"event": "result", "stage": "scan", "scan": scan.to_dict(10_000)}) + "\n")
     else:
-        print_scan(scan)
+        print_scan(scan, verbose)
 
 
 def _quiet_progress(report: Any) -> Any:

@@ -142,11 +142,12 @@ def monitor(
 def scan(
     dataset: Path = typer.Argument(..., help="A Speech-Commands-style folder."),
     json_output: bool = JsonOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every file with a problem or a conversion."),
 ) -> None:
     """Words, clip counts, durations and problems of a dataset (reads headers only)."""
     from kwtui.cli.data_cmds import scan_command
 
-    scan_command(dataset, json_output)
+    scan_command(dataset, json_output, verbose)
 
 
 @app.command("demo-data")

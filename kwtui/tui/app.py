@@ -222,8 +222,11 @@ class WizardApp(App[None]):
         self.query_one("#command", Static).update(Text(f"headless: {self.headless_command()}"))
 
     def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
+        """Fill every step from `preset`; steps forget results of the previous choices (the step bar's marks
+        come back from the stage records of the new ones)."""
         self.preset = copy.deepcopy(preset)
         self.preset_path = path
+        self.query_one(StepBar).reset()
         for step in self.steps:
             step.load_from(self.preset)
         self.update_command()

@@ -45,6 +45,22 @@ class WordInfo:
         return dict(Counter(c.rate for c in self.clips if not c.error))
 
 
+SEVERITY = {  # problem kind -> unusable (skipped) / converted (used after a conversion) / notes
+    "unreadable": "unusable", "empty_folder": "unusable",
+    "wrong_length": "converted", "stereo": "converted", "sample_rate": "converted", "bit_depth": "converted",
+    "stray_file": "notes", "missing_listed": "notes",
+}
+
+
+_CONVERSION_LABELS = {"wrong_length": "not 1 s long (padded or cropped)", "stereo": "more than one channel (downmixed)"}
+
+
+def severity(problem: "Problem") -> str:
+    if problem.kind == "wrong_length" and problem.message.startswith("empty"):
+        return "unusable"
+    return SEVERITY.get(problem.kind, "notes")
+
+
 @dataclass(slots=True)
 class Problem:
     path: str  # relative to the dataset
@@ -85,6 +101,18 @@ class DatasetScan:
     def problem_counts(self) -> dict[str, int]:
         return dict(Counter(p.kind for p in self.problems))
 
+    def problems_by_severity(self) -> dict[str, list[Problem]]:
+        """{"unusable": files no stage can use, "converted": clips used after a conversion, "notes": the rest},
+        in that order (what cannot be used comes first)."""
+        groups: dict[str, list[Problem]] = {"unusable": [], "converted": [], "notes": []}
+        for problem in self.problems:
+            groups[severity(problem)].append(problem)
+        return groups
+
+    def conversion_summary(self) -> dict[str, int]:
+        """One line per kind of conversion ("22050 Hz (resampled to 16 kHz)": 940 files)."""
+        return dict(Counter(_CONVERSION_LABELS.get(p.kind, p.message) for p in self.problems_by_severity()["converted"]))
+
     def to_dict(self, max_problems: int = 200) -> dict[str, Any]:
         return {
             "path": str(self.path),
@@ -103,6 +131,8 @@ class DatasetScan:
             },
             "has_split_lists": self.validation_list is not None or self.testing_list is not None,
             "problem_counts": self.problem_counts(),
+            "problems_by_severity": {k: len(v) for k, v in self.problems_by_severity().items()},
+            "conversions": self.conversion_summary(),
             "problems": [{"path": p.path, "kind": p.kind, "message": p.message} for p in self.problems[:max_problems]],
             "scan_seconds": round(self.seconds_taken, 2),
         }

@@ -46,6 +46,12 @@ class DatasetStep(Step):
     # --- preset ---------------------------------------------------------------
     def load_from(self, preset: Preset) -> None:
         self.query_one("#dataset-path", Input).value = preset.dataset.path
+        if preset.dataset.path != self.scanned_path:  # never show another dataset's table
+            self.scan = None
+            self.scanned_path = ""
+            self.query_one("#words", DataTable).clear()
+            self.query_one("#dataset-log", RichLog).clear()
+            self.set_status("not scanned yet")
         if preset.dataset_path.is_dir():
             self.start_scan()
 
@@ -144,8 +150,7 @@ class DatasetStep(Step):
         for line in problems:
             log.write(line)
         total = sum(c for c, _ in counts.values())
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(scan.problem_counts().items()))
-        self.set_status(f"{len(counts)} words, {total} clips; problems: {kinds or 'none'}")
+        self.set_status(f"{len(counts)} words, {total} clips; {problem_status(scan)}")
         self.wizard.on_dataset_scanned(scan)
 
 
@@ -160,4 +165,17 @@ def noise_files(scan: Any) -> dict[str, float]:
 
 
 def problem_lines(scan: Any) -> list[str]:
-    return [f"! {p.path}: {p.message}" if p.path else f"! {p.message}" for p in scan.problems]
+    """What cannot be used first (every file), then one line per kind of conversion, then notes."""
+    groups = scan.problems_by_severity()
+    lines = [f"x {p.path}: {p.message}" for p in groups["unusable"]]
+    lines += [f"~ {n} file{'s' if n != 1 else ''}: {label}" for label, n in scan.conversion_summary().items()]
+    lines += [f"- {p.path}: {p.message}" if p.path else f"- {p.message}" for p in groups["notes"]]
+    return lines
+
+
+def problem_status(scan: Any) -> str:
+    groups = scan.problems_by_severity()
+    parts = [f"{len(groups['unusable'])} unusable" if groups["unusable"] else "",
+             f"{len(groups['converted'])} converted" if groups["converted"] else "",
+             f"{len(groups['notes'])} notes" if groups["notes"] else ""]
+    return ", ".join(p for p in parts if p) or "no problems"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog
@@ -13,6 +14,9 @@ from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step, int_value
 from kwtui.tui.widgets.gauges import ResourceGauges
+
+
+RECORD_OF_STAGE = {"features": "features", "train": "train"}  # steps whose results are a stage record
 
 
 class StageStep(Step):
@@ -31,6 +35,20 @@ class StageStep(Step):
 
     def set_status(self, text: str) -> None:
         self.query_one(f"#{self.stage}-status", Label).update(text)
+
+    def record_problem(self, missing: str) -> str | None:
+        """Why this step's stage record cannot be used for the settings on screen (None when it is up to date)."""
+        status = self.wizard.stage_status(RECORD_OF_STAGE[self.stage])
+        if status is None or status.done:
+            return None
+        return f"Out of date: {status.reason}; press Re-run." if status.state == "stale" else missing
+
+    def show_record_state(self) -> None:
+        """On entering the step: say when its last results do not belong to the settings on screen."""
+        if self.stage in RECORD_OF_STAGE and not self.wizard.task_running(self.stage):
+            status = self.wizard.stage_status(RECORD_OF_STAGE[self.stage])
+            if status is not None and status.state == "stale":
+                self.set_status(f"[yellow]out of date: {escape(status.reason)}[/]")
 
     def validated_preset(self) -> Preset | None:
         try:
@@ -110,13 +128,12 @@ class FeaturesStep(StageStep):
         self.preset_for_label = self.wizard.preset
         if not self.wizard.task_running(self.stage):
             self.set_running(False)
+        self.show_record_state()
 
     def ready_for_next(self) -> str | None:
         if self.wizard.task_running(self.stage):
             return "Features are still being generated (Cancel, or wait)."
-        if not RunLayout(self.wizard.preset).features_info.exists():
-            return "Generate the features first (Start)."
-        return None
+        return self.record_problem("Generate the features first (Start).")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "features-start":

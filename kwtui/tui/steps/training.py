@@ -8,7 +8,6 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
-from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import float_value, int_value
@@ -67,6 +66,9 @@ class TrainingStep(StageStep):
         preset.train.batch_size = int_value(self.query_one("#batch-size", Input))  # type: ignore[assignment]
         preset.train.learning_rate = float_value(self.query_one("#learning-rate", Input))  # type: ignore[assignment]
 
+    def on_enter(self) -> None:
+        self.show_record_state()
+
     def set_running(self, running: bool) -> None:
         super().set_running(running)
         self.query_one("#train-resume", Button).disabled = running
@@ -74,9 +76,7 @@ class TrainingStep(StageStep):
     def ready_for_next(self) -> str | None:
         if self.wizard.task_running(self.stage):
             return "Training is still running (Cancel, or wait)."
-        if not RunLayout(self.wizard.preset).best_model.exists():
-            return "Train a model first (Start)."
-        return None
+        return self.record_problem("Train a model first (Start).")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id in ("train-start", "train-resume"):

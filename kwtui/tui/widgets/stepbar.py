@@ -25,6 +25,11 @@ class StepBar(Widget):
         self.stale.discard(index)
         self.refresh()
 
+    def reset(self) -> None:
+        self.done.clear()
+        self.stale.clear()
+        self.refresh()
+
     def set_state(self, index: int, state: str) -> None:
         """"done", "stale" or "missing" (from the step's stage record)."""
         self.done.discard(index)

@@ -47,9 +47,14 @@ def batches_by_folder(plan: ClipPlan, todo: list[int], workers: int) -> list[lis
     return batches
 
 
-def make_pool(workers: int, config: dict[str, Any]) -> ProcessPoolExecutor:
+def make_pool(workers: int, config: dict[str, Any], stop: Any = None) -> ProcessPoolExecutor:
     """The worker pool: forkserver processes (no fork of a threaded parent, e.g. the wizard), each running
-    init_worker (single-threaded BLAS, SIGINT ignored, exits with the parent)."""
+    init_worker (single-threaded BLAS, SIGINT ignored, exits with the parent). `stop` (stop_event()) set by
+    the parent makes every worker stop before its next file."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["kwtui.core.features.worker", "threadpoolctl"])  # workers start with numpy & co. imported
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(config,))
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(config, stop))
+
+
+def stop_event() -> Any:
+    return multiprocessing.get_context("forkserver").Event()

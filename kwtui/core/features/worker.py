@@ -70,7 +70,12 @@ def _keep_freed_memory() -> None:
         pass  # not glibc: its defaults
 
 
-def init_worker(config: dict[str, Any]) -> None:
+_stop: Any = None  # the pool's stop event: set by the parent on cancel, checked before every file
+
+
+def init_worker(config: dict[str, Any], stop: Any = None) -> None:
+    global _stop
+    _stop = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which stops the pool
     _single_threaded()
     _keep_freed_memory()
@@ -178,10 +183,13 @@ def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
 def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, float]]) -> list[tuple[int, str, str, int]]:
     """Worker entry: [(index, source, output, variant, seed, start_s)] -> [(index, status, message, bytes)].
 
-    status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error).
+    status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error). A batch stops
+    early (fewer results than jobs) when the parent has set the stop event: cancel takes one file, not a batch.
     """
     results = []
     for index, source, output, variant, seed, start_s in batch:
+        if _stop is not None and _stop.is_set():
+            break
         try:
             features = make_features((source, variant, seed, start_s), _config)
         except BadAudio as exc:

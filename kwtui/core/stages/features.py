@@ -29,7 +29,7 @@ from kwtui.core.data.plan import ClipPlan, plan_clips
 from kwtui.core.data.scan import scan_dataset
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
-from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool
+from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, stop_event
 from kwtui.core.features.worker import process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import SPLITS, RunLayout
@@ -42,6 +42,7 @@ NPY_BYTES = 128 + spec.N_FRAMES * spec.N_BINS * 4  # header + float32 payload
 DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem block
 PARAMS_FILE = ".params.json"
 _RESERVED_NAMES = {"train.csv", "validation.csv", "test.csv", "features.json", PARAMS_FILE}
+CANCEL_WAIT_S = 5.0  # at most this long for running workers to finish their current file after a cancel
 MAX_FILE_WARNINGS = 20  # individual Warning events per kind; the rest are counted in one summary warning
 
 # --- the stage ---------------------------------------------------------------------------
@@ -215,10 +216,11 @@ def _generate(
     seconds = time.monotonic() - started
     processed = len(todo)
     summary = {
-        "files_total": total,
+        "files_total": total,  # planned = written + existing + skipped (feature files, variants included)
         "files_written": processed - len(skipped),
         "files_existing": existing,
-        "files_skipped": len(skipped_items),
+        "files_skipped": len(skipped),
+        "clips_skipped": len(skipped_items),  # source clips (a skipped clip skips its variants too)
         "files_converted": len(converted),
         **{f"{split}_files": sum(info["counts"][split].values()) for split in SPLITS},
         "seconds": round(seconds, 2),
@@ -280,14 +282,43 @@ def _run_pool(
     done = existing
     started = time.monotonic()
     last_progress = 0.0
-    pool = make_pool(workers, config)
+    stop = stop_event()
+    pool = make_pool(workers, config, stop)
     in_flight: set[Future] = set()
     next_batch = 0
     failure: str = ""
     stop_now = True  # unless the loop ends normally (done, cancelled, failure)
+    def count(results: list[tuple[int, str, str, int]]) -> str:
+        """Add a batch's results to the counts; returns a failure message, if any."""
+        nonlocal done
+        problem = ""
+        for index, status, message, size in results:
+            if status == "ok":
+                monitor.add_written(size)
+                done += 1
+            elif status == "skip":
+                skipped[plan.jobs[index].output] = message
+                done += 1
+            else:
+                problem = problem or (
+                    f"features: disk full while writing {features_dir} ({message}); free some space and re-run to resume"
+                    if status == "nospace" else
+                    f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
+                )
+        return problem
+
     try:
         while next_batch < len(batches) or in_flight:
             if cancel.cancelled:
+                # Workers stop before their next file; batches not started are dropped; the files the running
+                # ones finished are counted, so the summary equals what is on disk.
+                stop.set()
+                for future in in_flight:
+                    future.cancel()
+                finished, _ = wait(in_flight, timeout=CANCEL_WAIT_S)
+                for future in finished:
+                    if not future.cancelled() and future.exception() is None:
+                        count(future.result())
                 break
             while next_batch < len(batches) and len(in_flight) < max_in_flight:
                 batch = [(i, (j := plan.jobs[i]).source, j.output, j.variant, j.seed, j.start_s)
@@ -304,20 +335,8 @@ def _run_pool(
                     failure = (f"features: a worker process died (out of memory or killed?); {done} of {total} "
                                "files are done, re-run to resume (or lower features.workers)")
                     break
-                for index, status, message, size in results:
-                    if status == "ok":
-                        monitor.add_written(size)
-                        done += 1
-                    elif status == "skip":
-                        skipped[plan.jobs[index].output] = message
-                        done += 1
-                    else:
-                        failure = failure or (
-                            f"features: disk full while writing {features_dir} ({message}); "
-                            "free some space and re-run to resume"
-                            if status == "nospace" else
-                            f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
-                        )
+                problem = count(results)
+                failure = failure or problem
             if failure:
                 break
             now = time.monotonic()
@@ -334,7 +353,7 @@ def _run_pool(
         _remove_temp_files(features_dir)
         raise KwtuiError(failure)
     if cancel.cancelled:
-        raise Cancelled(f"features: {done} of {total} files done; re-run to resume")
+        raise Cancelled(f"features: {done} of {total} files done ({done - existing} in this run); re-run to resume")
     return skipped
 
 

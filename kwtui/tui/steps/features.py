@@ -170,9 +170,14 @@ class FeaturesStep(StageStep):
         self.set_running(False)
         if message.ok:
             self.summary = message.summary
-            written = message.summary.get("written", message.summary.get("files_written", "?"))
-            skipped = message.summary.get("skipped", message.summary.get("files_skipped", 0))
-            self.set_status(f"[green]done[/]: {written} written, {skipped} skipped")
+            summary = message.summary
+            written = summary.get("written", summary.get("files_written", "?"))
+            skipped = summary.get("skipped", summary.get("files_skipped", 0))
+            existing = summary.get("files_existing", 0)
+            planned = summary.get("files_total")
+            text = f"[green]done[/]: {written} written" + (f", {existing} already there" if existing else "")
+            text += f", {skipped} skipped" + (f" of {planned} planned" if planned is not None else "")
+            self.set_status(text)
             self.wizard.mark_step_done(2)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]{message.message}[/] (Resume continues)")

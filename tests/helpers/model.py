@@ -27,6 +27,7 @@ from kwtui.core.data.spectrogram import SAMPLE_RATE, spectrogram
 
 __all__ = ["make_tone_store", "tone_preset", "tone_features", "trained_run", "collect_events"]
 
+TONE_DATASET = Path(__file__).resolve().parents[1] / "fixtures" / "generated" / "tone-store-has-no-dataset"
 _KEYWORD_HZ = [500.0, 1100.0, 1900.0, 2900.0, 4100.0]
 _UNKNOWN_HZ = [750.0, 1500.0, 2400.0, 3500.0]
 
@@ -44,6 +45,7 @@ def tone_preset(run_dir: Path, keywords: list[str], unknown: bool = True, backgr
     data = {
         "name": "tones",
         "run_dir": str(run_dir),
+        "dataset": {"path": str(TONE_DATASET)},  # absolute and fixed: records survive a copy and another cwd
         "classes": {"keywords": keywords, "unknown": unknown, "background": background},
         "train": {"epochs": 4, "batch_size": 32, "learning_rate": 0.005, "seed": 1},
         "convert": {"representative_samples": 60, "firmware_dir": str(Path(run_dir) / "firmware_src")},

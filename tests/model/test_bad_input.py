@@ -109,7 +109,7 @@ def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path
     layout = RunLayout(preset)
     outputs = [layout.tflite, layout.model_cc, layout.model_h, layout.run_dir / "model.json"]
     before = {p: p.read_bytes() for p in outputs}
-    monkeypatch.setattr(writer, "temp_name", lambda name: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
+    monkeypatch.setattr(writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
     os.symlink("/dev/full", layout.run_dir / writer.temp_name("model.cc"))  # real ENOSPC when model.cc is written
     with pytest.raises(KwtuiError, match="disk full"):
         run_convert(preset, ev.ignore, ev.CancelToken())

@@ -90,7 +90,7 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
     run_train(preset, ev.ignore, ev.CancelToken())
     saved = {p: p.read_bytes() for p in (layout.best_model, layout.last_checkpoint, layout.train_state)}
     # Real ENOSPC: the checkpoint temps (fixed names here) point at /dev/full.
-    monkeypatch.setattr(writer, "temp_name", lambda name: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
+    monkeypatch.setattr(writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
     for target in (layout.best_model, layout.last_checkpoint):
         os.symlink("/dev/full", target.with_name(writer.temp_name(target.name)))
     with pytest.raises(KwtuiError, match="disk full") as info:

@@ -97,6 +97,10 @@ def test_temp_names_fit_255_bytes_for_the_longest_legal_name(tmp_path):
     writer.write_bytes(tmp_path / name, b"x" * 10)
     assert (tmp_path / name).read_bytes() == b"x" * 10
     assert os.listdir(tmp_path) == [name]
+    for keep in (False, True):
+        temp = writer.temp_name(name, keep_suffix=keep)
+        assert len(os.fsencode(temp)) <= 255 and writer.is_temp_name(temp)
+        assert temp.endswith(".npy") == keep  # a glob for *.npy never sees a temp
 
 
 def test_a_second_writer_is_refused_at_once_naming_the_first(tmp_path, tone_preset_file):

@@ -1,6 +1,7 @@
 """Every file kwtui writes goes through here.
 
-Temp files are named `.kwtui-tmp-<pid>-<random>-<target name>` (at most 255 bytes), created beside their
+Temp files are named `.kwtui-tmp-<pid>-<random>-<target name>.part` (at most 255 bytes; without `.part` only
+where a library insists on the target's suffix, e.g. Keras' `.keras`), created beside their
 target, tracked from the moment they exist, renamed into place on success and removed on every failure path
 (ENOSPC included). Only names of exactly this scheme, whose pid is no longer running, are ever cleaned up:
 a user's `.env.tmpl` or `.x.tmp` cannot match it.
@@ -25,6 +26,7 @@ from typing import Iterator
 from kwtui.core.errors import KwtuiError
 
 TEMP_PREFIX = ".kwtui-tmp-"
+TEMP_SUFFIX = ".part"
 JOURNAL_NAME = ".kwtui-commit.json"
 _TEMP_RE = re.compile(r"^\.kwtui-tmp-(\d+)-([0-9a-f]{8})-")
 _NAME_MAX = 255
@@ -34,10 +36,11 @@ class DiskFull(KwtuiError):
     """No space left while committing a file; the previous file is intact."""
 
 
-def temp_name(target_name: str) -> str:
-    """A temp name for `target_name` in the kwtui scheme, cut (at the front, keeping the suffix) to 255 bytes."""
+def temp_name(target_name: str, keep_suffix: bool = False) -> str:
+    """A temp name for `target_name` in the kwtui scheme, cut (at the front, keeping the end) to 255 bytes. It ends
+    in `.part`, so a glob for the target's kind (`*.npy`) never sees it, unless `keep_suffix` is asked for."""
     head = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
-    tail = os.fsencode(target_name)
+    tail = os.fsencode(target_name if keep_suffix else target_name + TEMP_SUFFIX)
     room = _NAME_MAX - len(head)
     if len(tail) > room:
         tail = tail[-room:]
@@ -90,12 +93,12 @@ def _disk_error(path: Path, exc: BaseException) -> BaseException:
 
 
 @contextlib.contextmanager
-def temp_for(path: Path, fsync: bool = False) -> Iterator[Path]:
+def temp_for(path: Path, fsync: bool = False, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temp path beside `path`; on normal exit rename it over `path`, on any error remove it.
 
     The temp is registered before anything can create it, so a failure inside the block never leaves it."""
     path = Path(path)
-    tmp = path.with_name(temp_name(path.name))
+    tmp = path.with_name(temp_name(path.name, keep_suffix))
     try:
         yield tmp
         if fsync:
@@ -148,9 +151,9 @@ class Unit:
         self.journal = Path(journal_dir) / JOURNAL_NAME
         self.pairs: list[tuple[Path, Path]] = []
 
-    def temp(self, path: Path) -> Path:
+    def temp(self, path: Path, keep_suffix: bool = False) -> Path:
         path = Path(path)
-        tmp = path.with_name(temp_name(path.name))
+        tmp = path.with_name(temp_name(path.name, keep_suffix))
         self.pairs.append((tmp, path))
         return tmp
 

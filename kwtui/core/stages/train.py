@@ -64,7 +64,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 def save_model_atomic(model: Any, path: Path) -> None:
     """model.save to a kwtui temp beside `path`, then rename: a failure leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with writer.temp_for(path) as tmp:
+    with writer.temp_for(path, keep_suffix=True) as tmp:  # Keras saves only to a name ending in .keras
         model.save(tmp)
 
 
@@ -236,9 +236,9 @@ def make_callback(
             layout.checkpoints_dir.mkdir(parents=True, exist_ok=True)
             try:
                 with writer.unit(layout.run_dir) as unit:
-                    self.model.save(unit.temp(layout.last_checkpoint))
+                    self.model.save(unit.temp(layout.last_checkpoint, keep_suffix=True))
                     if improved:
-                        self.model.save(unit.temp(layout.best_model))
+                        self.model.save(unit.temp(layout.best_model, keep_suffix=True))
                     unit.add(layout.history, history_text(new_state["history"]).encode())
                     unit.add(layout.train_state, json.dumps(new_state, indent=2).encode())
             except writer.DiskFull as exc:

@@ -36,6 +36,8 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 
 **Dataset**: type a folder (Right arrow accepts the completion), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
 **Classes**: Space selects a keyword; `[` / `]` move the highlighted word up/down (the order of the model's outputs).
+The counts are the feature files *planned*; clips that turn out unreadable or silent when read are skipped, and
+the Features step reports written + already there + skipped = planned.
 **Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch; *Start*
 again resumes (finished files and epochs are kept).
 **Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.

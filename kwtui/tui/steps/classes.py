@@ -220,7 +220,7 @@ class ClassesStep(Step):
         free = free_bytes(target)
         warn = "[red]not enough space[/]" if free is not None and need > free else "ok"
         self.query_one("#disk-estimate", Label).update(
-            f"{len(jobs)} feature files: {human_bytes(need)} needed, {human_bytes(free)} free at {target}  {warn}"
+            f"{len(jobs)} files planned: {human_bytes(need)} needed, {human_bytes(free)} free at {target}  {warn}"
         )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import re
 import tomllib
 import typing
@@ -26,13 +28,22 @@ class PresetError(UserError):
     """A preset problem; the message names the file, the field and (when known) the line."""
 
 
+INT32_MAX = 2**31 - 1  # everything that reaches model.h is an int32 there
+SEED_MAX = 2**32 - 1
+
+
+def bounded(default: Any, lo: float, hi: float) -> Any:
+    """A field with its domain declared beside it: lo <= value <= hi (checked by `validate`, names the field)."""
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
 @dataclass
 class DatasetSection:
     path: str = "data/demo"
     validation_list: str = ""  # default: <path>/validation_list.txt when it exists
     testing_list: str = ""  # default: <path>/testing_list.txt when it exists
-    validation_percent: float = 10.0  # hash split, used when no lists exist
-    testing_percent: float = 10.0
+    validation_percent: float = bounded(10.0, 0, 100)  # hash split, used when no lists exist
+    testing_percent: float = bounded(10.0, 0, 100)
 
 
 @dataclass
@@ -41,44 +52,44 @@ class ClassesSection:
     unknown: bool = True  # other words -> "_unknown"
     background: bool = True  # noise windows -> "_background"
     noise_folders: list[str] = field(default_factory=lambda: ["_background_noise_"])
-    unknown_ratio: float = 1.0  # at most this many _unknown clips per keyword clip (0 = all)
+    unknown_ratio: float = bounded(1.0, 0, 1000)  # at most this many _unknown clips per keyword clip (0 = all)
 
 
 @dataclass
 class FeaturesSection:
     output: str = ""  # default: <run_dir>/features
-    workers: int = 0  # 0 = all cores
-    variants: int = 2  # extra augmented variants per keyword clip
-    time_shift_ms: float = 100.0  # random shift up to +/- this
+    workers: int = bounded(0, 0, 256)  # 0 = all cores
+    variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
+    time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
     noise_volume: list[float] = field(default_factory=lambda: [0.0, 0.1])  # [min, max]
-    background_stride_s: float = 0.5  # hop between 1 s windows cut from noise files
-    seed: int = 42
+    background_stride_s: float = bounded(0.5, 0.05, 60)  # hop between 1 s windows cut from noise files
+    seed: int = bounded(42, 0, SEED_MAX)
 
 
 @dataclass
 class TrainSection:
     model: str = "cnn"  # "cnn" (diy-alexa style) or "dscnn"
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 0.001
+    epochs: int = bounded(30, 1, 100_000)
+    batch_size: int = bounded(64, 1, 65_536)
+    learning_rate: float = bounded(0.001, 1e-8, 10)
     class_weights: str = "balanced"  # "balanced" or "none"
-    early_stopping: int = 0  # patience in epochs, 0 = off
-    final_fit_all: int = 0  # extra epochs on train+validation+test from the best checkpoint
-    seed: int = 42
+    early_stopping: int = bounded(0, 0, 100_000)  # patience in epochs, 0 = off
+    final_fit_all: int = bounded(0, 0, 100_000)  # extra epochs on train+validation+test from the best checkpoint
+    seed: int = bounded(42, 0, SEED_MAX)
 
 
 @dataclass
 class EvaluateSection:
-    average_window: int = 3  # average of the last N outputs (firmware post-processing)
-    threshold: float = 0.9
-    refractory_ms: float = 1000.0
-    hop_ms: float = 100.0  # inference every hop on continuous audio
+    average_window: int = bounded(3, 1, 1000)  # average of the last N outputs (firmware post-processing)
+    threshold: float = bounded(0.9, 1e-6, 1)
+    refractory_ms: float = bounded(1000.0, 0, 600_000)  # int32 ms in model.h
+    hop_ms: float = bounded(100.0, 10, 1000)  # inference every hop on continuous audio (>= 10 ms: a feature frame)
 
 
 @dataclass
 class ConvertSection:
     quantization: str = "int8"  # "int8" (full integer) or "float"
-    representative_samples: int = 300
+    representative_samples: int = bounded(300, 1, 100_000)
     firmware_dir: str = ""  # also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "" = run folder only
 
 
@@ -87,7 +98,7 @@ class FlashSection:
     enabled: bool = False
     port: str = "auto"
     chip: str = "esp32"
-    baud: int = 460800
+    baud: int = bounded(460800, 9600, 5_000_000)
     firmware_bin: str = ""  # folder of a built firmware (bootloader/partitions/firmware .bin)
     partition_table: str = ""  # partitions.csv holding the `model` partition; default: firmware/partitions.csv
 
@@ -147,15 +158,6 @@ _CHOICES = {
     "convert.quantization": ("int8", "float"),
     "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),
 }
-_NON_NEGATIVE = {
-    "features.workers", "features.variants", "features.time_shift_ms", "train.early_stopping",
-    "train.final_fit_all", "dataset.validation_percent", "dataset.testing_percent",
-    "classes.unknown_ratio", "evaluate.refractory_ms",
-}
-_POSITIVE = {
-    "train.epochs", "train.batch_size", "train.learning_rate", "evaluate.average_window",
-    "evaluate.hop_ms", "convert.representative_samples", "flash.baud", "features.background_stride_s",
-}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -174,7 +176,11 @@ def _check_value(where: str, tp: Any, value: Any) -> Any:
             raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
         return [_check_value(f"{where}[{i}]", item_tp, v) for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > 1e300:
+            raise PresetError(f"{where}: {value} is out of range")
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise PresetError(f"{where}: must be a finite number, got {value!r}")
     if tp is bool and not isinstance(value, bool):
         raise PresetError(f"{where}: expected true or false, got {value!r}")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -182,6 +188,10 @@ def _check_value(where: str, tp: Any, value: Any) -> Any:
     if not isinstance(value, tp):
         raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _hint(key: str, known: list[str]) -> str:
@@ -218,10 +228,9 @@ def validate(preset: Preset) -> Preset:
             v = getattr(value, f.name)
             if where in _CHOICES and v not in _CHOICES[where]:
                 raise PresetError(f"{where}: must be one of {', '.join(_CHOICES[where])}, got {v!r}")
-            if where in _NON_NEGATIVE and v < 0:
-                raise PresetError(f"{where}: must be >= 0, got {v!r}")
-            if where in _POSITIVE and v <= 0:
-                raise PresetError(f"{where}: must be > 0, got {v!r}")
+            bounds = f.metadata.get("range")
+            if bounds is not None and not bounds[0] <= v <= bounds[1]:
+                raise PresetError(f"{where}: must be between {_num(bounds[0])} and {_num(bounds[1])}, got {v!r}")
     if not _NAME_RE.match(preset.name):
         raise PresetError(f"name: use letters, digits, '_', '-' or '.', got {preset.name!r}")
     kws = preset.classes.keywords
@@ -238,9 +247,24 @@ def validate(preset: Preset) -> Preset:
         raise PresetError(f"features.noise_volume: expected [min, max] with 0 <= min <= max <= 1, got {lo_hi}")
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
-    if not 0 < preset.evaluate.threshold <= 1:
-        raise PresetError(f"evaluate.threshold: must be in (0, 1], got {preset.evaluate.threshold}")
+    if not all(math.isfinite(v) for v in lo_hi):
+        raise PresetError(f"features.noise_volume: must be finite numbers, got {lo_hi}")
+    _expand_paths(preset)
     return preset
+
+
+_PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.testing_list", "features.output",
+                "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table")
+
+
+def _expand_paths(preset: Preset) -> None:
+    """`~` and `$VAR` in path fields mean what they mean in a shell (the README's own examples use `~`)."""
+    for dotted in _PATH_FIELDS:
+        *section, key = dotted.split(".")
+        owner = getattr(preset, section[0]) if section else preset
+        value = getattr(owner, key)
+        if value and ("~" in value or "$" in value):
+            setattr(owner, key, os.path.expandvars(os.path.expanduser(value)))
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -300,6 +324,8 @@ def load_preset(path: str | Path, overrides: list[str] | None = None) -> Preset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"{path}: invalid TOML: nested too deeply") from None
     data.setdefault("name", path.stem)
     try:
         return from_dict(apply_overrides(data, overrides or []))

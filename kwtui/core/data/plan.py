@@ -70,7 +70,8 @@ class ClipPlan:
 
 def stable_int(*parts: Any) -> int:
     """A 63-bit integer from a hash of the parts: the same on every machine and run."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    # surrogateescape: a file name that is not valid UTF-8 (e.g. latin-1 bytes) hashes from its raw bytes
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
@@ -80,7 +81,7 @@ def speaker_of(file_name: str) -> str:
 
 def hash_split(file_name: str, validation_percent: float, testing_percent: float) -> str:
     """Speech Commands' which_set: a stable hash of the speaker id -> split."""
-    hashed = hashlib.sha1(speaker_of(file_name).encode()).hexdigest()
+    hashed = hashlib.sha1(speaker_of(file_name).encode("utf-8", "surrogateescape")).hexdigest()
     percentage = (int(hashed, 16) % (_MAX_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_WAVS_PER_CLASS)
     if percentage < validation_percent:
         return "validation"

@@ -76,6 +76,7 @@ class DatasetScan:
     problems: list[Problem] = field(default_factory=list)
     validation_list: set[str] | None = None
     testing_list: set[str] | None = None
+    unmatched_listed: int = 0  # split-list entries that name no clip found (those clips' splits fall back to train)
     seconds_taken: float = 0.0
 
     @property
@@ -150,8 +151,26 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _read_list(path: Path) -> set[str]:
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+def _read_list(path: Path, dataset: Path | None = None) -> set[str]:
+    """Entries as `word/file.wav`, whatever the list's spelling: a UTF-8 BOM, CRLF, `./`, backslashes and absolute
+    paths inside the dataset are normalised. An unreadable or non-UTF-8 list is a UserError naming it."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the split list ({exc.strerror or exc}); fix its permissions") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: the split list is not UTF-8 text; save it as UTF-8") from None
+    root = str(dataset.resolve()) if dataset is not None else ""
+    entries = set()
+    for line in text.splitlines():
+        entry = line.strip().replace("\\", "/")
+        if root and entry.startswith(root + "/"):
+            entry = entry[len(root) + 1:]
+        while entry.startswith("./"):
+            entry = entry[2:]
+        if entry:
+            entries.add(entry)
+    return entries
 
 
 def _list_path(dataset: Path, configured: str, default_name: str) -> Path | None:
@@ -204,12 +223,20 @@ def scan_dataset(
         raise UserError(f"{root}: dataset folder not found (make one with `kwtui demo-data {root}`)")
     scan = DatasetScan(path=root.resolve())
     folders: list[tuple[str, list[str]]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+    try:
+        top = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        raise UserError(f"{root}: cannot list the dataset folder ({exc.strerror or exc}); check its permissions") from None
+    for entry in top:
         if _is_dir(entry):
             if entry.name.startswith("."):
                 continue
             # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
-            names = sorted(e.name for e in os.scandir(entry.path) if not _is_dir(e) and not e.name.startswith("."))
+            try:
+                names = sorted(e.name for e in os.scandir(entry.path) if not _is_dir(e) and not e.name.startswith("."))
+            except OSError as exc:
+                scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
+                continue
             folders.append((entry.name, names))
         elif entry.name not in _TOP_LEVEL_OK and not entry.name.startswith("."):
             scan.problems.append(Problem(entry.name, "stray_file", "unexpected file at the top level"))
@@ -275,9 +302,10 @@ def scan_dataset(
         list_file = _list_path(root, configured, default)
         if list_file is None:
             continue
-        listed = _read_list(list_file)
+        listed = _read_list(list_file, root)
         setattr(scan, attr, listed)
         missing = sorted(listed - present)
+        scan.unmatched_listed += len(missing)
         for rel in missing[:20]:
             scan.problems.append(Problem(rel, "missing_listed", f"named in {list_file.name} but not found"))
         if len(missing) > 20:

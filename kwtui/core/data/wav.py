@@ -82,6 +82,9 @@ def parse_wav_layout(head: bytes, size: int) -> tuple[int, int, str, int, int] |
 
 def read_header(path: str) -> ClipInfo:
     name = os.path.basename(path)
+    special = special_file_kind(path)
+    if special:  # opening a FIFO would block forever; a device is not a clip
+        return ClipInfo(name, error=f"not a regular file ({special}): skipped")
     fast = _plain_wav_header(path, name)
     if fast is not None:
         return fast
@@ -101,3 +104,22 @@ def os_reason(path: str) -> str:
             return ""
     except OSError as exc:
         return f"cannot open: {exc.strerror or exc}"
+
+
+def special_file_kind(path: str) -> str:
+    """"fifo", "device", "socket" or "folder" for what is not a regular file (after symlinks), else ""."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""  # missing, broken link or loop: reading it fails at once with the real reason
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "device"

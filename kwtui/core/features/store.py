@@ -73,7 +73,7 @@ def read_split(layout: RunLayout, split: str, class_names: list[str], sigmoid: b
     index = {name: i for i, name in enumerate(class_names)}
     paths: list[Path] = []
     labels: list[int] = []
-    with manifest.open(newline="", encoding="utf-8") as handle:
+    with manifest.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or not {"path", "label"} <= set(reader.fieldnames):
             raise UserError(f"{manifest}: expected columns path,label; {hint} again")

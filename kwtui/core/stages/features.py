@@ -150,6 +150,9 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     report(Started(STAGE, message=f"scanning {preset.dataset_path}"))
     scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
                         preset.dataset.testing_list)
+    if scan.unmatched_listed:
+        report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
+                              "(`kwtui scan` lists them); check the lists' paths"))
     plan = plan_clips(preset, scan)
     clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
     if clash:
@@ -395,7 +398,7 @@ def _write_outputs(
     # The manifests and their record form one unit; the record (features.json) is committed last.
     with writer.unit(layout.features_dir) as unit:
         for split, text in manifests.items():
-            unit.add(layout.manifest(split), text.encode("utf-8"))
+            unit.add(layout.manifest(split), text.encode("utf-8", "surrogateescape"))  # names keep their bytes
         unit.add(layout.features_info, json.dumps(info, indent=1).encode("utf-8"))
     return info
 

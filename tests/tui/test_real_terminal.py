@@ -90,3 +90,44 @@ def test_wizard_follows_live_resizes(tmp_path: Path) -> None:
             assert text.count("Quit") == 1  # one footer, not a stale copy of an earlier size
     finally:
         tmux.close()
+
+
+STEP_TITLES = ["1 Dataset", "2 Classes", "3 Features", "4 Training", "5 Evaluate", "6 Flash"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60), (60, 20)])
+def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tuple[int, int]) -> None:
+    """A finished run (real records) so that Ctrl+N may go on; each step's title shows under the step bar and the
+    footer stays on the last line. At 60x20 the steps scroll, but nothing overlaps."""
+    import tomli_w
+
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.preset import from_dict
+    from tests.tui.scripted import write_results, write_tiny_dataset
+
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    data = {"name": "pty", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / "pty.toml").write_text(tomli_w.dumps(data))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        layout = RunLayout(from_dict(data))
+        write_results(layout)
+        layout.tflite.write_bytes(b"\x1c\x00\x00\x00TFL3")
+    finally:
+        os.chdir(cwd)
+    width, height = size
+    tmux = Tmux(tmp_path, width, height)
+    try:
+        tmux.run("send-keys", "-t", "w", "C-q")  # leave the fresh wizard; start one on the preset
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard pty.toml")
+        for i, title in enumerate(STEP_TITLES):
+            if i:
+                time.sleep(0.5 if i != 1 else 2.0)  # the dataset scan runs first
+                tmux.run("send-keys", "-t", "w", "C-n")
+            lines = tmux.wait_for(lambda ls, t=title: len(ls) == height and any(t in line for line in ls[:4])
+                                  and "Quit" in ls[-1])
+            assert all(len(line) <= width for line in lines)
+    finally:
+        tmux.close()

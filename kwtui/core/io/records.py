@@ -122,31 +122,25 @@ def features_status(layout: Any) -> StageStatus:
     return StageStatus("done")
 
 
-def train_status(layout: Any) -> StageStatus:
-    record = read_record(layout.train_record)
-    if record is None:
-        return StageStatus("missing", "no trained model yet")
-    if record.get("fingerprint") != train_fingerprint(layout.preset):
-        return StageStatus("stale", _labels_reason(record, layout.preset, "model"))
+def _status(record_path: Any, fingerprint: str, missing: str, what: str, preset: Any) -> StageStatus:
+    record = read_record(record_path)
+    if record is None or "fingerprint" not in record:
+        return StageStatus("missing", missing)
+    if record["fingerprint"] != fingerprint:
+        return StageStatus("stale", _labels_reason(record, preset, what))
     return StageStatus("done")
+
+
+def train_status(layout: Any) -> StageStatus:
+    return _status(layout.train_record, train_fingerprint(layout.preset), "no trained model yet", "model", layout.preset)
 
 
 def evaluate_status(layout: Any) -> StageStatus:
-    record = read_record(layout.report_json)
-    if record is None or "fingerprint" not in record:
-        return StageStatus("missing", "not evaluated yet")
-    if record["fingerprint"] != report_fingerprint(layout):
-        return StageStatus("stale", _labels_reason(record, layout.preset, "report"))
-    return StageStatus("done")
+    return _status(layout.report_json, report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
 
 
 def convert_status(layout: Any) -> StageStatus:
-    record = read_record(layout.model_json)
-    if record is None or "fingerprint" not in record:
-        return StageStatus("missing", "not converted yet")
-    if record["fingerprint"] != model_fingerprint(layout):
-        return StageStatus("stale", _labels_reason(record, layout.preset, "converted model"))
-    return StageStatus("done")
+    return _status(layout.model_json, model_fingerprint(layout), "not converted yet", "converted model", layout.preset)
 
 
 _CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,

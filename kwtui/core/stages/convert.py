@@ -19,7 +19,7 @@ from kwtui.core import events as ev
 from kwtui.core.device import runtime_compat
 from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
-from kwtui.core.io import locks, ownership, records, writer
+from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
 from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
@@ -225,9 +225,7 @@ def _representative(train: Any, count: int, seed: int) -> np.ndarray:
 
 def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
-    ownership.claim(layout.run_dir, "run_dir")
-    with locks.exclusive(layout.run_dir, STAGE):
-        writer.remove_stale_temps(layout.run_dir)
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
         return _convert(preset, layout, report, cancel)
 
 

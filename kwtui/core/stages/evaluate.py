@@ -22,7 +22,7 @@ from kwtui.core.data.audio import BadAudio, load_audio, load_clip
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
 from kwtui.core import stats
-from kwtui.core.io import locks, ownership, records, writer
+from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.postprocess import detect
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
@@ -153,9 +153,7 @@ def count_false_accepts(region_score_list: list[np.ndarray], preset: Preset, n_o
 
 def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
-    ownership.claim(layout.run_dir, "run_dir")
-    with locks.exclusive(layout.run_dir, STAGE):
-        writer.remove_stale_temps(layout.run_dir)
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
         return _evaluate(preset, layout, report, cancel)
 
 

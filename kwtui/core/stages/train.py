@@ -24,7 +24,7 @@ from kwtui.core.preset import Preset
 from kwtui.core import events as ev
 from kwtui.core.features.store import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
-from kwtui.core.io import locks, ownership, records, writer
+from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 
 STAGE = "train"
@@ -66,12 +66,6 @@ def save_model_atomic(model: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer.temp_for(path, keep_suffix=True) as tmp:  # Keras saves only to a name ending in .keras
         model.save(tmp)
-
-
-def remove_stale_temps(layout: RunLayout) -> None:
-    """Finish a unit commit a killed run left half done, then remove its kwtui temps (nothing else)."""
-    for folder in (layout.run_dir, layout.checkpoints_dir):
-        writer.remove_stale_temps(folder)
 
 
 # --- state -------------------------------------------------------------------------
@@ -295,8 +289,8 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
 
 def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
     layout = RunLayout(preset)
-    ownership.claim(layout.run_dir, "run_dir")
-    with locks.exclusive(layout.run_dir, STAGE):
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+        writer.remove_stale_temps(layout.checkpoints_dir)
         return _train(preset, layout, report, cancel, resume)
 
 
@@ -322,7 +316,6 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     if val_seq is None:
         report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
 
-    remove_stale_temps(layout)
     state = read_state(layout) if resume else None
     if resume and state is None:
         report(ev.Warning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))

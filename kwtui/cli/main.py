@@ -129,7 +129,7 @@ def flash(
 @app.command()
 def monitor(
     port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: auto)."),
-    baud: int = typer.Option(115200, "--baud"),
+    baud: int = typer.Option(115200, "--baud", min=300, max=5_000_000, help="The firmware prints at 115200."),
     json_output: bool = JsonOpt,
 ) -> None:
     """Show the detections the firmware prints on serial."""

@@ -125,3 +125,33 @@ def test_tilde_in_a_path_field_means_home(tmp_path):
     features = kwtui("features", preset, env={"HOME": str(home)}, timeout=120)
     _clean(features)
     assert features.returncode == 0, features.stderr
+
+
+def test_names_of_every_legal_length_are_used(tmp_path):
+    dataset = write_tiny_dataset(tmp_path / "data")
+    source = next((dataset / "yes").glob("*.wav"))
+    for length in (240, 251):  # + ".wav" = 244 and 255 bytes: the longest legal names
+        shutil.copyfile(source, dataset / "yes" / ("n" * length + ".wav"))
+    result = kwtui("features", _preset(tmp_path, dataset, features={"variants": 2}), timeout=120)
+    _clean(result)
+    assert result.returncode == 0, result.stderr
+    names = [p.name for p in (tmp_path / "run" / "features" / "yes").iterdir()]
+    long = [n for n in names if n.startswith("nnnn")]
+    assert sum(1 for n in long if "__v" not in n) == 2, long  # both clips (variants only for training clips)
+    assert all(len(os.fsencode(n)) <= 255 for n in names)
+
+
+def test_interrupting_evaluate_says_what_is_kept_and_how_to_resume(trained_run, tmp_path):
+    from kwtui.core import events as ev
+    from kwtui.core.errors import Cancelled
+    from kwtui.core.preset import from_dict
+    from kwtui.core.stages.pipeline import run_stage
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run)})
+    cancel = ev.CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled) as info:
+        run_stage("evaluate", preset, ev.ignore, cancel)
+    assert "previous results are kept" in str(info.value) and "kwtui evaluate" in str(info.value)

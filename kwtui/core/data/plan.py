@@ -106,8 +106,20 @@ def _conversion_notes(channels: int, rate: int, seconds: float) -> tuple[str, ..
     return tuple(notes)
 
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS)
+_ROOM_FOR_SUFFIX = 40  # "__v<k>.npy", "__<start_ms>.npy" and the hash below fit in this
+
+
 def _stem(name: str) -> str:
-    return name[:-4] if name.lower().endswith(".wav") else name
+    """The clip's name without .wav; a name too long to take a suffix and still fit 255 bytes is cut and given a
+    hash of the whole name, so two long names that share a start stay apart."""
+    stem = name[:-4] if name.lower().endswith(".wav") else name
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= NAME_MAX - _ROOM_FOR_SUFFIX:
+        return stem
+    digest = hashlib.sha1(raw).hexdigest()[:12]
+    cut = raw[: NAME_MAX - _ROOM_FOR_SUFFIX - 14].decode("utf-8", "ignore")
+    return f"{cut}~{digest}"
 
 
 def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:

@@ -50,17 +50,22 @@ def _size(text: str, where: str) -> int:
             return int(text[:-1], 0) * 1024
         if text.endswith("M"):
             return int(text[:-1], 0) * 1024 * 1024
-        return int(text, 0)
+        value = int(text, 0)
     except ValueError:
         raise UserError(f"{where}: {text!r} is not a number (use 0x2D0000, 1M or 64K)") from None
+    if value < 0 or text.startswith("-") or "-" in text:
+        raise UserError(f"{where}: {text!r} is negative; offsets and sizes are positive (e.g. 0x2D0000)")
+    return value
 
 
 def read_partition_csv(path: Path) -> list[Partition]:
     """ESP-IDF partition CSV; empty offsets follow the usual rule (app 64 KiB aligned, data 4 KiB)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise UserError(f"{path}: cannot read the partition table ({exc.strerror or exc}); set flash.partition_table") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: the partition table is not UTF-8 text (save it as UTF-8, like ESP-IDF's)") from None
     rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].strip().startswith("#")]
     partitions: list[Partition] = []
     next_offset = PARTITION_TABLE_OFFSET + 0x1000

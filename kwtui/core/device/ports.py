@@ -48,12 +48,37 @@ def discover_port(ports: Iterable[PortInfo] | None = None) -> PortInfo:
     return ranked[0]
 
 
+def _is_serial_device(port: str) -> bool:
+    """A character device that is a terminal (ioctl TCGETS works): /dev/null or a regular file is not."""
+    import stat
+    import termios
+
+    try:
+        if not stat.S_ISCHR(os.stat(port).st_mode):
+            return False
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return True  # cannot tell (e.g. permission): the access check below says why
+    try:
+        termios.tcgetattr(fd)
+        return True
+    except termios.error:
+        return False
+    finally:
+        os.close(fd)
+
+
 def check_port_access(port: str) -> None:
     """Clear errors before esptool tries: the port must exist and be readable and writable."""
-    if "://" in port:  # rfc2217:// or socket:// URLs are checked when opened
+    if "://" in port:  # rfc2217:// and socket:// URLs are checked when opened; pyserial's test URLs are no board
+        if port.split("://", 1)[0] in ("loop", "spy", "alt", "hwgrep"):
+            raise UserError(f"{port}: not a board's serial port; pick one with --port (see `ls /dev/tty*`)")
         return
     if not os.path.exists(port):
         raise UserError(f"{port}: no such serial port; plug the board in or pick one with --port (see `ls /dev/tty*`)")
+    if not _is_serial_device(port):
+        raise UserError(f"{port}: not a serial port (a serial port is a character device such as /dev/ttyUSB0); "
+                        "pick one with --port (see `ls /dev/tty*`)")
     if not os.access(port, os.R_OK | os.W_OK):
         raise UserError(
             f"{port}: permission denied; add yourself to the dialout group "

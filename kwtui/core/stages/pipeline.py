@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from kwtui.core.errors import UserError
+from kwtui.core.errors import Cancelled, UserError
 from kwtui.core.events import CancelToken, Finished, Reporter
 from kwtui.core.preset import STAGES, Preset
 
@@ -31,12 +31,18 @@ _TENSORFLOW_STAGES = ("train", "evaluate", "convert")
 
 
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
-    cancel.raise_if_cancelled()
     if stage in _TENSORFLOW_STAGES:
         from kwtui.core.native import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-    return runner(stage)(preset, report, cancel, **options)
+    try:
+        cancel.raise_if_cancelled()
+        return runner(stage)(preset, report, cancel, **options)
+    except Cancelled as exc:
+        if str(exc) != "cancelled":  # the stage said what was done and how to resume
+            raise
+        raise Cancelled(f"{stage}: cancelled before it finished; its previous results are kept unchanged and "
+                        f"nothing half-done was written; re-run `kwtui {stage} {preset.name}` to do it") from None
 
 
 def stages_between(start: str | None, until: str | None, preset: Preset) -> list[str]:

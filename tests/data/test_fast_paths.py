@@ -1,5 +1,5 @@
 """The fast paths of feature generation give what the plain ones give: numpy PCM16 reader vs libsndfile,
-FFT resampler quality, per-thread spectrogram buffers, single-threaded pool workers."""
+resampler quality (libsoxr), per-thread spectrogram buffers, single-threaded pool workers."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def _tone(rate: int, hz: float, seconds: float = 1.0, amplitude: float = 0.5) ->
 def test_resampled_tone_keeps_amplitude_and_frequency(rate):
     out = resample(_tone(rate, 1000.0), rate)
     assert out.dtype == np.float32 and out.shape == (16000,)
-    np.testing.assert_allclose(out, _tone(16000, 1000.0), atol=1e-5)  # whole cycles: exact up to rounding
+    # away from the edges (where any FIR resampler starts and ends) the tone is the same to 1e-3
+    np.testing.assert_allclose(out[400:-400], _tone(16000, 1000.0)[400:-400], atol=1e-3)
     # a tone that does not fit whole cycles in the clip: right peak frequency and level
     out = resample(_tone(rate, 1234.5), rate)
     spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
@@ -129,23 +130,21 @@ def test_pool_workers_are_single_threaded():
     assert env == ["1", "1", "1"]
 
 
-@pytest.mark.parametrize("n", [22050, 44100, 48000, 16100, 22051, 8000])
-def test_half_length_fft_resampling_matches_plain_rfft(n):
-    """The half-length complex FFT path gives numpy's real FFT values (odd lengths and upsampling use rfft)."""
-    x = np.random.default_rng(n).normal(0, 0.3, n)
-    n_out = int(round(n * 16000 / n))  # rate = n: a 1 s clip
-    spectrum = np.fft.rfft(x, norm="forward")
-    n_keep = n_out // 2 + 1
-    spectrum = spectrum[:n_keep] if n_keep <= spectrum.size else np.pad(spectrum, (0, n_keep - spectrum.size))
-    plain = np.fft.irfft(spectrum, n=n_out, norm="forward")
-    np.testing.assert_allclose(resample(x.astype(np.float32), n), plain, atol=1e-6)
+def test_a_long_clip_is_cropped_to_its_loudest_second_without_decoding_it_whole(tmp_path, monkeypatch):
+    import soundfile as sf
 
-
-def test_resampling_cache_stays_small_for_many_lengths():
     from kwtui.core.data import audio
 
-    resample(np.zeros(22050, dtype=np.float32) + 0.1, 22050)
-    cached = len(audio._HALF_LENGTH_TWIDDLES)
-    for n in range(20000, 20100):  # clips of many lengths (and long noise files) take the plain real FFT
-        resample(np.full(n, 0.1, dtype=np.float32), 22050)
-    assert len(audio._HALF_LENGTH_TWIDDLES) == cached
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", 3)  # several blocks, the loud second across a block join
+    rate = 44100
+    rng = np.random.default_rng(3)
+    x = 0.01 * rng.standard_normal((rate * 30, 2)).astype(np.float32)
+    loud_at = int(rate * 20.5)  # 20.5 s: spans the join between blocks 6 and 7 (at 21 s)
+    x[loud_at : loud_at + rate] += _tone(rate, 700.0)[:, None]
+    path = tmp_path / "long.wav"
+    sf.write(path, x, rate, subtype="FLOAT")
+    clip = audio.load_clip(path)
+    assert clip.samples.shape == (16000,) and any("loudest 1 s" in n for n in clip.notes)
+    spectrum = np.abs(np.fft.rfft(clip.samples))
+    assert abs(int(np.argmax(spectrum)) - 700) <= 2  # the tone's second was found
+    assert np.sqrt(np.mean(clip.samples[200:-200] ** 2)) > 0.3

@@ -219,6 +219,41 @@ def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_ca
     assert cached.stat().st_size == 3600 * 16000 * 4
 
 
+def test_features_in_512_mb_with_long_and_lying_clips_in_keyword_folders(tmp_path, memory_cap):
+    """A 10-minute 48 kHz stereo clip, a 1-hour 16 kHz clip and a header that claims 1 Hz, in keyword folders:
+    the long ones are cropped to their loudest second from a block-by-block scan (never decoded whole) or
+    skipped for being a recording, the lying one is skipped with its reason; the run fits 512 MB."""
+    dataset = tmp_path / "long"
+    for word in ("yes", "no"):
+        for i in range(6):
+            write_wav(dataset / word / clip_name(word, i), speech_clip(word, i))
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(str(dataset / "yes" / "tenmin_nohash_0.wav"), "w", 48000, 2, "PCM_16") as out:
+        for minute in range(10):
+            block = 0.05 * rng.standard_normal((48000 * 60, 2)).astype(np.float32)
+            if minute == 7:
+                block[48000 * 30 : 48000 * 31] *= 12  # the loudest second, 7.5 min in
+            out.write(block)
+    with sf.SoundFile(str(dataset / "no" / "hour_nohash_0.wav"), "w", 16000, 1, "PCM_16") as out:
+        for _ in range(60):
+            out.write((0.05 * rng.standard_normal(16000 * 60)).astype(np.float32))
+    lying = bytearray((dataset / "no" / clip_name("no", 0)).read_bytes())
+    lying[24:28] = (1).to_bytes(4, "little")  # sample rate 1 Hz: 16000 "seconds" in a 32 KB file
+    (dataset / "no" / "lying_nohash_0.wav").write_bytes(bytes(lying))
+    preset = write_preset(tmp_path / "long.toml", PRESET.format(dataset=dataset, run_dir=tmp_path / "run"))
+    result = subprocess.run(
+        ["nice", "-n", "10", *kwtui_command(), "features", str(preset), "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, preexec_fn=memory_cap.preexec,
+    )
+    assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
+    assert memory_cap.oom_kills() == 0
+    info = json.loads((tmp_path / "run" / "features" / "features.json").read_text())
+    skipped = {item["path"]: item["reason"] for item in info["skipped"]}
+    assert "outside 4000-384000 Hz" in skipped["no/lying_nohash_0.wav"]
+    assert "a recording, not a clip" in skipped["no/hour_nohash_0.wav"]
+    assert (tmp_path / "run" / "features" / "yes" / "tenmin_nohash_0.npy").exists()
+
+
 def test_run_refuses_before_any_work_when_the_disk_is_short(tmp_path, clean_dataset):
     """`kwtui run` on a disk that cannot hold the features: exit 2 naming sizes, nothing written, no training."""
     run_dir = tmp_path / "run"

@@ -18,7 +18,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 2  # bump when the feature files' values change: old folders are regenerated
+FEATURE_FORMAT_VERSION = 3  # bump when the feature files' values change: old folders are regenerated (3: soxr)
 
 
 def digest(data: Any) -> str:

@@ -356,7 +356,7 @@ def _run_pool(
         _remove_temp_files(features_dir)
         raise KwtuiError(failure)
     if cancel.cancelled:
-        raise Cancelled(f"features: {done} of {total} files done ({done - existing} in this run); re-run to resume")
+        raise Cancelled(f"features: {done} of {total} files done; re-run to resume")
     return skipped
 
 

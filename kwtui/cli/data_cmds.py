@@ -57,6 +57,11 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
     groups = scan.problems_by_severity()
     if not scan.problems:
         console.print("[green]no problems found[/]")
+    else:
+        kinds = ", ".join(sorted({p.kind for p in groups["unusable"]}))
+        console.print(f"problems: {len(groups['unusable'])} cannot be used" + (f" ({kinds})" if kinds else "")
+                      + f", {len(groups['converted'])} used after a conversion, {len(groups['notes'])} notes",
+                      highlight=False, markup=False)
     unusable = groups["unusable"]
     if unusable:
         console.print(f"[red]cannot be used ({len(unusable)} files, skipped):[/]", highlight=False)

@@ -71,7 +71,7 @@ class TrainSection:
     model: str = "cnn"  # "cnn" (diy-alexa style) or "dscnn"
     epochs: int = bounded(30, 1, 100_000)
     batch_size: int = bounded(64, 1, 65_536)
-    learning_rate: float = bounded(0.001, 1e-8, 10)
+    learning_rate: float = bounded(0.001, 1e-12, 10)
     class_weights: str = "balanced"  # "balanced" or "none"
     early_stopping: int = bounded(0, 0, 100_000)  # patience in epochs, 0 = off
     final_fit_all: int = bounded(0, 0, 100_000)  # extra epochs on train+validation+test from the best checkpoint

@@ -76,14 +76,14 @@ def check_port_access(port: str) -> None:
         return
     if not os.path.exists(port):
         raise UserError(f"{port}: no such serial port; plug the board in or pick one with --port (see `ls /dev/tty*`)")
-    if not _is_serial_device(port):
-        raise UserError(f"{port}: not a serial port (a serial port is a character device such as /dev/ttyUSB0); "
-                        "pick one with --port (see `ls /dev/tty*`)")
     if not os.access(port, os.R_OK | os.W_OK):
         raise UserError(
             f"{port}: permission denied; add yourself to the dialout group "
             "(`sudo usermod -aG dialout $USER`, then log out and back in)"
         )
+    if not _is_serial_device(port):
+        raise UserError(f"{port}: not a serial port (a serial port is a character device such as /dev/ttyUSB0); "
+                        "pick one with --port (see `ls /dev/tty*`)")
 
 
 def normalize_chip(name: str) -> str:

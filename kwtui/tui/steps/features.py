@@ -180,6 +180,6 @@ class FeaturesStep(StageStep):
             self.set_status(text)
             self.wizard.mark_step_done(2)
         elif message.status == "cancelled":
-            self.set_status(f"[yellow]{message.message}[/] (Resume continues)")
+            self.set_status(f"[yellow]cancelled: {message.message}[/]")
         else:
             self.set_status(f"[red]{message.message}[/]")

@@ -101,6 +101,8 @@ def make_tone_store(
         "noise_test_regions": [{"path": str(noise_path.resolve()), "start_s": 10.0, "end_s": 20.0}],
         "synthetic": "tone store from tests/helpers/model.py",
         "params_sha1": records.features_fingerprint(preset),
+        "kind": "features", "version": records.RECORD_VERSION, "fingerprint": records.features_fingerprint(preset),
+        "labels": preset.class_names,
     }
     (features / "features.json").write_text(json.dumps(info, indent=2))
     return preset

@@ -120,7 +120,8 @@ def test_single_keyword_without_other_classes_gets_one_sigmoid_output(tmp_path):
     # the store's _unknown/_background files are this binary model's negatives: its record says so
     info_path = store.features_path / "features.json"
     info = json.loads(info_path.read_text())
-    info_path.write_text(json.dumps({**info, "params_sha1": records.features_fingerprint(preset)}))
+    fingerprint = records.features_fingerprint(preset)
+    info_path.write_text(json.dumps({**info, "params_sha1": fingerprint, "fingerprint": fingerprint}))
     run_train(preset, ev.ignore, ev.CancelToken())
     summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
     assert summary["accuracy"] > 0.5

@@ -84,7 +84,8 @@ def write_results(layout: RunLayout) -> None:
               "operating_point": {**sweep[8], "per_keyword_false_reject_rate": {"yes": 0.3, "no": 0.4}},
               "noise": {"regions": 1, "seconds": 4.0}, "unknown_speech": {"clips": 6, "seconds": 12.0},
               "support_warnings": ["false accepts/h on noise rest on 4 s of audio: too little for a rate"]}
-    report["fingerprint"] = records.report_fingerprint(layout)
+    report.update(kind="report", version=records.RECORD_VERSION, fingerprint=records.report_fingerprint(layout),
+                  labels=layout.preset.class_names)
     (layout.report_json).write_text(json.dumps(report))
     model = {**model_record_fields(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
              "tflm_accuracy": 0.8813}

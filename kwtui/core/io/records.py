@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,48 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+@dataclass
+class StageRecord:
+    """What every stage record says about itself: which stage made it, for which settings (fingerprint) and
+    classes, and from which run. `body` holds the stage's own figures. Stored as one flat, versioned JSON object,
+    so the stage's figures stay readable as plain keys (report.json, model.json)."""
+
+    kind: str  # "features", "train", "report" or "model"
+    fingerprint: str
+    labels: list[str]
+    run_id: str = ""
+    version: int = RECORD_VERSION
+    body: dict[str, Any] = field(default_factory=dict)
+
+    _HEADER = ("kind", "fingerprint", "labels", "run_id", "version")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body, **{key: getattr(self, key) for key in self._HEADER}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], kind: str) -> "StageRecord | None":
+        """None for a record of another kind, of a newer kwtui (a version this one cannot read) or without the
+        header (written before records were typed): all of these count as missing, so the stage runs again."""
+        version = data.get("version")
+        if not isinstance(version, int) or version > RECORD_VERSION or data.get("kind", kind) != kind:
+            return None
+        fingerprint = data.get("fingerprint", data.get("params_sha1"))
+        if not isinstance(fingerprint, str):
+            return None
+        body = {k: v for k, v in data.items() if k not in cls._HEADER}
+        labels = data.get("labels", data.get("classes", []))
+        return cls(kind, fingerprint, list(labels) if isinstance(labels, list) else [], str(data.get("run_id", "")),
+                   version, body)
+
+
+def load_record(path: Path, kind: str) -> StageRecord | None:
+    data = read_record(path)
+    return None if data is None else StageRecord.from_dict(data, kind)
+
+
 @dataclass(frozen=True)
 class StageStatus:
     state: str  # "missing", "stale" or "done"
@@ -109,10 +151,11 @@ def _labels_reason(record: dict[str, Any], preset: Preset, what: str) -> str:
 
 
 def features_status(layout: Any) -> StageStatus:
-    record = read_record(layout.features_info)
-    if record is None:
+    typed = load_record(layout.features_info, "features")
+    if typed is None:
         return StageStatus("missing", "no features yet")
-    if record.get("params_sha1") != features_fingerprint(layout.preset):
+    record = typed.body
+    if typed.fingerprint != features_fingerprint(layout.preset):
         old = record.get("classes")
         preset = layout.preset
         if old is not None and list(old) != list(preset.class_names) and not preset.single_sigmoid:
@@ -122,25 +165,27 @@ def features_status(layout: Any) -> StageStatus:
     return StageStatus("done")
 
 
-def _status(record_path: Any, fingerprint: str, missing: str, what: str, preset: Any) -> StageStatus:
-    record = read_record(record_path)
-    if record is None or "fingerprint" not in record:
+def _status(record_path: Any, kind: str, fingerprint: str, missing: str, what: str, preset: Any) -> StageStatus:
+    record = load_record(record_path, kind)
+    if record is None:
         return StageStatus("missing", missing)
-    if record["fingerprint"] != fingerprint:
-        return StageStatus("stale", _labels_reason(record, preset, what))
+    if record.fingerprint != fingerprint:
+        return StageStatus("stale", _labels_reason({"labels": record.labels}, preset, what))
     return StageStatus("done")
 
 
 def train_status(layout: Any) -> StageStatus:
-    return _status(layout.train_record, train_fingerprint(layout.preset), "no trained model yet", "model", layout.preset)
+    return _status(layout.train_record, "train", train_fingerprint(layout.preset), "no trained model yet", "model",
+                   layout.preset)
 
 
 def evaluate_status(layout: Any) -> StageStatus:
-    return _status(layout.report_json, report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
+    return _status(layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
 
 
 def convert_status(layout: Any) -> StageStatus:
-    return _status(layout.model_json, model_fingerprint(layout), "not converted yet", "converted model", layout.preset)
+    return _status(layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model",
+                   layout.preset)
 
 
 _CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,

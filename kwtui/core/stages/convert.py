@@ -279,6 +279,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
 
     ev_cfg = preset.evaluate
     meta = {
+        "kind": "model",
         "version": records.RECORD_VERSION,
         "fingerprint": records.model_fingerprint(layout),
         "train_fingerprint": records.train_fingerprint(preset),

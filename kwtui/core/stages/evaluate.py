@@ -217,6 +217,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     if not regions:
         report(ev.Warning(STAGE, "no held-out noise regions in features.json: false accepts/hour not measured"))
     report_data = {
+        "kind": "report",
         "version": records.RECORD_VERSION,
         "fingerprint": records.report_fingerprint(layout),
         "labels": preset.class_names,

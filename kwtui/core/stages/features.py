@@ -399,7 +399,8 @@ def _write_outputs(
     with writer.unit(layout.features_dir) as unit:
         for split, text in manifests.items():
             unit.add(layout.manifest(split), text.encode("utf-8", "surrogateescape"))  # names keep their bytes
-        unit.add(layout.features_info, json.dumps(info, indent=1).encode("utf-8"))
+        record = records.StageRecord("features", info["params_sha1"], list(plan.classes), body=info)
+        unit.add(layout.features_info, record.to_json().encode("utf-8"))
     return info
 
 

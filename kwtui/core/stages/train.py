@@ -363,16 +363,12 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         summary.update(_final_fit_all(layout, splits, report, cancel, weights, sigmoid))
     elapsed = time.monotonic() - started
     summary["seconds"] = round(elapsed, 1)
-    record = {
-        "version": records.RECORD_VERSION,
-        "run_id": secrets.token_hex(8),
-        "fingerprint": records.train_fingerprint(preset),
-        "features_fingerprint": records.features_fingerprint(preset),
-        "labels": preset.class_names,
-        "model": str(deployed_model_path(layout)),
-        "summary": summary,
-    }
-    writer.write_text(layout.train_record, json.dumps(record, indent=2) + "\n", fsync=True)
+    record = records.StageRecord(
+        "train", records.train_fingerprint(preset), preset.class_names, run_id=secrets.token_hex(8),
+        body={"features_fingerprint": records.features_fingerprint(preset), "model": str(deployed_model_path(layout)),
+              "summary": summary},
+    )
+    writer.write_text(layout.train_record, record.to_json(), fsync=True)
     report(ev.Finished(STAGE, summary))
     return summary
 

@@ -62,7 +62,7 @@ def op_costs(tflite: bytes) -> list[OpCost]:
             costs.append(OpCost(op, "depthwise", _prod(out) * kernel[1] * kernel[2]))
         elif op == "FULLY_CONNECTED":
             weights = shape(operator.inputs[1])  # [units, in]
-            costs.append(OpCost(op, "fully_connected", _prod(out[:-1]) * weights[0] * weights[1]))
+            costs.append(OpCost(op, "fully_connected", _prod(out[:-1]) * int(weights[0]) * int(weights[1])))
         elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             options = operator.builtinOptions
             window = int(options.filterHeight) * int(options.filterWidth)

@@ -17,6 +17,7 @@ import numpy as np
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
 from kwtui.core.device import runtime_compat
+from kwtui.core.device.compute import compute_summary
 from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.io import records, run_folder, writer
@@ -265,6 +266,12 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
                          f"lacks: {'; '.join(map(str, problems))}")
     cancel.raise_if_cancelled()
 
+    compute = compute_summary(tflite, preset.evaluate.hop_ms)
+    slowest = compute["estimated_ms"]["esp32"]
+    if slowest > preset.evaluate.hop_ms:
+        report(ev.Warning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 without ESP-NN (estimate), longer "
+                                 f"than the {preset.evaluate.hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a "
+                                 "smaller train.model"))
     arena_min = minimal_arena(tflite)
     arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
     quant = io_quantization(tflite)
@@ -293,6 +300,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "arena_min_bytes": arena_min,
         "arena_margin_bytes": arena - arena_min,
         "ops": ops,
+        "compute": compute,
         "labels": preset.class_names[:1] if sigmoid else preset.class_names,
         "num_keywords": len(preset.classes.keywords),
         "sigmoid_output": sigmoid,
@@ -322,6 +330,9 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "model_bytes": len(tflite),
         "arena_bytes": arena,
         "arena_min_bytes": arena_min,
+        "macs_per_inference": compute["macs_per_inference"],
+        "estimated_ms_esp32": compute["estimated_ms"]["esp32"],
+        "estimated_ms_esp32s3_esp_nn": compute["estimated_ms"]["esp32s3_esp_nn"],
         "float_accuracy": meta["float_accuracy"],
         "tflm_accuracy": meta["tflm_accuracy"],
         "tflm_float_agreement": meta["tflm_float_agreement"],

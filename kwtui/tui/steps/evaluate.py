@@ -26,6 +26,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _compute_text(compute: dict[str, Any] | None) -> str:
+    """MACs per inference and the estimated ESP32 time (a lower bound without ESP-NN), beside the arena."""
+    if not compute:
+        return ""
+    ms = compute.get("estimated_ms") or {}
+    return (f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32', 0):.0f} ms ESP32"
+            f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3+ESP-NN)")
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -222,7 +231,8 @@ class EvaluateStep(StageStep):
         quant = info.get("quantization", "int8")
         label.update(
             f"float {percent(info.get('float_accuracy'))}  {quant} in TFLM {percent(info.get('tflm_accuracy'))}"
-            f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B\n"
+            f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B"
+            + _compute_text(info.get("compute")) + "\n"
             + (f"model.cc/.h: {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
                if layout.preset.convert.firmware_dir else
                f"model.cc/.h: {layout.run_dir} (step 6 writes the board's model partition)")

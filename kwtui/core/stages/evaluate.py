@@ -18,10 +18,11 @@ import numpy as np
 
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.data.audio import BadAudio, load_audio, load_clip
+from kwtui.core.data.audio import BadAudio, load_clip
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
 from kwtui.core import stats
+from kwtui.core.data import noise as noise_files
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.postprocess import detect
@@ -84,19 +85,24 @@ def _resolve_noise(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) 
 
 
 def noise_windows(preset: Preset, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
-    """The audio of every held-out noise region (at least 1 s long), and the seconds they cover."""
+    """The audio of every held-out noise region (at least 1 s long), and the seconds they cover. Read through the
+    noise cache (converted once, memory-mapped): only the regions are copied, whatever the noise files' length."""
     regions = []
     seconds = 0.0
+    cache_dir = RunLayout(preset).noise_cache_dir
     for entry in info.get("noise_test_regions", []):
         path = _resolve_noise(entry, preset, info)
         try:
-            audio = load_audio(path).samples
+            audio = noise_files.open_samples(noise_files.prepare(Path(path), cache_dir))
         except BadAudio as exc:
             report(ev.Warning(STAGE, f"noise region skipped: {exc}", str(path)))
             continue
+        except OSError as exc:
+            report(ev.Warning(STAGE, f"noise region skipped: cannot read ({exc.strerror or exc})", str(path)))
+            continue
         start = int(round(float(entry.get("start_s", 0.0)) * SAMPLE_RATE))
         end = min(len(audio), int(round(float(entry.get("end_s", len(audio) / SAMPLE_RATE)) * SAMPLE_RATE)))
-        region = audio[start:end]
+        region = np.array(audio[start:end], dtype=np.float32)
         if len(region) < CLIP_SAMPLES:
             continue
         regions.append(region)

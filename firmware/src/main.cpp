@@ -27,6 +27,23 @@ kwt::ModelInfo g_model;
 bool g_ready = false;
 uint32_t g_samples_since_inference = 0;
 uint32_t g_hop_samples = 1600;
+// Timing, printed every kTimingPeriodMs: can this chip keep the hop with this model?
+constexpr uint32_t kTimingPeriodMs = 10000;
+uint32_t g_max_inference_us = 0;
+uint32_t g_hops_missed = 0;  // inferences that started a whole hop (or more) late
+uint32_t g_inferences = 0;
+uint32_t g_last_timing_ms = 0;
+
+void print_timing(uint32_t now_ms) {
+  const uint32_t hop_us = g_model.hop_ms * 1000u;
+  Serial.printf("TIMING t_ms=%lu inferences=%lu last_us=%lu max_us=%lu hop_us=%lu hops_missed=%lu "
+                "dropped_samples=%lu keeps_hop=%s\n",
+                static_cast<unsigned long>(now_ms), static_cast<unsigned long>(g_inferences),
+                static_cast<unsigned long>(kwt::inference_last_us()), static_cast<unsigned long>(g_max_inference_us),
+                static_cast<unsigned long>(hop_us), static_cast<unsigned long>(g_hops_missed),
+                static_cast<unsigned long>(kwt::mic_dropped_samples()),
+                g_max_inference_us < hop_us && g_hops_missed == 0 ? "yes" : "no");
+}
 
 void halt(const char* why) {
   Serial.printf("kwtui: stopped: %s\n", why);
@@ -54,6 +71,8 @@ void run_inference(uint32_t now_ms) {
     Serial.println("kwtui: error: inference failed");
     return;
   }
+  ++g_inferences;
+  if (kwt::inference_last_us() > g_max_inference_us) g_max_inference_us = kwt::inference_last_us();
   if (kwt_config::kPrintScores) {
     Serial.printf("SCORES t_ms=%lu us=%lu", static_cast<unsigned long>(now_ms),
                   static_cast<unsigned long>(kwt::inference_last_us()));
@@ -108,7 +127,12 @@ void loop() {
   const uint32_t now = millis();
   kwt::led_update(now);
   if (g_ring.full() && g_samples_since_inference >= g_hop_samples) {
+    if (g_samples_since_inference >= 2 * g_hop_samples) g_hops_missed += g_samples_since_inference / g_hop_samples - 1;
     g_samples_since_inference = 0;
     run_inference(now);
+  }
+  if (now - g_last_timing_ms >= kTimingPeriodMs) {
+    g_last_timing_ms = now;
+    print_timing(now);
   }
 }

@@ -155,3 +155,28 @@ def test_interrupting_evaluate_says_what_is_kept_and_how_to_resume(trained_run, 
     with pytest.raises(Cancelled) as info:
         run_stage("evaluate", preset, ev.ignore, cancel)
     assert "previous results are kept" in str(info.value) and "kwtui evaluate" in str(info.value)
+
+
+def test_huge_float_samples_are_skipped_without_numpy_warnings(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    dataset = write_tiny_dataset(tmp_path / "data")
+    huge = np.full(16000, 3.0e38, dtype=np.float32)
+    huge[::2] = -3.0e38
+    sf.write(dataset / "yes" / "huge_nohash_0.wav", huge, 16000, subtype="FLOAT")
+    result = kwtui("features", _preset(tmp_path, dataset), timeout=120)
+    _clean(result)
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeWarning" not in result.stderr
+
+
+def test_a_word_folder_linking_to_another_word_is_skipped(tmp_path):
+    dataset = write_tiny_dataset(tmp_path / "data")
+    os.symlink(dataset / "yes", dataset / "zzz_alias")  # sorts after yes: yes keeps its clips
+    scan = kwtui("scan", dataset, timeout=60)
+    _clean(scan)
+    assert "zzz_alias: the same folder as yes" in scan.stdout
+    result = kwtui("features", _preset(tmp_path, dataset), timeout=120)
+    _clean(result)
+    assert result.returncode == 0 and not (tmp_path / "run" / "features" / "zzz_alias").exists()

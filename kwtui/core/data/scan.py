@@ -46,7 +46,7 @@ class WordInfo:
 
 
 SEVERITY = {  # problem kind -> unusable (skipped) / converted (used after a conversion) / notes
-    "unreadable": "unusable", "empty_folder": "unusable",
+    "unreadable": "unusable", "empty_folder": "unusable", "duplicate_folder": "unusable",
     "wrong_length": "converted", "stereo": "converted", "sample_rate": "converted", "bit_depth": "converted",
     "stray_file": "notes", "missing_listed": "notes",
 }
@@ -227,10 +227,18 @@ def scan_dataset(
         top = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
         raise UserError(f"{root}: cannot list the dataset folder ({exc.strerror or exc}); check its permissions") from None
+    real_of: dict[str, str] = {}  # a word folder that links to another one would label the same clips twice
     for entry in top:
         if _is_dir(entry):
             if entry.name.startswith("."):
                 continue
+            real = os.path.realpath(entry.path)
+            if real in real_of:
+                scan.problems.append(Problem(entry.name, "duplicate_folder",
+                                             f"the same folder as {real_of[real]} (a link): skipped, its clips "
+                                             "would get two labels"))
+                continue
+            real_of[real] = entry.name
             # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
             try:
                 names = sorted(e.name for e in os.scandir(entry.path) if not _is_dir(e) and not e.name.startswith("."))

@@ -139,7 +139,17 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: dict[str, Any]) -> 
 
 
 def make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> np.ndarray:
-    """(source, variant, seed, start_s) -> features. Raises BadAudio for unusable input (reason in message)."""
+    """(source, variant, seed, start_s) -> features. Raises BadAudio for unusable input (reason in message).
+    Floating-point trouble (e.g. float samples near the float32 limit) is a reason to skip the clip, never numpy
+    warnings on the terminal."""
+    with np.errstate(all="ignore"):
+        features = _make_features(job, config)
+    if not np.all(np.isfinite(features)):
+        raise BadAudio("samples too large to compute features (overflow): not a usable recording")
+    return features
+
+
+def _make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> np.ndarray:
     source, variant, seed, start_s = job
     if start_s >= 0:  # a 1 s window of a noise file
         noise = _noise(source)

@@ -204,8 +204,21 @@ def save_crash_report() -> Path | None:
 
 
 def main() -> None:
+    from typer._click import exceptions as click_exceptions  # the click that this typer drives (vendored)
+
     try:
-        app()
+        code = app(standalone_mode=False)  # returns the exit code of typer.Exit / click's Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except click_exceptions.UsageError as exc:  # bad arguments: one line, exit 2 (not a framed box)
+        command = exc.ctx.command_path if exc.ctx is not None else "kwtui"
+        typer.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(int(ExitCode.USAGE))
+    except typer.Exit as exc:  # from fail(), --help
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Ctrl-C while click itself was prompting or parsing
+        typer.echo("error: interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except KwtuiError as exc:  # a stray one from a command without run_with_events
         typer.echo(f"error: {exc}", err=True)
         sys.exit(int(exc.exit_code))

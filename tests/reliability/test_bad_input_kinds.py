@@ -180,3 +180,17 @@ def test_a_word_folder_linking_to_another_word_is_skipped(tmp_path):
     result = kwtui("features", _preset(tmp_path, dataset), timeout=120)
     _clean(result)
     assert result.returncode == 0 and not (tmp_path / "run" / "features" / "zzz_alias").exists()
+
+
+@pytest.mark.parametrize("args,says", [
+    (["monitor", "--baud", "-5"], "--baud"),
+    (["nosuch"], "No such command"),
+    (["features"], "Missing argument"),
+    (["run", "presets/commands.toml", "--from", "nowhere"], "--from nowhere"),
+    (["scan", "/dev/null"], "/dev/null"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2(args, says):
+    result = kwtui(*args, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert says in _one_error(result)
+    assert "╭" not in result.stderr  # no framed box

@@ -27,7 +27,7 @@ def _dataset(tmp_path: Path) -> Path:
 def test_scan_cli_groups_problems_by_severity(tmp_path: Path):
     root = _dataset(tmp_path)
     out = kwtui("scan", root).stdout
-    unusable, converted = out.index("cannot be used (3 files"), out.index("used after a conversion")
+    unusable, converted = out.index("cannot be used (3 files"), out.index("used after a conversion (")
     assert unusable < converted
     assert out.count("broken") == 3  # every unusable file named
     assert "22050 Hz (resampled to 16 kHz): 31 files" in out  # one line for the whole kind

@@ -194,3 +194,23 @@ def test_bad_command_lines_are_one_line_and_exit_2(args, says):
     assert result.returncode == 2, result.stderr
     assert says in _one_error(result)
     assert "╭" not in result.stderr  # no framed box
+
+
+def test_a_carriage_return_or_comma_in_a_name_round_trips_through_the_manifests(tmp_path):
+    from kwtui.core.features.store import load_splits
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.preset import load_preset
+
+    dataset = write_tiny_dataset(tmp_path / "data")
+    source = next((dataset / "yes").glob("*.wav"))
+    for name in ("odd\rname_nohash_0.wav", "a,b_nohash_0.wav", 'quote"d_nohash_0.wav'):
+        shutil.copyfile(source, dataset / "yes" / name)
+    preset_file = _preset(tmp_path, dataset)
+    result = kwtui("features", preset_file, timeout=120)
+    _clean(result)
+    assert result.returncode == 0, result.stderr
+    layout = RunLayout(load_preset(preset_file))
+    listed = {p.name for split in load_splits(layout).values() for p in split.paths}
+    for stem in ("odd\rname_nohash_0", "a,b_nohash_0", 'quote"d_nohash_0'):
+        assert f"{stem}.npy" in listed, stem
+    assert all(p.exists() for split in load_splits(layout).values() for p in split.paths)

@@ -374,7 +374,7 @@ def _write_outputs(
     manifests: dict[str, str] = {}
     for split in SPLITS:
         buffer = io.StringIO()
-        table = csv.writer(buffer, lineterminator="\n")
+        table = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)  # a name may hold \r or ","
         table.writerow(("path", "label"))
         table.writerows(rows[split])
         manifests[split] = buffer.getvalue()

@@ -141,12 +141,8 @@ class WizardApp(App[None]):
 
     def refresh_stage_marks(self) -> None:
         """Steps backed by a stage record show done / out of date / not run for the settings on screen."""
-        from kwtui.core.io import records
-        from kwtui.core.io.layout import RunLayout
-
-        try:
-            status = records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))
-        except KwtuiError:
+        status = self.stage_statuses()
+        if status is None:
             return  # an invalid setting on screen: the step says so when run
         bar = self.query_one(StepBar)
         for i, step in enumerate(self.steps):
@@ -157,15 +153,20 @@ class WizardApp(App[None]):
     def mark_step_done(self, index: int) -> None:
         self.query_one(StepBar).mark_done(index)
 
-    def stage_status(self, stage: str) -> Any:
-        """The record status of `stage` for the settings on screen (None when a setting is invalid)."""
+    def stage_statuses(self) -> dict[str, Any] | None:
+        """Every stage record's status for the settings on screen (None when a setting is invalid)."""
         from kwtui.core.io import records
         from kwtui.core.io.layout import RunLayout
 
         try:
-            return records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))[stage]
+            return records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))
         except KwtuiError:
             return None
+
+    def stage_status(self, stage: str) -> Any:
+        """The record status of `stage` for the settings on screen (None when a setting is invalid)."""
+        statuses = self.stage_statuses()
+        return None if statuses is None else statuses[stage]
 
     def go_to(self, index: int) -> None:
         index = max(0, min(index, len(self.steps) - 1))

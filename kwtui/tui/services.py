@@ -36,6 +36,9 @@ class WizardServices(Protocol):
     def cancel_task(self, name: str) -> None:
         """Ask the worker `name` to stop (it checks its cancel token)."""
 
+    def stage_statuses(self) -> dict[str, Any] | None:
+        """Every stage record's status for the settings on screen, read once (None when a setting is invalid)."""
+
     def stage_status(self, stage: str) -> Any:
         """The record status (kwtui.core.io.records.StageStatus) of `stage` for the settings on screen."""
 

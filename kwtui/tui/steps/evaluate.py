@@ -147,7 +147,8 @@ class EvaluateStep(StageStep):
     # --- results -----------------------------------------------------------------
     def show_results(self, layout: RunLayout) -> None:
         """Only results made for the settings on screen: a stale report or model is named, never shown."""
-        evaluated, converted = self.wizard.stage_status("evaluate"), self.wizard.stage_status("convert")
+        statuses = self.wizard.stage_statuses() or {}
+        evaluated, converted = statuses.get("evaluate"), statuses.get("convert")
         report = read_json(layout.report_json) if evaluated is not None and evaluated.done else None
         self.model_info = read_json(layout.model_json) if converted is not None and converted.done else None
         if report is None and self.report is not None:
@@ -163,7 +164,7 @@ class EvaluateStep(StageStep):
         self.report = report
         if report:
             self.show_threshold()
-        self.show_convert(layout)
+        self.show_convert(layout, converted)
 
     def show_report(self, report: dict[str, Any]) -> None:
         confusion = report.get("confusion_matrix") or {}
@@ -220,11 +221,10 @@ class EvaluateStep(StageStep):
             text += f"  [yellow](flashing uses it; model.h keeps {baked:.2f} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
-    def show_convert(self, layout: RunLayout) -> None:
+    def show_convert(self, layout: RunLayout, converted: Any) -> None:
         info = self.model_info
         label = self.query_one("#convert-summary", Label)
         if not info:
-            converted = self.wizard.stage_status("convert")
             stale = converted is not None and converted.state == "stale"
             label.update(f"[yellow]converted model out of date: {converted.reason}[/]" if stale else "not converted yet")
             return

@@ -23,6 +23,7 @@ from typing import Any
 from kwtui.core.errors import UserError
 from kwtui.core.events import CancelToken, Progress, Reporter, Started, ignore
 from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.io.text import read_user_text
 from kwtui.core.data.wav import ClipInfo, read_header
 
 STAGE = "scan"
@@ -154,12 +155,7 @@ def _is_dir(entry: os.DirEntry) -> bool:
 def _read_list(path: Path, dataset: Path | None = None) -> set[str]:
     """Entries as `word/file.wav`, whatever the list's spelling: a UTF-8 BOM, CRLF, `./`, backslashes and absolute
     paths inside the dataset are normalised. An unreadable or non-UTF-8 list is a UserError naming it."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the split list ({exc.strerror or exc}); fix its permissions") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: the split list is not UTF-8 text; save it as UTF-8") from None
+    text = read_user_text(path, "split list", "fix its permissions")
     root = str(dataset.resolve()) if dataset is not None else ""
     entries = set()
     for line in text.splitlines():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 from kwtui.core.errors import UserError
+from kwtui.core.io.text import read_user_text
 
 
 def _shipped_partition_table() -> Path:
@@ -60,12 +61,7 @@ def _size(text: str, where: str) -> int:
 
 def read_partition_csv(path: Path) -> list[Partition]:
     """ESP-IDF partition CSV; empty offsets follow the usual rule (app 64 KiB aligned, data 4 KiB)."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the partition table ({exc.strerror or exc}); set flash.partition_table") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: the partition table is not UTF-8 text (save it as UTF-8, like ESP-IDF's)") from None
+    text = read_user_text(path, "partition table", "set flash.partition_table")
     rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].strip().startswith("#")]
     partitions: list[Partition] = []
     next_offset = PARTITION_TABLE_OFFSET + 0x1000

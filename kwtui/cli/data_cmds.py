@@ -122,5 +122,6 @@ def demo_data_command(out_dir: Path, words: str | None, per_word: int, seed: int
         lambda report, cancel: make_demo_dataset(out_dir, word_list, per_word, seed, report, cancel),
     )
     if not json_output:
-        print(f"wrote {summary['clips']} clips ({summary['words']} words, {summary['speakers']} speakers) "
-              f"and {summary['noise_files']} noise files to {summary['path']}; next: kwtui scan {summary['path']}")
+        print(f"wrote {summary['clips']} clips ({summary['words']} words, {summary['speakers']} speakers), "
+              f"{summary['noise_files']} noise files and {summary['running_speech_files']} files of running speech "
+              f"to {summary['path']}; next: kwtui scan {summary['path']}")

@@ -74,3 +74,40 @@ def detect(
         if hit is not None:
             found.append(hit)
     return found
+
+
+def moving_mean(scores: np.ndarray, average_window: int) -> np.ndarray:
+    """Every inference's averaged outputs, as PostProcessor computes them: float32, oldest row added first, the
+    first rows averaging fewer than `average_window` (bit-identical to its np.mean over the history)."""
+    s = np.asarray(scores, dtype=np.float32)
+    total = np.zeros_like(s)
+    n = len(s)
+    for k in range(min(average_window, n) - 1, -1, -1):  # k rows back: the oldest row of the window first
+        total[k:] += s[: n - k]  # rows before the start add 0, which is exact in float32
+    counts = np.minimum(np.arange(1, n + 1), average_window).astype(np.float32)
+    return total / counts[:, None]
+
+
+def detect_indices(means: np.ndarray, keyword_indices: list[int], hop_ms: float, threshold: float,
+                   refractory_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """PostProcessor's decisions over a whole sequence of averaged outputs (from `moving_mean`), vectorized for
+    hours of audio: (inference indices of the detections, their class indices). The same detections as `detect`."""
+    kw = np.asarray(keyword_indices)
+    kw_means = means[:, kw]
+    best = kw_means.argmax(axis=1)  # the first of equal maxima, as max() in PostProcessor
+    over = np.flatnonzero(kw_means[np.arange(len(means)), best] >= np.float32(threshold))
+    times = over * hop_ms
+    found: list[int] = []
+    k = 0
+    while k < len(over):
+        found.append(k)
+        first, last = k, times[k]
+        # blocked candidates are a prefix (times ascend): jump near its end, then settle it with the same
+        # comparison as PostProcessor, so float rounding cannot make the two disagree
+        k = max(first + 1, int(np.searchsorted(times, last + refractory_ms, side="left")) - 2)
+        while k > first + 1 and not times[k - 1] - last < refractory_ms:
+            k -= 1
+        while k < len(over) and times[k] - last < refractory_ms:
+            k += 1
+    picked = over[found]
+    return picked, kw[best[picked]]

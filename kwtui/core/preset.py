@@ -53,6 +53,8 @@ class ClassesSection:
     background: bool = True  # noise windows -> "_background"
     noise_folders: list[str] = field(default_factory=lambda: ["_background_noise_"])
     unknown_ratio: float = bounded(1.0, 0, 1000)  # at most this many _unknown clips per keyword clip (0 = all)
+    # long recordings of speech without the keywords: cut into 1 s negatives like noise (split by time region)
+    negative_speech: list[str] = field(default_factory=lambda: ["_running_speech_"])
 
 
 @dataclass
@@ -61,7 +63,11 @@ class FeaturesSection:
     workers: int = bounded(0, 0, 256)  # 0 = all cores
     variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
     time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
-    noise_volume: list[float] = field(default_factory=lambda: [0.0, 0.1])  # [min, max]
+    noise_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # variants: noise or speech at this SNR
+    augment: bool = True  # variants also get pitch, tempo, EQ and room reverb (audiomentations)
+    # training negatives (other words, running speech) go through the same augmentation, so that noise or reverb
+    # never tells a keyword apart
+    augment_negatives: bool = True
     background_stride_s: float = bounded(0.5, 0.05, 60)  # hop between 1 s windows cut from noise files
     seed: int = bounded(42, 0, SEED_MAX)
 
@@ -75,6 +81,7 @@ class TrainSection:
     class_weights: str = "balanced"  # "balanced" or "none"
     early_stopping: int = bounded(0, 0, 100_000)  # patience in epochs, 0 = off
     final_fit_all: int = bounded(0, 0, 100_000)  # extra epochs on train+validation+test from the best checkpoint
+    spec_augment: bool = True  # random time and frequency masks on training batches
     seed: int = bounded(42, 0, SEED_MAX)
 
 
@@ -84,6 +91,11 @@ class EvaluateSection:
     threshold: float = bounded(0.9, 1e-6, 1)
     refractory_ms: float = bounded(1000.0, 0, 600_000)  # int32 ms in model.h
     hop_ms: float = bounded(100.0, 10, 1000)  # inference every hop on continuous audio (>= 10 ms: a feature frame)
+    # > 0: pick threshold and average_window for this many false accepts per hour of ambient audio (lowest FRR);
+    # 0: use threshold and average_window as set
+    target_fa_per_hour: float = bounded(0.5, 0, 3600)
+    ambient_folders: list[str] = field(default_factory=list)  # your own long recordings without the keywords
+    snr_db: list[float] = field(default_factory=lambda: [5.0, 20.0])  # speech over held-out noise in ambient audio
 
 
 @dataclass
@@ -158,6 +170,7 @@ _CHOICES = {
     "convert.quantization": ("int8", "float"),
     "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),
 }
+_RENAMED = {"features.noise_volume": "features.noise_snr_db (noise mixed at a signal-to-noise ratio, in dB)"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -206,6 +219,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         where = f"{prefix}{key}"
         if key not in hints:
+            if where in _RENAMED:
+                raise PresetError(f"{where}: replaced by {_RENAMED[where]}; rename the key")
             raise PresetError(f"{where}: unknown key{_hint(key, known)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
@@ -242,19 +257,18 @@ def validate(preset: Preset) -> Preset:
     dupes = sorted({k for k in kws if kws.count(k) > 1})
     if dupes:
         raise PresetError(f"classes.keywords: duplicate keyword(s) {', '.join(dupes)}")
-    lo_hi = preset.features.noise_volume
-    if len(lo_hi) != 2 or not 0 <= lo_hi[0] <= lo_hi[1] <= 1:
-        raise PresetError(f"features.noise_volume: expected [min, max] with 0 <= min <= max <= 1, got {lo_hi}")
+    for where, lo_hi in (("features.noise_snr_db", preset.features.noise_snr_db),
+                         ("evaluate.snr_db", preset.evaluate.snr_db)):
+        if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or not -20 <= lo_hi[0] <= lo_hi[1] <= 80:
+            raise PresetError(f"{where}: expected [min, max] in dB with -20 <= min <= max <= 80, got {lo_hi}")
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
-    if not all(math.isfinite(v) for v in lo_hi):
-        raise PresetError(f"features.noise_volume: must be finite numbers, got {lo_hi}")
     _expand_paths(preset)
     return preset
 
 
 _PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.testing_list", "features.output",
-                "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table")
+                "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table", "evaluate.ambient_folders")
 
 
 def _expand_paths(preset: Preset) -> None:
@@ -263,7 +277,9 @@ def _expand_paths(preset: Preset) -> None:
         *section, key = dotted.split(".")
         owner = getattr(preset, section[0]) if section else preset
         value = getattr(owner, key)
-        if value and ("~" in value or "$" in value):
+        if isinstance(value, list):
+            setattr(owner, key, [os.path.expandvars(os.path.expanduser(v)) for v in value])
+        elif value and ("~" in value or "$" in value):
             setattr(owner, key, os.path.expandvars(os.path.expanduser(value)))
 
 

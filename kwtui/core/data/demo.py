@@ -3,6 +3,8 @@
 Layout written under out_dir (like Speech Commands v0.02):
   <word>/<speaker>_nohash_<n>.wav      ~1 s, 16-bit mono at espeak's 22.05 kHz (so resampling gets exercised)
   _background_noise_/*.wav             long white/pink/brown noise and a 100 Hz hum, at several sample rates
+  _running_speech_/*.wav               two talkers taking turns, sentences without the dataset's words
+                                       (near misses such as "yesterday" or "marvel" included): negatives
   validation_list.txt, testing_list.txt  split by speaker (all clips of a speaker in one split)
   README.txt                           says the data is synthetic
 
@@ -40,6 +42,60 @@ VOICES = (
     "en-us-nyc",
 )
 VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
+# Running speech without the dataset's words: negatives for training and the ambient audio of evaluation. Many
+# sentences hold near misses of the keywords (yesterday, know, lift, bright, marvel ...).
+SENTENCES = (
+    "I guess we could meet yesterday evening after the chess club",
+    "do you know where I put the notes for the meeting",
+    "the lift in our building is broken again this week",
+    "what a bright and sunny morning it is outside",
+    "that film was a marvel of special effects",
+    "my friend Martin is carving a wooden boat",
+    "please write your name at the top of the page",
+    "there is less milk in the fridge than I thought",
+    "the snow will melt when the weather gets warmer",
+    "we need a new light for the kitchen ceiling",
+    "she rode her bike to the market and back",
+    "the margin on this page is far too small",
+    "I will ring you tonight if the train is late",
+    "nobody knew the answer to the last question",
+    "the children played with a yellow kite in the park",
+    "can you pass me the salt and the pepper please",
+    "my brother is a lefty so he writes with his other hand",
+    "the theft of the painting made the news",
+    "we watched a marvellous show at the theatre",
+    "a loaf of bread costs more than it used to",
+    "the cat likes to sleep next to the window",
+    "they are planning a trip to the mountains in spring",
+    "I cannot remember the last time it rained this much",
+    "his nose was red from the cold wind",
+    "the coffee machine makes a strange noise in the morning",
+    "remind me to buy batteries for the clock",
+    "our neighbours have a very friendly dog",
+    "the meeting starts at nine and finishes at noon",
+    "a good night of sleep makes a big difference",
+    "she knows a lot about the history of the city",
+    "the bus was full so we walked to the station",
+    "it is quite windy near the coast today",
+    "the kettle has boiled so let us have some tea",
+    "my sister is learning to play the violin",
+    "the library closes early on the weekend",
+    "the garden looks lovely after the rain",
+    "the farmer is moving the sheep to another field",
+    "I think the plumber is coming at three",
+    "this recipe needs two eggs and a cup of flour",
+    "the radio is playing an old song I like",
+    "the computer needs an update before it restarts",
+    "could you turn the volume a little lower",
+    "the shop around the corner sells fresh fish",
+    "the baby finally fell asleep after lunch",
+    "we painted the fence white last summer",
+    "a marvelous idea came to me while I was driving",
+    "the wet paint sign is still there",
+    "let us hope the weather stays nice for the picnic",
+)
+SPEECH_FILES = 6  # files of running speech in _running_speech_
+SENTENCES_PER_FILE = 20
 CLIPS_PER_SPEAKER_WORD = 2  # repetitions of one word by one speaker (_nohash_0, _nohash_1)
 # name, seconds, sample rate, kind
 NOISE_FILES = (
@@ -132,6 +188,27 @@ def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -
     return (0.5 * x / np.abs(x).max()).astype(np.float32)
 
 
+def sentences_without(words: list[str]) -> list[str]:
+    """The sentences that hold none of the dataset's words (they would be negatives that say a keyword)."""
+    banned = {w.lower() for w in words}
+    return [s for s in SENTENCES if not banned & set(s.lower().split())]
+
+
+def running_speech(binary: str, sentences: list[str], speakers: list[Speaker],
+                   rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Two talkers taking turns, SENTENCES_PER_FILE sentences with short pauses, and a faint noise floor."""
+    pair = [speakers[int(i)] for i in rng.choice(len(speakers), size=2, replace=len(speakers) < 2)]
+    parts = []
+    rate = ESPEAK_RATE
+    for i in range(SENTENCES_PER_FILE):
+        sentence = sentences[int(rng.integers(len(sentences)))]
+        speech, rate = synthesize(binary, pair[i % 2], sentence, 0)
+        parts += [speech, np.zeros(int(rng.uniform(0.2, 0.8) * rate), np.float32)]
+    audio = np.concatenate(parts) if parts else np.zeros(rate, np.float32)
+    audio = audio + rng.normal(0.0, 10 ** rng.uniform(-4, -3), len(audio)).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32), rate
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     with writer.temp_for(path) as tmp:
         sf.write(str(tmp), samples, rate, subtype="PCM_16", format="WAV")
@@ -170,7 +247,7 @@ def make_demo_dataset(
             repetition = i // len(speakers)
             tasks.append((word, speaker, repetition, int(rng.integers(2**31))))
 
-    total = len(tasks) + len(NOISE_FILES)
+    total = len(tasks) + len(NOISE_FILES) + (SPEECH_FILES if sentences_without(words) else 0)
     report(Started(STAGE, total=total, unit="files", message=f"{len(words)} words x {per_word} clips -> {out}"))
 
     def one(task: tuple[str, Speaker, int, int]) -> str:
@@ -205,6 +282,16 @@ def make_demo_dataset(
         done += 1
         report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
 
+    speech_dir = out / "_running_speech_"
+    speech_dir.mkdir(exist_ok=True)
+    sentences = sentences_without(words)
+    for k in range(SPEECH_FILES if sentences else 0):
+        cancel.raise_if_cancelled()
+        audio, rate = running_speech(binary, sentences, speakers, np.random.default_rng([seed, 7, k]))
+        write_wav(speech_dir / f"conversation_{k}.wav", audio, rate)
+        done += 1
+        report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
+
     # Split by speaker: ~10 % validation, ~10 % test, at least one speaker each.
     order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]
     n_holdout = max(1, round(0.1 * len(order)))
@@ -225,6 +312,7 @@ def make_demo_dataset(
         "clips": len(tasks),
         "speakers": len(speakers),
         "noise_files": len(NOISE_FILES),
+        "running_speech_files": SPEECH_FILES if sentences else 0,
         "seconds": round(time.monotonic() - started, 2),
     }
     report(Finished(STAGE, summary))

@@ -23,6 +23,7 @@ from kwtui.core.errors import UserError
 
 
 UNKNOWN, BACKGROUND = "_unknown", "_background"
+AUGMENTED_NEGATIVE = -1  # a training negative written augmented under its own name (no copy)
 _MAX_WAVS_PER_CLASS = 2**27 - 1  # as in Speech Commands' which_set
 
 
@@ -34,7 +35,7 @@ class Job:
     output: str  # relative to the features dir, e.g. "yes/abc_nohash_0__v1.npy"
     label: str  # class name
     split: str  # train / validation / test
-    variant: int = 0  # 0 = the clip as is; k > 0 = k-th augmented copy
+    variant: int = 0  # 0 = the clip as is; k > 0 = k-th augmented copy; AUGMENTED_NEGATIVE = augmented in place
     seed: int = 0  # stable: from (preset seed, output path, variant)
     start_s: float = -1.0  # background windows: offset in the noise file; -1 for clips
     notes: tuple[str, ...] = ()  # conversions predicted from the header (resample, downmix, pad/crop)
@@ -46,6 +47,7 @@ class NoiseRegion:
     split: str
     start_s: float
     end_s: float
+    kind: str = "noise"  # "noise" (classes.noise_folders) or "speech" (classes.negative_speech)
 
 
 @dataclass
@@ -61,11 +63,20 @@ class ClipPlan:
             table[job.split][job.label] += 1
         return table
 
+    def regions(self, split: str, kind: str) -> list[NoiseRegion]:
+        return [r for r in self.noise_regions if r.split == split and r.kind == kind]
+
     def train_noise(self) -> list[NoiseRegion]:
-        return [r for r in self.noise_regions if r.split == "train"]
+        return self.regions("train", "noise")
 
     def test_noise(self) -> list[NoiseRegion]:
-        return [r for r in self.noise_regions if r.split == "test"]
+        return self.regions("test", "noise")
+
+    def train_speech(self) -> list[NoiseRegion]:
+        return self.regions("train", "speech")
+
+    def test_speech(self) -> list[NoiseRegion]:
+        return self.regions("test", "speech")
 
 
 def stable_int(*parts: Any) -> int:
@@ -167,6 +178,7 @@ def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
         raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {scan.path}; "
                         "add clips or remove the keyword")
 
+    augment_negatives = preset.features.augment_negatives and preset.features.variants > 0
     negatives_only = preset.single_sigmoid  # a binary model still needs other words and noise as negatives
     if preset.classes.unknown or negatives_only:
         candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}
@@ -184,32 +196,44 @@ def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
             items.sort(key=lambda item: item[0])
             keep = len(items) if ratio == 0 else min(len(items), int(round(ratio * keyword_counts[split])))
             for _, word, clip in sorted(items[:keep], key=lambda item: (item[1], item[2].name)):
-                jobs.append(clip_job(word, clip, UNKNOWN, split))
+                job = clip_job(word, clip, UNKNOWN, split)
+                if split == "train" and augment_negatives:
+                    job.variant = AUGMENTED_NEGATIVE
+                jobs.append(job)
 
     # Noise files are split by time region even without a _background class: train regions feed augmentation.
+    # Running speech (classes.negative_speech) is cut the same way: its windows are negatives (_unknown, or
+    # _background without an _unknown class), and its held-out regions are part of the ambient evaluation.
     regions: list[NoiseRegion] = []
     stride = preset.features.background_stride_s
+    windows_wanted = preset.classes.background or negatives_only
     found_any = False
-    for folder in preset.classes.noise_folders:
+    speech_label = UNKNOWN if preset.classes.unknown or negatives_only else BACKGROUND
+    sources = [(folder, "noise", BACKGROUND, windows_wanted, "_background") for folder in preset.classes.noise_folders]
+    speech_windows = preset.classes.unknown or preset.classes.background or negatives_only
+    sources += [(folder, "speech", speech_label, speech_windows, "_negative_speech")
+                for folder in preset.classes.negative_speech if folder not in preset.classes.noise_folders]
+    for folder, kind, label, make_windows, out_folder in sources:
         for clip in scan.noise.get(folder, []):
             rel = f"{folder}/{clip.name}"
             if clip.error or clip.seconds < 1.0:
-                excluded.append({"path": rel, "reason": clip.error or "noise file shorter than 1 s"})
+                excluded.append({"path": rel, "reason": clip.error or f"{kind} file shorter than 1 s"})
                 continue
-            found_any = True
-            # other noise folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
+            found_any = found_any or kind == "noise"
+            # other folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
             stem = _stem(clip.name)
             noise_stem = stem if folder == "_background_noise_" else f"{folder.strip('_')}__{stem}"
             duration = clip.seconds
             noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
             for split, lo, hi in NOISE_REGIONS:
                 start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
-                regions.append(NoiseRegion(rel, split, start_s, end_s))
+                regions.append(NoiseRegion(rel, split, start_s, end_s, kind))
                 k = 0
-                while (preset.classes.background or negatives_only) and start_s + k * stride + 1.0 <= end_s + 1e-9:
+                while make_windows and start_s + k * stride + 1.0 <= end_s + 1e-9:
                     offset = round(start_s + k * stride, 3)
-                    output = f"{BACKGROUND}/{noise_stem}__{int(round(offset * 1000))}.npy"
-                    jobs.append(Job(os.path.join(root_str, folder, clip.name), output, BACKGROUND, split, 0,
+                    output = f"{out_folder}/{noise_stem}__{int(round(offset * 1000))}.npy"
+                    variant = AUGMENTED_NEGATIVE if kind == "speech" and split == "train" and augment_negatives else 0
+                    jobs.append(Job(os.path.join(root_str, folder, clip.name), output, label, split, variant,
                                     stable_int(seed, output, 0), offset, noise_notes))
                     k += 1
     if preset.classes.background and not found_any:

@@ -193,6 +193,26 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+SPEC_AUGMENT = {"p": 0.8, "time_masks": 2, "max_frames": 10, "freq_masks": 2, "max_bins": 5}
+
+
+def mask_spectrograms(x: np.ndarray, rng: np.random.Generator) -> None:
+    """SpecAugment (Park et al. 2019) on a batch (n, frames, bins, 1), in place: bands of frames and of bins set
+    to each spectrogram's mean, so no single stretch of time or frequency can decide the class."""
+    n, frames, bins = x.shape[:3]
+    cfg = SPEC_AUGMENT
+    means = x.reshape(n, -1).mean(axis=1)
+    for i in np.flatnonzero(rng.random(n) < cfg["p"]):
+        for _ in range(cfg["time_masks"]):
+            width = int(rng.integers(0, cfg["max_frames"] + 1))
+            start = int(rng.integers(0, frames - width + 1))
+            x[i, start : start + width] = means[i]
+        for _ in range(cfg["freq_masks"]):
+            width = int(rng.integers(0, cfg["max_bins"] + 1))
+            start = int(rng.integers(0, bins - width + 1))
+            x[i, :, start : start + width] = means[i]
+
+
 def make_sequence(
     split: Split,
     batch_size: int,
@@ -200,8 +220,10 @@ def make_sequence(
     seed: int = 0,
     weights: np.ndarray | None = None,
     workers: int = 1,
+    spec_augment: bool = False,
 ):
-    """A keras.utils.PyDataset streaming `split` from disk; shuffled per epoch from (seed, epoch).
+    """A keras.utils.PyDataset streaming `split` from disk; shuffled per epoch from (seed, epoch); with
+    `spec_augment`, each batch gets random time and frequency masks drawn from (seed, epoch, batch).
 
     The trainer calls `set_epoch(epoch)` at each epoch start, so a resumed run sees the same order.
 
@@ -238,6 +260,8 @@ def make_sequence(
                 self.error = exc
                 raise
             y = split.labels[picks]
+            if spec_augment:
+                mask_spectrograms(x, np.random.default_rng([seed, self.epoch, index]))
             if weights is None:
                 return x, y
             return x, y, weights[y]

@@ -106,36 +106,17 @@ def _noise(path: str) -> np.ndarray:
     return value
 
 
-def _peak_normalized(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean()
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    return x / peak if peak > spec.SILENCE_PEAK else np.zeros_like(x)
+_augmenter: Any = None
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, config: dict[str, Any]) -> np.ndarray:
-    """Random time shift (zero fill) and train-region background noise mixed at a random volume."""
-    n = spec.CLIP_SAMPLES
-    max_shift = int(config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
-    shift = int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0
-    y = np.zeros(n, dtype=np.float64)
-    if shift >= 0:
-        y[shift:] = x[: n - shift]
-    else:
-        y[:shift] = x[-shift:]
-    y = _peak_normalized(y)
-    regions = config["train_noise"]
-    volume = float(rng.uniform(*config["noise_volume"]))
-    if regions and volume > 0:
-        path, start_s, end_s = regions[int(rng.integers(len(regions)))]
-        try:
-            noise = _noise(path)
-        except BadAudio:
-            return y.astype(np.float32)
-        lo, hi = int(start_s * spec.SAMPLE_RATE), min(len(noise), int(end_s * spec.SAMPLE_RATE)) - n
-        if hi >= lo:
-            start = int(rng.integers(lo, hi + 1))
-            y = y + volume * _peak_normalized(noise[start : start + n].astype(np.float64))
-    return y.astype(np.float32)
+def augmenter(config: dict[str, Any]) -> Any:
+    """This worker's Augmenter (built on first use: audiomentations loads only where variants are made)."""
+    global _augmenter
+    if _augmenter is None or _augmenter.config is not config:
+        from kwtui.core.features.augment import Augmenter
+
+        _augmenter = Augmenter(config, lambda path, start, end: _noise(path)[start:end])
+    return _augmenter
 
 
 def make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> np.ndarray:
@@ -157,13 +138,15 @@ def _make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> 
         window = noise[start : start + spec.CLIP_SAMPLES]
         if len(window) < spec.CLIP_SAMPLES:
             window = np.pad(window, (0, spec.CLIP_SAMPLES - len(window)))
+        if variant != 0:
+            window = augmenter(config)(np.asarray(window, dtype=np.float32), seed)
         return spec.spectrogram(window)
     audio = load_clip(source)
     if audio.silent:
         raise BadAudio("silent (no signal)")
     x = audio.samples
-    if variant > 0:
-        x = augment(x, np.random.default_rng(seed), config)
+    if variant != 0:
+        x = augmenter(config)(x, seed)
     return spec.spectrogram(x)
 
 

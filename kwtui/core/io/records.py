@@ -18,7 +18,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 3  # bump when the feature files' values change: old folders are regenerated (3: soxr)
+FEATURE_FORMAT_VERSION = 4  # bump when the feature files' values change: old folders are regenerated (4: SNR mixing)
 
 
 def digest(data: Any) -> str:
@@ -36,7 +36,9 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "feature": feature_definition(),
         "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
         "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
-        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_volume": list(f.noise_volume),
+        "negative_speech": list(c.negative_speech),
+        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_snr_db": list(f.noise_snr_db),
+        "augment": f.augment, "augment_negatives": f.augment_negatives,
         "background_stride_s": f.background_stride_s, "seed": f.seed,
         "validation_list": d.validation_list, "testing_list": d.testing_list,
         "validation_percent": d.validation_percent, "testing_percent": d.testing_percent,
@@ -60,15 +62,41 @@ def train_run_id(layout: Any) -> str:
     return str(record.get("run_id", "")) if record else ""
 
 
+@dataclass(frozen=True)
+class OperatingPoint:
+    threshold: float
+    average_window: int
+    chosen_by: str  # what picked it, in words
+
+
+def operating_point(layout: Any) -> OperatingPoint:
+    """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
+    up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
+    cfg = layout.preset.evaluate
+    if cfg.target_fa_per_hour > 0:
+        record = read_record(layout.report_json)
+        op = (record or {}).get("operating_point") or {}
+        if evaluate_status(layout).done and "threshold" in op and "average_window" in op:
+            return OperatingPoint(float(op["threshold"]), int(op["average_window"]),
+                                  f"evaluation: {op.get('chosen_by', 'target')}, target {cfg.target_fa_per_hour:g} FA/h")
+        return OperatingPoint(cfg.threshold, cfg.average_window,
+                              "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
+    return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
+
+
 def model_fingerprint(layout: Any) -> str:
-    """A converted model: the training run it came from plus the conversion and post-processing settings."""
+    """A converted model: the training run it came from plus the conversion and post-processing settings,
+    with the operating point it carries."""
     import dataclasses
 
     preset = layout.preset
     convert = dataclasses.asdict(preset.convert)
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
+    evaluate = dataclasses.asdict(preset.evaluate)
+    op = operating_point(layout)
+    evaluate.update(threshold=op.threshold, average_window=op.average_window)
     return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
-                   "evaluate": dataclasses.asdict(preset.evaluate)})
+                   "evaluate": evaluate})
 
 
 def report_fingerprint(layout: Any) -> str:

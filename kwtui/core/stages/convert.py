@@ -285,6 +285,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         agreement = float(np.mean(float_probs.argmax(1) == tflm_probs.argmax(1)))
 
     ev_cfg = preset.evaluate
+    op = records.operating_point(layout)
     meta = {
         "kind": "model",
         "version": records.RECORD_VERSION,
@@ -307,8 +308,9 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         **quant,
         "feature_frames": N_FRAMES,
         "feature_bins": N_BINS,
-        "average_window": ev_cfg.average_window,
-        "threshold": ev_cfg.threshold,
+        "average_window": op.average_window,
+        "threshold": op.threshold,
+        "operating_point_from": op.chosen_by,
         "refractory_ms": int(round(ev_cfg.refractory_ms)),
         "hop_ms": int(round(ev_cfg.hop_ms)),
         "test_clips": len(test),

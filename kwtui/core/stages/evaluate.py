@@ -1,10 +1,16 @@
-"""Evaluation stage: test-split confusion matrix, per-class precision/recall, and the keyword operating point.
+"""Evaluation stage: how the detector does where it will be used, and the operating point for the device.
 
-False accepts per hour: the model slides over the held-out noise regions recorded by the features stage
-(`noise_test_regions` in features.json) with hop `evaluate.hop_ms`; each 1 s window goes through the same
-`spectrogram()` as training, and the scores through the firmware's post-processing (`postprocess.detect`:
-average of the last N, threshold, refractory). False rejects: keyword test clips whose score for their own
-keyword is below the threshold (one window per clip, so no averaging). A threshold sweep gives both per threshold.
+- Isolated test clips give the confusion matrix and per-class precision/recall.
+- The model slides over continuous **ambient audio** built from held-out material only (kwtui.core.data.ambient:
+  other words and running speech over noise at a range of SNRs, noise alone, and the user's own long recordings)
+  with hop `evaluate.hop_ms`. Its scores go through the firmware's post-processing (the vectorized form of
+  `postprocess.PostProcessor`, which the C++ is checked against): averaging window, threshold, refractory
+  period. False accepts per hour are counted there, with the hours of audio they rest on.
+- Held-out keyword clips are placed inside the same kind of audio; a keyword is found when the post-processing
+  detects it (the right keyword) while its window covers the clip. FRR per keyword, with 95 % intervals.
+- Every averaging window x threshold gives a point of the FRR / FA-per-hour curve; with
+  `evaluate.target_fa_per_hour` > 0 the point meeting it with the lowest FRR is the operating point that
+  conversion writes into model.h and the partition image.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
+from kwtui.core.data import ambient
 from kwtui.core.data.audio import BadAudio, load_clip
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import UserError
@@ -25,12 +32,17 @@ from kwtui.core import stats
 from kwtui.core.data import noise as noise_files
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.postprocess import detect
+from kwtui.core.postprocess import detect_indices, moving_mean
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 
 STAGE = "evaluate"
 CHUNK = 256  # clips per prediction call: memory stays flat with the size of the test split
-SWEEP = [round(t, 2) for t in np.arange(0.05, 0.951, 0.05)] + [0.97, 0.99]
+WINDOW_BATCH = 512  # sliding windows per prediction call
+AVERAGE_WINDOWS = (1, 2, 3, 4, 5)  # averaging windows the curve covers (latency grows with each)
+THRESHOLDS = sorted({round(float(t), 3) for t in np.concatenate(
+    [np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])})
+HIT_BEFORE_S, HIT_AFTER_S = 0.75, 0.75  # a detection counts for a placed keyword when its window starts this near
+SWEEP = [round(t, 2) for t in np.arange(0.05, 0.951, 0.05)] + [0.97, 0.99]  # the report.txt table
 
 
 def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelToken, report: ev.Reporter,
@@ -46,6 +58,44 @@ def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelTok
         rate = done / max(time.monotonic() - started, 1e-6)
         report(ev.Progress(STAGE, done, len(items), rate, (len(items) - done) / rate, "windows", what))
     return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+
+
+def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: int, cancel: ev.CancelToken,
+                  report: ev.Reporter, what: str) -> tuple[np.ndarray, float]:
+    """The model's outputs for every 1 s window every `hop` samples of a stream given in chunks, holding one
+    chunk and one batch of windows at a time. Returns (scores, windows per second of wall time)."""
+    total = max(0, (samples - CLIP_SAMPLES) // hop + 1)
+    outputs: list[np.ndarray] = []
+    batch = np.empty((WINDOW_BATCH, *spectrogram(np.zeros(CLIP_SAMPLES, np.float32)).shape, 1), np.float32)
+    filled = done = 0
+    buffer = np.zeros(0, np.float32)
+    buffer_start = position = 0  # sample index of buffer[0] and of the next window's start
+    started = time.monotonic()
+
+    def flush() -> None:
+        nonlocal filled, done
+        if filled:
+            outputs.append(np.asarray(model(batch[:filled], training=False), dtype=np.float32).reshape(filled, -1))
+            done += filled
+            filled = 0
+            rate = done / max(time.monotonic() - started, 1e-6)
+            report(ev.Progress(STAGE, done, total, rate, (total - done) / rate, "windows", what))
+
+    for chunk in chunks:
+        cancel.raise_if_cancelled()
+        buffer = np.concatenate([buffer[position - buffer_start :], chunk])
+        buffer_start = position
+        while position + CLIP_SAMPLES <= buffer_start + len(buffer):
+            at = position - buffer_start
+            batch[filled, :, :, 0] = spectrogram(buffer[at : at + CLIP_SAMPLES])
+            filled += 1
+            position += hop
+            if filled == WINDOW_BATCH:
+                flush()
+                cancel.raise_if_cancelled()
+    flush()
+    rate = done / max(time.monotonic() - started, 1e-6)
+    return (np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)), rate
 
 
 def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool) -> dict[str, Any]:
@@ -78,83 +128,157 @@ def keyword_scores(probs: np.ndarray, labels: np.ndarray, n_keywords: int, sigmo
     return probs[mask, labels[mask]], labels[mask]
 
 
-def _resolve_noise(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
-    """`path` or `file`; relative paths are inside the dataset the features were made from."""
+def _resolve(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
+    """A region's `file`; relative paths are inside the dataset the features were made from."""
     path = Path(entry.get("path") or entry.get("file") or "")
     return path if path.is_absolute() else Path(info.get("dataset") or preset.dataset_path) / path
 
 
-def noise_windows(preset: Preset, info: dict[str, Any], report: ev.Reporter) -> tuple[list[np.ndarray], float]:
-    """The audio of every held-out noise region (at least 1 s long), and the seconds they cover. Read through the
-    noise cache (converted once, memory-mapped): only the regions are copied, whatever the noise files' length."""
-    regions = []
-    seconds = 0.0
+def _cached_regions(entries: list[dict[str, Any]], kind: str, preset: Preset, info: dict[str, Any],
+                    report: ev.Reporter) -> list[ambient.Region]:
+    """Held-out regions of long files, read through the 16 kHz cache (converted once, block by block)."""
     cache_dir = RunLayout(preset).noise_cache_dir
-    for entry in info.get("noise_test_regions", []):
-        path = _resolve_noise(entry, preset, info)
-        try:
-            audio = noise_files.open_samples(noise_files.prepare(Path(path), cache_dir))
-        except BadAudio as exc:
-            report(ev.Warning(STAGE, f"noise region skipped: {exc}", str(path)))
+    regions = []
+    for entry in entries:
+        path = _resolve(entry, preset, info)
+        cache = _prepare(path, cache_dir, report)
+        if cache is None:
             continue
-        except OSError as exc:
-            report(ev.Warning(STAGE, f"noise region skipped: cannot read ({exc.strerror or exc})", str(path)))
-            continue
+        size = cache.stat().st_size // 4
         start = int(round(float(entry.get("start_s", 0.0)) * SAMPLE_RATE))
-        end = min(len(audio), int(round(float(entry.get("end_s", len(audio) / SAMPLE_RATE)) * SAMPLE_RATE)))
-        region = np.array(audio[start:end], dtype=np.float32)
-        if len(region) < CLIP_SAMPLES:
-            continue
-        regions.append(region)
-        seconds += len(region) / SAMPLE_RATE
-    return regions, seconds
+        end = min(size, int(round(float(entry.get("end_s", size / SAMPLE_RATE)) * SAMPLE_RATE)))
+        if end - start >= CLIP_SAMPLES:
+            regions.append(ambient.Region(str(cache), start, end, kind, path.name))
+    return regions
 
 
-MAX_SPEECH_CLIPS = 1000  # bounds the held-out speech stream: ~17 min of audio, 64 MB
+def _prepare(path: Path, cache_dir: Path, report: ev.Reporter) -> Path | None:
+    try:
+        return noise_files.prepare(path, cache_dir)
+    except BadAudio as exc:
+        report(ev.Warning(STAGE, f"skipped: {exc}", str(path)))
+    except OSError as exc:
+        report(ev.Warning(STAGE, f"skipped: cannot read ({exc.strerror or exc})", str(path)))
+    return None
 
 
-def unknown_speech(preset: Preset, info: dict[str, Any], test: Split, features_dir: Path,
-                   report: ev.Reporter) -> tuple[np.ndarray | None, int]:
-    """Held-out speech for false accepts: the test split's `_unknown` clips, read from their source wavs
-    (feature files mirror the dataset: <word>/<clip>.npy <- <word>/<clip>.wav) and concatenated."""
-    if "_unknown" not in preset.class_names or sigmoid_output(preset):
-        return None, 0
-    unknown = preset.class_names.index("_unknown")
+def held_out_material(preset: Preset, info: dict[str, Any], test: Split, features_dir: Path,
+                      report: ev.Reporter) -> ambient.Material:
+    """Everything evaluation may play: the test split (never trained on) and the user's ambient recordings.
+    Feature files mirror the dataset (<word>/<clip>.npy <- <word>/<clip>.wav), so clips are read from their wavs."""
+    keywords = list(preset.classes.keywords)
     dataset = Path(info.get("dataset") or preset.dataset_path)
-    clips = []
-    for path, label in zip(test.paths, test.labels):
-        if label != unknown or "__v" in path.stem:
-            continue
-        source = dataset / path.relative_to(features_dir).with_suffix(".wav")
-        try:
-            clips.append(load_clip(source).samples)
-        except (BadAudio, OSError):
-            continue  # the features stage already reported it
-        if len(clips) >= MAX_SPEECH_CLIPS:
-            break
-    if not clips:
-        return None, 0
-    return np.concatenate(clips), len(clips)
+    material = ambient.Material()
+    for path in test.paths:
+        relative = path.relative_to(features_dir)
+        word = relative.parts[0]
+        if word.startswith("_") or "__v" in path.stem:
+            continue  # windows of noise or running speech (their regions are used whole), augmented copies
+        region = ambient.Region(str(dataset / relative.with_suffix(".wav")), 0, CLIP_SAMPLES,
+                                "keyword" if word in keywords else "words", word, is_clip=True)
+        if word in keywords:
+            material.keywords.append((region, keywords.index(word)))
+        else:
+            material.words.append(region)
+    regions = info.get("noise_regions") or []
+    test_regions = [r for r in regions if r.get("split") == "test"]
+    material.noise = _cached_regions([r for r in test_regions if r.get("kind", "noise") == "noise"]
+                                     or info.get("noise_test_regions", []), "noise", preset, info, report)
+    material.speech = _cached_regions([r for r in test_regions if r.get("kind") == "speech"], "speech", preset,
+                                      info, report)
+    files, problems = ambient.recordings_in(list(preset.evaluate.ambient_folders))
+    for where, why in problems:
+        report(ev.Warning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
+    cache_dir = RunLayout(preset).noise_cache_dir
+    for path in files:
+        cache = _prepare(path, cache_dir, report)
+        if cache is not None:
+            size = cache.stat().st_size // 4
+            if size >= CLIP_SAMPLES:
+                material.recordings.append(ambient.Region(str(cache), 0, size, "recording", path.name))
+    return material
 
 
-def region_scores(model: Any, region: np.ndarray, hop_ms: float, cancel: ev.CancelToken, report: ev.Reporter) -> np.ndarray:
-    hop = max(1, int(round(hop_ms * SAMPLE_RATE / 1000)))
-    starts = list(range(0, len(region) - CLIP_SAMPLES + 1, hop))
+class _Reader:
+    """Reads regions for rendering: clips decoded whole (one kept), cache files by plain reads."""
 
-    def load(chunk: list[int]) -> np.ndarray:
-        return np.stack([spectrogram(region[s : s + CLIP_SAMPLES]) for s in chunk])[..., np.newaxis]
+    def __init__(self) -> None:
+        self.last: tuple[str, np.ndarray] | None = None
 
-    return predict_chunks(model, starts, load, cancel, report, "sliding over held-out noise")
+    def __call__(self, region: ambient.Region, start: int, end: int) -> np.ndarray:
+        if not region.is_clip:
+            return ambient.read_cache_region(region.source, start, end)
+        if self.last is None or self.last[0] != region.source:
+            try:
+                samples = load_clip(region.source).samples
+            except (BadAudio, OSError):
+                samples = np.zeros(CLIP_SAMPLES, np.float32)  # the features stage reported it; keep positions
+            self.last = (region.source, samples)
+        return self.last[1][start:end]
 
 
-def count_false_accepts(region_score_list: list[np.ndarray], preset: Preset, n_out: int, threshold: float) -> int:
-    cfg = preset.evaluate
-    labels = [f"c{i}" for i in range(n_out)]
-    keyword_indices = [0] if n_out == 1 else list(range(len(preset.classes.keywords)))
-    return sum(
-        len(detect(scores, labels, keyword_indices, cfg.hop_ms, cfg.average_window, threshold, cfg.refractory_ms))
-        for scores in region_score_list
-    )
+def _hits(detected_at: np.ndarray, detected_class: np.ndarray, stream: ambient.Stream, hop: int,
+          average_window: int) -> np.ndarray:
+    """For every placed keyword: did a detection of that keyword come while its window covered the clip?"""
+    starts = detected_at * hop
+    delay = (average_window - 1) * hop
+    hit = np.zeros(len(stream.keywords), dtype=bool)
+    if not stream.keywords:
+        return hit
+    positions = np.array([k[0] for k in stream.keywords])
+    classes = np.array([k[1] for k in stream.keywords])
+    for c in np.unique(classes):
+        mine = np.sort(starts[detected_class == c])
+        rows = classes == c
+        lo = np.searchsorted(mine, positions[rows] - HIT_BEFORE_S * SAMPLE_RATE, side="left")
+        hi = np.searchsorted(mine, positions[rows] + HIT_AFTER_S * SAMPLE_RATE + delay, side="right")
+        hit[rows] = hi > lo
+    return hit
+
+
+def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
+                    keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
+                    hours: float, windows: Iterable[int], thresholds: Iterable[float]) -> list[dict[str, Any]]:
+    """One point per (averaging window, threshold): false accepts on the ambient stream, misses of the placed
+    keywords, through exactly the firmware's post-processing."""
+    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
+    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
+    points = []
+    for window in windows:
+        ambient_means = moving_mean(ambient_scores, window) if len(ambient_scores) else ambient_scores
+        keyword_means = moving_mean(keyword_scores_, window) if len(keyword_scores_) else keyword_scores_
+        for threshold in thresholds:
+            fa = len(detect_indices(ambient_means, keyword_indices, hop_ms, threshold, refractory_ms)[0]) \
+                if len(ambient_means) else None
+            at, cls = detect_indices(keyword_means, keyword_indices, hop_ms, threshold, refractory_ms) \
+                if len(keyword_means) else (np.zeros(0, int), np.zeros(0, int))
+            # a single-sigmoid model has one output: its keyword is keyword 0
+            hit = _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int),
+                        keyword_stream, hop, window)
+            per_keyword = {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords)
+                           if np.any(placed == i)}
+            points.append({
+                "average_window": window, "threshold": threshold, "false_accepts": fa,
+                "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
+                "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
+                "per_keyword_false_reject_rate": per_keyword,
+                "misses": int(np.sum(~hit)),
+            })
+    return points
+
+
+def choose_operating_point(points: list[dict[str, Any]], target: float) -> tuple[dict[str, Any], bool]:
+    """The point with the lowest FRR among those at or under `target` FA/h (ties: fewer false accepts, shorter
+    averaging window, higher threshold). None meets it: the point with the fewest false accepts. -> (point, met)"""
+    measured = [p for p in points if p["false_accepts_per_hour"] is not None and p["false_reject_rate"] is not None]
+    meeting = [p for p in measured if p["false_accepts_per_hour"] <= target]
+    if meeting:
+        return min(meeting, key=lambda p: (p["false_reject_rate"], p["false_accepts"], p["average_window"],
+                                           -p["threshold"])), True
+    pool = measured or points
+    return min(pool, key=lambda p: (p["false_accepts"] if p["false_accepts"] is not None else 0,
+                                    p["false_reject_rate"] if p["false_reject_rate"] is not None else 1,
+                                    p["average_window"], -p["threshold"])), False
 
 
 def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
@@ -167,6 +291,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     from kwtui.core.stages.train import _load_keras, final_model_path, trained_model_path
 
     started = time.monotonic()
+    cfg = preset.evaluate
     source = trained_model_path(layout)
     info = features_info(layout)
     test: Split = load_splits(layout, ("test",))["test"]
@@ -181,47 +306,56 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
 
     probs = predict_chunks(model, test.paths, load_batch, cancel, report, "test clips")
     result = classification_report(probs, test.labels, names, sigmoid)
-    kw_scores, kw_index = keyword_scores(probs, test.labels, len(keywords), sigmoid)
 
-    regions, noise_seconds = noise_windows(preset, info, report)
-    region_score_list = [region_scores(model, r, preset.evaluate.hop_ms, cancel, report) for r in regions]
-    hours = noise_seconds / 3600.0
-    speech, speech_clips = unknown_speech(preset, info, test, layout.features_dir, report)
-    speech_scores = [region_scores(model, speech, preset.evaluate.hop_ms, cancel, report)] if speech is not None else []
-    speech_hours = len(speech) / SAMPLE_RATE / 3600.0 if speech is not None else 0.0
-    n_out = probs.shape[1]
-
-    def operating_point(threshold: float) -> dict[str, Any]:
-        cancel.raise_if_cancelled()
-        frr = float(np.mean(kw_scores < threshold)) if len(kw_scores) else None
-        fa = count_false_accepts(region_score_list, preset, n_out, threshold) if regions else None
-        fa_speech = count_false_accepts(speech_scores, preset, n_out, threshold) if speech_scores else None
-        return {
-            "threshold": threshold,
-            "false_reject_rate": round(frr, 4) if frr is not None else None,
-            "false_reject_rate_ci": _rounded(stats.wilson_interval(int(np.sum(kw_scores < threshold)), len(kw_scores)), 4),
-            "false_accepts": fa,
-            "false_accepts_per_hour": round(fa / hours, 2) if fa is not None and hours > 0 else None,
-            "false_accepts_per_hour_ci": _rounded(stats.poisson_rate_interval(fa, hours), 1) if fa is not None else None,
-            "speech_false_accepts": fa_speech,
-            "speech_false_accepts_per_hour": round(fa_speech / speech_hours, 2) if fa_speech is not None else None,
-            "speech_false_accepts_per_hour_ci": (_rounded(stats.poisson_rate_interval(fa_speech, speech_hours), 1)
-                                                 if fa_speech is not None else None),
-        }
-
-    chosen = operating_point(preset.evaluate.threshold)
-    per_keyword_frr = {
-        kw: round(float(np.mean(kw_scores[kw_index == i] < preset.evaluate.threshold)), 4)
-        for i, kw in enumerate(keywords) if np.any(kw_index == i)
-    }
-    per_keyword_clips = {kw: int(np.sum(kw_index == i)) for i, kw in enumerate(keywords)}
-    support_warnings = _support_warnings(noise_seconds, speech_hours * 3600, per_keyword_clips)
+    material = held_out_material(preset, info, test, layout.features_dir, report)
+    seed = preset.features.seed
+    hop = max(1, int(round(cfg.hop_ms * SAMPLE_RATE / 1000)))
+    snr = (float(cfg.snr_db[0]), float(cfg.snr_db[1]))
+    ambient_plan = ambient.ambient_stream(material, snr, seed)
+    keyword_plan = ambient.keyword_stream(material, snr, seed)
+    reader = _Reader()
+    ambient_scores, ambient_rate = stream_scores(model, ambient.render(ambient_plan, reader), ambient_plan.samples,
+                                                 hop, cancel, report, "sliding over ambient audio")
+    keyword_scores_, _ = stream_scores(model, ambient.render(keyword_plan, reader), keyword_plan.samples, hop,
+                                       cancel, report, "keywords inside ambient audio")
+    hours = ambient_plan.seconds / 3600.0
+    keyword_indices = [0] if sigmoid else list(range(len(keywords)))
+    windows = sorted(set(AVERAGE_WINDOWS) | {cfg.average_window})
+    thresholds = sorted(set(THRESHOLDS) | {round(cfg.threshold, 6)})
+    cancel.raise_if_cancelled()
+    curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
+                            cfg.refractory_ms, hours, windows, thresholds)
+    target = cfg.target_fa_per_hour
+    if target > 0:
+        chosen, met = choose_operating_point(curve, target)
+        chosen_by = "target" if met else "fewest false accepts (target not met)"
+    else:
+        chosen = next(p for p in curve if p["average_window"] == cfg.average_window
+                      and abs(p["threshold"] - cfg.threshold) < 1e-9)
+        met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
+    placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
+    per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
+    sources = _false_accept_sources(ambient_means_for(ambient_scores, chosen), ambient_plan, keyword_indices,
+                                    cfg.hop_ms, chosen["threshold"], cfg.refractory_ms, hop)
+    needed = ambient.needed_hours(target)
+    support_warnings = _support_warnings(hours, target, needed, per_keyword_clips, material)
     for message in support_warnings:
         report(ev.Warning(STAGE, message))
-    sweep = [operating_point(t) for t in SWEEP]
+    op = {
+        **chosen,
+        "refractory_ms": cfg.refractory_ms, "hop_ms": cfg.hop_ms,
+        "chosen_by": chosen_by, "meets_target": met,
+        "false_reject_rate_ci": _rounded(stats.wilson_interval(chosen["misses"], len(placed)), 4),
+        "per_keyword_false_reject_rate_ci": {
+            kw: _rounded(stats.wilson_interval(int(round(frr * per_keyword_clips[kw])), per_keyword_clips[kw]), 4)
+            for kw, frr in chosen["per_keyword_false_reject_rate"].items()},
+        "per_keyword_clips": per_keyword_clips,
+        "false_accepts_per_hour_ci": (_rounded(stats.poisson_rate_interval(chosen["false_accepts"], hours), 3)
+                                      if chosen["false_accepts"] is not None else None),
+        "false_accepts_by_source": sources["by_kind"],
+        "false_accepts_by_word": sources["by_word"],
+    }
     held_out = source != final_model_path(layout)
-    if not regions:
-        report(ev.Warning(STAGE, "no held-out noise regions in features.json: false accepts/hour not measured"))
     report_data = {
         "kind": "report",
         "version": records.RECORD_VERSION,
@@ -233,23 +367,33 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "note": "" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
         "test_clips": len(test),
         **result,
+        "ambient": {
+            "seconds": round(ambient_plan.seconds, 1), "hours": round(hours, 4),
+            "seconds_by_kind": ambient_plan.seconds_by_kind(),
+            "sources": {"other_word_clips": len(material.words), "speech_regions": len(material.speech),
+                        "noise_regions": len(material.noise), "recordings": len(material.recordings)},
+            "snr_db": list(snr), "windows": int(len(ambient_scores)), "windows_per_second": round(ambient_rate, 1),
+        },
+        "keyword_placements": {"clips": len(placed), "per_keyword": per_keyword_clips,
+                               "seconds": round(keyword_plan.seconds, 1)},
+        "target_fa_per_hour": target,
+        "needed_hours": round(needed, 2),
         "support_warnings": support_warnings,
-        "operating_point": {**chosen, "per_keyword_false_reject_rate": per_keyword_frr,
-                            "per_keyword_clips": per_keyword_clips,
-                            "average_window": preset.evaluate.average_window,
-                            "refractory_ms": preset.evaluate.refractory_ms, "hop_ms": preset.evaluate.hop_ms},
-        "noise": {"regions": len(regions), "seconds": round(noise_seconds, 1)},
-        "unknown_speech": {"clips": speech_clips, "seconds": round(speech_hours * 3600, 1)},
-        "threshold_sweep": sweep,
+        "operating_point": op,
+        "curve": curve,
+        "threshold_sweep": [p for p in curve if p["average_window"] == chosen["average_window"]],
     }
     write_reports(layout, report_data)
     summary = {
         "accuracy": result["accuracy"],
+        "threshold": chosen["threshold"],
+        "average_window": chosen["average_window"],
         "false_reject_rate": chosen["false_reject_rate"],
         "false_accepts_per_hour": chosen["false_accepts_per_hour"],
-        "speech_false_accepts_per_hour": chosen["speech_false_accepts_per_hour"],
-        "threshold": preset.evaluate.threshold,
-        "noise_seconds": round(noise_seconds, 1),
+        "ambient_hours": round(hours, 3),
+        "target_fa_per_hour": target,
+        "meets_target": met,
+        "windows_per_second": round(ambient_rate, 1),
         "test_clips": len(test),
         "test_held_out": held_out,
         "report": str(layout.report_txt),
@@ -260,18 +404,47 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     return summary
 
 
+def ambient_means_for(scores: np.ndarray, point: dict[str, Any]) -> np.ndarray:
+    return moving_mean(scores, point["average_window"]) if len(scores) else scores
+
+
+def _false_accept_sources(means: np.ndarray, stream: ambient.Stream, keyword_indices: list[int], hop_ms: float,
+                          threshold: float, refractory_ms: float, hop: int) -> dict[str, dict[str, int]]:
+    """Where the operating point's false accepts happened: by kind of audio, and by other word (near misses)."""
+    by_kind: dict[str, int] = {}
+    by_word: dict[str, int] = {}
+    if not len(means):
+        return {"by_kind": by_kind, "by_word": by_word}
+    at, _ = detect_indices(means, keyword_indices, hop_ms, threshold, refractory_ms)
+    for index in at:
+        kind, label = stream.kind_at(int(index) * hop + CLIP_SAMPLES // 2)  # the middle of the window
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        if kind == "words":
+            by_word[label] = by_word.get(label, 0) + 1
+    return {"by_kind": by_kind, "by_word": dict(sorted(by_word.items(), key=lambda kv: -kv[1]))}
+
+
 def _rounded(interval: tuple[float, float] | None, digits: int) -> list[float] | None:
     return None if interval is None else [round(interval[0], digits), round(interval[1], digits)]
 
 
-def _support_warnings(noise_seconds: float, speech_seconds: float, clips: dict[str, int]) -> list[str]:
-    """What the figures cannot support: rates from minutes of audio, FRR from a handful of clips."""
+def _support_warnings(hours: float, target: float, needed: float, clips: dict[str, int],
+                      material: ambient.Material) -> list[str]:
+    """What the figures cannot support: a rate from too little ambient audio, FRR from a handful of clips."""
     found = []
-    need = stats.MIN_HOURS_PER_RATE * 3600
-    for what, seconds in (("noise", noise_seconds), ("other words", speech_seconds)):
-        if 0 < seconds < need:
-            found.append(f"false accepts/h on {what} rest on {seconds:.0f} s of audio: too little for a rate "
-                         f"(about {stats.MIN_HOURS_PER_RATE:.0f} h needed; see the 95 % interval)")
+    if hours <= 0:
+        found.append("no held-out ambient audio (no test _unknown clips, running speech, noise or "
+                     "evaluate.ambient_folders): false accepts per hour not measured")
+    elif target > 0 and hours < needed:
+        found.append(f"ambient audio is {hours * 60:.1f} min: too short to support {target:g} false accepts/h "
+                     f"(needs {needed:g} h; add {needed - hours:.1f} h of recordings without the keywords to "
+                     "evaluate.ambient_folders)")
+    elif target <= 0 and hours < stats.MIN_HOURS_PER_RATE:
+        found.append(f"false accepts/h rest on {hours * 60:.1f} min of ambient audio: too little for a rate "
+                     f"(about {stats.MIN_HOURS_PER_RATE:g} h needed; see the 95 % interval)")
+    if not material.speech and not material.recordings:
+        found.append("no running speech in the ambient audio (only isolated words and noise): add recordings of "
+                     "conversation without the keywords to classes.negative_speech or evaluate.ambient_folders")
     few = [f"{kw} ({n})" for kw, n in clips.items() if n < stats.MIN_CLIPS_PER_KEYWORD]
     if few:
         found.append(f"FRR rests on few test clips: {', '.join(few)}; about {stats.MIN_CLIPS_PER_KEYWORD} per keyword "
@@ -291,7 +464,7 @@ def report_text(data: dict[str, Any]) -> str:
     lines = [f"kwtui evaluation: {data['preset']}", f"model: {data['model']}"]
     if not data["test_held_out"]:
         lines.append(f"NOTE: {data['note']}")
-    lines.append(f"test clips: {data['test_clips']}   accuracy: {_fmt(data['accuracy'])}")
+    lines.append(f"isolated test clips: {data['test_clips']}   accuracy: {_fmt(data['accuracy'])}")
     lines += ["", f"{'class':<16}{'precision':>10}{'recall':>10}{'support':>9}"]
     for name, row in data["per_class"].items():
         lines.append(f"{name:<16}{_fmt(row['precision']):>10}{_fmt(row['recall']):>10}{row['support']:>9}")
@@ -301,32 +474,45 @@ def report_text(data: dict[str, Any]) -> str:
     lines.append(" " * width + "".join(f"{n:>{width}}" for n in cm["labels"]))
     for name, row in zip(cm["labels"], cm["rows_true_cols_predicted"]):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
-    op = data["operating_point"]
-    noise = data["noise"]
+    op, amb, kp = data["operating_point"], data["ambient"], data["keyword_placements"]
+    kinds = ", ".join(f"{k} {v:g} s" for k, v in amb["seconds_by_kind"].items())
+    target = data["target_fa_per_hour"]
     lines += [
         "",
-        f"operating point: threshold {op['threshold']}, average of last {op['average_window']}, "
-        f"refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms",
-        f"  false reject rate: {_fmt(op['false_reject_rate'])} (95 % CI {_interval(op.get('false_reject_rate_ci'))})  "
-        + "  ".join(f"{k}: {_fmt(v)} of {op.get('per_keyword_clips', {}).get(k, '?')}"
-                    for k, v in op["per_keyword_false_reject_rate"].items()),
-        f"  false accepts: {op['false_accepts']} in {noise['seconds']} s of held-out noise "
-        f"({noise['regions']} regions) = {_fmt(op['false_accepts_per_hour'], '.1f')} per hour "
-        f"(95 % CI {_interval(op.get('false_accepts_per_hour_ci'))})",
-        f"  false accepts on held-out other words: {_fmt(op['speech_false_accepts'], 'd')} in "
-        f"{data['unknown_speech']['seconds']} s ({data['unknown_speech']['clips']} _unknown test clips back to back) "
-        f"= {_fmt(op['speech_false_accepts_per_hour'], '.1f')} per hour "
-        f"(95 % CI {_interval(op.get('speech_false_accepts_per_hour_ci'))})",
+        f"ambient audio (held out): {amb['hours']:.3f} h = {amb['seconds']:g} s ({kinds}); speech over noise at "
+        f"{amb['snr_db'][0]:g}-{amb['snr_db'][1]:g} dB SNR; {amb['windows']} windows at {amb['windows_per_second']:g}/s",
+        f"keywords placed inside ambient audio: {kp['clips']} held-out clips "
+        + "(" + ", ".join(f"{k} {n}" for k, n in kp["per_keyword"].items()) + ")",
+        "",
+        f"operating point ({op['chosen_by']}"
+        + (f", target {target:g} FA/h" if target > 0 else "") + f"): threshold {op['threshold']:g}, "
+        f"average of last {op['average_window']}, refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms",
+        f"  false reject rate: {_fmt(op['false_reject_rate'])} (95 % CI {_interval(op.get('false_reject_rate_ci'))})",
+        *(f"    {kw}: {_fmt(v)} of {op['per_keyword_clips'].get(kw, '?')} "
+          f"(95 % CI {_interval(op['per_keyword_false_reject_rate_ci'].get(kw))})"
+          for kw, v in op["per_keyword_false_reject_rate"].items()),
+        f"  false accepts: {_fmt(op['false_accepts'], 'd')} in {amb['hours']:.3f} h = "
+        f"{_fmt(op['false_accepts_per_hour'], '.2f')} per hour (95 % CI {_interval(op.get('false_accepts_per_hour_ci'))})",
+        "  by source: " + (", ".join(f"{k} {v}" for k, v in op["false_accepts_by_source"].items()) or "none")
+        + ("; other words: " + ", ".join(f"{k} {v}" for k, v in list(op["false_accepts_by_word"].items())[:8])
+           if op["false_accepts_by_word"] else ""),
         *(f"  WARNING: {w}" for w in data.get("support_warnings", [])),
         "",
-        "threshold sweep (FA/h: on held-out noise; on held-out other words)",
-        f"{'threshold':>10}{'FRR':>8}{'FA/h noise':>12}{'FA/h words':>12}",
+        "best FRR at each false-accept rate (whole curve in report.json)",
+        f"{'FA/h at most':>13}{'FRR':>8}{'threshold':>11}{'window':>8}",
     ]
+    for limit in (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0):
+        point, met = choose_operating_point(data["curve"], limit)
+        if met:
+            lines.append(f"{limit:>13g}{_fmt(point['false_reject_rate']):>8}{point['threshold']:>11g}"
+                         f"{point['average_window']:>8}")
+        else:
+            lines.append(f"{limit:>13g}{'-':>8}{'':>11}{'':>8}")
+    lines += ["", f"threshold sweep at average window {op['average_window']}",
+              f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}"]
     for row in data["threshold_sweep"]:
-        lines.append(
-            f"{row['threshold']:>10.2f}{_fmt(row['false_reject_rate']):>8}"
-            f"{_fmt(row['false_accepts_per_hour'], '.1f'):>12}{_fmt(row['speech_false_accepts_per_hour'], '.1f'):>12}"
-        )
+        lines.append(f"{row['threshold']:>10g}{_fmt(row['false_reject_rate']):>8}"
+                     f"{_fmt(row['false_accepts_per_hour'], '.2f'):>10}")
     return "\n".join(lines) + "\n"
 
 

@@ -241,7 +241,7 @@ def _convert_noise(
 ) -> dict[str, tuple[str | None, str | None]]:
     """Convert once, here, each noise file the pending jobs read: {source: (cache file, None) or (None, reason)}."""
     needed = {plan.jobs[i].source for i in todo if plan.jobs[i].start_s >= 0}
-    if any(plan.jobs[i].variant > 0 for i in todo):
+    if any(plan.jobs[i].variant != 0 for i in todo):
         needed.update(path for path, _start, _end in train_noise)
     converted: dict[str, tuple[str | None, str | None]] = {}
     for source in sorted(needed):
@@ -260,6 +260,15 @@ def _convert_noise(
     return converted
 
 
+def _impulse_responses(preset: Preset, plan: ClipPlan, todo: list[int]) -> str | None:
+    """The synthetic room impulse responses the variants' reverb draws from (written once per run folder)."""
+    if not preset.features.augment or not any(plan.jobs[i].variant != 0 for i in todo):
+        return None
+    from kwtui.core.features.augment import write_impulse_responses
+
+    return str(write_impulse_responses(RunLayout(preset).noise_cache_dir / "impulse_responses"))
+
+
 def _run_pool(
     preset: Preset, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
     monitor: ResourceMonitor, report: Reporter, cancel: CancelToken,
@@ -274,11 +283,15 @@ def _run_pool(
     workers = min(workers, len(batches))
     max_in_flight = workers * 3
     train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
+    train_speech = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_speech()]
     config = {
         "time_shift_ms": preset.features.time_shift_ms,
-        "noise_volume": tuple(preset.features.noise_volume),
+        "noise_snr_db": tuple(preset.features.noise_snr_db),
+        "augment": preset.features.augment,
+        "train_speech": train_speech,
         "train_noise": train_noise,
-        "noise_files": _convert_noise(plan, todo, train_noise, RunLayout(preset).noise_cache_dir, cancel),
+        "noise_files": _convert_noise(plan, todo, train_noise + train_speech, RunLayout(preset).noise_cache_dir, cancel),
+        "ir_dir": _impulse_responses(preset, plan, todo),
         "parent_pid": os.getpid(),
     }
     skipped: dict[str, str] = {}
@@ -384,7 +397,7 @@ def _write_outputs(
         "dataset": str(Path(root).resolve()),
         "classes": plan.classes,
         "feature": feature_definition(),
-        "augmentation": {k: params[k] for k in ("variants", "time_shift_ms", "noise_volume", "seed")},
+        "augmentation": {k: params[k] for k in ("variants", "time_shift_ms", "noise_snr_db", "augment", "augment_negatives", "seed")},
         "background_stride_s": params["background_stride_s"],
         "splits_from": "lists" if scan.validation_list is not None or scan.testing_list is not None else "hash",
         "counts": counts,
@@ -393,6 +406,7 @@ def _write_outputs(
         "converted": [{"path": p, "notes": n} for p, n in converted],
         "noise_regions": [vars(r) for r in plan.noise_regions],
         "noise_test_regions": [vars(r) for r in plan.test_noise()],
+        "speech_test_regions": [vars(r) for r in plan.test_speech()],
         "params_sha1": records.digest(params),
     }
     # The manifests and their record form one unit; the record (features.json) is committed last.

@@ -75,6 +75,7 @@ def load_converted_model(layout: RunLayout) -> tuple[bytes, dict[str, Any]]:
 def model_image_from_run(layout: RunLayout) -> bytes:
     tflite, meta = load_converted_model(layout)
     post = layout.preset.evaluate
+    op = records.operating_point(layout)
     try:
         return build_model_image(
             tflite,
@@ -82,10 +83,10 @@ def model_image_from_run(layout: RunLayout) -> bytes:
             int(meta["arena_bytes"]),
             int(meta["num_keywords"]),
             sigmoid_output=bool(meta.get("sigmoid_output", False)),
-            # The operating point is the preset's current choice (e.g. picked from the threshold sweep after
-            # converting): the weights don't depend on it, so no re-conversion is needed to change it.
-            threshold=post.threshold,
-            average_window=post.average_window,
+            # The operating point is the current one (picked for the target by the evaluation, or from the sweep
+            # after converting): the weights don't depend on it, so no re-conversion is needed to change it.
+            threshold=op.threshold,
+            average_window=op.average_window,
             refractory_ms=int(post.refractory_ms),
             hop_ms=int(post.hop_ms),
             input_scale=float(meta.get("input_scale", 0.0)),

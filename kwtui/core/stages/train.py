@@ -311,7 +311,8 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     n_outputs = 1 if sigmoid else len(preset.class_names)
     seed_everything(cfg.seed)
     weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
-    train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights)
+    train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights,
+                              spec_augment=cfg.spec_augment)
     val_seq = make_sequence(val, cfg.batch_size, shuffle=False) if len(val) else None
     if val_seq is None:
         report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
@@ -390,7 +391,8 @@ def _final_fit_all(
         np.concatenate([s.labels for s in splits.values()]),
     )
     model = _load_keras(layout.best_model)
-    seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights)
+    seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights,
+                        spec_augment=cfg.spec_augment)
     state = {"epochs_done": 0, "best": None, "history": []}
     report(ev.Started(STAGE, total=len(seq) * cfg.final_fit_all, unit="batches",
                       message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))

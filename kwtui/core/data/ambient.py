@@ -1,0 +1,246 @@
+"""Continuous audio for evaluation, built from held-out material only, rendered a chunk at a time.
+
+Two streams, both at 16 kHz:
+- **ambient**: what a device hears all day without its keywords. Held-out other words (the test split's
+  `_unknown` clips) and held-out running speech (test regions of `classes.negative_speech`) in a seeded order,
+  joined by natural gaps, each over held-out noise (test regions of the noise files) at an SNR drawn from
+  `evaluate.snr_db`; then every held-out noise region on its own; then the user's own long recordings
+  (`evaluate.ambient_folders`) as they are. Every source is played once, so the hours reported are hours of
+  distinct audio.
+- **keywords**: each held-out keyword clip inside that kind of audio: a stretch of held-out speech before and
+  after it, over noise at a drawn SNR. The clip's position is recorded, so a detection can be matched to it.
+
+Material is read region by region (noise and speech through the 16 kHz cache, read with ordinary reads rather than
+a mapping), so memory stays bounded by one chunk whatever the hours of audio.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from kwtui.core.data.mixing import active_rms
+from kwtui.core.data.spectrogram import SAMPLE_RATE
+
+PIECE_SECONDS = 10.0  # long speech is cut into pieces this long, each over its own noise at its own SNR
+GAP_SECONDS = (0.3, 1.5)  # pauses between utterances (noise only)
+CONTEXT_SECONDS = (1.0, 2.0)  # speech before and after a placed keyword
+KEYWORD_MARGIN_SECONDS = 1.0  # noise only, after the speech that follows a keyword
+SPEECH_RMS = 0.1  # the level speech is rendered at (the features are level-independent)
+
+
+@dataclass(frozen=True)
+class Region:
+    """Some seconds of a 16 kHz source: a converted cache file (`cache`) or a wav decoded whole (`clip`)."""
+
+    source: str  # path of the cache file or wav
+    start: int  # samples
+    end: int
+    kind: str  # "words", "speech", "noise", "recording" or "keyword"
+    label: str  # word, file name, or keyword
+    is_clip: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One stretch of a stream: a region (or silence), over noise at an SNR, placed at `offset` samples."""
+
+    offset: int
+    length: int
+    region: Region | None  # None: noise only
+    snr_db: float | None = None  # None: the region as it is (noise regions, recordings)
+    noise: Region | None = None  # the noise bed under the piece (a region at least `length` long, looped)
+
+
+@dataclass
+class Stream:
+    pieces: list[Piece] = field(default_factory=list)
+    samples: int = 0
+    keywords: list[tuple[int, int, str]] = field(default_factory=list)  # (start sample, keyword index, source)
+
+    def add(self, length: int, region: Region | None, snr_db: float | None, noise: Region | None) -> Piece:
+        piece = Piece(self.samples, length, region, snr_db, noise)
+        self.pieces.append(piece)
+        self.samples += length
+        return piece
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    def seconds_by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for piece in self.pieces:
+            kind = piece.region.kind if piece.region is not None else "pause"
+            totals[kind] = totals.get(kind, 0.0) + piece.length / SAMPLE_RATE
+        return {k: round(v, 1) for k, v in sorted(totals.items())}
+
+    def kind_at(self, sample: int) -> tuple[str, str]:
+        """(kind, label) of the piece that holds `sample`."""
+        offsets = [p.offset for p in self.pieces]
+        i = max(0, int(np.searchsorted(offsets, sample, side="right")) - 1)
+        region = self.pieces[i].region if self.pieces else None
+        return (region.kind, region.label) if region is not None else ("pause", "")
+
+
+@dataclass
+class Material:
+    words: list[Region] = field(default_factory=list)  # held-out other words (1 s clips)
+    speech: list[Region] = field(default_factory=list)  # held-out running speech
+    noise: list[Region] = field(default_factory=list)  # held-out noise
+    recordings: list[Region] = field(default_factory=list)  # the user's own ambient recordings
+    keywords: list[tuple[Region, int]] = field(default_factory=list)  # held-out keyword clips, keyword index
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for group in (self.words, self.speech, self.noise, self.recordings) for r in group)
+
+
+def _pieces_of(region: Region) -> list[Region]:
+    step = int(PIECE_SECONDS * SAMPLE_RATE)
+    if region.end - region.start <= step * 1.5:
+        return [region]
+    return [Region(region.source, s, min(region.end, s + step), region.kind, region.label, region.is_clip)
+            for s in range(region.start, region.end, step) if min(region.end, s + step) - s >= SAMPLE_RATE // 2]
+
+
+def _noise_bed(material: Material, rng: np.random.Generator) -> Region | None:
+    return material.noise[int(rng.integers(len(material.noise)))] if material.noise else None
+
+
+def _snr(rng: np.random.Generator, snr_db: tuple[float, float]) -> float:
+    return float(rng.uniform(*snr_db))
+
+
+def ambient_stream(material: Material, snr_db: tuple[float, float], seed: int) -> Stream:
+    """The ambient stream's plan (no audio yet)."""
+    rng = np.random.default_rng(seed)
+    stream = Stream()
+    utterances = list(material.words) + [p for r in material.speech for p in _pieces_of(r)]
+    order = rng.permutation(len(utterances))
+    for i in order:
+        region = utterances[int(i)]
+        noise = _noise_bed(material, rng)
+        snr = _snr(rng, snr_db)
+        stream.add(int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE), None, snr, noise)
+        stream.add(region.end - region.start, region, snr, noise)
+    for region in material.noise:
+        for piece in _pieces_of(region):
+            stream.add(piece.end - piece.start, piece, None, None)
+    for region in material.recordings:
+        for piece in _pieces_of(region):
+            stream.add(piece.end - piece.start, piece, None, None)
+    return stream
+
+
+def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -> Stream:
+    """Each held-out keyword clip between stretches of held-out speech, over noise; positions in `keywords`."""
+    rng = np.random.default_rng(seed + 1)
+    stream = Stream()
+    context = list(material.words) + [p for r in material.speech for p in _pieces_of(r)]
+
+    def speech_context(noise: Region | None, snr: float) -> None:
+        want = int(rng.uniform(*CONTEXT_SECONDS) * SAMPLE_RATE)
+        if not context:
+            stream.add(want, None, snr, noise)
+            return
+        region = context[int(rng.integers(len(context)))]
+        length = min(want, region.end - region.start)
+        start = region.start + int(rng.integers(0, region.end - region.start - length + 1))
+        part = Region(region.source, start, start + length, region.kind, region.label, region.is_clip)
+        stream.add(int(rng.uniform(0.1, 0.4) * SAMPLE_RATE), None, snr, noise)
+        stream.add(length, part, snr, noise)
+        stream.add(int(rng.uniform(0.1, 0.4) * SAMPLE_RATE), None, snr, noise)
+
+    for clip, index in material.keywords:
+        noise, snr = _noise_bed(material, rng), _snr(rng, snr_db)  # one talker in one room: one SNR around it
+        speech_context(noise, snr)
+        piece = stream.add(clip.end - clip.start, clip, snr, noise)
+        stream.keywords.append((piece.offset, index, clip.label))
+        speech_context(noise, snr)
+        stream.add(int(KEYWORD_MARGIN_SECONDS * SAMPLE_RATE), None, snr, noise)
+    return stream
+
+
+def read_cache_region(path: str, start: int, end: int) -> np.ndarray:
+    """Samples [start, end) of a 16 kHz float32 cache file, by an ordinary read (pages are not kept mapped)."""
+    with open(path, "rb") as f:
+        f.seek(start * 4, os.SEEK_SET)
+        return np.fromfile(f, dtype="<f4", count=max(0, end - start))
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def render(stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The stream's audio, in chunks of about `chunk_seconds` (whole pieces; a piece is at most ~15 s)."""
+    chunk: list[np.ndarray] = []
+    size = 0
+    limit = int(chunk_seconds * SAMPLE_RATE)
+    for piece in stream.pieces:
+        audio = np.zeros(piece.length, dtype=np.float32)
+        if piece.region is not None:
+            got = read(piece.region, piece.region.start, piece.region.end)[: piece.length]
+            audio[: len(got)] = got
+        if piece.noise is not None and piece.snr_db is not None:
+            bed = _looped(read, piece.noise, piece.offset, piece.length)
+            noise = bed / max(_rms(bed), 1e-9) * SPEECH_RMS / 10 ** (piece.snr_db / 20)
+            level = active_rms(audio) if piece.region is not None else 0.0
+            # speech at one steady level, so the noise of a pause matches the speech beside it
+            audio = (audio * (SPEECH_RMS / level) if level > 0 else audio) + noise
+        chunk.append(audio.astype(np.float32, copy=False))
+        size += piece.length
+        if size >= limit:
+            yield np.concatenate(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield np.concatenate(chunk)
+
+
+def _looped(read: Callable[[Region, int, int], np.ndarray], noise: Region, offset: int, length: int) -> np.ndarray:
+    """`length` samples of a noise region, starting where `offset` falls in it (looped when it is shorter)."""
+    span = noise.end - noise.start
+    out = np.empty(length, dtype=np.float32)
+    done = 0
+    position = offset % span
+    while done < length:
+        take = min(length - done, span - position)
+        part = read(noise, noise.start + position, noise.start + position + take)
+        out[done : done + len(part)] = part
+        out[done + len(part) : done + take] = 0.0
+        done += take
+        position = 0
+    return out
+
+
+def needed_hours(target_fa_per_hour: float) -> float:
+    """Hours of ambient audio needed before a rate of `target` false accepts per hour can be told apart from
+    zero: one false accept in that much audio is the target itself."""
+    return 1.0 / target_fa_per_hour if target_fa_per_hour > 0 else 0.0
+
+
+def recordings_in(folders: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The wavs of `evaluate.ambient_folders` (recursively, sorted) and the folders that could not be read."""
+    found: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            problems.append((folder, "not a folder"))
+            continue
+        try:
+            for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: problems.append((e.filename, e.strerror))):
+                dirnames.sort()
+                found += [Path(dirpath) / n for n in sorted(filenames) if n.lower().endswith(".wav") and not n.startswith(".")]
+        except OSError as exc:
+            problems.append((folder, exc.strerror or str(exc)))
+    return found, problems

@@ -1,0 +1,124 @@
+"""Augmented variants of keyword clips: what a device hears that a clean recording does not.
+
+Each variant is the clip shifted in time, optionally changed by audiomentations (pitch, tempo, equalizer, the
+reverb of a room), then mixed with a background at a signal-to-noise ratio drawn from `features.noise_snr_db`:
+held-out-free noise (train regions of the noise files), running speech without the keywords (train regions of
+`classes.negative_speech`: a second talker), or coloured noise. Everything is drawn from the job's own seed, so a
+resumed run writes the same files as an uninterrupted one.
+
+Room impulse responses are synthetic (exponentially decaying noise at a range of reverberation times), written
+once by the features stage into the run's cache, because no recorded set can be downloaded on a user's machine.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from kwtui.core.data import spectrogram as spec
+from kwtui.core.data.mixing import mix_at_snr
+from kwtui.core.io import writer
+
+IMPULSE_RESPONSES = 12
+RT60_RANGE_S = (0.15, 0.8)
+# background kinds and their weights (a kind without material is dropped and the rest renormalised)
+BACKGROUNDS = {"clean": 0.15, "noise": 0.45, "speech": 0.25, "color": 0.15}
+
+
+def write_impulse_responses(folder: Path, seed: int = 0) -> Path:
+    """Synthetic room impulse responses as 16 kHz wavs (idempotent): a direct path, then noise decaying by 60 dB
+    over RT60, drawn from RT60_RANGE_S."""
+    import soundfile as sf
+    import io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for k in range(IMPULSE_RESPONSES):
+        target = folder / f"room_{k:02d}.wav"
+        rt60 = float(rng.uniform(*RT60_RANGE_S))
+        n = int(rt60 * spec.SAMPLE_RATE)
+        t = np.arange(n) / spec.SAMPLE_RATE
+        tail = rng.normal(0, 1, n) * 10 ** (-3 * t / rt60)  # -60 dB at t = rt60
+        ir = np.concatenate([[1.0], np.zeros(int(rng.integers(16, 160))), 0.3 * tail])
+        if target.exists():
+            continue
+        buffer = io.BytesIO()
+        sf.write(buffer, (ir / np.abs(ir).max()).astype(np.float32), spec.SAMPLE_RATE, format="WAV", subtype="FLOAT")
+        writer.write_bytes(target, buffer.getvalue())
+    return folder
+
+
+def _effects(ir_dir: str | None) -> Callable[[np.ndarray, int], np.ndarray]:
+    import audiomentations as am
+
+    transforms = [
+        am.PitchShift(min_semitones=-2.0, max_semitones=2.0, p=0.3),
+        am.TimeStretch(min_rate=0.85, max_rate=1.15, leave_length_unchanged=True, p=0.3),
+        am.SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=0.3),
+    ]
+    if ir_dir:
+        transforms.append(am.ApplyImpulseResponse(ir_path=ir_dir, p=0.3, leave_length_unchanged=True))
+    compose = am.Compose(transforms)
+    return lambda x, rate: compose(samples=x, sample_rate=rate)
+
+
+def _colored_noise(snr_db: float) -> Callable[[np.ndarray, int], np.ndarray]:
+    import audiomentations as am
+
+    return am.AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, p=1.0)
+
+
+def time_shift(x: np.ndarray, shift: int) -> np.ndarray:
+    n = spec.CLIP_SAMPLES
+    y = np.zeros(n, dtype=np.float32)
+    if shift >= 0:
+        y[shift:] = x[: n - shift]
+    else:
+        y[:shift] = x[-shift:]
+    return y
+
+
+class Augmenter:
+    """One per worker process (audiomentations' transforms are built once)."""
+
+    def __init__(self, config: dict[str, Any], read_region: Callable[[str, int, int], np.ndarray]) -> None:
+        self.config = config
+        self.read_region = read_region  # (source, start sample, end sample) -> 16 kHz samples; raises BadAudio
+        self.effects = _effects(config.get("ir_dir")) if config.get("augment") else None
+        material = {"noise": config.get("train_noise") or [], "speech": config.get("train_speech") or []}
+        self.material = {k: [r for r in v if r[2] - r[1] >= 1.0] for k, v in material.items()}
+        kinds = [k for k in BACKGROUNDS if k in ("clean", "color") or self.material.get(k)]
+        weights = np.array([BACKGROUNDS[k] for k in kinds])
+        self.kinds, self.weights = kinds, weights / weights.sum()
+
+    def __call__(self, x: np.ndarray, seed: int) -> np.ndarray:
+        from kwtui.core.data.audio import BadAudio
+
+        rng = np.random.default_rng(seed)
+        max_shift = int(self.config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
+        y = time_shift(np.asarray(x, dtype=np.float32), int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0)
+        if self.effects is not None:
+            random.seed(seed)  # audiomentations draws from the global generators: seeded per job, so reruns match
+            np.random.seed(seed & 0xFFFFFFFF)
+            y = np.asarray(self.effects(y, spec.SAMPLE_RATE), dtype=np.float32)
+        kind = self.kinds[int(rng.choice(len(self.kinds), p=self.weights))]
+        snr_db = float(rng.uniform(*self.config["noise_snr_db"]))
+        if kind == "color":
+            np.random.seed((seed >> 1) & 0xFFFFFFFF)
+            return np.asarray(_colored_noise(snr_db)(y, spec.SAMPLE_RATE), dtype=np.float32)
+        if kind == "clean":
+            return y
+        path, start_s, end_s = self.material[kind][int(rng.integers(len(self.material[kind])))]
+        lo = int(start_s * spec.SAMPLE_RATE)
+        hi = int(end_s * spec.SAMPLE_RATE) - spec.CLIP_SAMPLES
+        start = int(rng.integers(lo, max(lo, hi) + 1))
+        try:
+            background = self.read_region(path, start, start + spec.CLIP_SAMPLES)
+        except BadAudio:
+            return y
+        if len(background) < spec.CLIP_SAMPLES:
+            return y
+        return mix_at_snr(y, np.asarray(background, dtype=np.float32), snr_db)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from kwtui.core.data.plan import BACKGROUND, UNKNOWN, hash_split, plan_clips, speaker_of
+from kwtui.core.data.plan import AUGMENTED_NEGATIVE, BACKGROUND, UNKNOWN, hash_split, plan_clips, speaker_of
 from kwtui.core.data.scan import scan_dataset
 from kwtui.core.data.demo import make_demo_dataset
 from kwtui.core.errors import UserError
@@ -121,7 +121,7 @@ def test_scan_cli_table_and_json(demo_dataset):
 def _speaker_splits(plan) -> dict[str, set[str]]:
     found: dict[str, set[str]] = defaultdict(set)
     for job in plan.jobs:
-        if job.label != BACKGROUND:
+        if job.start_s < 0:  # clips (windows of noise and running speech are split by time region)
             found[speaker_of(Path(job.source).name)].add(job.split)
     return found
 
@@ -131,7 +131,7 @@ def test_plan_uses_lists_and_keeps_speakers_in_one_split(demo_dataset, tmp_path)
     plan = plan_clips(preset_for(demo_dataset, tmp_path), scan)
     assert all(len(s) == 1 for s in _speaker_splits(plan).values())
     for job in plan.jobs:
-        if job.label != BACKGROUND:
+        if job.start_s < 0:
             rel = "/".join(Path(job.source).parts[-2:])
             expected = "validation" if rel in scan.validation_list else "test" if rel in scan.testing_list else "train"
             assert job.split == expected
@@ -154,7 +154,8 @@ def test_plan_noise_regions_disjoint_and_windows_inside(demo_dataset, tmp_path):
     plan = plan_clips(preset_for(demo_dataset, tmp_path), scan_dataset(demo_dataset))
     by_file = defaultdict(list)
     for region in plan.noise_regions:
-        by_file[region.file].append(region)
+        if region.kind == "noise":
+            by_file[region.file].append(region)
     assert len(by_file) == 4 and len(plan.test_noise()) == 4
     for file, regions in by_file.items():
         regions.sort(key=lambda r: r.start_s)
@@ -168,17 +169,33 @@ def test_plan_noise_regions_disjoint_and_windows_inside(demo_dataset, tmp_path):
                 assert job.output == f"_background/{Path(file).stem}__{int(round(job.start_s * 1000))}.npy"
 
 
+def test_running_speech_becomes_negative_windows_split_by_time(demo_dataset, tmp_path):
+    plan = plan_clips(preset_for(demo_dataset, tmp_path), scan_dataset(demo_dataset))
+    speech = [r for r in plan.noise_regions if r.kind == "speech"]
+    assert speech and {r.file.split("/")[0] for r in speech} == {"_running_speech_"}
+    assert {r.split for r in plan.test_speech()} == {"test"}
+    windows = [j for j in plan.jobs if j.output.startswith("_negative_speech/")]
+    assert windows and {j.label for j in windows} == {UNKNOWN}
+    for job in windows:
+        region = next(r for r in speech if job.source.endswith(r.file) and r.split == job.split)
+        assert region.start_s <= job.start_s and job.start_s + 1.0 <= region.end_s + 1e-6
+    without = plan_clips(preset_for(demo_dataset, tmp_path, classes={"negative_speech": []}), scan_dataset(demo_dataset))
+    assert not any(j.output.startswith("_negative_speech/") for j in without.jobs)
+
+
 def test_plan_variants_unknown_and_stable_seeds(demo_dataset, tmp_path):
     scan = scan_dataset(demo_dataset)
     preset = preset_for(demo_dataset, tmp_path, features={"variants": 2})
     plan = plan_clips(preset, scan)
     yes_train = [j for j in plan.jobs if j.label == "yes" and j.split == "train"]
     assert {j.variant for j in yes_train} == {0, 1, 2}
-    assert all(j.variant == 0 for j in plan.jobs if j.split != "train" or j.label in (UNKNOWN, BACKGROUND))
-    assert {Path(j.source).parent.name for j in plan.jobs if j.label == UNKNOWN} <= {"marvin", "up", "down", "go", "stop"}
-    counts = plan.counts()
+    assert all(j.variant == 0 for j in plan.jobs if j.split != "train" or j.label == BACKGROUND)
+    # training negatives are augmented in place (same name, no copy), like the keywords' variants
+    assert {j.variant for j in plan.jobs if j.split == "train" and j.label == UNKNOWN} == {AUGMENTED_NEGATIVE}
+    clips = [j for j in plan.jobs if j.label == UNKNOWN and j.start_s < 0]
+    assert {Path(j.source).parent.name for j in clips} <= {"marvin", "up", "down", "go", "stop"}
     originals = sum(1 for j in plan.jobs if j.split == "train" and j.label in preset.classes.keywords and j.variant == 0)
-    assert counts["train"][UNKNOWN] <= originals
+    assert sum(1 for j in clips if j.split == "train") <= originals
     # seeds depend on (seed, path, variant) only: a plan with fewer words gives the same seeds to shared files
     smaller = plan_clips(preset_for(demo_dataset, tmp_path, classes={"keywords": ["yes"], "unknown": False}), scan)
     seeds = {j.output: j.seed for j in plan.jobs}

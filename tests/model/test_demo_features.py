@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -31,12 +32,19 @@ def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):
     trained = run_train(preset, ev.ignore, ev.CancelToken())
     assert trained["epochs_done"] == 6
     evaluated = run_evaluate(preset, ev.ignore, ev.CancelToken())
-    assert evaluated["noise_seconds"] > 0, "held-out noise regions of features.json were not found"
+    assert evaluated["ambient_hours"] > 0
     report = json.loads(layout.report_json.read_text())
     assert report["confusion_matrix"]["labels"] == info["classes"] == preset.class_names
-    # held-out other words, read back from the dataset's wavs, give a second false-accept figure
-    assert report["unknown_speech"]["clips"] == info["counts"]["test"]["_unknown"]
-    assert all(row["speech_false_accepts_per_hour"] is not None for row in report["threshold_sweep"])
+    # the ambient audio holds every held-out source once: other words read back from the dataset's wavs, the
+    # test regions of the noise files and of the running speech
+    with layout.manifest("test").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    words = [r for r in rows if r["label"] == "_unknown" and not r["path"].startswith("_negative_speech/")]
+    assert report["ambient"]["sources"]["other_word_clips"] == len(words) > 0
+    assert report["ambient"]["sources"]["noise_regions"] == len(info["noise_test_regions"]) > 0
+    assert report["ambient"]["sources"]["speech_regions"] == len(info["speech_test_regions"]) > 0
+    assert set(report["ambient"]["seconds_by_kind"]) >= {"words", "speech", "noise"}
+    assert all(row["false_accepts_per_hour"] is not None for row in report["threshold_sweep"])
     converted = run_convert(preset, ev.ignore, ev.CancelToken())
     meta = json.loads((run / "model.json").read_text())
     assert meta["labels"] == preset.class_names and set(meta["ops"]) <= set(FIRMWARE_OPS)

@@ -1,0 +1,163 @@
+"""The evaluation's continuous audio: built from held-out material only, each source once, speech over noise at
+the SNR asked, keywords where the plan says, rendered in bounded chunks; and the operating point picked from
+the curve for a target false-accept rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwtui.core.data import ambient
+from kwtui.core.data.mixing import active_rms
+from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.stages.evaluate import _hits, choose_operating_point, detection_curve, _support_warnings
+
+RATE = SAMPLE_RATE
+
+
+def _tone(freq: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+class FakeSources:
+    """Regions backed by in-memory arrays (the reader the stage uses reads files; the plan does not care)."""
+
+    def __init__(self) -> None:
+        self.audio: dict[str, np.ndarray] = {}
+
+    def region(self, name: str, audio: np.ndarray, kind: str, clip: bool = False) -> ambient.Region:
+        self.audio[name] = audio
+        return ambient.Region(name, 0, len(audio), kind, name, is_clip=clip)
+
+    def read(self, region: ambient.Region, start: int, end: int) -> np.ndarray:
+        return self.audio[region.source][start:end]
+
+
+@pytest.fixture
+def material():
+    src = FakeSources()
+    rng = np.random.default_rng(0)
+    m = ambient.Material(
+        words=[src.region(f"w{i}", _tone(300 + 50 * i, 1.0), "words", clip=True) for i in range(5)],
+        speech=[src.region("talk", _tone(500, 25.0), "speech")],
+        noise=[src.region("hiss", rng.normal(0, 0.3, 12 * RATE).astype(np.float32), "noise")],
+        recordings=[src.region("kitchen", _tone(700, 3.0, 0.1), "recording")],
+        keywords=[(src.region(f"k{i}", _tone(1000 + 100 * i, 1.0), "keyword", clip=True), i % 2) for i in range(6)],
+    )
+    return m, src
+
+
+def test_ambient_plays_every_held_out_source_once_and_adds_only_pauses(material):
+    m, _ = material
+    stream = ambient.ambient_stream(m, (5.0, 20.0), seed=1)
+    kinds = stream.seconds_by_kind()
+    assert kinds["words"] == pytest.approx(5.0) and kinds["speech"] == pytest.approx(25.0)
+    assert kinds["noise"] == pytest.approx(12.0) and kinds["recording"] == pytest.approx(3.0)
+    utterances = 5 + 3  # 25 s of running speech is cut into 10 s pieces, each with its own SNR
+    assert sum(1 for p in stream.pieces if p.region is None) == utterances
+    assert ambient.GAP_SECONDS[0] * utterances <= kinds["pause"] <= ambient.GAP_SECONDS[1] * utterances
+    assert stream.seconds == pytest.approx(sum(kinds.values()), abs=0.3)  # kinds are rounded to 0.1 s
+    assert ambient.ambient_stream(m, (5.0, 20.0), seed=1).pieces == stream.pieces  # deterministic
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 5.0, 20.0])
+def test_speech_is_mixed_over_noise_at_the_snr_asked(material, snr_db):
+    m, src = material
+    stream = ambient.ambient_stream(m, (snr_db, snr_db), seed=2)
+    audio = np.concatenate(list(ambient.render(stream, src.read)))
+    piece = next(p for p in stream.pieces if p.region is not None and p.region.kind == "speech")
+    mixed = audio[piece.offset : piece.offset + piece.length].astype(np.float64)
+    clean = src.read(piece.region, piece.region.start, piece.region.end)[: piece.length]
+    speech = clean * (ambient.SPEECH_RMS / active_rms(clean))
+    noise = mixed - speech
+    measured = 20 * np.log10(active_rms(speech) / np.sqrt(np.mean(noise ** 2)))
+    assert measured == pytest.approx(snr_db, abs=0.1)
+    # the pause before it carries the same noise, at the same level
+    pause = stream.pieces[stream.pieces.index(piece) - 1]
+    assert pause.region is None and pause.snr_db == piece.snr_db
+    level = np.sqrt(np.mean(audio[pause.offset : pause.offset + pause.length].astype(np.float64) ** 2))
+    assert level == pytest.approx(np.sqrt(np.mean(noise ** 2)), rel=0.05)
+
+
+def test_keywords_are_placed_between_speech_where_the_plan_says(material):
+    m, src = material
+    stream = ambient.keyword_stream(m, (30.0, 30.0), seed=3)  # little noise: the clip is recognisable
+    audio = np.concatenate(list(ambient.render(stream, src.read)))
+    assert [k[1] for k in stream.keywords] == [i % 2 for i in range(6)]
+    for n, (start, index, label) in enumerate(stream.keywords):
+        clip = src.audio[label]
+        got = audio[start : start + len(clip)]
+        assert np.corrcoef(got, clip)[0, 1] > 0.99
+        before = stream.pieces[[p.offset for p in stream.pieces].index(start) - 2]
+        assert before.region is not None and before.region.kind in ("words", "speech")  # speech just before it
+    gaps = np.diff([k[0] for k in stream.keywords]) / RATE
+    assert gaps.min() >= 1.0 + 2 * ambient.CONTEXT_SECONDS[0] * 0.5  # hit zones of two keywords never overlap
+
+
+def test_rendering_holds_one_chunk_at_a_time(material):
+    m, src = material
+    stream = ambient.ambient_stream(m, (5.0, 20.0), seed=4)
+    chunks = list(ambient.render(stream, src.read, chunk_seconds=5.0))
+    assert sum(len(c) for c in chunks) == stream.samples
+    assert max(len(c) for c in chunks) <= (5.0 + ambient.PIECE_SECONDS * 1.5) * RATE
+
+
+def _stream_with_keywords(positions_s, classes):
+    stream = ambient.Stream()
+    stream.samples = int((max(positions_s) + 5) * RATE)
+    stream.keywords = [(int(p * RATE), c, f"k{c}") for p, c in zip(positions_s, classes)]
+    return stream
+
+
+def test_a_keyword_counts_only_for_a_detection_of_it_while_its_window_covers_the_clip():
+    stream = _stream_with_keywords([10.0, 20.0, 30.0], [0, 1, 0])
+    hop = 1600
+    at = np.array([int(10.5 * RATE) // hop, int(19.0 * RATE) // hop, int(31.2 * RATE) // hop])
+    cls = np.array([0, 1, 0])
+    assert _hits(at, cls, stream, hop, average_window=1).tolist() == [True, False, False]
+    # the averaging window delays a detection by (N - 1) hops: still the same keyword's
+    assert _hits(at, cls, stream, hop, average_window=6).tolist() == [True, False, True]
+    assert _hits(at, np.array([1, 1, 1]), stream, hop, 1).tolist() == [False, False, False]  # wrong keyword
+
+
+def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
+    hop_ms, hop = 100.0, 1600
+    ambient_scores = np.full((36000, 2), [0.0, 1.0], np.float32)  # one hour of windows
+    ambient_scores[[100, 5000, 5001, 5002, 20000], 0] = [0.95, 0.97, 0.97, 0.97, 0.6]
+    keyword_scores = np.full((600, 2), [0.0, 1.0], np.float32)
+    stream = _stream_with_keywords([10.0, 30.0, 50.0], [0, 0, 0])
+    for position, score in ((10.0, 0.99), (30.0, 0.93)):  # the third keyword is never scored high
+        keyword_scores[int(position * 10) : int(position * 10) + 3, 0] = score
+    curve = detection_curve(ambient_scores, keyword_scores, stream, [0], ["k"], hop_ms, 1000.0, 1.0, [1, 3],
+                            [0.5, 0.9, 0.96, 0.98])
+    point = {(p["average_window"], p["threshold"]): p for p in curve}
+    assert point[(1, 0.5)]["false_accepts"] == 3  # 5000-5002 within the refractory period: one detection
+    assert point[(1, 0.9)]["false_accepts"] == 2 and point[(1, 0.96)]["false_accepts"] == 1
+    assert point[(1, 0.9)]["false_reject_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert point[(1, 0.96)]["per_keyword_false_reject_rate"] == {"k": pytest.approx(2 / 3, abs=1e-3)}
+    assert point[(3, 0.9)]["false_accepts"] == 1  # averaging 3 windows removes the lone 0.95
+    assert point[(1, 0.9)]["false_accepts_per_hour"] == 2.0
+
+
+def test_operating_point_is_the_lowest_frr_meeting_the_target():
+    def p(window, threshold, fa, frr):
+        return {"average_window": window, "threshold": threshold, "false_accepts": fa,
+                "false_accepts_per_hour": fa / 2.0, "false_reject_rate": frr}
+
+    curve = [p(1, 0.5, 9, 0.01), p(1, 0.9, 1, 0.10), p(3, 0.8, 1, 0.05), p(3, 0.9, 0, 0.08), p(1, 0.99, 0, 0.3)]
+    chosen, met = choose_operating_point(curve, 0.5)
+    assert met and (chosen["average_window"], chosen["threshold"]) == (3, 0.8)
+    chosen, met = choose_operating_point(curve, 0.0)
+    assert met and (chosen["average_window"], chosen["threshold"]) == (3, 0.9)
+    chosen, met = choose_operating_point([p(1, 0.5, 9, 0.01), p(1, 0.9, 4, 0.2)], 0.5)
+    assert not met and chosen["threshold"] == 0.9  # nothing meets it: the fewest false accepts, said so
+
+
+def test_too_little_ambient_audio_is_said_with_how_much_more_is_needed():
+    m = ambient.Material(speech=[ambient.Region("x", 0, RATE, "speech", "x")])
+    warnings = _support_warnings(0.5, 0.5, ambient.needed_hours(0.5), {"yes": 100}, m)
+    assert any("too short to support 0.5 false accepts/h" in w and "needs 2 h" in w and "1.5 h" in w
+               for w in warnings)
+    assert _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, m) == []
+    assert any("no running speech" in w for w in _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, ambient.Material()))

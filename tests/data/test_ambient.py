@@ -122,7 +122,7 @@ def test_a_keyword_counts_only_for_a_detection_of_it_while_its_window_covers_the
 
 
 def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
-    hop_ms, hop = 100.0, 1600
+    hop_ms = 100.0
     ambient_scores = np.full((36000, 2), [0.0, 1.0], np.float32)  # one hour of windows
     ambient_scores[[100, 5000, 5001, 5002, 20000], 0] = [0.95, 0.97, 0.97, 0.97, 0.6]
     keyword_scores = np.full((600, 2), [0.0, 1.0], np.float32)

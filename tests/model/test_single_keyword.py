@@ -23,7 +23,7 @@ def test_single_keyword_gets_negatives_and_one_sigmoid_output(demo_dataset, tmp_
         train={"epochs": 3}, convert={"firmware_dir": str(tmp_path / "fw")},
     ))
     assert preset.single_sigmoid and preset.class_names == ["marvin"]
-    results = run_pipeline(preset, ev.ignore, ev.CancelToken())
+    run_pipeline(preset, ev.ignore, ev.CancelToken())
 
     layout = RunLayout(preset)
     with layout.manifest("train").open(newline="") as handle:

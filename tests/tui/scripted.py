@@ -74,16 +74,20 @@ def write_results(layout: RunLayout) -> None:
         predicted = sum(row[i] for row in matrix)
         per_class[name] = {"precision": round(matrix[i][i] / predicted, 4), "recall": round(matrix[i][i] /
                            sum(matrix[i]), 4), "support": sum(matrix[i])}
-    sweep = [{"threshold": round(t, 2), "false_reject_rate": round(min(1.0, 0.02 + 0.5 * t ** 4), 4),
-              "false_reject_rate_ci": [round(max(0.0, 0.5 * t ** 4 - 0.08), 4), round(min(1.0, 0.12 + 0.5 * t ** 4), 4)],
-              "false_accepts": None, "false_accepts_per_hour": round(30 * (1 - t) ** 2, 2),
-              "speech_false_accepts_per_hour": round(900 * (1 - t) ** 2, 1)}
-             for t in [0.5 + 0.05 * k for k in range(10)]]
+    curve = [{"average_window": w, "threshold": round(t, 2),
+              "false_reject_rate": round(min(1.0, 0.02 + 0.5 * t ** 4 + 0.02 * w), 4),
+              "per_keyword_false_reject_rate": {"yes": round(min(1.0, 0.5 * t ** 4), 4), "no": round(min(1.0, 0.6 * t ** 4), 4)},
+              "false_accepts": round(60 * (1 - t) ** 2 / w), "misses": 3,
+              "false_accepts_per_hour": round(30 * (1 - t) ** 2 / w, 2)}
+             for w in (1, 2, 3) for t in [0.5 + 0.05 * k for k in range(10)]]
+    chosen = next(p for p in curve if p["average_window"] == 3 and p["threshold"] == 0.9)
     report = {"accuracy": 0.8875, "confusion_matrix": {"labels": CLASSES, "rows_true_cols_predicted": matrix},
-              "per_class": per_class, "threshold_sweep": sweep,
-              "operating_point": {**sweep[8], "per_keyword_false_reject_rate": {"yes": 0.3, "no": 0.4}},
-              "noise": {"regions": 1, "seconds": 4.0}, "unknown_speech": {"clips": 6, "seconds": 12.0},
-              "support_warnings": ["false accepts/h on noise rest on 4 s of audio: too little for a rate"]}
+              "per_class": per_class, "curve": curve,
+              "threshold_sweep": [p for p in curve if p["average_window"] == 3],
+              "operating_point": {**chosen, "false_reject_rate_ci": [0.05, 0.3], "meets_target": True,
+                                  "chosen_by": "target"},
+              "target_fa_per_hour": 0.5, "ambient": {"hours": 0.02, "seconds": 72.0},
+              "support_warnings": ["ambient audio is 1.2 min: too short to support 0.5 false accepts/h"]}
     report.update(kind="report", version=records.RECORD_VERSION, fingerprint=records.report_fingerprint(layout),
                   labels=layout.preset.class_names)
     (layout.report_json).write_text(json.dumps(report))

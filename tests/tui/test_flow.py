@@ -89,10 +89,14 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert layout.report_json.exists() and layout.tflite.exists(), app.query_one("#evaluate-status").render()
         assert app.query_one("#confusion", DataTable).row_count == 4
         assert app.query_one("#sweep", DataTable).row_count > 5
+        picked = app.steps[4].threshold  # the evaluation's pick for evaluate.target_fa_per_hour
+        assert str(app.query_one("#curve").render()).startswith("FRR vs false accepts/h")
         await focus(pilot, "sweep")
-        await pilot.press("up")
+        await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold
-        assert chosen != 0.9 and app.preset.evaluate.threshold == chosen
+        assert chosen != picked and app.preset.evaluate.threshold == chosen
+        assert app.preset.evaluate.target_fa_per_hour == 0  # picked by hand: the device gets exactly this
+        assert "picked by hand" in str(app.query_one("#threshold-choice").render())
         await pilot.press("ctrl+n")
 
         # 6 Flash: dry run shows the esptool command
@@ -114,7 +118,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
     data = tomllib.loads(saved.read_text())
     assert data["classes"]["keywords"] == ["yes", "no"]
     assert data["features"]["variants"] == 0 and data["train"]["epochs"] == 2
-    assert data["evaluate"]["threshold"] == pytest.approx(chosen)
+    assert data["evaluate"]["threshold"] == pytest.approx(chosen) and data["evaluate"]["target_fa_per_hour"] == 0
     assert data["dataset"]["path"] == str(demo_dataset)
 
     # a fresh wizard loads it (Ctrl+O) and every step is filled in

@@ -72,13 +72,17 @@ class OperatingPoint:
 def operating_point(layout: Any) -> OperatingPoint:
     """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
     up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
+    from kwtui.core.operating_point import choose_operating_point
+
     cfg = layout.preset.evaluate
     if cfg.target_fa_per_hour > 0:
         record = read_record(layout.report_json)
-        op = (record or {}).get("operating_point") or {}
-        if evaluate_status(layout).done and "threshold" in op and "average_window" in op:
-            return OperatingPoint(float(op["threshold"]), int(op["average_window"]),
-                                  f"evaluation: {op.get('chosen_by', 'target')}, target {cfg.target_fa_per_hour:g} FA/h")
+        curve = (record or {}).get("curve") or []
+        if evaluate_status(layout).done and curve:
+            point, met = choose_operating_point(curve, cfg.target_fa_per_hour)
+            return OperatingPoint(float(point["threshold"]), int(point["average_window"]),
+                                  f"evaluation curve, target {cfg.target_fa_per_hour:g} FA/h"
+                                  + ("" if met else " (not met: fewest false accepts)"))
         return OperatingPoint(cfg.threshold, cfg.average_window,
                               "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
     return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
@@ -100,13 +104,15 @@ def model_fingerprint(layout: Any) -> str:
 
 
 def report_fingerprint(layout: Any) -> str:
-    """An evaluation report: the training run it measured plus the post-processing it simulated. The threshold
-    is not part of it: the report sweeps every threshold, and picking another one does not make it stale."""
+    """An evaluation report: the training run it measured plus the post-processing it simulated. The operating
+    point is not part of it: the report holds the whole curve (every averaging window and threshold), and picking
+    another point, or another target, does not make it stale."""
     import dataclasses
 
     preset = layout.preset
     evaluate = dataclasses.asdict(preset.evaluate)
-    evaluate.pop("threshold", None)
+    for chosen_later in ("threshold", "average_window", "target_fa_per_hour"):  # picked from the curve it holds
+        evaluate.pop(chosen_later, None)
     return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "evaluate": evaluate})
 
 

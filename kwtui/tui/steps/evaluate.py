@@ -1,4 +1,4 @@
-"""Step 5: evaluate (confusion matrix, precision/recall, threshold sweep) and convert (int8, TFLM-checked)."""
+"""Step 5: evaluate (confusion matrix, FRR / false-accept curve, operating point) and convert (int8, TFLM-checked)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from kwtui.core.preset import Preset
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.features import StageStep
+from kwtui.tui.widgets.curve import DetectionCurve
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -50,10 +51,12 @@ class EvaluateStep(StageStep):
         self.model_info: dict[str, Any] | None = None
         self.sweep: list[dict[str, Any]] = []
         self.threshold: float = 0.9
+        self.average_window: int = 3
+        self.target: float = 0.5  # evaluate.target_fa_per_hour; 0 once a point is picked by hand
         self.firmware_dir = ""  # where the last conversion wrote model.cc
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]5 Evaluate & convert[/b]  test split, false accepts/hour on held-out noise, int8 in TFLM",
+        yield Label("[b]5 Evaluate & convert[/b]  FRR and false accepts/hour on held-out ambient audio, int8 in TFLM",
                     classes="step-title")
         with Horizontal(classes="row"):
             yield Button("Evaluate + convert", id="evaluate-start", variant="primary", compact=True)
@@ -67,18 +70,23 @@ class EvaluateStep(StageStep):
                 yield Label("confusion (rows: true) + precision/recall", classes="table-title")
                 yield DataTable(id="confusion", cursor_type="none")
             with Vertical(id="eval-right", classes="eval-col"):
-                yield Label("sweep (arrows pick): FA/h on noise, words", classes="table-title")
+                yield DetectionCurve(id="curve")
+                yield Label("sweep at the chosen window (arrows pick by hand)", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
         yield Label("", id="threshold-choice", classes="status")
         yield Label("", id="convert-summary", classes="status")
 
     def load_from(self, preset: Preset) -> None:
         self.threshold = preset.evaluate.threshold
+        self.average_window = preset.evaluate.average_window
+        self.target = preset.evaluate.target_fa_per_hour
         self.set_running(self.wizard.task_running(self.stage) or self.wizard.task_running("convert"))
         self.show_results(RunLayout(preset))
 
     def apply_to(self, preset: Preset) -> None:
         preset.evaluate.threshold = self.threshold
+        preset.evaluate.average_window = self.average_window
+        preset.evaluate.target_fa_per_hour = self.target
 
     def on_enter(self) -> None:
         if not self.running:
@@ -177,13 +185,18 @@ class EvaluateStep(StageStep):
         for name, label, row in zip(classes, short, confusion.get("rows_true_cols_predicted") or []):
             item = per_class.get(name, {})
             table.add_row(label, *map(str, row), percent(item.get("precision")), percent(item.get("recall")))
+        op = report.get("operating_point") or {}
+        self.query_one("#curve", DetectionCurve).show(list(report.get("curve") or []), op,
+                                                      float(report.get("target_fa_per_hour") or 0))
+        if self.target > 0 and "threshold" in op:  # the evaluation picked the point for the target
+            self.threshold, self.average_window = float(op["threshold"]), int(op["average_window"])
         self.sweep = list(report.get("threshold_sweep") or [])
         sweep = self.query_one("#sweep", DataTable)
         sweep.clear(columns=True)
-        sweep.add_columns("thr", "FRR", "noise", "words")
+        sweep.add_columns("thr", "FRR", "FA/h")
         for row in self.sweep:
-            sweep.add_row(f"{row['threshold']:.2f}", percent(row.get("false_reject_rate")),
-                          _rate(row.get("false_accepts_per_hour")), _rate(row.get("speech_false_accepts_per_hour")))
+            sweep.add_row(f"{row['threshold']:g}", percent(row.get("false_reject_rate")),
+                          _rate(row.get("false_accepts_per_hour")))
         if self.sweep:
             chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i]["threshold"] - self.threshold))
             sweep.move_cursor(row=chosen, scroll=False)  # arrows scroll it into view
@@ -192,33 +205,44 @@ class EvaluateStep(StageStep):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "sweep" and 0 <= event.cursor_row < len(self.sweep):
-            self.threshold = float(self.sweep[event.cursor_row].get("threshold", self.threshold))
-            self.wizard.preset.evaluate.threshold = self.threshold
+            row = self.sweep[event.cursor_row]
+            threshold, window = float(row.get("threshold", self.threshold)), int(row.get("average_window", 1))
+            if abs(threshold - self.threshold) < 1e-9 and window == self.average_window:
+                return  # the cursor put on the current point (a refresh), not a choice
+            self.threshold, self.average_window, self.target = threshold, window, 0.0  # picked by hand
+            preset = self.wizard.preset
+            preset.evaluate.threshold, preset.evaluate.average_window = threshold, window
+            preset.evaluate.target_fa_per_hour = 0.0
             self.show_threshold()
 
     def show_threshold(self) -> None:
-        """The operating point as the report has it: FRR (per keyword at the preset's threshold), false accepts
-        per hour on noise and on other words with the seconds of audio behind each, and what they cannot support."""
-        row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
-        text = f"accuracy {percent(getattr(self, 'accuracy', None))}  threshold {self.threshold:.2f}"
+        """The operating point: how it was chosen, FRR per keyword with its interval, false accepts per hour with
+        the hours of ambient audio behind them, and what the audio cannot support."""
         report = self.report or {}
+        row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
+        how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
+        text = (f"accuracy {percent(getattr(self, 'accuracy', None))}  operating point ({how}): "
+                f"threshold {self.threshold:g}, window {self.average_window}")
         if row:
             text += f": FRR {percent(row.get('false_reject_rate'))}"
-            ci = row.get("false_reject_rate_ci")
-            if ci:
-                text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
             op = report.get("operating_point") or {}
-            if abs(op.get("threshold", -1) - self.threshold) < 1e-9:
-                text += "  " + " ".join(f"{k} {percent(v)}" for k, v in (op.get("per_keyword_false_reject_rate") or {}).items())
-            noise_s = (report.get("noise") or {}).get("seconds", 0)
-            words_s = (report.get("unknown_speech") or {}).get("seconds", 0)
-            text += (f"\nFA/h noise {_rate(row.get('false_accepts_per_hour'))} ({noise_s:.0f} s)  "
-                     f"words {_rate(row.get('speech_false_accepts_per_hour'))} ({words_s:.0f} s)")
+            same = abs(op.get("threshold", -1) - self.threshold) < 1e-9 and op.get("average_window") == self.average_window
+            if same and op.get("false_reject_rate_ci"):
+                ci = op["false_reject_rate_ci"]
+                text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
+            per_keyword = row.get("per_keyword_false_reject_rate") or {}
+            if len(per_keyword) > 1:
+                text += "  " + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items())
+            hours = (report.get("ambient") or {}).get("hours", 0)
+            text += f"\nFA/h {_rate(row.get('false_accepts_per_hour'))} on {hours * 60:.0f} min of ambient audio"
+            if self.target > 0 and not op.get("meets_target", True):
+                text += "  [yellow]target not met[/]"
             if report.get("support_warnings"):
-                text += "  [yellow]too little audio/clips for these rates: see report.txt[/]"
-        baked = (self.model_info or {}).get("threshold")
-        if baked is not None and abs(baked - self.threshold) > 1e-9:
-            text += f"  [yellow](flashing uses it; model.h keeps {baked:.2f} until you convert again)[/]"
+                text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
+        baked = self.model_info or {}
+        if baked.get("threshold") is not None and (abs(baked["threshold"] - self.threshold) > 1e-9
+                                                   or baked.get("average_window") != self.average_window):
+            text += f"  [yellow](flashing uses it; model.h keeps {baked['threshold']:g} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
     def show_convert(self, layout: RunLayout, converted: Any) -> None:

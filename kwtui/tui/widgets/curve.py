@@ -1,0 +1,96 @@
+"""DetectionCurve: FRR against false accepts per hour (log scale), the best FRR at each rate over every averaging
+window and threshold, with the chosen operating point marked and the target drawn as a vertical line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual.widget import Widget
+
+from kwtui.tui.widgets.plot import _DOTS, _line
+
+_LABEL_WIDTH = 5
+X_MIN = 0.1  # FA/h at the left edge; 0 false accepts are drawn there
+
+
+def frontier(curve: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(FA/h, lowest FRR at or under it), ascending FA/h: the curve a user chooses from."""
+    points = sorted((p["false_accepts_per_hour"], p["false_reject_rate"]) for p in curve
+                    if p.get("false_accepts_per_hour") is not None and p.get("false_reject_rate") is not None)
+    best: list[tuple[float, float]] = []
+    for fa, frr in points:
+        if not best or frr < best[-1][1]:
+            best.append((fa, frr))
+    return best
+
+
+class DetectionCurve(Widget):
+    DEFAULT_CSS = """
+    DetectionCurve { height: 7; min-height: 4; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.points: list[tuple[float, float]] = []
+        self.chosen: tuple[float, float] | None = None
+        self.target = 0.0
+
+    def show(self, curve: list[dict[str, Any]], chosen: dict[str, Any] | None, target: float) -> None:
+        self.points = frontier(curve)
+        fa, frr = (chosen or {}).get("false_accepts_per_hour"), (chosen or {}).get("false_reject_rate")
+        self.chosen = (fa, frr) if fa is not None and frr is not None else None
+        self.target = target
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(self.size.width - _LABEL_WIDTH, 8)
+        rows = max(self.size.height - 2, 1)
+        x_max = max([X_MIN * 10] + [p[0] for p in self.points])
+        span = math.log10(x_max / X_MIN)
+        dots_w, dots_h = width * 2, rows * 4
+        cells = [[0] * width for _ in range(rows)]
+
+        def position(fa: float, frr: float) -> tuple[int, int]:
+            x = math.log10(max(fa, X_MIN) / X_MIN) / span
+            return round(x * (dots_w - 1)), round((1 - min(max(frr, 0.0), 1.0)) * (dots_h - 1))
+
+        def dot(dx: int, dy: int) -> None:
+            if 0 <= dx < dots_w and 0 <= dy < dots_h:
+                cells[dy // 4][dx // 2] |= _DOTS[dy % 4][dx % 2]
+
+        previous = None
+        for fa, frr in self.points:
+            here = position(fa, frr)
+            if previous is not None:  # a step: FRR holds until the next rate lowers it
+                _line(previous, (here[0], previous[1]), dot)
+                _line((here[0], previous[1]), here, dot)
+            dot(*here)
+            previous = here
+        target_col = position(self.target, 0)[0] // 2 if self.target > 0 else None
+        chosen_cell = None
+        if self.chosen is not None:
+            cx, cy = position(*self.chosen)
+            chosen_cell = (cy // 4, cx // 2)
+        text = Text(no_wrap=True, overflow="crop")
+        text.append("FRR vs false accepts/h  ", style="bold")
+        text.append("● chosen", style="bold yellow")
+        if target_col is not None:
+            text.append(f"  ┊ target {self.target:g}/h", style="cyan")
+        for r in range(rows):
+            text.append("\n")
+            label = "100%" if r == 0 else ("0%" if r == rows - 1 else "")
+            text.append(f"{label:>{_LABEL_WIDTH - 1}}│", style="dim")
+            for c in range(width):
+                if chosen_cell == (r, c):
+                    text.append("●", style="bold yellow")
+                elif cells[r][c]:
+                    text.append(chr(0x2800 + cells[r][c]))
+                elif c == target_col:
+                    text.append("┊", style="cyan")
+                else:
+                    text.append(" ")
+        axis = f"{X_MIN:g}".ljust(width // 2) + f"{math.sqrt(X_MIN * x_max):.2g}".ljust(width - width // 2 - 6)
+        text.append("\n" + " " * _LABEL_WIDTH + axis + f"{x_max:.3g}/h".rjust(6), style="dim")
+        return text

@@ -74,7 +74,7 @@ class FeaturesSection:
 
 @dataclass
 class TrainSection:
-    model: str = "cnn"  # "cnn" (diy-alexa style) or "dscnn"
+    model: str = "cnn"  # "cnn" (diy-alexa style), "dscnn" or "dscnn_s" (DS-CNN with a cheaper first layer)
     epochs: int = bounded(30, 1, 100_000)
     batch_size: int = bounded(64, 1, 65_536)
     learning_rate: float = bounded(0.001, 1e-12, 10)
@@ -165,7 +165,7 @@ class Preset:
 # --- validation ------------------------------------------------------------
 
 _CHOICES = {
-    "train.model": ("cnn", "dscnn"),
+    "train.model": ("cnn", "dscnn", "dscnn_s"),
     "train.class_weights": ("balanced", "none"),
     "convert.quantization": ("int8", "float"),
     "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),

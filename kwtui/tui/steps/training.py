@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
+from kwtui.core.model import MODELS
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import StageDone, StageEvents
@@ -33,7 +34,7 @@ class TrainingStep(StageStep):
                     classes="step-title")
         with Horizontal(classes="fields"):
             yield Label("model", classes="inline-label")
-            yield Select([("cnn", "cnn"), ("dscnn", "dscnn")], allow_blank=False, id="model", classes="select", compact=True)
+            yield Select([(m, m) for m in MODELS], allow_blank=False, id="model", classes="select", compact=True)
             yield Label("epochs", classes="inline-label")
             yield Input(id="epochs", classes="short", compact=True)
             yield Label("batch", classes="inline-label")

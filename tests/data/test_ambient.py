@@ -161,3 +161,24 @@ def test_too_little_ambient_audio_is_said_with_how_much_more_is_needed():
                for w in warnings)
     assert _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, m) == []
     assert any("no running speech" in w for w in _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, ambient.Material()))
+
+
+def test_augmented_variants_do_not_depend_on_where_the_run_folder_is(tmp_path):
+    """The same job seed gives the same audio from two run folders (resume = uninterrupted run)."""
+    from kwtui.core.features.augment import Augmenter, write_impulse_responses
+
+    x = np.random.default_rng(1).normal(0, 0.1, RATE).astype(np.float32)
+    import shutil
+
+    made = write_impulse_responses(tmp_path / "a" / "rooms")
+    copy = tmp_path / "b" / "rooms"
+    copy.mkdir(parents=True)
+    for path in sorted(made.iterdir(), reverse=True):  # another directory order (tmpfs lists newest first)
+        shutil.copy(path, copy / path.name)
+    outputs = []
+    for rooms in (made, copy):
+        config = {"augment": True, "ir_dir": str(rooms), "time_shift_ms": 100, "noise_snr_db": (0, 20),
+                  "train_noise": [], "train_speech": []}
+        augment = Augmenter(config, None)
+        outputs.append([augment(x, seed) for seed in range(30)])
+    assert all(np.array_equal(a, b) for a, b in zip(*outputs))

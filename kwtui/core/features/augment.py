@@ -60,7 +60,10 @@ def _effects(ir_dir: str | None) -> Callable[[np.ndarray, int], np.ndarray]:
         am.SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=0.3),
     ]
     if ir_dir:
-        transforms.append(am.ApplyImpulseResponse(ir_path=ir_dir, p=0.3, leave_length_unchanged=True))
+        # a sorted list, not the folder: audiomentations would list it in directory order, which differs between
+        # two run folders, and the same seed must pick the same room everywhere
+        rooms = sorted(str(p) for p in Path(ir_dir).glob("room_*.wav"))
+        transforms.append(am.ApplyImpulseResponse(ir_path=rooms, p=0.3, leave_length_unchanged=True))
     compose = am.Compose(transforms)
     return lambda x, rate: compose(samples=x, sample_rate=rate)
 

@@ -173,7 +173,7 @@ def test_augmented_variants_do_not_depend_on_where_the_run_folder_is(tmp_path):
     made = write_impulse_responses(tmp_path / "a" / "rooms")
     copy = tmp_path / "b" / "rooms"
     copy.mkdir(parents=True)
-    for path in sorted(made.iterdir(), reverse=True):  # another directory order (tmpfs lists newest first)
+    for path in sorted(made.iterdir(), reverse=True):  # created in another order (some filesystems list so)
         shutil.copy(path, copy / path.name)
     outputs = []
     for rooms in (made, copy):

@@ -1,6 +1,8 @@
 """Augmented variants of keyword clips: what a device hears that a clean recording does not.
 
-Each variant is the clip shifted in time, optionally changed by audiomentations (pitch, tempo, equalizer, the
+Each variant is the clip shifted in time; half of them get running speech right before and after the word (a
+keyword said inside a sentence, not alone: without this a model learns that speech around a word means "not a
+keyword"); then it is optionally changed by audiomentations (pitch, tempo, equalizer, the
 reverb of a room), then mixed with a background at a signal-to-noise ratio drawn from `features.noise_snr_db`:
 held-out-free noise (train regions of the noise files), running speech without the keywords (train regions of
 `classes.negative_speech`: a second talker), or coloured noise. Everything is drawn from the job's own seed, so a
@@ -19,13 +21,16 @@ from typing import Any, Callable
 import numpy as np
 
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data.mixing import mix_at_snr
+from kwtui.core.data.mixing import active_rms, mix_at_snr
 from kwtui.core.io import writer
 
 IMPULSE_RESPONSES = 12
 RT60_RANGE_S = (0.15, 0.8)
 # background kinds and their weights (a kind without material is dropped and the rest renormalised)
 BACKGROUNDS = {"clean": 0.15, "noise": 0.45, "speech": 0.25, "color": 0.15}
+CONTEXT_P = 0.5  # share of variants whose word gets running speech right before and after it
+CONTEXT_GAP_S = (0.03, 0.15)
+CONTEXT_LEVEL_DB = (-6.0, 3.0)  # the neighbouring speech relative to the word
 
 
 def write_impulse_responses(folder: Path, seed: int = 0) -> Path:
@@ -97,12 +102,51 @@ class Augmenter:
         weights = np.array([BACKGROUNDS[k] for k in kinds])
         self.kinds, self.weights = kinds, weights / weights.sum()
 
+    def _speech(self, rng: np.random.Generator, length: int) -> np.ndarray | None:
+        from kwtui.core.data.audio import BadAudio
+
+        path, start_s, end_s = self.material["speech"][int(rng.integers(len(self.material["speech"])))]
+        lo, hi = int(start_s * spec.SAMPLE_RATE), int(end_s * spec.SAMPLE_RATE) - length
+        start = int(rng.integers(lo, max(lo, hi) + 1))
+        try:
+            part = np.asarray(self.read_region(path, start, start + length), dtype=np.float32)
+        except BadAudio:
+            return None
+        return part if len(part) == length else None
+
+    def with_context(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Running speech (train regions) in the silence before and after the word, a short gap away."""
+        frames = y[: len(y) // 160 * 160].reshape(-1, 160).astype(np.float64)
+        power = np.mean(frames * frames, axis=1)
+        if not power.size or power.max() <= 0:
+            return y
+        active = np.flatnonzero(power >= power.max() * 1e-3)
+        first, last = int(active[0]) * 160, (int(active[-1]) + 1) * 160
+        level = active_rms(y[first:last]) * 10 ** (rng.uniform(*CONTEXT_LEVEL_DB) / 20)
+        out = y.copy()
+        fade = np.linspace(0.0, 1.0, 160, dtype=np.float32)
+        before = first - int(rng.uniform(*CONTEXT_GAP_S) * spec.SAMPLE_RATE)
+        after = last + int(rng.uniform(*CONTEXT_GAP_S) * spec.SAMPLE_RATE)
+        for lo, hi in ((0, before), (after, len(y))):
+            if hi - lo < 320:
+                continue
+            part = self._speech(rng, hi - lo)
+            if part is None or active_rms(part) <= 0:
+                continue
+            part = part * (level / active_rms(part))
+            part[:160] *= fade
+            part[-160:] *= fade[::-1]
+            out[lo:hi] += part
+        return out
+
     def __call__(self, x: np.ndarray, seed: int) -> np.ndarray:
         from kwtui.core.data.audio import BadAudio
 
         rng = np.random.default_rng(seed)
         max_shift = int(self.config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
         y = time_shift(np.asarray(x, dtype=np.float32), int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0)
+        if self.material["speech"] and rng.random() < CONTEXT_P:
+            y = self.with_context(y, rng)
         if self.effects is not None:
             random.seed(seed)  # audiomentations draws from the global generators: seeded per job, so reruns match
             np.random.seed(seed & 0xFFFFFFFF)

@@ -18,7 +18,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 4  # bump when the feature files' values change: old folders are regenerated (4: SNR mixing)
+FEATURE_FORMAT_VERSION = 5  # bump when the feature files' values change: old folders are regenerated (5: speech context)
 
 
 def digest(data: Any) -> str:

@@ -37,8 +37,8 @@ from kwtui.core.postprocess import detect_indices, moving_mean
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 
 STAGE = "evaluate"
-CHUNK = 256  # clips per prediction call: memory stays flat with the size of the test split
-WINDOW_BATCH = 512  # sliding windows per prediction call
+CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)
+WINDOW_BATCH = 64  # sliding windows per prediction call (larger batches only add TF working memory)
 AVERAGE_WINDOWS = (1, 2, 3, 4, 5)  # averaging windows the curve covers (latency grows with each)
 THRESHOLDS = sorted({round(float(t), 3) for t in np.concatenate(
     [np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])})

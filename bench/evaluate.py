@@ -1,0 +1,97 @@
+"""Streaming evaluation: peak RSS and speed against hours of ambient audio.
+
+Run: .venv/bin/python bench/evaluate.py [--minutes 10 120]
+
+A small trained model (the tone store of the tests, two epochs) is evaluated with `evaluate.ambient_folders`
+holding one recording of each length: stereo, 48 kHz, 16-bit (a user's own recording, converted block by block
+to the 16 kHz cache, then streamed). Each evaluation runs in a fresh process; printed: the hours of ambient audio,
+sliding windows, windows per second, wall time, and the child's peak RSS, with the ratio of the longest to the
+shortest in the same run (memory must not grow with the hours of audio; the limit is 600 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CHILD = """
+import json, resource, sys
+from kwtui.core import events as ev
+from kwtui.core.native import import_tensorflow_quietly
+from kwtui.core.preset import load_preset
+from kwtui.core.stages.evaluate import run_evaluate
+import_tensorflow_quietly()
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+preset = load_preset(sys.argv[1])
+preset.evaluate.ambient_folders = [sys.argv[2]]
+summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
+summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+summary["tensorflow_rss_mb"] = baseline
+print(json.dumps(summary))
+"""
+
+
+def write_recording(path: Path, minutes: float, rate: int = 48000) -> None:
+    """Stereo noise with a hum, written a minute at a time (the bench itself stays small)."""
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(str(path), "w", samplerate=rate, channels=2, subtype="PCM_16") as out:
+        for minute in range(int(np.ceil(minutes))):
+            n = int(min(1.0, minutes - minute) * 60 * rate)
+            t = (np.arange(n) + minute * 60 * rate) / rate
+            hum = 0.1 * np.sin(2 * np.pi * 50 * t)
+            out.write(np.stack([0.2 * rng.standard_normal(n) + hum, 0.2 * rng.standard_normal(n) + hum], axis=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 120.0])
+    args = parser.parse_args()
+    from kwtui.core import events as ev
+    from kwtui.core.native import import_tensorflow_quietly
+    from kwtui.core.preset import save_preset
+    from kwtui.core.stages.train import run_train
+    from tests.helpers.model import make_tone_store
+
+    import_tensorflow_quietly()
+    work = Path(tempfile.mkdtemp(prefix="kwtui-bench-evaluate-"))
+    preset = make_tone_store(work / "run", train={"epochs": 2})
+    run_train(preset, ev.ignore, ev.CancelToken())
+    preset_file = work / "preset.toml"
+    save_preset(preset, preset_file)
+    rows = []
+    for minutes in args.minutes:
+        folder = work / f"ambient_{minutes:g}"
+        folder.mkdir()
+        write_recording(folder / "room.wav", minutes)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", CHILD, str(preset_file), str(folder)], capture_output=True,
+                              text=True, cwd=REPO)
+        if done.returncode != 0:
+            sys.exit(done.stderr[-2000:])
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append((minutes, summary, time.monotonic() - started))
+        (folder / "room.wav").unlink()
+    print(f"{'recording':>10}{'ambient h':>11}{'windows/s':>11}{'wall s':>8}{'peak RSS MB':>13}"
+          f"{'TF import MB':>14}{'evaluation MB':>15}")
+    for minutes, summary, wall in rows:
+        own = summary["peak_rss_mb"] - summary["tensorflow_rss_mb"]
+        print(f"{minutes:>8g} m{summary['ambient_hours']:>11.2f}{summary['windows_per_second']:>11.0f}"
+              f"{wall:>8.0f}{summary['peak_rss_mb']:>13.0f}{summary['tensorflow_rss_mb']:>14.0f}{own:>15.0f}")
+    first, last = rows[0][1]["peak_rss_mb"], rows[-1][1]["peak_rss_mb"]
+    print(f"peak RSS {rows[-1][0]:g} min / {rows[0][0]:g} min: {last / first:.2f}x; "
+          f"{'within' if max(r[1]['peak_rss_mb'] for r in rows) <= 600 else 'over'} 600 MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -234,11 +234,11 @@ def measure(preset, root: Path, meta: dict) -> dict:
     from kwtui.core.io import records
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.stages import evaluate as E
-    from kwtui.core.stages.train import _load_keras, trained_model_path
+    from kwtui.core.stages.train import trained_model_path
 
     layout = RunLayout(preset)
     keywords = list(preset.classes.keywords)
-    model = _load_keras(trained_model_path(layout))
+    model = E.load_scorer(layout, trained_model_path(layout))  # the float model in TFLM, as evaluation runs it
     ambient_plan, keyword_plan = test_streams(root, meta, keywords)
     reader = E._Reader()
     hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)

@@ -54,7 +54,7 @@ def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelTok
     for start in range(0, len(items), CHUNK):
         cancel.raise_if_cancelled()
         x = load(items[start : start + CHUNK])
-        outputs.append(np.asarray(model(x, training=False), dtype=np.float32).reshape(len(x), -1))
+        outputs.append(np.asarray(model(x), dtype=np.float32).reshape(len(x), -1))
         done = min(start + CHUNK, len(items))
         rate = done / max(time.monotonic() - started, 1e-6)
         report(ev.Progress(STAGE, done, len(items), rate, (len(items) - done) / rate, "windows", what))
@@ -63,8 +63,9 @@ def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelTok
 
 def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: int, cancel: ev.CancelToken,
                   report: ev.Reporter, what: str) -> tuple[np.ndarray, float]:
-    """The model's outputs for every 1 s window every `hop` samples of a stream given in chunks, holding one
-    chunk and one batch of windows at a time. Returns (scores, windows per second of wall time)."""
+    """The outputs of `model` (a callable: features batch -> outputs) for every 1 s window every `hop` samples of
+    a stream given in chunks, holding one chunk and one batch of windows at a time.
+    Returns (scores, windows per second of wall time)."""
     total = max(0, (samples - CLIP_SAMPLES) // hop + 1)
     outputs: list[np.ndarray] = []
     batch = np.empty((WINDOW_BATCH, *spectrogram(np.zeros(CLIP_SAMPLES, np.float32)).shape, 1), np.float32)
@@ -76,7 +77,7 @@ def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: i
     def flush() -> None:
         nonlocal filled, done
         if filled:
-            outputs.append(np.asarray(model(batch[:filled], training=False), dtype=np.float32).reshape(filled, -1))
+            outputs.append(np.asarray(model(batch[:filled]), dtype=np.float32).reshape(filled, -1))
             done += filled
             filled = 0
             rate = done / max(time.monotonic() - started, 1e-6)
@@ -274,8 +275,19 @@ def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) ->
         return _evaluate(preset, layout, report, cancel)
 
 
+def load_scorer(layout: RunLayout, source: Path) -> Any:
+    """The trained model as a TFLM float scorer (no TensorFlow in this process)."""
+    from kwtui.core.stages.float_model import TflmScorer, float_model
+
+    preset = layout.preset
+    sigmoid = sigmoid_output(preset)
+    tflite = float_model(source, layout.run_dir / "model_float.tflite", records.train_run_id(layout),
+                         preset.train.model, 1 if sigmoid else len(preset.class_names), sigmoid)
+    return TflmScorer(tflite)
+
+
 def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.stages.train import _load_keras, final_model_path, trained_model_path
+    from kwtui.core.stages.train import final_model_path, trained_model_path
 
     started = time.monotonic()
     cfg = preset.evaluate
@@ -286,7 +298,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         raise UserError(f"{layout.manifest('test')}: no test clips; add clips or raise dataset.testing_percent")
     check_files(test.paths, report, cancel, STAGE)
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"evaluating {source.name}"))
-    model = _load_keras(source)
+    model = load_scorer(layout, source)
     sigmoid = sigmoid_output(preset)
     keywords = list(preset.classes.keywords)
     names = ["_other", keywords[0]] if sigmoid else list(preset.class_names)

@@ -27,7 +27,7 @@ def runner(stage: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-_TENSORFLOW_STAGES = ("train", "evaluate", "convert")
+_TENSORFLOW_STAGES = ("train", "convert")  # evaluate runs the model in TFLM (float_model)
 
 
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:

@@ -95,20 +95,6 @@ class _quiet_esptool:
         EspLog.instance = self._previous
 
 
-def run_esptool(args: list[str], logger: Any, port: str | None) -> None:
-    import esptool
-
-    with _quiet_esptool(logger):
-        try:
-            esptool.main(args)
-        except Cancelled:
-            raise
-        except SystemExit as exc:
-            raise KwtuiError(f"esptool exited with code {exc.code}: {' '.join(logger.lines[-2:])[:200]}") from None
-        except Exception as exc:  # noqa: BLE001 - FatalError, SerialException, OSError
-            raise esptool_error(exc, port) from None
-
-
 def esptool_error(exc: BaseException, port: str | None) -> KwtuiError:
     """Map esptool's and pyserial's messages onto one-line kwtui errors."""
     text = " ".join(str(exc).split()).split(" For troubleshooting")[0]
@@ -130,19 +116,41 @@ def esptool_error(exc: BaseException, port: str | None) -> KwtuiError:
     return KwtuiError(f"esptool: {text[:200]}")
 
 
-def detect_chip(port: str) -> str:
-    """Connect at the ROM's 115200 baud, read the chip type, disconnect (the board is reset and left running)."""
-    from esptool.cmds import detect_chip as esptool_detect
+ROM_BAUD = 115200
+CONNECT_ATTEMPTS = 3
 
-    with _quiet_esptool():
+
+def flash_board(port: str, baud: int, expected_chip: str, plan_for: Any, logger: Any,
+                report: ev.Reporter) -> tuple[str, Any]:
+    """One esptool session through its public API: detect the chip (refusing another than `expected_chip`), load
+    the flasher stub, raise the baud rate, attach the flash, write what `plan_for(chip)` plans (its `.writes`:
+    (offset, path)), verify (esptool's MD5 check), reset the board. Returns (chip, plan)."""
+    from esptool.cmds import attach_flash, detect_chip as esptool_detect, reset_chip, run_stub, write_flash
+
+    from kwtui.core.device.ports import check_chip
+
+    esp = None
+    with _quiet_esptool(logger):
         try:
-            esp = esptool_detect(port)
+            esp = esptool_detect(port, ROM_BAUD, connect_mode="default-reset", connect_attempts=CONNECT_ATTEMPTS)
+            chip = check_chip(expected_chip, esp.CHIP_NAME, port)
+            report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"{esp.CHIP_NAME} on {port}"))
+            plan = plan_for(chip)
+            esp = run_stub(esp)
+            if baud != ROM_BAUD:
+                esp.change_baud(baud)
+            attach_flash(esp)
+            write_flash(esp, [(offset, str(path)) for offset, path in plan.writes], flash_freq="keep",
+                        flash_mode="keep", flash_size="keep", compress=True)
+            reset_chip(esp, "hard-reset")
+            return chip, plan
+        except (Cancelled, UserError):
+            raise
         except Exception as exc:  # noqa: BLE001 - esptool raises FatalError/SerialException/OSError
             raise esptool_error(exc, port) from None
-        try:
-            return esp.CHIP_NAME
         finally:
-            try:
-                esp.hard_reset()
-            finally:
-                esp._port.close()  # noqa: SLF001 - esptool has no public close
+            if esp is not None:
+                try:
+                    esp._port.close()  # noqa: SLF001 - esptool has no public close
+                except Exception:  # noqa: BLE001 - the line may already be gone
+                    pass

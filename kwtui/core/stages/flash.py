@@ -24,13 +24,13 @@ from kwtui.core import events as ev
 from kwtui.core.io import ownership, records, writer
 from kwtui.core.errors import UserError
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.device.esptool_api import detect_chip, make_progress_logger, run_esptool
+from kwtui.core.device.esptool_api import flash_board, make_progress_logger
 from kwtui.core.device.model_image import ModelImageError, build_model_image
 from kwtui.core.device.partitions import (
     BOOTLOADER_OFFSET, DEFAULT_PARTITION_TABLE, PARTITION_TABLE_OFFSET, Partition, find_model_partition,
     read_partition_bin, read_partition_csv,
 )
-from kwtui.core.device.ports import USB_BRIDGES, check_chip, check_port_access, discover_port
+from kwtui.core.device.ports import USB_BRIDGES, check_port_access, discover_port
 
 STAGE = "flash"
 # --- what to write ---------------------------------------------------------------------------------
@@ -198,14 +198,14 @@ def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_r
     else:
         check_port_access(wanted)
         report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"connecting to {wanted}"))
-        detected = detect_chip(wanted)
-        chip = check_chip(chip, detected, wanted)
-        report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"{detected} on {wanted}"))
-        plan = plan_flash(preset, image_path, len(image), chip, wanted)
+        # The files to write are known before the chip is (the bootloader's offset depends on it): the logger
+        # counts bytes over the plan for the preset's chip, which has the same files and sizes.
+        guess = plan_flash(preset, image_path, len(image), chip if chip != "auto" else "esp32", wanted)
+        total = sum(path.stat().st_size for _, path in guess.writes)
+        logger = make_progress_logger(report, cancel, total, len(guess.writes))
         cancel.raise_if_cancelled()
-        total = sum(path.stat().st_size for _, path in plan.writes)
-        logger = make_progress_logger(report, cancel, total, len(plan.writes))
-        run_esptool(plan.esptool_args(), logger, wanted)
+        chip, plan = flash_board(wanted, int(preset.flash.baud), chip, lambda found: plan_flash(
+            preset, image_path, len(image), found, wanted), logger, report)
 
     summary = {
         "dry_run": dry_run,

@@ -46,46 +46,12 @@ def spoken_clips(tmp_path_factory) -> dict[str, np.ndarray]:
     return clips
 
 
-def converted_meta(labels: list[str], num_keywords: int, model_bytes: int, **overrides) -> dict:
-    """model.json as `kwtui convert` writes it (the fields the flash stage reads, plus a few others)."""
-    meta = {
-        "preset": "fw", "quantization": "int8", "model_bytes": model_bytes, "arena_bytes": 24_576,
-        "arena_min_bytes": 24_064, "arena_margin_bytes": 512, "ops": ["CONV_2D", "FULLY_CONNECTED", "SOFTMAX"],
-        "labels": labels, "num_keywords": num_keywords, "sigmoid_output": False, "input_dtype": "int8",
-        "input_scale": 0.0321, "input_zero_point": 59, "output_dtype": "int8", "output_scale": 0.00390625,
-        "output_zero_point": -128, "feature_frames": 99, "feature_bins": 43, "average_window": 3,
-        "threshold": 0.9, "refractory_ms": 1000, "hop_ms": 100,
-    }
-    meta.update(overrides)
-    return meta
-
-
 @pytest.fixture
 def converted_run(tmp_path):
     """A preset whose run folder holds a converted model (model.tflite + model.json); returns a factory."""
-    import json
+    from tests.helpers.records import converted_run_factory
 
-    from kwtui.core.preset import from_dict
-
-    def make(model_bytes: int = 60_000, flash: dict | None = None, write_model: bool = True):
-        from kwtui.core.io.layout import RunLayout
-        from tests.helpers.records import model_record_fields, write_fresh_records
-
-        run_dir = tmp_path / "runs" / "fw"
-        labels = ["marvin", "_unknown", "_background"]
-        data = {"name": "fw", "run_dir": str(run_dir), "classes": {"keywords": ["marvin"]}, "flash": flash or {}}
-        preset = from_dict(data)
-        layout = RunLayout(preset)
-        write_fresh_records(layout)
-        if write_model:
-            rng = np.random.default_rng(1)
-            tflite = b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, model_bytes - 8, dtype=np.uint8).tobytes()
-            (run_dir / "model.tflite").write_bytes(tflite)
-            meta = {**converted_meta(labels, 1, model_bytes), **model_record_fields(layout)}
-            (run_dir / "model.json").write_text(json.dumps(meta))
-        return preset
-
-    return make
+    return converted_run_factory(tmp_path)
 
 
 def build_host(source_dir: Path, build_dir: Path, *cmake_args: str, targets: tuple[str, ...] = ()) -> None:

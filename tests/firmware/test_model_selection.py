@@ -14,7 +14,8 @@ import pytest
 
 from kwtui.core.stages.export import model_cc_text, model_h_text
 from kwtui.core.device.model_image import build_model_image
-from tests.firmware.conftest import FIRMWARE, build_host, converted_meta
+from tests.firmware.conftest import FIRMWARE, build_host
+from tests.helpers.records import converted_meta
 
 PARTITION_LABELS = ["marvin", "_unknown", "_background"]
 

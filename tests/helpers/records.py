@@ -24,3 +24,45 @@ def model_record_fields(layout: RunLayout) -> dict:
     return {"kind": "model", "version": records.RECORD_VERSION, "labels": layout.preset.class_names,
             "fingerprint": records.model_fingerprint(layout), "train_fingerprint": records.train_fingerprint(layout.preset),
             "train_run": records.train_run_id(layout)}
+
+
+def converted_meta(labels: list[str], num_keywords: int, model_bytes: int, **overrides) -> dict:
+    """model.json as `kwtui convert` writes it (the fields the flash stage reads, plus a few others)."""
+    meta = {
+        "preset": "fw", "quantization": "int8", "model_bytes": model_bytes, "arena_bytes": 24_576,
+        "arena_min_bytes": 24_064, "arena_margin_bytes": 512, "ops": ["CONV_2D", "FULLY_CONNECTED", "SOFTMAX"],
+        "labels": labels, "num_keywords": num_keywords, "sigmoid_output": False, "input_dtype": "int8",
+        "input_scale": 0.0321, "input_zero_point": 59, "output_dtype": "int8", "output_scale": 0.00390625,
+        "output_zero_point": -128, "feature_frames": 99, "feature_bins": 43, "average_window": 3,
+        "threshold": 0.9, "refractory_ms": 1000, "hop_ms": 100,
+    }
+    meta.update(overrides)
+    return meta
+
+
+def converted_run_factory(tmp_path):
+    """A preset whose run folder holds a converted model (model.tflite + model.json); returns a factory."""
+    import json
+
+    import numpy as np
+
+    from kwtui.core.preset import from_dict
+
+    def make(model_bytes: int = 60_000, flash: dict | None = None, write_model: bool = True):
+        from kwtui.core.io.layout import RunLayout
+
+        run_dir = tmp_path / "runs" / "fw"
+        labels = ["marvin", "_unknown", "_background"]
+        data = {"name": "fw", "run_dir": str(run_dir), "classes": {"keywords": ["marvin"]}, "flash": flash or {}}
+        preset = from_dict(data)
+        layout = RunLayout(preset)
+        write_fresh_records(layout)
+        if write_model:
+            rng = np.random.default_rng(1)
+            tflite = b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, model_bytes - 8, dtype=np.uint8).tobytes()
+            (run_dir / "model.tflite").write_bytes(tflite)
+            meta = {**converted_meta(labels, 1, model_bytes), **model_record_fields(layout)}
+            (run_dir / "model.json").write_text(json.dumps(meta))
+        return preset
+
+    return make

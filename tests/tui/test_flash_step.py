@@ -8,6 +8,7 @@ import copy
 import shutil
 from pathlib import Path
 
+import pytest
 from textual.widgets import RichLog
 
 from kwtui.tui.app import create_app
@@ -76,3 +77,43 @@ def test_monitor_shows_detections_from_a_pty_board(tmp_path: Path, monkeypatch) 
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_flash_step_writes_into_a_simulated_board(converted_run_for_wizard, tmp_path: Path) -> None:
+    """The Flash step against the simulated ESP32 (tests/helpers/esp32_sim.py; no board here): progress while
+    writing, the success line, the bytes in the board's flash; then a board of another chip: its error line."""
+    from tests.helpers.esp32_sim import SimulatedEsp32
+
+    preset = converted_run_for_wizard
+
+    async def scenario(board: SimulatedEsp32, chip_error: bool) -> None:
+        preset.flash.port = board.port
+        app = create_app(preset, presets_dir=tmp_path, port_lister=lambda: [(board.port, board.port)])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(5)
+            await pilot.pause()
+            await press_button(pilot, "flash-start")
+            await wait_until(pilot, lambda: not app.task_running("flash"), 60, "flash finished")
+            status = str(app.query_one("#flash-status").render())
+            if chip_error:
+                assert "flash.chip: the preset says esp32 but the board" in status, status
+                assert "error: " in log_text(app) and "Traceback" not in log_text(app)
+            else:
+                assert "flashed" in status, (status, log_text(app))
+                assert "ESP32 on" in log_text(app) and "writing file 1/1" in log_text(app)  # progress while writing
+                assert app.query_one("#flash-progress").percentage == 1.0
+
+    with SimulatedEsp32() as board:
+        asyncio.run(scenario(board, chip_error=False))
+    image = (Path(preset.run_dir) / "model_partition.bin").read_bytes()
+    assert bytes(board.flash[0x2D0000 : 0x2D0000 + len(image)]) == image
+    with SimulatedEsp32(misbehave="esp32s3") as board:
+        asyncio.run(scenario(board, chip_error=True))
+
+
+@pytest.fixture
+def converted_run_for_wizard(tmp_path, monkeypatch):
+    from tests.helpers.records import converted_run_factory
+
+    monkeypatch.chdir(tmp_path)  # the records name the dataset by its resolved path: made where the wizard runs
+    return converted_run_factory(tmp_path)(flash={"chip": "esp32"})

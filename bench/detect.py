@@ -80,6 +80,8 @@ TEST_SENTENCES = (
     "she is writing a letter to her friend",
 )
 TEST_NOISES = ("pink", "white", "brown", "hum")
+SPEECH_FILES = 40  # conversations of demo.SENTENCES_PER_FILE sentences each in the training set (~40 min)
+DATASET_VERSION = 2  # in the training set's folder name: bump when the set is built differently
 
 
 def speakers(voices, variants, count, rng):
@@ -120,8 +122,9 @@ def build_training_set(root: Path, per_word: int, seed: int) -> None:
                                                                      np.random.default_rng([seed, len(name)])), rate)
     (root / "_running_speech_").mkdir(exist_ok=True)
     sentences = demo.sentences_without(list(WORDS))
-    for k in range(12):
-        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]))
+    for k in range(SPEECH_FILES):
+        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]),
+                                          {w.lower() for w in WORDS})
         sf.write(root / "_running_speech_" / f"conversation_{k}.wav", audio, rate, subtype="PCM_16")
     order = [pool[i].id for i in np.random.default_rng(seed + 1).permutation(len(pool))]
     hold = max(1, round(0.1 * len(order)))
@@ -279,6 +282,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["commands", "marvin"])
     parser.add_argument("--work", default="/tmp/kwtui-bench-detect")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
     args = parser.parse_args()
     from kwtui.core import events as ev
     from kwtui.core.native import import_tensorflow_quietly
@@ -286,7 +290,7 @@ def main() -> None:
 
     import_tensorflow_quietly()
     work = Path(args.work)
-    dataset = work / f"train-{args.per_word}"
+    dataset = work / f"train-{args.per_word}-v{DATASET_VERSION}"
     started = time.monotonic()
     build_training_set(dataset, args.per_word, args.seed)
     test_root = work / "test"
@@ -296,6 +300,12 @@ def main() -> None:
           f"{args.test_per_keyword} carrier sentences per keyword and {meta['ambient_samples'] / SAMPLE_RATE / 3600:.2f} h "
           f"of running speech (held-out voices) [{time.monotonic() - started:.0f} s]", flush=True)
     results = {}
+    if args.diagnose:
+        for name in args.presets:
+            for model in args.models:
+                result = diagnose(preset_for(name, model, dataset, work), test_root)
+                print(json.dumps({f"{name}/{model}": {"keyword score >= 0.9": result}}), flush=True)
+        return
     for name in args.presets:
         for model in args.models:
             preset = preset_for(name, model, dataset, work)
@@ -315,6 +325,45 @@ def main() -> None:
         print(f"{key:<18}{cell(r['at_0.5']):<44}{cell(r['at_1']):<44}"
               f"{own['threshold']:g}/w{own['window']}: " + " ".join(f"{k} {v:.0%}" for k, v in own["frr"].items())
               + f", {own['fa_per_hour']:.1f}/h")
+
+
+
+def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
+    """Where the misses come from: the keyword score (the model's own output for the right keyword, best window
+    over the utterance) of test-voice keywords said alone and clean, alone over noise, inside a carrier sentence
+    clean, and inside it over noise (the benchmark's condition). Fraction scoring >= 0.9."""
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.data.spectrogram import CLIP_SAMPLES, spectrogram
+    from kwtui.core.stages import evaluate as E
+    from kwtui.core.stages.train import trained_model_path
+
+    layout = RunLayout(preset)
+    model = E.load_scorer(layout, trained_model_path(layout))
+    keywords = list(preset.classes.keywords)
+    binary = demo.espeak_binary()
+    rng = np.random.default_rng(seed)
+    pool = speakers(TEST_VOICES, TEST_VARIANTS, 20, rng)
+    found: dict[str, list[float]] = {"alone": [], "alone+noise": [], "sentence": [], "sentence+noise": []}
+    for index, word in enumerate(keywords):
+        for _ in range(per_keyword):
+            speaker = pool[rng.integers(len(pool))]
+            before, after = CARRIERS[rng.integers(len(CARRIERS))]
+            parts = [say(binary, speaker, t) if t else np.zeros(0, np.float32) for t in (before, word, after)]
+            gap = np.zeros(int(0.1 * SAMPLE_RATE), np.float32)
+            pad = np.zeros(SAMPLE_RATE // 2, np.float32)
+            snr = float(rng.uniform(5, 20))
+            for name, audio in (("alone", np.concatenate([pad, parts[1], pad])),
+                                ("sentence", np.concatenate([pad, parts[0], gap, parts[1], gap, parts[2], pad]))):
+                for noisy in (False, True):
+                    x = _mix(audio, snr, np.random.default_rng(int(rng.integers(2**31)))) if noisy else audio
+                    if len(x) < CLIP_SAMPLES:
+                        x = np.pad(x, (0, CLIP_SAMPLES - len(x)))
+                    starts = range(0, len(x) - CLIP_SAMPLES + 1, 1600)
+                    batch = np.stack([spectrogram(x[s : s + CLIP_SAMPLES]) for s in starts])[..., None]
+                    scores = model(batch)
+                    found[name + ("+noise" if noisy else "")].append(float(scores[:, 0 if preset.single_sigmoid
+                                                                                   else index].max()))
+    return {k: round(float(np.mean(np.array(v) >= 0.9)), 3) for k, v in found.items()}
 
 
 if __name__ == "__main__":

@@ -94,6 +94,32 @@ SENTENCES = (
     "the wet paint sign is still there",
     "let us hope the weather stays nice for the picnic",
 )
+# Sentence templates and their words, for variety beyond the fixed sentences (a model must not learn a handful of
+# sentences as "not a keyword"): near misses of the demo keywords are among the words.
+TEMPLATES = (
+    "{name} {did} the {adj} {noun} {time}", "did you {do} the {noun} {time}", "I think the {noun} is {adj} {time}",
+    "{name} said the {noun} was {adj}", "we could {do} a {adj} {noun} {place}", "there is a {adj} {noun} {place}",
+    "please {do} the {noun} {place}", "my {family} {did} a {noun} {time}", "{name} will {do} the {noun} {time}",
+    "have you seen the {adj} {noun} {place}", "the {noun} {place} looks {adj}", "{name} and {name} {did} the {noun}",
+)
+WORDS = {
+    "name": ("Martin", "Marvel", "Melvin", "Shelly", "Lefty", "Sheldon", "Harvey", "Kevin", "Mervyn", "Norman",
+             "Nora", "Noah", "Rita", "Bryce", "Wyatt", "Tess", "Jess", "Leslie", "Marta", "Marion"),
+    "did": ("fixed", "painted", "lifted", "wrote", "found", "checked", "opened", "brought", "sold", "moved",
+            "cleaned", "guessed", "noticed", "carved", "knitted", "wrapped", "lost", "borrowed"),
+    "do": ("fix", "paint", "carry", "lift", "write", "find", "check", "open", "bring", "sell", "move", "clean",
+           "carve", "wrap", "borrow", "measure", "ride"),
+    "adj": ("bright", "yellow", "heavy", "tiny", "noisy", "lovely", "marvellous", "nice", "light", "new", "old",
+            "tight", "lofty", "restless", "knotted", "bigger", "narrow", "messy", "yearly"),
+    "noun": ("lamp", "kettle", "garden", "letter", "bridge", "window", "ladder", "notebook", "yacht", "kite",
+             "nose", "note", "market", "margin", "carving", "loft", "theft", "knight", "marble", "lettuce",
+             "necklace", "violin", "bicycle", "chess set", "yoghurt", "lemon"),
+    "time": ("yesterday", "last night", "this morning", "yet again", "at noon", "tonight", "in the evening",
+             "by Friday", "after lunch", "last summer", "next week"),
+    "place": ("in the kitchen", "near the bridge", "by the window", "at the market", "in the loft",
+              "behind the shed", "at the station", "in the garden"),
+    "family": ("sister", "brother", "uncle", "aunt", "neighbour", "cousin", "friend"),
+}
 SPEECH_FILES = 6  # files of running speech in _running_speech_
 SENTENCES_PER_FILE = 20
 CLIPS_PER_SPEAKER_WORD = 2  # repetitions of one word by one speaker (_nohash_0, _nohash_1)
@@ -194,14 +220,29 @@ def sentences_without(words: list[str]) -> list[str]:
     return [s for s in SENTENCES if not banned & set(s.lower().split())]
 
 
+def generated_sentence(rng: np.random.Generator, banned: set[str]) -> str:
+    """A sentence from TEMPLATES; a word holding one of `banned` (the dataset's words) is never chosen."""
+    template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+    out = template
+    while "{" in out:
+        slot = out[out.index("{") + 1 : out.index("}")]
+        options = [w for w in WORDS[slot] if not banned & set(w.lower().split())]
+        out = out.replace("{" + slot + "}", options[int(rng.integers(len(options)))], 1)
+    return out
+
+
 def running_speech(binary: str, sentences: list[str], speakers: list[Speaker],
-                   rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Two talkers taking turns, SENTENCES_PER_FILE sentences with short pauses, and a faint noise floor."""
+                   rng: np.random.Generator, banned: set[str] | None = None) -> tuple[np.ndarray, int]:
+    """Two talkers taking turns, SENTENCES_PER_FILE sentences (half of them from TEMPLATES) with short pauses,
+    and a faint noise floor."""
     pair = [speakers[int(i)] for i in rng.choice(len(speakers), size=2, replace=len(speakers) < 2)]
     parts = []
     rate = ESPEAK_RATE
     for i in range(SENTENCES_PER_FILE):
-        sentence = sentences[int(rng.integers(len(sentences)))]
+        if banned is not None and rng.random() < 0.5:
+            sentence = generated_sentence(rng, banned)
+        else:
+            sentence = sentences[int(rng.integers(len(sentences)))]
         speech, rate = synthesize(binary, pair[i % 2], sentence, 0)
         parts += [speech, np.zeros(int(rng.uniform(0.2, 0.8) * rate), np.float32)]
     audio = np.concatenate(parts) if parts else np.zeros(rate, np.float32)
@@ -287,7 +328,8 @@ def make_demo_dataset(
     sentences = sentences_without(words)
     for k in range(SPEECH_FILES if sentences else 0):
         cancel.raise_if_cancelled()
-        audio, rate = running_speech(binary, sentences, speakers, np.random.default_rng([seed, 7, k]))
+        audio, rate = running_speech(binary, sentences, speakers, np.random.default_rng([seed, 7, k]),
+                                     {w.lower() for w in words})
         write_wav(speech_dir / f"conversation_{k}.wav", audio, rate)
         done += 1
         report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))

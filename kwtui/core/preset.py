@@ -79,6 +79,7 @@ class TrainSection:
     batch_size: int = bounded(64, 1, 65_536)
     learning_rate: float = bounded(0.001, 1e-12, 10)
     class_weights: str = "balanced"  # "balanced" or "none"
+    negative_weight: float = bounded(1.0, 0.01, 100)  # times the weight of _unknown/_background (fewer false accepts)
     early_stopping: int = bounded(0, 0, 100_000)  # patience in epochs, 0 = off
     final_fit_all: int = bounded(0, 0, 100_000)  # extra epochs on train+validation+test from the best checkpoint
     spec_augment: bool = True  # random time and frequency masks on training batches

@@ -311,6 +311,8 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     n_outputs = 1 if sigmoid else len(preset.class_names)
     seed_everything(cfg.seed)
     weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
+    negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
+    weights[negatives] *= cfg.negative_weight  # a false accept can cost more than a miss
     train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights,
                               spec_augment=cfg.spec_augment)
     val_seq = make_sequence(val, cfg.batch_size, shuffle=False) if len(val) else None

@@ -134,3 +134,27 @@ def test_model_cc_compiles_and_holds_the_tflite_bytes(layout, meta, tmp_path):
     tflite = layout.tflite.read_bytes()
     assert dumped.read_bytes() == tflite
     assert out == [str(len(tflite)), str(meta["arena_bytes"]), "4", "yes", "_background"]
+
+
+def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_run, tmp_path):
+    """Evaluation slides the float TFLite model in TFLite Micro (its outputs are Keras's) and never loads
+    TensorFlow, so its memory does not start at TensorFlow's."""
+    import sys
+
+    from kwtui.core.preset import save_preset
+    from kwtui.core.stages.evaluate import load_scorer
+    from kwtui.core.stages.train import _load_keras
+
+    test = load_splits(layout, ("test",))["test"]
+    x = load_batch(test.paths[:32])
+    tflm = load_scorer(layout, layout.best_model)(x)
+    keras_out = np.asarray(_load_keras(layout.best_model)(x, training=False))
+    assert np.max(np.abs(tflm - keras_out)) < 1e-4
+    probe = ("import sys; from kwtui.core.preset import load_preset; from kwtui.core import events as ev; "
+             "from kwtui.core.stages.evaluate import run_evaluate; "
+             f"run_evaluate(load_preset({str(save_preset(trained_run, tmp_path / 'p.toml'))!r}), ev.ignore, "
+             "ev.CancelToken()); "
+             "print('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -65,6 +65,9 @@ class EvaluateStep(StageStep):
         yield Label("", id="evaluate-status", classes="status")
         yield ProgressBar(total=100, id="evaluate-progress", show_eta=False)
         yield Label("", id="evaluate-rate", classes="status")
+        # the results first: on a small terminal the tables and the curve below them scroll
+        yield Label("", id="threshold-choice", classes="status")
+        yield Label("", id="convert-summary", classes="status")
         with Horizontal(id="eval-tables"):
             with Vertical(id="eval-left", classes="eval-col"):
                 yield Label("confusion (rows: true) + precision/recall", classes="table-title")
@@ -73,8 +76,6 @@ class EvaluateStep(StageStep):
                 yield DetectionCurve(id="curve")
                 yield Label("sweep at the chosen window (arrows pick by hand)", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
-        yield Label("", id="threshold-choice", classes="status")
-        yield Label("", id="convert-summary", classes="status")
 
     def load_from(self, preset: Preset) -> None:
         self.threshold = preset.evaluate.threshold
@@ -204,7 +205,8 @@ class EvaluateStep(StageStep):
         self.show_threshold()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "sweep" and 0 <= event.cursor_row < len(self.sweep):
+        if event.data_table.id == "sweep" and event.data_table.has_focus and 0 <= event.cursor_row < len(self.sweep):
+            # only a user moving through the table picks: filling it (and its first cursor) is no choice
             row = self.sweep[event.cursor_row]
             threshold, window = float(row.get("threshold", self.threshold)), int(row.get("average_window", 1))
             if abs(threshold - self.threshold) < 1e-9 and window == self.average_window:

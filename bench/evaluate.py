@@ -35,7 +35,9 @@ from kwtui.core.stages.evaluate import run_evaluate
 preset = load_preset(sys.argv[1])
 preset.evaluate.ambient_folders = [sys.argv[2]]
 summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
-summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss would carry over the parent's at fork, and it holds TensorFlow)
+status = open("/proc/self/status").read()
+summary["peak_rss_mb"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
 summary["converter_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 summary["tensorflow_loaded"] = "tensorflow" in sys.modules
 print(json.dumps(summary))

@@ -4,6 +4,8 @@ the curve for a target false-accept rate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,22 @@ def test_augmented_variants_do_not_depend_on_where_the_run_folder_is(tmp_path):
         augment = Augmenter(config, None)
         outputs.append([augment(x, seed) for seed in range(30)])
     assert all(np.array_equal(a, b) for a, b in zip(*outputs))
+
+
+def test_ambient_folders_take_regular_wavs_and_name_what_they_skip(tmp_path):
+    import os
+
+    import soundfile as sf
+
+    folder = tmp_path / "recordings"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "kitchen.wav", np.zeros(RATE * 2, np.float32), RATE)
+    sf.write(folder / "sub" / "street.WAV", np.zeros(RATE * 2, np.float32), RATE)
+    os.mkfifo(folder / "pipe.wav")  # reading it would block for ever
+    (folder / "notes.txt").write_text("not audio")
+    (folder / "broken.wav").symlink_to(folder / "missing.wav")
+    found, problems = ambient.recordings_in([str(folder), str(tmp_path / "nowhere")])
+    assert [p.name for p in found] == ["kitchen.wav", "street.WAV"]
+    reasons = {Path(where).name: why for where, why in problems}
+    assert reasons["pipe.wav"] == "not a regular file"
+    assert "broken.wav" in reasons and reasons["nowhere"] == "not a folder"

@@ -158,3 +158,37 @@ def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_ru
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, tmp_path):
+    """evaluate.ambient_folders as a user fills it: a good recording counts, a FIFO (which would block a read),
+    a file that is not audio and a missing folder are each skipped with one warning naming it."""
+    import copy
+    import os
+
+    import soundfile as sf
+
+    from kwtui.core import events as ev
+    from kwtui.core.stages.evaluate import run_evaluate
+
+    preset = copy.deepcopy(trained_run)
+    shutil.copytree(trained_run.run_path, tmp_path / "run")
+    preset.run_dir = str(tmp_path / "run")
+    preset.features.output = str(tmp_path / "run" / "features")
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    sf.write(folder / "room.wav", (0.1 * np.random.default_rng(0).standard_normal(48000 * 90)).astype(np.float32),
+             48000)
+    os.mkfifo(folder / "pipe.wav")
+    (folder / "notes.wav").write_bytes(b"this is not a wav file at all" * 10)
+    preset.evaluate.ambient_folders = [str(folder), str(tmp_path / "missing")]
+    events = []
+    summary = run_evaluate(preset, events.append, ev.CancelToken())
+    warnings = [e.message + " " + (e.path or "") for e in events if isinstance(e, ev.Warning)]
+    assert any("pipe.wav" in w and "not a regular file" in w for w in warnings), warnings
+    assert any("notes.wav" in w and "skipped" in w for w in warnings), warnings
+    assert any("missing" in w and "not a folder" in w for w in warnings), warnings
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["ambient"]["sources"]["recordings"] == 1
+    assert report["ambient"]["seconds_by_kind"]["recording"] == pytest.approx(90.0, abs=0.5)
+    assert summary["ambient_hours"] > 90 / 3600

@@ -17,6 +17,7 @@ a mapping), so memory stays bounded by one chunk whatever the hours of audio.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -240,7 +241,19 @@ def recordings_in(folders: list[str]) -> tuple[list[Path], list[tuple[str, str]]
         try:
             for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: problems.append((e.filename, e.strerror))):
                 dirnames.sort()
-                found += [Path(dirpath) / n for n in sorted(filenames) if n.lower().endswith(".wav") and not n.startswith(".")]
+                for name in sorted(filenames):
+                    if not name.lower().endswith(".wav") or name.startswith("."):
+                        continue
+                    path = Path(dirpath) / name
+                    try:
+                        regular = stat.S_ISREG(path.stat().st_mode)
+                    except OSError as exc:
+                        problems.append((str(path), exc.strerror or str(exc)))
+                        continue
+                    if regular:  # a FIFO or device would block the read: not a recording
+                        found.append(path)
+                    else:
+                        problems.append((str(path), "not a regular file"))
         except OSError as exc:
             problems.append((folder, exc.strerror or str(exc)))
     return found, problems

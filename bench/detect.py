@@ -237,11 +237,11 @@ def measure(preset, root: Path, meta: dict) -> dict:
     from kwtui.core.io import records
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.stages import evaluate as E
-    from kwtui.core.stages.train import trained_model_path
+    from kwtui.core.stages.train import deployed_model_path
 
     layout = RunLayout(preset)
     keywords = list(preset.classes.keywords)
-    model = E.load_scorer(layout, trained_model_path(layout))  # the float model in TFLM, as evaluation runs it
+    model = E.load_scorer(layout, deployed_model_path(layout))  # the float model in TFLM, as evaluation runs it
     ambient_plan, keyword_plan = test_streams(root, meta, keywords)
     reader = E._Reader()
     hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
@@ -335,10 +335,10 @@ def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.data.spectrogram import CLIP_SAMPLES, spectrogram
     from kwtui.core.stages import evaluate as E
-    from kwtui.core.stages.train import trained_model_path
+    from kwtui.core.stages.train import deployed_model_path
 
     layout = RunLayout(preset)
-    model = E.load_scorer(layout, trained_model_path(layout))
+    model = E.load_scorer(layout, deployed_model_path(layout))  # the run as trained (kwtui may have moved on)
     keywords = list(preset.classes.keywords)
     binary = demo.espeak_binary()
     rng = np.random.default_rng(seed)

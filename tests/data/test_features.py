@@ -74,7 +74,9 @@ def test_demo_features_end_to_end(demo_features):
     assert np.array_equal(np.load(layout.features_dir / original), expected)
     variant = np.load(layout.features_dir / original.replace(".npy", "__v1.npy"))
     assert not np.array_equal(variant, expected)
-    assert np.abs(variant - expected).mean() < 1.5  # augmented, still the same word
+    # augmented: shifted, maybe pitched, reverberant, with speech around it, and noise at 0-20 dB SNR filling the
+    # silence (which moves the quiet bins by several decades); resumed runs reproduce it exactly (test below)
+    assert np.all(np.isfinite(variant)) and np.abs(variant - expected).mean() < 4.0
 
     window = next(r["path"] for r in rows["test"] if r["label"] == "_background")
     stem, start_ms = Path(window).stem.rsplit("__", 1)

@@ -371,7 +371,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
             "seconds_by_kind": ambient_plan.seconds_by_kind(),
             "sources": {"other_word_clips": len(material.words), "speech_regions": len(material.speech),
                         "noise_regions": len(material.noise), "recordings": len(material.recordings)},
-            "snr_db": list(snr), "windows": int(len(ambient_scores)), "windows_per_second": round(ambient_rate, 1),
+            "snr_db": list(snr), "windows": int(len(ambient_scores)),
         },
         "keyword_placements": {"clips": len(placed), "per_keyword": per_keyword_clips,
                                "seconds": round(keyword_plan.seconds, 1)},
@@ -479,7 +479,7 @@ def report_text(data: dict[str, Any]) -> str:
     lines += [
         "",
         f"ambient audio (held out): {amb['hours']:.3f} h = {amb['seconds']:g} s ({kinds}); speech over noise at "
-        f"{amb['snr_db'][0]:g}-{amb['snr_db'][1]:g} dB SNR; {amb['windows']} windows at {amb['windows_per_second']:g}/s",
+        f"{amb['snr_db'][0]:g}-{amb['snr_db'][1]:g} dB SNR; {amb['windows']} windows",
         f"keywords placed inside ambient audio: {kp['clips']} held-out clips "
         + "(" + ", ".join(f"{k} {n}" for k, n in kp["per_keyword"].items()) + ")",
         "",

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from kwtui.core.data import ambient, demo  # noqa: E402
 from kwtui.core.data.audio import resample  # noqa: E402
-from kwtui.core.data.mixing import active_rms  # noqa: E402
+from kwtui.core.data.mixing import active_rms, rms  # noqa: E402
 from kwtui.core.data.spectrogram import SAMPLE_RATE  # noqa: E402
 
 TRAIN_VOICES = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-gbcwmd")
@@ -140,7 +140,7 @@ def _noise(kind: str, seconds: float, rng) -> np.ndarray:
 def _mix(speech: np.ndarray, snr_db: float, rng) -> np.ndarray:
     noise = _noise(TEST_NOISES[rng.integers(len(TEST_NOISES))], len(speech) / SAMPLE_RATE + 0.01, rng)[: len(speech)]
     level = active_rms(speech) or 1.0
-    noise = noise / max(float(np.sqrt(np.mean(noise ** 2))), 1e-9) * level / 10 ** (snr_db / 20)
+    noise = noise / max(rms(noise), 1e-9) * level / 10 ** (snr_db / 20)
     return (speech + noise).astype(np.float32)
 
 

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from kwtui.core.data.mixing import active_rms
+from kwtui.core.data.mixing import active_rms, rms
 from kwtui.core.data.spectrogram import SAMPLE_RATE
 
 PIECE_SECONDS = 10.0  # long speech is cut into pieces this long, each over its own noise at its own SNR
@@ -84,12 +84,13 @@ class Stream:
             totals[kind] = totals.get(kind, 0.0) + piece.length / SAMPLE_RATE
         return {k: round(v, 1) for k, v in sorted(totals.items())}
 
-    def kind_at(self, sample: int) -> tuple[str, str]:
-        """(kind, label) of the piece that holds `sample`."""
-        offsets = [p.offset for p in self.pieces]
-        i = max(0, int(np.searchsorted(offsets, sample, side="right")) - 1)
-        region = self.pieces[i].region if self.pieces else None
-        return (region.kind, region.label) if region is not None else ("pause", "")
+    def kinds_at(self, samples: list[int]) -> list[tuple[str, str]]:
+        """(kind, label) of the piece that holds each of `samples` (one search over the piece offsets)."""
+        if not self.pieces:
+            return [("pause", "")] * len(samples)
+        found = np.searchsorted([p.offset for p in self.pieces], samples, side="right") - 1
+        regions = [self.pieces[max(0, int(i))].region for i in found]
+        return [(r.kind, r.label) if r is not None else ("pause", "") for r in regions]
 
 
 @dataclass
@@ -178,10 +179,6 @@ def read_cache_region(path: str, start: int, end: int) -> np.ndarray:
         return np.fromfile(f, dtype="<f4", count=max(0, end - start))
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-
-
 def render(stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
     """The stream's audio, in chunks of about `chunk_seconds` (whole pieces; a piece is at most ~15 s)."""
     chunk: list[np.ndarray] = []
@@ -194,7 +191,7 @@ def render(stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk
             audio[: len(got)] = got
         if piece.noise is not None and piece.snr_db is not None:
             bed = _looped(read, piece.noise, piece.offset, piece.length)
-            noise = bed / max(_rms(bed), 1e-9) * SPEECH_RMS / 10 ** (piece.snr_db / 20)
+            noise = bed / max(rms(bed), 1e-9) * SPEECH_RMS / 10 ** (piece.snr_db / 20)
             level = active_rms(audio) if piece.region is not None else 0.0
             # speech at one steady level, so the noise of a pause matches the speech beside it
             audio = (audio * (SPEECH_RMS / level) if level > 0 else audio) + noise

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
 def active_rms(x: np.ndarray) -> float:
     """RMS over the 20 ms frames within 30 dB of the loudest: the word, not the silence around it."""
     frames = x[: len(x) // 320 * 320].reshape(-1, 320).astype(np.float64)
@@ -16,7 +20,7 @@ def active_rms(x: np.ndarray) -> float:
 
 def mix_at_snr(signal: np.ndarray, background: np.ndarray, snr_db: float) -> np.ndarray:
     """signal + background scaled so that active_rms(signal) / rms(background) is snr_db."""
-    noise_rms = float(np.sqrt(np.mean(background.astype(np.float64) ** 2))) if background.size else 0.0
+    noise_rms = rms(background)
     signal_rms = active_rms(signal)
     if noise_rms <= 0 or signal_rms <= 0:
         return signal

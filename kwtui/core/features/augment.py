@@ -102,10 +102,11 @@ class Augmenter:
         weights = np.array([BACKGROUNDS[k] for k in kinds])
         self.kinds, self.weights = kinds, weights / weights.sum()
 
-    def _speech(self, rng: np.random.Generator, length: int) -> np.ndarray | None:
+    def _region(self, kind: str, rng: np.random.Generator, length: int) -> np.ndarray | None:
+        """`length` samples from a random place of a random train region of `kind` (None if unreadable)."""
         from kwtui.core.data.audio import BadAudio
 
-        path, start_s, end_s = self.material["speech"][int(rng.integers(len(self.material["speech"])))]
+        path, start_s, end_s = self.material[kind][int(rng.integers(len(self.material[kind])))]
         lo, hi = int(start_s * spec.SAMPLE_RATE), int(end_s * spec.SAMPLE_RATE) - length
         start = int(rng.integers(lo, max(lo, hi) + 1))
         try:
@@ -130,7 +131,7 @@ class Augmenter:
         for lo, hi in ((0, before), (after, len(y))):
             if hi - lo < 320:
                 continue
-            part = self._speech(rng, hi - lo)
+            part = self._region("speech", rng, hi - lo)
             if part is None or active_rms(part) <= 0:
                 continue
             part = part * (level / active_rms(part))
@@ -140,8 +141,6 @@ class Augmenter:
         return out
 
     def __call__(self, x: np.ndarray, seed: int) -> np.ndarray:
-        from kwtui.core.data.audio import BadAudio
-
         rng = np.random.default_rng(seed)
         max_shift = int(self.config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
         y = time_shift(np.asarray(x, dtype=np.float32), int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0)
@@ -158,14 +157,5 @@ class Augmenter:
             return np.asarray(_colored_noise(snr_db)(y, spec.SAMPLE_RATE), dtype=np.float32)
         if kind == "clean":
             return y
-        path, start_s, end_s = self.material[kind][int(rng.integers(len(self.material[kind])))]
-        lo = int(start_s * spec.SAMPLE_RATE)
-        hi = int(end_s * spec.SAMPLE_RATE) - spec.CLIP_SAMPLES
-        start = int(rng.integers(lo, max(lo, hi) + 1))
-        try:
-            background = self.read_region(path, start, start + spec.CLIP_SAMPLES)
-        except BadAudio:
-            return y
-        if len(background) < spec.CLIP_SAMPLES:
-            return y
-        return mix_at_snr(y, np.asarray(background, dtype=np.float32), snr_db)
+        background = self._region(kind, rng, spec.CLIP_SAMPLES)
+        return y if background is None else mix_at_snr(y, background, snr_db)

@@ -43,7 +43,6 @@ AVERAGE_WINDOWS = (1, 2, 3, 4, 5)  # averaging windows the curve covers (latency
 THRESHOLDS = sorted({round(float(t), 3) for t in np.concatenate(
     [np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])})
 HIT_BEFORE_S, HIT_AFTER_S = 0.75, 0.75  # a detection counts for a placed keyword when its window starts this near
-SWEEP = [round(t, 2) for t in np.arange(0.05, 0.951, 0.05)] + [0.97, 0.99]  # the report.txt table
 
 
 def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelToken, report: ev.Reporter,
@@ -119,15 +118,6 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str
         "confusion_matrix": {"labels": names, "rows_true_cols_predicted": confusion.tolist()},
         "per_class": per_class,
     }
-
-
-def keyword_scores(probs: np.ndarray, labels: np.ndarray, n_keywords: int, sigmoid: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Score of each keyword test clip for its own keyword, and its keyword index."""
-    if sigmoid:
-        mask = labels == 1
-        return probs[mask, 0], np.zeros(int(mask.sum()), dtype=int)
-    mask = labels < n_keywords
-    return probs[mask, labels[mask]], labels[mask]
 
 
 def _resolve(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
@@ -415,8 +405,8 @@ def _false_accept_sources(means: np.ndarray, stream: ambient.Stream, keyword_ind
     if not len(means):
         return {"by_kind": by_kind, "by_word": by_word}
     at, _ = detect_indices(means, keyword_indices, hop_ms, threshold, refractory_ms)
-    for index in at:
-        kind, label = stream.kind_at(int(index) * hop + CLIP_SAMPLES // 2)  # the middle of the window
+    middles = [int(index) * hop + CLIP_SAMPLES // 2 for index in at]  # the middle of each window
+    for kind, label in stream.kinds_at(middles):
         by_kind[kind] = by_kind.get(kind, 0) + 1
         if kind == "words":
             by_word[label] = by_word.get(label, 0) + 1

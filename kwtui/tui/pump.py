@@ -2,8 +2,8 @@
 
 Core stages may report hundreds of events a second (per-batch metrics, per-file progress). The pump batches them
 and posts at most one message every `interval` seconds, keeping only the newest Progress and Resources sample of a
-batch (gauges need the latest value, not every value). Metrics and warnings are all kept. Started/Finished post
-at once.
+batch (gauges need the latest value, not every value). A Progress that carries a message is a line for the log
+(the chip found, the file being written) and is kept like metrics and warnings. Started/Finished post at once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class EventPump:
         batch: list[Event] = []
         with self._lock:
             if isinstance(event, (Progress, Resources)):
-                self._pending = [e for e in self._pending if type(e) is not type(event)]
+                self._pending = [e for e in self._pending if not _superseded(e, event)]
             self._pending.append(event)
             now = time.monotonic()
             if isinstance(event, (Started, Finished)) or now - self._last_post >= self._interval:
@@ -40,3 +40,8 @@ class EventPump:
             batch, self._pending = self._pending, []
         if batch:
             self._post(batch)
+
+
+def _superseded(pending: Event, newer: Event) -> bool:
+    """A gauge sample is replaced by a newer one of its kind; a Progress with a log line never is."""
+    return type(pending) is type(newer) and not (isinstance(pending, Progress) and pending.message)

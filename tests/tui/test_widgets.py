@@ -27,6 +27,22 @@ def test_pump_batches_keeps_every_metric_and_only_the_newest_gauge_samples() -> 
     assert isinstance(batch[-1], Finished)
 
 
+def test_pump_keeps_every_progress_line_meant_for_the_log() -> None:
+    """A Progress with a message ("ESP32 on /dev/ttyUSB0") is a log line: a newer gauge sample must not drop it."""
+    posted: list[list] = []
+    pump = EventPump(posted.append, interval=10.0)
+    pump(Started("flash", 0))
+    pump(Progress("flash", 0, None, unit="bytes", message="ESP32 on /dev/ttyUSB0"))
+    for i in range(50):
+        pump(Progress("flash", i, 100, unit="bytes"))
+    pump(Progress("flash", 50, 100, unit="bytes", message="writing file 1/1"))
+    pump(Progress("flash", 99, 100, unit="bytes"))
+    pump.flush()
+    progress = [e for e in posted[-1] if isinstance(e, Progress)]
+    assert [e.message for e in progress] == ["ESP32 on /dev/ttyUSB0", "writing file 1/1", ""]
+    assert progress[-1].done == 99
+
+
 def test_pump_posts_again_after_the_interval_and_flushes_the_tail() -> None:
     posted: list[list] = []
     pump = EventPump(posted.append, interval=0.05)

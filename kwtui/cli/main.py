@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 presets_app = typer.Typer(help="List, show and validate presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
+export_app = typer.Typer(help="Export the trained model for another runtime.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 PresetArg = typer.Argument(..., help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
 SetOpt = typer.Option([], "--set", help="Override a preset field: section.key=value (repeatable).")
@@ -124,6 +126,19 @@ def flash(
 ) -> None:
     """Write the model (and optionally the firmware) to the ESP32 with esptool."""
     stage_command("flash", preset, overrides, json_output, dry_run=dry_run, port=port)
+
+
+@export_app.command("esphome")
+def export_esphome(
+    preset: str = PresetArg,
+    overrides: list[str] = SetOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for <wake_word>.tflite and .json "
+                                       "(default: runs/<name>/esphome)."),
+    json_output: bool = JsonOpt,
+) -> None:
+    """A model and manifest (v2) that ESPHome's micro_wake_word runs unchanged (features.frontend = "micro",
+    train.model = "stream"); prints the YAML to use it."""
+    stage_command("esphome", preset, overrides, json_output, out=out)
 
 
 @app.command()

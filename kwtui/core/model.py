@@ -12,7 +12,13 @@ from typing import Any
 
 from kwtui.core.data.spectrogram import INPUT_SHAPE
 
-MODELS = ("cnn", "dscnn", "dscnn_s")
+MODELS = ("cnn", "dscnn", "dscnn_s", "stream")
+# The streaming model (ESPHome): a strided first convolution over (kernel) feature slices every (stride) slices,
+# then depthwise-separable blocks with "valid" time padding, so that a 1 s clip (98 slices) is exactly its
+# receptive field: (stride * (steps - 1) + kernel) = 98 with steps = POOL + sum(block kernels - 1).
+STREAM_FIRST = {"filters": 32, "kernel": 5, "stride": 3}
+STREAM_BLOCKS = ((5, 48), (9, 48), (13, 64))  # (time kernel, channels)
+STREAM_POOL = 8  # the last steps averaged before the output unit
 # diy-alexa uses 50 hidden units (44 KB); 40 keeps our int8 model at ~39 KB, well under the 45 KB target,
 # since TFLite's per-tensor metadata adds ~5 KB on top of the 828 x units weight matrix.
 CNN_DENSE_UNITS = 40
@@ -38,12 +44,14 @@ def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
     return keras.layers.Dense(n_outputs, activation="softmax", name="classes")(x)
 
 
-def build_cnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0) -> Any:
+def build_cnn(
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+) -> Any:
     """diy-alexa style: conv 4x3x3 relu -> maxpool -> conv 4x3x3 relu -> maxpool -> dropout -> dense -> dense."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=INPUT_SHAPE, batch_size=batch_size, name="spectrogram")
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size, name="spectrogram")
     x = layers.Conv2D(4, 3, activation="relu", name="conv1")(inputs)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Conv2D(4, 3, activation="relu", name="conv2")(x)
@@ -55,13 +63,14 @@ def build_cnn(n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed
 
 
 def build_dscnn(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, width: int = 32, blocks: int = 4
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE,
+    width: int = 32, blocks: int = 4,
 ) -> Any:
     """Depthwise-separable CNN (DS-CNN, Zhang et al. 2017) sized for an ESP32: ~7k params, 23 KB int8, ~77 KB arena."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=INPUT_SHAPE, batch_size=batch_size, name="spectrogram")
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size, name="spectrogram")
     x = layers.Conv2D(width, (5, 3), strides=(2, 2), padding="same", use_bias=False, name="conv0")(inputs)
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.ReLU(name="relu0")(x)
@@ -79,13 +88,15 @@ def build_dscnn(
     return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_dscnn")
 
 
-def build_dscnn_s(n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0) -> Any:
+def build_dscnn_s(
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+) -> Any:
     """A DS-CNN with a cheaper front for an ESP32's arena: a strided first convolution of 24 filters pooled at
     once, so the largest activation pair stays under ~35 KB int8, then four depthwise-separable blocks of 32."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=INPUT_SHAPE, batch_size=batch_size, name="spectrogram")
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size, name="spectrogram")
     x = layers.Conv2D(24, (5, 3), strides=(2, 2), padding="same", use_bias=False, name="conv0")(inputs)
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.ReLU(name="relu0")(x)
@@ -102,21 +113,50 @@ def build_dscnn_s(n_outputs: int, sigmoid: bool, batch_size: int | None = None, 
     return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_dscnn_s")
 
 
-BUILDERS = {"cnn": build_cnn, "dscnn": build_dscnn, "dscnn_s": build_dscnn_s}
+def build_stream(
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+) -> Any:
+    """ESPHome's kind of model, trained on whole clips: convolutions over time only, no time padding, so that
+    kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers' recent inputs
+    kept in state variables. One sigmoid output (ESPHome runs one wake word per model, without SOFTMAX)."""
+    import keras
+    from keras import layers
+
+    if not sigmoid:
+        raise ValueError("the streaming model has one sigmoid output")
+    frames, bins = input_shape[:2]
+    steps = STREAM_POOL + sum(kernel - 1 for kernel, _ in STREAM_BLOCKS)
+    first = STREAM_FIRST
+    if first["stride"] * (steps - 1) + first["kernel"] != frames:
+        raise ValueError(f"the streaming model's receptive field does not cover {frames} frames")
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size, name="features")
+    x = layers.Reshape((frames, bins), name="slices")(inputs)
+    x = layers.Conv1D(first["filters"], first["kernel"], strides=first["stride"], activation="relu", name="conv0")(x)
+    for b, (kernel, channels) in enumerate(STREAM_BLOCKS, 1):
+        x = layers.DepthwiseConv1D(kernel, name=f"dw{b}")(x)
+        x = layers.Conv1D(channels, 1, activation="relu", name=f"pw{b}")(x)
+    x = layers.GlobalAveragePooling1D(name="mean")(x)
+    x = layers.Dropout(0.1, seed=seed, name="dropout")(x)
+    return keras.Model(inputs, _head(x, 1, True), name="kwtui_stream")
+
+
+BUILDERS = {"cnn": build_cnn, "dscnn": build_dscnn, "dscnn_s": build_dscnn_s, "stream": build_stream}
 
 
 def inference_clone(model: Any, kind: str, n_outputs: int, sigmoid: bool) -> Any:
     """The same weights in a batch-1 graph: static shapes, so Flatten converts to a single RESHAPE."""
-    clone = BUILDERS[kind](n_outputs, sigmoid, batch_size=1)
+    clone = BUILDERS[kind](n_outputs, sigmoid, batch_size=1, input_shape=tuple(model.input_shape[1:]))
     clone.set_weights(model.get_weights())
     return clone
 
 
-def build_model(kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0) -> Any:
+def build_model(
+    kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+) -> Any:
     """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
     import keras
 
-    model = BUILDERS[kind](n_outputs, sigmoid, seed=seed)  # the dropout seed is saved in the layer config
+    model = BUILDERS[kind](n_outputs, sigmoid, seed=seed, input_shape=input_shape)  # the dropout seed is saved in the layer config
     if sigmoid:
         loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
     else:

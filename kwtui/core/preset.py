@@ -60,6 +60,9 @@ class ClassesSection:
 @dataclass
 class FeaturesSection:
     output: str = ""  # default: <run_dir>/features
+    # "spectrogram" (kwtui's own, computed by its firmware) or "micro" (TFLite Micro's audio frontend, which
+    # ESPHome's micro_wake_word computes: for `kwtui export esphome`, with train.model = "stream")
+    frontend: str = "spectrogram"
     workers: int = bounded(0, 0, 256)  # 0 = all cores
     variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
     time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
@@ -74,7 +77,9 @@ class FeaturesSection:
 
 @dataclass
 class TrainSection:
-    model: str = "cnn"  # "cnn" (diy-alexa style), "dscnn" or "dscnn_s" (DS-CNN with a cheaper first layer)
+    # "cnn" (diy-alexa style), "dscnn" or "dscnn_s" (DS-CNN with a cheaper first layer) for kwtui's firmware;
+    # "stream" (runs on ESPHome, features.frontend = "micro")
+    model: str = "cnn"
     epochs: int = bounded(30, 1, 100_000)
     batch_size: int = bounded(64, 1, 65_536)
     learning_rate: float = bounded(0.001, 1e-12, 10)
@@ -166,7 +171,8 @@ class Preset:
 # --- validation ------------------------------------------------------------
 
 _CHOICES = {
-    "train.model": ("cnn", "dscnn", "dscnn_s"),
+    "features.frontend": ("spectrogram", "micro"),
+    "train.model": ("cnn", "dscnn", "dscnn_s", "stream"),
     "train.class_weights": ("balanced", "none"),
     "convert.quantization": ("int8", "float"),
     "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),
@@ -262,6 +268,17 @@ def validate(preset: Preset) -> Preset:
                          ("evaluate.snr_db", preset.evaluate.snr_db)):
         if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or not -20 <= lo_hi[0] <= lo_hi[1] <= 80:
             raise PresetError(f"{where}: expected [min, max] in dB with -20 <= min <= max <= 80, got {lo_hi}")
+    if (preset.train.model == "stream") != (preset.features.frontend == "micro"):
+        raise PresetError(
+            f"train.model: {preset.train.model!r} with features.frontend = {preset.features.frontend!r}: the "
+            "streaming model and the micro frontend go together (ESPHome); the others take the spectrogram")
+    if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
+        raise PresetError(f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
+                          f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}")
+    if preset.train.model == "stream" and not preset.single_sigmoid:
+        raise PresetError(
+            "train.model: 'stream' detects one wake word (ESPHome runs one per model): set classes.keywords to one "
+            "word and classes.unknown = classes.background = false (other words and noise stay its negatives)")
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
     _expand_paths(preset)

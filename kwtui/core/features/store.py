@@ -20,13 +20,13 @@ import numpy as np
 from kwtui.core.preset import Preset
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.io.layout import SPLITS, RunLayout
-from kwtui.core.data.spectrogram import INPUT_SHAPE, SHAPE
+from kwtui.core.data.frontends import SHAPES
+from kwtui.core.data.spectrogram import INPUT_SHAPE
 
 # TensorFlow's C++ INFO/WARNING chatter would garble the CLI and the wizard; errors still show.
 # Set before TensorFlow loads (it is imported lazily, after this module).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_NPY_BYTES = SHAPE[0] * SHAPE[1] * 4
 
 
 class CorruptFeature(KwtuiError):
@@ -131,41 +131,49 @@ def check_files(paths: list[Path], report: Any = None, cancel: Any = None, stage
                                    "checking feature files"))
 
 
-def _standard_header() -> bytes:
+def _standard_header(shape: tuple[int, int]) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.zeros(SHAPE, dtype=np.float32))
-    return buffer.getvalue()[: -_NPY_BYTES]
+    np.save(buffer, np.zeros(shape, dtype=np.float32))
+    return buffer.getvalue()[: -_nbytes(shape)]
 
 
-_HEADER = _standard_header()  # what np.save writes for float32 (99, 43): the fast path's expected prefix
+def _nbytes(shape: tuple[int, int]) -> int:
+    return shape[0] * shape[1] * 4
+
+
+# what np.save writes for float32 arrays of each frontend's shape: the fast path's expected prefixes
+_HEADERS = {len(_standard_header(shape)) + _nbytes(shape): (_standard_header(shape), shape) for shape in SHAPES}
+_LONGEST = max(_HEADERS)
 
 
 def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
-    """One feature array. Fast path: a single read, compared with the standard header (~5x faster than
-    np.load, which matters for streaming); anything else is parsed and checked in full."""
+    """One feature array (any frontend's shape). Fast path: a single read, compared with the standard header (~5x
+    faster than np.load, which matters for streaming); anything else is parsed and checked in full."""
     if not header_only:
         try:
             with open(path, "rb") as handle:
-                raw = handle.read(len(_HEADER) + _NPY_BYTES + 1)
+                raw = handle.read(_LONGEST + 1)
         except OSError:
             raw = b""
-        if len(raw) == len(_HEADER) + _NPY_BYTES and raw.startswith(_HEADER):
-            data = np.frombuffer(raw, dtype=np.float32, offset=len(_HEADER))
+        header, shape = _HEADERS.get(len(raw), (None, None))
+        if header is not None and raw.startswith(header):
+            data = np.frombuffer(raw, dtype=np.float32, offset=len(header))
             if np.isfinite(data).all():
-                return data.reshape(SHAPE)
+                return data.reshape(shape)
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(handle)
             offset = handle.tell()
-            if shape != SHAPE or dtype != np.float32 or fortran:
-                raise ValueError(f"expected float32 {SHAPE}, found {dtype} {shape}")
-            if os.fstat(handle.fileno()).st_size != offset + _NPY_BYTES:
+            if shape not in SHAPES or dtype != np.float32 or fortran:
+                expected = " or ".join(str(s) for s in sorted(SHAPES))
+                raise ValueError(f"expected float32 {expected}, found {dtype} {shape}")
+            if os.fstat(handle.fileno()).st_size != offset + _nbytes(shape):
                 raise ValueError("truncated")
             if header_only:
                 return None
-            data = np.fromfile(handle, dtype=np.float32, count=SHAPE[0] * SHAPE[1])
+            data = np.fromfile(handle, dtype=np.float32, count=shape[0] * shape[1])
     except FileNotFoundError:
         raise CorruptFeature(f"{path}: feature file missing; re-run `kwtui features` to regenerate it") from None
     except (OSError, ValueError) as exc:
@@ -174,14 +182,21 @@ def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
         ) from None
     if not np.all(np.isfinite(data)):
         raise CorruptFeature(f"{path}: corrupt feature file (NaN or inf); delete it and re-run `kwtui features`")
-    return data.reshape(SHAPE)
+    return data.reshape(shape)
 
 
 def load_batch(paths: list[Path]) -> np.ndarray:
-    batch = np.empty((len(paths), *INPUT_SHAPE), dtype=np.float32)
+    """(n, frames, bins, 1): every file of one store has its frontend's shape."""
+    batch: np.ndarray | None = None
     for i, path in enumerate(paths):
-        batch[i, :, :, 0] = load_feature(path)
-    return batch
+        features = load_feature(path)
+        if batch is None:
+            batch = np.empty((len(paths), *features.shape, 1), dtype=np.float32)
+        elif features.shape != batch.shape[1:3]:
+            raise CorruptFeature(f"{path}: features of shape {features.shape} among {batch.shape[1:3]}: made by "
+                                 "another frontend; delete the feature folder and re-run `kwtui features`")
+        batch[i, :, :, 0] = features
+    return batch if batch is not None else np.empty((0, *INPUT_SHAPE), dtype=np.float32)
 
 
 def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
+from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio, load_audio, load_clip
 from kwtui.core.errors import KwtuiError
 from kwtui.core.io import writer
@@ -140,14 +141,18 @@ def _make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> 
             window = np.pad(window, (0, spec.CLIP_SAMPLES - len(window)))
         if variant != 0:
             window = augmenter(config)(np.asarray(window, dtype=np.float32), seed)
-        return spec.spectrogram(window)
+        return _frontend(config)(window)
     audio = load_clip(source)
     if audio.silent:
         raise BadAudio("silent (no signal)")
     x = audio.samples
     if variant != 0:
         x = augmenter(config)(x, seed)
-    return spec.spectrogram(x)
+    return _frontend(config)(x)
+
+
+def _frontend(config: dict[str, Any]) -> Any:
+    return frontend(config.get("frontend", "spectrogram")).compute
 
 
 _NPY_HEADERS: dict[tuple, bytes] = {}

@@ -27,13 +27,13 @@ def digest(data: Any) -> str:
 
 def features_params(preset: Preset) -> dict[str, Any]:
     """Everything that changes the content of the feature files (and so the fingerprint of the features)."""
-    from kwtui.core.data.spectrogram import feature_definition
+    from kwtui.core.data.frontends import frontend
 
     f, c, d = preset.features, preset.classes, preset.dataset
     return {
         "format": FEATURE_FORMAT_VERSION,
         "dataset": str(preset.dataset_path.resolve()),
-        "feature": feature_definition(),
+        "feature": frontend(preset.features.frontend).definition(),
         "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
         "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
         "negative_speech": list(c.negative_speech),

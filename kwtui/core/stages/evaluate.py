@@ -34,6 +34,8 @@ from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.operating_point import choose_operating_point
 from kwtui.core.postprocess import detect_indices, moving_mean
+from kwtui.core.data import micro_frontend
+from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 
 STAGE = "evaluate"
@@ -61,16 +63,14 @@ def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelTok
 
 
 def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: int, cancel: ev.CancelToken,
-                  report: ev.Reporter, what: str) -> tuple[np.ndarray, float]:
+                  report: ev.Reporter, what: str, frontend_name: str = "spectrogram") -> tuple[np.ndarray, float]:
     """The outputs of `model` (a callable: features batch -> outputs) for every 1 s window every `hop` samples of
     a stream given in chunks, holding one chunk and one batch of windows at a time.
     Returns (scores, windows per second of wall time)."""
     total = max(0, (samples - CLIP_SAMPLES) // hop + 1)
     outputs: list[np.ndarray] = []
-    batch = np.empty((WINDOW_BATCH, *spectrogram(np.zeros(CLIP_SAMPLES, np.float32)).shape, 1), np.float32)
+    batch = np.empty((WINDOW_BATCH, *frontend(frontend_name).input_shape), np.float32)
     filled = done = 0
-    buffer = np.zeros(0, np.float32)
-    buffer_start = position = 0  # sample index of buffer[0] and of the next window's start
     started = time.monotonic()
 
     def flush() -> None:
@@ -82,21 +82,46 @@ def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: i
             rate = done / max(time.monotonic() - started, 1e-6)
             report(ev.Progress(STAGE, done, total, rate, (total - done) / rate, "windows", what))
 
+    windows = _micro_windows(chunks, hop) if frontend_name == "micro" else _spectrogram_windows(chunks, hop)
+    for features in windows:
+        batch[filled, :, :, 0] = features
+        filled += 1
+        if filled == WINDOW_BATCH:
+            flush()
+            cancel.raise_if_cancelled()
+    flush()
+    rate = done / max(time.monotonic() - started, 1e-6)
+    return (np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)), rate
+
+
+def _spectrogram_windows(chunks: Iterable[np.ndarray], hop: int) -> Iterable[np.ndarray]:
+    """kwtui's spectrogram of every 1 s window every `hop` samples (each window normalized on its own, as the
+    firmware does)."""
+    buffer = np.zeros(0, np.float32)
+    buffer_start = position = 0  # sample index of buffer[0] and of the next window's start
     for chunk in chunks:
-        cancel.raise_if_cancelled()
         buffer = np.concatenate([buffer[position - buffer_start :], chunk])
         buffer_start = position
         while position + CLIP_SAMPLES <= buffer_start + len(buffer):
             at = position - buffer_start
-            batch[filled, :, :, 0] = spectrogram(buffer[at : at + CLIP_SAMPLES])
-            filled += 1
+            yield spectrogram(buffer[at : at + CLIP_SAMPLES])
             position += hop
-            if filled == WINDOW_BATCH:
-                flush()
-                cancel.raise_if_cancelled()
-    flush()
-    rate = done / max(time.monotonic() - started, 1e-6)
-    return (np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)), rate
+
+
+def _micro_windows(chunks: Iterable[np.ndarray], hop: int) -> Iterable[np.ndarray]:
+    """The micro frontend run once over the whole stream (its noise estimate and gain carry on, as on the chip);
+    the window starting at sample p is the 98 slices from slice p / 160 on (`hop` is a multiple of 160)."""
+    stream = micro_frontend.FeatureStream()
+    slices = np.zeros((0, micro_frontend.CHANNELS), np.float32)
+    first = 0  # slice index of slices[0]
+    step = hop // micro_frontend.STEP_SAMPLES
+    at = 0  # slice index of the next window's first slice
+    for chunk in chunks:
+        slices = np.concatenate([slices[at - first :], stream.push(chunk)])
+        first = at
+        while at + micro_frontend.N_FRAMES <= first + len(slices):
+            yield slices[at - first : at - first + micro_frontend.N_FRAMES]
+            at += step
 
 
 def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool) -> dict[str, Any]:
@@ -304,9 +329,10 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     keyword_plan = ambient.keyword_stream(material, snr, seed)
     reader = _Reader()
     ambient_scores, ambient_rate = stream_scores(model, ambient.render(ambient_plan, reader), ambient_plan.samples,
-                                                 hop, cancel, report, "sliding over ambient audio")
+                                                 hop, cancel, report, "sliding over ambient audio",
+                                                 preset.features.frontend)
     keyword_scores_, _ = stream_scores(model, ambient.render(keyword_plan, reader), keyword_plan.samples, hop,
-                                       cancel, report, "keywords inside ambient audio")
+                                       cancel, report, "keywords inside ambient audio", preset.features.frontend)
     hours = ambient_plan.seconds / 3600.0
     keyword_indices = [0] if sigmoid else list(range(len(keywords)))
     windows = sorted(set(AVERAGE_WINDOWS) | {cfg.average_window})

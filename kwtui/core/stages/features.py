@@ -33,7 +33,6 @@ from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool
 from kwtui.core.features.worker import process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import SPLITS, RunLayout
-from kwtui.core.data.spectrogram import feature_definition
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
 
 STAGE = "features"
@@ -285,6 +284,7 @@ def _run_pool(
     train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
     train_speech = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_speech()]
     config = {
+        "frontend": preset.features.frontend,
         "time_shift_ms": preset.features.time_shift_ms,
         "noise_snr_db": tuple(preset.features.noise_snr_db),
         "augment": preset.features.augment,
@@ -396,7 +396,7 @@ def _write_outputs(
         "format": FORMAT_VERSION,
         "dataset": str(Path(root).resolve()),
         "classes": plan.classes,
-        "feature": feature_definition(),
+        "feature": params["feature"],
         "augmentation": {k: params[k] for k in ("variants", "time_shift_ms", "noise_snr_db", "augment", "augment_negatives", "seed")},
         "background_stride_s": params["background_stride_s"],
         "splits_from": "lists" if scan.validation_list is not None or scan.testing_list is not None else "hash",

@@ -19,6 +19,7 @@ _RUNNERS = {
     "evaluate": "kwtui.core.stages.evaluate:run_evaluate",
     "convert": "kwtui.core.stages.convert:run_convert",
     "flash": "kwtui.core.stages.flash:run_flash",
+    "esphome": "kwtui.core.stages.esphome:run_export_esphome",  # `kwtui export esphome`: not part of `run`
 }
 
 
@@ -27,7 +28,7 @@ def runner(stage: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-_TENSORFLOW_STAGES = ("train", "convert")  # evaluate runs the model in TFLM (float_model)
+_TENSORFLOW_STAGES = ("train", "convert", "esphome")  # evaluate runs the model in TFLM (float_model)
 
 
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
+from kwtui.core.data.frontends import frontend
 from kwtui.core.features.store import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.io import records, run_folder, writer
@@ -334,7 +335,8 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         model = _load_keras(layout.last_checkpoint)
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
-        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed)
+        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed,
+                            frontend(preset.features.frontend).input_shape)
     resumed_from = state["epochs_done"]
 
     report(

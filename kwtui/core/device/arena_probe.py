@@ -1,0 +1,40 @@
+"""Whether TFLite Micro allocates and invokes a model in an arena of N bytes, asked in a child process.
+
+TFLite Micro can crash (SIGSEGV) instead of failing cleanly when the arena is too small for a model with resource
+variables, so each probe runs in its own short process (no TensorFlow: `tflite_micro` and numpy only).
+Exit status: 0 = runs, 1 = does not fit; anything else (a crash) also means "does not fit".
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def runs_in_child(model_path: Path, arena_size: int, timeout: float = 60) -> bool:
+    try:
+        done = subprocess.run([sys.executable, "-m", "kwtui.core.device.arena_probe", str(model_path), str(arena_size)],
+                              capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
+def _probe(model_path: str, arena_size: int) -> int:
+    import numpy as np
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interpreter = runtime.Interpreter.from_bytes(Path(model_path).read_bytes(), arena_size=arena_size)
+        detail = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), 0)
+        interpreter.invoke()
+        interpreter.invoke()  # a second call reads the state variables the first one wrote
+    except (RuntimeError, ValueError):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_probe(sys.argv[1], int(sys.argv[2])))

@@ -1,0 +1,537 @@
+"""ESPHome export: the trained streaming model as a model ESPHome's `micro_wake_word` runs unchanged, plus its
+manifest (v2).
+
+Steps: the trained whole-clip model (train.model = "stream", features.frontend = "micro") -> the same weights as a
+streaming graph that takes one stride of feature slices per call and keeps each layer's recent inputs in TFLite
+resource variables (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE, initialised in CALL_ONCE) -> int8 TFLite with
+ESPHome's fixed input quantization and a uint8 probability -> checked: only ESPHome's ops, at most 20 variables,
+input int8 [1, stride, 40] at scale 26/255 and zero point -128, output uint8 [1, 1], schema 3 -> run in TFLite
+Micro stride by stride over the test clips and compared with the whole-clip model -> the smallest arena TFLite Micro
+runs it in (bisection, each probe in a child process) plus a margin -> `<wake_word>.tflite` + `<wake_word>.json`.
+
+`probability_cutoff` and `sliding_window_size` come from the evaluation's operating point when the report is
+fresh; ESPHome averages the last N probabilities (one every stride x 10 ms) and fires when the mean exceeds the
+cutoff, which is the firmware post-processing the evaluation models at `evaluate.hop_ms`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core import events as ev
+from kwtui.core.data import micro_frontend
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.features.store import check_files, load_batch, load_splits
+from kwtui.core.io import records, run_folder, writer
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.native import quiet_native_output
+from kwtui.core.preset import Preset
+
+STAGE = "esphome"
+# Registered by ESPHome's micro_wake_word (its op resolver); anything else fails to load on the device.
+ESPHOME_OPS = frozenset({
+    "CALL_ONCE", "VAR_HANDLE", "RESHAPE", "READ_VARIABLE", "STRIDED_SLICE", "CONCATENATION", "ASSIGN_VARIABLE",
+    "CONV_2D", "MUL", "ADD", "MEAN", "FULLY_CONNECTED", "LOGISTIC", "QUANTIZE", "DEPTHWISE_CONV_2D",
+    "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "PACK", "SPLIT_V"})
+MAX_STATE_VARIABLES = 20  # ESPHome creates its MicroResourceVariables with room for 20
+SCHEMA_VERSION = 3
+INPUT_SCALE = 26.0 / 255.0  # ESPHome quantizes the frontend's output with these, whatever the model says
+INPUT_ZERO_POINT = -128
+FEATURE_STEP_MS = 10
+ARENA_ALIGN = 16
+ARENA_MARGIN_BYTES = 1024  # over the measured minimum; the host build's 8-byte pointers already over-estimate
+ARENA_LIMIT = 1024 * 1024
+MINIMUM_ESPHOME_VERSION = "2024.7.0"  # the first release that loads manifest v2 models with strided input
+# The streaming int8 model against the whole-clip float model on the same test clips:
+STREAM_MAX_MEAN_ABS_DIFFERENCE = 0.05  # mean |probability difference|
+STREAM_MIN_AGREEMENT = 0.95  # share of clips on the same side of 0.5
+
+
+def esphome_dir(preset: Preset, out: str | Path | None) -> Path:
+    return Path(out).expanduser() if out else RunLayout(preset).run_dir / "esphome"
+
+
+def wake_word_file_stem(keyword: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", keyword).strip("_").lower()
+    return stem or "wake_word"
+
+
+def check_preset(preset: Preset) -> None:
+    if preset.features.frontend != "micro" or preset.train.model != "stream":
+        raise UserError(
+            f"export esphome: ESPHome computes the micro frontend's features and runs a streaming model; this preset "
+            f"has features.frontend = {preset.features.frontend!r} and train.model = {preset.train.model!r}: set "
+            "features.frontend = \"micro\" and train.model = \"stream\" (see presets/esphome.toml) and re-run")
+
+
+# --- the streaming graph --------------------------------------------------------------------------------------
+
+
+def _layers(keras_model: Any) -> list[tuple[str, Any, list[np.ndarray]]]:
+    """(kind, layer, weights) of the whole-clip model's computing layers, in order."""
+    found = []
+    for layer in keras_model.layers:
+        kind = layer.__class__.__name__
+        if kind in ("Conv1D", "DepthwiseConv1D", "Dense"):
+            found.append((kind, layer, [np.asarray(w) for w in layer.get_weights()]))
+        elif kind not in ("InputLayer", "Reshape", "GlobalAveragePooling1D", "Dropout"):
+            raise KwtuiError(f"export esphome: layer {layer.name} ({kind}) has no streaming form")
+    return found
+
+
+def streaming_module(keras_model: Any) -> tuple[Any, int]:
+    """A tf.Module whose `__call__` takes [1, stride, 40] feature slices and returns the keyword probability
+    [1, 1]; every layer that looks back in time keeps its last inputs in a variable. Returns (module, stride)."""
+    import tensorflow as tf
+
+    from kwtui.core.model import STREAM_POOL
+
+    layers = _layers(keras_model)
+    first = layers[0][1]
+    stride, channels = int(first.strides[0]), micro_frontend.CHANNELS
+    plan = []  # (kind, weights, kept inputs, input channels, strides, activation)
+    in_channels = channels
+    for kind, layer, weights in layers:
+        if kind == "Dense":
+            plan.append(("mean", None, STREAM_POOL - 1, in_channels, 1, None))
+            plan.append((kind, weights, 0, in_channels, 1, layer.activation.__name__))
+            continue
+        kernel = int(layer.kernel_size[0])
+        step = int(layer.strides[0])
+        kept = kernel - step if step > 1 else kernel - 1
+        out_channels = weights[0].shape[-1] * (in_channels if kind == "DepthwiseConv1D" else 1)
+        plan.append((kind, weights, kept, in_channels, step, layer.activation.__name__))
+        in_channels = out_channels
+
+    class Streaming(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.states = [tf.Variable(tf.zeros((1, kept, 1, width)), trainable=False, name=f"state{i}")
+                           for i, (_, _, kept, width, _, _) in enumerate(plan) if kept]
+            self.constants = [[tf.constant(w) for w in weights] if weights is not None else None
+                              for _, weights, *_ in plan]
+
+        @tf.function(input_signature=[tf.TensorSpec([1, stride, channels], tf.float32, name="features")])
+        def __call__(self, features: Any) -> Any:
+            x = tf.reshape(features, [1, stride, 1, channels])
+            state = iter(self.states)
+            for (kind, _, kept, _, step, activation), constants in zip(plan, self.constants):
+                if kept:
+                    variable = next(state)
+                    x = tf.concat([variable, x], axis=1)
+                    variable.assign(x[:, -kept:])
+                if kind == "Conv1D":
+                    x = tf.nn.conv2d(x, tf.expand_dims(constants[0], 1), [1, step, 1, 1], "VALID") + constants[1]
+                elif kind == "DepthwiseConv1D":
+                    x = tf.nn.depthwise_conv2d(x, tf.expand_dims(constants[0], 1), [1, 1, 1, 1], "VALID")
+                    x = x + constants[1]
+                elif kind == "mean":
+                    x = tf.reduce_mean(x, axis=[1, 2])
+                else:
+                    x = tf.matmul(x, constants[0]) + constants[1]
+                if activation == "relu":
+                    x = tf.nn.relu(x)
+                elif activation == "sigmoid":
+                    x = tf.sigmoid(x)
+            return x
+
+    return Streaming(), stride
+
+
+def clip_strides(features: np.ndarray, stride: int) -> np.ndarray:
+    """A clip's (98, 40) slices as the strides a streaming model is fed, so that its last output sees exactly
+    the clip: one slice of silence (zeros) in front makes (98 + 1) a multiple of the stride."""
+    pad = (-len(features)) % stride
+    padded = np.concatenate([np.zeros((pad, features.shape[1]), np.float32), features])
+    return padded.reshape(-1, stride, features.shape[1])
+
+
+def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) -> bytes:
+    """int8 TFLite of the streaming module, calibrated by feeding whole clips stride by stride (so the state
+    variables see their real ranges), with the input range pinned to what ESPHome's quantization assumes."""
+    import tensorflow as tf
+
+    low, high = micro_frontend.INPUT_RANGE
+
+    def samples():
+        for clip in representative:
+            strides = clip_strides(np.clip(clip, low, high), stride)
+            strides[0, 0, 0], strides[0, 0, 1] = low, high  # pins the input's calibrated range to [0, 26]
+            for features in strides:
+                yield [features[np.newaxis].astype(np.float32)]
+
+    with tempfile.TemporaryDirectory(prefix="kwtui-esphome-") as folder, warnings.catch_warnings(), \
+            quiet_native_output():
+        warnings.simplefilter("ignore")
+        tf.saved_model.save(module, folder, signatures=module.__call__.get_concrete_function())
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = {tf.lite.Optimize.DEFAULT}
+        converter._experimental_variable_quantization = True  # noqa: SLF001 - int8 state, as ESPHome expects
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.uint8
+        converter.representative_dataset = samples
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:  # noqa: BLE001 - converter errors have many types
+            raise KwtuiError(f"export esphome: TFLite conversion failed ({str(exc).splitlines()[0][:160]})") from None
+
+
+# --- checks -----------------------------------------------------------------------------------------------------
+
+
+def describe_model(tflite: bytes) -> dict[str, Any]:
+    """What ESPHome looks at in a .tflite: schema version, ops of every subgraph, state variables, and the
+    main subgraph's input and output (shape, type, quantization). Read from the flatbuffer itself."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    op_names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    type_names = {value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+
+    def op_name(operator: Any) -> str:
+        code = model.operatorCodes[operator.opcodeIndex]
+        return op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"CUSTOM({code.customCode})")
+
+    def tensor(subgraph: Any, index: int) -> dict[str, Any]:
+        t = subgraph.tensors[index]
+        q = t.quantization
+        return {"shape": [int(d) for d in t.shape], "type": type_names.get(t.type, str(t.type)),
+                "scale": [float(s) for s in (q.scale if q is not None and q.scale is not None else [])],
+                "zero_point": [int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])]}
+
+    main = model.subgraphs[0]
+    ops = [op_name(o) for sg in model.subgraphs for o in sg.operators]
+    return {"schema_version": int(model.version), "subgraphs": len(model.subgraphs), "ops": sorted(set(ops)),
+            "variables": sum(1 for o in main.operators if op_name(o) == "VAR_HANDLE"),
+            "inputs": [tensor(main, i) for i in main.inputs], "outputs": [tensor(main, i) for i in main.outputs]}
+
+
+def esphome_problems(description: dict[str, Any], stride: int | None = None) -> list[str]:
+    """Everything in a model that ESPHome's micro_wake_word would refuse or compute differently ([] = none)."""
+    problems = []
+    if description["schema_version"] != SCHEMA_VERSION:
+        problems.append(f"schema version {description['schema_version']} (ESPHome loads {SCHEMA_VERSION})")
+    missing = sorted(set(description["ops"]) - ESPHOME_OPS)
+    if missing:
+        problems.append(f"ops ESPHome does not register: {', '.join(missing)}")
+    if description["variables"] > MAX_STATE_VARIABLES:
+        problems.append(f"{description['variables']} state variables (ESPHome has room for {MAX_STATE_VARIABLES})")
+    if len(description["inputs"]) != 1 or len(description["outputs"]) != 1:
+        problems.append("not one input and one output")
+        return problems
+    given, out = description["inputs"][0], description["outputs"][0]
+    shape_ok = len(given["shape"]) == 3 and given["shape"][0] == 1 and given["shape"][2] == micro_frontend.CHANNELS \
+        and (stride is None or given["shape"][1] == stride)
+    if not shape_ok or given["type"] != "int8":
+        problems.append(f"input {given['type']} {given['shape']} (ESPHome feeds int8 [1, stride, 40])")
+    if len(given["scale"]) != 1 or abs(given["scale"][0] - INPUT_SCALE) > 1e-6 or given["zero_point"] != [INPUT_ZERO_POINT]:
+        problems.append(f"input quantization {given['scale']} / {given['zero_point']} (ESPHome quantizes with "
+                        f"{INPUT_SCALE:.6f} / {INPUT_ZERO_POINT})")
+    if out["shape"] != [1, 1] or out["type"] != "uint8":
+        problems.append(f"output {out['type']} {out['shape']} (ESPHome reads uint8 [1, 1])")
+    return problems
+
+
+def stream_clip(interpreter: Any, features: np.ndarray, stride: int) -> float:
+    """A fresh interpreter fed a clip stride by stride, quantized as ESPHome does; the last probability."""
+    for block in clip_strides(features, stride):
+        q = np.clip(np.round(block / INPUT_SCALE + INPUT_ZERO_POINT), -128, 127).astype(np.int8)
+        interpreter.set_input(q[np.newaxis], 0)
+        interpreter.invoke()
+    return float(np.asarray(interpreter.get_output(0)).reshape(-1)[0]) / 256.0
+
+
+def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride: int, paths: list[Path],
+                             cancel: ev.CancelToken, report: ev.Reporter) -> dict[str, Any]:
+    """The streaming int8 model in TFLite Micro against the whole-clip float model on the same clips."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    streamed, whole = [], []
+    started = time.monotonic()
+    for start in range(0, len(paths), 256):
+        x = load_batch(paths[start : start + 256])
+        whole.extend(np.asarray(keras_model(x, training=False), dtype=np.float32).reshape(-1).tolist())
+        for clip in x[:, :, :, 0]:
+            cancel.raise_if_cancelled()
+            streamed.append(stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, stride))
+        done = start + len(x)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        report(ev.Progress(STAGE, done, len(paths), rate, (len(paths) - done) / rate, "clips",
+                           "streaming model vs whole-clip model"))
+    a, b = np.asarray(streamed), np.asarray(whole)
+    return {"clips": len(a), "mean_abs_difference": round(float(np.mean(np.abs(a - b))), 4) if len(a) else 0.0,
+            "max_abs_difference": round(float(np.max(np.abs(a - b))), 4) if len(a) else 0.0,
+            "agreement": round(float(np.mean((a >= 0.5) == (b >= 0.5))), 4) if len(a) else 1.0,
+            "tolerance": {"mean_abs_difference": STREAM_MAX_MEAN_ABS_DIFFERENCE, "agreement": STREAM_MIN_AGREEMENT}}
+
+
+def minimal_arena(tflite: bytes) -> int:
+    """Smallest arena (multiple of ARENA_ALIGN) TFLite Micro allocates and runs the streaming model in."""
+    from kwtui.core.device.arena_probe import runs_in_child
+
+    with tempfile.TemporaryDirectory(prefix="kwtui-arena-") as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(tflite)
+        high = 8 * 1024
+        while not runs_in_child(path, high):
+            high *= 2
+            if high > ARENA_LIMIT:
+                raise KwtuiError(f"export esphome: TFLite Micro cannot run the model even in a {ARENA_LIMIT} byte arena")
+        low = 0
+        while high - low > ARENA_ALIGN:
+            mid = (low + high) // 2 // ARENA_ALIGN * ARENA_ALIGN
+            if mid <= low:
+                break
+            if runs_in_child(path, mid):
+                high = mid
+            else:
+                low = mid
+    return high
+
+
+# --- detection on held-out clips: kwtui's model of the device, and ESPHome's own host runtime ------------------
+
+PAD_BEFORE_S, PAD_AFTER_S = 0.5, 1.0  # silence around each held-out clip
+# The two runtimes' int8 kernels round differently (outputs within a few uint8 steps) and pymicro-wakeword averages
+# probabilities / 256 where ESPHome divides by 255: a clip whose best average is that near the cutoff can go either
+# way. Detected clips may differ by this share of a group, or by one clip.
+HOST_RUNTIME_TOLERANCE = 0.05
+
+
+def within_tolerance(rates: dict[str, Any]) -> bool:
+    apart = abs(rates["kwtui"] - rates["pymicro_wakeword"]) * rates["clips"]
+    return apart <= max(1.0, HOST_RUNTIME_TOLERANCE * rates["clips"]) + 1e-9
+
+
+def padded(clip: np.ndarray) -> np.ndarray:
+    rate = micro_frontend.SAMPLE_RATE
+    return np.concatenate([np.zeros(int(PAD_BEFORE_S * rate), np.float32), np.asarray(clip, np.float32),
+                           np.zeros(int(PAD_AFTER_S * rate), np.float32)])
+
+
+def device_detects(tflite: bytes, arena: int, cutoff: float, window: int, audio: np.ndarray) -> bool:
+    """What ESPHome's micro_wake_word does with `audio` (16 kHz), modelled by kwtui: a fresh micro frontend and
+    model state, the frontend's output quantized with ESPHome's fixed scale, one inference per stride of slices,
+    the last `window` uint8 probabilities (zeros at first) averaged as sum / (255 * window) and compared > cutoff."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
+    stride = int(interpreter.get_input_details(0)["shape"][1])
+    slices = micro_frontend.FeatureStream().push(audio)
+    recent = np.zeros(window, np.int64)
+    for n, at in enumerate(range(0, len(slices) - stride + 1, stride)):
+        q = np.clip(np.round(slices[at : at + stride] / INPUT_SCALE + INPUT_ZERO_POINT), -128, 127).astype(np.int8)
+        interpreter.set_input(q[np.newaxis], 0)
+        interpreter.invoke()
+        recent[n % window] = int(np.asarray(interpreter.get_output(0)).reshape(-1)[0])
+        if recent.sum() / (255.0 * window) > cutoff:
+            return True
+    return False
+
+
+def host_runtime_detects(manifest_path: Path, audio: np.ndarray) -> bool:
+    """ESPHome's own host runtime (pymicro-wakeword: its TFLite build, its frontend, its post-processing) loading
+    the exported manifest as a user would."""
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+    detector = MicroWakeWord.from_config(manifest_path)
+    frontend = MicroWakeWordFeatures()
+    pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype("<i2").tobytes()
+    try:
+        return any(detector.process_streaming(features) for features in frontend.process_streaming(pcm))
+    finally:
+        detector.close()
+
+
+def held_out_detection(tflite: bytes, arena: int, cutoff: float, window: int, manifest_path: Path,
+                       clips: dict[str, list[np.ndarray]], cancel: ev.CancelToken,
+                       report: ev.Reporter) -> dict[str, Any]:
+    """Per group of clips ("keyword", "other words"): the share detected by kwtui's model of the device and by
+    pymicro-wakeword, each clip padded with silence."""
+    result: dict[str, Any] = {}
+    total = sum(len(group) for group in clips.values())
+    done = 0
+    started = time.monotonic()
+    for name, group in clips.items():
+        ours = theirs = 0
+        for clip in group:
+            cancel.raise_if_cancelled()
+            audio = padded(clip)
+            ours += device_detects(tflite, arena, cutoff, window, audio)
+            theirs += host_runtime_detects(manifest_path, audio)
+            done += 1
+            rate = done / max(time.monotonic() - started, 1e-6)
+            report(ev.Progress(STAGE, done, total, rate, (total - done) / rate, "clips",
+                               "held-out clips in ESPHome's host runtime"))
+        n = max(1, len(group))
+        result[name] = {"clips": len(group), "kwtui": round(ours / n, 4), "pymicro_wakeword": round(theirs / n, 4)}
+    return result
+
+
+# --- the manifest -------------------------------------------------------------------------------------------------
+
+
+def operating_point(layout: RunLayout, stride: int, report: ev.Reporter) -> dict[str, Any]:
+    """ESPHome's cutoff and window: the evaluation's operating point (`records.operating_point`: the fresh
+    evaluation's pick at evaluate.target_fa_per_hour, else the preset's threshold and average_window). ESPHome makes
+    one probability every stride x 10 ms; a window evaluated at another hop is rescaled to the same duration."""
+    preset = layout.preset
+    point = records.operating_point(layout)
+    if point.chosen_by.startswith("preset") and preset.evaluate.target_fa_per_hour > 0:
+        report(ev.Warning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
+                                 f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
+                                 f"{preset.evaluate.target_fa_per_hour:g} false accepts/h"))
+    step_ms = stride * FEATURE_STEP_MS
+    window = point.average_window
+    if abs(preset.evaluate.hop_ms - step_ms) > 1e-6:
+        window = max(1, int(round(point.average_window * preset.evaluate.hop_ms / step_ms)))
+        report(ev.Warning(STAGE, f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
+                                 f"model every {step_ms} ms: sliding_window_size {point.average_window} -> {window} "
+                                 f"(same duration); evaluate with hop_ms = {step_ms} for the exact operating point"))
+    return {"threshold": point.threshold, "average_window": window, "chosen_by": point.chosen_by,
+            "evaluated_hop_ms": preset.evaluate.hop_ms, "step_ms": step_ms}
+
+
+def manifest(keyword: str, model_file: str, cutoff: float, window: int, arena: int) -> dict[str, Any]:
+    return {
+        "type": "micro",
+        "wake_word": keyword.replace("_", " ").title(),
+        "author": "kwtui",
+        "website": "https://github.com/kwtui/kwtui",
+        "model": model_file,
+        "trained_languages": ["en"],
+        "version": 2,
+        "micro": {
+            "probability_cutoff": round(float(cutoff), 3),
+            "feature_step_size": FEATURE_STEP_MS,
+            "sliding_window_size": int(window),
+            "tensor_arena_size": int(arena),
+            "minimum_esphome_version": MINIMUM_ESPHOME_VERSION,
+        },
+    }
+
+
+def yaml_snippet(manifest_path: Path) -> str:
+    """The lines of an ESPHome device's YAML that load the model (block style, as ESPHome's docs write it)."""
+    return f"micro_wake_word:\n  models:\n    - model: {manifest_path}\n"
+
+
+def yaml_line(manifest_path: Path) -> str:
+    """The same YAML on one line (flow style), for a one-line summary."""
+    return f"micro_wake_word: {{models: [{{model: {json.dumps(str(manifest_path))}}}]}}"
+
+
+# --- the stage ----------------------------------------------------------------------------------------------------
+
+
+def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken,
+                       out: str | Path | None = None) -> dict[str, Any]:
+    check_preset(preset)
+    layout = RunLayout(preset)
+    target = esphome_dir(preset, out)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--out {target}: is a file, not a folder; choose a folder")
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+        return _export(preset, layout, target, report, cancel)
+
+
+MAX_CHECK_CLIPS = 200  # per group: bounds the host-runtime check's time
+
+
+def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Reporter) -> dict[str, list[np.ndarray]]:
+    """The test split's keyword clips and other words as 1 s of 16 kHz audio (never trained on)."""
+    from kwtui.core.data.audio import BadAudio, load_clip
+    from kwtui.core.features.store import features_info
+    from kwtui.core.stages.evaluate import held_out_material
+
+    material = held_out_material(preset, features_info(layout), test, layout.features_dir, report)
+    groups = {"keyword": [region for region, _ in material.keywords], "other words": material.words}
+    clips: dict[str, list[np.ndarray]] = {}
+    for name, regions in groups.items():
+        clips[name] = []
+        for region in regions[:MAX_CHECK_CLIPS]:
+            try:
+                clips[name].append(load_clip(region.source).samples)
+            except BadAudio:
+                continue  # the features stage already reported it
+    return clips
+
+
+def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter,
+            cancel: ev.CancelToken) -> dict[str, Any]:
+    from kwtui.core.stages.train import _load_keras, trained_model_path
+
+    started = time.monotonic()
+    source = trained_model_path(layout)
+    splits = load_splits(layout, ("train", "validation", "test"))
+    test = splits["test"] if len(splits["test"]) else splits["validation"]
+    check_files(test.paths, report, cancel, STAGE)
+    report(ev.Started(STAGE, total=len(test), unit="clips", message=f"ESPHome streaming model from {source.name}"))
+    keras_model = _load_keras(source)
+    module, stride = streaming_module(keras_model)
+    train = splits["train"]
+    picks = np.random.default_rng([preset.train.seed, 7]).permutation(len(train))[: preset.convert.representative_samples]
+    representative = load_batch([train.paths[i] for i in sorted(picks)])[:, :, :, 0]
+    cancel.raise_if_cancelled()
+    tflite = to_streaming_tflite(module, stride, representative)
+    description = describe_model(tflite)
+    problems = esphome_problems(description, stride)
+    if problems:
+        raise KwtuiError(f"export esphome: the converted model would not run in ESPHome: {'; '.join(problems)}")
+    cancel.raise_if_cancelled()
+    arena_min = minimal_arena(tflite)
+    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    with quiet_native_output():
+        comparison = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths, cancel, report)
+    if comparison["mean_abs_difference"] > STREAM_MAX_MEAN_ABS_DIFFERENCE or comparison["agreement"] < STREAM_MIN_AGREEMENT:
+        raise KwtuiError(
+            f"export esphome: the streaming model differs from the trained model (mean |difference| "
+            f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
+            "clips); retrain or report this")
+    point = operating_point(layout, stride, report)
+    keyword = preset.classes.keywords[0]
+    stem = wake_word_file_stem(keyword)
+    body = manifest(keyword, f"{stem}.tflite", point["threshold"], point["average_window"], arena)
+    manifest_text = json.dumps(body, indent=2) + "\n"
+    clips = _held_out_clips(preset, layout, test, report)
+    with tempfile.TemporaryDirectory(prefix="kwtui-esphome-check-") as folder:
+        (Path(folder) / f"{stem}.tflite").write_bytes(tflite)
+        (Path(folder) / f"{stem}.json").write_text(manifest_text)
+        detection = held_out_detection(tflite, arena, body["micro"]["probability_cutoff"],
+                                       body["micro"]["sliding_window_size"], Path(folder) / f"{stem}.json", clips,
+                                       cancel, report)
+    for name, rates in detection.items():
+        if not within_tolerance(rates):
+            report(ev.Warning(STAGE, f"{name}: ESPHome's host runtime detects {rates['pymicro_wakeword']:.0%} of "
+                                     f"{rates['clips']} held-out clips, kwtui's model of the device "
+                                     f"{rates['kwtui']:.0%}: more apart than {HOST_RUNTIME_TOLERANCE:.0%} or one clip"))
+    model_path, manifest_path = target / f"{stem}.tflite", target / f"{stem}.json"
+    target.mkdir(parents=True, exist_ok=True)
+    record = {"train_fingerprint": records.train_fingerprint(preset), "train_run": records.train_run_id(layout),
+              "files": [str(model_path), str(manifest_path)], "manifest": body, "model": description,
+              "arena_min_bytes": arena_min, "arena_margin_bytes": arena - arena_min, "streaming_check": comparison,
+              "operating_point": point, "held_out_detection": detection}
+    writer.write_files({model_path: tflite, manifest_path: manifest_text.encode()}, journal_dir=target)
+    writer.write_text(layout.run_dir / "esphome.json", json.dumps(record, indent=2) + "\n")
+    summary = {
+        "wake_word": body["wake_word"], "model": str(model_path), "manifest": str(manifest_path),
+        "model_bytes": len(tflite), "tensor_arena_size": arena, "arena_min_bytes": arena_min,
+        "probability_cutoff": body["micro"]["probability_cutoff"],
+        "sliding_window_size": body["micro"]["sliding_window_size"], "stride": stride,
+        "state_variables": description["variables"], "ops": " ".join(description["ops"]),
+        "stream_agreement": comparison["agreement"], "stream_mean_abs_difference": comparison["mean_abs_difference"],
+        **{f"detected_{name.replace(' ', '_')}_{runtime}": rates[runtime] for name, rates in detection.items()
+           for runtime in ("pymicro_wakeword", "kwtui")},
+        "esphome_yaml": yaml_line(manifest_path), "seconds": round(time.monotonic() - started, 1),
+    }
+    report(ev.Finished(STAGE, summary))
+    return summary

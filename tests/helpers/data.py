@@ -31,23 +31,24 @@ DEMO_NOISE_SECONDS = 12.0
 DEMO_SEED = 7
 
 
-def _demo_key() -> str:
+def _demo_key(per_word: int = DEMO_PER_WORD) -> str:
     source = (REPO / "kwtui" / "core" / "data" / "demo.py").read_bytes()
-    params = f"{DEMO_WORDS}|{DEMO_PER_WORD}|{DEMO_NOISE_SECONDS}|{DEMO_SEED}".encode()
+    params = f"{DEMO_WORDS}|{per_word}|{DEMO_NOISE_SECONDS}|{DEMO_SEED}".encode()
     return hashlib.sha1(source + params).hexdigest()[:10]
 
 
-def make_cached_demo_dataset() -> Path:
+def make_cached_demo_dataset(per_word: int = DEMO_PER_WORD) -> Path:
     """Generate once per version key; concurrent runs race safely (generate aside, then rename)."""
     from kwtui.core.data.demo import make_demo_dataset
 
-    target = GENERATED / f"demo-{_demo_key()}"
+    key = _demo_key(per_word)
+    target = GENERATED / f"demo-{key}"
     if (target / "README.txt").exists():
         return target
     GENERATED.mkdir(parents=True, exist_ok=True)
-    scratch = GENERATED / f".demo-{_demo_key()}-{os.getpid()}"
+    scratch = GENERATED / f".demo-{key}-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
-    make_demo_dataset(scratch, DEMO_WORDS, DEMO_PER_WORD, DEMO_SEED, noise_seconds=DEMO_NOISE_SECONDS)
+    make_demo_dataset(scratch, DEMO_WORDS, per_word, DEMO_SEED, noise_seconds=DEMO_NOISE_SECONDS)
     try:
         os.rename(scratch, target)
     except OSError:  # someone else finished first

@@ -1,0 +1,141 @@
+"""`kwtui export esphome`: what ESPHome's micro_wake_word requires of a model and its manifest (checked in the
+flatbuffer itself), the streaming model against the trained whole-clip model, and ESPHome's own host runtime
+(pymicro-wakeword) loading the export as a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kwtui.core.stages import esphome
+from tests.esphome.conftest import DECOYS
+
+pytestmark = pytest.mark.slow
+
+V2_KEYS = {"type", "wake_word", "author", "website", "model", "trained_languages", "version", "micro"}
+V2_MICRO_KEYS = {"probability_cutoff", "feature_step_size", "sliding_window_size", "tensor_arena_size",
+                 "minimum_esphome_version"}
+
+
+def test_export_writes_the_model_and_a_v2_manifest_and_nothing_else(esphome_export):
+    out = esphome_export["out"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*DECOYS, "marvin.tflite", "marvin.json"])
+    for name, data in DECOYS.items():
+        assert (out / name).read_bytes() == data
+    manifest = json.loads((out / "marvin.json").read_text())
+    assert set(manifest) == V2_KEYS and set(manifest["micro"]) == V2_MICRO_KEYS
+    assert manifest["type"] == "micro" and manifest["version"] == 2 and manifest["model"] == "marvin.tflite"
+    assert manifest["wake_word"] == "Marvin" and manifest["micro"]["feature_step_size"] == 10
+    record = esphome_export["record"]
+    assert manifest["micro"]["tensor_arena_size"] == record["arena_min_bytes"] + record["arena_margin_bytes"]
+    assert esphome.ARENA_MARGIN_BYTES <= record["arena_margin_bytes"] < esphome.ARENA_MARGIN_BYTES + esphome.ARENA_ALIGN
+    # the operating point is the evaluation's pick at the target FA/h (the same hop: the window carries over)
+    chosen = esphome_export["report"]["operating_point"]
+    assert manifest["micro"]["probability_cutoff"] == pytest.approx(min(chosen["threshold"], esphome.MAX_CUTOFF), abs=1e-3)
+    assert manifest["micro"]["sliding_window_size"] == chosen["average_window"]
+    summary = [json.loads(line) for line in esphome_export["result"].stdout.splitlines() if line.startswith("{")][-1]
+    assert "micro_wake_word: {models: [{model:" in json.dumps(summary)
+
+
+def test_the_model_is_what_esphome_loads(esphome_export):
+    tflite = (esphome_export["out"] / "marvin.tflite").read_bytes()
+    model = esphome.describe_model(tflite)
+    assert model["schema_version"] == 3 and set(model["ops"]) <= esphome.ESPHOME_OPS
+    assert {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"} <= set(model["ops"])
+    assert "SOFTMAX" not in model["ops"] and "DEQUANTIZE" not in model["ops"]
+    assert 0 < model["variables"] <= 20 and model["subgraphs"] == 2  # the second is the CALL_ONCE initialiser
+    (given,), (out,) = model["inputs"], model["outputs"]
+    assert given["shape"] == [1, 3, 40] and given["type"] == "int8"
+    assert given["scale"][0] == pytest.approx(26 / 255, abs=1e-6) and given["zero_point"] == [-128]
+    assert out["shape"] == [1, 1] and out["type"] == "uint8"
+    assert esphome.esphome_problems(model, stride=3) == []
+
+
+def test_the_checks_name_what_esphome_would_refuse():
+    good = {"schema_version": 3, "ops": ["CONV_2D", "LOGISTIC"], "variables": 5,
+            "inputs": [{"shape": [1, 3, 40], "type": "int8", "scale": [26 / 255], "zero_point": [-128]}],
+            "outputs": [{"shape": [1, 1], "type": "uint8", "scale": [1 / 256], "zero_point": [0]}]}
+    assert esphome.esphome_problems(good) == []
+    bad = {**good, "ops": ["CONV_2D", "SOFTMAX", "DEQUANTIZE"], "variables": 21,
+           "inputs": [{"shape": [1, 99, 43, 1], "type": "int8", "scale": [0.05], "zero_point": [3]}],
+           "outputs": [{"shape": [1, 6], "type": "int8", "scale": [1 / 256], "zero_point": [-128]}]}
+    problems = " | ".join(esphome.esphome_problems(bad))
+    for words in ("DEQUANTIZE, SOFTMAX", "21 state variables", "input int8 [1, 99, 43, 1]", "input quantization",
+                  "output int8 [1, 6]"):
+        assert words in problems, problems
+
+
+def test_the_streaming_model_computes_what_the_trained_model_computes(esphome_export):
+    """Run the export stride by stride in TFLite Micro over the test clips and compare with the Keras model on
+    the whole clips (the tolerance is esphome.STREAM_MAX_MEAN_ABS_DIFFERENCE / STREAM_MIN_AGREEMENT)."""
+    import keras
+    from tflite_micro.python.tflite_micro import runtime
+
+    from kwtui.core.features.store import load_batch, load_splits
+    from kwtui.core.io.layout import RunLayout
+
+    preset = esphome_export["preset"]
+    layout = RunLayout(preset)
+    tflite = (esphome_export["out"] / "marvin.tflite").read_bytes()
+    arena = json.loads((esphome_export["out"] / "marvin.json").read_text())["micro"]["tensor_arena_size"]
+    test = load_splits(layout, ("test",))["test"]
+    x = load_batch(test.paths)
+    whole = keras.models.load_model(Path(preset.run_path) / "model_best.keras", compile=False).predict(x, verbose=0)
+    streamed = [esphome.stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, 3)
+                for clip in x[:, :, :, 0]]
+    difference = np.abs(np.asarray(streamed) - whole.reshape(-1))
+    assert len(difference) >= 10
+    assert difference.mean() <= esphome.STREAM_MAX_MEAN_ABS_DIFFERENCE, difference
+    assert np.mean((np.asarray(streamed) >= 0.5) == (whole.reshape(-1) >= 0.5)) >= esphome.STREAM_MIN_AGREEMENT
+    check = esphome_export["record"]["streaming_check"]
+    assert check["clips"] == len(difference) and check["mean_abs_difference"] == pytest.approx(difference.mean(), abs=2e-3)
+
+
+UNSEEN = [("marvin", v) for v in range(12)] + [(w, v) for w in ("martin", "marble", "yes", "seven", "hello")
+                                              for v in range(3)]
+
+
+def test_esphome_host_runtime_loads_the_export_and_detects_like_kwtui(esphome_export):
+    """pymicro-wakeword (ESPHome's host runtime: its own TFLite, frontend and averaging) loads the manifest as
+    written and, on clips padded with silence, gives the scores and decisions of kwtui's model of the device
+    (esphome.SCORE_TOLERANCE; only clips that near the cutoff may be decided differently): the export's own
+    held-out clips, and new ones in espeak-ng voices and words the model never heard."""
+    from pymicro_wakeword import MicroWakeWord
+
+    from kwtui.core.data.audio import resample
+    from tests.helpers.corpus import ESPEAK_RATE, speak
+
+    detection = esphome_export["record"]["held_out_detection"]
+    assert detection["keyword"]["clips"] >= 4 and detection["other words"]["clips"] >= 4
+    assert all(esphome.within_tolerance(rates) for rates in detection.values()), detection
+    manifest_path = esphome_export["out"] / "marvin.json"
+    manifest = json.loads(manifest_path.read_text())["micro"]
+    detector = MicroWakeWord.from_config(manifest_path)
+    assert detector.wake_word == "Marvin" and detector.stride == 3
+    assert detector.probability_cutoff == manifest["probability_cutoff"]
+    tflite = (esphome_export["out"] / "marvin.tflite").read_bytes()
+    scores = {}
+    for word, variant in UNSEEN:
+        clip = resample(speak(word, 50 + variant), ESPEAK_RATE)[:16000]
+        audio = esphome.padded(np.pad(clip, (0, 16000 - len(clip))))
+        ours = esphome.device_score(tflite, manifest["tensor_arena_size"], manifest["sliding_window_size"], audio)
+        theirs = esphome.host_runtime_score(manifest_path, audio)
+        scores[(word, variant)] = (ours, theirs)
+        assert abs(ours - theirs) <= esphome.SCORE_TOLERANCE, (word, variant, ours, theirs)
+        if abs(ours - manifest["probability_cutoff"]) > esphome.SCORE_TOLERANCE:
+            assert (ours > manifest["probability_cutoff"]) == (theirs > manifest["probability_cutoff"])
+    keyword = np.mean([theirs for (word, _), (_, theirs) in scores.items() if word == "marvin"])
+    others = np.mean([theirs for (word, _), (_, theirs) in scores.items() if word != "marvin"])
+    assert keyword > others + 0.2, scores  # it tells the wake word from other words
+
+
+def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
+    from tests.helpers.corpus import kwtui
+
+    result = kwtui("export", "esphome", "commands", "--set", f"run_dir={tmp_path / 'run'}", timeout=60)
+    assert result.returncode == 2, result.stderr
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert "features.frontend = \"micro\"" in line and "Traceback" not in result.stderr

@@ -80,7 +80,7 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
 
 KWTUI = CORE.parent
 LAYERS = {  # package -> kwtui packages it may import (besides itself and the leaf modules below)
-    "kwtui.core.io": {"kwtui.core.data.spectrogram"},
+    "kwtui.core.io": {"kwtui.core.data.spectrogram", "kwtui.core.data.frontends"},  # a store records its feature
     "kwtui.core.data": {"kwtui.core.io"},
     "kwtui.core.features": {"kwtui.core.io", "kwtui.core.data"},
     "kwtui.core.device": {"kwtui.core.io", "kwtui.core.data"},

@@ -47,9 +47,13 @@ STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, Traini
 def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, *, until: str | None = None,
                     **options: Any) -> dict:
     """Stages `stage`..`until` through the same orchestrator as `kwtui run` (preset copy, ownership, pre-checks,
-    freshness); a step's button always runs its stages, even when their records are up to date."""
-    from kwtui.core.stages.pipeline import run_pipeline
+    freshness); a step's button always runs its stages, even when their records are up to date. An export (not a
+    pipeline stage) runs on its own."""
+    from kwtui.core.preset import STAGES
+    from kwtui.core.stages.pipeline import run_pipeline, run_stage
 
+    if stage not in STAGES:
+        return run_stage(stage, preset, report, cancel, **options)
     results = run_pipeline(preset, report, cancel, start=stage, until=until or stage, force=True, **options)
     return {**results[list(results)[-1]], "stages": results}
 

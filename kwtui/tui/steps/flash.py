@@ -1,6 +1,9 @@
-"""Step 6: serial port, chip and baud; a dry run showing the exact esptool command; flashing with a log."""
+"""Step 6: serial port, chip and baud; a dry run showing the exact esptool command; flashing with a log. Beside
+kwtui's firmware, ESPHome: the export for micro_wake_word and the YAML that loads it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,6 +68,8 @@ class FlashStep(StageStep):
             yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
             yield Button("Monitor", id="monitor-start", compact=True, tooltip="show the board's detections")
+            yield Button("ESPHome", id="esphome-export", compact=True,
+                         tooltip="export for ESPHome's micro_wake_word (micro frontend + stream model)")
             yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="flash-status", classes="status")
         yield ProgressBar(total=100, id="flash-progress", show_eta=False)
@@ -117,6 +122,7 @@ class FlashStep(StageStep):
         super().set_running(running)
         self.query_one("#flash-dry-run", Button).disabled = running
         self.query_one("#monitor-start", Button).disabled = running
+        self.query_one("#esphome-export", Button).disabled = running
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button = event.button.id
@@ -127,6 +133,8 @@ class FlashStep(StageStep):
             self.start(dry_run=button == "flash-dry-run")
         elif button == "monitor-start":
             self.start_monitor()
+        elif button == "esphome-export":
+            self.start_esphome_export()
         elif button == "flash-cancel":
             self.cancel()
             if self.wizard.task_running("monitor"):
@@ -142,6 +150,28 @@ class FlashStep(StageStep):
         if self.wizard.start_stage(self.stage, self, preset, dry_run=dry_run, port=port):
             self.set_running(True)
             self.set_status("dry run ..." if dry_run else "flashing ...")
+
+    def start_esphome_export(self) -> None:
+        preset = self.validated_preset()
+        if preset is None:
+            return
+        self.query_one("#flash-log", RichLog).write("--- ESPHome export ---")
+        if self.wizard.start_stage("esphome", self, preset):
+            self.set_running(True)
+            self.set_status("exporting for ESPHome ...")
+
+    def show_esphome_result(self, summary: dict) -> None:
+        from kwtui.core.stages.esphome import yaml_snippet
+
+        log = self.query_one("#flash-log", RichLog)
+        manifest = Path(str(summary["manifest"]))
+        log.write(f"wrote {summary['model']} ({summary['model_bytes']:,} B, arena {summary['tensor_arena_size']:,} B,"
+                  f" cutoff {summary['probability_cutoff']}, window {summary['sliding_window_size']})")
+        log.write(f"copy {manifest.name} and {Path(str(summary['model'])).name} next to your device's YAML "
+                  "(e.g. config/esphome/), then add:")
+        for line in yaml_snippet(Path(manifest.name)).splitlines():
+            log.write(Text(line, style="bold"))
+        self.set_status(f"[green]ESPHome export in {manifest.parent}[/]")
 
     def start_monitor(self) -> None:
         """Read the board's serial output (115200 baud, the firmware's) until Cancel."""
@@ -201,6 +231,9 @@ class FlashStep(StageStep):
             else:
                 log.write("--- monitor stopped ---")
                 self.set_status(f"monitor stopped: {self.detections} detection(s)")
+            return
+        if message.ok and message.stage == "esphome":
+            self.show_esphome_result(message.summary)
             return
         if message.ok:
             command = message.summary.get("command") or self.last_command

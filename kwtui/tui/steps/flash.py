@@ -64,12 +64,12 @@ class FlashStep(StageStep):
             yield Label("firmware bins", classes="field-label")
             yield Input(id="firmware-bin", placeholder="optional: built firmware folder (.bin files)",
                         suggester=PathSuggester(), compact=True)
+            yield Button("ESPHome", id="esphome-export", compact=True,
+                         tooltip="instead of kwtui's firmware: export for ESPHome's micro_wake_word")
         with Horizontal(classes="row"):
             yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
             yield Button("Monitor", id="monitor-start", compact=True, tooltip="show the board's detections")
-            yield Button("ESPHome", id="esphome-export", compact=True,
-                         tooltip="export for ESPHome's micro_wake_word (micro frontend + stream model)")
             yield Button("Cancel", id="flash-cancel", variant="error", disabled=True, compact=True)
         yield Label("", id="flash-status", classes="status")
         yield ProgressBar(total=100, id="flash-progress", show_eta=False)

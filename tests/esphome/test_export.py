@@ -132,6 +132,21 @@ def test_esphome_host_runtime_loads_the_export_and_detects_like_kwtui(esphome_ex
     assert keyword > others + 0.2, scores  # it tells the wake word from other words
 
 
+def test_a_users_own_files_of_the_same_names_are_left_alone(esphome_export, tmp_path):
+    from tests.helpers.corpus import kwtui
+
+    for name in ("marvin.json", "marvin.tflite"):
+        out = tmp_path / name.replace(".", "_")
+        out.mkdir()
+        (out / name).write_bytes(b"mine")
+        result = kwtui("export", "esphome", esphome_export["preset_file"], "--out", out, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert f"{out / name}: not written by kwtui" in result.stderr and "Traceback" not in result.stderr
+        assert [p.name for p in out.iterdir()] == [name] and (out / name).read_bytes() == b"mine"
+    again = kwtui("export", "esphome", esphome_export["preset_file"], "--out", esphome_export["out"], timeout=300)
+    assert again.returncode == 0, again.stderr  # its own earlier export is replaced
+
+
 def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
     from tests.helpers.corpus import kwtui
 

@@ -52,6 +52,7 @@ ARENA_LIMIT = 1024 * 1024
 # ESPHome fires when sum(uint8 probabilities) / (255 * window) > cutoff; pymicro-wakeword averages uint8 / 256, so it
 # can never exceed 255/256 = 0.9961. A higher cutoff would be a model that never fires there (or, >= 1, anywhere).
 MAX_CUTOFF = 0.995
+MANIFEST_AUTHOR = "kwtui"  # also how an export recognises its own earlier files
 MINIMUM_ESPHOME_VERSION = "2024.7.0"  # the first release that loads manifest v2 models with strided input
 # The streaming int8 model against the whole-clip float model on the same test clips:
 STREAM_MAX_MEAN_ABS_DIFFERENCE = 0.05  # mean |probability difference|
@@ -423,7 +424,7 @@ def manifest(keyword: str, model_file: str, cutoff: float, window: int, arena: i
     return {
         "type": "micro",
         "wake_word": keyword.replace("_", " ").title(),
-        "author": "kwtui",
+        "author": MANIFEST_AUTHOR,
         "website": "https://github.com/kwtui/kwtui",
         "model": model_file,
         "trained_languages": ["en"],
@@ -458,8 +459,27 @@ def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelTok
     target = esphome_dir(preset, out)
     if target.exists() and not target.is_dir():
         raise UserError(f"--out {target}: is a file, not a folder; choose a folder")
+    refuse_foreign_files(target, wake_word_file_stem(preset.classes.keywords[0]))
     with run_folder.writing(layout.run_dir, "run_dir", STAGE):
         return _export(preset, layout, target, report, cancel)
+
+
+def refuse_foreign_files(target: Path, stem: str) -> None:
+    """The export replaces `<stem>.tflite` and `<stem>.json` only when kwtui wrote them (its manifest says so);
+    a user's own files of those names are left alone."""
+    manifest_path, model_path = target / f"{stem}.json", target / f"{stem}.tflite"
+    ours = False
+    if manifest_path.exists():
+        try:
+            ours = json.loads(manifest_path.read_bytes()).get("author") == MANIFEST_AUTHOR
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise UserError(f"--out {manifest_path}: not written by kwtui, so it is left alone; move it away or "
+                            "choose another --out")
+    if model_path.exists() and not ours:
+        raise UserError(f"--out {model_path}: not written by kwtui (no kwtui manifest beside it), so it is left "
+                        "alone; move it away or choose another --out")
 
 
 MAX_CHECK_CLIPS = 200  # per group: bounds the host-runtime check's time

@@ -246,10 +246,11 @@ def measure(preset, root: Path, meta: dict) -> dict:
     reader = E._Reader()
     hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
     started = time.monotonic()
+    frontend = preset.features.frontend
     a_scores, rate = E.stream_scores(model, ambient.render(ambient_plan, reader), ambient_plan.samples, hop,
-                                     ev.CancelToken(), ev.ignore, "")
+                                     ev.CancelToken(), ev.ignore, "", frontend)
     k_scores, _ = E.stream_scores(model, ambient.render(keyword_plan, reader), keyword_plan.samples, hop,
-                                  ev.CancelToken(), ev.ignore, "")
+                                  ev.CancelToken(), ev.ignore, "", frontend)
     hours = ambient_plan.seconds / 3600
     kw_idx = [0] if preset.single_sigmoid else list(range(len(keywords)))
     curve = E.detection_curve(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,

@@ -150,6 +150,22 @@ def streaming_module(keras_model: Any) -> tuple[Any, int]:
     return Streaming(), stride
 
 
+def streaming_macs(keras_model: Any) -> int:
+    """Multiply-accumulates of one streaming inference (one stride of slices; every layer makes one time step)."""
+    from kwtui.core.model import STREAM_POOL
+
+    total = 0
+    for kind, _, weights in _layers(keras_model):
+        kernel = weights[0]
+        if kind == "Conv1D":
+            total += int(np.prod(kernel.shape))  # kernel x in x out
+        elif kind == "DepthwiseConv1D":
+            total += int(np.prod(kernel.shape))  # kernel x channels (x 1)
+        else:
+            total += STREAM_POOL * kernel.shape[0] + int(np.prod(kernel.shape))  # the mean, then the dense
+    return total
+
+
 def clip_strides(features: np.ndarray, stride: int) -> np.ndarray:
     """A clip's (98, 40) slices as the strides a streaming model is fed, so that its last output sees exactly
     the clip: one slice of silence (zeros) in front makes (98 + 1) a multiple of the stride."""
@@ -516,6 +532,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"ESPHome streaming model from {source.name}"))
     keras_model = _load_keras(source)
     module, stride = streaming_module(keras_model)
+    macs = streaming_macs(keras_model)
     train = splits["train"]
     picks = np.random.default_rng([preset.train.seed, 7]).permutation(len(train))[: preset.convert.representative_samples]
     representative = load_batch([train.paths[i] for i in sorted(picks)])[:, :, :, 0]
@@ -558,7 +575,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     record = {"train_fingerprint": records.train_fingerprint(preset), "train_run": records.train_run_id(layout),
               "files": [str(model_path), str(manifest_path)], "manifest": body, "model": description,
               "arena_min_bytes": arena_min, "arena_margin_bytes": arena - arena_min, "streaming_check": comparison,
-              "operating_point": point, "held_out_detection": detection}
+              "operating_point": point, "held_out_detection": detection, "macs_per_inference": macs}
     writer.write_files({model_path: tflite, manifest_path: manifest_text.encode()}, journal_dir=target)
     writer.write_text(layout.run_dir / "esphome.json", json.dumps(record, indent=2) + "\n")
     summary = {
@@ -567,6 +584,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
         "probability_cutoff": body["micro"]["probability_cutoff"],
         "sliding_window_size": body["micro"]["sliding_window_size"], "stride": stride,
         "state_variables": description["variables"], "ops": " ".join(description["ops"]),
+        "macs_per_inference": macs, "macs_per_second": round(macs * 1000 / (stride * FEATURE_STEP_MS)),
         "stream_agreement": comparison["agreement"], "stream_mean_abs_difference": comparison["mean_abs_difference"],
         **{f"detected_{name.replace(' ', '_')}_{runtime}": rates[runtime] for name, rates in detection.items()
            for runtime in ("pymicro_wakeword", "kwtui")},

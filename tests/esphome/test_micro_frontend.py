@@ -68,3 +68,25 @@ def test_flash_refuses_a_model_of_the_micro_frontend_and_says_where_it_goes(tmp_
     preset.run_dir = str(tmp_path / "run")
     with pytest.raises(UserError, match="kwtui export esphome"):
         run_flash(preset, lambda event: None, CancelToken(), dry_run=True)
+
+
+def test_the_features_stage_makes_micro_features_resumably(demo_dataset, tmp_path):
+    """The same machinery as the spectrogram (pool, one writer, variants with augmentation, resume): every file
+    (98, 40); a second run writes nothing; a deleted file is made again, identical."""
+    from kwtui.core.events import CancelToken
+    from kwtui.core.features.store import load_feature
+    from kwtui.core.stages.features import run_features
+
+    preset = _preset(features={"variants": 1, "workers": 2})
+    preset.dataset.path = str(demo_dataset)
+    preset.run_dir = str(tmp_path / "run")
+    first = run_features(preset, lambda event: None, CancelToken())
+    files = sorted((tmp_path / "run" / "features").rglob("*.npy"))
+    assert first["files_written"] == len(files) > 100
+    assert any("__v" in p.name for p in files)  # augmented variants
+    assert {load_feature(p).shape for p in files} == {(98, 40)}
+    victim = next(p for p in files if "__v" in p.name)
+    before = victim.read_bytes()
+    victim.unlink()
+    again = run_features(preset, lambda event: None, CancelToken())
+    assert again["files_written"] == 1 and victim.read_bytes() == before

@@ -17,7 +17,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*KWTUI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-@pytest.mark.parametrize("name", ["marvin", "commands"])
+@pytest.mark.parametrize("name", ["marvin", "commands", "esphome"])
 def test_shipped_presets_round_trip(name, tmp_path):
     preset = load_preset(shipped_presets_dir() / f"{name}.toml")
     saved = save_preset(preset, tmp_path / f"{name}.toml")

@@ -321,6 +321,7 @@ def minimal_arena(tflite: bytes) -> int:
 # --- detection on held-out clips: kwtui's model of the device, and ESPHome's own host runtime ------------------
 
 PAD_BEFORE_S, PAD_AFTER_S = 0.5, 1.0  # silence around each held-out clip
+MAX_CHECK_CLIPS = 200  # per group: bounds the host-runtime check's time
 # The two runtimes' int8 kernels round differently (outputs a few uint8 steps apart) and pymicro-wakeword averages
 # uint8 / 256 where ESPHome divides by 255 (uint8 254 is 0.9961 on the device, 0.9922 there): a clip's best average
 # may differ by this much between them, and a clip whose best averages lie this near the cutoff may be detected by
@@ -496,9 +497,6 @@ def refuse_foreign_files(target: Path, stem: str) -> None:
     if model_path.exists() and not ours:
         raise UserError(f"--out {model_path}: not written by kwtui (no kwtui manifest beside it), so it is left "
                         "alone; move it away or choose another --out")
-
-
-MAX_CHECK_CLIPS = 200  # per group: bounds the host-runtime check's time
 
 
 def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Reporter) -> dict[str, list[np.ndarray]]:

@@ -92,7 +92,8 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.__main__": {"kwtui.cli"},
 }
 LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
-          "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point"}  # one-concern modules any layer may use
+          "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point",
+          "kwtui.core.device.esphome_rules"}  # one-concern modules any layer may use
 
 
 def _module_imports(path: Path) -> set[str]:

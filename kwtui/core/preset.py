@@ -275,6 +275,11 @@ def validate(preset: Preset) -> Preset:
     if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
         raise PresetError(f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
                           f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}")
+    from kwtui.core.device.esphome_rules import MAX_CUTOFF
+
+    if preset.features.frontend == "micro" and preset.evaluate.threshold > MAX_CUTOFF:
+        raise PresetError(f"evaluate.threshold: at most {MAX_CUTOFF} for ESPHome (its host runtime averages uint8 "
+                          f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}")
     if preset.train.model == "stream" and not preset.single_sigmoid:
         raise PresetError(
             "train.model: 'stream' detects one wake word (ESPHome runs one per model): set classes.keywords to one "

@@ -28,6 +28,8 @@ import numpy as np
 
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
+from kwtui.core.device.esphome_rules import (ESPHOME_OPS, INPUT_SCALE, INPUT_ZERO_POINT, MAX_CUTOFF,
+                                            MAX_STATE_VARIABLES, SCHEMA_VERSION)
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits
 from kwtui.core.io import records, run_folder, writer
@@ -36,22 +38,11 @@ from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
 
 STAGE = "esphome"
-# Registered by ESPHome's micro_wake_word (its op resolver); anything else fails to load on the device.
-ESPHOME_OPS = frozenset({
-    "CALL_ONCE", "VAR_HANDLE", "RESHAPE", "READ_VARIABLE", "STRIDED_SLICE", "CONCATENATION", "ASSIGN_VARIABLE",
-    "CONV_2D", "MUL", "ADD", "MEAN", "FULLY_CONNECTED", "LOGISTIC", "QUANTIZE", "DEPTHWISE_CONV_2D",
-    "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "PACK", "SPLIT_V"})
-MAX_STATE_VARIABLES = 20  # ESPHome creates its MicroResourceVariables with room for 20
-SCHEMA_VERSION = 3
-INPUT_SCALE = 26.0 / 255.0  # ESPHome quantizes the frontend's output with these, whatever the model says
-INPUT_ZERO_POINT = -128
+
 FEATURE_STEP_MS = 10
 ARENA_ALIGN = 16
 ARENA_MARGIN_BYTES = 1024  # over the measured minimum; the host build's 8-byte pointers already over-estimate
 ARENA_LIMIT = 1024 * 1024
-# ESPHome fires when sum(uint8 probabilities) / (255 * window) > cutoff; pymicro-wakeword averages uint8 / 256, so it
-# can never exceed 255/256 = 0.9961. A higher cutoff would be a model that never fires there (or, >= 1, anywhere).
-MAX_CUTOFF = 0.995
 MANIFEST_AUTHOR = "kwtui"  # also how an export recognises its own earlier files
 MINIMUM_ESPHOME_VERSION = "2024.7.0"  # the first release that loads manifest v2 models with strided input
 # The streaming int8 model against the whole-clip float model on the same test clips:

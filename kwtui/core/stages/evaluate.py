@@ -35,6 +35,7 @@ from kwtui.core.io.layout import RunLayout
 from kwtui.core.operating_point import choose_operating_point
 from kwtui.core.postprocess import detect_indices, moving_mean
 from kwtui.core.data import micro_frontend
+from kwtui.core.device import esphome_rules
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 
@@ -91,7 +92,16 @@ def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: i
             cancel.raise_if_cancelled()
     flush()
     rate = done / max(time.monotonic() - started, 1e-6)
-    return (np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)), rate
+    scores = np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+    if frontend_name == "micro":  # ESPHome's model: its uint8 output, averaged / 255
+        scores = esphome_rules.device_probabilities(scores)
+    return scores, rate
+
+
+def curve_thresholds(frontend_name: str, preset_threshold: float) -> list[float]:
+    """The thresholds of the curve: ESPHome's models stop where its host runtime could never fire."""
+    limit = esphome_rules.MAX_CUTOFF if frontend_name == "micro" else 1.0
+    return sorted(t for t in set(THRESHOLDS) | {round(preset_threshold, 6)} if t <= limit)
 
 
 def _spectrogram_windows(chunks: Iterable[np.ndarray], hop: int) -> Iterable[np.ndarray]:
@@ -336,7 +346,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     hours = ambient_plan.seconds / 3600.0
     keyword_indices = [0] if sigmoid else list(range(len(keywords)))
     windows = sorted(set(AVERAGE_WINDOWS) | {cfg.average_window})
-    thresholds = sorted(set(THRESHOLDS) | {round(cfg.threshold, 6)})
+    thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
     cancel.raise_if_cancelled()
     curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
                             cfg.refractory_ms, hours, windows, thresholds)

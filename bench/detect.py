@@ -254,7 +254,8 @@ def measure(preset, root: Path, meta: dict) -> dict:
     hours = ambient_plan.seconds / 3600
     kw_idx = [0] if preset.single_sigmoid else list(range(len(keywords)))
     curve = E.detection_curve(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
-                              preset.evaluate.refractory_ms, hours, E.AVERAGE_WINDOWS,
+                              preset.evaluate.refractory_ms, hours,
+                              E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window),
                               E.curve_thresholds(frontend, preset.evaluate.threshold))
     out = {"hours": round(hours, 2), "windows_per_s": round(rate), "score_s": round(time.monotonic() - started, 1)}
     for target in (0.5, 1.0):

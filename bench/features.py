@@ -99,6 +99,94 @@ def speech_commands_tree(words: int = 35, per_word: int = 3000) -> Path:
     return root
 
 
+CLIP_SETS = {  # name -> what it stands for
+    "sc16k": "Speech-Commands-like: 16 kHz mono, 90 % exactly 1 s, the rest 0.5-1 s",
+    "user": "user recordings: 44.1 and 48 kHz, 0.5-2 s, a third stereo",
+    "espeak": "espeak-ng natural lengths at 22.05 kHz (0.3-1 s)",
+    "demo1s": "the demo's 1 s clips at 22.05 kHz",
+}
+
+
+def _speech(clip_path: Path):
+    """A demo clip's speech without its padding: (samples at 22.05 kHz)."""
+    import numpy as np
+    import soundfile as sf
+
+    x, _ = sf.read(clip_path, dtype="float32")
+    loud = np.flatnonzero(np.abs(x) > 0.02 * max(1e-6, float(np.abs(x).max())))
+    return x[max(0, loud[0] - 441) : loud[-1] + 441] if loud.size else x
+
+
+def clip_set(name: str, n: int) -> Path:
+    """`n` clips of one kind (CLIP_SETS) over WORDS, made once from the demo clips (soxr for the rates)."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    if name == "demo1s":
+        return synth_dataset(n)
+    root = OUT / f"set-{name}-{n}"
+    if (root / ".complete").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    clips, noise = source_clips()
+    rng = np.random.default_rng(3)
+    shutil.copytree(noise, root / "_background_noise_")
+    for i in range(n):
+        src = clips[i % len(clips)]
+        speech = _speech(src)
+        if name == "sc16k":
+            x = soxr.resample(speech, 22050, 16000, quality="HQ")
+            length = 16000 if rng.random() < 0.9 else int(rng.uniform(0.5, 1.0) * 16000)
+            pad = max(0, length - len(x))
+            x = np.pad(x, (pad // 2, pad - pad // 2))[:length]
+            rate = 16000
+        elif name == "user":
+            rate = 44100 if i % 2 else 48000
+            x = soxr.resample(speech, 22050, rate, quality="HQ")
+            length = int(rng.uniform(0.5, 2.0) * rate)
+            pad = max(0, length - len(x))
+            lead = int(rng.integers(0, pad + 1))
+            x = np.pad(x, (lead, pad - lead))[:length] + rng.normal(0, 0.002, length).astype(np.float32)
+            if i % 3 == 0:
+                x = np.stack([x, 0.8 * x], axis=1)
+        else:
+            x, rate = speech, 22050
+        (root / src.parent.name).mkdir(parents=True, exist_ok=True)
+        sf.write(root / src.parent.name / f"{i:08x}_nohash_0.wav", x, rate, subtype="PCM_16")
+    (root / ".complete").write_text("ok\n")
+    return root
+
+
+def clip_sets_part(n: int, cores: int, baseline_clips: int, repeat: int) -> None:
+    """Per clip set: ours with 1 and `cores` workers (best of `repeat`), peak process-tree RSS, the baseline."""
+    ours = {}
+    for name in CLIP_SETS:  # all of ours first: the baseline imports TensorFlow, which would count in the RSS
+        dataset = clip_set(name, n)
+        one = max(run_ours(dataset, 1, f"set1-{name}") for _ in range(repeat))
+        many = max(run_ours(dataset, cores, f"setn-{name}") for _ in range(repeat))
+        _, _, peak, _, _ = run_ours(dataset, cores, f"setrss-{name}", sample_rss=True)
+        ours[name] = (one, many, peak)
+    rows = []
+    for name, what in CLIP_SETS.items():
+        dataset = clip_set(name, n)
+        wavs = sorted(str(p) for p in dataset.glob("*/*.wav") if not p.parent.name.startswith("_"))
+        random.Random(0).shuffle(wavs)
+        base = max(run_baseline(wavs[:baseline_clips], dataset / "_background_noise_") for _ in range(repeat))
+        one, many, peak = ours[name]
+        rows.append((name, what, one, many, peak, base))
+        print(f"[{name}] {what}: ours 1 worker {one[0]:.0f} clips/s ({one[3]:.2f} CPU ms/clip), {cores} workers "
+              f"{many[0]:.0f} clips/s ({many[3]:.2f} CPU ms/clip), peak RSS {peak / 1e6:.0f} MB; baseline "
+              f"{base[0]:.0f} clips/s ({base[1]:.2f} CPU ms/clip) -> {many[0] / base[0]:.1f}x the baseline, "
+              f"{many[0] / one[0]:.2f}x from 1 to {cores} workers", flush=True)
+    print(f"\n| clip set | clips | ours 1 worker clips/s | ours {cores} workers clips/s | 1 -> {cores} | CPU ms/clip "
+          f"(1 / {cores} workers) | peak RSS | baseline clips/s | baseline CPU ms/clip | ours / baseline |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, what, one, many, peak, base in rows:
+        print(f"| {what} | {one[1]:,} | {one[0]:,.0f} | {many[0]:,.0f} | {many[0] / one[0]:.2f}x | {one[3]:.2f} / "
+              f"{many[3]:.2f} | {peak / 1e6:.0f} MB | {base[0]:,.0f} | {base[1]:.2f} | **{many[0] / base[0]:.1f}x** |")
+
+
 RUNS = OUT / "runs"
 _run_numbers = itertools.count()
 
@@ -217,7 +305,7 @@ def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
 
     def process_file(path):
         wav, rate = tf.audio.decode_wav(tf.io.read_file(path))
-        audio = tf.squeeze(wav, -1)
+        audio = tf.reduce_mean(wav, -1)  # mono as is; stereo downmixed (the notebook would stop there)
         if int(rate) != 16000:
             audio = resample(audio, int(rate))
         audio = audio[:16000]
@@ -368,7 +456,7 @@ def throughput(n: int, rate: int, cores: int, baseline_clips: int, repeat: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sets (for a smoke test)")
-    parser.add_argument("--only", choices=("throughput", "rss", "scan", "profile"), help="run one part")
+    parser.add_argument("--only", choices=("throughput", "rss", "scan", "profile", "sets"), help="run one part")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs per side (best is reported)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
@@ -411,6 +499,9 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
         scan = scan_dataset(tree)
         print(f"scan (headers only) of a Speech-Commands-shaped tree: {len(scan.words)} words, {scan.total_clips} "
               f"clips in {scan.seconds_taken:.1f} s ({scan.total_clips / scan.seconds_taken:.0f} files/s)")
+    if args.only == "sets":  # not in the default run (about 10 min): clips of every length and rate
+        clip_sets_part(500 if args.quick else 4000, cores, 200 if args.quick else 1000, 1 if args.quick else args.repeat)
+        return
     # last: the baseline imports TensorFlow into this process, which would distort the RSS figures
     if args.only in (None, "throughput"):
         for rate in (22050, 16000):

@@ -42,7 +42,7 @@ from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 STAGE = "evaluate"
 CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)
 WINDOW_BATCH = 64  # sliding windows per prediction call (larger batches only add TF working memory)
-AVERAGE_WINDOWS = (1, 2, 3, 4, 5)  # averaging windows the curve covers (latency grows with each)
+AVERAGE_SPAN_MS = 500  # the curve's averaging windows cover up to this much audio (latency grows with each)
 THRESHOLDS = sorted({round(float(t), 3) for t in np.concatenate(
     [np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])})
 HIT_BEFORE_S, HIT_AFTER_S = 0.75, 0.75  # a detection counts for a placed keyword when its window starts this near
@@ -96,6 +96,12 @@ def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: i
     if frontend_name == "micro":  # ESPHome's model: its uint8 output, averaged / 255
         scores = esphome_rules.device_probabilities(scores)
     return scores, rate
+
+
+def curve_windows(hop_ms: float, preset_window: int) -> list[int]:
+    """Averaging windows 1.. up to AVERAGE_SPAN_MS of outputs (1-5 at a 100 ms hop; 1-17 at ESPHome's 30 ms)."""
+    longest = max(5, int(round(AVERAGE_SPAN_MS / hop_ms)))
+    return sorted(set(range(1, longest + 1)) | {preset_window})
 
 
 def curve_thresholds(frontend_name: str, preset_threshold: float) -> list[float]:
@@ -345,7 +351,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
                                        cancel, report, "keywords inside ambient audio", preset.features.frontend)
     hours = ambient_plan.seconds / 3600.0
     keyword_indices = [0] if sigmoid else list(range(len(keywords)))
-    windows = sorted(set(AVERAGE_WINDOWS) | {cfg.average_window})
+    windows = curve_windows(cfg.hop_ms, cfg.average_window)
     thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
     cancel.raise_if_cancelled()
     curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,

@@ -227,7 +227,8 @@ def main() -> None:
             sys.exit(code)
     except click_exceptions.UsageError as exc:  # bad arguments: one line, exit 2 (not a framed box)
         command = exc.ctx.command_path if exc.ctx is not None else "kwtui"
-        typer.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        message = exc.format_message() or "missing command"  # a group called bare: its help is shown above
+        typer.echo(f"error: {message} (see `{command} --help`)", err=True)
         sys.exit(int(ExitCode.USAGE))
     except typer.Exit as exc:  # from fail(), --help
         sys.exit(exc.exit_code)

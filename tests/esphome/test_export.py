@@ -154,3 +154,40 @@ def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
     assert result.returncode == 2, result.stderr
     (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert "features.frontend = \"micro\"" in line and "Traceback" not in result.stderr
+
+
+def test_bad_output_folders_and_command_lines_are_one_line_before_any_work(esphome_export, tmp_path):
+    from tests.helpers.corpus import kwtui, no_dac_prefix
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cases = [(["export", "esphome", esphome_export["preset_file"], "--out", locked / "x"], "cannot write there"),
+             (["export", "esphome", esphome_export["preset_file"], "--out", esphome_export["preset_file"]],
+              "is a file, not a folder"),
+             (["export"], "missing command"), (["export", "esphome"], "Missing argument")]
+    for args, words in cases:
+        result = kwtui(*args, timeout=60, prefix=no_dac_prefix())
+        assert result.returncode == 2, (args, result.stderr)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and words in errors[0] and "Traceback" not in result.stderr, (args, result.stderr)
+    assert not list(locked.iterdir())
+
+
+def test_ctrl_c_during_the_export_keeps_the_previous_export_and_names_the_command(esphome_export):
+    """Cancelled while the host-runtime check runs (the last step before the files are committed)."""
+    from kwtui.core import events as ev
+    from kwtui.core.errors import Cancelled
+    from kwtui.core.stages.pipeline import run_stage
+
+    out = esphome_export["out"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    cancel = ev.CancelToken()
+
+    def report(event) -> None:
+        if isinstance(event, ev.Progress) and "host runtime" in (event.message or ""):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled) as info:
+        run_stage("esphome", esphome_export["preset"], report, cancel, out=out)
+    assert "re-run `kwtui export esphome esphome-test`" in str(info.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -17,6 +17,7 @@ cutoff, which is the firmware post-processing the evaluation models at `evaluate
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import time
@@ -465,11 +466,23 @@ def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelTok
     check_preset(preset)
     layout = RunLayout(preset)
     target = esphome_dir(preset, out)
-    if target.exists() and not target.is_dir():
-        raise UserError(f"--out {target}: is a file, not a folder; choose a folder")
+    check_output_folder(target)
     refuse_foreign_files(target, wake_word_file_stem(preset.classes.keywords[0]))
     with run_folder.writing(layout.run_dir, "run_dir", STAGE):
         return _export(preset, layout, target, report, cancel)
+
+
+def check_output_folder(target: Path) -> None:
+    """Refuse an output folder that cannot be made or written before any work (it is created at the end)."""
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--out {target}: is a file, not a folder; choose a folder")
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {target}: cannot write there ({existing} is not a writable folder); choose another")
 
 
 def refuse_foreign_files(target: Path, stem: str) -> None:
@@ -560,7 +573,10 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
                                      f"{rates['kwtui']:.0%} ({rates['disagreements_not_borderline']} clips decided differently away from "
                                      f"the cutoff, best averages up to {rates['max_score_difference']:.3f} apart)"))
     model_path, manifest_path = target / f"{stem}.tflite", target / f"{stem}.json"
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {target}: cannot create the folder ({exc.strerror}); choose another") from None
     record = {"train_fingerprint": records.train_fingerprint(preset), "train_run": records.train_run_id(layout),
               "files": [str(model_path), str(manifest_path)], "manifest": body, "model": description,
               "arena_min_bytes": arena_min, "arena_margin_bytes": arena - arena_min, "streaming_check": comparison,

@@ -28,7 +28,8 @@ def runner(stage: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-_TENSORFLOW_STAGES = ("train", "convert", "esphome")  # evaluate runs the model in TFLM (float_model)
+_TENSORFLOW_STAGES = ("train", "convert", "esphome")
+_COMMANDS = {"esphome": "export esphome"}  # the CLI command of a stage, where it is not the stage's name  # evaluate runs the model in TFLM (float_model)
 
 
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
@@ -43,7 +44,8 @@ def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken,
         if str(exc) != "cancelled":  # the stage said what was done and how to resume
             raise
         raise Cancelled(f"{stage}: cancelled before it finished; its previous results are kept unchanged and "
-                        f"nothing half-done was written; re-run `kwtui {stage} {preset.name}` to do it") from None
+                        f"nothing half-done was written; re-run `kwtui {_COMMANDS.get(stage, stage)} {preset.name}` to do it"
+                        ) from None
 
 
 def stages_between(start: str | None, until: str | None, preset: Preset) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -55,10 +56,53 @@ def write_recording(path: Path, minutes: float, rate: int = 48000) -> None:
             out.write(np.stack([0.2 * rng.standard_normal(n) + hum, 0.2 * rng.standard_normal(n) + hum], axis=1))
 
 
+CHILD_NOISE = CHILD.replace("preset.evaluate.ambient_folders = [sys.argv[2]]\n", "")
+
+
+def noise_folder_run(minutes: float, work: Path) -> None:
+    """A dataset whose noise folder holds one long stereo 44.1 kHz recording: features (the recording converted
+    block by block into the noise cache), two epochs of training, then evaluation in a fresh process, which
+    plays the held-out part of that noise through the cache."""
+    import shutil
+
+    from kwtui.core import events as ev
+    from kwtui.core.preset import from_dict, save_preset
+    from kwtui.core.stages.pipeline import run_pipeline
+    from tests.helpers.data import demo_preset_data, make_cached_demo_dataset
+
+    demo = make_cached_demo_dataset()
+    dataset = work / "dataset"
+    shutil.copytree(demo, dataset, copy_function=os.link, ignore=shutil.ignore_patterns("_background_noise_"))
+    (dataset / "_background_noise_").mkdir()
+    write_recording(dataset / "_background_noise_" / "long_room.wav", minutes, rate=44100)
+    preset = from_dict(demo_preset_data(dataset, work / "run", features={"variants": 0, "workers": 2,
+                                                                         "background_stride_s": 5.0}))
+    run_pipeline(preset, ev.ignore, ev.CancelToken(), until="train")
+    preset_file = work / "noise.toml"
+    save_preset(preset, preset_file)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CHILD_NOISE, str(preset_file)], capture_output=True, text=True,
+                          cwd=REPO)
+    if done.returncode != 0:
+        sys.exit(done.stderr[-2000:])
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"noise folder: one {minutes:g}-min stereo 44.1 kHz recording; evaluation {time.monotonic() - started:.0f} s,"
+          f" ambient {summary['ambient_hours']:.2f} h, peak RSS {summary['peak_rss_mb']:.0f} MB, TensorFlow loaded: "
+          f"{summary['tensorflow_loaded']} ({'within' if summary['peak_rss_mb'] <= 600 else 'over'} 600 MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 120.0])
+    parser.add_argument("--noise-folder", type=float, metavar="MINUTES",
+                        help="instead: a recording of MINUTES in the dataset's noise folder (not ambient_folders)")
     args = parser.parse_args()
+    if args.noise_folder:
+        from kwtui.core.native import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        noise_folder_run(args.noise_folder, Path(tempfile.mkdtemp(prefix="kwtui-bench-evaluate-")))
+        return
     from kwtui.core import events as ev
     from kwtui.core.native import import_tensorflow_quietly
     from kwtui.core.preset import save_preset

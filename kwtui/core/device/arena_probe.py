@@ -10,6 +10,27 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
+
+
+def smallest_arena(runs: Callable[[int], bool], start: int, limit: int, align: int) -> int | None:
+    """Smallest arena (multiple of `align`) for which `runs(size)` holds: doubling from `start`, then bisection.
+    None when even `limit` bytes are not enough."""
+    high = start
+    while not runs(high):
+        high *= 2
+        if high > limit:
+            return None
+    low = 0  # known to fail (or not tried)
+    while high - low > align:
+        mid = (low + high) // 2 // align * align
+        if mid <= low:
+            break
+        if runs(mid):
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def runs_in_child(model_path: Path, arena_size: int, timeout: float = 60) -> bool:

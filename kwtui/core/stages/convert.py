@@ -17,6 +17,7 @@ import numpy as np
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
 from kwtui.core.device import runtime_compat
+from kwtui.core.device.arena_probe import smallest_arena
 from kwtui.core.device.compute import compute_summary
 from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
@@ -109,21 +110,10 @@ def minimal_arena(tflite: bytes) -> int:
 
 
 def _bisect_arena(tflite: bytes) -> int:
-    high = 16 * 1024
-    while not tflm_runs(tflite, high):
-        high *= 2
-        if high > ARENA_LIMIT:
-            raise KwtuiError(f"convert: TFLite Micro cannot run the model even with a {ARENA_LIMIT} byte arena")
-    low = 0  # known to fail (or not tried)
-    while high - low > ARENA_ALIGN:
-        mid = (low + high) // 2 // ARENA_ALIGN * ARENA_ALIGN
-        if mid <= low:
-            break
-        if tflm_runs(tflite, mid):
-            high = mid
-        else:
-            low = mid
-    return high
+    arena = smallest_arena(lambda size: tflm_runs(tflite, size), 16 * 1024, ARENA_LIMIT, ARENA_ALIGN)
+    if arena is None:
+        raise KwtuiError(f"convert: TFLite Micro cannot run the model even with a {ARENA_LIMIT} byte arena")
+    return arena
 
 
 def io_quantization(tflite: bytes) -> dict[str, Any]:

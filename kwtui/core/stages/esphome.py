@@ -288,26 +288,15 @@ def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride
 
 def minimal_arena(tflite: bytes) -> int:
     """Smallest arena (multiple of ARENA_ALIGN) TFLite Micro allocates and runs the streaming model in."""
-    from kwtui.core.device.arena_probe import runs_in_child
+    from kwtui.core.device.arena_probe import runs_in_child, smallest_arena
 
     with tempfile.TemporaryDirectory(prefix="kwtui-arena-") as folder:
         path = Path(folder) / "model.tflite"
         path.write_bytes(tflite)
-        high = 8 * 1024
-        while not runs_in_child(path, high):
-            high *= 2
-            if high > ARENA_LIMIT:
-                raise KwtuiError(f"export esphome: TFLite Micro cannot run the model even in a {ARENA_LIMIT} byte arena")
-        low = 0
-        while high - low > ARENA_ALIGN:
-            mid = (low + high) // 2 // ARENA_ALIGN * ARENA_ALIGN
-            if mid <= low:
-                break
-            if runs_in_child(path, mid):
-                high = mid
-            else:
-                low = mid
-    return high
+        arena = smallest_arena(lambda size: runs_in_child(path, size), 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
+    if arena is None:
+        raise KwtuiError(f"export esphome: TFLite Micro cannot run the model even in a {ARENA_LIMIT} byte arena")
+    return arena
 
 
 # --- detection on held-out clips: kwtui's model of the device, and ESPHome's own host runtime ------------------

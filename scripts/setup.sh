@@ -10,6 +10,9 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)  # tests/tui: the wizard in a real terminal
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)  # firmware/host build (tests/firmware)
+# 4-byte pointers, as on the ESP32: the firmware's inference code against its pinned TFLM (tests/firmware)
+[ "$(uname -m)" != x86_64 ] || echo 'int main(){}' | g++ -m32 -x c++ - -o /dev/null >/dev/null 2>&1 \
+  || need_apt+=(g++-multilib)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

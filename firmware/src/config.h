@@ -30,7 +30,6 @@ constexpr int kDmaBufferCount = 4;
 constexpr int kDmaBufferSamples = 256;
 constexpr int kAudioQueueMs = 400;          // audio held between the I2S task and the inference loop
 constexpr int kLedOnMs = 500;               // how long the LED stays on after a detection
-constexpr uint32_t kSerialBaud = 115200;
 constexpr bool kPrintScores = false;        // also print "SCORES ..." for every inference (debugging)
 
 }  // namespace kwt_config

@@ -3,7 +3,7 @@
 //
 // Hardware-independent parts (features, post-processing, model image, model choice) live in features/,
 // postprocess/ and model/ and are built and tested on the host (firmware/host, tests/firmware).
-#include <Arduino.h>
+#include <cstdio>
 
 #include "app/detection_hook.h"
 #include "app/inference.h"
@@ -13,6 +13,7 @@
 #include "features/spectrogram.h"
 #include "model/model_source.h"
 #include "model/partition_esp32.h"
+#include "platform/platform.h"
 #include "postprocess/detection_line.h"
 #include "postprocess/postprocess.h"
 
@@ -24,7 +25,6 @@ float g_features[kwt::kFrames * kwt::kBins];          // 17 KB
 float g_probabilities[kwt::kMaxClasses];
 kwt::PostProcessor g_post;
 kwt::ModelInfo g_model;
-bool g_ready = false;
 uint32_t g_samples_since_inference = 0;
 uint32_t g_hop_samples = 1600;
 // Timing, printed every kTimingPeriodMs: can this chip keep the hop with this model?
@@ -36,7 +36,7 @@ uint32_t g_last_timing_ms = 0;
 
 void print_timing(uint32_t now_ms) {
   const uint32_t hop_us = g_model.hop_ms * 1000u;
-  Serial.printf("TIMING t_ms=%lu inferences=%lu last_us=%lu max_us=%lu hop_us=%lu hops_missed=%lu "
+  std::printf("TIMING t_ms=%lu inferences=%lu last_us=%lu max_us=%lu hop_us=%lu hops_missed=%lu "
                 "dropped_samples=%lu keeps_hop=%s\n",
                 static_cast<unsigned long>(now_ms), static_cast<unsigned long>(g_inferences),
                 static_cast<unsigned long>(kwt::inference_last_us()), static_cast<unsigned long>(g_max_inference_us),
@@ -46,21 +46,21 @@ void print_timing(uint32_t now_ms) {
 }
 
 void halt(const char* why) {
-  Serial.printf("kwtui: stopped: %s\n", why);
+  std::printf("kwtui: stopped: %s\n", why);
   for (;;) {  // slow blink: nothing to run
     kwt::led_set(true);
-    delay(200);
+    kwt::sleep_ms(200);
     kwt::led_set(false);
-    delay(800);
+    kwt::sleep_ms(800);
   }
 }
 
 void print_model() {
-  Serial.printf("kwtui: model from %s (%lu bytes, arena %lu, %d classes:", kwt::model_source_name(g_model.source),
+  std::printf("kwtui: model from %s (%lu bytes, arena %lu, %d classes:", kwt::model_source_name(g_model.source),
                 static_cast<unsigned long>(g_model.model_len), static_cast<unsigned long>(g_model.arena_size),
                 g_model.num_classes);
-  for (int c = 0; c < g_model.num_classes; ++c) Serial.printf(" %s", g_model.labels[c]);
-  Serial.printf("; keywords %d, window %d, threshold %.2f, refractory %lu ms, hop %lu ms)\n",
+  for (int c = 0; c < g_model.num_classes; ++c) std::printf(" %s", g_model.labels[c]);
+  std::printf("; keywords %d, window %d, threshold %.2f, refractory %lu ms, hop %lu ms)\n",
                 g_model.post.num_keywords, g_model.post.average_window, static_cast<double>(g_model.post.threshold),
                 static_cast<unsigned long>(g_model.post.refractory_ms), static_cast<unsigned long>(g_model.hop_ms));
 }
@@ -68,54 +68,65 @@ void print_model() {
 void run_inference(uint32_t now_ms) {
   if (!g_extractor.compute(g_ring, g_features)) return;
   if (!kwt::inference_run(g_features, g_probabilities)) {
-    Serial.println("kwtui: error: inference failed");
+    std::printf("kwtui: error: inference failed\n");
     return;
   }
   ++g_inferences;
   if (kwt::inference_last_us() > g_max_inference_us) g_max_inference_us = kwt::inference_last_us();
   if (kwt_config::kPrintScores) {
-    Serial.printf("SCORES t_ms=%lu us=%lu", static_cast<unsigned long>(now_ms),
+    std::printf("SCORES t_ms=%lu us=%lu", static_cast<unsigned long>(now_ms),
                   static_cast<unsigned long>(kwt::inference_last_us()));
-    for (int c = 0; c < g_model.num_classes; ++c) Serial.printf(" %.3f", static_cast<double>(g_probabilities[c]));
-    Serial.println();
+    for (int c = 0; c < g_model.num_classes; ++c) std::printf(" %.3f", static_cast<double>(g_probabilities[c]));
+    std::printf("\n");
   }
   const kwt::Detection hit = g_post.update(g_probabilities, now_ms);
   if (hit.detected) {
     char line[96];
     kwt::format_detection(line, sizeof line, g_model.labels[hit.class_index], hit.score, hit.time_ms);
-    Serial.println(line);
+    std::printf("%s\n", line);
     kwt_on_detection(hit.class_index, g_model.labels[hit.class_index], hit.score);
   }
 }
 
+void setup();
+void loop();
+
 }  // namespace
 
+// ESP-IDF's entry point, on the main task (CONFIG_ESP_MAIN_TASK_STACK_SIZE in sdkconfig.defaults). loop() waits in
+// mic_read for audio, so the task yields between hops.
+extern "C" void app_main() {
+  setup();
+  for (;;) loop();
+}
+
+namespace {
+
 void setup() {
-  Serial.begin(kwt_config::kSerialBaud);
+  // Lines go to the console UART (sdkconfig.defaults: UART0 at 115200); unbuffered, so no line waits.
+  std::setvbuf(stdout, nullptr, _IONBF, 0);
   kwt::led_begin();
-  delay(200);
-  Serial.println("kwtui: keyword spotter starting");
+  std::printf("kwtui: keyword spotter starting\n");
 
   size_t partition_len = 0;
   const uint8_t* partition = kwt::map_model_partition(&partition_len);
   if (!kwt::select_model(partition, partition_len, &g_model)) {
-    Serial.printf("kwtui: model partition: %s\n", kwt::image_status_name(g_model.partition_status));
+    std::printf("kwtui: model partition: %s\n", kwt::image_status_name(g_model.partition_status));
     halt("no model: run `kwtui flash PRESET` (partition) or `kwtui convert PRESET` and rebuild (compiled-in)");
   }
   if (g_model.source != kwt::ModelSource::kPartition && partition != nullptr) {
-    Serial.printf("kwtui: model partition not used (%s)\n", kwt::image_status_name(g_model.partition_status));
+    std::printf("kwtui: model partition not used (%s)\n", kwt::image_status_name(g_model.partition_status));
   }
   print_model();
   if (!g_post.configure(g_model.post)) halt("post-processing parameters out of range");
   if (!kwt::inference_begin(g_model)) halt("the model cannot run (see the error above)");
   g_hop_samples = g_model.hop_ms * kwt::kSampleRate / 1000;
   if (!kwt::mic_begin()) halt("microphone capture did not start");
-  g_ready = true;
-  Serial.println("kwtui: listening");
+  std::printf("kwtui: listening (arena uses %lu of %lu bytes)\n", static_cast<unsigned long>(kwt::inference_arena_used()),
+              static_cast<unsigned long>(g_model.arena_size));
 }
 
 void loop() {
-  if (!g_ready) return;
   static int16_t block[512];
   // Drain the capture queue into the ring buffer (waits up to 20 ms for audio).
   size_t n;
@@ -124,7 +135,7 @@ void loop() {
     g_samples_since_inference += n;
     if (n < sizeof block / sizeof block[0]) break;
   }
-  const uint32_t now = millis();
+  const uint32_t now = kwt::now_ms();
   kwt::led_update(now);
   if (g_ring.full() && g_samples_since_inference >= g_hop_samples) {
     if (g_samples_since_inference >= 2 * g_hop_samples) g_hops_missed += g_samples_since_inference / g_hop_samples - 1;
@@ -136,3 +147,5 @@ void loop() {
     print_timing(now);
   }
 }
+
+}  // namespace

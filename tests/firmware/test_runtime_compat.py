@@ -59,3 +59,11 @@ def test_per_channel_dense_weights_are_caught(trained_run):
     assert any(n > 1 for n in _fc_scale_counts(per_channel))
     problems = [str(p) for p in runtime_compat.incompatibilities(per_channel)]
     assert any("FULLY_CONNECTED" in p and "per channel" in p for p in problems)
+
+
+def test_the_stated_pin_is_the_one_the_firmware_builds_with():
+    from tests.helpers import firmware_runtime
+
+    versions = firmware_runtime.pinned_versions()
+    assert f"esp-tflite-micro {versions['esp-tflite-micro']}" in runtime_compat.FIRMWARE_RUNTIME
+    assert f"esp-nn {versions['esp-nn']}" in runtime_compat.FIRMWARE_RUNTIME

@@ -1,8 +1,9 @@
 #include "detection_hook.h"
 
-#include <Arduino.h>
+#include <driver/gpio.h>
 
 #include "../config.h"
+#include "../platform/platform.h"
 
 namespace kwt {
 
@@ -12,10 +13,13 @@ uint32_t g_led_since = 0;
 
 }  // namespace
 
-void led_set(bool on) { digitalWrite(kwt_config::kLedPin, (on == kwt_config::kLedActiveHigh) ? HIGH : LOW); }
+void led_set(bool on) {
+  gpio_set_level(static_cast<gpio_num_t>(kwt_config::kLedPin), on == kwt_config::kLedActiveHigh ? 1 : 0);
+}
 
 void led_begin() {
-  pinMode(kwt_config::kLedPin, OUTPUT);
+  gpio_reset_pin(static_cast<gpio_num_t>(kwt_config::kLedPin));
+  gpio_set_direction(static_cast<gpio_num_t>(kwt_config::kLedPin), GPIO_MODE_OUTPUT);
   led_set(false);
 }
 
@@ -34,4 +38,4 @@ void led_update(uint32_t now_ms) {
 
 }  // namespace kwt
 
-extern "C" __attribute__((weak)) void kwt_on_detection(int, const char*, float) { kwt::led_flash(millis()); }
+extern "C" __attribute__((weak)) void kwt_on_detection(int, const char*, float) { kwt::led_flash(kwt::now_ms()); }

@@ -1,40 +1,35 @@
 #include "inference.h"
 
-#include <Arduino.h>
-#include <TensorFlowLite_ESP32.h>
-#include <esp_heap_caps.h>
-
 #include <cmath>
+#include <cstdio>
 #include <new>
 
 #include "../features/spectrogram.h"
+#include "../platform/platform.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
-#if __has_include("tensorflow/lite/version.h")
-#include "tensorflow/lite/version.h"
-#endif
-#ifndef TFLITE_SCHEMA_VERSION  // newer TFLM dropped version.h; the flatbuffer schema is still version 3
-#define TFLITE_SCHEMA_VERSION 3
-#endif
-#if __has_include("tensorflow/lite/micro/micro_error_reporter.h")
-#include "tensorflow/lite/micro/micro_error_reporter.h"
-#define KWT_TFLM_HAS_ERROR_REPORTER 1
-#endif
 
 namespace kwt {
 
 namespace {
 
+// The flatbuffer schema every TFLM since 2019 reads (TFLM dropped the TFLITE_SCHEMA_VERSION macro).
+constexpr uint32_t kSchemaVersion = 3;
+// Below this no model of ours can run: the interpreter's own bookkeeping takes about this much.
+constexpr uint32_t kMinArenaBytes = 2048;
+
 using OpResolver = tflite::MicroMutableOpResolver<kRegisteredOps>;
 
 alignas(OpResolver) uint8_t g_resolver_storage[sizeof(OpResolver)];
 alignas(tflite::MicroInterpreter) uint8_t g_interpreter_storage[sizeof(tflite::MicroInterpreter)];
+OpResolver* g_resolver = nullptr;
 tflite::MicroInterpreter* g_interpreter = nullptr;
 TfLiteTensor* g_input = nullptr;
 TfLiteTensor* g_output = nullptr;
 int g_num_classes = 0;
 uint32_t g_last_us = 0;
+size_t g_arena_used = 0;
 
 bool register_ops(OpResolver& r) {
   return r.AddConv2D() == kTfLiteOk && r.AddDepthwiseConv2D() == kTfLiteOk && r.AddMaxPool2D() == kTfLiteOk &&
@@ -49,55 +44,88 @@ int element_count(const TfLiteTensor* t) {
   return n;
 }
 
+tflite::BuiltinOperator builtin_code(const tflite::OperatorCode* code) {
+  // Schema 3 keeps small codes in the deprecated byte and large ones in builtin_code; the larger one is right.
+  const int deprecated = code->deprecated_builtin_code();
+  const int current = static_cast<int>(code->builtin_code());
+  return static_cast<tflite::BuiltinOperator>(deprecated > current ? deprecated : current);
+}
+
+// What can be checked on the flatbuffer itself, so a wrong model is one line instead of a failure (or, in some
+// TFLM versions, an abort) inside AllocateTensors.
+bool model_fits_this_firmware(const tflite::Model* model, const OpResolver& resolver) {
+  if (model->version() != kSchemaVersion) {
+    std::printf("kwtui: error: model schema %lu, this firmware reads %lu (re-run `kwtui convert`)\n",
+                static_cast<unsigned long>(model->version()), static_cast<unsigned long>(kSchemaVersion));
+    return false;
+  }
+  const auto* graphs = model->subgraphs();
+  const auto* codes = model->operator_codes();
+  if (graphs == nullptr || graphs->size() < 1 || codes == nullptr) {
+    std::printf("kwtui: error: the model has no graph (re-run `kwtui convert`)\n");
+    return false;
+  }
+  for (unsigned i = 0; i < codes->size(); ++i) {
+    const tflite::BuiltinOperator op = builtin_code(codes->Get(i));
+    if (op == tflite::BuiltinOperator_CUSTOM || resolver.FindOp(op) == nullptr) {
+      std::printf("kwtui: error: the model uses op %s, which this firmware does not register "
+                  "(convert it with the kwtui that matches this firmware)\n", tflite::EnumNameBuiltinOperator(op));
+      return false;
+    }
+  }
+  const auto* graph = graphs->Get(0);
+  if (graph->inputs() == nullptr || graph->inputs()->size() != 1 || graph->tensors() == nullptr) {
+    std::printf("kwtui: error: the model must take exactly one input\n");
+    return false;
+  }
+  const auto* shape = graph->tensors()->Get(graph->inputs()->Get(0))->shape();
+  int inputs = 1;
+  for (unsigned i = 0; shape != nullptr && i < shape->size(); ++i) inputs *= shape->Get(i);
+  if (inputs != kFrames * kBins) {
+    std::printf("kwtui: error: the model takes %d inputs, the features are %d x %d\n", inputs, kFrames, kBins);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool inference_begin(const ModelInfo& info) {
   const tflite::Model* model = tflite::GetModel(info.model);
-  if (model->version() != TFLITE_SCHEMA_VERSION) {
-    Serial.printf("kwtui: error: model schema %lu, this TFLM reads %d\n",
-                  static_cast<unsigned long>(model->version()), TFLITE_SCHEMA_VERSION);
+  if (g_resolver == nullptr) {
+    g_resolver = new (g_resolver_storage) OpResolver();
+    if (!register_ops(*g_resolver)) {
+      std::printf("kwtui: error: op registration failed\n");
+      return false;
+    }
+  }
+  if (!model_fits_this_firmware(model, *g_resolver)) return false;
+  if (info.arena_size < kMinArenaBytes) {
+    std::printf("kwtui: error: the model header asks for a %lu byte arena, below the %lu bytes any model needs "
+                "(re-run `kwtui convert`)\n", static_cast<unsigned long>(info.arena_size),
+                static_cast<unsigned long>(kMinArenaBytes));
     return false;
   }
-  auto* resolver = new (g_resolver_storage) OpResolver();
-  if (!register_ops(*resolver)) {
-    Serial.println("kwtui: error: op registration failed");
-    return false;
-  }
-  // Internal RAM first (fast); PSRAM only when the arena does not fit there.
-  uint8_t* arena = static_cast<uint8_t*>(
-      heap_caps_aligned_alloc(16, info.arena_size, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT));
+  uint8_t* arena = alloc_arena(info.arena_size);
   if (arena == nullptr) {
-    arena = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, info.arena_size, MALLOC_CAP_SPIRAM));
-  }
-  if (arena == nullptr) {
-    Serial.printf("kwtui: error: no memory for a %lu byte tensor arena (free heap %u)\n",
-                  static_cast<unsigned long>(info.arena_size), static_cast<unsigned>(ESP.getFreeHeap()));
+    std::printf("kwtui: error: no memory for a %lu byte tensor arena (largest free block %lu bytes)\n",
+                static_cast<unsigned long>(info.arena_size), static_cast<unsigned long>(largest_free_block()));
     return false;
   }
-#ifdef KWT_TFLM_HAS_ERROR_REPORTER
-  static tflite::MicroErrorReporter error_reporter;
-  g_interpreter = new (g_interpreter_storage)
-      tflite::MicroInterpreter(model, *resolver, arena, info.arena_size, &error_reporter);
-#else
-  g_interpreter = new (g_interpreter_storage) tflite::MicroInterpreter(model, *resolver, arena, info.arena_size);
-#endif
+  g_interpreter = new (g_interpreter_storage) tflite::MicroInterpreter(model, *g_resolver, arena, info.arena_size);
   if (g_interpreter->AllocateTensors() != kTfLiteOk) {
-    Serial.printf("kwtui: error: AllocateTensors failed in %lu bytes (re-run `kwtui convert`)\n",
-                  static_cast<unsigned long>(info.arena_size));
+    std::printf("kwtui: error: the model does not fit its %lu byte tensor arena (AllocateTensors failed; "
+                "re-run `kwtui convert`, which measures the arena)\n", static_cast<unsigned long>(info.arena_size));
     return false;
   }
+  g_arena_used = g_interpreter->arena_used_bytes();
   g_input = g_interpreter->input(0);
   g_output = g_interpreter->output(0);
-  if (element_count(g_input) != kFrames * kBins) {
-    Serial.printf("kwtui: error: the model takes %d inputs, the features are %d x %d\n", element_count(g_input),
-                  kFrames, kBins);
-    return false;
-  }
   if (element_count(g_output) != info.num_classes ||
       (g_input->type != kTfLiteInt8 && g_input->type != kTfLiteFloat32) ||
       (g_output->type != kTfLiteInt8 && g_output->type != kTfLiteFloat32)) {
-    Serial.printf("kwtui: error: model output (%d values, type %d) does not match %d classes\n",
-                  element_count(g_output), static_cast<int>(g_output->type), info.num_classes);
+    std::printf("kwtui: error: model output (%d values, type %d) does not match %d classes\n",
+                element_count(g_output), static_cast<int>(g_output->type), info.num_classes);
     return false;
   }
   g_num_classes = info.num_classes;
@@ -105,7 +133,7 @@ bool inference_begin(const ModelInfo& info) {
 }
 
 bool inference_run(const float* features, float* probabilities) {
-  const uint32_t start = micros();
+  const uint32_t start = now_us();
   const int n = kFrames * kBins;
   if (g_input->type == kTfLiteInt8) {
     // q = round_half_even(x / scale + zero_point), clipped: as kwtui/core/stages/convert.py checks it in TFLM.
@@ -125,10 +153,12 @@ bool inference_run(const float* features, float* probabilities) {
                            ? (g_output->data.int8[c] - g_output->params.zero_point) * g_output->params.scale
                            : g_output->data.f[c];
   }
-  g_last_us = micros() - start;
+  g_last_us = now_us() - start;
   return true;
 }
 
 uint32_t inference_last_us() { return g_last_us; }
+
+size_t inference_arena_used() { return g_arena_used; }
 
 }  // namespace kwt

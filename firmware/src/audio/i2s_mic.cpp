@@ -1,10 +1,11 @@
 #include "i2s_mic.h"
 
-#include <Arduino.h>
-#include <driver/i2s.h>
+#include <driver/i2s_std.h>
 #include <freertos/FreeRTOS.h>
 #include <freertos/stream_buffer.h>
 #include <freertos/task.h>
+
+#include <cstdio>
 
 #include "../config.h"
 
@@ -12,6 +13,7 @@ namespace kwt {
 
 namespace {
 
+i2s_chan_handle_t g_rx = nullptr;
 StreamBufferHandle_t g_stream = nullptr;
 volatile uint32_t g_dropped = 0;
 
@@ -27,9 +29,7 @@ void capture_task(void*) {
   static int16_t pcm[kwt_config::kDmaBufferSamples];
   for (;;) {
     size_t bytes = 0;
-    if (i2s_read(static_cast<i2s_port_t>(kwt_config::kI2sPort), raw, sizeof raw, &bytes, portMAX_DELAY) != ESP_OK) {
-      continue;
-    }
+    if (i2s_channel_read(g_rx, raw, sizeof raw, &bytes, portMAX_DELAY) != ESP_OK) continue;
     const size_t n = bytes / sizeof(int32_t);
     for (size_t i = 0; i < n; ++i) pcm[i] = to_int16(raw[i]);
     // Send whole samples only (a partial send could split one and misalign the stream); drop the rest.
@@ -40,39 +40,43 @@ void capture_task(void*) {
   }
 }
 
+bool fail(const char* what, esp_err_t err) {
+  std::printf("kwtui: error: %s failed (%s; check the pins in src/config.h)\n", what, esp_err_to_name(err));
+  return false;
+}
+
 }  // namespace
 
 bool mic_begin() {
-  i2s_config_t config = {};
-  config.mode = static_cast<i2s_mode_t>(I2S_MODE_MASTER | I2S_MODE_RX);
-  config.sample_rate = kwt_config::kSampleRate;
-  config.bits_per_sample = I2S_BITS_PER_SAMPLE_32BIT;
-  config.channel_format = kwt_config::kMicLeftChannel ? I2S_CHANNEL_FMT_ONLY_LEFT : I2S_CHANNEL_FMT_ONLY_RIGHT;
-  config.communication_format = I2S_COMM_FORMAT_STAND_I2S;
-  config.intr_alloc_flags = ESP_INTR_FLAG_LEVEL1;
-  config.dma_buf_count = kwt_config::kDmaBufferCount;
-  config.dma_buf_len = kwt_config::kDmaBufferSamples;
-  config.use_apll = false;
+  i2s_chan_config_t channel = I2S_CHANNEL_DEFAULT_CONFIG(static_cast<i2s_port_t>(kwt_config::kI2sPort),
+                                                         I2S_ROLE_MASTER);
+  channel.dma_desc_num = kwt_config::kDmaBufferCount;
+  channel.dma_frame_num = kwt_config::kDmaBufferSamples;
+  esp_err_t err = i2s_new_channel(&channel, nullptr, &g_rx);
+  if (err != ESP_OK) return fail("I2S channel", err);
 
-  i2s_pin_config_t pins = {};
-  pins.mck_io_num = I2S_PIN_NO_CHANGE;
-  pins.bck_io_num = kwt_config::kI2sSckPin;
-  pins.ws_io_num = kwt_config::kI2sWsPin;
-  pins.data_out_num = I2S_PIN_NO_CHANGE;
-  pins.data_in_num = kwt_config::kI2sSdPin;
+  // INMP441: Philips (I2S) format, 24 bits left-aligned in 32-bit slots, one microphone on the L or R slot.
+  i2s_std_config_t config = {};
+  config.clk_cfg = I2S_STD_CLK_DEFAULT_CONFIG(kwt_config::kSampleRate);
+  config.slot_cfg = I2S_STD_PHILIPS_SLOT_DEFAULT_CONFIG(I2S_DATA_BIT_WIDTH_32BIT, I2S_SLOT_MODE_MONO);
+  config.slot_cfg.slot_mask = kwt_config::kMicLeftChannel ? I2S_STD_SLOT_LEFT : I2S_STD_SLOT_RIGHT;
+  config.gpio_cfg.mclk = I2S_GPIO_UNUSED;
+  config.gpio_cfg.bclk = static_cast<gpio_num_t>(kwt_config::kI2sSckPin);
+  config.gpio_cfg.ws = static_cast<gpio_num_t>(kwt_config::kI2sWsPin);
+  config.gpio_cfg.dout = I2S_GPIO_UNUSED;
+  config.gpio_cfg.din = static_cast<gpio_num_t>(kwt_config::kI2sSdPin);
+  err = i2s_channel_init_std_mode(g_rx, &config);
+  if (err != ESP_OK) return fail("I2S standard mode", err);
+  err = i2s_channel_enable(g_rx);
+  if (err != ESP_OK) return fail("I2S enable", err);
 
-  const i2s_port_t port = static_cast<i2s_port_t>(kwt_config::kI2sPort);
-  if (i2s_driver_install(port, &config, 0, nullptr) != ESP_OK || i2s_set_pin(port, &pins) != ESP_OK) {
-    Serial.println("kwtui: error: I2S driver install failed (check the pins in src/config.h)");
-    return false;
-  }
   const size_t queue_bytes = kwt_config::kSampleRate * kwt_config::kAudioQueueMs / 1000 * sizeof(int16_t);
   g_stream = xStreamBufferCreate(queue_bytes, sizeof(int16_t));
   if (g_stream == nullptr) {
-    Serial.println("kwtui: error: no memory for the audio queue");
+    std::printf("kwtui: error: no memory for the audio queue\n");
     return false;
   }
-  // Core 0, above the Arduino loop's priority, so capture never waits for inference.
+  // Core 0, above the main task's priority (1), so capture never waits for inference.
   return xTaskCreatePinnedToCore(capture_task, "i2s_capture", 4096, nullptr, 5, nullptr, 0) == pdPASS;
 }
 

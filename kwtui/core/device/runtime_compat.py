@@ -1,11 +1,13 @@
 """What the firmware's pinned TensorFlow Lite Micro runtime implements, checked on every converted model.
 
-kwtui verifies models in the `tflite-micro` Python package (current TFLM). The firmware links an older,
-pinned TFLM; a model may only use what that runtime implements, or the chip computes other numbers than the
-verification did. The pin and its limits are stated here and checked against the flatbuffer itself:
+kwtui verifies models in the `tflite-micro` Python package (current TFLM). The firmware links a pinned TFLM
+(firmware/src/idf_component.yml); a model may only use what that runtime implements, or the chip computes other
+numbers than the verification did. The pin and kwtui's rules for it are stated here and checked against the
+flatbuffer itself:
 - only the ops the firmware's MicroMutableOpResolver registers;
-- FULLY_CONNECTED weights with one (per-tensor) scale: the pinned runtime's FC kernel reads only the first
-  channel's scale, so per-channel FC weights give wrong outputs there (no error);
+- FULLY_CONNECTED weights with one (per-tensor) scale. The pinned ESP-NN FC kernel also takes per-channel scales,
+  but TFLM builds for Arduino (e.g. TensorFlowLite_ESP32 1.0.0, which this firmware linked before) read only the
+  first channel's scale and give wrong outputs without an error; per-tensor is right in every runtime;
 - TFLite schema version 3.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The runtime the firmware links (firmware/platformio.ini) and its known limits.
-FIRMWARE_RUNTIME = "tanakamasayuki/TensorFlowLite_ESP32 1.0.0 (TensorFlow Lite Micro, 2022 snapshot)"
+FIRMWARE_RUNTIME = "espressif/esp-tflite-micro 1.3.8 with espressif/esp-nn 1.2.0 (ESP-IDF component registry)"
 FIRMWARE_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
     "SOFTMAX", "LOGISTIC", "MEAN", "QUANTIZE", "DEQUANTIZE",

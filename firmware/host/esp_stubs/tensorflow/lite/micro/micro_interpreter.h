@@ -9,5 +9,6 @@ class MicroInterpreter {
   TfLiteStatus Invoke();
   TfLiteTensor* input(size_t);
   TfLiteTensor* output(size_t);
+  size_t arena_used_bytes() const;
 };
 }  // namespace tflite

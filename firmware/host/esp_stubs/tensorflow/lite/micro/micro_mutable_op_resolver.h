@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include "../schema/schema_generated.h"
 typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
 typedef enum { kTfLiteFloat32 = 1, kTfLiteInt8 = 9 } TfLiteType;
 struct TfLiteIntArray { int size; int data[8]; };
@@ -8,7 +9,11 @@ struct TfLiteQuantizationParams { float scale; int32_t zero_point; };
 union TfLitePtrUnion { int8_t* int8; float* f; };
 struct TfLiteTensor { TfLiteType type; TfLitePtrUnion data; TfLiteIntArray* dims; TfLiteQuantizationParams params; };
 namespace tflite {
-class MicroOpResolver {};
+struct TFLMRegistration;
+class MicroOpResolver {
+ public:
+  const TFLMRegistration* FindOp(BuiltinOperator) const;
+};
 template <unsigned int N>
 class MicroMutableOpResolver : public MicroOpResolver {
  public:

@@ -1,6 +1,21 @@
 #pragma once
 #include <cstdint>
+namespace flatbuffers {
+template <typename T> struct Vector { unsigned size() const; T Get(unsigned) const; };
+}
 namespace tflite {
-struct Model { uint32_t version() const; };
+enum BuiltinOperator : int32_t { BuiltinOperator_ADD = 0, BuiltinOperator_CUSTOM = 32 };
+const char* EnumNameBuiltinOperator(BuiltinOperator);
+struct OperatorCode { int8_t deprecated_builtin_code() const; BuiltinOperator builtin_code() const; };
+struct Tensor { const flatbuffers::Vector<int32_t>* shape() const; };
+struct SubGraph {
+  const flatbuffers::Vector<const Tensor*>* tensors() const;
+  const flatbuffers::Vector<int32_t>* inputs() const;
+};
+struct Model {
+  uint32_t version() const;
+  const flatbuffers::Vector<const SubGraph*>* subgraphs() const;
+  const flatbuffers::Vector<const OperatorCode*>* operator_codes() const;
+};
 const Model* GetModel(const void* buf);
 }  // namespace tflite

@@ -1,2 +1,0 @@
-#pragma once
-#define ESP_IDF_VERSION_MAJOR 4

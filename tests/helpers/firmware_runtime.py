@@ -1,0 +1,165 @@
+"""The firmware's own inference path (firmware/src/app/inference.cpp) built on the host against the firmware's
+pinned TFLM (esp-tflite-micro + ESP-NN, versions from firmware/src/idf_component.yml) with 4-byte pointers
+(g++ -m32), as the ESP32 runs it.
+
+The pinned sources are not on PyPI: they come from KWT_ESP_TFLITE_MICRO_DIR / KWT_ESP_NN_DIR (source trees of the
+pinned versions), or from git mirrors of espressif/esp-tflite-micro and espressif/esp-nn (KWT_GIT_MIRRORS, default
+/work/.mirror), exported at the pinned tags. Without them `available()` says why and the tests that need them skip.
+The build is cached per pinned version under ~/.cache/kwtui (the library takes minutes; the firmware's files
+rebuild incrementally).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kwtui"
+
+
+def pinned_versions() -> dict[str, str]:
+    text = (FIRMWARE / "src/idf_component.yml").read_text()
+    return {name: version for name, version in re.findall(r'espressif/(esp-[\w-]+):\s*"==([\w.~-]+)"', text)}
+
+
+def _mirror_export(repo: str, version: str) -> Path | None:
+    mirror = Path(os.environ.get("KWT_GIT_MIRRORS", "/work/.mirror")) / f"espressif+{repo}" / "repo"
+    tag = "v" + version.split("~")[0]
+    target = CACHE / "sources" / f"{repo}-{version}"
+    if (target / ".complete").is_file():
+        return target
+    if not mirror.is_dir():
+        return None
+    archive = subprocess.run(["git", "-C", str(mirror), "archive", tag], capture_output=True)
+    if archive.returncode != 0:
+        return None
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "x", "-C", str(target)], input=archive.stdout, check=True)
+    (target / ".complete").write_text(tag)
+    return target
+
+
+def sources() -> tuple[Path, Path] | str:
+    """(esp-tflite-micro, esp-nn) source trees of the pinned versions, or why there are none."""
+    versions = pinned_versions()
+    tflm = os.environ.get("KWT_ESP_TFLITE_MICRO_DIR")
+    nn = os.environ.get("KWT_ESP_NN_DIR")
+    tflm_dir = Path(tflm) if tflm else _mirror_export("esp-tflite-micro", versions["esp-tflite-micro"])
+    nn_dir = Path(nn) if nn else _mirror_export("esp-nn", versions["esp-nn"])
+    if tflm_dir is None or nn_dir is None:
+        return ("the firmware's pinned TFLM sources are not on this machine (esp-tflite-micro "
+                f"{versions['esp-tflite-micro']}, esp-nn {versions['esp-nn']}; set KWT_ESP_TFLITE_MICRO_DIR and "
+                "KWT_ESP_NN_DIR, or KWT_GIT_MIRRORS)")
+    return tflm_dir, nn_dir
+
+
+def _m32_works() -> bool:
+    probe = subprocess.run(["g++", "-m32", "-x", "c++", "-", "-o", os.devnull], input="int main(){}",
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def available() -> str | None:
+    """None when the 32-bit firmware runtime can be built here, else why not."""
+    if shutil.which("g++") is None or shutil.which("cmake") is None:
+        return "g++ and cmake are needed"
+    found = sources()
+    if isinstance(found, str):
+        return found
+    if not _m32_works():
+        return "g++ -m32 does not link (install g++-multilib)"
+    return None
+
+
+def build() -> Path:
+    """The 32-bit inference_host, built (or brought up to date) in the cache."""
+    tflm_dir, nn_dir = sources()  # type: ignore[misc]
+    versions = pinned_versions()
+    build_dir = CACHE / f"inference_host-m32-tflm{versions['esp-tflite-micro']}-nn{versions['esp-nn']}"
+    subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+                    f"-DKWT_TFLM_DIR={tflm_dir}", f"-DKWT_ESP_NN_DIR={nn_dir}", "-DCMAKE_CXX_FLAGS=-m32",
+                    "-DCMAKE_C_FLAGS=-m32"], check=True, capture_output=True, text=True)
+    done = subprocess.run(["make", "-C", str(build_dir), f"-j{os.cpu_count() or 2}", "inference_host"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout[-3000:] + done.stderr[-3000:])
+    return build_dir / "inference_host"
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        rows = [line.split() for line in self.stdout.splitlines() if line and line[0].isdigit()]
+        return np.array(rows, dtype=np.float64)
+
+    @property
+    def arena_used(self) -> int:
+        return int(re.search(r"arena_used=(\d+)", self.stdout).group(1))
+
+
+def run(tool: Path, image: Path, windows: np.ndarray | None = None, arena: int | None = None) -> Outcome:
+    """The firmware's inference on (n, 99, 43) feature windows, from a model partition image."""
+    data = b"" if windows is None else np.ascontiguousarray(windows, dtype=np.float32).tobytes()
+    args = [str(tool), str(image)] + ([str(arena)] if arena is not None else [])
+    done = subprocess.run(args, input=data, capture_output=True, timeout=120)
+    return Outcome(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+
+
+# --- the real ESP-IDF headers, for a compile-only check of the device files -------------------------------------
+
+IDF_INCLUDE_DIRS = (  # FreeRTOS from IDF's Linux port first (see firmware/host/idf_check/sdkconfig.h)
+    "freertos/FreeRTOS-Kernel/portable/linux/include", "freertos/FreeRTOS-Kernel/portable/linux/include/freertos",
+    "freertos/config/linux/include", "freertos/FreeRTOS-Kernel/include", "freertos/config/include",
+    "freertos/config/include/freertos", "freertos/esp_additions/include", "esp_driver_i2s/include",
+    "esp_driver_gpio/include", "esp_partition/include", "esp_timer/include", "heap/include", "esp_common/include",
+    "esp_hw_support/include", "esp_hw_support/include/soc", "soc/esp32/include", "soc/esp32/register",
+    "soc/include", "hal/include", "hal/esp32/include", "hal/platform_port/include", "esp_rom/include",
+    "esp_rom/esp32/include", "esp_rom/esp32", "log/include", "esp_system/include", "esp_pm/include",
+    "spi_flash/include", "esp_mm/include",
+)
+
+
+def idf_version() -> str:
+    """The ESP-IDF the PlatformIO platform pin brings (stated beside it in firmware/platformio.ini)."""
+    return re.search(r"platform = espressif32@[\d.]+\s*; ESP-IDF ([\d.]+)",
+                     (FIRMWARE / "platformio.ini").read_text()).group(1)
+
+
+def idf_components() -> Path | str:
+    """ESP-IDF's components/ folder at the pinned version, or why there is none."""
+    given = os.environ.get("KWT_ESP_IDF_DIR")
+    if given:
+        return Path(given) / "components"
+    version = idf_version()
+    target = CACHE / "sources" / f"esp-idf-{version}"
+    if not (target / ".complete").is_file():
+        mirror = Path(os.environ.get("KWT_GIT_MIRRORS", "/work/.mirror")) / "espressif+esp-idf" / "repo"
+        archive = subprocess.run(["git", "-C", str(mirror), "archive", f"v{version}", "components"],
+                                 capture_output=True) if mirror.is_dir() else None
+        if archive is None or archive.returncode != 0:
+            return f"ESP-IDF {version} sources are not on this machine (set KWT_ESP_IDF_DIR or KWT_GIT_MIRRORS)"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        subprocess.run(["tar", "x", "-C", str(target)], input=archive.stdout, check=True)
+        (target / ".complete").write_text(version)
+    return target / "components"
+
+
+def compile_against_idf(source: Path, components: Path) -> subprocess.CompletedProcess:
+    includes = [arg for d in IDF_INCLUDE_DIRS for arg in ("-isystem", str(components / d))]
+    return subprocess.run(["g++", "-std=gnu++17", "-m32", "-DESP_PLATFORM", "-fsyntax-only", "-Wall", "-Wextra",
+                           "-Werror", "-I", str(FIRMWARE / "host/idf_check"), *includes, "-I", str(FIRMWARE / "src"),
+                           str(source)], capture_output=True, text=True)

@@ -8,6 +8,10 @@ the minimum tensor arena measured in TFLite Micro (Python package, 64-bit host),
 of audio at one inference per hop, and the estimated milliseconds per inference on an ESP32 / ESP32-S3 at 240 MHz
 with and without ESP-NN (kwtui.core.device.compute: derived from Espressif's published ESP-NN kernel timings; the
 figures without ESP-NN are a lower bound for TFLM's reference kernels). Flags a model whose estimate exceeds the hop.
+
+Where the firmware's pinned TFLM sources are on the machine (tests/helpers/firmware_runtime.py), also the minimum
+arena with 4-byte pointers in that runtime (the firmware's inference code built -m32) and the largest difference,
+in int8 steps, between its outputs and the Python package's on 16 windows.
 """
 
 from __future__ import annotations
@@ -35,13 +39,20 @@ def main() -> None:
     from kwtui.core.model import MODELS, build_model, inference_clone
     from kwtui.core.native import quiet_native_output
     from kwtui.core.stages.convert import minimal_arena, to_tflite
+    from tests.helpers import firmware_runtime
+
+    pinned = firmware_runtime.available() is None
+    tool = firmware_runtime.build() if pinned else None
+    if not pinned:
+        print(f"(no 32-bit column: {firmware_runtime.available()})")
 
     n_outputs = 6
     calibration = np.random.default_rng(0).normal(-3.0, 1.5, (64, *SHAPE, 1)).astype(np.float32)
-    header = (f"{'model':<8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'MACs/inf':>11}{'MACs/s audio':>14}"
+    header = (f"{'model':<8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}{'MACs/inf':>11}"
+              f"{'MACs/s audio':>14}"
               f"{'ESP32 ms':>10}{'+ESP-NN':>9}{'S3 ms':>8}{'S3+NN':>8}  per hop of {args.hop_ms:g} ms")
     print(header)
-    for kind in MODELS:
+    for kind in (k for k in MODELS if k != "stream"):  # stream: ESPHome's runtime (bench/esphome.py)
         model = build_model(kind, n_outputs, False, 0.001, seed=0)
         clone = inference_clone(model, kind, n_outputs, False)
         tflite = to_tflite(clone, calibration, "int8")
@@ -49,10 +60,37 @@ def main() -> None:
             arena = minimal_arena(tflite)
         summary = compute_summary(tflite, args.hop_ms)
         ms = summary["estimated_ms"]
-        late = " over the hop" if ms["esp32"] > args.hop_ms else ""
-        print(f"{kind:<8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{summary['macs_per_inference']:>11,}"
+        late = " over the hop" if ms["esp32_esp_nn"] > args.hop_ms else ""
+        arena32, steps = _pinned_runtime(tool, tflite, arena, calibration[:16, ..., 0]) if pinned else ("-", "-")
+        print(f"{kind:<8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
+              f"{summary['macs_per_inference']:>11,}"
               f"{summary['macs_per_second']:>14,}{ms['esp32']:>10.1f}{ms['esp32_esp_nn']:>9.1f}{ms['esp32s3']:>8.1f}"
               f"{ms['esp32s3_esp_nn']:>8.1f}{late}")
+
+
+def _pinned_runtime(tool, tflite: bytes, arena: int, windows) -> tuple[int, int]:
+    """(minimum arena with 4-byte pointers, largest output difference in int8 steps vs the Python TFLM)."""
+    import tempfile
+
+    import numpy as np
+
+    from kwtui.core.device.arena_probe import smallest_arena
+    from kwtui.core.device.model_image import build_model_image
+    from kwtui.core.stages.convert import ARENA_ALIGN, io_quantization, tflm_predict
+    from tests.helpers import firmware_runtime
+
+    quant = io_quantization(tflite)
+    with tempfile.TemporaryDirectory() as folder:
+        image = Path(folder) / "model_partition.bin"
+        image.write_bytes(build_model_image(tflite, [f"c{i}" for i in range(6)], arena + 1024, 4,
+                                            input_scale=quant["input_scale"], input_zero_point=quant["input_zero_point"],
+                                            output_scale=quant["output_scale"],
+                                            output_zero_point=quant["output_zero_point"]))
+        smallest = smallest_arena(lambda size: firmware_runtime.run(tool, image, arena=size).returncode == 0,
+                                  4096, 1 << 22, ARENA_ALIGN)
+        on_chip = firmware_runtime.run(tool, image, windows).probabilities
+    verified = tflm_predict(tflite, arena, windows[..., np.newaxis], quant)
+    return smallest, int(round(np.abs(on_chip - verified).max() / quant["output_scale"]))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ ANSI C = the portable reference kernels vs. ESP32-S3 optimised), e.g.
   depthwise conv input (18,18) 1x3x3x16:      1,190,062 vs 203,278 ticks for 36,864 MACs -> 32.3 / 5.5
   fully connected len 265, 3 ch:                 15,853 vs   9,547 ticks for     795 MACs -> 19.9 / 12.0
   max pool / avg pool input (16,16) 3x3x16:     485,714 / 541,462 vs 76,747 / 160,580 for 28,224 -> 17.2 / 19.2, 2.7 / 5.7
-The ESP32 (LX6, no vector unit) has no published ESP-NN figures; its kernels are taken at the ANSI C figures with
-or without ESP-NN. ESP-NN's ANSI C kernels are leaner than TFLM's portable reference kernels, so the figures
-"without ESP-NN" are a lower bound for a firmware that links only the reference kernels. An estimate, not a
-measurement: the firmware prints its measured inference time.
+The ESP32 (LX6, no vector unit) has no published ESP-NN figures; ESP-NN runs its C kernels there, so the ESP32 is
+taken at the ANSI C figures with or without ESP-NN. kwtui's firmware links ESP-NN (esp-tflite-micro), so the
+"_esp_nn" figures are the ones for it; TFLM's portable reference kernels are slower than ESP-NN's C kernels, so the
+figures without ESP-NN are a lower bound for a firmware that links only those. An estimate, not a measurement: the
+firmware prints its measured inference time (the TIMING line).
 """
 
 from __future__ import annotations

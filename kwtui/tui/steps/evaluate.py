@@ -28,12 +28,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _compute_text(compute: dict[str, Any] | None) -> str:
-    """MACs per inference and the estimated ESP32 time (a lower bound without ESP-NN), beside the arena."""
+    """MACs per inference and the estimated time per inference with the firmware's ESP-NN kernels, beside the arena."""
     if not compute:
         return ""
     ms = compute.get("estimated_ms") or {}
-    return (f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32', 0):.0f} ms ESP32"
-            f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3+ESP-NN)")
+    return (f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32_esp_nn', 0):.0f} ms ESP32"
+            f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3)")
 
 
 def _rate(value: float | None) -> str:

@@ -179,7 +179,8 @@ def _clip_info(path: str | Path) -> tuple[int, int, int] | None:
     _check_clip(rate, frames)
     bytes_per_frame = channels * {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
                                   "DOUBLE": 8}.get(str(info.subtype), 0)
-    if bytes_per_frame and frames * bytes_per_frame > os.path.getsize(path):
+    uncompressed = str(info.format) in {"WAV", "WAVEX", "RF64", "W64", "AIFF", "CAF"}  # FLAC etc. hold fewer bytes
+    if uncompressed and bytes_per_frame and frames * bytes_per_frame > os.path.getsize(path):
         raise BadAudio("the header claims more samples than the file holds (truncated or corrupt)")
     return rate, frames, channels
 

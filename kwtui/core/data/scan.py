@@ -237,7 +237,11 @@ def scan_dataset(
             real_of[real] = entry.name
             # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
             try:
-                names = sorted(e.name for e in os.scandir(entry.path) if not _is_dir(e) and not e.name.startswith("."))
+                inside = [e for e in os.scandir(entry.path) if not e.name.startswith(".")]
+                names = sorted(e.name for e in inside if not _is_dir(e))
+                for sub in sorted(e.name for e in inside if _is_dir(e) and e.name.lower().endswith(".wav")):
+                    scan.problems.append(Problem(f"{entry.name}/{sub}", "unreadable",
+                                                 "a folder named like a clip, not a file: skipped"))
             except OSError as exc:
                 scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
                 continue

@@ -26,7 +26,7 @@ from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.plan import ClipPlan, plan_clips
-from kwtui.core.data.scan import scan_dataset
+from kwtui.core.data.scan import scan_dataset, severity
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, stop_event
@@ -210,6 +210,9 @@ def _generate(
             skipped_by_source.setdefault(_relative(job.source, root), skipped[job.output])
     for entry in plan.excluded:  # unreadable headers never reach a worker
         skipped_by_source.setdefault(entry["path"], entry["reason"])
+    for problem in scan.problems:  # whole folders (unreadable, a link to another word) and folders named like clips
+        if severity(problem) == "unusable" and problem.kind != "empty_folder":
+            skipped_by_source.setdefault(problem.path, problem.message)
     skipped_items = list(skipped_by_source.items())
     _warn_files(report, "skipped", skipped_items)
     _warn_converted(report, converted)

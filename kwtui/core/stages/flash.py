@@ -128,6 +128,12 @@ def read_partitions(path: Path) -> list[Partition]:
     return read_partition_bin(path) if path.suffix == ".bin" else read_partition_csv(path)
 
 
+def check_partition_table(preset: Preset) -> Partition:
+    """The model partition of the preset's table; raises UserError (naming the table) before any work."""
+    table = partition_source(preset)
+    return find_model_partition(read_partitions(table), table)
+
+
 def plan_flash(preset: Preset, image_path: Path, image_bytes: int, chip: str, port: str | None) -> FlashPlan:
     table = partition_source(preset)
     partitions = read_partitions(table)

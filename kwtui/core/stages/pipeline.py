@@ -76,11 +76,15 @@ def run_pipeline(
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.preset import save_preset
 
+    chosen = stages_between(start, until, preset)
+    if "flash" in chosen:  # a table that cannot be read would only fail after training: say it now
+        from kwtui.core.stages.flash import check_partition_table
+
+        check_partition_table(preset)
     layout = RunLayout(preset)
     ownership.claim(layout.run_dir, "run_dir")
     save_preset(preset, layout.preset_copy)
     results = {}
-    chosen = stages_between(start, until, preset)
     for stage in chosen:
         stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}
         if stage in _SKIPPABLE and not options.get("force") and records.status(layout)[stage].done:

@@ -286,8 +286,19 @@ def validate(preset: Preset) -> Preset:
             "word and classes.unknown = classes.background = false (other words and noise stay its negatives)")
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
+    _check_paths(preset)
     _expand_paths(preset)
     return preset
+
+
+def _check_paths(preset: Preset) -> None:
+    if not preset.dataset.path.strip():  # empty would silently mean the current folder
+        raise PresetError(f"dataset.path: empty; set it to your dataset folder (e.g. {DatasetSection().path})")
+    for dotted in _PATH_FIELDS:
+        *section, key = dotted.split(".")
+        value = getattr(getattr(preset, section[0]) if section else preset, key)
+        if any("\0" in v for v in (value if isinstance(value, list) else [value])):
+            raise PresetError(f"{dotted}: a path cannot hold a NUL character")
 
 
 _PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.testing_list", "features.output",

@@ -115,3 +115,15 @@ def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path
         run_convert(preset, ev.ignore, ev.CancelToken())
     assert {p: p.read_bytes() for p in outputs} == before  # nothing half-new: all or none
     assert [p for p in layout.run_dir.iterdir() if writer.is_temp_name(p.name) and not p.is_symlink()] == []
+
+
+def test_split_sizes_per_class_are_shown_before_training(tmp_path):
+    from kwtui.core.events import CancelToken, Started
+    from kwtui.core.stages.train import run_train
+    from tests.helpers.model import collect_events, make_tone_store
+
+    preset = make_tone_store(tmp_path / "run", per_class=(12, 4, 5), train={"epochs": 1})
+    report = collect_events()
+    run_train(preset, report, CancelToken())
+    first = next(e for e in report.events if isinstance(e, Started))
+    assert "clips per class (train/validation/test): yes 12/4/5, no 12/4/5, _unknown 12/4/5" in first.message

@@ -23,7 +23,9 @@ import numpy as np
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
 from kwtui.core.data.frontends import frontend
-from kwtui.core.features.store import Split, check_files, class_weights, load_splits, make_sequence, sigmoid_output
+from kwtui.core.features.store import (
+    Split, check_files, class_weights, features_info, load_splits, make_sequence, sigmoid_output,
+)
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
@@ -288,6 +290,15 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
         raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
 
+def split_sizes_line(info: dict[str, Any]) -> str:
+    """`clips per class (train/validation/test): yes 120/14/15, ...`: what training will see, before it starts."""
+    counts = info.get("counts", {})
+    classes = info.get("classes") or list(counts.get("train", {}))
+    parts = [f"{name} {'/'.join(str(counts.get(split, {}).get(name, 0)) for split in ('train', 'validation', 'test'))}"
+             for name in classes]
+    return "clips per class (train/validation/test): " + ", ".join(parts)
+
+
 def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
     layout = RunLayout(preset)
     with run_folder.writing(layout.run_dir, "run_dir", STAGE):
@@ -301,7 +312,8 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     records.require(layout, "features")
     splits = load_splits(layout)
     train, val = splits["train"], splits["validation"]
-    report(ev.Started(STAGE, total=None, unit="files", message="checking feature files"))
+    report(ev.Started(STAGE, total=None, unit="files",
+                      message=f"checking feature files; {split_sizes_line(features_info(layout))}"))
     for split in (train, val):
         cancel.raise_if_cancelled()
         check_files(split.paths, report, cancel, STAGE)

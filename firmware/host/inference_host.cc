@@ -10,22 +10,15 @@
 #include "app/inference.h"
 #include "features/spectrogram.h"
 #include "model/model_source.h"
+#include "read_file.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: inference_host IMAGE [ARENA_BYTES] < features.f32\n");
     return 2;
   }
-  FILE* f = std::fopen(argv[1], "rb");
-  if (!f) {
-    std::perror(argv[1]);
-    return 2;
-  }
   std::vector<uint8_t> image;
-  uint8_t buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) image.insert(image.end(), buf, buf + got);
-  std::fclose(f);
+  if (!kwt_host::read_file(argv[1], &image)) return 2;
   // The partition is memory-mapped flash on the chip: 16-byte aligned, like this copy.
   std::vector<uint8_t, std::allocator<uint8_t>> aligned(image.size() + 16);
   uint8_t* base = aligned.data() + (16 - reinterpret_cast<uintptr_t>(aligned.data()) % 16) % 16;

@@ -6,22 +6,15 @@
 
 #include "model/model_image.h"
 #include "model/model_source.h"
+#include "read_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: model_image_host IMAGE\n");
     return 2;
   }
-  FILE* f = std::fopen(argv[1], "rb");
-  if (!f) {
-    std::perror(argv[1]);
-    return 2;
-  }
   std::vector<uint8_t> data;
-  uint8_t buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + got);
-  std::fclose(f);
+  if (!kwt_host::read_file(argv[1], &data)) return 2;
   kwt::ModelImage img;
   const kwt::ImageStatus status = kwt::parse_model_image(data.data(), data.size(), &img);
   std::printf("status=%s\n", kwt::image_status_name(status));

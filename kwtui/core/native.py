@@ -42,5 +42,9 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow leaves its oneDNN kernels off on some x86 CPUs (AMD EPYC among them); without them the small
+    # convolutions, pooling and their gradients of kwtui's models run on slow generic kernels (BENCHMARKS.md
+    # "Training throughput"). A user's own setting wins.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     with quiet_native_output():
         import tensorflow  # noqa: F401

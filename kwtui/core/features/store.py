@@ -248,7 +248,7 @@ def make_sequence(
 
     class FeatureSequence(keras.utils.PyDataset):
         def __init__(self) -> None:
-            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4)
+            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
             self.split = split
             self.batch_size = batch_size
             self.error: KwtuiError | None = None

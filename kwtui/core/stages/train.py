@@ -290,6 +290,11 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
         raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
 
+# Threads reading batches ahead of training: the files are small, so reading is mostly waiting; with one thread the
+# model waited for its input half the time (BENCHMARKS.md "Training throughput").
+READ_THREADS = 4
+
+
 def split_sizes_line(info: dict[str, Any]) -> str:
     """`clips per class (train/validation/test): yes 120/14/15, ...`: what training will see, before it starts."""
     counts = info.get("counts", {})
@@ -327,8 +332,8 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
     weights[negatives] *= cfg.negative_weight  # a false accept can cost more than a miss
     train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights,
-                              spec_augment=cfg.spec_augment)
-    val_seq = make_sequence(val, cfg.batch_size, shuffle=False) if len(val) else None
+                              workers=READ_THREADS, spec_augment=cfg.spec_augment)
+    val_seq = make_sequence(val, cfg.batch_size, shuffle=False, workers=READ_THREADS) if len(val) else None
     if val_seq is None:
         report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
 
@@ -408,7 +413,7 @@ def _final_fit_all(
     )
     model = _load_keras(layout.best_model)
     seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights,
-                        spec_augment=cfg.spec_augment)
+                        workers=READ_THREADS, spec_augment=cfg.spec_augment)
     state = {"epochs_done": 0, "best": None, "history": []}
     report(ev.Started(STAGE, total=len(seq) * cfg.final_fit_all, unit="batches",
                       message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))

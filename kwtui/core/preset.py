@@ -294,9 +294,7 @@ def validate(preset: Preset) -> Preset:
 def _check_paths(preset: Preset) -> None:
     if not preset.dataset.path.strip():  # empty would silently mean the current folder
         raise PresetError(f"dataset.path: empty; set it to your dataset folder (e.g. {DatasetSection().path})")
-    for dotted in _PATH_FIELDS:
-        *section, key = dotted.split(".")
-        value = getattr(getattr(preset, section[0]) if section else preset, key)
+    for dotted, _owner, _key, value in _path_fields(preset):
         if any("\0" in v for v in (value if isinstance(value, list) else [value])):
             raise PresetError(f"{dotted}: a path cannot hold a NUL character")
 
@@ -305,12 +303,17 @@ _PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.t
                 "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table", "evaluate.ambient_folders")
 
 
-def _expand_paths(preset: Preset) -> None:
-    """`~` and `$VAR` in path fields mean what they mean in a shell (the README's own examples use `~`)."""
+def _path_fields(preset: Preset):
+    """(dotted name, owning section, key, value) of every path field."""
     for dotted in _PATH_FIELDS:
         *section, key = dotted.split(".")
         owner = getattr(preset, section[0]) if section else preset
-        value = getattr(owner, key)
+        yield dotted, owner, key, getattr(owner, key)
+
+
+def _expand_paths(preset: Preset) -> None:
+    """`~` and `$VAR` in path fields mean what they mean in a shell (the README's own examples use `~`)."""
+    for _dotted, owner, key, value in _path_fields(preset):
         if isinstance(value, list):
             setattr(owner, key, [os.path.expandvars(os.path.expanduser(v)) for v in value])
         elif value and ("~" in value or "$" in value):

@@ -29,7 +29,9 @@ def pinned_versions() -> dict[str, str]:
     return {name: version for name, version in re.findall(r'espressif/(esp-[\w-]+):\s*"==([\w.~-]+)"', text)}
 
 
-def _mirror_export(repo: str, version: str) -> Path | None:
+def _mirror_export(repo: str, version: str, *paths: str) -> Path | None:
+    """espressif/<repo> at tag v<version> (only `paths`, if given), exported once from its git mirror into the
+    cache; None without the mirror or the tag."""
     mirror = Path(os.environ.get("KWT_GIT_MIRRORS", "/work/.mirror")) / f"espressif+{repo}" / "repo"
     tag = "v" + version.split("~")[0]
     target = CACHE / "sources" / f"{repo}-{version}"
@@ -37,7 +39,7 @@ def _mirror_export(repo: str, version: str) -> Path | None:
         return target
     if not mirror.is_dir():
         return None
-    archive = subprocess.run(["git", "-C", str(mirror), "archive", tag], capture_output=True)
+    archive = subprocess.run(["git", "-C", str(mirror), "archive", tag, *paths], capture_output=True)
     if archive.returncode != 0:
         return None
     shutil.rmtree(target, ignore_errors=True)
@@ -144,17 +146,9 @@ def idf_components() -> Path | str:
     if given:
         return Path(given) / "components"
     version = idf_version()
-    target = CACHE / "sources" / f"esp-idf-{version}"
-    if not (target / ".complete").is_file():
-        mirror = Path(os.environ.get("KWT_GIT_MIRRORS", "/work/.mirror")) / "espressif+esp-idf" / "repo"
-        archive = subprocess.run(["git", "-C", str(mirror), "archive", f"v{version}", "components"],
-                                 capture_output=True) if mirror.is_dir() else None
-        if archive is None or archive.returncode != 0:
-            return f"ESP-IDF {version} sources are not on this machine (set KWT_ESP_IDF_DIR or KWT_GIT_MIRRORS)"
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        subprocess.run(["tar", "x", "-C", str(target)], input=archive.stdout, check=True)
-        (target / ".complete").write_text(version)
+    target = _mirror_export("esp-idf", version, "components")
+    if target is None:
+        return f"ESP-IDF {version} sources are not on this machine (set KWT_ESP_IDF_DIR or KWT_GIT_MIRRORS)"
     return target / "components"
 
 

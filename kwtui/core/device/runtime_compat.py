@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The runtime the firmware links (firmware/platformio.ini) and its known limits.
+# The runtime the firmware links (firmware/src/idf_component.yml) and kwtui's rules for it.
 FIRMWARE_RUNTIME = "espressif/esp-tflite-micro 1.3.8 with espressif/esp-nn 1.2.0 (ESP-IDF component registry)"
 FIRMWARE_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",

@@ -178,6 +178,8 @@ DATASET_KINDS: list[DatasetKind] = [
     DatasetKind("space_in_name", "names", b"yes/with space.wav", "used", make=_wav("yes/with space.wav", lambda: _yes(13))),
     DatasetKind("utf8_name", "names", "no/ñandú 語.wav".encode(), "used", make=_wav("no/ñandú 語.wav", lambda: speech_clip("no", 34))),
     DatasetKind("latin1_name", "names", b"yes/caf\xe9.wav", "used", make=_raw(b"yes/caf\xe9.wav", _wav_bytes(_yes(14)))),
+    DatasetKind("latin1_name_flac_inside", "names", b"yes/caf\xe9_flac.wav", "used",
+                make=_raw(b"yes/caf\xe9_flac.wav", _wav_bytes(_yes(18), fmt="FLAC"))),  # read by libsndfile, not RIFF
     DatasetKind("name_of_255_bytes", "names", b"no/" + b"n" * 251 + b".wav", "used",
                 make=_raw(b"no/" + b"n" * 251 + b".wav", _wav_bytes(speech_clip("no", 35)))),
     DatasetKind("carriage_return_in_name", "names", b"yes/odd\rname.wav", "used", make=_raw(b"yes/odd\rname.wav", _wav_bytes(_yes(15)))),

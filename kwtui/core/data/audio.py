@@ -83,7 +83,7 @@ def load_audio(path: str | Path) -> Audio:
         data, rate = fast  # 16-bit integers: always finite
     else:
         try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            data, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
             raise BadAudio(f"not readable audio ({str(exc).splitlines()[0][:80]})") from None
         except OSError as exc:
@@ -139,7 +139,7 @@ def load_clip(path: str | Path) -> Audio:
     start = _loudest_second(path, rate, frames)
     context = rate // 10  # 0.1 s each side for the resampler, cropped afterwards
     lo, hi = max(0, start - context), min(frames, start + rate + context)
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(os.fsencode(path)) as f:
         f.seek(lo)
         data = f.read(hi - lo, dtype="float32", always_2d=True)
     if not np.all(np.isfinite(data)):
@@ -172,7 +172,7 @@ def _clip_info(path: str | Path) -> tuple[int, int, int] | None:
         _check_clip(rate, frames)
         return rate, frames, channels
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
     except Exception:  # noqa: BLE001 - libsndfile raises several types; load_audio gives the reason
         return None
     rate, frames, channels = int(info.samplerate), int(info.frames), int(info.channels)
@@ -199,7 +199,7 @@ def _loudest_second(path: str | Path, rate: int, frames: int) -> int:
     best, best_start = -1.0, 0
     tail = np.zeros(0, dtype=np.float64)  # the last window-1 squared samples of the previous block
     position = 0  # source frame index of tail[0]
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(os.fsencode(path)) as f:
         for block in f.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
             mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
             power = np.concatenate([tail, np.square(mono, dtype=np.float64)])

@@ -14,6 +14,7 @@ deterministic, so resumed feature runs stay byte-identical.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def cache_path(cache_dir: Path, source: Path) -> Path:
 def _converted_blocks(source: Path):
     """Yield the file as 16 kHz mono float32, one block at a time. Raises BadAudio."""
     try:
-        info = sf.info(str(source))
+        info = sf.info(os.fsencode(source))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise BadAudio(f"not readable audio ({str(exc).splitlines()[0][:80]})") from None
     except OSError as exc:
@@ -47,7 +48,7 @@ def _converted_blocks(source: Path):
         yield load_audio(source).samples
         return
     block, context = BLOCK_SECONDS * rate, CONTEXT_SECONDS * rate
-    with sf.SoundFile(str(source)) as f:
+    with sf.SoundFile(os.fsencode(source)) as f:
         for start in range(0, frames, block):
             lo, hi = max(0, start - context), min(frames, start + block + context)
             f.seek(lo)

@@ -89,7 +89,7 @@ def read_header(path: str) -> ClipInfo:
     if fast is not None:
         return fast
     try:
-        info = sf.info(path)
+        info = sf.info(os.fsencode(path))
     except Exception as exc:  # libsndfile raises several types; any means "unreadable"
         text = (str(exc).splitlines() or [exc.__class__.__name__])[0]
         reason = text.split("': ", 1)[-1].strip() if "': " in text else text  # drop libsndfile's path prefix

@@ -11,6 +11,7 @@ rebuild incrementally).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -85,7 +86,9 @@ def build() -> Path:
     """The 32-bit inference_host, built (or brought up to date) in the cache."""
     tflm_dir, nn_dir = sources()  # type: ignore[misc]
     versions = pinned_versions()
-    build_dir = CACHE / f"inference_host-m32-tflm{versions['esp-tflite-micro']}-nn{versions['esp-nn']}"
+    # One build folder per checkout: CMake refuses a cache generated from another source folder.
+    checkout = hashlib.sha256(str(FIRMWARE).encode()).hexdigest()[:12]
+    build_dir = CACHE / f"inference_host-m32-tflm{versions['esp-tflite-micro']}-nn{versions['esp-nn']}-{checkout}"
     subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
                     f"-DKWT_TFLM_DIR={tflm_dir}", f"-DKWT_ESP_NN_DIR={nn_dir}", "-DCMAKE_CXX_FLAGS=-m32",
                     "-DCMAKE_C_FLAGS=-m32"], check=True, capture_output=True, text=True)

@@ -47,13 +47,26 @@ def batches_by_folder(plan: ClipPlan, todo: list[int], workers: int) -> list[lis
     return batches
 
 
+def _forkserver() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["kwtui.core.features.worker", "threadpoolctl"])  # workers start with numpy & co. imported
+    return context
+
+
+def start_forkserver() -> None:
+    """Start the process the workers fork from, without waiting: it imports the workers' modules while the
+    stage scans and plans, instead of after."""
+    from multiprocessing import forkserver
+
+    _forkserver()
+    forkserver.ensure_running()
+
+
 def make_pool(workers: int, config: dict[str, Any], stop: Any = None) -> ProcessPoolExecutor:
     """The worker pool: forkserver processes (no fork of a threaded parent, e.g. the wizard), each running
     init_worker (single-threaded BLAS, SIGINT ignored, exits with the parent). `stop` (stop_event()) set by
     the parent makes every worker stop before its next file."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["kwtui.core.features.worker", "threadpoolctl"])  # workers start with numpy & co. imported
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(config, stop))
+    return ProcessPoolExecutor(workers, mp_context=_forkserver(), initializer=init_worker, initargs=(config, stop))
 
 
 def stop_event() -> Any:

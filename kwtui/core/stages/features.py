@@ -29,7 +29,7 @@ from kwtui.core.data.plan import ClipPlan, plan_clips
 from kwtui.core.data.scan import scan_dataset, severity
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
-from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, stop_event
+from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
 from kwtui.core.features.worker import process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import SPLITS, RunLayout
@@ -146,6 +146,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     features_dir = layout.features_dir
     ownership.claim(layout.run_dir, "run_dir")  # before any work: refused if either holds the user's files
     ownership.claim(features_dir, "features.output")
+    start_forkserver()
     report(Started(STAGE, message=f"scanning {preset.dataset_path}"))
     scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
                         preset.dataset.testing_list)

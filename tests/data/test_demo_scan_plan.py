@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -64,6 +65,13 @@ def test_demo_is_deterministic(tmp_path):
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert files_a == files_b
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
+
+
+def test_demo_into_a_folder_whose_name_is_not_utf8(tmp_path):
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/d\xe9mo"))  # a latin-1 name, as on an old disk
+    make_demo_dataset(folder, ["yes"], per_word=1, seed=5, noise_seconds=2.0)
+    clips = list((folder / "yes").glob("*.wav"))
+    assert len(clips) == 1 and sf.info(os.fsencode(clips[0])).frames == 22050
 
 
 def test_demo_without_espeak_is_a_clear_user_error(tmp_path, monkeypatch):

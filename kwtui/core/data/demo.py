@@ -252,7 +252,7 @@ def running_speech(binary: str, sentences: list[str], speakers: list[Speaker],
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     with writer.temp_for(path) as tmp:
-        sf.write(str(tmp), samples, rate, subtype="PCM_16", format="WAV")
+        sf.write(os.fsencode(tmp), samples, rate, subtype="PCM_16", format="WAV")
 
 
 def make_demo_dataset(

@@ -290,8 +290,8 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
         raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
 
-# Threads reading batches ahead of training: the files are small, so reading is mostly waiting; with one thread the
-# model waited for its input half the time (BENCHMARKS.md "Training throughput").
+# Threads reading batches ahead of training: the files are small, so reading is mostly waiting, and one thread
+# leaves the model waiting for its input (BENCHMARKS.md "Training throughput").
 READ_THREADS = 4
 
 

@@ -2,9 +2,14 @@
 pinned TFLM (esp-tflite-micro + ESP-NN, versions from firmware/src/idf_component.yml) with 4-byte pointers
 (g++ -m32), as the ESP32 runs it.
 
-The pinned sources are not on PyPI: they come from KWT_ESP_TFLITE_MICRO_DIR / KWT_ESP_NN_DIR (source trees of the
-pinned versions), or from git mirrors of espressif/esp-tflite-micro and espressif/esp-nn (KWT_GIT_MIRRORS, default
-/work/.mirror), exported at the pinned tags. Without them `available()` says why and the tests that need them skip.
+The pinned sources are not on PyPI. They come, in this order, from
+- KWT_ESP_TFLITE_MICRO_DIR / KWT_ESP_NN_DIR / KWT_ESP_IDF_DIR / KWT_MICRO_FEATURES_DIR: source trees of the pinned
+  versions;
+- the archives of the project's shared folder (`git archive` exports of the pinned tags, listed with their commits
+  in its README): KWT_FIRMWARE_SOURCES, by default `../shared/firmware-sources/` beside the checkout. Each is
+  unpacked once into ~/.cache/kwtui/sources/ (a folder named like the archive; a half-unpacked one is never used).
+Without them `available()` says why: the tests that need them skip on a user's machine and fail under CI=true
+(tests/conftest.py), so CI cannot pass without running them.
 The build is cached per pinned version under ~/.cache/kwtui (the library takes minutes; the firmware's files
 rebuild incrementally).
 """
@@ -16,6 +21,8 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,38 +37,66 @@ def pinned_versions() -> dict[str, str]:
     return {name: version for name, version in re.findall(r'espressif/(esp-[\w-]+):\s*"==([\w.~-]+)"', text)}
 
 
-def _mirror_export(repo: str, version: str, *paths: str) -> Path | None:
-    """espressif/<repo> at tag v<version> (only `paths`, if given), exported once from its git mirror into the
-    cache; None without the mirror or the tag."""
-    mirror = Path(os.environ.get("KWT_GIT_MIRRORS", "/work/.mirror")) / f"espressif+{repo}" / "repo"
-    tag = "v" + version.split("~")[0]
-    target = CACHE / "sources" / f"{repo}-{version}"
+def archives_folder() -> Path:
+    """Where the pinned source archives are looked for."""
+    given = os.environ.get("KWT_FIRMWARE_SOURCES")
+    return Path(given) if given else FIRMWARE.parent.parent / "shared" / "firmware-sources"
+
+
+def _unpacked(stem: str) -> Path | None:
+    """The tree of archive `<stem>.tar.gz` (its one top folder), unpacked once into the cache; None without it."""
+    target = CACHE / "sources" / stem
     if (target / ".complete").is_file():
         return target
-    if not mirror.is_dir():
+    archive = archives_folder() / f"{stem}.tar.gz"
+    if not archive.is_file():
         return None
-    archive = subprocess.run(["git", "-C", str(mirror), "archive", tag, *paths], capture_output=True)
-    if archive.returncode != 0:
-        return None
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    subprocess.run(["tar", "x", "-C", str(target)], input=archive.stdout, check=True)
-    (target / ".complete").write_text(tag)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target.parent))
+    with tarfile.open(archive) as tar:
+        tar.extractall(scratch, filter="data")
+    tops = [p for p in scratch.iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        shutil.rmtree(scratch)
+        raise RuntimeError(f"{archive}: expected one top folder, found {len(tops)}")
+    (tops[0] / ".complete").write_text(archive.name)
+    shutil.rmtree(target, ignore_errors=True)  # an earlier half-unpacked tree (no .complete)
+    try:
+        tops[0].rename(target)  # the tree appears whole or not at all
+    except OSError:
+        if not (target / ".complete").is_file():  # not another test process that unpacked it first
+            raise
+    shutil.rmtree(scratch)
     return target
+
+
+def _source(env: str, stem: str) -> Path | None:
+    given = os.environ.get(env)
+    return Path(given) if given else _unpacked(stem)
 
 
 def sources() -> tuple[Path, Path] | str:
     """(esp-tflite-micro, esp-nn) source trees of the pinned versions, or why there are none."""
     versions = pinned_versions()
-    tflm = os.environ.get("KWT_ESP_TFLITE_MICRO_DIR")
-    nn = os.environ.get("KWT_ESP_NN_DIR")
-    tflm_dir = Path(tflm) if tflm else _mirror_export("esp-tflite-micro", versions["esp-tflite-micro"])
-    nn_dir = Path(nn) if nn else _mirror_export("esp-nn", versions["esp-nn"])
+    tflm_dir = _source("KWT_ESP_TFLITE_MICRO_DIR", f"esp-tflite-micro-{versions['esp-tflite-micro']}")
+    nn_dir = _source("KWT_ESP_NN_DIR", f"esp-nn-{versions['esp-nn']}")
     if tflm_dir is None or nn_dir is None:
         return ("the firmware's pinned TFLM sources are not on this machine (esp-tflite-micro "
-                f"{versions['esp-tflite-micro']}, esp-nn {versions['esp-nn']}; set KWT_ESP_TFLITE_MICRO_DIR and "
-                "KWT_ESP_NN_DIR, or KWT_GIT_MIRRORS)")
+                f"{versions['esp-tflite-micro']}, esp-nn {versions['esp-nn']}: no archives in {archives_folder()}; "
+                "set KWT_FIRMWARE_SOURCES, or KWT_ESP_TFLITE_MICRO_DIR and KWT_ESP_NN_DIR)")
     return tflm_dir, nn_dir
+
+
+MICRO_FEATURES_VERSION = "1.1.0"  # kahrendt/ESPMicroSpeechFeatures, TFLM's audio frontend as ESPHome builds it
+
+
+def micro_features_source() -> Path | str:
+    """ESPMicroSpeechFeatures' source tree at the pinned version, or why there is none."""
+    found = _source("KWT_MICRO_FEATURES_DIR", f"ESPMicroSpeechFeatures-{MICRO_FEATURES_VERSION}")
+    if found is None:
+        return (f"ESPMicroSpeechFeatures {MICRO_FEATURES_VERSION} sources are not on this machine (no archive in "
+                f"{archives_folder()}; set KWT_FIRMWARE_SOURCES or KWT_MICRO_FEATURES_DIR)")
+    return found
 
 
 def _m32_works() -> bool:
@@ -145,14 +180,12 @@ def idf_version() -> str:
 
 def idf_components() -> Path | str:
     """ESP-IDF's components/ folder at the pinned version, or why there is none."""
-    given = os.environ.get("KWT_ESP_IDF_DIR")
-    if given:
-        return Path(given) / "components"
     version = idf_version()
-    target = _mirror_export("esp-idf", version, "components")
-    if target is None:
-        return f"ESP-IDF {version} sources are not on this machine (set KWT_ESP_IDF_DIR or KWT_GIT_MIRRORS)"
-    return target / "components"
+    found = _source("KWT_ESP_IDF_DIR", f"esp-idf-{version}-components")
+    if found is None:
+        return (f"ESP-IDF {version} sources are not on this machine (no archive in {archives_folder()}; set "
+                "KWT_FIRMWARE_SOURCES or KWT_ESP_IDF_DIR)")
+    return found / "components"
 
 
 def compile_against_idf(source: Path, components: Path) -> subprocess.CompletedProcess:

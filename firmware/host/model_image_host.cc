@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
               img.average_window);
   std::printf("refractory_ms=%lu\nhop_ms=%lu\n", static_cast<unsigned long>(img.refractory_ms),
               static_cast<unsigned long>(img.hop_ms));
+  std::printf("frontend=%d\nstride=%u\n", static_cast<int>(img.frontend), img.stride);
+  for (int k = 0; k < img.num_keywords; ++k) {
+    std::printf("keyword%d_threshold=%.9g\nkeyword%d_average_window=%u\n", k, static_cast<double>(img.thresholds[k]),
+                k, img.average_windows[k]);
+  }
   std::printf("input_scale=%.9g\ninput_zero_point=%ld\noutput_scale=%.9g\noutput_zero_point=%ld\n",
               static_cast<double>(img.input_scale), static_cast<long>(img.input_zero_point),
               static_cast<double>(img.output_scale), static_cast<long>(img.output_zero_point));

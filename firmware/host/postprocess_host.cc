@@ -1,6 +1,6 @@
 // postprocess_host [START_MS]: the firmware's PostProcessor over a score sequence, from stdin.
 // Inference i happens at START_MS + i * hop_ms, in uint32 milliseconds like millis() (so it can wrap).
-// Input lines: "num_classes num_keywords average_window threshold refractory_ms hop_ms",
+// Input lines: "num_classes num_keywords refractory_ms hop_ms", then "average_window threshold" for each keyword,
 // then one line of num_classes labels, then one line of num_classes probabilities per inference.
 // Output: one detection line per detection (the firmware's format), the score also with full precision:
 //   DETECT label=<label> score=<0.000> t_ms=<n> index=<i> exact=<%.9g>
@@ -16,10 +16,16 @@ int main(int argc, char** argv) {
   const uint32_t start_ms = argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 10)) : 0;
   kwt::PostProcessConfig config;
   unsigned long refractory = 0, hop = 0;
-  if (std::scanf("%d %d %d %f %lu %lu", &config.num_classes, &config.num_keywords, &config.average_window,
-                 &config.threshold, &refractory, &hop) != 6) {
+  if (std::scanf("%d %d %lu %lu", &config.num_classes, &config.num_keywords, &refractory, &hop) != 4 ||
+      config.num_keywords < 1 || config.num_keywords > kwt::kMaxClasses) {
     std::fprintf(stderr, "bad config line\n");
     return 2;
+  }
+  for (int k = 0; k < config.num_keywords; ++k) {
+    if (std::scanf("%d %f", &config.average_window[k], &config.threshold[k]) != 2) {
+      std::fprintf(stderr, "bad keyword line\n");
+      return 2;
+    }
   }
   config.refractory_ms = static_cast<uint32_t>(refractory);
   std::vector<std::string> labels(config.num_classes);

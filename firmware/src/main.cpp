@@ -63,9 +63,13 @@ void print_model() {
                 static_cast<unsigned long>(g_model.model_len), static_cast<unsigned long>(g_model.arena_size),
                 g_model.num_classes);
   for (int c = 0; c < g_model.num_classes; ++c) std::printf(" %s", g_model.labels[c]);
-  std::printf("; keywords %d, window %d, threshold %.2f, refractory %lu ms, hop %lu ms)\n",
-                g_model.post.num_keywords, g_model.post.average_window, static_cast<double>(g_model.post.threshold),
-                static_cast<unsigned long>(g_model.post.refractory_ms), static_cast<unsigned long>(g_model.hop_ms));
+  std::printf("; keywords %d:", g_model.post.num_keywords);
+  for (int k = 0; k < g_model.post.num_keywords; ++k) {
+    std::printf(" %s (window %d, threshold %.3f)", g_model.labels[k], g_model.post.average_window[k],
+                static_cast<double>(g_model.post.threshold[k]));
+  }
+  std::printf("; refractory %lu ms, hop %lu ms)\n", static_cast<unsigned long>(g_model.post.refractory_ms),
+              static_cast<unsigned long>(g_model.hop_ms));
 }
 
 void run_inference(uint32_t now_ms) {

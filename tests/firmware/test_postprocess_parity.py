@@ -12,12 +12,16 @@ import subprocess
 import numpy as np
 import pytest
 
-from kwtui.core.postprocess import detect
+from kwtui.core.postprocess import detect, per_keyword
 from kwtui.core.device.serial_monitor import parse_line
 
 
 def cpp_detect(tool, scores, labels, num_keywords, window, threshold, refractory_ms, hop_ms, start_ms=0):
-    lines = [f"{len(labels)} {num_keywords} {window} {threshold!r} {refractory_ms} {hop_ms}", " ".join(labels)]
+    """The firmware's PostProcessor (host build); `window` and `threshold` are one value or one per keyword."""
+    windows = [int(w) for w in per_keyword(window, num_keywords)]
+    thresholds = per_keyword(threshold, num_keywords)
+    lines = [f"{len(labels)} {num_keywords} {refractory_ms} {hop_ms}",
+             " ".join(f"{w} {t!r}" for w, t in zip(windows, thresholds)), " ".join(labels)]
     lines += [" ".join(f"{float(v):.9g}" for v in row) for row in np.asarray(scores, dtype=np.float32)]
     out = subprocess.run([str(tool), str(start_ms)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
     found = []
@@ -56,6 +60,9 @@ def _sequences():
         ("score_equal_to_threshold", at_threshold, labels3, 1, 3, 0.9, 1000, 100),
         ("sigmoid_two_keywords", sigmoid, labels3, 2, 4, 0.8, 700, 80),
         ("refractory_not_multiple_of_hop", bursty, labels3, 1, 2, 0.7, 450, 160),
+        # command words: a window and a threshold per keyword, as the evaluation picks them
+        ("per_keyword_points", random_softmax, labels6, 4, [1, 3, 5, 8], [0.5, 0.3, 0.25, 0.6], 300, 30),
+        ("per_keyword_points_long_first", random_softmax, labels6, 4, [16, 2, 1, 4], [0.2, 0.55, 0.7, 0.4], 90, 30),
     ]
 
 

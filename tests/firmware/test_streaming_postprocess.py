@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kwtui.core.postprocess import PostProcessor, detect, detect_indices, moving_mean
+from kwtui.core.postprocess import PostProcessor, detect, detect_indices, keyword_means, moving_mean
 
 
 def _reference(scores, keyword_indices, hop_ms, window, threshold, refractory_ms):
@@ -62,3 +62,34 @@ def test_scores_equal_to_the_threshold_detect(value):
 def test_ties_pick_the_first_keyword():
     scores = np.tile(np.float32([0.95, 0.95, 0.0]), (5, 1))
     assert _fast(scores, [0, 1], 100, 1, 0.9, 1000) == [(0, 0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    keywords=st.integers(1, 4),
+    windows=st.lists(st.integers(1, 8), min_size=4, max_size=4),
+    thresholds=st.lists(st.sampled_from([0.2, 0.4, 0.6, 0.8, 0.95]), min_size=4, max_size=4),
+    refractory_ms=st.sampled_from([0, 90, 300, 1000]),
+    seed=st.integers(0, 2**31),
+)
+def test_a_threshold_and_window_per_keyword_vectorized_equals_postprocessor(n, keywords, windows, thresholds,
+                                                                          refractory_ms, seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(0, 1, (n, keywords + 2)).astype(np.float32)
+    indices, hop_ms = list(range(keywords)), 30
+    windows, thresholds = windows[:keywords], thresholds[:keywords]
+    labels = [f"c{i}" for i in range(scores.shape[1])]
+    reference = [(int(round(d.time_ms / hop_ms)), d.class_index)
+                 for d in detect(scores, labels, indices, hop_ms, windows, thresholds, refractory_ms)]
+    idx, cls = detect_indices(keyword_means(scores, indices, windows), indices, hop_ms, thresholds, refractory_ms,
+                              per_keyword_columns=True)
+    assert list(zip(idx.tolist(), cls.tolist())) == reference
+
+
+def test_a_keyword_under_its_own_threshold_never_fires_even_when_it_scores_highest():
+    """Keyword 0 scores 0.8 against its threshold 0.9, keyword 1 scores 0.6 against 0.5: keyword 1 is detected."""
+    scores = np.array([[0.8, 0.6, 0.0]], np.float32)
+    (found,) = detect(scores, ["a", "b", "c"], [0, 1], 30, [1, 1], [0.9, 0.5], 0)
+    assert found.label == "b" and found.score == pytest.approx(0.6)
+    assert detect(scores, ["a", "b", "c"], [0, 1], 30, 1, 0.9, 0) == []  # one threshold for both: nothing

@@ -56,7 +56,7 @@ ImageStatus parse_model_image(const uint8_t* data, size_t len, ModelImage* out) 
   if (u32(data) != kModelImageMagic) return ImageStatus::kBadMagic;
   ModelImage img;
   img.version = u16(data + 4);
-  if (img.version != kModelImageVersion) return ImageStatus::kBadVersion;
+  if (img.version < kModelImageOldestVersion || img.version > kModelImageVersion) return ImageStatus::kBadVersion;
   img.header_size = u16(data + 6);
   img.model_len = u32(data + 8);
   img.model_crc32 = u32(data + 12);
@@ -68,6 +68,8 @@ ImageStatus parse_model_image(const uint8_t* data, size_t len, ModelImage* out) 
   img.sigmoid_output = (flags & 1u) != 0;
   img.threshold = f32(data + 28);
   img.average_window = u16(data + 32);
+  const uint8_t frontend = img.version >= 2 ? data[34] : 0;
+  img.stride = img.version >= 2 ? data[35] : 1;
   img.refractory_ms = u32(data + 36);
   img.hop_ms = u32(data + 40);
   img.input_scale = f32(data + 44);
@@ -75,9 +77,9 @@ ImageStatus parse_model_image(const uint8_t* data, size_t len, ModelImage* out) 
   img.output_scale = f32(data + 52);
   img.output_zero_point = i32(data + 56);
 
-  if (img.header_size < kModelImageFixedSize + labels_len || img.header_size % 16 != 0) {
-    return ImageStatus::kBadHeader;
-  }
+  const uint32_t table = (kModelImageFixedSize + labels_len + 3u) / 4u * 4u;  // v2: the per-keyword table
+  const uint32_t needed = img.version >= 2 ? table + 8u * img.num_keywords : kModelImageFixedSize + labels_len;
+  if (img.header_size < needed || img.header_size % 16 != 0) return ImageStatus::kBadHeader;
   if (len < img.header_size) return ImageStatus::kTooSmall;
   uint32_t header_crc = crc32_update(0, data, kHeaderCrcOffset);
   static const uint8_t kZero[4] = {0, 0, 0, 0};
@@ -87,8 +89,26 @@ ImageStatus parse_model_image(const uint8_t* data, size_t len, ModelImage* out) 
 
   if (img.num_classes < 1 || img.num_classes > kModelImageMaxClasses || img.num_keywords < 1 ||
       img.num_keywords > img.num_classes || img.model_len == 0 || img.arena_size == 0 ||
-      img.average_window < 1 || !(img.threshold > 0.0f && img.threshold <= 1.0f) || img.hop_ms == 0) {
+      img.refractory_ms > kModelImageMaxRefractoryMs || frontend > 1) {
     return ImageStatus::kBadHeader;
+  }
+  img.frontend = static_cast<Frontend>(frontend);
+  if (img.frontend == Frontend::kMicro) {
+    if (img.stride < 1 || img.stride > kModelImageMaxStride || img.hop_ms != 10u * img.stride) {
+      return ImageStatus::kBadHeader;
+    }
+  } else if (img.stride != 1 || img.hop_ms < 10 || img.hop_ms > 1000) {
+    return ImageStatus::kBadHeader;
+  }
+  for (int k = 0; k < img.num_keywords; ++k) {
+    const uint8_t* entry = data + table + 8 * k;
+    img.thresholds[k] = img.version >= 2 ? f32(entry) : img.threshold;
+    img.average_windows[k] = img.version >= 2 ? u16(entry + 4) : img.average_window;
+    // NaN fails both comparisons, so a damaged threshold is refused too
+    if (img.average_windows[k] < 1 || img.average_windows[k] > kModelImageMaxWindow ||
+        !(img.thresholds[k] > 0.0f && img.thresholds[k] <= 1.0f)) {
+      return ImageStatus::kBadHeader;
+    }
   }
   // Labels: exactly num_classes non-empty NUL-terminated strings filling labels_len bytes.
   const char* p = reinterpret_cast<const char*>(data + kModelImageFixedSize);

@@ -18,10 +18,7 @@ namespace {
 bool from_partition(const uint8_t* data, size_t len, ModelInfo* out) {
   ModelImage img;
   out->partition_status = data ? parse_model_image(data, len, &img) : ImageStatus::kTooSmall;
-  if (out->partition_status != ImageStatus::kOk || img.num_classes > kMaxClasses ||
-      img.average_window > kMaxAverageWindow) {
-    return false;
-  }
+  if (out->partition_status != ImageStatus::kOk || img.num_classes > kMaxClasses) return false;
   out->source = ModelSource::kPartition;
   out->model = img.model;
   out->model_len = img.model_len;
@@ -31,16 +28,23 @@ bool from_partition(const uint8_t* data, size_t len, ModelInfo* out) {
   for (int c = 0; c < img.num_classes; ++c) out->labels[c] = img.labels[c];
   out->post.num_classes = img.num_classes;
   out->post.num_keywords = img.num_keywords;
-  out->post.average_window = img.average_window;
-  out->post.threshold = img.threshold;
+  for (int k = 0; k < img.num_keywords; ++k) {
+    out->post.average_window[k] = img.average_windows[k];
+    out->post.threshold[k] = img.thresholds[k];
+  }
   out->post.refractory_ms = img.refractory_ms;
   out->hop_ms = img.hop_ms;
-  return true;
+  out->frontend = img.frontend;
+  out->stride = img.stride;
+  return postprocess_config_valid(out->post);
 }
 
 bool from_compiled_in(ModelInfo* out) {
   static_assert(kNumClasses >= 1 && kNumClasses <= kMaxClasses, "model.h: class count out of range");
-  static_assert(kFeatureFrames == 99 && kFeatureBins == 43, "model.h: features must be 99 x 43");
+  static_assert(kMicroFrontend ? (kFeatureBins == 40 && kFeatureFrames == kFeatureStride && kFeatureStride >= 1 &&
+                                  kFeatureStride <= kModelImageMaxStride && kHopMs == 10 * kFeatureStride)
+                               : (kFeatureFrames == 99 && kFeatureBins == 43 && kFeatureStride == 1),
+                "model.h: features must be 99 x 43 (spectrogram) or stride x 40 (micro frontend)");
   if (g_model_len == 0) return false;  // the placeholder: no model compiled in
   out->source = ModelSource::kCompiledIn;
   out->model = g_model;
@@ -51,11 +55,15 @@ bool from_compiled_in(ModelInfo* out) {
   for (int c = 0; c < kNumClasses; ++c) out->labels[c] = kClassLabels[c];
   out->post.num_classes = kNumClasses;
   out->post.num_keywords = kNumKeywords;
-  out->post.average_window = kAverageWindow;
-  out->post.threshold = kDetectionThreshold;
+  for (int k = 0; k < kNumKeywords; ++k) {
+    out->post.average_window[k] = kKeywordAverageWindows[k];
+    out->post.threshold[k] = kKeywordThresholds[k];
+  }
   out->post.refractory_ms = static_cast<uint32_t>(kRefractoryMs);
   out->hop_ms = static_cast<uint32_t>(kHopMs);
-  return true;
+  out->frontend = kMicroFrontend ? Frontend::kMicro : Frontend::kSpectrogram;
+  out->stride = kFeatureStride;
+  return postprocess_config_valid(out->post);
 }
 
 }  // namespace

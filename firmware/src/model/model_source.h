@@ -23,8 +23,10 @@ struct ModelInfo {
   int num_classes = 0;
   bool sigmoid_output = false;
   const char* labels[kMaxClasses] = {};
-  PostProcessConfig post;  // num_classes, num_keywords, average window, threshold, refractory
+  PostProcessConfig post;  // num_classes, num_keywords, a window and threshold per keyword, refractory
   uint32_t hop_ms = 100;
+  Frontend frontend = Frontend::kSpectrogram;  // which features the model takes
+  int stride = 1;  // feature slices per inference (micro frontend); 1 = the whole window at every hop
 };
 
 // `partition` may be null (no model partition in the table). Returns false when neither source is usable

@@ -2,13 +2,28 @@
 
 namespace kwt {
 
-bool PostProcessor::configure(const PostProcessConfig& config) {
+bool postprocess_config_valid(const PostProcessConfig& config) {
   if (config.num_classes < 1 || config.num_classes > kMaxClasses || config.num_keywords < 1 ||
-      config.num_keywords > config.num_classes || config.average_window < 1 ||
-      config.average_window > kMaxAverageWindow) {
+      config.num_keywords > config.num_classes) {
     return false;
   }
+  for (int k = 0; k < config.num_keywords; ++k) {
+    // NaN fails both comparisons, so a damaged threshold is refused too
+    if (config.average_window[k] < 1 || config.average_window[k] > kMaxAverageWindow ||
+        !(config.threshold[k] > 0.0f && config.threshold[k] <= 1.0f)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PostProcessor::configure(const PostProcessConfig& config) {
+  if (!postprocess_config_valid(config)) return false;
   config_ = config;
+  rows_ = 1;
+  for (int k = 0; k < config.num_keywords; ++k) {
+    if (config.average_window[k] > rows_) rows_ = config.average_window[k];
+  }
   reset();
   return true;
 }
@@ -21,29 +36,29 @@ void PostProcessor::reset() {
 }
 
 Detection PostProcessor::update(const float* probabilities, uint32_t time_ms) {
-  const int window = config_.average_window;
   for (int c = 0; c < config_.num_classes; ++c) history_[history_next_][c] = probabilities[c];
-  history_next_ = (history_next_ + 1) % window;
-  if (history_count_ < window) ++history_count_;
+  history_next_ = (history_next_ + 1) % rows_;
+  if (history_count_ < rows_) ++history_count_;
 
   Detection result;
   // Unsigned subtraction keeps the refractory check right across millis() wrap-around.
   if (has_detection_ && time_ms - last_detection_ms_ < config_.refractory_ms) return result;
 
-  // Rows are summed oldest first in float32, then divided by the count: the same order as numpy's mean.
-  const int oldest = (history_count_ < window) ? 0 : history_next_;
   int best = -1;
   float best_mean = 0.0f;
-  for (int c = 0; c < config_.num_keywords; ++c) {
+  for (int k = 0; k < config_.num_keywords; ++k) {
+    const int count = history_count_ < config_.average_window[k] ? history_count_ : config_.average_window[k];
+    // This keyword's last `count` rows, summed oldest first in float32 and then divided: numpy's order.
+    const int oldest = (history_next_ - count + rows_) % rows_;
     float sum = 0.0f;
-    for (int r = 0; r < history_count_; ++r) sum += history_[(oldest + r) % window][c];
-    const float mean = sum / static_cast<float>(history_count_);
-    if (best < 0 || mean > best_mean) {  // first maximum wins, like Python's max()
-      best = c;
+    for (int r = 0; r < count; ++r) sum += history_[(oldest + r) % rows_][k];
+    const float mean = sum / static_cast<float>(count);
+    if (mean >= config_.threshold[k] && (best < 0 || mean > best_mean)) {  // first maximum wins, like Python
+      best = k;
       best_mean = mean;
     }
   }
-  if (best >= 0 && best_mean >= config_.threshold) {
+  if (best >= 0) {
     has_detection_ = true;
     last_detection_ms_ = time_ms;
     result.detected = true;

@@ -4,19 +4,26 @@ Layout (little-endian; keep in step with firmware/src/model/model_image.h):
 
     offset size field
      0     4    magic b"KWTM"
-     4     2    version (1)
+     4     2    version (2; version 1 images, without the fields marked v2, are still read)
      6     2    header_size: fixed 64 bytes + labels, padded to 16 (the model starts here, 16-byte aligned)
      8     4    model_len
     12     4    model_crc32 (zlib.crc32 of the model)
     16     4    arena_size
     20     2    num_classes          22  2  num_keywords (keywords are classes [0, num_keywords))
     24     2    flags (bit 0 sigmoid) 26  2  labels_len
-    28     4    threshold (f32)      32  2  average_window   34  2  reserved
+    28     4    threshold (f32)      32  2  average_window   (keyword 0's; v2: the table below has each keyword's)
+    34     1    v2: frontend (0 spectrogram, 1 micro)     35  1  v2: stride (feature slices per inference, 1..8)
     36     4    refractory_ms        40  4  hop_ms
     44     4    input_scale (f32)    48  4  input_zero_point (i32)
     52     4    output_scale (f32)   56  4  output_zero_point (i32)
     60     4    header_crc32: zlib.crc32 of bytes [0, header_size) with this field as zero
-    64     ...  labels, each NUL-terminated; zero padding to header_size; then the model
+    64     ...  labels, each NUL-terminated (labels_len bytes)
+    v2: at 64 + labels_len rounded up to 4, one entry per keyword: threshold (f32), average_window (u16),
+        reserved (u16, 0)
+    zero padding to header_size; then the model
+
+Bounds the firmware checks, and this builder refuses beyond: thresholds in (0, 1], windows 1..16, stride 1..8 (1
+for the spectrogram), hop_ms = stride x 10 for the micro frontend and 10..1000 otherwise, refractory <= 10 min.
 """
 
 from __future__ import annotations
@@ -25,15 +32,24 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from kwtui.core.postprocess import per_keyword
+
 MAGIC = b"KWTM"
-VERSION = 1
+VERSION = 2
+READS_VERSIONS = (1, 2)
 FIXED_SIZE = 64
 ALIGN = 16
 MAX_CLASSES = 32
 MAX_LABEL = 31  # bytes of UTF-8, without the NUL
 FLAG_SIGMOID = 1
+FRONTENDS = ("spectrogram", "micro")  # the frontend byte's values
+MAX_AVERAGE_WINDOW = 16
+MAX_STRIDE = 8
+MAX_REFRACTORY_MS = 600_000
+HOP_MS_RANGE = (10, 1000)
+_KEYWORD = struct.Struct("<fHH")
 
-_FIXED = struct.Struct("<4sHHIIIHHHHfHHIIfifiI")
+_FIXED = struct.Struct("<4sHHIIIHHHHfHBBIIfifiI")
 assert _FIXED.size == FIXED_SIZE
 _HEADER_CRC_OFFSET = 60
 
@@ -60,10 +76,39 @@ class ModelImage:
     header_size: int = 0
     model_crc32: int = 0
     version: int = VERSION
+    frontend: str = "spectrogram"
+    stride: int = 1
+    thresholds: tuple[float, ...] = ()  # per keyword
+    average_windows: tuple[int, ...] = ()  # per keyword
 
 
-def _header_size(labels_len: int) -> int:
-    return -(-(FIXED_SIZE + labels_len) // ALIGN) * ALIGN
+def _table_offset(labels_len: int) -> int:
+    return -(-(FIXED_SIZE + labels_len) // 4) * 4
+
+
+def _header_size(labels_len: int, num_keywords: int) -> int:
+    end = _table_offset(labels_len) + num_keywords * _KEYWORD.size
+    return -(-end // ALIGN) * ALIGN
+
+
+def _check_post(thresholds: list[float], windows: list[int], frontend: str, stride: int, hop_ms: int,
+                refractory_ms: int) -> None:
+    for window in windows:
+        if not 1 <= window <= MAX_AVERAGE_WINDOW:
+            raise ModelImageError(f"average_window {window}: the firmware takes 1 to {MAX_AVERAGE_WINDOW}")
+    for value in thresholds:
+        if not 0 < value <= 1:  # NaN fails too
+            raise ModelImageError(f"threshold {value} must be in (0, 1]")
+    if frontend not in FRONTENDS:
+        raise ModelImageError(f"frontend {frontend!r}: the firmware computes {' or '.join(FRONTENDS)}")
+    if not 1 <= stride <= MAX_STRIDE or (frontend == "spectrogram" and stride != 1):
+        raise ModelImageError(f"stride {stride}: 1 for the spectrogram, 1 to {MAX_STRIDE} slices for the micro frontend")
+    if frontend == "micro" and hop_ms != stride * 10:
+        raise ModelImageError(f"hop_ms {hop_ms}: a streaming model runs every stride ({stride} x 10 ms)")
+    if not HOP_MS_RANGE[0] <= hop_ms <= HOP_MS_RANGE[1]:
+        raise ModelImageError(f"hop_ms {hop_ms}: the firmware takes {HOP_MS_RANGE[0]} to {HOP_MS_RANGE[1]}")
+    if not 0 <= refractory_ms <= MAX_REFRACTORY_MS:
+        raise ModelImageError(f"refractory_ms {refractory_ms}: the firmware takes 0 to {MAX_REFRACTORY_MS}")
 
 
 def build_model_image(
@@ -73,16 +118,19 @@ def build_model_image(
     num_keywords: int,
     *,
     sigmoid_output: bool = False,
-    threshold: float = 0.9,
-    average_window: int = 3,
+    threshold: float | list[float] = 0.9,
+    average_window: int | list[int] = 3,
     refractory_ms: int = 1000,
     hop_ms: int = 100,
     input_scale: float = 0.0,
     input_zero_point: int = 0,
     output_scale: float = 0.0,
     output_zero_point: int = 0,
+    frontend: str = "spectrogram",
+    stride: int = 1,
 ) -> bytes:
-    """The bytes to write at the model partition's offset. Raises ModelImageError on out-of-range values."""
+    """The bytes to write at the model partition's offset; `threshold` and `average_window` are one value for
+    every keyword or one per keyword. Raises ModelImageError on out-of-range values."""
     if not tflite:
         raise ModelImageError("the model is empty")
     if not 1 <= len(labels) <= MAX_CLASSES:
@@ -95,23 +143,28 @@ def build_model_image(
             raise ModelImageError(f"label {label!r}: 1 to {MAX_LABEL} bytes of UTF-8 on one line")
     if arena_size <= 0 or arena_size > 0xFFFFFFFF:
         raise ModelImageError(f"arena_size {arena_size} out of range")
-    if not 1 <= average_window <= 16:
-        raise ModelImageError(f"average_window {average_window}: the firmware takes 1 to 16")
-    if not 0 < threshold <= 1:
-        raise ModelImageError(f"threshold {threshold} must be in (0, 1]")
-    if hop_ms <= 0 or refractory_ms < 0:
-        raise ModelImageError("hop_ms must be > 0 and refractory_ms >= 0")
+    try:
+        thresholds = per_keyword(threshold, num_keywords)
+        windows = [int(w) for w in per_keyword(average_window, num_keywords)]
+    except ValueError as exc:
+        raise ModelImageError(f"thresholds / average windows: {exc}") from None
+    hop, refractory = int(round(hop_ms)), int(round(refractory_ms))
+    _check_post(thresholds, windows, frontend, int(stride), hop, refractory)
     label_bytes = b"".join(raw + b"\0" for raw in encoded)
-    header_size = _header_size(len(label_bytes))
+    header_size = _header_size(len(label_bytes), num_keywords)
     if header_size > 0xFFFF:
         raise ModelImageError("labels too long")
     fixed = _FIXED.pack(
         MAGIC, VERSION, header_size, len(tflite), zlib.crc32(tflite), int(arena_size),
         len(labels), num_keywords, FLAG_SIGMOID if sigmoid_output else 0, len(label_bytes),
-        float(threshold), int(average_window), 0, int(round(refractory_ms)), int(round(hop_ms)),
+        thresholds[0], windows[0], FRONTENDS.index(frontend), int(stride), refractory, hop,
         float(input_scale), int(input_zero_point), float(output_scale), int(output_zero_point), 0,
     )
-    header = bytearray(fixed + label_bytes + bytes(header_size - FIXED_SIZE - len(label_bytes)))
+    header = bytearray(header_size)
+    header[:FIXED_SIZE] = fixed
+    header[FIXED_SIZE : FIXED_SIZE + len(label_bytes)] = label_bytes
+    for k, (value, window) in enumerate(zip(thresholds, windows, strict=True)):
+        _KEYWORD.pack_into(header, _table_offset(len(label_bytes)) + k * _KEYWORD.size, value, window, 0)
     struct.pack_into("<I", header, _HEADER_CRC_OFFSET, zlib.crc32(bytes(header)))
     return bytes(header) + bytes(tflite)
 
@@ -121,13 +174,14 @@ def parse_model_image(data: bytes) -> ModelImage:
     if len(data) < FIXED_SIZE:
         raise ModelImageError(f"too small: {len(data)} bytes, the header alone is {FIXED_SIZE}")
     (magic, version, header_size, model_len, model_crc, arena_size, num_classes, num_keywords, flags,
-     labels_len, threshold, average_window, _reserved, refractory_ms, hop_ms, input_scale, input_zp,
+     labels_len, threshold, average_window, frontend_code, stride, refractory_ms, hop_ms, input_scale, input_zp,
      output_scale, output_zp, header_crc) = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise ModelImageError(f"bad magic {magic!r} (expected {MAGIC!r}); not a model image")
-    if version != VERSION:
-        raise ModelImageError(f"version {version}, this kwtui reads version {VERSION}")
-    if header_size < FIXED_SIZE + labels_len or header_size % ALIGN:
+    if version not in READS_VERSIONS:
+        raise ModelImageError(f"version {version}, this kwtui reads versions {', '.join(map(str, READS_VERSIONS))}")
+    needed = _header_size(labels_len, num_keywords) if version >= 2 else FIXED_SIZE + labels_len
+    if header_size < needed or header_size % ALIGN:
         raise ModelImageError(f"bad header size {header_size}")
     if len(data) < header_size:
         raise ModelImageError(f"too small: {len(data)} bytes, header says {header_size}")
@@ -135,9 +189,19 @@ def parse_model_image(data: bytes) -> ModelImage:
     struct.pack_into("<I", zeroed, _HEADER_CRC_OFFSET, 0)
     if zlib.crc32(bytes(zeroed)) != header_crc:
         raise ModelImageError("header CRC mismatch (corrupted header)")
-    if not (1 <= num_classes <= MAX_CLASSES and 1 <= num_keywords <= num_classes and model_len and arena_size
-            and average_window >= 1 and 0 < threshold <= 1 and hop_ms):
+    if not (1 <= num_classes <= MAX_CLASSES and 1 <= num_keywords <= num_classes and model_len and arena_size):
         raise ModelImageError("header values out of range")
+    if version >= 2:
+        table = [_KEYWORD.unpack_from(data, _table_offset(labels_len) + k * _KEYWORD.size) for k in range(num_keywords)]
+        thresholds, windows = [t for t, _, _ in table], [w for _, w, _ in table]
+        frontend = FRONTENDS[frontend_code] if frontend_code < len(FRONTENDS) else f"unknown ({frontend_code})"
+    else:  # version 1: one threshold and window, the spectrogram, the whole window at every hop
+        thresholds, windows, frontend, stride = [threshold] * num_keywords, [average_window] * num_keywords, \
+            "spectrogram", 1
+    try:
+        _check_post(thresholds, windows, frontend, stride, hop_ms, refractory_ms)
+    except ModelImageError as exc:
+        raise ModelImageError(f"header values out of range: {exc}") from None
     raw_labels = bytes(data[FIXED_SIZE : FIXED_SIZE + labels_len])
     if not raw_labels.endswith(b"\0"):
         raise ModelImageError("labels are not NUL-terminated")
@@ -154,5 +218,6 @@ def parse_model_image(data: bytes) -> ModelImage:
         sigmoid_output=bool(flags & FLAG_SIGMOID), threshold=threshold, average_window=average_window,
         refractory_ms=refractory_ms, hop_ms=hop_ms, input_scale=input_scale, input_zero_point=input_zp,
         output_scale=output_scale, output_zero_point=output_zp, header_size=header_size,
-        model_crc32=model_crc, version=version,
+        model_crc32=model_crc, version=version, frontend=frontend, stride=stride, thresholds=tuple(thresholds),
+        average_windows=tuple(windows),
     )

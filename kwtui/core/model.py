@@ -19,6 +19,7 @@ MODELS = ("cnn", "dscnn", "dscnn_s", "stream")
 STREAM_FIRST = {"filters": 32, "kernel": 5, "stride": 3}
 STREAM_BLOCKS = ((5, 48), (9, 48), (13, 64))  # (time kernel, channels)
 STREAM_POOL = 8  # the last steps averaged before the output unit
+STREAM_HOP_MS = STREAM_FIRST["stride"] * 10  # one inference per stride of 10 ms feature slices
 # diy-alexa uses 50 hidden units (44 KB); 40 keeps our int8 model at ~39 KB, well under the 45 KB target,
 # since TFLite's per-tensor metadata adds ~5 KB on top of the 828 x units weight matrix.
 CNN_DENSE_UNITS = 40
@@ -116,14 +117,13 @@ def build_dscnn_s(
 def build_stream(
     n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
 ) -> Any:
-    """ESPHome's kind of model, trained on whole clips: convolutions over time only, no time padding, so that
-    kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers' recent inputs
-    kept in state variables. One sigmoid output (ESPHome runs one wake word per model, without SOFTMAX)."""
+    """The streaming model (microWakeWord's kind), trained on whole clips: convolutions over time only, no time
+    padding, so that kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers'
+    recent inputs kept in state variables. One sigmoid output for one wake word (what ESPHome runs), or a softmax
+    over keywords + _unknown/_background: command words in one model, for kwtui's firmware."""
     import keras
     from keras import layers
 
-    if not sigmoid:
-        raise ValueError("the streaming model has one sigmoid output")
     frames, bins = input_shape[:2]
     steps = STREAM_POOL + sum(kernel - 1 for kernel, _ in STREAM_BLOCKS)
     first = STREAM_FIRST
@@ -137,7 +137,7 @@ def build_stream(
         x = layers.Conv1D(channels, 1, activation="relu", name=f"pw{b}")(x)
     x = layers.GlobalAveragePooling1D(name="mean")(x)
     x = layers.Dropout(0.1, seed=seed, name="dropout")(x)
-    return keras.Model(inputs, _head(x, 1, True), name="kwtui_stream")
+    return keras.Model(inputs, _head(x, n_outputs, sigmoid), name="kwtui_stream")
 
 
 BUILDERS = {"cnn": build_cnn, "dscnn": build_dscnn, "dscnn_s": build_dscnn_s, "stream": build_stream}

@@ -55,14 +55,18 @@ class ClassesSection:
     unknown_ratio: float = bounded(1.0, 0, 1000)  # at most this many _unknown clips per keyword clip (0 = all)
     # long recordings of speech without the keywords: cut into 1 s negatives like noise (split by time region)
     negative_speech: list[str] = field(default_factory=lambda: ["_running_speech_"])
+    # when no folder of negative_speech holds usable audio: synthesize running speech without the dataset's words
+    # (espeak-ng) and train on it, so that the model does not fire on conversation
+    synthesize_negative_speech: bool = True
 
 
 @dataclass
 class FeaturesSection:
     output: str = ""  # default: <run_dir>/features
-    # "spectrogram" (kwtui's own, computed by its firmware) or "micro" (TFLite Micro's audio frontend, which
-    # ESPHome's micro_wake_word computes: for `kwtui export esphome`, with train.model = "stream")
-    frontend: str = "spectrogram"
+    # "micro": TFLite Micro's audio frontend (noise reduction, PCAN gain control), what kwtui's firmware and
+    # ESPHome's micro_wake_word compute on the chip, for train.model = "stream"; "spectrogram": diy-alexa's
+    # feature (docs/feature.md), the legacy path for the cnn/dscnn models
+    frontend: str = "micro"
     workers: int = bounded(0, 0, 256)  # 0 = all cores
     variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
     time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
@@ -77,9 +81,9 @@ class FeaturesSection:
 
 @dataclass
 class TrainSection:
-    # "cnn" (diy-alexa style), "dscnn" or "dscnn_s" (DS-CNN with a cheaper first layer) for kwtui's firmware;
-    # "stream" (runs on ESPHome, features.frontend = "micro")
-    model: str = "cnn"
+    # "stream": convolutions over time run one 30 ms stride at a time on the chip (kwtui's firmware and ESPHome),
+    # features.frontend = "micro". Legacy, on the spectrogram: "cnn" (diy-alexa style), "dscnn", "dscnn_s"
+    model: str = "stream"
     epochs: int = bounded(30, 1, 100_000)
     batch_size: int = bounded(64, 1, 65_536)
     learning_rate: float = bounded(0.001, 1e-12, 10)
@@ -93,10 +97,12 @@ class TrainSection:
 
 @dataclass
 class EvaluateSection:
-    average_window: int = bounded(3, 1, 1000)  # average of the last N outputs (firmware post-processing)
+    average_window: int = bounded(3, 1, 16)  # average of the last N outputs (the firmware keeps at most 16)
     threshold: float = bounded(0.9, 1e-6, 1)
     refractory_ms: float = bounded(1000.0, 0, 600_000)  # int32 ms in model.h
-    hop_ms: float = bounded(100.0, 10, 1000)  # inference every hop on continuous audio (>= 10 ms: a feature frame)
+    # inference every hop on continuous audio: 30 for the streaming model (its stride); legacy models slide their
+    # 1 s window every hop (>= 10 ms: a feature frame; diy-alexa's firmware used 100)
+    hop_ms: float = bounded(30.0, 10, 1000)
     # > 0: pick threshold and average_window for this many false accepts per hour of ambient audio (lowest FRR);
     # 0: use threshold and average_window as set
     target_fa_per_hour: float = bounded(0.5, 0, 3600)
@@ -271,7 +277,8 @@ def validate(preset: Preset) -> Preset:
     if (preset.train.model == "stream") != (preset.features.frontend == "micro"):
         raise PresetError(
             f"train.model: {preset.train.model!r} with features.frontend = {preset.features.frontend!r}: the "
-            "streaming model and the micro frontend go together (ESPHome); the others take the spectrogram")
+            "streaming model runs on the micro frontend's slices; the legacy models (cnn, dscnn, dscnn_s) on the "
+            "spectrogram: set both, e.g. train.model = \"stream\" with features.frontend = \"micro\"")
     if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
         raise PresetError(f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
                           f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}")
@@ -280,10 +287,12 @@ def validate(preset: Preset) -> Preset:
     if preset.features.frontend == "micro" and preset.evaluate.threshold > MAX_CUTOFF:
         raise PresetError(f"evaluate.threshold: at most {MAX_CUTOFF} for ESPHome (its host runtime averages uint8 "
                           f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}")
-    if preset.train.model == "stream" and not preset.single_sigmoid:
-        raise PresetError(
-            "train.model: 'stream' detects one wake word (ESPHome runs one per model): set classes.keywords to one "
-            "word and classes.unknown = classes.background = false (other words and noise stay its negatives)")
+    from kwtui.core.model import STREAM_HOP_MS
+
+    if preset.train.model == "stream" and round(preset.evaluate.hop_ms, 6) != STREAM_HOP_MS:
+        raise PresetError(f"evaluate.hop_ms: the streaming model runs once per stride of {STREAM_HOP_MS} ms (3 feature "
+                          f"slices), on the chip and in the evaluation: set {STREAM_HOP_MS}, got "
+                          f"{preset.evaluate.hop_ms:g}")
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
     _check_paths(preset)

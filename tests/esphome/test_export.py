@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from kwtui.core.stages import esphome
+from kwtui.core import streaming
 from tests.esphome.conftest import DECOYS
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,7 @@ def test_the_checks_name_what_esphome_would_refuse():
 
 def test_the_streaming_model_computes_what_the_trained_model_computes(esphome_export):
     """Run the export stride by stride in TFLite Micro over the test clips and compare with the Keras model on
-    the whole clips (the tolerance is esphome.STREAM_MAX_MEAN_ABS_DIFFERENCE / STREAM_MIN_AGREEMENT)."""
+    the whole clips (the tolerance is streaming.STREAM_MAX_MEAN_ABS_DIFFERENCE / STREAM_MIN_AGREEMENT)."""
     import keras
     from tflite_micro.python.tflite_micro import runtime
 
@@ -84,12 +85,12 @@ def test_the_streaming_model_computes_what_the_trained_model_computes(esphome_ex
     test = load_splits(layout, ("test",))["test"]
     x = load_batch(test.paths)
     whole = keras.models.load_model(Path(preset.run_path) / "model_best.keras", compile=False).predict(x, verbose=0)
-    streamed = [esphome.stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, 3)
+    streamed = [streaming.stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, 3)[0]
                 for clip in x[:, :, :, 0]]
     difference = np.abs(np.asarray(streamed) - whole.reshape(-1))
     assert len(difference) >= 10
-    assert difference.mean() <= esphome.STREAM_MAX_MEAN_ABS_DIFFERENCE, difference
-    assert np.mean((np.asarray(streamed) >= 0.5) == (whole.reshape(-1) >= 0.5)) >= esphome.STREAM_MIN_AGREEMENT
+    assert difference.mean() <= streaming.STREAM_MAX_MEAN_ABS_DIFFERENCE, difference
+    assert np.mean((np.asarray(streamed) >= 0.5) == (whole.reshape(-1) >= 0.5)) >= streaming.STREAM_MIN_AGREEMENT
     check = esphome_export["record"]["streaming_check"]
     assert check["clips"] == len(difference) and check["mean_abs_difference"] == pytest.approx(difference.mean(), abs=2e-3)
 

@@ -23,7 +23,8 @@ import soundfile as sf
 
 from kwtui.core.io import ownership, records
 from kwtui.core.preset import Preset, from_dict
-from kwtui.core.data.spectrogram import SAMPLE_RATE, spectrogram
+from kwtui.core.data.frontends import frontend
+from kwtui.core.data.spectrogram import SAMPLE_RATE
 
 __all__ = ["make_tone_store", "tone_preset", "tone_features", "trained_run", "collect_events"]
 
@@ -47,7 +48,9 @@ def tone_preset(run_dir: Path, keywords: list[str], unknown: bool = True, backgr
         "run_dir": str(run_dir),
         "dataset": {"path": str(TONE_DATASET)},  # absolute and fixed: records survive a copy and another cwd
         "classes": {"keywords": keywords, "unknown": unknown, "background": background},
-        "train": {"epochs": 4, "batch_size": 32, "learning_rate": 0.005, "seed": 1},
+        # the legacy whole-window path (spectrogram + cnn): the tone store holds spectrogram features
+        "features": {"frontend": "spectrogram"},
+        "train": {"model": "cnn", "epochs": 4, "batch_size": 32, "learning_rate": 0.005, "seed": 1},
         "convert": {"representative_samples": 60, "firmware_dir": str(Path(run_dir) / "firmware_src")},
         "evaluate": {"threshold": 0.8, "hop_ms": 250.0},
     }
@@ -71,6 +74,7 @@ def make_tone_store(
     ownership.claim(preset.run_path, "run_dir")
     features = ownership.claim(preset.features_path, "features.output")
     rng = np.random.default_rng(seed)
+    feature = frontend(preset.features.frontend).compute
     counts: dict[str, dict[str, int]] = {}
     for split, n in zip(("train", "validation", "test"), per_class):
         rows = []
@@ -85,7 +89,7 @@ def make_tone_store(
                 else:
                     clip = _tone_clip(rng, [_KEYWORD_HZ[c % len(_KEYWORD_HZ)]], 0.05)
                 rel = f"{label}/{split}_{i:04d}.npy"
-                np.save(features / rel, spectrogram(clip))
+                np.save(features / rel, feature(clip))
                 rows.append((rel, label))
         counts[split] = {label: n for label in preset.class_names}
         with (features / f"{split}.csv").open("w", newline="") as handle:

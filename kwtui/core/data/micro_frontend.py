@@ -18,6 +18,7 @@ from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE
 
 NAME = "micro"
 STEP_SAMPLES = 160  # 10 ms: one feature slice per step
+STEP_MS = 10
 WINDOW_SAMPLES = 480  # 30 ms
 CHANNELS = 40
 N_FRAMES = (CLIP_SAMPLES - WINDOW_SAMPLES) // STEP_SAMPLES + 1  # 98

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import re
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,7 @@ class Job:
 
 @dataclass
 class NoiseRegion:
-    file: str  # relative to the dataset
+    file: str  # relative to the dataset, or absolute (synthesized running speech)
     split: str
     start_s: float
     end_s: float
@@ -222,7 +223,7 @@ def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
             found_any = found_any or kind == "noise"
             # other folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
             stem = _stem(clip.name)
-            noise_stem = stem if folder == "_background_noise_" else f"{folder.strip('_')}__{stem}"
+            noise_stem = stem if folder == "_background_noise_" else f"{Path(folder).name.strip('_')}__{stem}"
             duration = clip.seconds
             noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
             for split, lo, hi in NOISE_REGIONS:

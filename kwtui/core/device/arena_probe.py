@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,15 @@ def runs_in_child(model_path: Path, arena_size: int, timeout: float = 60) -> boo
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0
+
+
+def measured_arena(tflite: bytes, start: int, limit: int, align: int) -> int | None:
+    """Smallest arena (multiple of `align`) TFLite Micro allocates and runs `tflite` in, each probe in a child
+    process (safe for models with resource variables); None when `limit` bytes are not enough."""
+    with tempfile.TemporaryDirectory(prefix="kwtui-arena-") as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(tflite)
+        return smallest_arena(lambda size: runs_in_child(path, size), start, limit, align)
 
 
 def _probe(model_path: str, arena_size: int) -> int:

@@ -18,7 +18,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 5  # bump when the feature files' values change: old folders are regenerated (5: speech context)
+FEATURE_FORMAT_VERSION = 6  # bump when the feature files' values change: old folders are regenerated (6: speed perturbation)
 
 
 def digest(data: Any) -> str:
@@ -36,7 +36,7 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "feature": frontend(preset.features.frontend).definition(),
         "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
         "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
-        "negative_speech": list(c.negative_speech),
+        "negative_speech": list(c.negative_speech), "synthesize_negative_speech": c.synthesize_negative_speech,
         "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_snr_db": list(f.noise_snr_db),
         "augment": f.augment, "augment_negatives": f.augment_negatives,
         "background_stride_s": f.background_stride_s, "seed": f.seed,
@@ -64,25 +64,34 @@ def train_run_id(layout: Any) -> str:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    threshold: float
+    threshold: float  # keyword 0's (every keyword's when one point serves all)
     average_window: int
     chosen_by: str  # what picked it, in words
+    thresholds: tuple[float, ...] = ()  # per keyword; empty: `threshold` for every keyword
+    average_windows: tuple[int, ...] = ()
+
+    def per_keyword(self, count: int) -> tuple[list[float], list[int]]:
+        """(thresholds, windows), one per keyword."""
+        if len(self.thresholds) == count and len(self.average_windows) == count:
+            return list(self.thresholds), list(self.average_windows)
+        return [self.threshold] * count, [self.average_window] * count
 
 
 def operating_point(layout: Any) -> OperatingPoint:
     """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
     up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
-    from kwtui.core.operating_point import choose_operating_point
-
     cfg = layout.preset.evaluate
     if cfg.target_fa_per_hour > 0:
         record = read_record(layout.report_json)
-        curve = (record or {}).get("curve") or []
-        if evaluate_status(layout).done and curve:
-            point, met = choose_operating_point(curve, cfg.target_fa_per_hour)
-            return OperatingPoint(float(point["threshold"]), int(point["average_window"]),
-                                  f"evaluation curve, target {cfg.target_fa_per_hour:g} FA/h"
-                                  + ("" if met else " (not met: fewest false accepts)"))
+        chosen = (record or {}).get("operating_point") or {}
+        keywords = len(layout.preset.classes.keywords)
+        if evaluate_status(layout).done and "threshold" in chosen and "average_window" in chosen:
+            thresholds = [float(t) for t in chosen.get("thresholds") or []]
+            windows = [int(w) for w in chosen.get("average_windows") or []]
+            per_keyword = len(thresholds) == len(windows) == keywords
+            return OperatingPoint(float(chosen["threshold"]), int(chosen["average_window"]),
+                                  f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {chosen.get('chosen_by', '')}",
+                                  tuple(thresholds) if per_keyword else (), tuple(windows) if per_keyword else ())
         return OperatingPoint(cfg.threshold, cfg.average_window,
                               "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
     return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
@@ -98,7 +107,8 @@ def model_fingerprint(layout: Any) -> str:
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
     evaluate = dataclasses.asdict(preset.evaluate)
     op = operating_point(layout)
-    evaluate.update(threshold=op.threshold, average_window=op.average_window)
+    evaluate.update(threshold=op.threshold, average_window=op.average_window, thresholds=list(op.thresholds),
+                    average_windows=list(op.average_windows))
     return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
                    "evaluate": evaluate})
 

@@ -1,14 +1,19 @@
 """Conversion stage: full-integer int8 (or float) TFLite, verified in the real TFLite Micro interpreter.
 
-Steps: load the deployed Keras model -> batch-1 clone (static shapes) -> TFLite with a representative dataset
-from the training features -> check the op list against the firmware resolver -> find the smallest tensor
-arena TFLM accepts (bisection) -> run the test split through TFLM and Keras -> export model.cc/.h/.tflite/.json.
+Streaming models (train.model = "stream", the default): the trained network's STREAM mode (kwtui.core.streaming,
+the same graph the ESPHome export writes) -> int8 TFLite calibrated stride by stride -> ops checked against the
+firmware resolver -> smallest arena (each probe in a child process) -> every test clip run stride by stride in TFLM
+and compared with the whole-clip model.
+Legacy whole-window models (cnn, dscnn): batch-1 clone (static shapes) -> TFLite with a representative dataset ->
+ops -> arena (bisection) -> the test split through TFLM and Keras.
+Both end in model.cc/.h/.tflite/.json, committed as one unit.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
+from kwtui.core.data import micro_frontend
 from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
 
 STAGE = "convert"
@@ -221,7 +227,6 @@ def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> 
 
 
 def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.model import inference_clone
     from kwtui.core.stages.train import _load_keras, trained_model_path
 
     started = time.monotonic()
@@ -238,41 +243,22 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     sigmoid = sigmoid_output(preset)
     n_outputs = 1 if sigmoid else len(preset.class_names)
     keras_model = _load_keras(source)
-    try:
-        clone = inference_clone(keras_model, preset.train.model, n_outputs, sigmoid)
-    except ValueError as exc:
-        raise UserError(
-            f"{source}: does not match the preset (train.model={preset.train.model}, {n_outputs} outputs); "
-            f"retrain with `kwtui train {preset.name}` ({str(exc).splitlines()[0][:80]})"
-        ) from None
     cancel.raise_if_cancelled()
     representative = _representative(train, preset.convert.representative_samples, preset.train.seed)
-    tflite = to_tflite(clone, representative if quantization == "int8" else None, quantization)
-    ops = model_ops(tflite)
-    check_firmware_ops(ops)
-    problems = runtime_compat.incompatibilities(tflite)
-    if problems:
-        raise KwtuiError(f"convert: the model uses what the firmware's runtime ({runtime_compat.FIRMWARE_RUNTIME}) "
-                         f"lacks: {'; '.join(map(str, problems))}")
-    cancel.raise_if_cancelled()
-
-    compute = compute_summary(tflite, preset.evaluate.hop_ms)
-    slowest = compute["estimated_ms"]["esp32_esp_nn"]  # the firmware links ESP-NN; the plain ESP32 is the slower chip
-    if slowest > preset.evaluate.hop_ms:
-        report(ev.Warning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
-                                 f"than the {preset.evaluate.hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a "
-                                 "smaller train.model"))
-    arena_min = minimal_arena(tflite)
-    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
-    quant = io_quantization(tflite)
-
-    float_probs, tflm_probs = verify(keras_model, tflite, arena, quant, test.paths, cancel, report)
-    float_acc = accuracy(float_probs, test.labels, sigmoid)
-    tflm_acc = accuracy(tflm_probs, test.labels, sigmoid)
-    if sigmoid:
-        agreement = float(np.mean((float_probs[:, 0] >= 0.5) == (tflm_probs[:, 0] >= 0.5)))
+    if preset.train.model == "stream":
+        model = _streaming_model(keras_model, representative, test, cancel, report)
     else:
-        agreement = float(np.mean(float_probs.argmax(1) == tflm_probs.argmax(1)))
+        model = _whole_window_model(keras_model, preset, source, n_outputs, sigmoid, representative, test, cancel,
+                                    report)
+    tflite, stride = model.tflite, model.stride
+    ops = model_ops(tflite)
+    float_acc = accuracy(model.float_probs, test.labels, sigmoid)
+    tflm_acc = accuracy(model.tflm_probs, test.labels, sigmoid)
+    if sigmoid:
+        agreement = float(np.mean((model.float_probs[:, 0] >= 0.5) == (model.tflm_probs[:, 0] >= 0.5)))
+    else:
+        agreement = float(np.mean(model.float_probs.argmax(1) == model.tflm_probs.argmax(1)))
+    arena, arena_min, quant, compute = model.arena, model.arena_min, model.quant, model.compute
 
     ev_cfg = preset.evaluate
     op = records.operating_point(layout)
@@ -296,10 +282,15 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "num_keywords": len(preset.classes.keywords),
         "sigmoid_output": sigmoid,
         **quant,
-        "feature_frames": N_FRAMES,
-        "feature_bins": N_BINS,
+        "frontend": preset.features.frontend,
+        "stride": stride,  # feature slices per inference: 1 = the whole window every hop (legacy models)
+        "state_variables": model.state_variables,
+        "feature_frames": stride if stride > 1 else N_FRAMES,  # the model's input: slices (frames) x bins
+        "feature_bins": micro_frontend.CHANNELS if stride > 1 else N_BINS,
         "average_window": op.average_window,
         "threshold": op.threshold,
+        "average_windows": op.per_keyword(len(preset.classes.keywords))[1],  # each keyword's (firmware, model.h)
+        "thresholds": op.per_keyword(len(preset.classes.keywords))[0],
         "operating_point_from": op.chosen_by,
         "refractory_ms": int(round(ev_cfg.refractory_ms)),
         "hop_ms": int(round(ev_cfg.hop_ms)),
@@ -308,6 +299,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "float_accuracy": round(float_acc, 4),
         "tflm_accuracy": round(tflm_acc, 4),
         "tflm_float_agreement": round(agreement, 4),
+        **({"streaming_check": model.streaming_check} if model.streaming_check else {}),
     }
     firmware_dir = _firmware_dir(layout, report)
     if firmware_dir is not None:
@@ -339,6 +331,95 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         summary["note"] = "converted the final-fit-all model: test accuracy is not held-out"
     report(ev.Finished(STAGE, summary))
     return summary
+
+
+@dataclass
+class ConvertedModel:
+    """A verified conversion: the .tflite, its arena, quantization and compute, and both models' outputs on the
+    verification clips."""
+
+    tflite: bytes
+    stride: int  # feature slices per inference (1: the whole window at every hop)
+    arena: int
+    arena_min: int
+    quant: dict[str, Any]
+    compute: dict[str, Any]
+    float_probs: np.ndarray
+    tflm_probs: np.ndarray
+    state_variables: int = 0
+    streaming_check: dict[str, Any] | None = None
+
+
+def _check_runtime(tflite: bytes) -> None:
+    check_firmware_ops(model_ops(tflite))
+    problems = runtime_compat.incompatibilities(tflite)
+    if problems:
+        raise KwtuiError(f"convert: the model uses what the firmware's runtime ({runtime_compat.FIRMWARE_RUNTIME}) "
+                         f"lacks: {'; '.join(map(str, problems))}")
+
+
+def _warn_if_slow(compute: dict[str, Any], hop_ms: float, report: ev.Reporter) -> None:
+    slowest = compute["estimated_ms"]["esp32_esp_nn"]  # the firmware links ESP-NN; the plain ESP32 is the slower chip
+    if slowest > hop_ms:
+        report(ev.Warning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
+                                 f"than the {hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a smaller train.model"))
+
+
+def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, cancel: ev.CancelToken,
+                     report: ev.Reporter) -> ConvertedModel:
+    """The streaming graph of the trained model (kwtui.core.streaming, the path the ESPHome export takes too),
+    verified stride by stride in TFLM against the whole-clip model."""
+    from kwtui.core.device.arena_probe import measured_arena
+    from kwtui.core.stages.esphome import describe_model
+    from kwtui.core.streaming import (compare_with_whole_clips, streaming_module, to_streaming_tflite,
+                                      within_stream_tolerance)
+
+    module, stride = streaming_module(keras_model)
+    tflite = to_streaming_tflite(module, stride, representative[..., 0])
+    _check_runtime(tflite)
+    cancel.raise_if_cancelled()
+    compute = compute_summary(tflite, stride * micro_frontend.STEP_MS)
+    _warn_if_slow(compute, stride * micro_frontend.STEP_MS, report)
+    arena_min = measured_arena(tflite, 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
+    if arena_min is None:
+        raise KwtuiError(f"convert: TFLite Micro cannot run the model even with a {ARENA_LIMIT} byte arena")
+    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    with quiet_native_output():
+        comparison, streamed, whole = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths,
+                                                               cancel, report, STAGE)
+    if not within_stream_tolerance(comparison):
+        raise KwtuiError(
+            f"convert: the streaming model differs from the trained model (mean |difference| "
+            f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
+            "clips); retrain or report this")
+    return ConvertedModel(tflite, stride, arena, arena_min, io_quantization(tflite), compute, whole, streamed,
+                          describe_model(tflite)["variables"], comparison)
+
+
+def _whole_window_model(keras_model: Any, preset: Preset, source: Path, n_outputs: int, sigmoid: bool,
+                        representative: np.ndarray, test: Any, cancel: ev.CancelToken,
+                        report: ev.Reporter) -> ConvertedModel:
+    """The legacy models: the whole feature window in, one inference per hop."""
+    from kwtui.core.model import inference_clone
+
+    try:
+        clone = inference_clone(keras_model, preset.train.model, n_outputs, sigmoid)
+    except ValueError as exc:
+        raise UserError(
+            f"{source}: does not match the preset (train.model={preset.train.model}, {n_outputs} outputs); "
+            f"retrain with `kwtui train {preset.name}` ({str(exc).splitlines()[0][:80]})"
+        ) from None
+    quantization = preset.convert.quantization
+    tflite = to_tflite(clone, representative if quantization == "int8" else None, quantization)
+    _check_runtime(tflite)
+    cancel.raise_if_cancelled()
+    compute = compute_summary(tflite, preset.evaluate.hop_ms)
+    _warn_if_slow(compute, preset.evaluate.hop_ms, report)
+    arena_min = minimal_arena(tflite)
+    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    quant = io_quantization(tflite)
+    float_probs, tflm_probs = verify(keras_model, tflite, arena, quant, test.paths, cancel, report)
+    return ConvertedModel(tflite, 1, arena, arena_min, quant, compute, float_probs, tflm_probs)
 
 
 def export_files(tflite: bytes, meta: dict[str, Any], layout: RunLayout, firmware_dir: Path | None) -> list[Path]:

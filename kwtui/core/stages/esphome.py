@@ -21,7 +21,6 @@ import os
 import re
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +30,23 @@ from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
 from kwtui.core.device.esphome_rules import (ESPHOME_OPS, INPUT_SCALE, INPUT_ZERO_POINT, MAX_CUTOFF,
                                             MAX_STATE_VARIABLES, SCHEMA_VERSION)
+from kwtui.core.device.arena_probe import measured_arena
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
+from kwtui.core.streaming import (compare_with_whole_clips, quantize_slices, streaming_macs, streaming_module,
+                                  to_streaming_tflite, within_stream_tolerance)
 
 STAGE = "esphome"
 
-FEATURE_STEP_MS = 10
 ARENA_ALIGN = 16
 ARENA_MARGIN_BYTES = 1024  # over the measured minimum; the host build's 8-byte pointers already over-estimate
 ARENA_LIMIT = 1024 * 1024
 MANIFEST_AUTHOR = "kwtui"  # also how an export recognises its own earlier files
 MINIMUM_ESPHOME_VERSION = "2024.7.0"  # the first release that loads manifest v2 models with strided input
-# The streaming int8 model against the whole-clip float model on the same test clips:
-STREAM_MAX_MEAN_ABS_DIFFERENCE = 0.05  # mean |probability difference|
-STREAM_MIN_AGREEMENT = 0.95  # share of clips on the same side of 0.5
 
 
 def esphome_dir(preset: Preset, out: str | Path | None) -> Path:
@@ -66,135 +64,13 @@ def check_preset(preset: Preset) -> None:
             f"export esphome: ESPHome computes the micro frontend's features and runs a streaming model; this preset "
             f"has features.frontend = {preset.features.frontend!r} and train.model = {preset.train.model!r}: set "
             "features.frontend = \"micro\" and train.model = \"stream\" (see presets/esphome.toml) and re-run")
-
-
-# --- the streaming graph --------------------------------------------------------------------------------------
-
-
-def _layers(keras_model: Any) -> list[tuple[str, Any, list[np.ndarray]]]:
-    """(kind, layer, weights) of the whole-clip model's computing layers, in order."""
-    found = []
-    for layer in keras_model.layers:
-        kind = layer.__class__.__name__
-        if kind in ("Conv1D", "DepthwiseConv1D", "Dense"):
-            found.append((kind, layer, [np.asarray(w) for w in layer.get_weights()]))
-        elif kind not in ("InputLayer", "Reshape", "GlobalAveragePooling1D", "Dropout"):
-            raise KwtuiError(f"export esphome: layer {layer.name} ({kind}) has no streaming form")
-    return found
-
-
-def streaming_module(keras_model: Any) -> tuple[Any, int]:
-    """A tf.Module whose `__call__` takes [1, stride, 40] feature slices and returns the keyword probability
-    [1, 1]; every layer that looks back in time keeps its last inputs in a variable. Returns (module, stride)."""
-    import tensorflow as tf
-
-    from kwtui.core.model import STREAM_POOL
-
-    layers = _layers(keras_model)
-    first = layers[0][1]
-    stride, channels = int(first.strides[0]), micro_frontend.CHANNELS
-    plan = []  # (kind, weights, kept inputs, input channels, strides, activation)
-    in_channels = channels
-    for kind, layer, weights in layers:
-        if kind == "Dense":
-            plan.append(("mean", None, STREAM_POOL - 1, in_channels, 1, None))
-            plan.append((kind, weights, 0, in_channels, 1, layer.activation.__name__))
-            continue
-        kernel = int(layer.kernel_size[0])
-        step = int(layer.strides[0])
-        kept = kernel - step if step > 1 else kernel - 1
-        out_channels = weights[0].shape[-1] * (in_channels if kind == "DepthwiseConv1D" else 1)
-        plan.append((kind, weights, kept, in_channels, step, layer.activation.__name__))
-        in_channels = out_channels
-
-    class Streaming(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.states = [tf.Variable(tf.zeros((1, kept, 1, width)), trainable=False, name=f"state{i}")
-                           for i, (_, _, kept, width, _, _) in enumerate(plan) if kept]
-            self.constants = [[tf.constant(w) for w in weights] if weights is not None else None
-                              for _, weights, *_ in plan]
-
-        @tf.function(input_signature=[tf.TensorSpec([1, stride, channels], tf.float32, name="features")])
-        def __call__(self, features: Any) -> Any:
-            x = tf.reshape(features, [1, stride, 1, channels])
-            state = iter(self.states)
-            for (kind, _, kept, _, step, activation), constants in zip(plan, self.constants):
-                if kept:
-                    variable = next(state)
-                    x = tf.concat([variable, x], axis=1)
-                    variable.assign(x[:, -kept:])
-                if kind == "Conv1D":
-                    x = tf.nn.conv2d(x, tf.expand_dims(constants[0], 1), [1, step, 1, 1], "VALID") + constants[1]
-                elif kind == "DepthwiseConv1D":
-                    x = tf.nn.depthwise_conv2d(x, tf.expand_dims(constants[0], 1), [1, 1, 1, 1], "VALID")
-                    x = x + constants[1]
-                elif kind == "mean":
-                    x = tf.reduce_mean(x, axis=[1, 2])
-                else:
-                    x = tf.matmul(x, constants[0]) + constants[1]
-                if activation == "relu":
-                    x = tf.nn.relu(x)
-                elif activation == "sigmoid":
-                    x = tf.sigmoid(x)
-            return x
-
-    return Streaming(), stride
-
-
-def streaming_macs(keras_model: Any) -> int:
-    """Multiply-accumulates of one streaming inference (one stride of slices; every layer makes one time step)."""
-    from kwtui.core.model import STREAM_POOL
-
-    total = 0
-    for kind, _, weights in _layers(keras_model):
-        kernel = weights[0]
-        if kind == "Conv1D":
-            total += int(np.prod(kernel.shape))  # kernel x in x out
-        elif kind == "DepthwiseConv1D":
-            total += int(np.prod(kernel.shape))  # kernel x channels (x 1)
-        else:
-            total += STREAM_POOL * kernel.shape[0] + int(np.prod(kernel.shape))  # the mean, then the dense
-    return total
-
-
-def clip_strides(features: np.ndarray, stride: int) -> np.ndarray:
-    """A clip's (98, 40) slices as the strides a streaming model is fed, so that its last output sees exactly
-    the clip: one slice of silence (zeros) in front makes (98 + 1) a multiple of the stride."""
-    pad = (-len(features)) % stride
-    padded = np.concatenate([np.zeros((pad, features.shape[1]), np.float32), features])
-    return padded.reshape(-1, stride, features.shape[1])
-
-
-def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) -> bytes:
-    """int8 TFLite of the streaming module, calibrated by feeding whole clips stride by stride (so the state
-    variables see their real ranges), with the input range pinned to what ESPHome's quantization assumes."""
-    import tensorflow as tf
-
-    low, high = micro_frontend.INPUT_RANGE
-
-    def samples():
-        for clip in representative:
-            strides = clip_strides(np.clip(clip, low, high), stride)
-            strides[0, 0, 0], strides[0, 0, 1] = low, high  # pins the input's calibrated range to [0, 26]
-            for features in strides:
-                yield [features[np.newaxis].astype(np.float32)]
-
-    with tempfile.TemporaryDirectory(prefix="kwtui-esphome-") as folder, warnings.catch_warnings(), \
-            quiet_native_output():
-        warnings.simplefilter("ignore")
-        tf.saved_model.save(module, folder, signatures=module.__call__.get_concrete_function())
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
-        converter.optimizations = {tf.lite.Optimize.DEFAULT}
-        converter._experimental_variable_quantization = True  # noqa: SLF001 - int8 state, as ESPHome expects
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.uint8
-        converter.representative_dataset = samples
-        try:
-            return bytes(converter.convert())
-        except Exception as exc:  # noqa: BLE001 - converter errors have many types
-            raise KwtuiError(f"export esphome: TFLite conversion failed ({str(exc).splitlines()[0][:160]})") from None
+    if not preset.single_sigmoid:
+        raise UserError(
+            f"export esphome: ESPHome's micro_wake_word loads one wake word per model (one sigmoid output); preset "
+            f"{preset.name} detects {', '.join(preset.classes.keywords)}"
+            + (" with _unknown/_background classes" if len(preset.classes.keywords) == 1 else "")
+            + ": its model is for kwtui's firmware (`kwtui flash`); for ESPHome train a preset with one keyword and "
+            "classes.unknown = classes.background = false (see presets/esphome.toml)")
 
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -253,47 +129,8 @@ def esphome_problems(description: dict[str, Any], stride: int | None = None) -> 
     return problems
 
 
-def stream_clip(interpreter: Any, features: np.ndarray, stride: int) -> float:
-    """A fresh interpreter fed a clip stride by stride, quantized as ESPHome does; the last probability."""
-    for block in clip_strides(features, stride):
-        q = np.clip(np.round(block / INPUT_SCALE + INPUT_ZERO_POINT), -128, 127).astype(np.int8)
-        interpreter.set_input(q[np.newaxis], 0)
-        interpreter.invoke()
-    return float(np.asarray(interpreter.get_output(0)).reshape(-1)[0]) / 256.0
-
-
-def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride: int, paths: list[Path],
-                             cancel: ev.CancelToken, report: ev.Reporter) -> dict[str, Any]:
-    """The streaming int8 model in TFLite Micro against the whole-clip float model on the same clips."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    streamed, whole = [], []
-    started = time.monotonic()
-    for start in range(0, len(paths), 256):
-        x = load_batch(paths[start : start + 256])
-        whole.extend(np.asarray(keras_model(x, training=False), dtype=np.float32).reshape(-1).tolist())
-        for clip in x[:, :, :, 0]:
-            cancel.raise_if_cancelled()
-            streamed.append(stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, stride))
-        done = start + len(x)
-        rate = done / max(time.monotonic() - started, 1e-6)
-        report(ev.Progress(STAGE, done, len(paths), rate, (len(paths) - done) / rate, "clips",
-                           "streaming model vs whole-clip model"))
-    a, b = np.asarray(streamed), np.asarray(whole)
-    return {"clips": len(a), "mean_abs_difference": round(float(np.mean(np.abs(a - b))), 4) if len(a) else 0.0,
-            "max_abs_difference": round(float(np.max(np.abs(a - b))), 4) if len(a) else 0.0,
-            "agreement": round(float(np.mean((a >= 0.5) == (b >= 0.5))), 4) if len(a) else 1.0,
-            "tolerance": {"mean_abs_difference": STREAM_MAX_MEAN_ABS_DIFFERENCE, "agreement": STREAM_MIN_AGREEMENT}}
-
-
 def minimal_arena(tflite: bytes) -> int:
-    """Smallest arena (multiple of ARENA_ALIGN) TFLite Micro allocates and runs the streaming model in."""
-    from kwtui.core.device.arena_probe import runs_in_child, smallest_arena
-
-    with tempfile.TemporaryDirectory(prefix="kwtui-arena-") as folder:
-        path = Path(folder) / "model.tflite"
-        path.write_bytes(tflite)
-        arena = smallest_arena(lambda size: runs_in_child(path, size), 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
+    arena = measured_arena(tflite, 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
     if arena is None:
         raise KwtuiError(f"export esphome: TFLite Micro cannot run the model even in a {ARENA_LIMIT} byte arena")
     return arena
@@ -333,8 +170,7 @@ def device_score(tflite: bytes, arena: int, window: int, audio: np.ndarray) -> f
     recent = np.zeros(window, np.int64)
     best = 0.0
     for n, at in enumerate(range(0, len(slices) - stride + 1, stride)):
-        q = np.clip(np.round(slices[at : at + stride] / INPUT_SCALE + INPUT_ZERO_POINT), -128, 127).astype(np.int8)
-        interpreter.set_input(q[np.newaxis], 0)
+        interpreter.set_input(quantize_slices(slices[at : at + stride])[np.newaxis], 0)
         interpreter.invoke()
         recent[n % window] = int(np.asarray(interpreter.get_output(0)).reshape(-1)[0])
         best = max(best, recent.sum() / (255.0 * window))
@@ -402,7 +238,7 @@ def operating_point(layout: RunLayout, stride: int, report: ev.Reporter) -> dict
         report(ev.Warning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
                                  f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
                                  f"{preset.evaluate.target_fa_per_hour:g} false accepts/h"))
-    step_ms = stride * FEATURE_STEP_MS
+    step_ms = stride * micro_frontend.STEP_MS
     window = point.average_window
     threshold = point.threshold
     if threshold > MAX_CUTOFF:
@@ -429,7 +265,7 @@ def manifest(keyword: str, model_file: str, cutoff: float, window: int, arena: i
         "version": 2,
         "micro": {
             "probability_cutoff": round(float(cutoff), 3),
-            "feature_step_size": FEATURE_STEP_MS,
+            "feature_step_size": micro_frontend.STEP_MS,
             "sliding_window_size": int(window),
             "tensor_arena_size": int(arena),
             "minimum_esphome_version": MINIMUM_ESPHOME_VERSION,
@@ -537,8 +373,8 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     arena_min = minimal_arena(tflite)
     arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
     with quiet_native_output():
-        comparison = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths, cancel, report)
-    if comparison["mean_abs_difference"] > STREAM_MAX_MEAN_ABS_DIFFERENCE or comparison["agreement"] < STREAM_MIN_AGREEMENT:
+        comparison, _, _ = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths, cancel, report, STAGE)
+    if not within_stream_tolerance(comparison):
         raise KwtuiError(
             f"export esphome: the streaming model differs from the trained model (mean |difference| "
             f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
@@ -578,7 +414,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
         "probability_cutoff": body["micro"]["probability_cutoff"],
         "sliding_window_size": body["micro"]["sliding_window_size"], "stride": stride,
         "state_variables": description["variables"], "ops": " ".join(description["ops"]),
-        "macs_per_inference": macs, "macs_per_second": round(macs * 1000 / (stride * FEATURE_STEP_MS)),
+        "macs_per_inference": macs, "macs_per_second": round(macs * 1000 / (stride * micro_frontend.STEP_MS)),
         "stream_agreement": comparison["agreement"], "stream_mean_abs_difference": comparison["mean_abs_difference"],
         **{f"detected_{name.replace(' ', '_')}_{runtime}": rates[runtime] for name, rates in detection.items()
            for runtime in ("pymicro_wakeword", "kwtui")},

@@ -32,8 +32,8 @@ from kwtui.core import stats
 from kwtui.core.data import noise as noise_files
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.operating_point import choose_operating_point
-from kwtui.core.postprocess import detect_indices, moving_mean
+from kwtui.core.operating_point import choose_for_target, choose_operating_point
+from kwtui.core.postprocess import detect_indices, keyword_means, moving_mean
 from kwtui.core.data import micro_frontend
 from kwtui.core.device import esphome_rules
 from kwtui.core.data.frontends import frontend
@@ -99,8 +99,11 @@ def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: i
 
 
 def curve_windows(hop_ms: float, preset_window: int) -> list[int]:
-    """Averaging windows 1.. up to AVERAGE_SPAN_MS of outputs (1-5 at a 100 ms hop; 1-17 at ESPHome's 30 ms)."""
-    longest = max(5, int(round(AVERAGE_SPAN_MS / hop_ms)))
+    """Averaging windows 1.. up to AVERAGE_SPAN_MS of outputs (1-5 at a 100 ms hop; 1-16 at the streaming model's
+    30 ms), never more than the firmware keeps."""
+    from kwtui.core.device.model_image import MAX_AVERAGE_WINDOW
+
+    longest = min(MAX_AVERAGE_WINDOW, max(5, int(round(AVERAGE_SPAN_MS / hop_ms))))
     return sorted(set(range(1, longest + 1)) | {preset_window})
 
 
@@ -251,10 +254,10 @@ class _Reader:
 
 
 def _hits(detected_at: np.ndarray, detected_class: np.ndarray, stream: ambient.Stream, hop: int,
-          average_window: int) -> np.ndarray:
-    """For every placed keyword: did a detection of that keyword come while its window covered the clip?"""
+          average_window: int | dict[int, int]) -> np.ndarray:
+    """For every placed keyword: did a detection of that keyword come while its window covered the clip?
+    `average_window`: one for all keywords, or each keyword index's own."""
     starts = detected_at * hop
-    delay = (average_window - 1) * hop
     hit = np.zeros(len(stream.keywords), dtype=bool)
     if not stream.keywords:
         return hit
@@ -263,6 +266,8 @@ def _hits(detected_at: np.ndarray, detected_class: np.ndarray, stream: ambient.S
     for c in np.unique(classes):
         mine = np.sort(starts[detected_class == c])
         rows = classes == c
+        window = average_window if isinstance(average_window, int) else average_window.get(int(c), 1)
+        delay = (window - 1) * hop
         lo = np.searchsorted(mine, positions[rows] - HIT_BEFORE_S * SAMPLE_RATE, side="left")
         hi = np.searchsorted(mine, positions[rows] + HIT_AFTER_S * SAMPLE_RATE + delay, side="right")
         hit[rows] = hi > lo
@@ -298,6 +303,77 @@ def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, key
                 "misses": int(np.sum(~hit)),
             })
     return points
+
+
+def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
+                  index: int, hop_ms: float, refractory_ms: float, hours: float, windows: Iterable[int],
+                  thresholds: Iterable[float]) -> list[dict[str, Any]]:
+    """One keyword's own curve: its false accepts on the ambient stream and its misses, with the post-processing
+    watching that keyword alone, for every (averaging window, threshold)."""
+    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
+    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
+    mine = placed == index
+    points = []
+    for window in windows:
+        ambient_means = keyword_means(ambient_scores, [index], window) if len(ambient_scores) else None
+        keyword_means_ = keyword_means(keyword_scores_, [index], window) if len(keyword_scores_) else None
+        for threshold in thresholds:
+            fa = (len(detect_indices(ambient_means, [index], hop_ms, threshold, refractory_ms, True)[0])
+                  if ambient_means is not None else None)
+            at, cls = (detect_indices(keyword_means_, [index], hop_ms, threshold, refractory_ms, True)
+                       if keyword_means_ is not None else (np.zeros(0, int), np.zeros(0, int)))
+            hit = _hits(at, np.asarray(cls), keyword_stream, hop, window)[mine]
+            points.append({
+                "average_window": window, "threshold": threshold, "false_accepts": fa,
+                "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
+                "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
+                "misses": int(np.sum(~hit)),
+            })
+    return points
+
+
+def combined_point(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
+                   keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
+                   hours: float, thresholds: list[float], windows: list[int]) -> dict[str, Any]:
+    """What the device gets with a threshold and window per keyword: every keyword watched at once, through the
+    firmware's post-processing (the highest candidate wins, one refractory period for all)."""
+    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
+    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
+    fa = None
+    if len(ambient_scores):
+        fa = len(detect_indices(keyword_means(ambient_scores, keyword_indices, windows), keyword_indices, hop_ms,
+                                thresholds, refractory_ms, True)[0])
+    at, cls = (detect_indices(keyword_means(keyword_scores_, keyword_indices, windows), keyword_indices, hop_ms,
+                              thresholds, refractory_ms, True)
+               if len(keyword_scores_) else (np.zeros(0, int), np.zeros(0, int)))
+    hit = _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop,
+                dict(enumerate(windows)))
+    return {
+        "average_window": windows[0], "threshold": thresholds[0],
+        "average_windows": list(windows), "thresholds": list(thresholds), "false_accepts": fa,
+        "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
+        "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
+        "per_keyword_false_reject_rate": {kw: round(float(np.mean(~hit[placed == i])), 4)
+                                          for i, kw in enumerate(keywords) if np.any(placed == i)},
+        "misses": int(np.sum(~hit)),
+    }
+
+
+def choose_per_keyword(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
+                       keywords: list[str], hop_ms: float, refractory_ms: float, hours: float, windows: list[int],
+                       thresholds: list[float], target: float) -> tuple[list[dict[str, Any]], bool]:
+    """Each keyword's own operating point, for an equal share of the target rate (target / keywords): the lowest
+    miss rate at or under it, else the fewest false accepts. -> (points in keyword order, every share met)"""
+    share = target / len(keywords)
+    chosen, all_met = [], True
+    for index in range(len(keywords)):
+        curve = keyword_curve(ambient_scores, keyword_scores_, keyword_stream, index, hop_ms, refractory_ms, hours,
+                              windows, thresholds)
+        choice = choose_for_target(curve, share, hours)
+        chosen.append({**choice.point, "met": choice.meets_target, "chosen_by": choice.chosen_by,
+                       "share_fa_per_hour": round(share, 4)})
+        all_met &= choice.meets_target
+    return chosen, all_met
 
 
 def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
@@ -357,17 +433,32 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
                             cfg.refractory_ms, hours, windows, thresholds)
     target = cfg.target_fa_per_hour
-    if target > 0:
-        chosen, met = choose_operating_point(curve, target)
-        chosen_by = "target" if met else "fewest false accepts (target not met)"
+    per_keyword_points: dict[str, Any] = {}
+    if target > 0 and len(keyword_indices) > 1:  # command words: a threshold and window per keyword
+        points, met = choose_per_keyword(ambient_scores, keyword_scores_, keyword_plan, keywords, cfg.hop_ms,
+                                         cfg.refractory_ms, hours, list(windows), list(thresholds), target)
+        chosen = combined_point(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
+                                cfg.refractory_ms, hours, [p["threshold"] for p in points],
+                                [p["average_window"] for p in points])
+        met = met and chosen["false_accepts_per_hour"] is not None and chosen["false_accepts_per_hour"] <= target
+        per_keyword_points = {kw: p for kw, p in zip(keywords, points, strict=True)}
+        reasons: dict[str, list[str]] = {}  # each fallback reason once, with the keywords it applies to
+        for kw, p in per_keyword_points.items():
+            if not p["met"]:
+                reasons.setdefault(p["chosen_by"].replace(f"{p['share_fa_per_hour']:g} FA/h", "its share"), []).append(kw)
+        chosen_by = ("target, per keyword" if met else "per keyword (a share of the target each); " + "; ".join(
+            f"{', '.join(kws)}: {why}" for why, kws in reasons.items()))
+    elif target > 0:
+        choice = choose_for_target(curve, target, hours)
+        chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
     else:
         chosen = next(p for p in curve if p["average_window"] == cfg.average_window
                       and abs(p["threshold"] - cfg.threshold) < 1e-9)
         met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
-    sources = _false_accept_sources(ambient_means_for(ambient_scores, chosen), ambient_plan, keyword_indices,
-                                    cfg.hop_ms, chosen["threshold"], cfg.refractory_ms, hop)
+    sources = _false_accept_sources(ambient_scores, chosen, ambient_plan, keyword_indices, cfg.hop_ms,
+                                    cfg.refractory_ms, hop)
     needed = ambient.needed_hours(target)
     support_warnings = _support_warnings(hours, target, needed, per_keyword_clips, material)
     for message in support_warnings:
@@ -385,6 +476,9 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
                                       if chosen["false_accepts"] is not None else None),
         "false_accepts_by_source": sources["by_kind"],
         "false_accepts_by_word": sources["by_word"],
+        "thresholds": chosen.get("thresholds") or [chosen["threshold"]] * len(keyword_indices),
+        "average_windows": chosen.get("average_windows") or [chosen["average_window"]] * len(keyword_indices),
+        **({"per_keyword_points": per_keyword_points} if per_keyword_points else {}),
     }
     held_out = source != final_model_path(layout)
     report_data = {
@@ -435,18 +529,18 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     return summary
 
 
-def ambient_means_for(scores: np.ndarray, point: dict[str, Any]) -> np.ndarray:
-    return moving_mean(scores, point["average_window"]) if len(scores) else scores
-
-
-def _false_accept_sources(means: np.ndarray, stream: ambient.Stream, keyword_indices: list[int], hop_ms: float,
-                          threshold: float, refractory_ms: float, hop: int) -> dict[str, dict[str, int]]:
+def _false_accept_sources(scores: np.ndarray, point: dict[str, Any], stream: ambient.Stream,
+                          keyword_indices: list[int], hop_ms: float, refractory_ms: float,
+                          hop: int) -> dict[str, dict[str, int]]:
     """Where the operating point's false accepts happened: by kind of audio, and by other word (near misses)."""
     by_kind: dict[str, int] = {}
     by_word: dict[str, int] = {}
-    if not len(means):
+    if not len(scores):
         return {"by_kind": by_kind, "by_word": by_word}
-    at, _ = detect_indices(means, keyword_indices, hop_ms, threshold, refractory_ms)
+    windows = point.get("average_windows") or point["average_window"]
+    thresholds = point.get("thresholds") or point["threshold"]
+    at, _ = detect_indices(keyword_means(scores, keyword_indices, windows), keyword_indices, hop_ms, thresholds,
+                           refractory_ms, True)
     middles = [int(index) * hop + CLIP_SAMPLES // 2 for index in at]  # the middle of each window
     for kind, label in stream.kinds_at(middles):
         by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -515,9 +609,14 @@ def report_text(data: dict[str, Any]) -> str:
         f"keywords placed inside ambient audio: {kp['clips']} held-out clips "
         + "(" + ", ".join(f"{k} {n}" for k, n in kp["per_keyword"].items()) + ")",
         "",
-        f"operating point ({op['chosen_by']}"
-        + (f", target {target:g} FA/h" if target > 0 else "") + f"): threshold {op['threshold']:g}, "
-        f"average of last {op['average_window']}, refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms",
+        (f"operating point ({op['chosen_by']}" + (f", target {target:g} FA/h" if target > 0 else "") + "): "
+         + (f"threshold {op['threshold']:g}, average of last {op['average_window']}, "
+            if "per_keyword_points" not in op else "a threshold and window per keyword (below), ")
+         + f"refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms"),
+        *(f"    {kw}: threshold {p['threshold']:g}, average of last {p['average_window']} (alone: FRR "
+          f"{_fmt(p['false_reject_rate'])}, {_fmt(p['false_accepts'], 'd')} false accepts; its share "
+          f"{p['share_fa_per_hour']:g} FA/h{'' if p['met'] else ' not met'})"
+          for kw, p in op.get("per_keyword_points", {}).items()),
         f"  false reject rate: {_fmt(op['false_reject_rate'])} (95 % CI {_interval(op.get('false_reject_rate_ci'))})",
         *(f"    {kw}: {_fmt(v)} of {op['per_keyword_clips'].get(kw, '?')} "
           f"(95 % CI {_interval(op['per_keyword_false_reject_rate_ci'].get(kw))})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -24,9 +25,11 @@ from typing import Any, Iterator
 from kwtui.core.preset import Preset
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
+from kwtui.core.data import synthetic_speech
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.plan import ClipPlan, plan_clips
 from kwtui.core.data.scan import scan_dataset, severity
+from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
@@ -153,7 +156,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     if scan.unmatched_listed:
         report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
                               "(`kwtui scan` lists them); check the lists' paths"))
-    plan = plan_clips(preset, scan)
+    plan = plan_clips(_with_synthetic_speech(preset, layout, scan, report, cancel), scan)
     clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
     if clash:
         raise UserError(f"{preset.dataset_path / clash[0]}: a word folder named like a file kwtui writes into the "
@@ -164,6 +167,33 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     with _exclusive(features_dir):
         writer.remove_stale_temps(layout.noise_cache_dir)
         return _generate(preset, layout, scan, plan, params, started, report, cancel)
+
+
+def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report: Reporter,
+                           cancel: CancelToken) -> Preset:
+    """The preset to plan with: when the model needs running speech as negatives and no folder of
+    classes.negative_speech holds any, synthesized speech without the dataset's words joins them (and the scan)."""
+    classes = preset.classes
+    needs_speech = classes.unknown or classes.background or preset.single_sigmoid
+    found = any(not clip.error and clip.seconds >= 1.0
+                for folder in classes.negative_speech for clip in scan.noise.get(folder, []))
+    if found or not needs_speech or not classes.synthesize_negative_speech:
+        return preset
+    if not synthetic_speech.available():
+        report(Warning(STAGE, "no running speech in classes.negative_speech and espeak-ng is not installed to "
+                              "synthesize it: the model may fire on conversation; add recordings of speech "
+                              "without the keywords to a folder named in classes.negative_speech"))
+        return preset
+    folder = layout.synthetic_speech_dir
+    files = synthetic_speech.ensure(folder, set(scan.words) | set(classes.keywords), preset.features.seed, report,
+                                    cancel, STAGE)
+    scan.noise[str(folder)] = [read_header(str(path)) for path in files]
+    minutes = sum(clip.seconds for clip in scan.noise[str(folder)] if not clip.error) / 60
+    report(Warning(STAGE, f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
+                          f"): training on {minutes:.1f} min synthesized by espeak-ng without the dataset's words "
+                          f"({folder}); recordings of real conversation are better negatives"))
+    return dataclasses.replace(preset, classes=dataclasses.replace(
+        classes, negative_speech=[*classes.negative_speech, str(folder)]))
 
 
 @contextlib.contextmanager

@@ -77,6 +77,7 @@ def model_image_from_run(layout: RunLayout) -> bytes:
     post = layout.preset.evaluate
     op = records.operating_point(layout)
     try:
+        thresholds, windows = op.per_keyword(int(meta["num_keywords"]))
         return build_model_image(
             tflite,
             list(meta["labels"]),
@@ -85,14 +86,16 @@ def model_image_from_run(layout: RunLayout) -> bytes:
             sigmoid_output=bool(meta.get("sigmoid_output", False)),
             # The operating point is the current one (picked for the target by the evaluation, or from the sweep
             # after converting): the weights don't depend on it, so no re-conversion is needed to change it.
-            threshold=op.threshold,
-            average_window=op.average_window,
+            threshold=thresholds,
+            average_window=windows,
             refractory_ms=int(post.refractory_ms),
             hop_ms=int(post.hop_ms),
             input_scale=float(meta.get("input_scale", 0.0)),
             input_zero_point=int(meta.get("input_zero_point", 0)),
             output_scale=float(meta.get("output_scale", 0.0)),
             output_zero_point=int(meta.get("output_zero_point", 0)),
+            frontend=str(meta.get("frontend", "spectrogram")),
+            stride=int(meta.get("stride", 1)),
         )
     except KeyError as exc:
         raise UserError(f"{layout.run_dir / 'model.json'}: missing {exc}; run `kwtui convert {layout.preset.name}` again") from None

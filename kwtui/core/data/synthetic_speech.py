@@ -1,0 +1,65 @@
+"""Running speech synthesized for a dataset that has none, so that a model never becomes a speech detector.
+
+Speech Commands has no running speech, and neither has a user's own folder of clips: trained without it, a wake
+word model detects every isolated keyword yet fires hundreds of times an hour on conversation. When no folder of
+`classes.negative_speech` holds usable audio, the features stage asks for this: espeak-ng sentences (two talkers
+taking turns, as `kwtui demo-data` writes them) that never say the dataset's words, written once into a folder kwtui
+owns beside the run and reused while its definition (the words left out, the seed, the voices) stays the same.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwtui.core.data import demo
+from kwtui.core.events import CancelToken, Progress, Reporter, Started
+from kwtui.core.io import ownership, writer
+
+FILES = 8  # about 1 min each: 8 min of negatives, 2 of them held out for the ambient evaluation
+SPEAKERS = 16
+MANIFEST = "synthetic_speech.json"
+VERSION = 1
+
+
+def definition(banned: set[str], seed: int) -> dict[str, Any]:
+    return {"version": VERSION, "files": FILES, "speakers": SPEAKERS, "seed": seed,
+            "without_words": sorted(banned), "espeak": shutil.which("espeak-ng") or ""}
+
+
+def available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: CancelToken,
+           stage: str) -> list[Path]:
+    """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last."""
+    wanted = definition({w.lower() for w in banned}, seed)
+    manifest = folder / MANIFEST
+    try:
+        if json.loads(manifest.read_text()) == wanted:
+            return sorted(folder.glob("conversation_*.wav"))
+    except (OSError, ValueError):
+        pass
+    ownership.claim(folder, "synthetic running speech folder")
+    writer.remove_stale_temps(folder)
+    binary = demo.espeak_binary()
+    speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 31]))
+    sentences = demo.sentences_without(sorted(banned))
+    report(Started(stage, total=FILES, unit="files",
+                   message=f"no running speech in classes.negative_speech: synthesizing {FILES} files into {folder}"))
+    paths = []
+    for k in range(FILES):
+        cancel.raise_if_cancelled()
+        audio, rate = demo.running_speech(binary, sentences, speakers, np.random.default_rng([seed, 37, k]),
+                                          set(wanted["without_words"]))
+        path = folder / f"conversation_{k}.wav"
+        demo.write_wav(path, audio, rate)
+        paths.append(path)
+        report(Progress(stage, k + 1, FILES, unit="files", message="synthesizing running speech"))
+    writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
+    return paths

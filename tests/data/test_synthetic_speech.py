@@ -1,0 +1,67 @@
+"""A dataset without running speech (Speech Commands, a user's folder of clips) still trains against it: the features
+stage synthesizes conversation without the dataset's words, says so, and trains and evaluates on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kwtui.core.events import CancelToken
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.preset import from_dict
+from kwtui.core.stages.features import run_features
+from tests.helpers.data import demo_preset_data
+from tests.helpers.model import collect_events
+
+
+@pytest.fixture
+def clips_only(demo_dataset, tmp_path) -> Path:
+    """The demo dataset without its _running_speech_ folder (links, nothing copied)."""
+    folder = tmp_path / "clips_only"
+    folder.mkdir()
+    for entry in demo_dataset.iterdir():
+        if entry.name != "_running_speech_":
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def _features(dataset: Path, run_dir: Path, **classes):
+    preset = from_dict(demo_preset_data(dataset, run_dir, features={"variants": 0},
+                                        classes={"keywords": ["yes", "no"], **classes}))
+    events = collect_events()
+    summary = run_features(preset, events, CancelToken())
+    return preset, summary, events.events
+
+
+def test_without_running_speech_synthesized_conversation_becomes_negatives_and_held_out_audio(clips_only, tmp_path):
+    preset, _, events = _features(clips_only, tmp_path / "run")
+    layout = RunLayout(preset)
+    said = [e.message for e in events if type(e).__name__ == "Warning" and "synthesized" in e.message]
+    assert len(said) == 1 and "min synthesized by espeak-ng" in said[0]
+    synthesized = sorted(layout.synthetic_speech_dir.glob("conversation_*.wav"))
+    assert len(synthesized) >= 4
+    windows = list((layout.features_dir / "_negative_speech").glob("*.npy"))
+    assert windows, "the synthesized speech was not cut into negatives"
+    info = json.loads(layout.features_info.read_text())
+    speech = [r for r in info["noise_regions"] if r["kind"] == "speech"]
+    assert {r["split"] for r in speech} >= {"train", "test"}  # trained on, and held out for the evaluation
+    assert all(str(layout.synthetic_speech_dir) in r["file"] for r in speech)
+    # a second run reuses the files (same definition): nothing is synthesized again
+    stamps = {p: p.stat().st_mtime_ns for p in synthesized}
+    _, _, again = _features(clips_only, tmp_path / "run")
+    assert {p: p.stat().st_mtime_ns for p in synthesized} == stamps
+    assert not [e for e in again if type(e).__name__ == "Started" and "synthesizing" in (e.message or "")]
+
+
+def test_the_users_own_running_speech_is_used_instead(demo_dataset, tmp_path):
+    preset, _, events = _features(demo_dataset, tmp_path / "run")
+    assert not RunLayout(preset).synthetic_speech_dir.exists()
+    assert not [e for e in events if "synthesized" in getattr(e, "message", "")]
+
+
+def test_synthesis_can_be_turned_off(clips_only, tmp_path):
+    preset, _, _ = _features(clips_only, tmp_path / "run", synthesize_negative_speech=False)
+    assert not RunLayout(preset).synthetic_speech_dir.exists()
+    assert not (RunLayout(preset).features_dir / "_negative_speech").exists()

@@ -1,0 +1,120 @@
+"""The default model family: the streaming network on the micro frontend, command words in one model.
+
+One network definition (kwtui.core.model.build_stream) serves training on whole clips and the device's stride by
+stride run (kwtui.core.streaming); `kwtui convert` writes that streaming graph for kwtui's firmware with a threshold
+and averaging window per keyword, which reach model.json, model.h and the partition image the firmware parses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kwtui.core.device.model_image import parse_model_image
+from kwtui.core.events import CancelToken, ignore
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.native import import_tensorflow_quietly
+from tests.helpers.model import make_tone_store
+
+COMMANDS = ["yes", "no", "left", "right"]
+
+
+@pytest.mark.parametrize("outputs, sigmoid", [(6, False), (1, True)], ids=["softmax_commands", "sigmoid_wake_word"])
+def test_one_network_gives_the_same_outputs_streaming_and_on_whole_clips(outputs, sigmoid):
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    from kwtui.core.model import build_stream
+    from kwtui.core.streaming import clip_strides, streaming_module
+
+    model = build_stream(outputs, sigmoid, seed=3, input_shape=(98, 40, 1))
+    rng = np.random.default_rng(4)
+    clips = rng.uniform(0, 26, (6, 98, 40, 1)).astype(np.float32)
+    whole = model.predict(clips, verbose=0)
+    module, stride = streaming_module(model)
+    assert stride == 3
+    streamed = []
+    for clip in clips:
+        for variable in module.states:  # fresh state per clip, as the device at boot
+            variable.assign(tf.zeros_like(variable))
+        for block in clip_strides(clip[..., 0], stride):
+            out = module(tf.constant(block[np.newaxis]))
+        streamed.append(out.numpy()[0])
+    assert np.allclose(np.asarray(streamed), whole, atol=1e-5)
+    assert whole.shape == (6, outputs)
+
+
+@pytest.fixture(scope="module")
+def commands_run(tmp_path_factory):
+    """Four command words + _unknown + _background, trained, evaluated and converted on the default path."""
+    from kwtui.core.stages.convert import run_convert
+    from kwtui.core.stages.evaluate import run_evaluate
+    from kwtui.core.stages.train import run_train
+
+    preset = make_tone_store(tmp_path_factory.mktemp("stream") / "run", COMMANDS, per_class=(30, 8, 10),
+                             features={"frontend": "micro"},
+                             train={"model": "stream", "epochs": 6, "learning_rate": 0.01},
+                             evaluate={"hop_ms": 30.0, "target_fa_per_hour": 50.0})
+    for runner in (run_train, run_evaluate, run_convert):
+        runner(preset, ignore, CancelToken())
+    return preset
+
+
+def test_a_threshold_per_keyword_reaches_model_json_model_h_and_the_partition_image(commands_run, tmp_path):
+    from kwtui.core.stages.flash import model_image_from_run
+
+    layout = RunLayout(commands_run)
+    report = json.loads(layout.report_json.read_text())["operating_point"]
+    meta = json.loads((layout.run_dir / "model.json").read_text())
+    assert len(report["thresholds"]) == len(report["average_windows"]) == len(COMMANDS)
+    assert set(report["per_keyword_points"]) == set(COMMANDS)
+    assert meta["thresholds"] == report["thresholds"] and meta["average_windows"] == report["average_windows"]
+    assert (meta["frontend"], meta["stride"], meta["hop_ms"]) == ("micro", 3, 30)
+    assert meta["state_variables"] >= 1 and meta["labels"] == COMMANDS + ["_unknown", "_background"]
+    header = (layout.run_dir / "model.h").read_text()
+    written = re.search(r"kKeywordThresholds\[kNumKeywords\] = \{([^}]*)\}", header).group(1)
+    assert [float(v.strip().rstrip("f")) for v in written.split(",")] == pytest.approx(report["thresholds"])
+    assert "kMicroFrontend = true" in header and "kFeatureStride = 3" in header
+    image = parse_model_image(model_image_from_run(layout))
+    assert image.thresholds == pytest.approx(tuple(report["thresholds"]), abs=1e-6)
+    assert image.average_windows == tuple(report["average_windows"])
+    assert (image.frontend, image.stride, image.hop_ms) == ("micro", 3, 30)
+
+
+def test_the_converted_model_is_the_streaming_graph_checked_against_the_whole_clip_model(commands_run):
+    from kwtui.core.stages.esphome import describe_model
+
+    layout = RunLayout(commands_run)
+    meta = json.loads((layout.run_dir / "model.json").read_text())
+    described = describe_model((layout.run_dir / "model.tflite").read_bytes())
+    assert described["inputs"][0]["shape"] == [1, 3, 40] and described["outputs"][0]["shape"] == [1, 6]
+    assert {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"} <= set(described["ops"])
+    check = meta["streaming_check"]
+    assert check["clips"] == meta["test_clips"] and check["agreement"] >= 0.95
+
+
+def test_a_commands_model_is_refused_by_the_esphome_export_with_one_line(commands_run, tmp_path):
+    from kwtui.core.errors import UserError
+    from kwtui.core.stages.esphome import check_preset
+
+    with pytest.raises(UserError, match="one wake word per model") as refused:
+        check_preset(commands_run)
+    assert "\n" not in str(refused.value) and "kwtui flash" in str(refused.value)
+
+
+def test_the_flashed_partition_of_a_commands_model_is_what_the_firmware_selects(commands_run, host_tools, tmp_path):
+    """The image kwtui flashes, read by the firmware's own parser and model selection (host build)."""
+    from kwtui.core.stages.flash import model_image_from_run
+
+    path = tmp_path / "partition.bin"
+    path.write_bytes(model_image_from_run(RunLayout(commands_run)) + b"\xff" * 4096)  # the rest stays erased
+    done = subprocess.run([str(host_tools["model_image_host"]), str(path)], capture_output=True, text=True)
+    fields = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert done.returncode == 0 and fields["selected"] == "partition" and fields["selected_usable"] == "1"
+    assert (fields["frontend"], fields["stride"], fields["selected_classes"]) == ("1", "3", "6")
+    meta = json.loads((Path(commands_run.run_dir) / "model.json").read_text())
+    assert [float(fields[f"keyword{k}_threshold"]) for k in range(4)] == pytest.approx(meta["thresholds"], abs=1e-6)

@@ -1,15 +1,21 @@
-// kwtui keyword spotter: INMP441 -> ring buffer -> features (docs/feature.md) -> TFLM -> post-processing
-// -> one serial line per detection (`DETECT label=<label> score=<0.000> t_ms=<n>`) and the LED hook.
+// kwtui keyword spotter, two kinds of model (the model partition image says which):
+// - streaming (the default): INMP441 -> TFLM's micro frontend (a 40-value slice every 10 ms) -> the streaming model
+//   every `stride` slices (30 ms; its state lives in the arena) -> post-processing per keyword;
+// - legacy whole-window: INMP441 -> ring buffer -> the spectrogram of the last second (docs/feature.md) every hop
+//   -> TFLM -> post-processing.
+// Then one serial line per detection (`DETECT label=<label> score=<0.000> t_ms=<n>`) and the LED hook.
 //
 // Hardware-independent parts (features, post-processing, model image, model choice) live in features/,
 // postprocess/ and model/ and are built and tested on the host (firmware/host, tests/firmware).
 #include <cstdio>
+#include <new>
 
 #include "app/detection_hook.h"
 #include "app/inference.h"
 #include "audio/i2s_mic.h"
 #include "audio/ring_buffer.h"
 #include "config.h"
+#include "features/micro_frontend.h"
 #include "features/spectrogram.h"
 #include "model/model_source.h"
 #include "model/partition_esp32.h"
@@ -25,6 +31,10 @@ float g_features[kwt::kFrames * kwt::kBins];          // 17 KB
 float g_probabilities[kwt::kMaxClasses];
 kwt::PostProcessor g_post;
 kwt::ModelInfo g_model;
+// Streaming models: the frontend (allocated only for them) and the slices of the stride being collected.
+kwt::MicroFrontend* g_frontend = nullptr;
+float g_slices[kwt::kModelImageMaxStride * kwt::MicroFrontend::kChannels];
+int g_slices_held = 0;
 uint32_t g_samples_since_inference = 0;
 uint32_t g_hop_samples = 1600;
 // Timing, printed every kTimingPeriodMs: can this chip keep the hop with this model?
@@ -73,8 +83,10 @@ void print_model() {
 }
 
 void run_inference(uint32_t now_ms) {
-  if (!g_extractor.compute(g_ring, g_features)) return;
-  if (!kwt::inference_run(g_features, g_probabilities)) {
+  const bool ran = g_frontend != nullptr ? kwt::inference_run_stride(g_slices, g_probabilities)
+                                         : g_extractor.compute(g_ring, g_features) &&
+                                               kwt::inference_run(g_features, g_probabilities);
+  if (!ran) {
     std::printf("kwtui: error: inference failed\n");
     return;
   }
@@ -92,6 +104,26 @@ void run_inference(uint32_t now_ms) {
     kwt::format_detection(line, sizeof line, g_model.labels[hit.class_index], hit.score, hit.time_ms);
     std::printf("%s\n", line);
     kwt_on_detection(hit.class_index, g_model.labels[hit.class_index], hit.score);
+  }
+}
+
+// Streaming models: every 10 ms slice of the frontend joins the stride; a full stride is one inference (30 ms
+// of audio for stride 3), so the model runs exactly as often as the audio allows, never on a stale window.
+void feed_frontend(const int16_t* samples, size_t n) {
+  const size_t channels = kwt::MicroFrontend::kChannels;
+  size_t at = 0;
+  while (at < n) {
+    size_t consumed = 0;
+    const bool slice = g_frontend->process(samples + at, n - at, g_slices + g_slices_held * channels, &consumed);
+    at += consumed;
+    if (slice && ++g_slices_held == g_model.stride) {
+      g_slices_held = 0;
+      const uint32_t start_us = kwt::now_us();
+      run_inference(kwt::now_ms());
+      const uint32_t work_us = kwt::now_us() - start_us;
+      if (work_us > g_max_hop_work_us) g_max_hop_work_us = work_us;
+    }
+    if (consumed == 0) break;  // cannot happen with n > at; guards against a frontend that stops consuming
   }
 }
 
@@ -127,6 +159,14 @@ void setup() {
   print_model();
   if (!g_post.configure(g_model.post)) halt("post-processing parameters out of range");
   if (!kwt::inference_begin(g_model)) halt("the model cannot run (see the error above)");
+  const bool streaming = g_model.frontend == kwt::Frontend::kMicro;
+  if (streaming != kwt::inference_is_streaming() || (streaming && kwt::inference_stride() != g_model.stride)) {
+    halt("the model's input does not match the features its image names (re-run `kwtui convert` and `kwtui flash`)");
+  }
+  if (streaming) {
+    g_frontend = new (std::nothrow) kwt::MicroFrontend();
+    if (g_frontend == nullptr || !g_frontend->ok()) halt("no memory for the micro frontend");
+  }
   g_hop_samples = g_model.hop_ms * kwt::kSampleRate / 1000;
   if (!kwt::mic_begin()) halt("microphone capture did not start");
   std::printf("kwtui: listening (arena uses %lu of %lu bytes)\n", static_cast<unsigned long>(kwt::inference_arena_used()),
@@ -138,13 +178,17 @@ void loop() {
   // Drain the capture queue into the ring buffer (waits up to 20 ms for audio).
   size_t n;
   while ((n = kwt::mic_read(block, sizeof block / sizeof block[0], 20)) > 0) {
-    g_ring.push(block, static_cast<int>(n));
-    g_samples_since_inference += n;
+    if (g_frontend != nullptr) {
+      feed_frontend(block, n);
+    } else {
+      g_ring.push(block, static_cast<int>(n));
+      g_samples_since_inference += n;
+    }
     if (n < sizeof block / sizeof block[0]) break;
   }
   const uint32_t now = kwt::now_ms();
   kwt::led_update(now);
-  if (g_ring.full() && g_samples_since_inference >= g_hop_samples) {
+  if (g_frontend == nullptr && g_ring.full() && g_samples_since_inference >= g_hop_samples) {
     if (g_samples_since_inference >= 2 * g_hop_samples) g_hops_missed += g_samples_since_inference / g_hop_samples - 1;
     g_samples_since_inference = 0;
     const uint32_t start_us = kwt::now_us();

@@ -152,6 +152,8 @@ def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) ->
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.optimizations = {tf.lite.Optimize.DEFAULT}
         converter._experimental_variable_quantization = True  # noqa: SLF001 - int8 state, as ESPHome expects
+        # one scale per dense layer: what every TFLM build computes right (kwtui.core.device.runtime_compat)
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.uint8

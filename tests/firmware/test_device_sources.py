@@ -21,7 +21,9 @@ RESOLVER_NAMES = {
     "AddConv2D": "CONV_2D", "AddDepthwiseConv2D": "DEPTHWISE_CONV_2D", "AddMaxPool2D": "MAX_POOL_2D",
     "AddAveragePool2D": "AVERAGE_POOL_2D", "AddReshape": "RESHAPE", "AddFullyConnected": "FULLY_CONNECTED",
     "AddSoftmax": "SOFTMAX", "AddLogistic": "LOGISTIC", "AddMean": "MEAN", "AddQuantize": "QUANTIZE",
-    "AddDequantize": "DEQUANTIZE",
+    "AddDequantize": "DEQUANTIZE", "AddVarHandle": "VAR_HANDLE", "AddReadVariable": "READ_VARIABLE",
+    "AddAssignVariable": "ASSIGN_VARIABLE", "AddCallOnce": "CALL_ONCE", "AddConcatenation": "CONCATENATION",
+    "AddStridedSlice": "STRIDED_SLICE",
 }
 
 

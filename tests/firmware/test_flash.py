@@ -92,13 +92,13 @@ def test_image_takes_the_operating_point_chosen_after_conversion(converted_run):
     """A threshold picked from the sweep after `convert` reaches the device without re-converting."""
     import dataclasses
 
-    preset = converted_run()  # model.json says threshold 0.9, window 3, refractory 1000, hop 100
+    preset = converted_run()  # model.json says threshold 0.9, window 3, refractory 1000; the preset's hop
     chosen = dataclasses.replace(preset.evaluate, threshold=0.65, average_window=5, refractory_ms=1500.0)
     preset = dataclasses.replace(preset, evaluate=chosen)
     flash.run_flash(preset, events_sink()[1], ev.CancelToken(), dry_run=True, port="/dev/ttyUSB7")
     image = parse_model_image((Path(preset.run_dir) / "model_partition.bin").read_bytes())
     assert abs(image.threshold - 0.65) < 1e-6
-    assert (image.average_window, image.refractory_ms, image.hop_ms) == (5, 1500, 100)
+    assert (image.average_window, image.refractory_ms, image.hop_ms) == (5, 1500, int(preset.evaluate.hop_ms))
 
 
 def test_dry_run_with_a_built_firmware_writes_all_four_files(converted_run, firmware_build):

@@ -18,6 +18,9 @@ def components():
     found = firmware_runtime.idf_components()
     if isinstance(found, str):
         pytest.skip(found)
+    frontend = firmware_runtime.micro_features_source()  # main.cpp includes TFLM's audio frontend
+    if isinstance(frontend, str):
+        pytest.skip(frontend)
     if not firmware_runtime._m32_works():
         pytest.skip("g++ -m32 does not link (install g++-multilib)")
     return found

@@ -190,6 +190,43 @@ def idf_components() -> Path | str:
 
 def compile_against_idf(source: Path, components: Path) -> subprocess.CompletedProcess:
     includes = [arg for d in IDF_INCLUDE_DIRS for arg in ("-isystem", str(components / d))]
+    frontend = micro_features_source()  # main.cpp holds TFLM's audio frontend (src/features/micro_frontend.h)
+    if isinstance(frontend, Path):
+        includes += ["-isystem", str(frontend / "include")]
     return subprocess.run(["g++", "-std=gnu++17", "-m32", "-DESP_PLATFORM", "-fsyntax-only", "-Wall", "-Wextra",
                            "-Werror", "-I", str(FIRMWARE / "host/idf_check"), *includes, "-I", str(FIRMWARE / "src"),
                            str(source)], capture_output=True, text=True)
+
+
+# --- the firmware's micro frontend (src/features/micro_frontend.cc) on the pinned ESPMicroSpeechFeatures ---------
+
+def build_micro_features(m32: bool = True) -> Path:
+    """micro_features_host, built (or brought up to date) in the cache: with 4-byte pointers (g++ -m32) as on the
+    chip, or for the host's 64-bit ABI. The folder also holds libmicro_features.a and libkwt_micro_frontend.a."""
+    source = micro_features_source()
+    if isinstance(source, str):
+        raise RuntimeError(source)
+    checkout = hashlib.sha256(str(FIRMWARE).encode()).hexdigest()[:12]  # CMake refuses another checkout's cache
+    build_dir = CACHE / f"micro_features_host-{'m32' if m32 else 'native'}-{MICRO_FEATURES_VERSION}-{checkout}"
+    flags = ["-DCMAKE_CXX_FLAGS=-m32", "-DCMAKE_C_FLAGS=-m32"] if m32 else ["-DCMAKE_CXX_FLAGS=", "-DCMAKE_C_FLAGS="]
+    subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+                    f"-DKWT_MICRO_FEATURES_DIR={source}", *flags], check=True, capture_output=True, text=True)
+    done = subprocess.run(["make", "-C", str(build_dir), f"-j{min(os.cpu_count() or 2, 2)}", "micro_features_host"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout[-3000:] + done.stderr[-3000:])
+    return build_dir / "micro_features_host"
+
+
+# --- the firmware's streaming inference (inference_run_stride / inference_reset) -----------------------------------
+
+def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None = None) -> Outcome:
+    """The firmware's streaming inference, from a model partition image, on float32 feature slices: one recording
+    (n_strides, stride, 40), fed stride after stride, or several (n_recordings, n_strides, stride, 40), with the
+    model state reset (inference_reset) before each recording after the first. One line of probabilities per
+    stride, in order (Outcome.probabilities: (n_recordings * n_strides, outputs))."""
+    x = np.ascontiguousarray(strides, dtype=np.float32)
+    per_recording = [str(x.shape[1])] if x.ndim == 4 else []
+    args = [str(tool), str(image), str(arena) if arena is not None else "-", *per_recording]
+    done = subprocess.run(args, input=x.tobytes(), capture_output=True, timeout=300)
+    return Outcome(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))

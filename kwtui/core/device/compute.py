@@ -53,6 +53,8 @@ def op_costs(tflite: bytes) -> list[OpCost]:
         code = model.operatorCodes[operator.opcodeIndex]
         op = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
         shape = lambda index: list(graph.tensors[index].shape)  # noqa: E731
+        if op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            continue  # no MACs worth counting (and state ops such as ASSIGN_VARIABLE have no output)
         out = shape(operator.outputs[0])
         if op == "CONV_2D":
             kernel = shape(operator.inputs[1])  # [out_c, kh, kw, in_c]

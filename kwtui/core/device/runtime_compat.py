@@ -4,7 +4,9 @@ kwtui verifies models in the `tflite-micro` Python package (current TFLM). The f
 (firmware/src/idf_component.yml); a model may only use what that runtime implements, or the chip computes other
 numbers than the verification did. The pin and kwtui's rules for it are stated here and checked against the
 flatbuffer itself:
-- only the ops the firmware's MicroMutableOpResolver registers;
+- only the ops the firmware's MicroMutableOpResolver registers (firmware/src/app/inference.cpp): those of the
+  whole-window models and, for the streaming models, the resource-variable ops (VAR_HANDLE, READ_VARIABLE,
+  ASSIGN_VARIABLE, CALL_ONCE) and the CONCATENATION / STRIDED_SLICE that shift their state;
 - FULLY_CONNECTED weights with one (per-tensor) scale. The pinned ESP-NN FC kernel also takes per-channel scales,
   but TFLM builds for Arduino (e.g. TensorFlowLite_ESP32 1.0.0, which this firmware linked before) read only the
   first channel's scale and give wrong outputs without an error; per-tensor is right in every runtime;
@@ -20,6 +22,8 @@ FIRMWARE_RUNTIME = "espressif/esp-tflite-micro 1.3.8 with espressif/esp-nn 1.2.0
 FIRMWARE_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
     "SOFTMAX", "LOGISTIC", "MEAN", "QUANTIZE", "DEQUANTIZE",
+    # streaming models: state in resource variables (created from the arena), set up once by CALL_ONCE
+    "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE", "CONCATENATION", "STRIDED_SLICE",
 )
 PER_CHANNEL_FULLY_CONNECTED = False
 SCHEMA_VERSION = 3

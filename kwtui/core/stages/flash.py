@@ -175,9 +175,6 @@ def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_r
               port: str | None = None) -> dict[str, Any]:
     started = time.monotonic()
     layout = RunLayout(preset)
-    if preset.features.frontend != "spectrogram":
-        raise UserError(f"flash: this model takes the {preset.features.frontend} frontend's features, which kwtui's "
-                        f"firmware does not compute; deploy it with `kwtui export esphome {preset.name}`")
     report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
     records.require_deployable(layout)
     ownership.claim(layout.run_dir, "run_dir")

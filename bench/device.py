@@ -2,6 +2,10 @@
 
 Run: .venv/bin/python bench/device.py [--hop-ms 100]
 
+First the streaming model (the default of every shipped preset) as each shipped preset builds it (its classes),
+converted by kwtui's one streaming path (kwtui/core/streaming.py) and run every 30 ms stride; then the legacy
+whole-window models at one inference per --hop-ms.
+
 For each model kind (kwtui.core.model.MODELS) with the default classes (4 keywords + _unknown + _background):
 int8 conversion with random calibration data (sizes and MACs do not depend on the weights' values), model bytes,
 the minimum tensor arena measured in TFLite Micro (Python package, 64-bit host), MACs per inference and per second
@@ -45,6 +49,7 @@ def main() -> None:
     tool = firmware_runtime.build() if pinned else None
     if not pinned:
         print(f"(no 32-bit column: {firmware_runtime.available()})")
+    _streaming_presets(tool)
 
     n_outputs = 6
     calibration = np.random.default_rng(0).normal(-3.0, 1.5, (64, *SHAPE, 1)).astype(np.float32)
@@ -66,6 +71,56 @@ def main() -> None:
               f"{summary['macs_per_inference']:>11,}"
               f"{summary['macs_per_second']:>14,}{ms['esp32']:>10.1f}{ms['esp32_esp_nn']:>9.1f}{ms['esp32s3']:>8.1f}"
               f"{ms['esp32s3_esp_nn']:>8.1f}{late}")
+
+
+def _streaming_presets(tool) -> None:
+    """The default model of each shipped preset: its streaming int8 graph, per 30 ms stride."""
+    import tempfile
+
+    import numpy as np
+
+    from kwtui.core.device.arena_probe import measured_arena
+    from kwtui.core.device.compute import compute_summary
+    from kwtui.core.device.model_image import build_model_image
+    from kwtui.core.model import STREAM_HOP_MS, build_model
+    from kwtui.core.preset import load_preset, shipped_presets_dir
+    from kwtui.core.streaming import stream_outputs, streaming_module, to_streaming_tflite
+    from tests.helpers import firmware_runtime
+
+    print(f"{'preset':<10}{'outputs':>8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}"
+          f"{'MACs/inf':>10}{'MACs/s':>11}{'ESP32 ms':>10}{'% core':>8}{'S3+NN ms':>10}  per {STREAM_HOP_MS} ms stride")
+    clips = np.random.default_rng(0).uniform(0, 26, (32, 98, 40)).astype(np.float32)
+    for name in ("commands", "marvin", "esphome"):
+        preset = load_preset(shipped_presets_dir() / f"{name}.toml")
+        outputs = 1 if preset.single_sigmoid else len(preset.class_names)
+        model = build_model("stream", outputs, outputs == 1, 0.001, seed=0, input_shape=(98, 40, 1))
+        module, stride = streaming_module(model)
+        tflite = to_streaming_tflite(module, stride, clips)
+        arena = measured_arena(tflite, 8 * 1024, 1 << 20, 16)
+        summary = compute_summary(tflite, STREAM_HOP_MS)
+        ms = summary["estimated_ms"]
+        arena32, steps = "-", "-"
+        if tool is not None:
+            from tflite_micro.python.tflite_micro import runtime
+
+            labels = [f"c{i}" for i in range(max(outputs, 1))]
+            with tempfile.TemporaryDirectory() as folder:
+                image = Path(folder) / "model_partition.bin"
+                image.write_bytes(build_model_image(tflite, labels, arena + 1024, 1, sigmoid_output=outputs == 1,
+                                                    input_scale=26 / 255, input_zero_point=-128,
+                                                    output_scale=1 / 256, frontend="micro", stride=stride,
+                                                    hop_ms=STREAM_HOP_MS))
+                strides = np.clip(clips[:4], 0, 26).reshape(4, -1, stride, 40)[:, :32]
+                done = firmware_runtime.run_stream(tool, image, strides)
+                on_chip = done.probabilities
+                arena32 = done.arena_used
+            python = np.concatenate([stream_outputs(runtime.Interpreter.from_bytes(tflite, arena_size=arena), r)
+                                     for r in strides])
+            steps = int(round(np.abs(on_chip - python).max() * 256))
+        print(f"{name:<10}{outputs:>8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
+              f"{summary['macs_per_inference']:>10,}{summary['macs_per_second']:>11,}{ms['esp32_esp_nn']:>10.2f}"
+              f"{100 * ms['esp32_esp_nn'] / STREAM_HOP_MS:>7.1f}%{ms['esp32s3_esp_nn']:>10.2f}")
+    print()
 
 
 def _pinned_runtime(tool, tflite: bytes, arena: int, windows) -> tuple[int, int]:

@@ -89,6 +89,8 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.tui": {"kwtui.core"},
     "kwtui.core.preset": {"kwtui.core.io"},
     "kwtui.core.model": {"kwtui.core.data"},
+    # the model's STREAM mode and its conversion, shared by both deployment targets
+    "kwtui.core.streaming": {"kwtui.core.data", "kwtui.core.features", "kwtui.core.device"},
     "kwtui.__main__": {"kwtui.cli"},
 }
 LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",

@@ -12,7 +12,7 @@ from typing import Any
 
 from kwtui.core.data.spectrogram import INPUT_SHAPE
 
-MODELS = ("cnn", "dscnn", "dscnn_s", "stream")
+MODELS = ("stream", "cnn", "dscnn", "dscnn_s")  # the default first (the wizard lists them in this order)
 # The streaming model (ESPHome): a strided first convolution over (kernel) feature slices every (stride) slices,
 # then depthwise-separable blocks with "valid" time padding, so that a 1 s clip (98 slices) is exactly its
 # receptive field: (stride * (steps - 1) + kernel) = 98 with steps = POOL + sum(block kernels - 1).
@@ -20,6 +20,16 @@ STREAM_FIRST = {"filters": 32, "kernel": 5, "stride": 3}
 STREAM_BLOCKS = ((5, 48), (9, 48), (13, 64))  # (time kernel, channels)
 STREAM_POOL = 8  # the last steps averaged before the output unit
 STREAM_HOP_MS = STREAM_FIRST["stride"] * 10  # one inference per stride of 10 ms feature slices
+LEGACY_HOP_MS = 100  # the whole-window models re-run their 1 s window this often (diy-alexa's firmware)
+FRONTEND_OF = {"cnn": "spectrogram", "dscnn": "spectrogram", "dscnn_s": "spectrogram", "stream": "micro"}
+
+
+def family_settings(model: str, hop_ms: float) -> tuple[str, float]:
+    """(features.frontend, evaluate.hop_ms) that go with `model`, keeping a hop the user chose for a legacy model:
+    a model kind brings its feature and the rate the chip runs it at."""
+    if model == "stream":
+        return FRONTEND_OF[model], float(STREAM_HOP_MS)
+    return FRONTEND_OF[model], float(LEGACY_HOP_MS if hop_ms == STREAM_HOP_MS else hop_ms)
 # diy-alexa uses 50 hidden units (44 KB); 40 keeps our int8 model at ~39 KB, well under the 45 KB target,
 # since TFLite's per-tensor metadata adds ~5 KB on top of the 828 x units weight matrix.
 CNN_DENSE_UNITS = 40

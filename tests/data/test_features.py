@@ -22,7 +22,8 @@ from kwtui.core.errors import Cancelled
 from kwtui.core.stages.features import run_features
 from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.preset import from_dict, load_preset
-from kwtui.core.data.spectrogram import spectrogram
+from kwtui.core.data.frontends import frontend
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from tests.data.badfiles import BAD_CLIPS, make_bad_dataset
 from tests.helpers.data import demo_preset_data
 
@@ -68,21 +69,24 @@ def test_demo_features_end_to_end(demo_features):
     dataset = Path(info["dataset"])
     for row in rows["train"][:5] + rows["test"][:5]:
         array = np.load(layout.features_dir / row["path"])
-        assert array.shape == (99, 43) and array.dtype == np.float32
+        assert array.shape == FEATURE_SHAPE and array.dtype == np.float32
     original = next(r["path"] for r in rows["train"] if r["label"] == "yes" and "__v" not in r["path"])
-    expected = spectrogram(load_clip(dataset / original.replace(".npy", ".wav")).samples)
+    expected = frontend(preset.features.frontend).compute(load_clip(dataset / original.replace(".npy", ".wav")).samples)
     assert np.array_equal(np.load(layout.features_dir / original), expected)
     variant = np.load(layout.features_dir / original.replace(".npy", "__v1.npy"))
     assert not np.array_equal(variant, expected)
     # augmented: shifted, maybe pitched, reverberant, with speech around it, and noise at 0-20 dB SNR filling the
-    # silence (which moves the quiet bins by several decades); resumed runs reproduce it exactly (test below)
-    assert np.all(np.isfinite(variant)) and np.abs(variant - expected).mean() < 4.0
+    # silence (which moves the quiet bins a long way); resumed runs reproduce it exactly (test below). Bounded by
+    # half of the feature's range: 8 decades of the spectrogram's log10, 0-26 of the micro frontend's
+    half_range = {"spectrogram": 4.0, "micro": 13.0}[preset.features.frontend]
+    assert np.all(np.isfinite(variant)) and np.abs(variant - expected).mean() < half_range
 
     window = next(r["path"] for r in rows["test"] if r["label"] == "_background")
     stem, start_ms = Path(window).stem.rsplit("__", 1)
     noise = load_audio(dataset / "_background_noise_" / f"{stem}.wav").samples
     start = int(start_ms) * 16
-    assert np.array_equal(np.load(layout.features_dir / window), spectrogram(noise[start : start + 16000]))
+    computed = frontend(preset.features.frontend).compute(noise[start : start + 16000])
+    assert np.array_equal(np.load(layout.features_dir / window), computed)
 
 
 def test_resume_after_sigkill_is_byte_identical(demo_dataset, tmp_path):
@@ -106,7 +110,7 @@ def test_resume_after_sigkill_is_byte_identical(demo_dataset, tmp_path):
     assert not (features_dir / "train.csv").exists()
     written = sum(1 for _ in features_dir.rglob("*.npy"))
     for path in features_dir.rglob("*.npy"):  # everything under a final name is complete
-        assert np.load(path).shape == (99, 43)
+        assert np.load(path).shape == FEATURE_SHAPE
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

@@ -15,6 +15,7 @@ import tomli_w
 from kwtui.core import events as ev
 from kwtui.core.features.worker import process_batch
 from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.data import demo_preset_data
 
@@ -84,5 +85,5 @@ def test_disk_full_mid_run_is_a_clear_error(demo_dataset, tmp_path, tiny_disk):
     assert message.startswith("error: features: disk full while writing") and "re-run to resume" in message
     assert "Traceback" not in result.stderr
     npys = list((tiny_disk / "features").rglob("*.npy"))
-    assert npys and all(np.load(p).shape == (99, 43) for p in npys)  # every final-named file is complete
+    assert npys and all(np.load(p).shape == FEATURE_SHAPE for p in npys)  # every final-named file is complete
     assert not [p for p in (tiny_disk / "features").rglob("*") if ".tmp" in p.name]

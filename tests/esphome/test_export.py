@@ -151,10 +151,12 @@ def test_a_users_own_files_of_the_same_names_are_left_alone(esphome_export, tmp_
 def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
     from tests.helpers.corpus import kwtui
 
-    result = kwtui("export", "esphome", "commands", "--set", f"run_dir={tmp_path / 'run'}", timeout=60)
-    assert result.returncode == 2, result.stderr
-    (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert "features.frontend = \"micro\"" in line and "Traceback" not in result.stderr
+    legacy = ["--set", "features.frontend=spectrogram", "--set", "train.model=cnn", "--set", "evaluate.hop_ms=100"]
+    for args, words in ((["commands"], "one wake word per model"), (["marvin", *legacy], 'features.frontend = "micro"')):
+        result = kwtui("export", "esphome", *args, "--set", f"run_dir={tmp_path / 'run'}", timeout=60)
+        assert result.returncode == 2, result.stderr
+        (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+        assert words in line and "Traceback" not in result.stderr, line
 
 
 def test_bad_output_folders_and_command_lines_are_one_line_before_any_work(esphome_export, tmp_path):

@@ -50,24 +50,12 @@ def _preset(**sections):
 def test_the_esphome_preset_rules_name_the_field():
     assert _preset().features.frontend == "micro"
     cases = [({"train": {"model": "cnn"}}, "train.model"), ({"features": {"frontend": "spectrogram"}}, "train.model"),
-             ({"classes": {"keywords": ["yes", "no"]}}, "train.model: 'stream' detects one wake word"),
-             ({"classes": {"unknown": True}}, "classes.unknown = classes.background = false"),
+             ({"evaluate": {"hop_ms": 60}}, "evaluate.hop_ms: the streaming model runs once per stride of 30 ms"),
              ({"evaluate": {"hop_ms": 25}}, "evaluate.hop_ms"), ({"features": {"frontend": "mfcc"}}, "features.frontend")]
     for change, words in cases:
         with pytest.raises(PresetError) as caught:
             _preset(**change)
         assert words in str(caught.value), (change, str(caught.value))
-
-
-def test_flash_refuses_a_model_of_the_micro_frontend_and_says_where_it_goes(tmp_path):
-    from kwtui.core.errors import UserError
-    from kwtui.core.events import CancelToken
-    from kwtui.core.stages.flash import run_flash
-
-    preset = _preset()
-    preset.run_dir = str(tmp_path / "run")
-    with pytest.raises(UserError, match="kwtui export esphome"):
-        run_flash(preset, lambda event: None, CancelToken(), dry_run=True)
 
 
 def test_the_features_stage_makes_micro_features_resumably(demo_dataset, tmp_path):

@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 
 from tests.helpers.corpus import (
     IGNORED, SKIPPED, USABLE, clip_name, kwtui, make_clean_dataset, no_dac_prefix, write_preset,
@@ -55,7 +56,7 @@ def _manifest_rows(features_dir) -> list[tuple[str, str, str]]:
 
 
 def assert_store_consistent(features_dir) -> list[tuple[str, str, str]]:
-    """Every manifest row names a valid (99, 43) float32 file; every .npy is in exactly one row."""
+    """Every manifest row names a valid (98, 40) float32 file (the default frontend); every .npy is in exactly one row."""
     rows = _manifest_rows(features_dir)
     listed = [path for _, path, _ in rows]
     assert len(listed) == len(set(listed)), "a feature file is listed twice"
@@ -63,7 +64,7 @@ def assert_store_consistent(features_dir) -> list[tuple[str, str, str]]:
     assert sorted(listed) == on_disk, "manifests and files on disk disagree"
     for path in listed:
         array = np.load(features_dir / path)
-        assert array.shape == (99, 43) and array.dtype == np.float32 and np.isfinite(array).all(), path
+        assert array.shape == FEATURE_SHAPE and array.dtype == np.float32 and np.isfinite(array).all(), path
     assert temp_files(features_dir) == []
     return rows
 

@@ -26,6 +26,7 @@ path = "{dataset}"
 [classes]
 keywords = ["yes", "no"]
 unknown_ratio = 0.0
+synthesize_negative_speech = false  # kill points are about the feature files (synthesis: test_synthetic_speech)
 [features]
 workers = 2
 variants = 2
@@ -53,10 +54,12 @@ def _preset(tmp_path, name, dataset):
 
 
 def _partial_npys(features_dir) -> list[str]:
-    """Final-named .npy files that are not complete (99, 43) float32 arrays."""
+    """Final-named .npy files that are not complete float32 arrays of the default frontend's shape."""
+    from kwtui.core.data.micro_frontend import SHAPE
+
     bad = []
     for path in features_dir.rglob("*.npy"):
-        if path.stat().st_size != 128 + 99 * 43 * 4:
+        if path.stat().st_size != 128 + SHAPE[0] * SHAPE[1] * 4:
             bad.append(str(path.relative_to(features_dir)))
     return bad
 

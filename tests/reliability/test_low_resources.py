@@ -31,6 +31,7 @@ import pytest
 import soundfile as sf
 
 from kwtui.core.preset import save_preset
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.corpus import REPO, clip_name, kwtui, kwtui_command, noise, speech_clip, write_preset, write_wav
 from tests.helpers.model import make_tone_store
@@ -160,7 +161,7 @@ def test_features_in_512_mb_on_a_dataset_10x_larger(tmp_path, memory_cap):
           f"peak tree RSS {peak_tree_rss / 2**20:.0f} MiB, {summary['seconds']} s")
     features_dir = tmp_path / "run" / "features"
     sizes = {p.stat().st_size for p in features_dir.rglob("*.npy")}
-    assert sizes == {128 + 99 * 43 * 4}
+    assert sizes == {128 + FEATURE_SHAPE[0] * FEATURE_SHAPE[1] * 4}
     assert temp_files(features_dir) == []
 
 

@@ -39,7 +39,8 @@ def test_missing_folder_then_make_the_demo_dataset(tmp_path: Path, monkeypatch) 
 def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     preset = from_dict({"name": "mine", "classes": {"keywords": ["left", "right"]},
-                        "train": {"epochs": 7, "model": "dscnn"}, "features": {"variants": 3}})
+                        "train": {"epochs": 7, "model": "dscnn"},
+                        "features": {"variants": 3, "frontend": "spectrogram"}, "evaluate": {"hop_ms": 100}})
     path = save_preset(preset, tmp_path / "mine.toml")
 
     async def scenario() -> None:

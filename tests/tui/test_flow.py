@@ -134,6 +134,6 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert fresh.steps[1].keywords == ["yes", "no"]
         assert fresh.query_one("#epochs", Input).value == "2"
         assert fresh.query_one("#variants", Input).value == "0"
-        assert fresh.query_one("#model", Select).value == "cnn"
+        assert fresh.query_one("#model", Select).value == "stream"  # the default model kind
         assert fresh.steps[4].threshold == pytest.approx(chosen)
         assert fresh.query_one("#confusion", DataTable).row_count == 4  # report of the run shown again

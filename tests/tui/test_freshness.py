@@ -24,7 +24,8 @@ FEATURES, TRAINING, EVALUATE = 2, 3, 4
 def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(trained_run, tmp_path: Path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(trained_run.run_path, run)
-    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run), "features": {"output": ""}})
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
+                        "features": {**trained_run.to_dict()["features"], "output": ""}})
     status = records.status(RunLayout(preset))
     assert all(s.done for s in status.values()), status
 

@@ -1,6 +1,6 @@
 """The feature frontends a preset can choose (`features.frontend`): what turns 1 s of 16 kHz audio into the array
-a model sees. "spectrogram" is kwtui's own (its firmware computes it on the chip); "micro" is TensorFlow Lite
-Micro's audio frontend, the one ESPHome's micro_wake_word runs."""
+a model sees. "micro" (the default) is TensorFlow Lite Micro's audio frontend, which kwtui's firmware and ESPHome's
+micro_wake_word compute on the chip; "spectrogram" is diy-alexa's feature, the legacy path."""
 
 from __future__ import annotations
 

@@ -92,17 +92,29 @@ def run_pipeline(
             results[stage] = {"up_to_date": True}
             continue
         results[stage] = run_stage(stage, preset, report, cancel, **stage_options)
-        if stage == "features" and "evaluate" in chosen and results[stage].get("test_files") == 0:
+        if stage == "features" and "evaluate" in chosen and not _test_keyword_clips(layout, results[stage]):
             _refuse_without_test_split(preset)
     return results
 
 
+def _test_keyword_clips(layout: Any, summary: dict[str, Any]) -> int:
+    """Keyword clips in the test split (windows of noise or running speech held out there measure no misses)."""
+    if summary.get("test_files") == 0:
+        return 0
+    from kwtui.core.io.records import read_record
+
+    counts = ((read_record(layout.features_info) or {}).get("counts") or {}).get("test")
+    if not isinstance(counts, dict):
+        return int(summary.get("test_files") or 0)
+    return sum(int(counts.get(keyword, 0)) for keyword in layout.preset.classes.keywords)
+
+
 def _refuse_without_test_split(preset: Preset) -> None:
-    """Fail before training when evaluation is bound to refuse: no clip landed in the test split."""
+    """Fail before training when evaluation would measure nothing: no keyword clip landed in the test split."""
     from kwtui.core.io.layout import RunLayout
 
     raise UserError(
-        f"{RunLayout(preset).manifest('test')}: no test clips (features kept); add a testing_list.txt to "
+        f"{RunLayout(preset).manifest('test')}: no keyword clips to test (features kept); add a testing_list.txt to "
         f"{preset.dataset.path}, or remove its split lists to split by speaker hash (dataset.testing_percent)"
     )
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
-from kwtui.core.model import MODELS
+from kwtui.core.model import MODELS, family_settings
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import StageDone, StageEvents
@@ -63,6 +63,8 @@ class TrainingStep(StageStep):
 
     def apply_to(self, preset: Preset) -> None:
         preset.train.model = str(self.query_one("#model", Select).value)
+        # the model kind brings its feature and hop (a legacy model takes the spectrogram, every 100 ms)
+        preset.features.frontend, preset.evaluate.hop_ms = family_settings(preset.train.model, preset.evaluate.hop_ms)
         preset.train.epochs = int_value(self.query_one("#epochs", Input))  # type: ignore[assignment]
         preset.train.batch_size = int_value(self.query_one("#batch-size", Input))  # type: ignore[assignment]
         preset.train.learning_rate = float_value(self.query_one("#learning-rate", Input))  # type: ignore[assignment]

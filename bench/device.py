@@ -84,7 +84,7 @@ def _streaming_presets(tool) -> None:
     from kwtui.core.device.model_image import build_model_image
     from kwtui.core.model import STREAM_HOP_MS, build_model
     from kwtui.core.preset import load_preset, shipped_presets_dir
-    from kwtui.core.streaming import stream_outputs, streaming_module, to_streaming_tflite
+    from kwtui.core.streaming import clip_strides, stream_outputs, streaming_module, to_streaming_tflite
     from tests.helpers import firmware_runtime
 
     print(f"{'preset':<10}{'outputs':>8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}"
@@ -110,7 +110,7 @@ def _streaming_presets(tool) -> None:
                                                     input_scale=26 / 255, input_zero_point=-128,
                                                     output_scale=1 / 256, frontend="micro", stride=stride,
                                                     hop_ms=STREAM_HOP_MS))
-                strides = np.clip(clips[:4], 0, 26).reshape(4, -1, stride, 40)[:, :32]
+                strides = np.stack([clip_strides(c, stride) for c in clips[:4]])  # 4 clips, fresh state each
                 done = firmware_runtime.run_stream(tool, image, strides)
                 on_chip = done.probabilities
                 arena32 = done.arena_used

@@ -306,3 +306,34 @@ def test_a_header_that_does_not_match_the_model_is_refused(tool, streaming, tmp_
         assert done.returncode == 3, _why(done)
         errors = _errors(done.stdout)
         assert len(errors) == 1 and "its header says" in errors[0], done.stdout
+
+
+def test_a_damaged_model_in_a_crc_valid_image_is_one_error_line_never_a_crash(tool, streaming, tmp_path):
+    """The image's CRC covers whatever bytes were written, so it cannot catch a model damaged before the image was
+    built (a cut-off .tflite, changed bytes): the firmware verifies the flatbuffer before following any offset.
+    A cut-off model and seeded byte changes in the flatbuffer's structure (its first 2 KB: offsets and tables) each
+    end in one error line or run normally (a change inside the weights is still a valid model): never a signal."""
+    labels = [f"c{i}" for i in range(streaming.outputs)]
+
+    def image_of(model: bytes) -> Path:
+        path = tmp_path / "model_partition.bin"
+        path.write_bytes(build_model_image(model, labels, streaming.arena, 1, sigmoid_output=streaming.outputs == 1,
+                                           hop_ms=30, frontend="micro", stride=streaming.stride))
+        return path
+
+    strides = np.zeros((2, streaming.stride, 40), np.float32)
+    cut = firmware_runtime.run_stream(tool, image_of(streaming.tflite[: len(streaming.tflite) // 2]), strides)
+    assert cut.returncode == 3, _why(cut)
+    assert _errors(cut.stdout) == [_errors(cut.stdout)[0]] and "the model is damaged" in _errors(cut.stdout)[0]
+    rng = np.random.default_rng(17)
+    refused = 0
+    for _ in range(60):
+        damaged = bytearray(streaming.tflite)
+        for at in rng.integers(0, min(2048, len(damaged)), size=int(rng.integers(1, 4))):
+            damaged[at] = int(rng.integers(0, 256))
+        done = firmware_runtime.run_stream(tool, image_of(bytes(damaged)), strides)
+        assert done.returncode in (0, 3), _why(done)
+        if done.returncode == 3:
+            assert len(_errors(done.stdout)) == 1, done.stdout[-600:]
+            refused += 1
+    assert refused >= 10, "most changes to the structure should be refused"

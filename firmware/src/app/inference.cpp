@@ -310,6 +310,14 @@ void set_input(const float* values, int n) {
 }  // namespace
 
 bool inference_begin(const ModelInfo& info) {
+  // Every offset in the flatbuffer is checked before any is followed: a damaged model (a CRC-valid image of
+  // wrong bytes, a cut-off file) is one error line instead of a read past its end at every boot.
+  flatbuffers::Verifier verifier(info.model, info.model_len);
+  if (info.model == nullptr || !tflite::VerifyModelBuffer(verifier)) {
+    std::printf("kwtui: error: the model is damaged (its flatbuffer does not verify); flash it again with "
+                "`kwtui flash PRESET` or re-run `kwtui convert`\n");
+    return false;
+  }
   const tflite::Model* model = tflite::GetModel(info.model);
   if (g_resolver == nullptr) {
     g_resolver = new (g_resolver_storage) OpResolver();

@@ -1,7 +1,9 @@
 #pragma once
 #include <cstdint>
+#include <cstddef>
 namespace flatbuffers {
 template <typename T> struct Vector { unsigned size() const; T Get(unsigned) const; };
+struct Verifier { Verifier(const uint8_t* buf, size_t len); };
 struct String { const char* c_str() const; };
 }
 namespace tflite {
@@ -22,4 +24,5 @@ struct Model {
   const flatbuffers::Vector<const OperatorCode*>* operator_codes() const;
 };
 const Model* GetModel(const void* buf);
+bool VerifyModelBuffer(flatbuffers::Verifier& verifier);
 }  // namespace tflite

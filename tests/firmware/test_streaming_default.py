@@ -118,3 +118,54 @@ def test_the_flashed_partition_of_a_commands_model_is_what_the_firmware_selects(
     assert (fields["frontend"], fields["stride"], fields["selected_classes"]) == ("1", "3", "6")
     meta = json.loads((Path(commands_run.run_dir) / "model.json").read_text())
     assert [float(fields[f"keyword{k}_threshold"]) for k in range(4)] == pytest.approx(meta["thresholds"], abs=1e-6)
+
+
+def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_detections(commands_run, host_tools,
+                                                                                          tmp_path):
+    """A 20 s recording (tone bursts of the keywords between noise, as the model was trained) through the firmware's
+    own code, stage by stage: its micro frontend (pinned ESPMicroSpeechFeatures, 64-bit so libm's log1pf is the one
+    pymicro-features has), its streaming inference (-m32, pinned esp-tflite-micro + ESP-NN) fed from the flashed
+    image, its per-keyword post-processing; against kwtui's Python path: equal features, identical outputs, the
+    same detections."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from kwtui.core.data import micro_frontend
+    from kwtui.core.postprocess import detect
+    from kwtui.core.stages.flash import model_image_from_run
+    from kwtui.core.streaming import stream_outputs
+    from tests.helpers import firmware_runtime
+    from tests.helpers.model import _KEYWORD_HZ, _tone_clip
+    from tests.firmware.test_postprocess_parity import cpp_detect
+
+    if firmware_runtime.available() is not None:
+        pytest.skip(firmware_runtime.available())
+    rng = np.random.default_rng(8)
+    parts = []
+    for k in range(20):
+        clip = _tone_clip(rng, [_KEYWORD_HZ[k % 4]], 0.05) if k % 2 else 0.1 * rng.standard_normal(16000)
+        parts.append(np.asarray(clip, np.float32))
+    audio = np.clip(np.concatenate(parts), -1, 32767 / 32768)
+    frontend = firmware_runtime.build_micro_features(m32=False)
+    pcm = np.round(audio * 32768).astype("<i2").tobytes()  # what the microphone path hands both frontends
+    done = subprocess.run([str(frontend)], input=pcm, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    chip_slices = np.frombuffer(done.stdout, dtype=np.float32).reshape(-1, 40)
+    python_slices = micro_frontend.FeatureStream().push(audio)
+    assert np.array_equal(chip_slices, python_slices)
+
+    layout = RunLayout(commands_run)
+    image = tmp_path / "partition.bin"
+    image.write_bytes(model_image_from_run(layout))
+    parsed = parse_model_image(image.read_bytes())
+    strides = python_slices[: len(python_slices) // 3 * 3].reshape(-1, 3, 40)
+    chip = firmware_runtime.run_stream(firmware_runtime.build(), image, strides)
+    assert chip.returncode == 0, chip.stdout[-500:] + chip.stderr[-500:]
+    python = stream_outputs(runtime.Interpreter.from_bytes(parsed.model, arena_size=parsed.arena_size), strides)
+    assert np.array_equal(chip.probabilities.astype(np.float32), python)
+
+    labels = parsed.labels
+    args = (list(parsed.average_windows), list(parsed.thresholds), parsed.refractory_ms)
+    expected = detect(python, labels, list(range(parsed.num_keywords)), parsed.hop_ms, *args)
+    got = cpp_detect(host_tools["postprocess_host"], python, labels, parsed.num_keywords, *args, parsed.hop_ms)
+    assert [(d.class_index, d.time_ms) for d in expected] == [(g[0], g[3]) for g in got]
+    print(f"{len(expected)} detections over {len(audio) / 16000:.0f} s, identical in C++ and Python")

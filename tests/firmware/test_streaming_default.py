@@ -169,3 +169,35 @@ def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_d
     got = cpp_detect(host_tools["postprocess_host"], python, labels, parsed.num_keywords, *args, parsed.hop_ms)
     assert [(d.class_index, d.time_ms) for d in expected] == [(g[0], g[3]) for g in got]
     print(f"{len(expected)} detections over {len(audio) / 16000:.0f} s, identical in C++ and Python")
+
+
+def test_a_commands_model_flashed_into_the_simulated_esp32_boots_from_what_landed_in_flash(commands_run, host_tools,
+                                                                                          tmp_path):
+    """`kwtui flash` (the real esptool, public API) writes the streaming commands model into a simulated ESP32's
+    flash (tests/helpers/esp32_sim.py: the ROM loader's and stub's protocol on a pseudo-terminal; no board here);
+    the bytes read back from its model partition are what the firmware selects at boot, and its streaming inference
+    starts from them with the image's arena."""
+    import dataclasses
+
+    from kwtui.core.device.partitions import read_partition_csv
+    from kwtui.core.preset import save_preset
+    from tests.firmware.conftest import FIRMWARE
+    from tests.helpers import firmware_runtime
+    from tests.helpers.corpus import kwtui
+    from tests.helpers.esp32_sim import SimulatedEsp32
+
+    if firmware_runtime.available() is not None:
+        pytest.skip(firmware_runtime.available())
+    preset = dataclasses.replace(commands_run, flash=dataclasses.replace(commands_run.flash, chip="esp32"))
+    preset_file = save_preset(preset, tmp_path / "commands.toml")
+    with SimulatedEsp32() as board:
+        done = kwtui("flash", preset_file, "--port", board.port, timeout=180)
+    assert done.returncode == 0, done.stderr[-1500:]
+    offset, size = next((p.offset, p.size) for p in read_partition_csv(FIRMWARE / "partitions.csv") if p.name == "model")
+    partition = tmp_path / "read_back.bin"
+    partition.write_bytes(bytes(board.flash[offset : offset + size]))
+    parsed = subprocess.run([str(host_tools["model_image_host"]), str(partition)], capture_output=True, text=True)
+    fields = dict(line.split("=", 1) for line in parsed.stdout.splitlines() if "=" in line)
+    assert fields["selected"] == "partition" and fields["frontend"] == "1" and fields["stride"] == "3"
+    boot = firmware_runtime.run_stream(firmware_runtime.build(), partition, np.zeros((4, 3, 40), np.float32))
+    assert boot.returncode == 0 and len(boot.probabilities) == 4, boot.stdout[-800:] + boot.stderr[-500:]

@@ -221,6 +221,11 @@ class EvaluateStep(StageStep):
         """The operating point: how it was chosen, FRR per keyword with its interval, false accepts per hour with
         the hours of ambient audio behind them, and what the audio cannot support."""
         report = self.report or {}
+        op = report.get("operating_point") or {}
+        if self.target > 0 and op.get("per_keyword_points"):
+            self.query_one("#threshold-choice", Label).update(_per_keyword_text(report, op, self.target,
+                                                                                 getattr(self, "accuracy", None)))
+            return
         row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
         text = (f"accuracy {percent(getattr(self, 'accuracy', None))}  operating point ({how}): "
@@ -263,3 +268,19 @@ class EvaluateStep(StageStep):
                if layout.preset.convert.firmware_dir else
                f"model.cc/.h: {layout.run_dir} (step 6 writes the board's model partition)")
         )
+
+
+def _per_keyword_text(report: dict[str, Any], op: dict[str, Any], target: float, accuracy: Any) -> str:
+    """Command words: the threshold and window each keyword got, and what all of them together do on the device
+    (pick a row of the sweep to use one point for every keyword instead)."""
+    points = " ".join(f"{kw} {p['threshold']:g}/w{p['average_window']}" for kw, p in op["per_keyword_points"].items())
+    text = f"accuracy {percent(accuracy)}  a point per keyword for {target:g} FA/h: {points}"
+    text += f"\ntogether: FRR {percent(op.get('false_reject_rate'))}"
+    per_keyword = op.get("per_keyword_false_reject_rate") or {}
+    if per_keyword:
+        text += " (" + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items()) + ")"
+    hours = (report.get("ambient") or {}).get("hours", 0)
+    text += f", FA/h {_rate(op.get('false_accepts_per_hour'))} on {hours * 60:.0f} min of ambient audio"
+    if not op.get("meets_target", True):
+        text += "\n[yellow]target not met: " + str(op.get("chosen_by", "")).split("; ", 1)[-1] + "[/]"
+    return text

@@ -289,6 +289,9 @@ def validate(preset: Preset) -> Preset:
                           f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}")
     from kwtui.core.model import STREAM_HOP_MS
 
+    if preset.train.model == "stream" and preset.convert.quantization != "int8":
+        raise PresetError("convert.quantization: the streaming model is converted to int8 only (its state variables "
+                          "and ESPHome's fixed input scale are int8); set \"int8\", or a legacy train.model for float")
     if preset.train.model == "stream" and round(preset.evaluate.hop_ms, 6) != STREAM_HOP_MS:
         raise PresetError(f"evaluate.hop_ms: the streaming model runs once per stride of {STREAM_HOP_MS} ms (3 feature "
                           f"slices), on the chip and in the evaluation: set {STREAM_HOP_MS}, got "

@@ -61,3 +61,12 @@ def test_missing_dataset_exits_2(tmp_path):
     assert result.returncode == 2
     assert "nowhere" in result.stderr and "dataset folder not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_streaming_model_is_int8_only():
+    from kwtui.core.preset import PresetError, from_dict
+
+    with pytest.raises(PresetError, match="convert.quantization: the streaming model is converted to int8 only"):
+        from_dict({"name": "x", "convert": {"quantization": "float"}})
+    assert from_dict({"name": "x", "train": {"model": "cnn"}, "features": {"frontend": "spectrogram"},
+                      "evaluate": {"hop_ms": 100}, "convert": {"quantization": "float"}}).convert.quantization == "float"

@@ -262,6 +262,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
 
     ev_cfg = preset.evaluate
     op = records.operating_point(layout)
+    thresholds, windows = op.per_keyword(len(preset.classes.keywords))
     meta = {
         "kind": "model",
         "version": records.RECORD_VERSION,
@@ -289,8 +290,8 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "feature_bins": micro_frontend.CHANNELS if stride > 1 else N_BINS,
         "average_window": op.average_window,
         "threshold": op.threshold,
-        "average_windows": op.per_keyword(len(preset.classes.keywords))[1],  # each keyword's (firmware, model.h)
-        "thresholds": op.per_keyword(len(preset.classes.keywords))[0],
+        "average_windows": windows,  # each keyword's (the firmware's post-processing, model.h)
+        "thresholds": thresholds,
         "operating_point_from": op.chosen_by,
         "refractory_ms": int(round(ev_cfg.refractory_ms)),
         "hop_ms": int(round(ev_cfg.hop_ms)),

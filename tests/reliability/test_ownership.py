@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import tomli_w
 
@@ -90,6 +91,24 @@ def test_stale_temp_clean_up_removes_only_kwtui_temps_of_dead_processes(tmp_path
     after = tree_hash(folder)
     assert set(before) - set(after) == {f".kwtui-tmp-{dead}-0123abcd-model.cc"}
     assert mine.exists()
+
+
+def test_a_temp_whose_pid_was_reused_by_a_later_process_is_removed(tmp_path):
+    """pid_max is 32768 in many containers: a killed writer's pid can belong to a live, newer process by the
+    time the next run sweeps (this left a temp behind in CI). A temp written before its pid's process started
+    is stale; one written since is left alone."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as newer:
+        try:
+            started = psutil.Process(newer.pid).create_time()
+            stale = tmp_path / f".kwtui-tmp-{newer.pid}-0123abcd-clip.npy.part"
+            stale.write_text("left by a killed writer")
+            os.utime(stale, (started - 600, started - 600))
+            live = tmp_path / f".kwtui-tmp-{newer.pid}-4567cdef-other.npy.part"
+            live.write_text("being written")
+            assert writer.remove_stale_temps(tmp_path) == 1
+            assert not stale.exists() and live.exists()
+        finally:
+            newer.kill()
 
 
 def test_temp_names_fit_255_bytes_for_the_longest_legal_name(tmp_path):

@@ -3,8 +3,9 @@
 Temp files are named `.kwtui-tmp-<pid>-<random>-<target name>.part` (at most 255 bytes; without `.part` only
 where a library insists on the target's suffix, e.g. Keras' `.keras`), created beside their
 target, tracked from the moment they exist, renamed into place on success and removed on every failure path
-(ENOSPC included). Only names of exactly this scheme, whose pid is no longer running, are ever cleaned up:
-a user's `.env.tmpl` or `.x.tmp` cannot match it.
+(ENOSPC included). Only names of exactly this scheme whose writer is no longer running (its pid gone, or reused
+by a process started after the temp's last write) are ever cleaned up: a user's `.env.tmpl` or `.x.tmp` cannot
+match it.
 
 Several files that belong together (a converted model and its C++ sources, a checkpoint and its training
 state) are committed as a unit through a journal: the temps are written and synced, then a journal naming
@@ -20,8 +21,11 @@ import json
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 from typing import Iterator
+
+import psutil
 
 from kwtui.core.errors import KwtuiError
 
@@ -51,16 +55,20 @@ def is_temp_name(name: str) -> bool:
     return _TEMP_RE.match(name) is not None
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+# A process started this long after a temp's last write cannot have written it: its pid was reused (pid_max is
+# 32768 in many containers, so a test suite or a long session wraps it). The slack covers clock granularity.
+_PID_REUSE_SLACK_S = 2.0
+
+
+def _writer_alive(pid: int, last_write: float) -> bool:
+    """Whether the process that wrote a temp (pid from its name, `last_write` its mtime) may still be writing it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        started = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.Error:  # exists but cannot be inspected (another user's): leave its file alone
         return True
-    return True
+    return started <= last_write + _PID_REUSE_SLACK_S
 
 
 # Test-only hooks: SIGKILL this process at the Nth commit (rename), and/or log every commit's target, so tests
@@ -236,10 +244,15 @@ def remove_stale_temps(folder: Path, recursive: bool = False) -> int:
     for root, _dirs, names in walker:
         for name in names:
             match = _TEMP_RE.match(name)
-            if match and not _pid_alive(int(match.group(1))):
-                path = os.path.join(root, name)
-                if os.path.isfile(path) and not os.path.islink(path):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                        removed += 1
+            if not match:
+                continue
+            path = os.path.join(root, name)
+            try:
+                status = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(status.st_mode) and not _writer_alive(int(match.group(1)), status.st_mtime):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed += 1
     return removed

@@ -91,6 +91,8 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.model": {"kwtui.core.data"},
     # the model's STREAM mode and its conversion, shared by both deployment targets
     "kwtui.core.streaming": {"kwtui.core.data", "kwtui.core.features", "kwtui.core.device"},
+    # the deployed detector on the host (kwtui detect / listen)
+    "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
     "kwtui.__main__": {"kwtui.cli"},
 }
 LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",

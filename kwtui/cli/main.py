@@ -141,6 +141,43 @@ def export_esphome(
     stage_command("esphome", preset, overrides, json_output, out=out)
 
 
+TargetArg = typer.Argument(..., help="A preset (its run folder's converted model), a run folder, or an ESPHome "
+                                     "manifest (<wake word>.json beside its .tflite).")
+ThresholdOpt = typer.Option(None, "--threshold", help="One threshold for every keyword instead of the chosen ones.")
+WindowOpt = typer.Option(None, "--window", help="One averaging window (inferences) for every keyword.")
+
+
+@app.command()
+def detect(
+    target: str = TargetArg,
+    audio: list[Path] = typer.Argument(..., help="Recordings (any length, any format kwtui reads)."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON line per detection and one summary per file."),
+    threshold: Optional[float] = ThresholdOpt,
+    window: Optional[int] = WindowOpt,
+    scores: Optional[Path] = typer.Option(None, "--scores", help="Write DIR/<file stem>.scores.csv: the model's raw "
+                                          "output per label at every inference, before averaging."),
+) -> None:
+    """Run the deployed detector over recordings exactly as the device runs it (int8 model, its frontend,
+    streaming state, post-processing at the chosen operating point); each file from a fresh start."""
+    from kwtui.cli.detect_cmds import detect_command
+
+    detect_command(target, audio, json_output, threshold, window, scores)
+
+
+@app.command()
+def listen(
+    target: str = TargetArg,
+    json_output: bool = typer.Option(False, "--json", help="One JSON line per detection."),
+    threshold: Optional[float] = ThresholdOpt,
+    window: Optional[int] = WindowOpt,
+) -> None:
+    """The deployed detector on this machine's microphone: a live score per keyword, detections as they happen;
+    Ctrl-C stops."""
+    from kwtui.cli.detect_cmds import listen_command
+
+    listen_command(target, json_output, threshold, window)
+
+
 @app.command()
 def monitor(
     port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: auto)."),

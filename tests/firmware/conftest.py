@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from kwtui.core.data.audio import load_clip
+from kwtui.core.events import CancelToken, ignore
+from tests.helpers.model import make_tone_store
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 HOST_TOOLS = ("features_host", "postprocess_host", "model_image_host")
+COMMANDS = ["yes", "no", "left", "right"]
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +62,20 @@ def build_host(source_dir: Path, build_dir: Path, *cmake_args: str, targets: tup
                    check=True, capture_output=True, text=True)
     done = subprocess.run(["make", "-C", str(build_dir), "-j2", *targets], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def commands_run(tmp_path_factory):
+    """Four command words + _unknown + _background (tones), trained, evaluated and converted on the default path;
+    shared by the streaming-default and detect tests."""
+    from kwtui.core.stages.convert import run_convert
+    from kwtui.core.stages.evaluate import run_evaluate
+    from kwtui.core.stages.train import run_train
+
+    preset = make_tone_store(tmp_path_factory.mktemp("stream") / "run", COMMANDS, per_class=(30, 8, 10),
+                             features={"frontend": "micro"},
+                             train={"model": "stream", "epochs": 6, "learning_rate": 0.01},
+                             evaluate={"hop_ms": 30.0, "target_fa_per_hour": 50.0})
+    for runner in (run_train, run_evaluate, run_convert):
+        runner(preset, ignore, CancelToken())
+    return preset

@@ -20,7 +20,7 @@ from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import import_tensorflow_quietly
 from tests.helpers.model import make_tone_store
 
-COMMANDS = ["yes", "no", "left", "right"]
+from tests.firmware.conftest import COMMANDS
 
 
 @pytest.mark.parametrize("outputs, sigmoid", [(6, False), (1, True)], ids=["softmax_commands", "sigmoid_wake_word"])
@@ -46,22 +46,6 @@ def test_one_network_gives_the_same_outputs_streaming_and_on_whole_clips(outputs
         streamed.append(out.numpy()[0])
     assert np.allclose(np.asarray(streamed), whole, atol=1e-5)
     assert whole.shape == (6, outputs)
-
-
-@pytest.fixture(scope="module")
-def commands_run(tmp_path_factory):
-    """Four command words + _unknown + _background, trained, evaluated and converted on the default path."""
-    from kwtui.core.stages.convert import run_convert
-    from kwtui.core.stages.evaluate import run_evaluate
-    from kwtui.core.stages.train import run_train
-
-    preset = make_tone_store(tmp_path_factory.mktemp("stream") / "run", COMMANDS, per_class=(30, 8, 10),
-                             features={"frontend": "micro"},
-                             train={"model": "stream", "epochs": 6, "learning_rate": 0.01},
-                             evaluate={"hop_ms": 30.0, "target_fa_per_hour": 50.0})
-    for runner in (run_train, run_evaluate, run_convert):
-        runner(preset, ignore, CancelToken())
-    return preset
 
 
 def test_a_threshold_per_keyword_reaches_model_json_model_h_and_the_partition_image(commands_run, tmp_path):

@@ -3,6 +3,8 @@ sources: the op resolver, the streaming model's input/output checks and its slid
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # Registered by ESPHome's micro_wake_word (its op resolver); anything else fails to load on the device.
@@ -24,3 +26,38 @@ def device_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """Float sigmoid outputs as ESPHome averages them: quantized to the uint8 output, divided by 255."""
     steps = np.minimum(np.round(np.asarray(probabilities, dtype=np.float64) / OUTPUT_SCALE), 255)
     return (steps / 255.0).astype(np.float32)
+
+
+# After a detection (and at start) micro_wake_word zeroes its recent probabilities and ignores this many feature
+# slices (10 ms each) before it may detect again (MIN_SLICES_BEFORE_DETECTION).
+IGNORED_SLICES_AFTER_DETECTION = 74
+
+
+class WakeWordPostProcessor:
+    """micro_wake_word's decision, fed one inference's uint8 probability at a time (as a float: uint8 x 1/256):
+    the last `window` values (zeros at first) summed, divided by 255 x window, detect when above `cutoff`; the
+    check runs after every feature slice, so a stride of 3 slices gives it three chances per inference."""
+
+    def __init__(self, cutoff: float, window: int, stride: int = 3) -> None:
+        self.cutoff = float(cutoff)
+        self.window = int(window)
+        self.stride = int(stride)
+        self._recent = np.zeros(self.window, np.int64)
+        self._next = 0
+        self._ignore = -IGNORED_SLICES_AFTER_DETECTION
+
+    def update(self, probabilities: np.ndarray, time_ms: float) -> Any:
+        from kwtui.core.postprocess import Detection
+
+        found = None
+        for slice_index in range(self.stride):
+            self._ignore = min(self._ignore + 1, 0)
+            if slice_index == self.stride - 1:  # the inference runs on the stride's last slice
+                self._recent[self._next] = int(round(float(np.asarray(probabilities).reshape(-1)[0]) / OUTPUT_SCALE))
+                self._next = (self._next + 1) % self.window
+            average = float(self._recent.sum()) / (255.0 * self.window)
+            if self._ignore >= 0 and average > self.cutoff and found is None:
+                found = Detection(0, "", average, time_ms)
+                self._recent[:] = 0
+                self._ignore = -IGNORED_SLICES_AFTER_DETECTION
+        return found

@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/detect.py [--per-word 400] [--ambient-minutes 60] [--models stream cnn old]
                                       [--presets commands marvin] [--work /tmp/kwtui-bench-detect]
+                                      [--test-set 1 2]
 
 All audio is espeak-ng. Training data: the words of the demo dataset said alone by *training* voices and variants
 (`--per-word` clips per word), noise, and running speech by training voices (kwtui demo-data's sentences). The test
@@ -18,6 +19,9 @@ firmware's post-processing. "stream" is the default (micro frontend, streaming m
 speech, no augmented negatives, no SpecAugment, noise at 20-40 dB. Printed per keyword: FRR at <= 0.5 and <= 1
 FA/h (the best averaging window and threshold on the test curve), then what the device would do at the operating
 point kwtui's own evaluation picked (its threshold, on this test).
+
+`--test-set 2` adds a second held-out set built another way (SET2_* below): named voice variants no other set
+uses, all English dialects plus two foreign accents, other carrier phrases and sentences, babble noise, 0-15 dB SNR.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +86,70 @@ TEST_SENTENCES = (
     "she is writing a letter to her friend",
 )
 TEST_NOISES = ("pink", "white", "brown", "hum")
+TEST_SNR_DB = (5, 20)
+
+# The second held-out set (--test-set 2), built another way: every English dialect espeak-ng has, but only with
+# named voice variants no other set uses (other timbres, two whispering or creaky), wider speed and pitch, two
+# foreign accents speaking English, other carrier phrases, other sentences, babble among the noises, lower SNR.
+SET2_VOICES = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-gb-x-gbclan",
+               "en-us-nyc", "de", "nl")
+SET2_VARIANTS = ("+Andy", "+Annie", "+Alicia", "+Belinda", "+Benjamin", "+Caleb", "+David", "+Gene", "+Jacky",
+                 "+Lee", "+Linda", "+Max", "+Michael", "+Steph", "+Zac", "+anika", "+female2", "+female5",
+                 "+klatt2", "+Mr_Serious")
+SET2_CARRIERS = (("hey", "are you there"), ("did you say", ""), ("", "right now"), ("listen", "thanks"),
+                 ("maybe", "or not"), ("you know", "anyway"), ("look", ""), ("well", "I think"))
+SET2_SENTENCES = (
+    "the mayor visited the new library on monday",
+    "a strong wind blew the leaves across the yard",
+    "we need more paper for the printer upstairs",
+    "my brother plays the violin every evening",
+    "the museum was closed for the holiday",
+    "marvelling at the view they forgot the time",
+    "the yeast made the dough rise overnight",
+    "leftover soup tastes better the next day",
+    "the rights to the film were sold last year",
+    "nobody knew the answer to the riddle",
+    "the train arrives at platform four",
+    "a small dog barked at the mail carrier",
+    "the garden hose has a leak near the tap",
+    "our neighbours painted their fence green",
+    "the children built a castle out of sand",
+    "the lecture ran late because of questions",
+    "he forgot his umbrella at the cafe",
+    "the river was high after the storm",
+    "she bought fresh bread from the corner shop",
+    "the old clock in the hall stopped at noon",
+)
+SET2_NOISES = ("pink", "white", "babble")
+SET2_SNR_DB = (0, 15)
+
+
+@dataclass(frozen=True)
+class TestSet:
+    voices: tuple[str, ...]
+    variants: tuple[str, ...]
+    carriers: tuple[tuple[str, str], ...]
+    sentences: tuple[str, ...]
+    noises: tuple[str, ...]
+    snr_db: tuple[float, float]
+    speed: tuple[int, int] = (120, 200)
+    pitch: tuple[int, int] = (20, 80)
+
+
+TEST_SETS = {
+    1: TestSet(TEST_VOICES, TEST_VARIANTS, CARRIERS, TEST_SENTENCES, TEST_NOISES, TEST_SNR_DB),
+    2: TestSet(SET2_VOICES, SET2_VARIANTS, SET2_CARRIERS, SET2_SENTENCES, SET2_NOISES, SET2_SNR_DB,
+               speed=(100, 230), pitch=(5, 95)),
+}
 SPEECH_FILES = 40  # conversations of demo.SENTENCES_PER_FILE sentences each in the training set (~40 min)
 DATASET_VERSION = 2  # in the training set's folder name: bump when the set is built differently
 
 
-def speakers(voices, variants, count, rng):
+def speakers(voices, variants, count, rng, speed=(120, 200), pitch=(20, 80)):
     found: dict[str, demo.Speaker] = {}
     while len(found) < count:
         s = demo.Speaker(voices[rng.integers(len(voices))], variants[rng.integers(len(variants))],
-                         int(rng.integers(120, 200)), int(rng.integers(20, 80)), int(rng.integers(60, 130)))
+                         int(rng.integers(*speed)), int(rng.integers(*pitch)), int(rng.integers(60, 130)))
         found.setdefault(s.id, s)
     return list(found.values())
 
@@ -138,14 +198,29 @@ def _noise(kind: str, seconds: float, rng) -> np.ndarray:
     return demo.make_noise(kind, seconds, SAMPLE_RATE, rng)
 
 
-def _mix(speech: np.ndarray, snr_db: float, rng) -> np.ndarray:
-    noise = _noise(TEST_NOISES[rng.integers(len(TEST_NOISES))], len(speech) / SAMPLE_RATE + 0.01, rng)[: len(speech)]
+def _babble(seconds: float, rng, talkers: list[np.ndarray]) -> np.ndarray:
+    """Several far talkers at once (a cafe): random stretches of `talkers` summed."""
+    n = int(seconds * SAMPLE_RATE)
+    out = np.zeros(n, np.float32)
+    for _ in range(5):
+        source = talkers[rng.integers(len(talkers))]
+        reps = np.tile(source, n // max(len(source), 1) + 2)
+        at = int(rng.integers(len(source)))
+        out += reps[at : at + n] / max(active_rms(source), 1e-9)
+    return out
+
+
+def _mix(speech: np.ndarray, snr_db: float, rng, noises=TEST_NOISES, talkers=None) -> np.ndarray:
+    kind = noises[rng.integers(len(noises))]
+    seconds = len(speech) / SAMPLE_RATE + 0.01
+    noise = (_babble(seconds, rng, talkers) if kind == "babble" else _noise(kind, seconds, rng))[: len(speech)]
     level = active_rms(speech) or 1.0
     noise = noise / max(rms(noise), 1e-9) * level / 10 ** (snr_db / 20)
     return (speech + noise).astype(np.float32)
 
 
-def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: float, seed: int) -> dict:
+def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: float, seed: int,
+                   test_set: TestSet = TEST_SETS[1]) -> dict:
     """Raw 16 kHz float32 files (kwtui's cache format) and where each keyword starts."""
     meta_path = root / "test.json"
     if meta_path.exists():
@@ -155,14 +230,19 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
     root.mkdir(parents=True, exist_ok=True)
     binary = demo.espeak_binary()
     rng = np.random.default_rng(seed + 100)
-    pool = speakers(TEST_VOICES, TEST_VARIANTS, 40, rng)
+    pool = speakers(test_set.voices, test_set.variants, 40, rng, test_set.speed, test_set.pitch)
+    talkers = [say(binary, pool[k], test_set.sentences[k % len(test_set.sentences)]) for k in range(8)]
+    low, high = test_set.snr_db
+
+    def mix(speech):
+        return _mix(speech, float(rng.uniform(low, high)), rng, test_set.noises, talkers)
     placements = []
     with open(root / "keywords.f32", "wb") as out:
         position = 0
         for index, word in enumerate(keywords):
             for _ in range(per_keyword):
                 speaker = pool[rng.integers(len(pool))]
-                before, after = CARRIERS[rng.integers(len(CARRIERS))]
+                before, after = test_set.carriers[rng.integers(len(test_set.carriers))]
                 parts, onset = [np.zeros(SAMPLE_RATE, np.float32)], 0
                 for text in (before, word, after):
                     if not text:
@@ -174,12 +254,12 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
                         onset = sum(len(p) for p in parts)
                     parts += [audio, np.zeros(int(rng.uniform(0.05, 0.2) * SAMPLE_RATE), np.float32)]
                 parts.append(np.zeros(SAMPLE_RATE, np.float32))
-                utterance = _mix(np.concatenate(parts), float(rng.uniform(5, 20)), rng)
+                utterance = mix(np.concatenate(parts))
                 out.write(utterance.astype("<f4").tobytes())
                 placements.append((position + onset - SAMPLE_RATE // 4, index, word))  # the 1 s around the word
                 position += len(utterance)
     samples_ambient = 0
-    sentences = list(TEST_SENTENCES)
+    sentences = list(test_set.sentences)
     with open(root / "ambient.f32", "wb") as out:
         while samples_ambient < ambient_minutes * 60 * SAMPLE_RATE:
             a, b = pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]
@@ -193,7 +273,7 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
                                                                             for _ in range(3)))[: len(speech)]
                 gain = active_rms(speech) / max(active_rms(other), 1e-9) / 10 ** (rng.uniform(10, 20) / 20)
                 speech[: len(other)] += gain * other
-            mixed = _mix(speech, float(rng.uniform(5, 20)), rng)
+            mixed = mix(speech)
             out.write(mixed.astype("<f4").tobytes())
             samples_ambient += len(mixed)
     meta = {"per_keyword": per_keyword, "ambient_minutes": ambient_minutes, "keywords": list(keywords),
@@ -302,6 +382,8 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["commands", "marvin"])
     parser.add_argument("--work", default="/tmp/kwtui-bench-detect")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
+                        help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
     args = parser.parse_args()
     from kwtui.core import events as ev
@@ -313,12 +395,18 @@ def main() -> None:
     dataset = work / f"train-{args.per_word}-v{DATASET_VERSION}"
     started = time.monotonic()
     build_training_set(dataset, args.per_word, args.seed)
-    test_root = work / "test"
-    meta = build_test_set(test_root, ["yes", "no", "left", "right", "marvin"], args.test_per_keyword,
-                          args.ambient_minutes, args.seed)
-    print(f"data: {args.per_word} clips per word x {len(WORDS)} words (training voices), test "
-          f"{args.test_per_keyword} carrier sentences per keyword and {meta['ambient_samples'] / SAMPLE_RATE / 3600:.2f} h "
-          f"of running speech (held-out voices) [{time.monotonic() - started:.0f} s]", flush=True)
+    tests = {}
+    for number in args.test_set:
+        test_root = work / ("test" if number == 1 else f"test{number}")
+        tests[number] = (test_root, build_test_set(test_root, ["yes", "no", "left", "right", "marvin"],
+                                                   args.test_per_keyword, args.ambient_minutes, args.seed,
+                                                   TEST_SETS[number]))
+        meta = tests[number][1]
+        print(f"data: {args.per_word} clips per word x {len(WORDS)} words (training voices), test set {number}: "
+              f"{args.test_per_keyword} carrier sentences per keyword and "
+              f"{meta['ambient_samples'] / SAMPLE_RATE / 3600:.2f} h of running speech (held-out voices) "
+              f"[{time.monotonic() - started:.0f} s]", flush=True)
+    test_root, meta = tests[args.test_set[0]]
     results = {}
     if args.diagnose:
         for name in args.presets:
@@ -331,19 +419,22 @@ def main() -> None:
             preset = preset_for(name, model, dataset, work)
             t0 = time.monotonic()
             run_pipeline(preset, ev.ignore, ev.CancelToken(), until="evaluate")
-            result = measure(preset, test_root, meta)
-            result["train_s"] = round(time.monotonic() - t0, 1)
-            results[f"{name}/{model}"] = result
-            print(json.dumps({f"{name}/{model}": result}), flush=True)
+            train_s = round(time.monotonic() - t0, 1)
+            for number, (test_root, meta) in tests.items():
+                result = measure(preset, test_root, meta)
+                result["train_s"] = train_s
+                key = f"{name}/{model}" + (f" set{number}" if len(tests) > 1 else "")
+                results[key] = result
+                print(json.dumps({key: result}), flush=True)
     print()
-    print(f"{'preset/model':<18}{'FRR per keyword at <= 0.5 FA/h':<44}{'at <= 1 FA/h':<44}{'at kwtui own points'}")
+    print(f"{'preset/model':<24}{'FRR per keyword at <= 0.5 FA/h':<44}{'at <= 1 FA/h':<44}{'at kwtui own points'}")
     for key, r in results.items():
         def cell(at):
             tag = "" if at["met"] else f" (unmet: {at['fa_per_hour']}/h)"
             return " ".join(f"{k} {v:.0%}" for k, v in at["frr"].items()) + tag
         own = r["kwtui_choice"]
         best = {t: r.get(f"per_keyword_at_{t}", r[f"at_{t}"]) for t in ("0.5", "1")}
-        print(f"{key:<18}{cell(best['0.5']):<44}{cell(best['1']):<44}"
+        print(f"{key:<24}{cell(best['0.5']):<44}{cell(best['1']):<44}"
               + " ".join(f"{k} {v:.0%}" for k, v in own["frr"].items()) + f", {own['fa_per_hour']}/h")
 
 

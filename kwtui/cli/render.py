@@ -107,7 +107,10 @@ class PlainRenderer:
             case ev.Warning(stage=stage, message=message, path=path):
                 self._print(f"[{stage}] warning: {path + ': ' if path else ''}{message}")
             case ev.Finished(stage=stage, summary=summary):
-                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+                for line in verdict_lines(summary):
+                    self._print(line)
+                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str))
+                                  and k != "verdict")
                 self._print(f"[{stage}] done" + (f": {brief}" if brief else ""))
 
     def close(self) -> None:
@@ -167,13 +170,23 @@ class RichRenderer:
                 total = self.progress.tasks[task].total
                 if total is not None:
                     self.progress.update(task, completed=total)
-                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+                for line in verdict_lines(summary):
+                    self.console.print(escape(line), highlight=False)
+                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str))
+                                  and k != "verdict")
                 self.console.print(f"[green]\\[{stage}] done[/]" + escape(f": {brief}" if brief else ""), highlight=False)
 
     def close(self) -> None:
         for line in self._epochs.flush_all():
             self.console.print(line, markup=False, highlight=False)
         self.progress.stop()
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """An evaluation's verdict and next steps, printed before its figures."""
+    if not isinstance(summary.get("verdict"), str):
+        return []
+    return [summary["verdict"], *(f"  next: {step}" for step in summary.get("next_steps") or [])]
 
 
 def make_renderer(json_output: bool) -> JsonRenderer | PlainRenderer | RichRenderer:

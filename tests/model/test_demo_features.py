@@ -34,6 +34,11 @@ def test_train_evaluate_convert_on_demo_features(demo_features, tmp_path):
     evaluated = run_evaluate(preset, ev.ignore, ev.CancelToken())
     assert evaluated["ambient_hours"] > 0
     report = json.loads(layout.report_json.read_text())
+    # a small model on minutes of ambient audio: never a point that hears nothing, never "meets the target"
+    assert report["operating_point"]["false_reject_rate"] < 1.0 and not evaluated["meets_target"]
+    assert report["verdict"]["status"] in ("not usable", "not measurable")
+    assert evaluated["verdict"] == report["verdict"]["line"]
+    assert layout.report_txt.read_text().splitlines()[0] == report["verdict"]["line"]
     assert report["confusion_matrix"]["labels"] == info["classes"] == preset.class_names
     # the ambient audio holds every held-out source once: other words read back from the dataset's wavs, the
     # test regions of the noise files and of the running speech

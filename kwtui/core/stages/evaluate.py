@@ -38,6 +38,7 @@ from kwtui.core.data import micro_frontend
 from kwtui.core.device import esphome_rules
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.verdict import judge
 
 STAGE = "evaluate"
 CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)
@@ -508,8 +509,12 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "curve": curve,
         "threshold_sweep": [p for p in curve if p["average_window"] == chosen["average_window"]],
     }
+    verdict = judge(report_data)
+    report_data = {"verdict": verdict.to_dict(), **report_data}
     write_reports(layout, report_data)
     summary = {
+        "verdict": verdict.line(),
+        "next_steps": verdict.next_steps,
         "accuracy": result["accuracy"],
         "threshold": chosen["threshold"],
         "average_window": chosen["average_window"],
@@ -586,7 +591,9 @@ def _interval(ci: list[float] | None) -> str:
 
 
 def report_text(data: dict[str, Any]) -> str:
-    lines = [f"kwtui evaluation: {data['preset']}", f"model: {data['model']}"]
+    verdict = data.get("verdict") or judge(data).to_dict()
+    lines = [verdict["line"], *(f"  next: {step}" for step in verdict["next_steps"]), "",
+             f"kwtui evaluation: {data['preset']}", f"model: {data['model']}"]
     if not data["test_held_out"]:
         lines.append(f"NOTE: {data['note']}")
     lines.append(f"isolated test clips: {data['test_clips']}   accuracy: {_fmt(data['accuracy'])}")

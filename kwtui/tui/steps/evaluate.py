@@ -66,6 +66,9 @@ class EvaluateStep(StageStep):
         yield ProgressBar(total=100, id="evaluate-progress", show_eta=False)
         yield Label("", id="evaluate-rate", classes="status")
         # the results first: on a small terminal the tables and the curve below them scroll
+        verdict = Label("", id="verdict", classes="status")
+        verdict.display = False  # takes no row until there is a report
+        yield verdict
         yield Label("", id="threshold-choice", classes="status")
         yield Label("", id="convert-summary", classes="status")
         with Horizontal(id="eval-tables"):
@@ -160,6 +163,8 @@ class EvaluateStep(StageStep):
         evaluated, converted = statuses.get("evaluate"), statuses.get("convert")
         report = read_json(layout.report_json) if evaluated is not None and evaluated.done else None
         self.model_info = read_json(layout.model_json) if converted is not None and converted.done else None
+        if report is None:
+            self.query_one("#verdict", Label).display = False
         if report is None and self.report is not None:
             self.query_one("#confusion", DataTable).clear(columns=True)
             self.query_one("#sweep", DataTable).clear(columns=True)
@@ -176,6 +181,9 @@ class EvaluateStep(StageStep):
         self.show_convert(layout, converted)
 
     def show_report(self, report: dict[str, Any]) -> None:
+        verdict = self.query_one("#verdict", Label)
+        verdict.update(verdict_markup(report))
+        verdict.display = True
         confusion = report.get("confusion_matrix") or {}
         classes = list(confusion.get("labels") or [])
         short = [c[:6] for c in classes]
@@ -284,3 +292,15 @@ def _per_keyword_text(report: dict[str, Any], op: dict[str, Any], target: float,
     if not op.get("meets_target", True):
         text += "\n[yellow]target not met: " + str(op.get("chosen_by", "")).split("; ", 1)[-1] + "[/]"
     return text
+
+
+def verdict_markup(report: dict[str, Any]) -> str:
+    """The evaluation's verdict line (green / red / yellow) and its next steps, as the report begins."""
+    from rich.markup import escape
+
+    from kwtui.core.verdict import judge
+
+    verdict = report.get("verdict") or judge(report).to_dict()
+    colour = {"usable": "green", "not usable": "red"}.get(verdict["status"], "yellow")
+    steps = "".join(f"\n  next: {escape(step)}" for step in verdict["next_steps"])
+    return f"[bold {colour}]{escape(verdict['line'])}[/]{steps}"

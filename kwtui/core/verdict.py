@@ -1,0 +1,106 @@
+"""The evaluation's verdict: one line a hobbyist can trust (usable / not usable / not measurable), the figures
+behind it, and the two or three concrete steps that would most improve this model, derived from the figures.
+
+Usable means: the operating point meets the false-accept target on enough held-out ambient audio to support it,
+and misses at most USABLE_MAX_FRR of the held-out keyword clips. A point that misses more than half is not
+usable however little audio backs it; otherwise, too little audio for the target is "not measurable".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["usable", "not usable", "not measurable"]
+USABLE_MAX_FRR = 0.10  # misses at most 1 keyword in 10 at the chosen point
+USELESS_FRR = 0.5  # misses more than half: not usable, whatever else
+LOW_UNKNOWN_RECALL = 0.7
+LOW_ACCURACY = 0.8
+MAX_STEPS = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    frr: float | None
+    fa_per_hour: float | None
+    hours: float
+    target_fa_per_hour: float
+    next_steps: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        frr = "-" if self.frr is None else f"{self.frr:.0%}"
+        fa = ("not measured" if self.fa_per_hour is None
+              else f"{self.fa_per_hour:.0f} false accepts/h" if self.fa_per_hour >= 10
+              else f"{self.fa_per_hour:.2g} false accepts/h")
+        target = f" (target {self.target_fa_per_hour:g}/h)" if self.target_fa_per_hour > 0 else ""
+        return (f"verdict: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "
+                f"on {self.hours:.2g} h of held-out audio")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+
+def judge(report: dict[str, Any]) -> Verdict:
+    """The verdict on an evaluation report (report.json's fields)."""
+    op = report["operating_point"]
+    frr = op.get("false_reject_rate")
+    fa = op.get("false_accepts_per_hour")
+    hours = float(report["ambient"]["hours"])
+    target = float(report.get("target_fa_per_hour") or 0)
+    needed = float(report.get("needed_hours") or 0)
+    measurable = hours > 0 and (target <= 0 or hours >= needed)
+    if frr is not None and frr > USELESS_FRR:
+        status: Status = "not usable"
+    elif not measurable:
+        status = "not measurable"
+    elif op.get("meets_target", True) and frr is not None and frr <= USABLE_MAX_FRR:
+        status = "usable"
+    else:
+        status = "not usable"
+    return Verdict(status, frr, fa, hours, target, next_steps(report, measurable))
+
+
+def next_steps(report: dict[str, Any], measurable: bool) -> list[str]:
+    """The most useful steps first, each naming the figure that calls for it and the field or folder to change."""
+    op = report["operating_point"]
+    steps: list[tuple[float, str]] = []  # (urgency, text)
+    hours = float(report["ambient"]["hours"])
+    needed = float(report.get("needed_hours") or 0)
+    if not measurable:
+        steps.append((3.0, f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h): add recordings "
+                           "without the keywords (conversation, TV, the room) to evaluate.ambient_folders"))
+    per_keyword = op.get("per_keyword_false_reject_rate") or {}
+    if per_keyword:
+        worst, frr = max(per_keyword.items(), key=lambda kv: kv[1])
+        if frr > USABLE_MAX_FRR:
+            steps.append((1.0 + frr, f"{worst} missed {frr:.0%} at the chosen point: add {worst} clips from more "
+                                     "voices, or raise features.variants (more augmented copies per clip)"))
+    unknown = (report.get("per_class") or {}).get("_unknown") or {}
+    recall = unknown.get("recall")
+    if recall is not None and recall < LOW_UNKNOWN_RECALL:
+        steps.append((2.0 - recall, f"_unknown recall {recall:.0%} (other words taken for keywords): add other "
+                                    "words, or running speech to classes.negative_speech"))
+    sources = op.get("false_accepts_by_source") or {}
+    total = sum(sources.values())
+    if total and fa_over_target(report):
+        kind, count = max(sources.items(), key=lambda kv: kv[1])
+        words = op.get("false_accepts_by_word") or {}
+        if kind == "words" and words:
+            word, n = next(iter(words.items()))
+            steps.append((1.5, f"{n} of {total} false accepts on the word \"{word}\": add more clips of it (and "
+                               "words like it) to the dataset"))
+        else:
+            steps.append((1.5, f"{count} of {total} false accepts on {kind}: add more audio like it without the "
+                               "keywords to classes.negative_speech (running speech) or the noise folder"))
+    accuracy = report.get("accuracy")
+    if accuracy is not None and accuracy < LOW_ACCURACY:
+        steps.append((1.2, f"test accuracy {accuracy:.0%}: train longer (train.epochs) or on more clips per word"))
+    steps.sort(key=lambda s: -s[0])
+    return [text for _, text in steps[:MAX_STEPS]]
+
+
+def fa_over_target(report: dict[str, Any]) -> bool:
+    fa = report["operating_point"].get("false_accepts_per_hour")
+    target = float(report.get("target_fa_per_hour") or 0)
+    return fa is not None and target > 0 and fa > target

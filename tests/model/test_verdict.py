@@ -1,0 +1,66 @@
+"""The operating point can never be a useless one, and the verdict says what the figures support."""
+
+from __future__ import annotations
+
+from kwtui.core.operating_point import FALLBACK_MAX_FRR, choose_for_target
+from kwtui.core.verdict import judge
+
+
+def _point(threshold, frr, false_accepts, hours, window=1):
+    return {"threshold": threshold, "average_window": window, "false_reject_rate": frr,
+            "false_accepts": false_accepts, "false_accepts_per_hour": false_accepts / hours}
+
+
+def _curve(hours):
+    # a small model: only the strictest points have no false accepts, and they hear nothing
+    return [_point(0.3, 0.0, 40, hours), _point(0.6, 0.05, 12, hours), _point(0.9, 0.4, 3, hours),
+            _point(0.999, 1.0, 0, hours)]
+
+
+def test_too_little_audio_for_the_target_is_not_measurable_and_falls_back():
+    """0.004 h of ambient audio cannot support 0.5 FA/h: not the FRR 100 % point with 0 false accepts (what kwtui
+    once chose and called meets_target=True), but the fewest false accepts at FRR <= 10 %."""
+    choice = choose_for_target(_curve(0.004), 0.5, 0.004)
+    assert not choice.meets_target and not choice.measurable
+    assert choice.point["threshold"] == 0.6 and choice.point["false_reject_rate"] <= FALLBACK_MAX_FRR
+    assert "not measurable with 0.00 h" in choice.chosen_by
+
+
+def test_a_met_target_that_misses_most_keywords_falls_back():
+    hours = 10.0
+    curve = [_point(0.5, 0.02, 30, hours), _point(0.999, 0.9, 2, hours)]
+    choice = choose_for_target(curve, 0.5, hours)
+    assert not choice.meets_target and choice.measurable and choice.point["threshold"] == 0.5
+    assert "misses 90%" in choice.chosen_by
+
+
+def test_a_met_target_is_kept():
+    hours = 10.0
+    curve = [_point(0.5, 0.02, 30, hours), _point(0.8, 0.04, 3, hours)]
+    choice = choose_for_target(curve, 0.5, hours)
+    assert choice.meets_target and choice.point["threshold"] == 0.8 and choice.chosen_by == "target"
+
+
+def _report(frr, fa_per_hour, hours, needed, meets, **extra):
+    return {"operating_point": {"false_reject_rate": frr, "false_accepts_per_hour": fa_per_hour,
+                                "meets_target": meets, "per_keyword_false_reject_rate": {"yes": frr},
+                                "false_accepts_by_source": extra.pop("sources", {}),
+                                "false_accepts_by_word": extra.pop("words", {})},
+            "ambient": {"hours": hours}, "target_fa_per_hour": 0.5, "needed_hours": needed, **extra}
+
+
+def test_verdicts():
+    usable = judge(_report(0.04, 0.2, 5.0, 2.0, True, accuracy=0.95))
+    assert usable.status == "usable" and usable.line().startswith("verdict: USABLE: misses 4% ")
+    assert usable.next_steps == []
+    unmeasured = judge(_report(0.05, 0.0, 0.03, 2.0, False))
+    assert unmeasured.status == "not measurable"
+    assert "evaluate.ambient_folders" in unmeasured.next_steps[0] and "0.03 h" in unmeasured.next_steps[0]
+    useless = judge(_report(0.66, 0.0, 0.03, 2.0, False, accuracy=0.5,
+                            per_class={"_unknown": {"recall": 0.38}}))
+    assert useless.status == "not usable"  # misses most keywords: not usable, however little audio
+    assert any("_unknown recall 38%" in step for step in useless.next_steps)
+    assert len(useless.next_steps) <= 3
+    noisy = judge(_report(0.05, 9.0, 4.0, 2.0, False, sources={"speech": 30, "words": 6}))
+    assert noisy.status == "not usable"
+    assert any("30 of 36 false accepts on speech" in step for step in noisy.next_steps)

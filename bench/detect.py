@@ -52,11 +52,13 @@ TEST_VARIANTS = ("+f3", "+f4", "+m5", "+m6", "+m7")
 WORDS = demo.DEFAULT_WORDS
 CARRIERS = (("okay", "please"), ("I said", "just now"), ("the word is", ""), ("", "is what I said"),
             ("can you hear me say", "clearly"), ("then", "again"), ("so", "and wait"), ("hello", ""))
-# Test sentences (never used for training), near misses of every keyword and none of the dataset's words.
+# Test sentences (never used for training), near misses of every keyword ("yesterday", "nowhere", "lefty", "light")
+# and none of the dataset's words, nor their homophones: "know" is "no" and "write" is "right" to any listener,
+# so a sentence with them holds the keyword (TEST_SET_VERSION 2 removed "I know", "write", "writer", "yes men").
 TEST_SENTENCES = (
     "yesterday I bought a marvel comic for my nephew",
-    "I know it is late but the lefty pitcher is still warming up",
-    "the writer said the light was too bright for the camera",
+    "I realise it is late but the lefty pitcher is still warming up",
+    "the author said the light was too bright for the camera",
     "my cousin Marvel lives near the old mill",
     "yet another delay for the bridge repairs",
     "nowhere in the contract does it mention a penalty",
@@ -70,8 +72,8 @@ TEST_SENTENCES = (
     "they rowed the boat across the lake",
     "the notice was pinned to the wall",
     "a lefty guitar is hard to find in this shop",
-    "the yes men of the company agreed again",
-    "please write the address clearly",
+    "the board of the company agreed again",
+    "please print the address clearly",
     "the marble floor was cold in the morning",
     "his leftover pasta was still in the fridge",
     "we saw a bright meteor last night",
@@ -83,7 +85,7 @@ TEST_SENTENCES = (
     "I guess the yellow paint will dry by evening",
     "the market is busy every Saturday",
     "the light rain kept the dust down",
-    "she is writing a letter to her friend",
+    "she is sending a letter to her friend",
 )
 TEST_NOISES = ("pink", "white", "brown", "hum")
 TEST_SNR_DB = (5, 20)
@@ -97,7 +99,7 @@ SET2_VARIANTS = ("+Andy", "+Annie", "+Alicia", "+Belinda", "+Benjamin", "+Caleb"
                  "+Lee", "+Linda", "+Max", "+Michael", "+Steph", "+Zac", "+anika", "+female2", "+female5",
                  "+klatt2", "+Mr_Serious")
 SET2_CARRIERS = (("hey", "are you there"), ("did you say", ""), ("", "right now"), ("listen", "thanks"),
-                 ("maybe", "or not"), ("you know", "anyway"), ("look", ""), ("well", "I think"))
+                 ("maybe", "or not"), ("you see", "anyway"), ("look", ""), ("well", "I think"))
 SET2_SENTENCES = (
     "the mayor visited the new library on monday",
     "a strong wind blew the leaves across the yard",
@@ -107,7 +109,7 @@ SET2_SENTENCES = (
     "marvelling at the view they forgot the time",
     "the yeast made the dough rise overnight",
     "leftover soup tastes better the next day",
-    "the rights to the film were sold last year",
+    "the film was sold to a studio last year",
     "nobody knew the answer to the riddle",
     "the train arrives at platform four",
     "a small dog barked at the mail carrier",
@@ -142,7 +144,8 @@ TEST_SETS = {
                speed=(100, 230), pitch=(5, 95)),
 }
 SPEECH_FILES = 40  # conversations of demo.SENTENCES_PER_FILE sentences each in the training set (~40 min)
-DATASET_VERSION = 2  # in the training set's folder name: bump when the set is built differently
+DATASET_VERSION = 3  # in the training set's folder name: bump when the set is built differently
+TEST_SET_VERSION = 2  # in test.json: a test set built by another version is rebuilt
 
 
 def speakers(voices, variants, count, rng, speed=(120, 200), pitch=(20, 80)):
@@ -225,7 +228,8 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
     meta_path = root / "test.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta["per_keyword"] == per_keyword and meta["ambient_minutes"] == ambient_minutes:
+        if (meta["per_keyword"] == per_keyword and meta["ambient_minutes"] == ambient_minutes
+                and meta.get("version") == TEST_SET_VERSION):
             return meta
     root.mkdir(parents=True, exist_ok=True)
     binary = demo.espeak_binary()
@@ -276,7 +280,8 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
             mixed = mix(speech)
             out.write(mixed.astype("<f4").tobytes())
             samples_ambient += len(mixed)
-    meta = {"per_keyword": per_keyword, "ambient_minutes": ambient_minutes, "keywords": list(keywords),
+    meta = {"version": TEST_SET_VERSION, "per_keyword": per_keyword, "ambient_minutes": ambient_minutes,
+            "keywords": list(keywords),
             "placements": placements, "ambient_samples": samples_ambient}
     meta_path.write_text(json.dumps(meta))
     return meta

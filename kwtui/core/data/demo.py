@@ -43,15 +43,16 @@ VOICES = (
 )
 VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
 # Running speech without the dataset's words: negatives for training and the ambient audio of evaluation. Many
-# sentences hold near misses of the keywords (yesterday, know, lift, bright, marvel ...).
+# sentences hold near misses of the keywords (yesterday, nobody, lift, bright, marvel ...), never a keyword's
+# homophone ("know" is "no", "write" is "right" to any listener: a negative that says the keyword).
 SENTENCES = (
     "I guess we could meet yesterday evening after the chess club",
-    "do you know where I put the notes for the meeting",
+    "do you recall where I put the notes for the meeting",
     "the lift in our building is broken again this week",
     "what a bright and sunny morning it is outside",
     "that film was a marvel of special effects",
     "my friend Martin is carving a wooden boat",
-    "please write your name at the top of the page",
+    "please print your name at the top of the page",
     "there is less milk in the fridge than I thought",
     "the snow will melt when the weather gets warmer",
     "we need a new light for the kitchen ceiling",
@@ -61,7 +62,7 @@ SENTENCES = (
     "nobody knew the answer to the last question",
     "the children played with a yellow kite in the park",
     "can you pass me the salt and the pepper please",
-    "my brother is a lefty so he writes with his other hand",
+    "my brother is a lefty so he draws with his other hand",
     "the theft of the painting made the news",
     "we watched a marvellous show at the theatre",
     "a loaf of bread costs more than it used to",
@@ -107,7 +108,7 @@ WORDS = {
              "Nora", "Noah", "Rita", "Bryce", "Wyatt", "Tess", "Jess", "Leslie", "Marta", "Marion"),
     "did": ("fixed", "painted", "lifted", "wrote", "found", "checked", "opened", "brought", "sold", "moved",
             "cleaned", "guessed", "noticed", "carved", "knitted", "wrapped", "lost", "borrowed"),
-    "do": ("fix", "paint", "carry", "lift", "write", "find", "check", "open", "bring", "sell", "move", "clean",
+    "do": ("fix", "paint", "carry", "lift", "mend", "find", "check", "open", "bring", "sell", "move", "clean",
            "carve", "wrap", "borrow", "measure", "ride"),
     "adj": ("bright", "yellow", "heavy", "tiny", "noisy", "lovely", "marvellous", "nice", "light", "new", "old",
             "tight", "lofty", "restless", "knotted", "bigger", "narrow", "messy", "yearly"),
@@ -214,9 +215,23 @@ def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -
     return (0.5 * x / np.abs(x).max()).astype(np.float32)
 
 
+# Words that sound like a Speech Commands word (and the demo's): a sentence saying one says that word.
+HOMOPHONES = {
+    "no": ("know", "knows"), "right": ("write", "writes", "rite", "wright"), "two": ("to", "too"),
+    "four": ("for", "fore"), "eight": ("ate",), "one": ("won",), "up": (), "off": (), "on": (),
+}
+
+
+def sounding_like(words: set[str] | list[str]) -> set[str]:
+    """`words` (lower case) and their homophones."""
+    lowered = {w.lower() for w in words}
+    return lowered | {h for w in lowered for h in HOMOPHONES.get(w, ())}
+
+
 def sentences_without(words: list[str]) -> list[str]:
-    """The sentences that hold none of the dataset's words (they would be negatives that say a keyword)."""
-    banned = {w.lower() for w in words}
+    """The sentences that say none of the dataset's words nor their homophones (they would be negatives that
+    say a keyword)."""
+    banned = sounding_like(words)
     return [s for s in SENTENCES if not banned & set(s.lower().split())]
 
 
@@ -226,7 +241,7 @@ def generated_sentence(rng: np.random.Generator, banned: set[str]) -> str:
     out = template
     while "{" in out:
         slot = out[out.index("{") + 1 : out.index("}")]
-        options = [w for w in WORDS[slot] if not banned & set(w.lower().split())]
+        options = [w for w in WORDS[slot] if not sounding_like(banned) & set(w.lower().split())]
         out = out.replace("{" + slot + "}", options[int(rng.integers(len(options)))], 1)
     return out
 

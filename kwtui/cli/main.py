@@ -31,6 +31,8 @@ app.add_typer(export_app, name="export")
 PresetArg = typer.Argument(..., help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
 SetOpt = typer.Option([], "--set", help="Override a preset field: section.key=value (repeatable).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON event per line to stdout.")
+ForceOpt = typer.Option(False, "--force", help="Deploy even a model that detects fewer than half of the held-out "
+                        "keyword clips at its operating point.")
 
 
 def load(preset: str, overrides: list[str]):
@@ -122,10 +124,11 @@ def flash(
     overrides: list[str] = SetOpt,
     port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: the preset's, 'auto' finds it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the esptool command instead of flashing."),
+    force: bool = ForceOpt,
     json_output: bool = JsonOpt,
 ) -> None:
     """Write the model (and optionally the firmware) to the ESP32 with esptool."""
-    stage_command("flash", preset, overrides, json_output, dry_run=dry_run, port=port)
+    stage_command("flash", preset, overrides, json_output, dry_run=dry_run, port=port, force_deploy=force)
 
 
 @export_app.command("esphome")
@@ -134,11 +137,12 @@ def export_esphome(
     overrides: list[str] = SetOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for <wake_word>.tflite and .json "
                                        "(default: runs/<name>/esphome)."),
+    force: bool = ForceOpt,
     json_output: bool = JsonOpt,
 ) -> None:
     """A model and manifest (v2) that ESPHome's micro_wake_word runs unchanged (features.frontend = "micro",
     train.model = "stream"); prints the YAML to use it."""
-    stage_command("esphome", preset, overrides, json_output, out=out)
+    stage_command("esphome", preset, overrides, json_output, out=out, force_deploy=force)
 
 
 TargetArg = typer.Argument(..., help="A preset (its run folder's converted model), a run folder, or an ESPHome "

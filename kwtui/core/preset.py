@@ -427,8 +427,14 @@ def user_presets_dir() -> Path:
 
 
 def find_preset(name_or_path: str) -> Path:
-    """A path as given, else a preset name looked up in the user's and the shipped folders."""
+    """A path as given (a run folder stands for the preset.toml saved in it: the settings it was run with), else
+    a preset name looked up in the user's and the shipped folders."""
     candidate = Path(name_or_path)
+    if candidate.is_dir():
+        saved = candidate / "preset.toml"
+        if not saved.is_file():
+            raise PresetError(f"{candidate}: a folder without preset.toml: give a preset, or a kwtui run folder")
+        return saved
     if candidate.exists() or candidate.suffix == ".toml" or "/" in name_or_path:
         return candidate
     for folder in (user_presets_dir(), shipped_presets_dir()):
@@ -456,7 +462,7 @@ def headless_command(preset_path: str | Path, preset: Preset | None = None, base
     shown = path.stem if path.parent == shipped_presets_dir() else str(path)
     parts = ["kwtui", "run", shlex.quote(shown)]
     if preset is not None and base is not None:
-        for key, value in _differences(base.to_dict(), preset.to_dict()):
+        for key, value in differences(base.to_dict(), preset.to_dict()):
             parts += ["--set", shlex.quote(f"{key}={_toml_literal(value)}")]
     return " ".join(parts)
 
@@ -474,11 +480,12 @@ def _toml_literal(value: Any) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, new value) of every field where `new` differs from `old`."""
     found = []
     for key, value in new.items():
         if isinstance(value, dict):
-            found += _differences(old.get(key) or {}, value, f"{prefix}{key}.")
+            found += differences(old.get(key) or {}, value, f"{prefix}{key}.")
         elif old.get(key) != value:
             found.append((f"{prefix}{key}", value))
     return found

@@ -16,7 +16,7 @@ from tests.esphome.conftest import DECOYS
 
 pytestmark = pytest.mark.slow
 
-V2_KEYS = {"type", "wake_word", "author", "website", "model", "trained_languages", "version", "micro"}
+V2_KEYS = {"type", "wake_word", "author", "model", "trained_languages", "version", "micro"}  # website: optional
 V2_MICRO_KEYS = {"probability_cutoff", "feature_step_size", "sliding_window_size", "tensor_arena_size",
                  "minimum_esphome_version"}
 
@@ -194,3 +194,34 @@ def test_ctrl_c_during_the_export_keeps_the_previous_export_and_names_the_comman
         run_stage("esphome", esphome_export["preset"], report, cancel, out=out)
     assert "re-run `kwtui export esphome esphome-test`" in str(info.value)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_manifest_that_would_rarely_fire_is_refused_unless_forced(esphome_export, tmp_path, monkeypatch):
+    """When the held-out check finds fewer than half of the keyword clips detected (kwtui's model of the device
+    or ESPHome's host runtime), nothing is written: one line naming the figures and --force; with --force the
+    export is written and a warning says what it is. (This model is good at every cutoff ESPHome allows, so the
+    check's figures are lowered here; the rest of the export is real.)"""
+    from kwtui.core import events as ev
+    from kwtui.core.errors import UserError
+    from kwtui.core.stages.pipeline import run_stage
+
+    real = esphome.held_out_detection
+
+    def weaker(*args, **kwargs):
+        found = real(*args, **kwargs)
+        found["keyword"].update(kwtui=0.25, pymicro_wakeword=0.25)
+        return found
+
+    monkeypatch.setattr(esphome, "held_out_detection", weaker)
+    out = tmp_path / "esphome"
+    with pytest.raises(UserError) as info:
+        run_stage("esphome", esphome_export["preset"], ev.ignore, ev.CancelToken(), out=out)
+    assert "detects 25% (ESPHome's host runtime) and 25% (kwtui's model of the device)" in str(info.value)
+    assert "would rarely fire" in str(info.value) and "--force" in str(info.value)
+    assert not out.exists() or not list(out.iterdir())
+    warnings: list = []
+    run_stage("esphome", esphome_export["preset"], lambda e: warnings.append(e), ev.CancelToken(), out=out,
+              force_deploy=True)
+    assert (out / "marvin.json").exists()
+    assert any(isinstance(e, ev.Warning) and "--force: exporting a model that detects 25%" in e.message
+               for e in warnings)

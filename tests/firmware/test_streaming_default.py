@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 
 from kwtui.core.device.model_image import parse_model_image
-from kwtui.core.events import CancelToken, ignore
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import import_tensorflow_quietly
-from tests.helpers.model import make_tone_store
 
 from tests.firmware.conftest import COMMANDS
 
@@ -175,7 +173,8 @@ def test_a_commands_model_flashed_into_the_simulated_esp32_boots_from_what_lande
     preset = dataclasses.replace(commands_run, flash=dataclasses.replace(commands_run.flash, chip="esp32"))
     preset_file = save_preset(preset, tmp_path / "commands.toml")
     with SimulatedEsp32() as board:
-        done = kwtui("flash", preset_file, "--port", board.port, timeout=180)
+        # --force: the tone model may detect fewer than half of its held-out clips (test_weak_models_are_refused)
+        done = kwtui("flash", preset_file, "--port", board.port, "--force", timeout=180)
     assert done.returncode == 0, done.stderr[-1500:]
     offset, size = next((p.offset, p.size) for p in read_partition_csv(FIRMWARE / "partitions.csv") if p.name == "model")
     partition = tmp_path / "read_back.bin"

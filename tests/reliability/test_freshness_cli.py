@@ -92,3 +92,50 @@ def test_records_are_typed_and_versioned(trained_run):
         assert record.labels == trained_run.class_names and len(record.fingerprint) == 40
         assert StageRecord.from_dict({**record.to_dict(), "version": RECORD_VERSION + 1}, kind) is None
         assert StageRecord.from_dict(record.to_dict(), "other") is None
+
+
+def test_a_stale_refusal_names_the_settings_and_the_run_folder_proceeds(trained_run, tmp_path):
+    """After `kwtui run PRESET --set train.epochs=...`, `kwtui flash PRESET` is refused naming the setting that
+    differs (the run folder's preset.toml against the preset) and the command that proceeds: the run folder as
+    TARGET, which flashes the model made with the settings saved in it."""
+    from kwtui.core.preset import save_preset
+
+    preset_file, preset = _copy(trained_run, tmp_path)
+    save_preset(preset, RunLayout(preset).preset_copy)  # what `kwtui run` leaves in the run folder
+    epochs = preset.train.epochs
+    result = kwtui("flash", preset_file, "--set", f"train.epochs={epochs + 7}", "--dry-run", timeout=180)
+    assert result.returncode == 2, result.stderr
+    line = _one_error(result)
+    assert f"train.epochs: {epochs} in the run folder, {epochs + 7} in the preset" in line, line
+    assert f"`kwtui flash {preset.run_path}`" in line, line
+    proceed = kwtui("flash", preset.run_path, "--dry-run", timeout=180)
+    assert proceed.returncode == 0, proceed.stderr[-1500:]
+    assert "esptool" in proceed.stdout + proceed.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = kwtui("flash", empty, "--dry-run")
+    assert refused.returncode == 2 and "without preset.toml" in _one_error(refused)
+
+
+def test_weak_models_are_refused_by_flash_unless_forced(trained_run, tmp_path):
+    """A model whose up-to-date evaluation detects fewer than half of the held-out keyword clips at the point
+    the board would get is refused with one line (exit 2) naming --force; --force flashes it with a warning."""
+    preset_file, preset = _copy(trained_run, tmp_path)
+    layout = RunLayout(preset)
+    report = json.loads(layout.report_json.read_text())
+    for frr, refused in ((0.8, True), (0.3, False)):
+        report["operating_point"]["false_reject_rate"] = frr
+        for point in report["curve"]:
+            point["false_reject_rate"] = frr
+        layout.report_json.write_text(json.dumps(report))
+        assert records.evaluate_status(layout).done  # the figures changed, not what the report was made from
+        result = kwtui("flash", preset_file, "--dry-run", timeout=180)
+        if refused:
+            assert result.returncode == 2, result.stderr
+            line = _one_error(result)
+            assert "detects 20% of the held-out keyword clips" in line and "--force" in line, line
+            forced = kwtui("flash", preset_file, "--dry-run", "--force", timeout=180)
+            assert forced.returncode == 0, forced.stderr[-1500:]
+            assert "--force: flashing a model that detects 20%" in forced.stderr
+        else:
+            assert result.returncode == 0, result.stderr[-1500:]

@@ -249,7 +249,85 @@ def status(layout: Any) -> dict[str, StageStatus]:
     return result
 
 
-def require_deployable(layout: Any) -> None:
+MIN_DETECTED_SHARE = 0.5  # flash / export refuse a model that detects fewer of the held-out keyword clips
+
+
+def held_out_detected_share(layout: Any) -> float | None:
+    """The share of held-out keyword clips the up-to-date evaluation saw detected at the operating point the
+    device gets (`operating_point`); None without an up-to-date evaluation or when that point is not on its curve."""
+    if not evaluate_status(layout).done:
+        return None
+    report = read_record(layout.report_json) or {}
+    op = operating_point(layout)
+    if op.chosen_by.startswith("evaluation"):
+        frr = (report.get("operating_point") or {}).get("false_reject_rate")
+    else:
+        frr = next((p.get("false_reject_rate") for p in report.get("curve") or []
+                    if p.get("average_window") == op.average_window and abs(p.get("threshold", -1) - op.threshold) < 1e-9),
+                   None)
+    return None if frr is None else 1.0 - float(frr)
+
+
+def refuse_weak_model(layout: Any, command: str) -> None:
+    """Refuse (exit 2) to deploy a model that detects fewer than MIN_DETECTED_SHARE of the held-out keyword clips
+    at its operating point: it would rarely fire. `--force` skips this."""
+    share = held_out_detected_share(layout)
+    if share is not None and share < MIN_DETECTED_SHARE:
+        raise UserError(f"the model detects {share:.0%} of the held-out keyword clips at its operating point: on the "
+                        f"device it would rarely fire; see {layout.report_txt} for what to improve, or add --force "
+                        f"to `kwtui {command}` to deploy it anyway")
+
+
+_COMMANDS = {"evaluate": "evaluate", "convert": "convert", "esphome": "export esphome", "flash": "flash"}
+MAX_NAMED_SETTINGS = 4
+
+
+def _saved_settings(layout: Any) -> tuple[list[str], bool]:
+    """What differs between the settings the run folder was last run with (its preset.toml) and this preset
+    (as "train.epochs: 3 in the run folder, 20 in the preset"), and whether those saved settings would find the
+    trained model up to date (so the run folder itself can be the TARGET)."""
+    from kwtui.core.preset import PresetError, differences, load_preset
+
+    saved_path = layout.preset_copy
+    if not saved_path.is_file():
+        return [], False
+    try:
+        saved = load_preset(saved_path)
+    except (PresetError, OSError):
+        return [], False
+    old, new = saved.to_dict(), layout.preset.to_dict()
+    named = []
+    for key, value in differences(old, new):
+        if key == "name":
+            continue
+        was: Any = old
+        for part in key.split("."):
+            was = was.get(part) if isinstance(was, dict) else None
+        named.append(f"{key}: {_short(was)} in the run folder, {_short(value)} in the preset")
+    same_folder = type(layout)(saved).run_dir == layout.run_dir
+    return named, same_folder and train_status(type(layout)(saved)).done
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def stale_hint(layout: Any, command: str | None) -> str:
+    """The settings that differ and, where the run folder's own settings fit its model, the command that uses
+    them (`kwtui flash runs/commands`): appended to a freshness refusal."""
+    named, usable = _saved_settings(layout)
+    hint = ""
+    if named:
+        more = len(named) - MAX_NAMED_SETTINGS
+        hint += " (" + "; ".join(named[:MAX_NAMED_SETTINGS]) + (f"; {more} more" if more > 0 else "") + ")"
+    if usable and command:
+        hint += (f"; or, to use the model made with the run folder's settings (its preset.toml), "
+                 f"`kwtui {command} {layout.run_dir}`")
+    return hint
+
+
+def require_deployable(layout: Any, command: str = "flash") -> None:
     """Flash: the converted model must come from the training run and classes of this preset. Its threshold and
     post-processing may differ (the partition image carries the preset's), so those do not make it stale."""
     record = read_record(layout.model_json)
@@ -258,7 +336,8 @@ def require_deployable(layout: Any) -> None:
         raise UserError(f"{layout.tflite}: no converted model; run `kwtui convert {name}` first")
     trained = train_status(layout)
     if not trained.done:
-        raise UserError(f"{trained.reason}: run `kwtui train {name}`, then `kwtui convert {name}` first")
+        raise UserError(f"{trained.reason}{stale_hint(layout, command)}: run `kwtui train {name}`, then "
+                        f"`kwtui convert {name}` first")
     if record.get("train_fingerprint") != train_fingerprint(layout.preset) or record.get("train_run") != train_run_id(layout):
         reason = _labels_reason(record, layout.preset, "converted model")
         if reason.endswith("other settings"):
@@ -266,8 +345,9 @@ def require_deployable(layout: Any) -> None:
         raise UserError(f"{reason}: run `kwtui convert {name}` first")
 
 
-def require(layout: Any, stage: str) -> None:
-    """Refuse (exit 2, one line) when the record `stage` reads is missing or stale for the preset."""
+def require(layout: Any, stage: str, command: str | None = None) -> None:
+    """Refuse (exit 2, one line) when the record `stage` reads is missing or stale for the preset, naming the
+    settings that differ from the run folder's and the commands that proceed. `command`: the one refused."""
     st = _CHECKS[stage](layout)
     if stage == "train" and st.done:
         feat = features_status(layout)
@@ -276,4 +356,5 @@ def require(layout: Any, stage: str) -> None:
             stage = "features"
     if not st.done:
         name = layout.preset.name
-        raise UserError(f"{st.reason}: run `kwtui {_RERUN[stage]} {name}` first")
+        hint = stale_hint(layout, _COMMANDS.get(command or "")) if st.state == "stale" else ""
+        raise UserError(f"{st.reason}{hint}: run `kwtui {_RERUN[stage]} {name}` first")

@@ -230,7 +230,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     from kwtui.core.stages.train import _load_keras, trained_model_path
 
     started = time.monotonic()
-    source = trained_model_path(layout)
+    source = trained_model_path(layout, "convert")
     splits = load_splits(layout, ("train", "validation", "test"))
     train, test = splits["train"], splits["test"]
     if len(test) == 0:  # verify on what there is; the summary says which split

@@ -259,7 +259,7 @@ def manifest(keyword: str, model_file: str, cutoff: float, window: int, arena: i
         "type": "micro",
         "wake_word": keyword.replace("_", " ").title(),
         "author": MANIFEST_AUTHOR,
-        "website": "https://github.com/kwtui/kwtui",
+        # no "website": optional in ESPHome's v2 schema, and kwtui has no address of its own to give
         "model": model_file,
         "trained_languages": ["en"],
         "version": 2,
@@ -287,14 +287,33 @@ def yaml_line(manifest_path: Path) -> str:
 
 
 def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken,
-                       out: str | Path | None = None) -> dict[str, Any]:
+                       out: str | Path | None = None, force_deploy: bool = False) -> dict[str, Any]:
     check_preset(preset)
     layout = RunLayout(preset)
     target = esphome_dir(preset, out)
     check_output_folder(target)
     refuse_foreign_files(target, wake_word_file_stem(preset.classes.keywords[0]))
     with run_folder.writing(layout.run_dir, "run_dir", STAGE):
-        return _export(preset, layout, target, report, cancel)
+        return _export(preset, layout, target, report, cancel, force_deploy)
+
+
+def _refuse_if_it_rarely_fires(rates: dict[str, Any] | None, micro: dict[str, Any], keyword: str,
+                               force_deploy: bool, report: ev.Reporter) -> None:
+    """A manifest that detects fewer than half of the held-out keyword clips, in kwtui's model of the device or
+    in ESPHome's host runtime, is not written (exit 2) unless --force."""
+    if not rates or not rates.get("clips"):
+        return
+    share = min(rates["kwtui"], rates["pymicro_wakeword"])
+    if share >= records.MIN_DETECTED_SHARE:
+        return
+    what = (f"detects {rates['pymicro_wakeword']:.0%} (ESPHome's host runtime) and {rates['kwtui']:.0%} (kwtui's model "
+            f"of the device) of {rates['clips']} held-out \"{keyword}\" clips at probability_cutoff "
+            f"{micro['probability_cutoff']:g}, sliding_window_size {micro['sliding_window_size']}")
+    if force_deploy:
+        report(ev.Warning(STAGE, f"--force: exporting a model that {what}"))
+        return
+    raise UserError(f"export esphome: the model {what}: in ESPHome it would rarely fire; train on more clips or "
+                    "longer (the report's verdict says what), or add --force to export it anyway")
 
 
 def check_output_folder(target: Path) -> None:
@@ -348,11 +367,11 @@ def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Rep
 
 
 def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter,
-            cancel: ev.CancelToken) -> dict[str, Any]:
+            cancel: ev.CancelToken, force_deploy: bool = False) -> dict[str, Any]:
     from kwtui.core.stages.train import _load_keras, trained_model_path
 
     started = time.monotonic()
-    source = trained_model_path(layout)
+    source = trained_model_path(layout, "esphome")
     splits = load_splits(layout, ("train", "validation", "test"))
     test = splits["test"] if len(splits["test"]) else splits["validation"]
     check_files(test.paths, report, cancel, STAGE)
@@ -397,6 +416,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
                                      f"{rates['clips']} held-out clips, kwtui's model of the device "
                                      f"{rates['kwtui']:.0%} ({rates['disagreements_not_borderline']} clips decided differently away from "
                                      f"the cutoff, best averages up to {rates['max_score_difference']:.3f} apart)"))
+    _refuse_if_it_rarely_fires(detection.get("keyword"), body["micro"], keyword, force_deploy, report)
     model_path, manifest_path = target / f"{stem}.tflite", target / f"{stem}.json"
     try:
         target.mkdir(parents=True, exist_ok=True)

@@ -399,7 +399,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
 
     started = time.monotonic()
     cfg = preset.evaluate
-    source = trained_model_path(layout)
+    source = trained_model_path(layout, "evaluate")
     info = features_info(layout)
     test: Split = load_splits(layout, ("test",))["test"]
     if len(test) == 0:

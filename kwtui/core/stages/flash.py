@@ -172,11 +172,18 @@ def plan_flash(preset: Preset, image_path: Path, image_bytes: int, chip: str, po
 
 
 def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_run: bool = False,
-              port: str | None = None) -> dict[str, Any]:
+              port: str | None = None, force_deploy: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     layout = RunLayout(preset)
     report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
     records.require_deployable(layout)
+    if force_deploy:
+        share = records.held_out_detected_share(layout)
+        if share is not None and share < records.MIN_DETECTED_SHARE:
+            report(ev.Warning(STAGE, f"--force: flashing a model that detects {share:.0%} of the held-out keyword "
+                                     "clips at its operating point"))
+    else:
+        records.refuse_weak_model(layout, "flash")
     ownership.claim(layout.run_dir, "run_dir")
 
     image = model_image_from_run(layout)

@@ -120,4 +120,4 @@ def _refuse_without_test_split(preset: Preset) -> None:
 
 
 _SKIPPABLE = ("train", "evaluate", "convert")
-_STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port")}
+_STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port", "force_deploy")}

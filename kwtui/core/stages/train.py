@@ -47,9 +47,10 @@ def deployed_model_path(layout: RunLayout) -> Path:
     return layout.best_model
 
 
-def trained_model_path(layout: RunLayout) -> Path:
-    """deployed_model_path, or a UserError saying to train first (or again, when the preset changed since)."""
-    records.require(layout, "train")
+def trained_model_path(layout: RunLayout, command: str | None = None) -> Path:
+    """deployed_model_path, or a UserError saying to train first (or again, when the preset changed since);
+    `command`: the stage asking (named in the refusal's alternative)."""
+    records.require(layout, "train", command)
     source = deployed_model_path(layout)
     if not source.exists():
         raise UserError(f"{source}: no trained model; run `kwtui train {layout.preset.name}` first")

@@ -48,6 +48,12 @@ from kwtui.core.data.spectrogram import SAMPLE_RATE  # noqa: E402
 TRAIN_VOICES = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-gbcwmd")
 TEST_VOICES = ("en-gb-x-rp", "en-gb-x-gbclan", "en-us-nyc")
 TRAIN_VARIANTS = ("", "+f1", "+f2", "+m1", "+m2", "+m3", "+m4")
+# --wide-voices: the training speakers also take these named variants (disjoint from every test set's), as a
+# dataset of many speakers would (Speech Commands has thousands); without it, 35 timbres
+WIDE_TRAIN_VARIANTS = ("+Adam", "+Alex", "+Andrea", "+Antonio", "+Auntie", "+Boris", "+Denis", "+Diogo", "+Ed",
+                       "+Edward", "+Gustave", "+Henrique", "+Hugo", "+Iven", "+John", "+Marco", "+Mario", "+Miguel",
+                       "+Mike", "+Pablo", "+Paul", "+Pedro", "+Quincy", "+Rob", "+Robert", "+Storm", "+female3",
+                       "+female4", "+grandpa", "+klatt", "+klatt3", "+Steph2", "+Gene2")
 TEST_VARIANTS = ("+f3", "+f4", "+m5", "+m6", "+m7")
 WORDS = demo.DEFAULT_WORDS
 CARRIERS = (("okay", "please"), ("I said", "just now"), ("the word is", ""), ("", "is what I said"),
@@ -162,12 +168,14 @@ def say(binary, speaker, text) -> np.ndarray:
     return resample(audio, rate) if rate != SAMPLE_RATE else audio
 
 
-def build_training_set(root: Path, per_word: int, seed: int) -> None:
+def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False) -> None:
     if (root / "validation_list.txt").exists():
         return
     binary = demo.espeak_binary()
     rng = np.random.default_rng(seed)
-    pool = speakers(TRAIN_VOICES, TRAIN_VARIANTS, max(20, per_word // 2), rng)
+    variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
+    pool = speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
+                    (10, 90) if wide else (20, 80))
     tasks = [(w, pool[(i + k) % len(pool)], i // len(pool), int(rng.integers(2**31)))
              for k, w in enumerate(WORDS) for i in range(per_word)]
 
@@ -387,6 +395,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["commands", "marvin"])
     parser.add_argument("--work", default="/tmp/kwtui-bench-detect")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--wide-voices", action="store_true", help="training speakers from WIDE_TRAIN_VARIANTS too")
     parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
                         help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
@@ -397,9 +406,9 @@ def main() -> None:
 
     import_tensorflow_quietly()
     work = Path(args.work)
-    dataset = work / f"train-{args.per_word}-v{DATASET_VERSION}"
+    dataset = work / f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
     started = time.monotonic()
-    build_training_set(dataset, args.per_word, args.seed)
+    build_training_set(dataset, args.per_word, args.seed, args.wide_voices)
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")

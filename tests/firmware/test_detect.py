@@ -201,3 +201,42 @@ def test_listen_without_an_audio_input_says_so_in_one_line(commands_run):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no audio input" in lines[0] and "kwtui detect" in lines[0]
+
+
+def test_the_wizard_tries_the_model_on_a_recording_and_keeps_a_threshold_picked_from_it(commands_run, tmp_path):
+    """The Evaluate step's Try it (a Textual pilot): a recording through the converted model shows a timeline
+    per keyword with the detections `kwtui detect` finds; ] raises the threshold on the same scores (fewer or
+    as many detections); "Use this threshold" makes it the preset's operating point, picked by hand."""
+    import asyncio
+
+    from kwtui.core.detect import detect_file, load_detector
+    from kwtui.tui.app import create_app
+    from tests.tui.pilot_utils import focus, press_button, wait_until
+
+    _recording(tmp_path / "try.wav")
+    run_dir = RunLayout(commands_run).run_dir
+    expected = detect_file(load_detector(run_dir), tmp_path / "try.wav").hits
+
+    async def scenario() -> None:
+        app = create_app(commands_run)
+        async with app.run_test(size=(120, 50)) as pilot:
+            app.go_to(next(i for i, s in enumerate(app.steps) if s.step_id == "evaluate"))
+            await pilot.pause()
+            app.query_one("#try-path").value = str(tmp_path / "try.wav")
+            await press_button(pilot, "try-run")
+            tryit = app.query_one("#try-it")
+            await wait_until(pilot, lambda: tryit.thresholds != [], 120, "the try-it run")
+            status = str(app.query_one("#try-status").render())
+            assert f"{len(expected)} detection(s)" in status, status
+            assert "^" in str(app.query_one("#try-plot").render()) and "thr " in str(app.query_one("#try-plot").render())
+            before = list(tryit.thresholds)
+            await focus(pilot, "try-use")
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+            assert tryit.thresholds == [round(t + 0.05, 2) for t in before]
+            await press_button(pilot, "try-use")
+            await pilot.pause()
+            assert app.preset.evaluate.threshold == pytest.approx(tryit.thresholds[0])
+            assert app.preset.evaluate.target_fa_per_hour == 0.0
+
+    asyncio.run(scenario())

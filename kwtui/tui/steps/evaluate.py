@@ -18,6 +18,7 @@ from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.features import StageStep
 from kwtui.tui.widgets.curve import DetectionCurve
+from kwtui.tui.widgets.tryit import TryIt
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -79,6 +80,8 @@ class EvaluateStep(StageStep):
                 yield DetectionCurve(id="curve")
                 yield Label("sweep at the chosen window (arrows pick by hand)", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
+        yield Label("Try it: the converted model over a recording, as the device runs it", classes="table-title")
+        yield TryIt(id="try-it")
 
     def load_from(self, preset: Preset) -> None:
         self.threshold = preset.evaluate.threshold
@@ -224,6 +227,13 @@ class EvaluateStep(StageStep):
             preset.evaluate.threshold, preset.evaluate.average_window = threshold, window
             preset.evaluate.target_fa_per_hour = 0.0
             self.show_threshold()
+
+    def on_try_it_use_threshold(self, message: TryIt.UseThreshold) -> None:
+        """A threshold tried on a recording becomes the operating point, picked by hand (every keyword)."""
+        self.threshold, self.target = round(message.threshold, 3), 0.0
+        preset = self.wizard.preset
+        preset.evaluate.threshold, preset.evaluate.target_fa_per_hour = self.threshold, 0.0
+        self.show_threshold()
 
     def show_threshold(self) -> None:
         """The operating point: how it was chosen, FRR per keyword with its interval, false accepts per hour with

@@ -146,8 +146,12 @@ def _from_run_folder(folder: Path, name: str) -> Detector:
     except (TypeError, ValueError):
         raise UserError(f"{meta_path}: thresholds / average_windows do not give one value per keyword; "
                         "convert the model again") from None
-    return Detector(name=name, model_path=folder / "model.tflite",
-                    tflite=_read_model(folder / "model.tflite", meta.get("model_bytes")),
+    from kwtui.core.io.records import model_file_problem
+
+    problem = model_file_problem(folder / "model.tflite", meta)
+    if problem:
+        raise UserError(f"{problem}; convert it again")
+    return Detector(name=name, model_path=folder / "model.tflite", tflite=_read_model(folder / "model.tflite"),
                     arena_bytes=_field(meta, "arena_bytes", meta_path, int), labels=tuple(labels[:outputs]),
                     num_keywords=keywords, stride=int(meta["stride"]), thresholds=point[0],
                     average_windows=point[1], refractory_ms=float(meta.get("refractory_ms", 1000)), rule="kwtui")

@@ -42,6 +42,31 @@ def test_parse_line():
         assert parse_line(other) is None
 
 
+def test_any_bytes_never_stop_the_monitor_nor_reach_the_terminal_raw(pty_port):
+    """A UART garbles lines: "score=0..63" once killed the monitor (float("0..63")); escape sequences were passed
+    to the terminal. Every byte value, garbled detections and ESC sequences: the monitor keeps reading, shows them
+    as text without control characters, and still parses the good detection that follows."""
+    master, path = pty_port
+    got: list = []
+    cancel = CancelToken()
+    thread = threading.Thread(target=monitor, args=(path, 115200, got.append, cancel), daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    noise = bytes(range(256)).replace(b"\n", b"")
+    os.write(master, b"DETECT label=yes score=0..63 t_ms=5\r\nDETECT label=\x1b[2Jno score=1e999 t_ms=9\r\n"
+                     + noise + b"\r\nDETECT label=yes score=0.9 t_ms=99999999999999999999999\r\n"
+                     + b"\x1b]0;owned\x07title\r\nDETECT label=left score=0.75 t_ms=42\r\n")
+    deadline = time.monotonic() + 5
+    while not any(isinstance(e, DetectionEvent) for e in got) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cancel.cancel()
+    thread.join(timeout=3)
+    assert not thread.is_alive()
+    assert [(e.label, e.score, e.device_ms) for e in got if isinstance(e, DetectionEvent)] == [("left", 0.75, 42)]
+    texts = [e.text for e in got if isinstance(e, StatusLine)]
+    assert len(texts) >= 4 and not any(ch in t for t in texts for ch in "\x1b\x07\x00\x9b")
+
+
 def test_monitor_reads_detections_and_other_lines_from_a_pty(pty_port):
     master, path = pty_port
     got: list = []

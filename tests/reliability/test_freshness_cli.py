@@ -139,3 +139,31 @@ def test_weak_models_are_refused_by_flash_unless_forced(trained_run, tmp_path):
             assert "--force: flashing a model that detects 20%" in forced.stderr
         else:
             assert result.returncode == 0, result.stderr[-1500:]
+
+
+def test_a_changed_model_or_hand_edited_model_json_is_refused_in_one_line(trained_run, tmp_path):
+    """model.json records the .tflite's size and sha256: a cut-off or altered model is stale for `kwtui run`
+    (converted again) and refused by flash (and `kwtui detect`, which reads it the same way); fields a hand edit broke are named, never a traceback."""
+    preset_file, preset = _copy(trained_run, tmp_path)
+    layout = RunLayout(preset)
+    original, meta_text = layout.tflite.read_bytes(), layout.model_json.read_text()
+    meta = json.loads(meta_text)
+    assert meta["model_sha256"] and meta["model_bytes"] == len(original)
+    layout.tflite.write_bytes(original[:20000])
+    assert records.convert_status(layout).state == "stale"
+    result = kwtui("flash", preset_file, "--dry-run", timeout=180)
+    assert result.returncode == 2, result.stderr
+    assert "20000 bytes where model.json says" in _one_error(result)
+    layout.tflite.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    assert records.convert_status(layout).state == "stale"
+    assert "sha256" in _one_error(kwtui("flash", preset_file, "--dry-run", timeout=180))
+    layout.tflite.write_bytes(original)
+    bad = {"arena_bytes": "abc", "num_keywords": "x", "labels": 5, "input_zero_point": 99999999999}
+    for key, value in [*bad.items(), ("arena_bytes", None), ("labels", ["a", "b", "c"])]:
+        edited = {**meta, key: value}
+        layout.model_json.write_text(json.dumps(edited))
+        result = kwtui("flash", preset_file, "--dry-run", timeout=180)
+        assert result.returncode == 2, (key, value, result.stderr)
+        assert f"'{key}'" in _one_error(result), (key, result.stderr)
+    layout.model_json.write_text(meta_text.replace('"arena_bytes": ' + str(meta["arena_bytes"]), '"arena_bytes": 1e400'))
+    assert "'arena_bytes'" in _one_error(kwtui("flash", preset_file, "--dry-run", timeout=180))

@@ -254,7 +254,7 @@ def scan_dataset(
         wavs = [n for n in names if n.lower().endswith(".wav")]
         is_noise = folder.startswith("_")
         for n in names:
-            if n not in wavs and not (is_noise and n.lower().endswith((".md", ".txt"))):
+            if not n.lower().endswith(".wav") and not (is_noise and n.lower().endswith((".md", ".txt"))):
                 scan.problems.append(Problem(f"{folder}/{n}", "stray_file", "not a .wav file (ignored)"))
         if not wavs:
             scan.problems.append(Problem(folder, "empty_folder", "no .wav files"))

@@ -15,7 +15,8 @@ from typing import Callable, Iterator
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.events import CancelToken
 
-DETECTION_RE = re.compile(r"^DETECT label=(?P<label>.+?) score=(?P<score>[0-9.]+) t_ms=(?P<t_ms>\d+)\b")
+# a score is one decimal number: a line the UART garbled ("score=0..63") is shown as text, never a detection
+DETECTION_RE = re.compile(r"^DETECT label=(?P<label>.+?) score=(?P<score>\d+(?:\.\d*)?|\.\d+) t_ms=(?P<t_ms>\d{1,15})\b")
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,19 @@ def read_lines(conn, cancel: CancelToken | None = None, max_line: int = 512) -> 
         buffer += chunk
         while b"\n" in buffer:
             raw, buffer = buffer.split(b"\n", 1)
-            yield raw.decode("utf-8", errors="replace").rstrip("\r")
+            yield printable(raw.decode("utf-8", errors="replace").rstrip("\r"))
         if len(buffer) > max_line:  # garbage without newlines (wrong baud rate): drop it
-            yield buffer.decode("utf-8", errors="replace")
+            yield printable(buffer.decode("utf-8", errors="replace"))
             buffer = b""
+
+
+_CONTROL = {c: "\ufffd" for c in [*range(0, 9), *range(10, 32), 127, *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """A line as it may reach a terminal: control characters (ESC starts terminal escape sequences that could
+    move the cursor, retitle or clear the screen) become U+FFFD; a tab stays."""
+    return text.translate(_CONTROL)
 
 
 def monitor(

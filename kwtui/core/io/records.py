@@ -227,9 +227,29 @@ def evaluate_status(layout: Any) -> StageStatus:
     return _status(layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
 
 
+def model_file_problem(tflite_path: Path, record: dict[str, Any]) -> str | None:
+    """Why the .tflite beside a model.json is not the one it describes (size, sha256), or None."""
+    expected_size, expected_sha = record.get("model_bytes"), record.get("model_sha256")
+    try:
+        data = tflite_path.read_bytes()
+    except OSError as exc:
+        return f"{tflite_path}: cannot read the converted model ({exc.strerror or exc})"
+    if isinstance(expected_size, int) and len(data) != expected_size:
+        return (f"{tflite_path}: {len(data)} bytes where model.json says {expected_size}: the model was changed or cut "
+                "off since it was converted")
+    if isinstance(expected_sha, str) and hashlib.sha256(data).hexdigest() != expected_sha:
+        return f"{tflite_path}: its sha256 is not model.json's: the model was changed since it was converted"
+    return None
+
+
 def convert_status(layout: Any) -> StageStatus:
-    return _status(layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model",
-                   layout.preset)
+    found = _status(layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model",
+                    layout.preset)
+    if found.done:
+        problem = model_file_problem(layout.tflite, read_record(layout.model_json) or {})
+        if problem:
+            return StageStatus("stale", problem)
+    return found
 
 
 _CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,

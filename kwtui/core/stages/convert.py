@@ -11,6 +11,8 @@ Both end in model.cc/.h/.tflite/.json, committed as one unit.
 
 from __future__ import annotations
 
+import hashlib
+
 import time
 import warnings
 from dataclasses import dataclass
@@ -274,6 +276,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         "final_fit_all": source != layout.best_model,
         "quantization": quantization,
         "model_bytes": len(tflite),
+        "model_sha256": hashlib.sha256(tflite).hexdigest(),  # flash, export, detect and the up-to-date check verify it
         "arena_bytes": arena,
         "arena_min_bytes": arena_min,
         "arena_margin_bytes": arena - arena_min,

@@ -65,11 +65,55 @@ def load_converted_model(layout: RunLayout) -> tuple[bytes, dict[str, Any]]:
     if not layout.tflite.is_file() or not meta_path.is_file():
         missing = layout.tflite if not layout.tflite.is_file() else meta_path
         raise UserError(f"{missing}: no converted model; run `kwtui convert {layout.preset.name}` first")
+    again = f"run `kwtui convert {layout.preset.name}` again"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        return layout.tflite.read_bytes(), meta
+        tflite = layout.tflite.read_bytes()
     except (OSError, ValueError) as exc:
-        raise UserError(f"{meta_path}: unreadable ({exc}); run `kwtui convert {layout.preset.name}` again") from None
+        raise UserError(f"{meta_path}: unreadable ({exc}); {again}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_path}: not a kwtui model.json; {again}")
+    problem = records.model_file_problem(layout.tflite, meta) or _meta_problem(meta) or _outputs_problem(tflite, meta)
+    if problem:
+        raise UserError(f"{problem if problem.startswith(str(layout.tflite)) else f'{meta_path}: {problem}'}; {again}")
+    return tflite, meta
+
+
+def _outputs_problem(tflite: bytes, meta: dict[str, Any]) -> str | None:
+    """model.json's labels against the model's own output size (one sigmoid, or one output per label)."""
+    from kwtui.core.stages.esphome import describe_model
+
+    try:
+        outputs = int(describe_model(tflite)["outputs"][0]["shape"][-1])
+    except Exception:  # noqa: BLE001 - a damaged flatbuffer raises whatever its reader meets
+        return "the .tflite beside it is not a readable TFLite model"
+    expected = 1 if meta.get("sigmoid_output") else len(meta["labels"])
+    if outputs != expected:
+        return f"field 'labels' names {len(meta['labels'])} classes but the model has {outputs} outputs"
+    return None
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    """The first field of a (hand-edited) model.json the partition image cannot be built from, or None."""
+    def integer(key: str, low: int, high: int) -> bool:
+        value = meta.get(key)
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        return "field 'labels' must be a list of class names"
+    if not integer("num_keywords", 1, len(labels)):
+        return f"field 'num_keywords' must be a whole number from 1 to {len(labels)} (the labels)"
+    if not integer("arena_bytes", 1, 1 << 24):
+        return "field 'arena_bytes' must be a whole number of bytes (1 to 16 MiB)"
+    for key in ("input_zero_point", "output_zero_point"):
+        if key in meta and not integer(key, -128, 255):
+            return f"field {key!r} must be a whole number from -128 to 255"
+    for key in ("input_scale", "output_scale"):
+        value = meta.get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1e6:
+            return f"field {key!r} must be a finite number >= 0"
+    return None
 
 
 def model_image_from_run(layout: RunLayout) -> bytes:

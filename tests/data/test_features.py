@@ -217,3 +217,43 @@ def test_unwritable_output_is_a_user_error(demo_dataset, tmp_path):
                                         features={"output": str(tmp_path / "a_file" / "features")}))
     with pytest.raises(UserError, match="cannot create or write the folder"):
         run_features(preset, ev.ignore, ev.CancelToken())
+
+
+def _tiny_preset(tmp_path, **features):
+    from tests.tui.scripted import write_tiny_dataset
+
+    dataset = write_tiny_dataset(tmp_path / "data")
+    return from_dict({"name": "tiny", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
+                      "classes": {"keywords": ["yes", "no"], "synthesize_negative_speech": False},
+                      "features": {"variants": 1, "workers": 1, **features}})
+
+
+def test_a_settings_change_removes_only_the_feature_files_kwtui_wrote(tmp_path):
+    """Regenerating after a settings change deletes the .npy files the folder's manifests list or this run
+    would write, never a user's own .npy that happens to sit in the features folder."""
+    import dataclasses
+
+    preset = _tiny_preset(tmp_path)
+    run_features(preset, ev.ignore, ev.CancelToken())
+    features = RunLayout(preset).features_dir
+    mine = [features / "yes" / "user_notes.npy", features / "my_embeddings" / "user_vectors.npy"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        np.save(path, np.arange(3))
+    listed = [row["path"] for row in csv.DictReader(open(features / "train.csv"))]
+    reseeded = dataclasses.replace(preset, features=dataclasses.replace(preset.features, seed=7))
+    run_features(reseeded, ev.ignore, ev.CancelToken())
+    assert all(np.array_equal(np.load(path), np.arange(3)) for path in mine)
+    now = [row["path"] for split in SPLITS for row in csv.DictReader(open(features / f"{split}.csv"))]
+    assert now and all((features / p).exists() for p in now)
+    assert not [p for p in set(listed) - set(now) if (features / p).exists()]  # the old ones went
+
+
+def test_features_output_inside_the_dataset_is_refused_before_anything_is_written(tmp_path):
+    from kwtui.core.errors import UserError
+
+    preset = _tiny_preset(tmp_path, output=str(tmp_path / "data" / "features"))
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "data").rglob("*"))
+    with pytest.raises(UserError, match="features.output: .* is inside the dataset"):
+        run_features(preset, ev.ignore, ev.CancelToken())
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "data").rglob("*")) == before

@@ -63,8 +63,21 @@ def _remove_temp_files(root: Path) -> int:
     return writer.remove_stale_temps(root, recursive=True)
 
 
-def _prepare_folder(features_dir: Path, params: dict[str, Any], report: Reporter) -> None:
-    """If the (owned) folder holds features made with other settings, remove those (ours only)."""
+def _listed_in_manifests(features_dir: Path) -> set[str]:
+    """The feature files the folder's own manifests list (paths relative to it)."""
+    listed: set[str] = set()
+    for split in SPLITS:
+        try:
+            with open(features_dir / f"{split}.csv", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+                listed.update(row["path"] for row in csv.DictReader(handle) if row.get("path"))
+        except (OSError, csv.Error, KeyError):
+            continue
+    return listed
+
+
+def _prepare_folder(features_dir: Path, params: dict[str, Any], plan: ClipPlan, report: Reporter) -> None:
+    """If the (owned) folder holds features made with other settings, remove those: only files kwtui wrote
+    there (those its manifests list) or would write now (this plan's outputs); anything else is left alone."""
     params_file = features_dir / PARAMS_FILE
     if params_file.exists():
         try:
@@ -75,10 +88,10 @@ def _prepare_folder(features_dir: Path, params: dict[str, Any], report: Reporter
             changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
             report(Warning(STAGE, f"settings changed ({', '.join(changed)}): regenerating all features",
                            str(features_dir)))
-            for folder, _dirs, files in os.walk(features_dir):
-                for name in files:
-                    if name.endswith(".npy"):
-                        os.unlink(os.path.join(folder, name))
+            ours = _listed_in_manifests(features_dir) | {job.output for job in plan.jobs}
+            for relative in ours:
+                if relative.endswith(".npy") and not os.path.isabs(relative) and ".." not in relative.split("/"):
+                    (features_dir / relative).unlink(missing_ok=True)
             for name in ("features.json", *(f"{s}.csv" for s in SPLITS)):
                 (features_dir / name).unlink(missing_ok=True)
     _write_atomic(params_file, json.dumps(params, indent=1, sort_keys=True))
@@ -147,6 +160,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     started = time.monotonic()
     layout = RunLayout(preset)
     features_dir = layout.features_dir
+    _refuse_output_inside_dataset(features_dir, preset.dataset_path)
     ownership.claim(layout.run_dir, "run_dir")  # before any work: refused if either holds the user's files
     ownership.claim(features_dir, "features.output")
     start_forkserver()
@@ -167,6 +181,17 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     with _exclusive(features_dir):
         writer.remove_stale_temps(layout.noise_cache_dir)
         return _generate(preset, layout, scan, plan, params, started, report, cancel)
+
+
+def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:
+    """features.output inside the dataset would mix kwtui's .npy files into the user's word folders (and the
+    next scan would see them): refused before anything is written."""
+    out, data = Path(os.path.abspath(os.path.expanduser(features_dir))), Path(os.path.abspath(os.path.expanduser(dataset)))
+    with contextlib.suppress(OSError):
+        out, data = out.resolve(), data.resolve()
+    if out == data or data in out.parents:
+        raise UserError(f"features.output: {features_dir} is inside the dataset {dataset}; kwtui would write its "
+                        "feature files among your clips: choose a folder outside it (the default is runs/<name>/features)")
 
 
 def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report: Reporter,
@@ -210,7 +235,7 @@ def _generate(
 ) -> dict[str, Any]:
     features_dir = layout.features_dir
     try:
-        _prepare_folder(features_dir, params, report)
+        _prepare_folder(features_dir, params, plan, report)
         _remove_temp_files(features_dir)
         for folder in sorted({os.path.dirname(j.output) for j in plan.jobs}):
             (features_dir / folder).mkdir(parents=True, exist_ok=True)

@@ -257,3 +257,34 @@ def test_features_output_inside_the_dataset_is_refused_before_anything_is_writte
     with pytest.raises(UserError, match="features.output: .* is inside the dataset"):
         run_features(preset, ev.ignore, ev.CancelToken())
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "data").rglob("*")) == before
+
+
+def test_negative_speech_and_noise_folders_are_used_wherever_they_are_or_refused(tmp_path, monkeypatch):
+    """A folder outside the dataset (a path, ~ expanded) is trained on like one inside it; a folder named but not
+    found, or holding no usable audio, is refused naming the field (it was silently ignored)."""
+    import dataclasses
+
+    import soundfile
+
+    from kwtui.core.errors import UserError
+
+    preset = _tiny_preset(tmp_path)
+    home = tmp_path / "home"
+    podcasts = home / "podcasts"
+    podcasts.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    soundfile.write(podcasts / "talk.wav", 0.1 * rng.standard_normal(16000 * 12), 16000, subtype="PCM_16")
+    monkeypatch.setenv("HOME", str(home))
+
+    def with_speech(*folders):
+        return dataclasses.replace(preset, classes=dataclasses.replace(preset.classes, negative_speech=list(folders)))
+
+    summary = run_features(with_speech("~/podcasts"), ev.ignore, ev.CancelToken())
+    assert summary
+    rows = [row["path"] for split in SPLITS
+            for row in csv.DictReader(open(RunLayout(preset).features_dir / f"{split}.csv"))]
+    assert any(p.startswith("_negative_speech/podcasts__talk__") for p in rows), rows[:5]
+    (home / "empty").mkdir()
+    for folders, words in ((["~/missing"], "is neither a folder of the dataset"), (["~/empty"], "holds no usable audio")):
+        with pytest.raises(UserError, match=f"classes.negative_speech: .*{words}"):
+            run_features(with_speech(*folders), ev.ignore, ev.CancelToken())

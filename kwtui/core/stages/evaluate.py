@@ -224,7 +224,9 @@ def held_out_material(preset: Preset, info: dict[str, Any], test: Split, feature
     material.speech = _cached_regions([r for r in test_regions if r.get("kind") == "speech"], "speech", preset,
                                       info, report)
     files, problems = ambient.recordings_in(list(preset.evaluate.ambient_folders))
-    for where, why in problems:
+    for where, why in problems:  # a folder the user named must be used, never silently skipped
+        if str(where) in map(str, preset.evaluate.ambient_folders):
+            raise UserError(f"evaluate.ambient_folders: {where}: {why}; fix the path or remove it from the preset")
         report(ev.Warning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
     cache_dir = RunLayout(preset).noise_cache_dir
     for path in files:

@@ -170,7 +170,8 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     if scan.unmatched_listed:
         report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
                               "(`kwtui scan` lists them); check the lists' paths"))
-    plan = plan_clips(_with_synthetic_speech(preset, layout, scan, report, cancel), scan)
+    planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
+    plan = plan_clips(_with_synthetic_speech(planned, layout, scan, report, cancel), scan)
     clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
     if clash:
         raise UserError(f"{preset.dataset_path / clash[0]}: a word folder named like a file kwtui writes into the "
@@ -181,6 +182,46 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     with _exclusive(features_dir):
         writer.remove_stale_temps(layout.noise_cache_dir)
         return _generate(preset, layout, scan, plan, params, started, report, cancel)
+
+
+_DEFAULT_FOLDERS = {"negative_speech": ["_running_speech_"], "noise_folders": ["_background_noise_"]}
+
+
+def _with_folders_anywhere(preset: Preset, scan: Any) -> Preset:
+    """classes.negative_speech and classes.noise_folders name folders of the dataset (by name) or any folder
+    (a path; `~` and `$VAR` expanded): the wavs in an outside folder join the scan under its absolute path. A
+    named folder that is neither, or holds no usable audio, is refused naming the field (a default name the
+    dataset lacks is not: it is the schema's guess, and the stage says what it does without it)."""
+    changed: dict[str, list[str]] = {}
+    for field_name in ("negative_speech", "noise_folders"):
+        folders = list(getattr(preset.classes, field_name))
+        resolved = []
+        for folder in folders:
+            if folder in scan.noise:
+                resolved.append(folder)
+                continue
+            path = Path(os.path.expandvars(os.path.expanduser(folder)))
+            if not path.is_absolute():
+                path = Path(os.path.abspath(path)) if (path.is_dir() and "/" in folder) else preset.dataset_path / folder
+            if not path.is_dir():
+                if folder in _DEFAULT_FOLDERS[field_name]:
+                    resolved.append(folder)
+                    continue
+                raise UserError(f"classes.{field_name}: {folder!r} is neither a folder of the dataset "
+                                f"({preset.dataset_path}) nor a folder at that path; fix the name or remove it")
+            wavs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".wav" and p.is_file()
+                          and not p.name.startswith("."))
+            headers = [read_header(str(p)) for p in wavs]
+            if not any(not h.error and h.seconds >= 1.0 for h in headers):
+                raise UserError(f"classes.{field_name}: {path} holds no usable audio (.wav files of at least 1 s "
+                                "directly in it); add some or remove the folder from the preset")
+            scan.noise[str(path)] = headers
+            resolved.append(str(path))
+        if resolved != folders:
+            changed[field_name] = resolved
+    if not changed:
+        return preset
+    return dataclasses.replace(preset, classes=dataclasses.replace(preset.classes, **changed))
 
 
 def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:

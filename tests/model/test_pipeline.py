@@ -161,8 +161,9 @@ def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_ru
 
 
 def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, tmp_path):
-    """evaluate.ambient_folders as a user fills it: a good recording counts, a FIFO (which would block a read),
-    a file that is not audio and a missing folder are each skipped with one warning naming it."""
+    """evaluate.ambient_folders as a user fills it: a good recording counts, a FIFO (which would block a read) and
+    a file that is not audio are each skipped with one warning naming it; a folder that is not there is refused
+    naming the field (it was skipped, and the hours it should have added silently missing)."""
     import copy
     import os
 
@@ -182,12 +183,16 @@ def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, t
     os.mkfifo(folder / "pipe.wav")
     (folder / "notes.wav").write_bytes(b"this is not a wav file at all" * 10)
     preset.evaluate.ambient_folders = [str(folder), str(tmp_path / "missing")]
+    from kwtui.core.errors import UserError
+
+    with pytest.raises(UserError, match="evaluate.ambient_folders: .*missing: not a folder"):
+        run_evaluate(preset, ev.ignore, ev.CancelToken())
+    preset.evaluate.ambient_folders = [str(folder)]
     events = []
     summary = run_evaluate(preset, events.append, ev.CancelToken())
     warnings = [e.message + " " + (e.path or "") for e in events if isinstance(e, ev.Warning)]
     assert any("pipe.wav" in w and "not a regular file" in w for w in warnings), warnings
     assert any("notes.wav" in w and "skipped" in w for w in warnings), warnings
-    assert any("missing" in w and "not a folder" in w for w in warnings), warnings
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["ambient"]["sources"]["recordings"] == 1
     assert report["ambient"]["seconds_by_kind"]["recording"] == pytest.approx(90.0, abs=0.5)

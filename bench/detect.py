@@ -299,12 +299,12 @@ def test_streams(root: Path, meta: dict, keywords: list[str]):
     """kwtui's Stream plans over the test files: the ambient one, and the keywords of `keywords` (in its order)."""
     ambient_plan = ambient.Stream()
     rec = ambient.Region(str(root / "ambient.f32"), 0, meta["ambient_samples"], "recording", "ambient")
-    for piece in ambient._pieces_of(rec):
+    for piece in ambient.pieces_of(rec):
         ambient_plan.add(piece.end - piece.start, piece, None, None)
     keyword_plan = ambient.Stream()
     total = (root / "keywords.f32").stat().st_size // 4
     region = ambient.Region(str(root / "keywords.f32"), 0, total, "keyword", "keywords")
-    for piece in ambient._pieces_of(region):
+    for piece in ambient.pieces_of(region):
         keyword_plan.add(piece.end - piece.start, piece, None, None)
     for start, index, word in meta["placements"]:
         if word in keywords:

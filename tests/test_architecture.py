@@ -146,3 +146,14 @@ def test_no_import_cycles_between_front_end_modules():
     for path in (KWTUI / "tui").rglob("*.py"):
         if path.name != "app.py" and "steps" in path.parts or "widgets" in path.parts or "screens" in path.parts:
             assert not {t for t in _module_imports(path) if t.startswith("kwtui.tui.app")}, path.name
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A leading underscore means "this module only": what another module needs is public, named for it."""
+    found = []
+    for path in [*KWTUI.rglob("*.py"), *(KWTUI.parent / "bench").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kwtui"):
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []

@@ -26,12 +26,12 @@ def _keras_macs(model) -> int:
 
 
 def test_macs_from_the_flatbuffer_match_the_keras_layers(trained_run):
-    from kwtui.core.stages.train import _load_keras
+    from kwtui.core.stages.train import load_keras
 
     layout = RunLayout(trained_run)
     tflite = layout.tflite.read_bytes()
     macs = sum(c.macs for c in op_costs(tflite) if c.kind not in ("max_pool", "avg_pool"))
-    assert macs == _keras_macs(_load_keras(layout.best_model))
+    assert macs == _keras_macs(load_keras(layout.best_model))
     meta = json.loads(layout.model_json.read_text())
     assert meta["compute"] == compute_summary(tflite, trained_run.evaluate.hop_ms)
     ms = meta["compute"]["estimated_ms"]

@@ -44,10 +44,10 @@ def test_per_channel_dense_weights_are_caught(trained_run):
     from kwtui.core.features.store import load_batch, load_splits
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.model import inference_clone
-    from kwtui.core.stages.train import _load_keras
+    from kwtui.core.stages.train import load_keras
 
     layout = RunLayout(trained_run)
-    clone = inference_clone(_load_keras(layout.best_model), trained_run.train.model, len(trained_run.class_names), False)
+    clone = inference_clone(load_keras(layout.best_model), trained_run.train.model, len(trained_run.class_names), False)
     x = load_batch(load_splits(layout, ("train",))["train"].paths[:20])
     converter = tf.lite.TFLiteConverter.from_keras_model(clone)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -143,12 +143,12 @@ def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_ru
 
     from kwtui.core.preset import save_preset
     from kwtui.core.stages.evaluate import load_scorer
-    from kwtui.core.stages.train import _load_keras
+    from kwtui.core.stages.train import load_keras
 
     test = load_splits(layout, ("test",))["test"]
     x = load_batch(test.paths[:32])
     tflm = load_scorer(layout, layout.best_model)(x)
-    keras_out = np.asarray(_load_keras(layout.best_model)(x, training=False))
+    keras_out = np.asarray(load_keras(layout.best_model)(x, training=False))
     assert np.max(np.abs(tflm - keras_out)) < 1e-4
     probe = ("import sys; from kwtui.core.preset import load_preset; from kwtui.core import events as ev; "
              "from kwtui.core.stages.evaluate import run_evaluate; "

@@ -106,7 +106,7 @@ class Material:
         return sum(r.seconds for group in (self.words, self.speech, self.noise, self.recordings) for r in group)
 
 
-def _pieces_of(region: Region) -> list[Region]:
+def pieces_of(region: Region) -> list[Region]:
     step = int(PIECE_SECONDS * SAMPLE_RATE)
     if region.end - region.start <= step * 1.5:
         return [region]
@@ -126,7 +126,7 @@ def ambient_stream(material: Material, snr_db: tuple[float, float], seed: int) -
     """The ambient stream's plan (no audio yet)."""
     rng = np.random.default_rng(seed)
     stream = Stream()
-    utterances = list(material.words) + [p for r in material.speech for p in _pieces_of(r)]
+    utterances = list(material.words) + [p for r in material.speech for p in pieces_of(r)]
     order = rng.permutation(len(utterances))
     for i in order:
         region = utterances[int(i)]
@@ -135,10 +135,10 @@ def ambient_stream(material: Material, snr_db: tuple[float, float], seed: int) -
         stream.add(int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE), None, snr, noise)
         stream.add(region.end - region.start, region, snr, noise)
     for region in material.noise:
-        for piece in _pieces_of(region):
+        for piece in pieces_of(region):
             stream.add(piece.end - piece.start, piece, None, None)
     for region in material.recordings:
-        for piece in _pieces_of(region):
+        for piece in pieces_of(region):
             stream.add(piece.end - piece.start, piece, None, None)
     return stream
 
@@ -147,7 +147,7 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
     """Each held-out keyword clip between stretches of held-out speech, over noise; positions in `keywords`."""
     rng = np.random.default_rng(seed + 1)
     stream = Stream()
-    context = list(material.words) + [p for r in material.speech for p in _pieces_of(r)]
+    context = list(material.words) + [p for r in material.speech for p in pieces_of(r)]
 
     def speech_context(noise: Region | None, snr: float) -> None:
         want = int(rng.uniform(*CONTEXT_SECONDS) * SAMPLE_RATE)

@@ -229,7 +229,7 @@ def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> 
 
 
 def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.stages.train import _load_keras, trained_model_path
+    from kwtui.core.stages.train import load_keras, trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout, "convert")
@@ -244,7 +244,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
 
     sigmoid = sigmoid_output(preset)
     n_outputs = 1 if sigmoid else len(preset.class_names)
-    keras_model = _load_keras(source)
+    keras_model = load_keras(source)
     cancel.raise_if_cancelled()
     representative = _representative(train, preset.convert.representative_samples, preset.train.seed)
     if preset.train.model == "stream":

@@ -368,7 +368,7 @@ def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Rep
 
 def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter,
             cancel: ev.CancelToken, force_deploy: bool = False) -> dict[str, Any]:
-    from kwtui.core.stages.train import _load_keras, trained_model_path
+    from kwtui.core.stages.train import load_keras, trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout, "esphome")
@@ -376,7 +376,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     test = splits["test"] if len(splits["test"]) else splits["validation"]
     check_files(test.paths, report, cancel, STAGE)
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"ESPHome streaming model from {source.name}"))
-    keras_model = _load_keras(source)
+    keras_model = load_keras(source)
     module, stride = streaming_module(keras_model)
     macs = streaming_macs(keras_model)
     train = splits["train"]

@@ -71,9 +71,9 @@ def _convert(source: str, target: str, kind: str, n_outputs: int, sigmoid: bool)
     import_tensorflow_quietly()
     from kwtui.core.model import inference_clone
     from kwtui.core.stages.convert import to_tflite
-    from kwtui.core.stages.train import _load_keras
+    from kwtui.core.stages.train import load_keras
 
-    model = inference_clone(_load_keras(Path(source)), kind, n_outputs, sigmoid)
+    model = inference_clone(load_keras(Path(source)), kind, n_outputs, sigmoid)
     writer.write_bytes(Path(target), to_tflite(model, None, "float"))
 
 

@@ -263,7 +263,7 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
 # --- the stage -------------------------------------------------------------------------------
 
 
-def _load_keras(path: Path) -> Any:
+def load_keras(path: Path) -> Any:
     import keras
 
     try:
@@ -350,7 +350,7 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     with contextlib.suppress(FileNotFoundError):
         os.unlink(layout.train_record)
     if state is not None and layout.last_checkpoint.exists():
-        model = _load_keras(layout.last_checkpoint)
+        model = load_keras(layout.last_checkpoint)
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
         model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed,
@@ -412,7 +412,7 @@ def _final_fit_all(
         [p for s in splits.values() for p in s.paths],
         np.concatenate([s.labels for s in splits.values()]),
     )
-    model = _load_keras(layout.best_model)
+    model = load_keras(layout.best_model)
     seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights,
                         workers=READ_THREADS, spec_augment=cfg.spec_augment)
     state = {"epochs_done": 0, "best": None, "history": []}

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from kwtui.tui.widgets.plot import _DOTS, _line
+from kwtui.tui.widgets.plot import DOTS, draw_line
 
 _LABEL_WIDTH = 5
 X_MIN = 0.1  # FA/h at the left edge; 0 false accepts are drawn there
@@ -58,14 +58,14 @@ class DetectionCurve(Widget):
 
         def dot(dx: int, dy: int) -> None:
             if 0 <= dx < dots_w and 0 <= dy < dots_h:
-                cells[dy // 4][dx // 2] |= _DOTS[dy % 4][dx % 2]
+                cells[dy // 4][dx // 2] |= DOTS[dy % 4][dx % 2]
 
         previous = None
         for fa, frr in self.points:
             here = position(fa, frr)
             if previous is not None:  # a step: FRR holds until the next rate lowers it
-                _line(previous, (here[0], previous[1]), dot)
-                _line((here[0], previous[1]), here, dot)
+                draw_line(previous, (here[0], previous[1]), dot)
+                draw_line((here[0], previous[1]), here, dot)
             dot(*here)
             previous = here
         target_col = position(self.target, 0)[0] // 2 if self.target > 0 else None

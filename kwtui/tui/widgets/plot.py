@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 # bit of each dot in a braille cell, indexed [row][column]
-_DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 _LABEL_WIDTH = 6
 
 
@@ -70,7 +70,7 @@ class LinePlot(Widget):
         def plot_dot(dx: int, dy: int, color: str) -> None:
             if 0 <= dx < dots_w and 0 <= dy < dots_h:
                 row, col = dy // 4, dx // 2
-                cells[row][col] |= _DOTS[dy % 4][dx % 2]
+                cells[row][col] |= DOTS[dy % 4][dx % 2]
                 colors[row][col] = color
 
         for s in self.series.values():
@@ -82,7 +82,7 @@ class LinePlot(Widget):
                 if previous is None:
                     plot_dot(dx, dy, s.color)
                 else:
-                    _line(previous, (dx, dy), lambda a, b, c=s.color: plot_dot(a, b, c))
+                    draw_line(previous, (dx, dy), lambda a, b, c=s.color: plot_dot(a, b, c))
                 previous = (dx, dy)
 
         text = Text(no_wrap=True, overflow="crop")
@@ -119,7 +119,7 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 
-def _line(a: tuple[int, int], b: tuple[int, int], plot) -> None:
+def draw_line(a: tuple[int, int], b: tuple[int, int], plot) -> None:
     """Bresenham between two dot positions."""
     (x0, y0), (x1, y1) = a, b
     dx, dy = abs(x1 - x0), -abs(y1 - y0)

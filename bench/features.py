@@ -344,7 +344,7 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
 
     from kwtui.core.features import worker as F
     from kwtui.core.data import spectrogram as spec
-    from kwtui.core.data.audio import Audio, _read_pcm16, fit_to_clip, resample
+    from kwtui.core.data.audio import Audio, read_pcm16, fit_to_clip, resample
 
     F._keep_freed_memory()
     dataset = synth_dataset(4000, rate)
@@ -361,7 +361,7 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
         spent = np.zeros(len(steps))
         for i, path in enumerate(wavs):  # load_audio's steps for a mono PCM16 file, timed one by one
             t0 = clock()
-            data, file_rate = _read_pcm16(path)
+            data, file_rate = read_pcm16(path)
             t1 = clock()
             x = resample(data[:, 0], file_rate)
             t2 = clock()

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data.audio import _read_pcm16, load_audio, resample
+from kwtui.core.data.audio import read_pcm16, load_audio, resample
 
 
 def _with_list_chunk(path):
@@ -52,7 +52,7 @@ def wavs(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["mono16k", "mono22k", "stereo", "clipped", "listchunk", "truncated_odd"])
 def test_pcm16_reader_gives_libsndfile_values(wavs, name):
-    fast = _read_pcm16(wavs[name])
+    fast = read_pcm16(wavs[name])
     assert fast is not None, "plain PCM16 must take the numpy path"
     expected, rate = sf.read(wavs[name], dtype="float32", always_2d=True)
     assert fast[1] == rate and fast[0].dtype == np.float32
@@ -61,7 +61,7 @@ def test_pcm16_reader_gives_libsndfile_values(wavs, name):
 
 @pytest.mark.parametrize("name", ["pcm24", "float", "extensible"])
 def test_other_formats_fall_back_to_libsndfile(wavs, name):
-    assert _read_pcm16(wavs[name]) is None
+    assert read_pcm16(wavs[name]) is None
     samples = load_audio(wavs[name]).samples
     expected = sf.read(wavs[name], dtype="float32", always_2d=True)[0].mean(axis=1)
     np.testing.assert_array_equal(samples, expected)

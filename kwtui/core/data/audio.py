@@ -54,7 +54,7 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.nd
 _ONE_READ_MAX = 1 << 30  # os.read returns at most ~2 GB at once
 
 
-def _read_pcm16(path: str | Path) -> tuple[np.ndarray, int] | None:
+def read_pcm16(path: str | Path) -> tuple[np.ndarray, int] | None:
     """Plain PCM16 RIFF (Speech Commands, espeak) in one read, no libsndfile: (float32 (frames, channels),
     rate), the same values soundfile gives; None for anything else (soundfile decides)."""
     try:
@@ -78,7 +78,7 @@ def _read_pcm16(path: str | Path) -> tuple[np.ndarray, int] | None:
 
 def load_audio(path: str | Path) -> Audio:
     """Read a whole file as mono 16 kHz float32. Raises BadAudio with a short reason."""
-    fast = _read_pcm16(path)
+    fast = read_pcm16(path)
     if fast is not None:
         data, rate = fast  # 16-bit integers: always finite
     else:

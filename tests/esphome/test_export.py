@@ -155,7 +155,7 @@ def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
     for args, words in ((["commands"], "one wake word per model"), (["marvin", *legacy], 'features.frontend = "micro"')):
         result = kwtui("export", "esphome", *args, "--set", f"run_dir={tmp_path / 'run'}", timeout=60)
         assert result.returncode == 2, result.stderr
-        (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+        (line,) = [text for text in result.stderr.splitlines() if text.startswith("error:")]
         assert words in line and "Traceback" not in result.stderr, line
 
 

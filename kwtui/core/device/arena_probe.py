@@ -69,3 +69,14 @@ def _probe(model_path: str, arena_size: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(_probe(sys.argv[1], int(sys.argv[2])))
+
+
+def arena_with_margin(tflite: bytes, margin: int, limit: int, align: int, what: str) -> tuple[int, int]:
+    """(the smallest arena TFLite Micro runs `tflite` in, that plus `margin` rounded up to `align`): the one
+    arena search both deployment targets use. KwtuiError naming `what` when `limit` bytes are not enough."""
+    from kwtui.core.errors import KwtuiError
+
+    minimum = measured_arena(tflite, 8 * 1024, limit, align)
+    if minimum is None:
+        raise KwtuiError(f"{what}: TFLite Micro cannot run the model even in a {limit} byte arena")
+    return minimum, -(-(minimum + margin) // align) * align

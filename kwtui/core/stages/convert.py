@@ -373,7 +373,7 @@ def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, ca
                      report: ev.Reporter) -> ConvertedModel:
     """The streaming graph of the trained model (kwtui.core.streaming, the path the ESPHome export takes too),
     verified stride by stride in TFLM against the whole-clip model."""
-    from kwtui.core.device.arena_probe import measured_arena
+    from kwtui.core.device.arena_probe import arena_with_margin
     from kwtui.core.stages.esphome import describe_model
     from kwtui.core.streaming import (compare_with_whole_clips, streaming_module, to_streaming_tflite,
                                       within_stream_tolerance)
@@ -384,10 +384,7 @@ def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, ca
     cancel.raise_if_cancelled()
     compute = compute_summary(tflite, stride * micro_frontend.STEP_MS)
     _warn_if_slow(compute, stride * micro_frontend.STEP_MS, report)
-    arena_min = measured_arena(tflite, 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
-    if arena_min is None:
-        raise KwtuiError(f"convert: TFLite Micro cannot run the model even with a {ARENA_LIMIT} byte arena")
-    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    arena_min, arena = arena_with_margin(tflite, ARENA_MARGIN_BYTES, ARENA_LIMIT, ARENA_ALIGN, "convert")
     with quiet_native_output():
         comparison, streamed, whole = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths,
                                                                cancel, report, STAGE)

@@ -30,7 +30,7 @@ from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
 from kwtui.core.device.esphome_rules import (ESPHOME_OPS, INPUT_SCALE, INPUT_ZERO_POINT, MAX_CUTOFF,
                                             MAX_STATE_VARIABLES, SCHEMA_VERSION)
-from kwtui.core.device.arena_probe import measured_arena
+from kwtui.core.device.arena_probe import arena_with_margin
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits
 from kwtui.core.io import records, run_folder, writer
@@ -127,13 +127,6 @@ def esphome_problems(description: dict[str, Any], stride: int | None = None) -> 
     if out["shape"] != [1, 1] or out["type"] != "uint8":
         problems.append(f"output {out['type']} {out['shape']} (ESPHome reads uint8 [1, 1])")
     return problems
-
-
-def minimal_arena(tflite: bytes) -> int:
-    arena = measured_arena(tflite, 8 * 1024, ARENA_LIMIT, ARENA_ALIGN)
-    if arena is None:
-        raise KwtuiError(f"export esphome: TFLite Micro cannot run the model even in a {ARENA_LIMIT} byte arena")
-    return arena
 
 
 # --- detection on held-out clips: kwtui's model of the device, and ESPHome's own host runtime ------------------
@@ -389,8 +382,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     if problems:
         raise KwtuiError(f"export esphome: the converted model would not run in ESPHome: {'; '.join(problems)}")
     cancel.raise_if_cancelled()
-    arena_min = minimal_arena(tflite)
-    arena = -(-(arena_min + ARENA_MARGIN_BYTES) // ARENA_ALIGN) * ARENA_ALIGN
+    arena_min, arena = arena_with_margin(tflite, ARENA_MARGIN_BYTES, ARENA_LIMIT, ARENA_ALIGN, "export esphome")
     with quiet_native_output():
         comparison, _, _ = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths, cancel, report, STAGE)
     if not within_stream_tolerance(comparison):

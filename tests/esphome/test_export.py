@@ -41,6 +41,16 @@ def test_export_writes_the_model_and_a_v2_manifest_and_nothing_else(esphome_expo
     assert "micro_wake_word: {models: [{model:" in json.dumps(summary)
 
 
+def test_a_small_esphome_run_gets_an_honest_verdict_and_a_point_that_fires(esphome_export):
+    """The esphome preset on a small synthetic set (60 clips per word, minutes of ambient audio): the target cannot
+    be measured, so the point is the fallback (never the one that hears nothing), and the verdict says so."""
+    report = esphome_export["report"]
+    op = report["operating_point"]
+    assert not op["meets_target"] and op["false_reject_rate"] < 0.5 and op["chosen_by"].startswith("fallback")
+    assert report["verdict"]["status"] in ("not measurable", "not usable")
+    assert report["verdict"]["next_steps"] and "evaluate.ambient_folders" in report["verdict"]["next_steps"][0]
+
+
 def test_the_model_is_what_esphome_loads(esphome_export):
     tflite = (esphome_export["out"] / "marvin.tflite").read_bytes()
     model = esphome.describe_model(tflite)

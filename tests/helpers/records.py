@@ -40,11 +40,31 @@ def converted_meta(labels: list[str], num_keywords: int, model_bytes: int, **ove
     return meta
 
 
+def minimal_tflite(outputs: int, size: int) -> bytes:
+    """A real TFLite flatbuffer (one [1, outputs] uint8 tensor, input and output of an empty graph) padded with
+    seeded random bytes (as incompressible as real weights) to `size`: what flash reads of a model (its output
+    size) without converting one."""
+    import flatbuffers
+    import numpy as np
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    tensor = schema.TensorT()
+    tensor.shape, tensor.type, tensor.buffer = [1, outputs], schema.TensorType.UINT8, 0
+    graph = schema.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = [tensor], [0], [0], []
+    model = schema.ModelT()
+    model.version, model.subgraphs, model.operatorCodes, model.buffers = 3, [graph], [], [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    data = bytes(builder.Output())
+    assert len(data) <= size, (len(data), size)
+    return data + np.random.default_rng(1).integers(0, 256, size - len(data), dtype=np.uint8).tobytes()
+
+
 def converted_run_factory(tmp_path):
     """A preset whose run folder holds a converted model (model.tflite + model.json); returns a factory."""
     import json
 
-    import numpy as np
 
     from kwtui.core.preset import from_dict
 
@@ -58,9 +78,7 @@ def converted_run_factory(tmp_path):
         layout = RunLayout(preset)
         write_fresh_records(layout)
         if write_model:
-            rng = np.random.default_rng(1)
-            tflite = b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, model_bytes - 8, dtype=np.uint8).tobytes()
-            (run_dir / "model.tflite").write_bytes(tflite)
+            (run_dir / "model.tflite").write_bytes(minimal_tflite(len(labels), model_bytes))
             meta = {**converted_meta(labels, 1, model_bytes), **model_record_fields(layout)}
             (run_dir / "model.json").write_text(json.dumps(meta))
         return preset

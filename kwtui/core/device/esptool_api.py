@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 from typing import Any
 
@@ -142,6 +144,10 @@ def flash_board(port: str, baud: int, expected_chip: str, plan_for: Any, logger:
             attach_flash(esp)
             write_flash(esp, [(offset, str(path)) for offset, path in plan.writes], flash_freq="keep",
                         flash_mode="keep", flash_size="keep", compress=True)
+            # esptool counts compressed bytes: a file that compresses ends its bar short of its size; written and
+            # MD5-verified means all of it
+            written = sum(Path(path).stat().st_size for _, path in plan.writes)
+            report(ev.Progress(STAGE, written, written, unit="bytes", message="written and verified"))
             reset_chip(esp, "hard-reset")
             return chip, plan
         except (Cancelled, UserError):

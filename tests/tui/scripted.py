@@ -65,7 +65,7 @@ def write_results(layout: RunLayout) -> None:
     """The records of a finished run, in the shapes the stages write: train.json, report.json and model.json,
     with the fingerprints of `layout.preset` (so the wizard shows them as up to date)."""
     from kwtui.core.io import records
-    from tests.helpers.records import model_record_fields, write_fresh_records
+    from tests.helpers.records import minimal_tflite, model_record_fields, write_fresh_records
 
     write_fresh_records(layout, run_id="snapshot")
     matrix = [[18, 1, 1, 0], [2, 16, 2, 0], [1, 1, 17, 1], [0, 0, 1, 39]]
@@ -94,6 +94,7 @@ def write_results(layout: RunLayout) -> None:
     model = {**model_record_fields(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
              "tflm_accuracy": 0.8813}
     (layout.run_dir / "model.json").write_text(json.dumps(model))
+    layout.tflite.write_bytes(minimal_tflite(len(CLASSES), 38720))  # model.json describes a model that is there
 
 
 def write_tiny_dataset(root: Path) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -110,15 +109,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_model(path: Path, expected_bytes: Any = None) -> bytes:
+def _read_model(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read the model ({exc.strerror or exc})") from None
-    if isinstance(expected_bytes, int) and len(data) != expected_bytes:
-        raise UserError(f"{path}: {len(data)} bytes where its description says {expected_bytes}: the model was "
-                        "changed or cut off; convert (or export) it again")
-    return data
 
 
 def _field(data: dict[str, Any], key: str, path: Path, kind: type | tuple[type, ...]) -> Any:
@@ -245,11 +240,20 @@ class Session:
         outputs = np.stack(rows) if rows else np.zeros((0, len(self.detector.labels)), np.float32)
         return outputs, hits
 
+    @property
+    def inferences(self) -> int:
+        """Inferences run so far: the index the next one gets."""
+        return self._inferences
+
     def time_of(self, inference: int) -> float:
-        """Seconds from the start to the end of the audio inference `inference` had heard (its last slice's
-        30 ms window)."""
-        last_slice = (inference + 1) * self.detector.stride - 1
-        return (last_slice * micro_frontend.STEP_SAMPLES + micro_frontend.WINDOW_SAMPLES) / SAMPLE_RATE
+        return heard_until_s(inference, self.detector.stride)
+
+
+def heard_until_s(inference: int, stride: int) -> float:
+    """Seconds from the start to the end of the audio inference `inference` had heard (its last slice's 30 ms
+    window)."""
+    last_slice = (inference + 1) * stride - 1
+    return (last_slice * micro_frontend.STEP_SAMPLES + micro_frontend.WINDOW_SAMPLES) / SAMPLE_RATE
 
 
 def check_audio(paths: Sequence[Path]) -> None:
@@ -312,7 +316,7 @@ def detect_file(detector: Detector, path: Path, on_outputs: Any = None, on_progr
     hits: list[Hit] = []
     samples = 0
     for block in audio_blocks(path):
-        first = session._inferences  # noqa: SLF001 - the index the block's first inference gets
+        first = session.inferences
         outputs, found = session.push(block)
         hits.extend(found)
         samples += len(block)
@@ -339,8 +343,8 @@ class ScoresWriter:
 
     def __call__(self, first: int, outputs: np.ndarray) -> None:
         for k, row in enumerate(outputs):
-            end = ((first + k + 1) * self._stride - 1) * micro_frontend.STEP_SAMPLES + micro_frontend.WINDOW_SAMPLES
-            self._handle.write(f"{end / SAMPLE_RATE:.3f}," + ",".join(f"{v:.6g}" for v in row) + "\n")
+            self._handle.write(f"{heard_until_s(first + k, self._stride):.3f},"
+                               + ",".join(f"{v:.6g}" for v in row) + "\n")
 
     def close(self, ok: bool) -> None:
         self._handle.close()
@@ -353,7 +357,3 @@ class ScoresWriter:
 
 def _csv_name(label: str) -> str:
     return label if not any(c in label for c in ',"\n') else json.dumps(label)
-
-
-def real_time_factor(seconds: float, wall: float) -> float:
-    return seconds / wall if wall > 0 else math.inf

@@ -42,26 +42,34 @@ def test_parse_line():
         assert parse_line(other) is None
 
 
+def _monitored(master: int, path: str, writes: list[bytes], detections_wanted: int) -> list:
+    """Run `monitor` on `path` in a thread while each of `writes` is written to the pty (0.3 s apart, so a line
+    may be split across reads); stop once `detections_wanted` detections came (or after 5 s). Its events."""
+    got: list = []
+    cancel = CancelToken()
+    thread = threading.Thread(target=monitor, args=(path, 115200, got.append, cancel), daemon=True)
+    thread.start()
+    for data in writes:
+        time.sleep(0.3)
+        os.write(master, data)
+    deadline = time.monotonic() + 5
+    while sum(isinstance(e, DetectionEvent) for e in got) < detections_wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cancel.cancel()
+    thread.join(timeout=3)
+    assert not thread.is_alive()
+    return got
+
+
 def test_any_bytes_never_stop_the_monitor_nor_reach_the_terminal_raw(pty_port):
     """A UART garbles lines: "score=0..63" once killed the monitor (float("0..63")); escape sequences were passed
     to the terminal. Every byte value, garbled detections and ESC sequences: the monitor keeps reading, shows them
     as text without control characters, and still parses the good detection that follows."""
     master, path = pty_port
-    got: list = []
-    cancel = CancelToken()
-    thread = threading.Thread(target=monitor, args=(path, 115200, got.append, cancel), daemon=True)
-    thread.start()
-    time.sleep(0.3)
     noise = bytes(range(256)).replace(b"\n", b"")
-    os.write(master, b"DETECT label=yes score=0..63 t_ms=5\r\nDETECT label=\x1b[2Jno score=1e999 t_ms=9\r\n"
-                     + noise + b"\r\nDETECT label=yes score=0.9 t_ms=99999999999999999999999\r\n"
-                     + b"\x1b]0;owned\x07title\r\nDETECT label=left score=0.75 t_ms=42\r\n")
-    deadline = time.monotonic() + 5
-    while not any(isinstance(e, DetectionEvent) for e in got) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cancel.cancel()
-    thread.join(timeout=3)
-    assert not thread.is_alive()
+    got = _monitored(master, path, [b"DETECT label=yes score=0..63 t_ms=5\r\nDETECT label=\x1b[2Jno score=1e999 t_ms=9\r\n"
+                                    + noise + b"\r\nDETECT label=yes score=0.9 t_ms=99999999999999999999999\r\n"
+                            + b"\x1b]0;owned\x07title\r\nDETECT label=left score=0.75 t_ms=42\r\n"], 1)
     assert [(e.label, e.score, e.device_ms) for e in got if isinstance(e, DetectionEvent)] == [("left", 0.75, 42)]
     texts = [e.text for e in got if isinstance(e, StatusLine)]
     assert len(texts) >= 4 and not any(ch in t for t in texts for ch in "\x1b\x07\x00\x9b")
@@ -69,20 +77,10 @@ def test_any_bytes_never_stop_the_monitor_nor_reach_the_terminal_raw(pty_port):
 
 def test_monitor_reads_detections_and_other_lines_from_a_pty(pty_port):
     master, path = pty_port
-    got: list = []
-    cancel = CancelToken()
-    thread = threading.Thread(target=monitor, args=(path, 115200, got.append, cancel), daemon=True)
-    thread.start()
-    time.sleep(0.3)
-    os.write(master, b"ets Jun  8 2016 00:22:57\r\nkwtui: model from partition\r\nDETECT label=mar")
-    time.sleep(0.3)  # a line split across two reads
-    os.write(master, b"vin score=0.912 t_ms=4000\r\n\xff\xfe garbage\r\nDETECT label=sheila score=0.990 t_ms=6100\r\n")
-    deadline = time.monotonic() + 5
-    while sum(isinstance(e, DetectionEvent) for e in got) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cancel.cancel()
-    thread.join(timeout=3)
-    assert not thread.is_alive()
+    got = _monitored(master, path, [b"ets Jun  8 2016 00:22:57\r\nkwtui: model from partition\r\nDETECT label=mar",
+                            # a line split across two reads
+                            b"vin score=0.912 t_ms=4000\r\n\xff\xfe garbage\r\nDETECT label=sheila score=0.990 t_ms=6100\r\n"],
+                     2)
     detections = [(e.label, e.score, e.device_ms) for e in got if isinstance(e, DetectionEvent)]
     assert detections == [("marvin", 0.912, 4000), ("sheila", 0.99, 6100)]
     others = [e.text for e in got if isinstance(e, StatusLine)]

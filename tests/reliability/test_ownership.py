@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -111,6 +112,23 @@ def test_a_temp_whose_pid_was_reused_by_a_later_process_is_removed(tmp_path):
             newer.kill()
 
 
+def test_a_temp_whose_writer_is_a_zombie_is_removed(tmp_path):
+    """A killed parent's worker is reparented; in a container without an init nobody reaps it, so its pid stays
+    taken by a zombie (this left a temp behind in CI). A zombie writes nothing: its temp is stale."""
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie until reaped
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(exited.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stale = tmp_path / f".kwtui-tmp-{exited.pid}-0123abcd-clip.npy.part"
+        stale.write_text("left by a killed worker")
+        assert writer.remove_stale_temps(tmp_path) == 1
+        assert not stale.exists()
+    finally:
+        exited.wait()
+
+
 def test_temp_names_fit_255_bytes_for_the_longest_legal_name(tmp_path):
     name = "w" * 251 + ".npy"
     writer.write_bytes(tmp_path / name, b"x" * 10)
@@ -147,6 +165,7 @@ def test_full_disk_mid_unit_leaves_no_temp_and_the_old_set(tmp_path):
 
 KILL_SCRIPT = """
 import sys
+import time
 from pathlib import Path
 from kwtui.core.io import writer
 folder = Path(sys.argv[1])

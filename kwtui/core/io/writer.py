@@ -3,8 +3,8 @@
 Temp files are named `.kwtui-tmp-<pid>-<random>-<target name>.part` (at most 255 bytes; without `.part` only
 where a library insists on the target's suffix, e.g. Keras' `.keras`), created beside their
 target, tracked from the moment they exist, renamed into place on success and removed on every failure path
-(ENOSPC included). Only names of exactly this scheme whose writer is no longer running (its pid gone, or reused
-by a process started after the temp's last write) are ever cleaned up: a user's `.env.tmpl` or `.x.tmp` cannot
+(ENOSPC included). Only names of exactly this scheme whose writer is no longer running (its pid gone or a zombie, or
+reused by a process started after the temp's last write) are ever cleaned up: a user's `.env.tmpl` or `.x.tmp` cannot
 match it.
 
 Several files that belong together (a converted model and its C++ sources, a checkpoint and its training
@@ -63,7 +63,11 @@ _PID_REUSE_SLACK_S = 2.0
 def _writer_alive(pid: int, last_write: float) -> bool:
     """Whether the process that wrote a temp (pid from its name, `last_write` its mtime) may still be writing it."""
     try:
-        started = psutil.Process(pid).create_time()
+        proc = psutil.Process(pid)
+        # A zombie has exited: a killed worker whose orphaned pid nobody reaps (no init in a container) stays one.
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        started = proc.create_time()
     except psutil.NoSuchProcess:
         return False
     except psutil.Error:  # exists but cannot be inspected (another user's): leave its file alone

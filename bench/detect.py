@@ -151,7 +151,7 @@ TEST_SETS = {
 }
 SPEECH_FILES = 40  # conversations of demo.SENTENCES_PER_FILE sentences each in the training set (~40 min)
 DATASET_VERSION = 3  # in the training set's folder name: bump when the set is built differently
-TEST_SET_VERSION = 2  # in test.json: a test set built by another version is rebuilt
+TEST_SET_VERSION = 3  # in test.json: a test set built by another version is rebuilt
 
 
 def speakers(voices, variants, count, rng, speed=(120, 200), pitch=(20, 80)):
@@ -221,8 +221,8 @@ def _babble(seconds: float, rng, talkers: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _mix(speech: np.ndarray, snr_db: float, rng, noises=TEST_NOISES, talkers=None) -> np.ndarray:
-    kind = noises[rng.integers(len(noises))]
+def _mix(speech: np.ndarray, snr_db: float, rng, noises=TEST_NOISES, talkers=None, kind=None) -> np.ndarray:
+    kind = kind or noises[rng.integers(len(noises))]
     seconds = len(speech) / SAMPLE_RATE + 0.01
     noise = (_babble(seconds, rng, talkers) if kind == "babble" else _noise(kind, seconds, rng))[: len(speech)]
     level = active_rms(speech) or 1.0
@@ -246,15 +246,21 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
     talkers = [say(binary, pool[k], test_set.sentences[k % len(test_set.sentences)]) for k in range(8)]
     low, high = test_set.snr_db
 
-    def mix(speech):
-        return _mix(speech, float(rng.uniform(low, high)), rng, test_set.noises, talkers)
-    placements = []
+    def mix(speech, condition=None):
+        kind, snr = test_set.noises[rng.integers(len(test_set.noises))], float(rng.uniform(low, high))
+        if condition is not None:
+            condition.update(noise=kind, snr_db=round(snr, 1))
+        return _mix(speech, snr, rng, test_set.noises, talkers, kind)
+    placements, conditions = [], []
     with open(root / "keywords.f32", "wb") as out:
         position = 0
         for index, word in enumerate(keywords):
             for _ in range(per_keyword):
                 speaker = pool[rng.integers(len(pool))]
-                before, after = test_set.carriers[rng.integers(len(test_set.carriers))]
+                carrier = int(rng.integers(len(test_set.carriers)))
+                before, after = test_set.carriers[carrier]
+                condition = {"voice": speaker.voice, "variant": speaker.variant, "speed": speaker.speed,
+                             "pitch": speaker.pitch, "carrier": " _ ".join((before, after)).strip()}
                 parts, onset = [np.zeros(SAMPLE_RATE, np.float32)], 0
                 for text in (before, word, after):
                     if not text:
@@ -266,9 +272,10 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
                         onset = sum(len(p) for p in parts)
                     parts += [audio, np.zeros(int(rng.uniform(0.05, 0.2) * SAMPLE_RATE), np.float32)]
                 parts.append(np.zeros(SAMPLE_RATE, np.float32))
-                utterance = mix(np.concatenate(parts))
+                utterance = mix(np.concatenate(parts), condition)
                 out.write(utterance.astype("<f4").tobytes())
                 placements.append((position + onset - SAMPLE_RATE // 4, index, word))  # the 1 s around the word
+                conditions.append(condition)
                 position += len(utterance)
     samples_ambient = 0
     sentences = list(test_set.sentences)
@@ -290,7 +297,7 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
             samples_ambient += len(mixed)
     meta = {"version": TEST_SET_VERSION, "per_keyword": per_keyword, "ambient_minutes": ambient_minutes,
             "keywords": list(keywords),
-            "placements": placements, "ambient_samples": samples_ambient}
+            "placements": placements, "conditions": conditions, "ambient_samples": samples_ambient}
     meta_path.write_text(json.dumps(meta))
     return meta
 
@@ -310,6 +317,31 @@ def test_streams(root: Path, meta: dict, keywords: list[str]):
         if word in keywords:
             keyword_plan.keywords.append((start, keywords.index(word), word))
     return ambient_plan, keyword_plan
+
+
+def placed_conditions(meta: dict, keywords: list[str]) -> list[dict]:
+    """How each placed keyword of `keywords` was said and mixed, in the keyword stream's order."""
+    return [{"keyword": word, **c} for (_, _, word), c in zip(meta["placements"], meta["conditions"])
+            if word in keywords]
+
+
+def _band(value: float, width: float) -> str:
+    low = int(value // width * width)
+    return f"{low}-{low + int(width)}"
+
+
+def misses_by_condition(hit: np.ndarray, conditions: list[dict]) -> dict:
+    """The miss rate of one operating point split by each condition of the test (voice, variant, noise, SNR, speed,
+    pitch, carrier): which of them carries the misses. -> {condition: {value: [miss rate, placements]}}"""
+    keys = {"keyword": str, "voice": str, "variant": str, "noise": str, "carrier": str,
+            "snr_db": lambda v: _band(v, 5), "speed": lambda v: _band(v, 30), "pitch": lambda v: _band(v, 25)}
+    out: dict = {}
+    for key, label in keys.items():
+        groups: dict[str, list[bool]] = {}
+        for h, c in zip(hit, conditions):
+            groups.setdefault(label(c[key]), []).append(bool(h))
+        out[key] = {g: [round(1 - float(np.mean(v)), 2), len(v)] for g, v in sorted(groups.items())}
+    return out
 
 
 def preset_for(name: str, model: str, dataset: Path, work: Path):
@@ -373,6 +405,14 @@ def measure(preset, root: Path, meta: dict) -> dict:
                                                  "windows": combined["average_windows"],
                                                  "fa_per_hour": combined["false_accepts_per_hour"],
                                                  "frr": combined["per_keyword_false_reject_rate"]}
+    if meta.get("conditions"):  # where the misses at <= 1 FA/h on this test's own curve come from
+        best = out.get("per_keyword_at_1", out["at_1"])
+        count = len(kw_idx)
+        thresholds_1 = best.get("thresholds", [best.get("threshold")] * count)
+        windows_1 = best.get("windows", [best.get("window")] * count)
+        hit = E.placement_hits(k_scores, keyword_plan, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms,
+                               thresholds_1, windows_1)
+        out["misses_at_1_by_condition"] = misses_by_condition(hit, placed_conditions(meta, keywords))
     own = records.operating_point(layout)
     own_thresholds, own_windows = own.per_keyword(len(kw_idx))
     point = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
@@ -422,7 +462,9 @@ def main() -> None:
               f"[{time.monotonic() - started:.0f} s]", flush=True)
     test_root, meta = tests[args.test_set[0]]
     results = {}
-    if args.diagnose:
+    if args.diagnose:  # the streaming default's breakdown is in every run's output (misses_at_1_by_condition)
+        if "stream" in args.models:
+            parser.error("--diagnose scores 1 s spectrogram windows: legacy models only (--models cnn old)")
         for name in args.presets:
             for model in args.models:
                 result = diagnose(preset_for(name, model, dataset, work), test_root)

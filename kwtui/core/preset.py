@@ -6,6 +6,7 @@ Relative paths in a preset are resolved against the current working directory wh
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import os
@@ -185,6 +186,7 @@ _CHOICES = {
 }
 _RENAMED = {"features.noise_volume": "features.noise_snr_db (noise mixed at a signal-to-noise ratio, in dB)"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_MAX = 64
 
 
 def _type_name(tp: Any) -> str:
@@ -211,6 +213,11 @@ def _check_value(where: str, tp: Any, value: Any) -> Any:
         raise PresetError(f"{where}: expected true or false, got {value!r}")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise PresetError(f"{where}: expected an integer, got {value!r}")
+    if tp is str and isinstance(value, (int, float, datetime.date, datetime.time)):
+        # TOML read 2024 as a number, 2024-01-02 as a date: text must be quoted (the shell eats one pair)
+        field = where.removeprefix("--set ")
+        raise PresetError(f"{where}: expected text, got {value}: quote it, {field} = \"{value}\" in a preset, "
+                          f"--set '{field}=\"{value}\"' on the command line")
     if not isinstance(value, tp):
         raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
     return value
@@ -261,6 +268,8 @@ def validate(preset: Preset) -> Preset:
                 raise PresetError(f"{where}: must be between {_num(bounds[0])} and {_num(bounds[1])}, got {v!r}")
     if not _NAME_RE.match(preset.name):
         raise PresetError(f"name: use letters, digits, '_', '-' or '.', got {preset.name!r}")
+    if len(preset.name) > NAME_MAX:  # it names the run folder and files in it: keep well under 255 bytes
+        raise PresetError(f"name: at most {NAME_MAX} characters, got {len(preset.name)}; choose a shorter name")
     kws = preset.classes.keywords
     if not kws:
         raise PresetError("classes.keywords: list at least one keyword, e.g. keywords = [\"marvin\"]")

@@ -32,6 +32,8 @@ INVALID = [
      ["classes.keywords", "duplicate", "yes"], 3),
     ("bad-choice", BASE + '[train]\nmodel = "transformer"\n', ["train.model", "cnn"], 7),
     ("threshold-range", BASE + "[evaluate]\nthreshold = 1.5\n", ["evaluate.threshold"], 7),
+    ("name-too-long", BASE.replace('"rel"', '"' + "r" * 300 + '"'), ["name", "at most 64"], 1),
+    ("number-for-text", BASE + "[flash]\nport = 2024\n", ["flash.port", "quote it", '"2024"'], 7),
     ("invalid-toml", BASE + "[train\nepochs = 3\n", ["invalid TOML", "line 6"], None),
     ("invalid-toml-value", BASE + "[train]\nepochs = 3 3\n", ["invalid TOML", "line 7"], None),
 ]
@@ -83,6 +85,8 @@ def test_invalid_preset_stops_a_stage_before_work(tmp_path, dataset_path, text, 
         ("train.epohcs=3", ["--set train.epohcs", "unknown key", "epochs"]),
         ("classes.keywords=[]", ["--set classes.keywords", "at least one"]),
         ("trainepochs", ["--set", "section.key=value"]),
+        # the shell ate nothing, TOML read a number: one line saying how to quote it
+        ("dataset.path=2024", ["--set dataset.path", "expected text", "--set 'dataset.path=\"2024\"'"]),
     ],
 )
 def test_invalid_override(tmp_path, dataset_path, override, words):

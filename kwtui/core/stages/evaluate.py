@@ -335,22 +335,29 @@ def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keywo
     return points
 
 
+def placement_hits(keyword_scores_: np.ndarray, keyword_stream: ambient.Stream, keyword_indices: list[int],
+                   hop_ms: float, refractory_ms: float, thresholds: list[float], windows: list[int]) -> np.ndarray:
+    """For every placed keyword (in `keyword_stream.keywords` order): did the device, with a threshold and window
+    per keyword, detect it?"""
+    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
+    at, cls = (detect_indices(keyword_means(keyword_scores_, keyword_indices, windows), keyword_indices, hop_ms,
+                              thresholds, refractory_ms, True)
+               if len(keyword_scores_) else (np.zeros(0, int), np.zeros(0, int)))
+    return _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop,
+                 dict(enumerate(windows)))
+
+
 def combined_point(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
                    keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
                    hours: float, thresholds: list[float], windows: list[int]) -> dict[str, Any]:
     """What the device gets with a threshold and window per keyword: every keyword watched at once, through the
     firmware's post-processing (the highest candidate wins, one refractory period for all)."""
-    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
     placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
     fa = None
     if len(ambient_scores):
         fa = len(detect_indices(keyword_means(ambient_scores, keyword_indices, windows), keyword_indices, hop_ms,
                                 thresholds, refractory_ms, True)[0])
-    at, cls = (detect_indices(keyword_means(keyword_scores_, keyword_indices, windows), keyword_indices, hop_ms,
-                              thresholds, refractory_ms, True)
-               if len(keyword_scores_) else (np.zeros(0, int), np.zeros(0, int)))
-    hit = _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop,
-                dict(enumerate(windows)))
+    hit = placement_hits(keyword_scores_, keyword_stream, keyword_indices, hop_ms, refractory_ms, thresholds, windows)
     return {
         "average_window": windows[0], "threshold": thresholds[0],
         "average_windows": list(windows), "thresholds": list(thresholds), "false_accepts": fa,

@@ -33,3 +33,21 @@ def test_replaced_clip_is_recomputed(tmp_path: Path):
     after = {p: p.read_bytes() for p in features.rglob("*.npy")}
     assert after[target] != before[target]
     assert {p: b for p, b in after.items() if p != target} == {p: b for p, b in before.items() if p != target}
+
+
+def test_a_cut_off_feature_file_is_not_counted_as_done(tmp_path: Path):
+    """A .npy cut short (a disk that filled under another tool, an interrupted copy or rsync of the run folder)
+    is written again on resume, not counted as done and handed to training."""
+    dataset = write_tiny_dataset(tmp_path / "data")
+    preset = from_dict({"name": "cut", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
+                        "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}})
+    run_features(preset, ev.ignore, ev.CancelToken())
+    features = preset.features_path
+    before = {p: p.read_bytes() for p in features.rglob("*.npy")}
+    cut, grown = sorted(before)[:2]
+    os.truncate(cut, len(before[cut]) // 2)
+    with open(grown, "ab") as handle:  # longer than a feature file: not one kwtui wrote whole either
+        handle.write(b"\0" * 16)
+    summary = run_features(preset, ev.ignore, ev.CancelToken())
+    assert summary["files_written"] == 2 and summary["files_existing"] == len(before) - 2
+    assert {p: p.read_bytes() for p in features.rglob("*.npy")} == before

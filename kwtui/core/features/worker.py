@@ -173,6 +173,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return _NPY_HEADERS[key] + array.tobytes()
 
 
+def npy_size(shape: tuple[int, ...], dtype: str = "<f4") -> int:
+    """The bytes of a complete feature file of this shape: a shorter (or longer) one was cut off or is not ours."""
+    return len(_npy_bytes(np.zeros(shape, dtype)))
+
+
 def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
     """Through the one writer: a crash never leaves a partial .npy under the real name."""
     return writer.write_bytes(Path(target), _npy_bytes(array))

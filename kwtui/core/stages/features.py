@@ -26,6 +26,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
 from kwtui.core.data import synthetic_speech
+from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.plan import ClipPlan, plan_clips
 from kwtui.core.data.scan import scan_dataset, severity
@@ -33,7 +34,7 @@ from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
-from kwtui.core.features.worker import process_batch
+from kwtui.core.features.worker import npy_size, process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
@@ -128,9 +129,10 @@ def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
             report(Warning(STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"))
 
 
-def _todo(plan: ClipPlan, features_dir: Path) -> list[int]:
-    """Indexes of the jobs whose file is not there yet, or is older than its source clip (the audio was replaced
-    since): one listing per folder, then one stat per present file and per source."""
+def _todo(plan: ClipPlan, features_dir: Path, file_bytes: int) -> list[int]:
+    """Indexes of the jobs whose file is not there yet, is not `file_bytes` long (cut off: a disk that filled up
+    under another tool, a copy that stopped), or is older than its source clip (the audio was replaced since):
+    one listing per folder, then one stat per present file and per source."""
     present: dict[str, set[str]] = {}
     source_mtimes: dict[str, int] = {}
     todo = []
@@ -149,7 +151,8 @@ def _todo(plan: ClipPlan, features_dir: Path) -> list[int]:
             except OSError:
                 source_mtime = source_mtimes[job.source] = 0
         try:
-            if os.stat(features_dir / job.output).st_mtime_ns < source_mtime:
+            done = os.stat(features_dir / job.output)
+            if done.st_mtime_ns < source_mtime or done.st_size != file_bytes:
                 todo.append(i)
         except OSError:
             todo.append(i)
@@ -285,7 +288,7 @@ def _generate(
             f"{features_dir}: cannot prepare the features folder ({exc.strerror or exc}); "
             "set features.output to a writable folder"
         ) from None
-    todo = _todo(plan, features_dir)
+    todo = _todo(plan, features_dir, npy_size(frontend(preset.features.frontend).shape))
     existing = len(plan.jobs) - len(todo)
     _preflight(features_dir, len(todo))
 

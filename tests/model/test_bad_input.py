@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 
@@ -127,3 +128,25 @@ def test_split_sizes_per_class_are_shown_before_training(tmp_path):
     run_train(preset, report, CancelToken())
     first = next(e for e in report.events if isinstance(e, Started))
     assert "clips per class (train/validation/test): yes 12/4/5, no 12/4/5, _unknown 12/4/5" in first.message
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, damage):
+    """Keras calls a cut-off .keras archive "File not found": kwtui says it is damaged and how to go on, exit 1,
+    and the checkpoint is left for the user to inspect."""
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL)
+    run_train(dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=1)), ev.ignore,
+              ev.CancelToken())
+    layout = RunLayout(preset)
+    checkpoint = layout.last_checkpoint
+    damaged = checkpoint.read_bytes()[:3000] if damage == "truncate" else b"not a zip archive"
+    checkpoint.write_bytes(damaged)
+    path = save_preset(dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=2)),
+                       tmp_path / "p.toml")
+    result = _cli("train", path, "--resume")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == (f"error: {checkpoint}: damaged ({len(damaged)} bytes, not a complete .keras archive); "
+                         "run without --resume to start over"), result.stderr
+    assert "Traceback" not in result.stderr and "File not found" not in result.stderr
+    assert checkpoint.read_bytes() == damaged

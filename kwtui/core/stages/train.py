@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -263,13 +264,16 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
 # --- the stage -------------------------------------------------------------------------------
 
 
-def load_keras(path: Path) -> Any:
+def load_keras(path: Path, hint: str = "re-run `kwtui train` to write it again") -> Any:
     import keras
 
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
+        raise KwtuiError(f"{path}: damaged ({path.stat().st_size} bytes, not a complete .keras archive); {hint}")
     try:
         return keras.models.load_model(path)
-    except (OSError, ValueError) as exc:
-        raise KwtuiError(f"{path}: cannot load model ({str(exc).splitlines()[0][:100]})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise KwtuiError(f"{path}: cannot load model ({str(exc).splitlines()[0][:100]}); {hint}") from None
 
 
 def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: int, callback: Any) -> None:
@@ -350,7 +354,7 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     with contextlib.suppress(FileNotFoundError):
         os.unlink(layout.train_record)
     if state is not None and layout.last_checkpoint.exists():
-        model = load_keras(layout.last_checkpoint)
+        model = load_keras(layout.last_checkpoint, "run without --resume to start over")
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
         model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed,

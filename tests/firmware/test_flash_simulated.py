@@ -84,6 +84,7 @@ def test_with_a_firmware_build_bootloader_table_and_app_land_at_their_offsets(co
 
 @pytest.mark.parametrize("misbehave, code, words", [
     ("silent", 1, "did not answer"),
+    ("noise", 1, "is not an ESP32 bootloader"),
     ("esp32s3", 2, "flash.chip: the preset says esp32 but the board"),
     ("corrupt", 1, "MD5"),
 ])

@@ -9,7 +9,8 @@ MEM_DATA / MEM_END, after which it behaves as esptool's flasher stub does (greet
 raw MD5). It does not execute the stub's code: it answers as the stub's protocol says. A 4 MB flash image
 (erased to 0xFF) is kept in memory.
 
-Misbehaviours, for the error paths: "silent" (never answers), "esp32s3" (answers as an ESP32-S3),
+Misbehaviours, for the error paths: "silent" (never answers), "noise" (answers SYNC, then every command with a SLIP
+frame that has a reply header and nothing after it), "esp32s3" (answers as an ESP32-S3),
 "corrupt" (flips a byte of the second data block written: the MD5 check fails), "hangup" (the line drops after
 `hangup_after` data blocks).
 """
@@ -115,6 +116,9 @@ class SimulatedEsp32:
         name = next((k for k, v in OPS.items() if v == op), f"0x{op:02x}")
         self.commands.append(name)
         if self.misbehave == "silent":
+            return
+        if self.misbehave == "noise" and name != "SYNC":  # well-formed SLIP frames that say nothing
+            self._send(struct.pack("<BBHI", 1, op, 0, 0))
             return
         handler = getattr(self, f"_op_{name.lower()}", None)
         if handler is None:

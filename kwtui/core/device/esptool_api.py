@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import struct
 import time
 from typing import Any
 
@@ -101,6 +102,11 @@ def esptool_error(exc: BaseException, port: str | None) -> KwtuiError:
     """Map esptool's and pyserial's messages onto one-line kwtui errors."""
     text = " ".join(str(exc).split()).split(" For troubleshooting")[0]
     where = port or "serial port"
+    if isinstance(exc, (IndexError, struct.error)):  # esptool parsing a reply that is not the ROM loader's
+        return KwtuiError(
+            f"{where}: what answers there is not an ESP32 bootloader (a malformed reply: {text[:60]}); "
+            "check that the port is the board's, close any other program using it, then retry"
+        )
     if "Permission denied" in text or "Errno 13" in text:
         return UserError(
             f"{where}: permission denied; add yourself to the dialout group "

@@ -253,9 +253,11 @@ def save_crash_report() -> Path | None:
         folder = Path(platformdirs.user_log_dir("kwtui"))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-        path.write_text(f"kwtui {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8")
+        # argv and paths may hold bytes that are not UTF-8 (surrogate escapes): the report keeps them escaped
+        path.write_text(f"kwtui {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8",
+                        errors="backslashreplace")
         return path
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 

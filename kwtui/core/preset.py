@@ -220,7 +220,19 @@ def _check_value(where: str, tp: Any, value: Any) -> Any:
                           f"--set '{field}=\"{value}\"' on the command line")
     if not isinstance(value, tp):
         raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
+    if tp is str and not _is_utf8(value):  # a name in another encoding, as the shell passed it (surrogate escapes)
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise PresetError(f"{where}: '{shown}' is not UTF-8 text, and a preset is; rename it, or link it under a "
+                          "UTF-8 name (ln -s) and use that")
     return value
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _num(x: float) -> str:

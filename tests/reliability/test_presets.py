@@ -86,6 +86,8 @@ def test_invalid_preset_stops_a_stage_before_work(tmp_path, dataset_path, text, 
         ("classes.keywords=[]", ["--set classes.keywords", "at least one"]),
         ("trainepochs", ["--set", "section.key=value"]),
         # the shell ate nothing, TOML read a number: one line saying how to quote it
+        # a folder named in another encoding, as the shell passes it: a preset (TOML) holds only UTF-8
+        ("dataset.path=d\udcffs", ["--set dataset.path", "'d\\xffs' is not UTF-8", "ln -s"]),
         ("dataset.path=2024", ["--set dataset.path", "expected text", "--set 'dataset.path=\"2024\"'"]),
     ],
 )
@@ -123,3 +125,20 @@ def test_valid_preset_passes(tmp_path, dataset_path):
     result = kwtui("presets", "validate", preset)
     assert result.returncode == 0, result.stderr
     assert "yes, no, _unknown, _background" in result.stdout
+
+
+def test_a_crash_report_keeps_arguments_that_are_not_utf8(tmp_path, monkeypatch):
+    """The crash report itself must not crash on the argv that caused the crash (it did: a double traceback)."""
+    import platformdirs
+
+    from kwtui.cli import main as cli
+
+    monkeypatch.setattr(platformdirs, "user_log_dir", lambda name: str(tmp_path / name))
+    monkeypatch.setattr("sys.argv", ["kwtui", "run", "p.toml", "--set", "dataset.path=d\udcffs"])
+    try:
+        raise RuntimeError("an internal error")
+    except RuntimeError:
+        report = cli.save_crash_report()
+    assert report is not None
+    text = report.read_text(encoding="utf-8")
+    assert "dataset.path=d\\udcffs" in text and "RuntimeError: an internal error" in text

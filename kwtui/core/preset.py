@@ -59,6 +59,9 @@ class ClassesSection:
     # when no folder of negative_speech holds usable audio: synthesize running speech without the dataset's words
     # (espeak-ng) and train on it, so that the model does not fire on conversation
     synthesize_negative_speech: bool = True
+    # also synthesize near misses of each keyword inside sentences (espeak-ng phoneme edits: "marvin" ->
+    # "marvelling", "carvin"; "left" -> "lift", "lefty") and train on them as negatives
+    near_miss_negatives: bool = False
 
 
 @dataclass

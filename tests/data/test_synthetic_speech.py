@@ -65,3 +65,35 @@ def test_synthesis_can_be_turned_off(clips_only, tmp_path):
     preset, _, _ = _features(clips_only, tmp_path / "run", synthesize_negative_speech=False)
     assert not RunLayout(preset).synthetic_speech_dir.exists()
     assert not (RunLayout(preset).features_dir / "_negative_speech").exists()
+
+
+def test_synthesized_speech_is_used_with_a_relative_run_folder(clips_only, tmp_path, monkeypatch):
+    """The default run folder is relative (runs/<name>): the synthesized files must still be read, not taken for
+    a dataset folder of that name and skipped as unreadable (they were)."""
+    monkeypatch.chdir(tmp_path)
+    preset, summary, _ = _features(clips_only, Path("runs") / "rel")
+    assert summary["files_skipped"] == 0 and summary["clips_skipped"] == 0
+    assert list((RunLayout(preset).features_dir / "_negative_speech").glob("*.npy"))
+
+
+def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(demo_dataset, tmp_path, monkeypatch):
+    """classes.near_miss_negatives: sentences each holding one phoneme edit of a keyword ("n'aU", now; "j'Et@",
+    yetta) join the negatives; no edit sounds like a dataset word, and none holds a keyword whole."""
+    from kwtui.core.data import demo, near_misses
+
+    monkeypatch.chdir(tmp_path)
+    preset, summary, _ = _features(demo_dataset, Path("runs") / "near", near_miss_negatives=True)
+    layout = RunLayout(preset)
+    made = sorted(layout.near_miss_speech_dir.glob("conversation_*.wav"))
+    assert len(made) == 8 and summary["files_skipped"] == 0
+    info = json.loads(layout.features_info.read_text())
+    regions = [r for r in info["noise_regions"] if str(layout.near_miss_speech_dir.absolute()) in r["file"]]
+    assert {r["split"] for r in regions} >= {"train", "test"}
+    binary = demo.espeak_binary()
+    edits = near_misses.near_misses(binary, ["yes", "no"], list(demo.DEFAULT_WORDS))
+    said = {near_misses.plain_phonemes(near_misses.phonemes(binary, w)) for w in demo.DEFAULT_WORDS}
+    assert edits["yes"] and edits["no"]
+    for word, found in edits.items():
+        for edit in found:
+            plain = near_misses.plain_phonemes(edit)
+            assert plain not in said and near_misses.plain_phonemes(near_misses.phonemes(binary, word)) not in plain

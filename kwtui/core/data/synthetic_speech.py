@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kwtui.core.data import demo
+from kwtui.core.data import demo, near_misses
 from kwtui.core.events import CancelToken, Progress, Reporter, Started
 from kwtui.core.io import ownership, writer
 
@@ -26,9 +26,12 @@ MANIFEST = "synthetic_speech.json"
 VERSION = 2  # 2: no homophones of the left-out words ("know" for "no")
 
 
-def definition(banned: set[str], seed: int) -> dict[str, Any]:
-    return {"version": VERSION, "files": FILES, "speakers": SPEAKERS, "seed": seed,
-            "without_words": sorted(banned), "espeak": shutil.which("espeak-ng") or ""}
+def definition(banned: set[str], seed: int, near_misses_of: tuple[str, ...] = ()) -> dict[str, Any]:
+    found = {"version": VERSION, "files": FILES, "speakers": SPEAKERS, "seed": seed,
+             "without_words": sorted(banned), "espeak": shutil.which("espeak-ng") or ""}
+    if near_misses_of:
+        found.update(near_misses_of=list(near_misses_of), near_miss_version=near_misses.VERSION)
+    return found
 
 
 def available() -> bool:
@@ -36,9 +39,10 @@ def available() -> bool:
 
 
 def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: CancelToken,
-           stage: str) -> list[Path]:
-    """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last."""
-    wanted = definition({w.lower() for w in banned}, seed)
+           stage: str, near_misses_of: tuple[str, ...] = ()) -> list[Path]:
+    """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last.
+    With `near_misses_of` (keywords), every sentence holds one near miss of one of them (near_misses.py)."""
+    wanted = definition({w.lower() for w in banned}, seed, near_misses_of)
     manifest = folder / MANIFEST
     try:
         if json.loads(manifest.read_text()) == wanted:
@@ -50,16 +54,22 @@ def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: 
     binary = demo.espeak_binary()
     speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 31]))
     sentences = demo.sentences_without(sorted(banned))
-    report(Started(stage, total=FILES, unit="files",
-                   message=f"no running speech in classes.negative_speech: synthesizing {FILES} files into {folder}"))
+    what = "no running speech in classes.negative_speech"
+    if near_misses_of:
+        keywords = list(near_misses_of)
+        edits = near_misses.near_misses(binary, keywords, sorted(set(banned) - set(keywords)))
+        sentences = near_misses.sentences(edits, sentences, FILES * demo.SENTENCES_PER_FILE,
+                                          np.random.default_rng([seed, 41]))
+        what = f"near misses of {', '.join(keywords)}"
+    report(Started(stage, total=FILES, unit="files", message=f"{what}: synthesizing {FILES} files into {folder}"))
     paths = []
     for k in range(FILES):
         cancel.raise_if_cancelled()
         audio, rate = demo.running_speech(binary, sentences, speakers, np.random.default_rng([seed, 37, k]),
-                                          set(wanted["without_words"]))
+                                          None if near_misses_of else set(wanted["without_words"]))
         path = folder / f"conversation_{k}.wav"
         demo.write_wav(path, audio, rate)
         paths.append(path)
-        report(Progress(stage, k + 1, FILES, unit="files", message="synthesizing running speech"))
+        report(Progress(stage, k + 1, FILES, unit="files", message=f"synthesizing {what.split(':')[0]}"))
     writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
     return paths

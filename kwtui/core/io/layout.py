@@ -10,6 +10,7 @@ runs/<name>/
   features/features.json    classes, feature parameters, counts, skipped files, noise test regions
   noise_cache/              noise files converted once to 16 kHz float32, memory-mapped by feature workers
   synthetic_speech/         running speech synthesized when classes.negative_speech finds none (espeak-ng)
+  near_misses/              sentences with near misses of the keywords (classes.near_miss_negatives, espeak-ng)
   .kwtui-owned              marker: kwtui created this folder (it never writes into a non-empty folder without one)
   checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
   model_best.keras          best validation checkpoint (never deleted by a later run)
@@ -49,6 +50,10 @@ class RunLayout:
     @property
     def synthetic_speech_dir(self) -> Path:
         return self.run_dir / "synthetic_speech"
+
+    @property
+    def near_miss_speech_dir(self) -> Path:
+        return self.run_dir / "near_misses"
 
     @property
     def preset_copy(self) -> Path:

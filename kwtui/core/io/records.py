@@ -37,6 +37,7 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
         "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
         "negative_speech": list(c.negative_speech), "synthesize_negative_speech": c.synthesize_negative_speech,
+        **({"near_miss_negatives": True} if c.near_miss_negatives else {}),
         "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_snr_db": list(f.noise_snr_db),
         "augment": f.augment, "augment_negatives": f.augment_negatives,
         "background_stride_s": f.background_stride_s, "seed": f.seed,

@@ -174,7 +174,9 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
         report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
                               "(`kwtui scan` lists them); check the lists' paths"))
     planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
-    plan = plan_clips(_with_synthetic_speech(planned, layout, scan, report, cancel), scan)
+    planned = _with_near_misses(_with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report,
+                                cancel)
+    plan = plan_clips(planned, scan)
     clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
     if clash:
         raise UserError(f"{preset.dataset_path / clash[0]}: a word folder named like a file kwtui writes into the "
@@ -253,7 +255,7 @@ def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report:
                               "synthesize it: the model may fire on conversation; add recordings of speech "
                               "without the keywords to a folder named in classes.negative_speech"))
         return preset
-    folder = layout.synthetic_speech_dir
+    folder = layout.synthetic_speech_dir.absolute()  # the plan reads it from the workers, wherever they run
     files = synthetic_speech.ensure(folder, set(scan.words) | set(classes.keywords), preset.features.seed, report,
                                     cancel, STAGE)
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
@@ -261,6 +263,24 @@ def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report:
     report(Warning(STAGE, f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
                           f"): training on {minutes:.1f} min synthesized by espeak-ng without the dataset's words "
                           f"({folder}); recordings of real conversation are better negatives"))
+    return dataclasses.replace(preset, classes=dataclasses.replace(
+        classes, negative_speech=[*classes.negative_speech, str(folder)]))
+
+
+def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Reporter,
+                      cancel: CancelToken) -> Preset:
+    """With classes.near_miss_negatives: sentences holding near misses of the keywords (synthesized once into the
+    run folder) join classes.negative_speech and the scan."""
+    classes = preset.classes
+    if not classes.near_miss_negatives:
+        return preset
+    if not synthetic_speech.available():
+        raise UserError("classes.near_miss_negatives: espeak-ng synthesizes the near misses and is not installed; "
+                        "install it (apt-get install espeak-ng) or set classes.near_miss_negatives = false")
+    folder = layout.near_miss_speech_dir.absolute()  # the plan reads it from the workers, wherever they run
+    files = synthetic_speech.ensure(folder, set(scan.words) | set(classes.keywords), preset.features.seed, report,
+                                    cancel, STAGE, tuple(classes.keywords))
+    scan.noise[str(folder)] = [read_header(str(path)) for path in files]
     return dataclasses.replace(preset, classes=dataclasses.replace(
         classes, negative_speech=[*classes.negative_speech, str(folder)]))
 

@@ -344,11 +344,12 @@ def misses_by_condition(hit: np.ndarray, conditions: list[dict]) -> dict:
     return out
 
 
-def preset_for(name: str, model: str, dataset: Path, work: Path):
-    from kwtui.core.preset import from_dict, load_preset
+def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tuple[str, ...] = ()):
+    from kwtui.core.preset import apply_overrides, from_dict, load_preset
 
     base = load_preset(REPO / "presets" / f"{name}.toml").to_dict()
-    base.update(name=f"{name}-{model}", run_dir=str(work / "runs" / f"{name}-{model}"))
+    tag = "".join(f"-{o.split('=')[0].split('.')[-1]}" for o in overrides)  # a run per set of overrides
+    base.update(name=f"{name}-{model}{tag}", run_dir=str(work / "runs" / f"{name}-{model}{tag}"))
     base["dataset"]["path"] = str(dataset)
     base["train"]["model"] = "cnn" if model == "old" else model
     if model != "stream":  # the legacy whole-window models take the spectrogram, one window every 100 ms
@@ -358,7 +359,7 @@ def preset_for(name: str, model: str, dataset: Path, work: Path):
         base["features"].update(augment=False, augment_negatives=False, noise_snr_db=[20.0, 40.0])
         base["classes"]["negative_speech"] = []
         base["train"]["spec_augment"] = False
-    return from_dict(base)
+    return from_dict(apply_overrides(base, list(overrides)))
 
 
 def measure(preset, root: Path, meta: dict) -> dict:
@@ -439,6 +440,8 @@ def main() -> None:
     parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
                         help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a preset override to measure against the defaults (a run of its own)")
     args = parser.parse_args()
     from kwtui.core import events as ev
     from kwtui.core.native import import_tensorflow_quietly
@@ -467,12 +470,12 @@ def main() -> None:
             parser.error("--diagnose scores 1 s spectrogram windows: legacy models only (--models cnn old)")
         for name in args.presets:
             for model in args.models:
-                result = diagnose(preset_for(name, model, dataset, work), test_root)
+                result = diagnose(preset_for(name, model, dataset, work, tuple(args.set)), test_root)
                 print(json.dumps({f"{name}/{model}": {"keyword score >= 0.9": result}}), flush=True)
         return
     for name in args.presets:
         for model in args.models:
-            preset = preset_for(name, model, dataset, work)
+            preset = preset_for(name, model, dataset, work, tuple(args.set))
             t0 = time.monotonic()
             run_pipeline(preset, ev.ignore, ev.CancelToken(), until="evaluate")
             train_s = round(time.monotonic() - t0, 1)

@@ -218,3 +218,21 @@ def test_every_stage_completes_on_messy_dataset(tmp_path, bad_corpus):
     assert features["summary"]["files_existing"] > 0, "features were not re-used"
     assert json.loads((run / "report.json").read_text())
     assert temp_files(run) == []
+
+
+def test_a_keyword_spelled_with_other_unicode_code_points_than_its_folder_is_named(tmp_path):
+    """A folder unpacked on macOS is decomposed (NFD: 'e' + combining accent); the keyword typed on Linux is
+    composed (NFC). Same letters, other bytes: the line says so and how to rename the folder."""
+    import unicodedata
+
+    dataset = make_clean_dataset(tmp_path / "data", {"yes": 4, "no": 4}, noise_seconds=(3.0,), lists=False)
+    (dataset / "yes").rename(dataset / unicodedata.normalize("NFD", "café"))
+    preset = write_preset(
+        tmp_path / "cafe.toml",
+        PRESET.format(dataset=dataset, run_dir=tmp_path / "run").replace('["yes", "no"]', '["café", "no"]'),
+    )
+    result = kwtui("features", preset, timeout=120)
+    assert result.returncode == 2, result.stderr
+    error = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(error) == 1 and "how its accents are encoded" in error[0] and "convmv" in error[0], result.stderr
+    assert "Traceback" not in result.stderr

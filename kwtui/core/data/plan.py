@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass
@@ -141,6 +142,13 @@ def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
     missing = [k for k in keywords if k not in scan.words]
     if missing:
         available = ", ".join(sorted(scan.words)) or "none"
+        same = {unicodedata.normalize("NFC", w): w for w in scan.words}
+        twins = [(k, same[unicodedata.normalize("NFC", k)]) for k in missing if unicodedata.normalize("NFC", k) in same]
+        if twins:  # macOS file systems and some archivers write names decomposed (NFD): same letters, other bytes
+            typed, folder = twins[0]
+            raise UserError(f"classes.keywords: {typed!r} matches the folder {folder!r} in {scan.path} only in how its "
+                            f"accents are encoded ({ascii(typed)} vs {ascii(folder)}); rename the folder to the composed "
+                            f"form: convmv -r -f utf8 -t utf8 --nfc --notest {scan.path}")
         raise UserError(f"classes.keywords: no folder for {', '.join(missing)} in {scan.path} (words: {available})")
     ds = preset.dataset
     use_lists = scan.validation_list is not None or scan.testing_list is not None

@@ -7,7 +7,7 @@ import io
 import os
 import sys
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
@@ -48,3 +48,22 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     with quiet_native_output():
         import tensorflow  # noqa: F401
+
+
+def dies_with_parent() -> Any:
+    """A `preexec_fn` for a child that must not outlive the stage that started it (SIGKILL included): the kernel
+    kills it when its parent dies (Linux PR_SET_PDEATHSIG); elsewhere, nothing."""
+    parent = os.getpid()
+
+    def arm() -> None:
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm if sys.platform.startswith("linux") else None

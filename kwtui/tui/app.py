@@ -242,12 +242,9 @@ class WizardApp(App[None]):
 
     def write_run_preset(self, preset: Preset) -> None:
         """The preset as run, in the run folder: what the headless command replays."""
-        from kwtui.core.io import ownership
-        from kwtui.core.io.layout import RunLayout
+        from kwtui.core.stages.pipeline import save_run_preset
 
-        layout = RunLayout(preset)
-        ownership.claim(layout.run_dir, "run_dir")
-        save_preset(preset, layout.preset_copy)
+        save_run_preset(preset)
 
     def action_save_preset(self) -> None:
         self.collect_into_preset()

@@ -79,13 +79,13 @@ def test_synthesized_speech_is_used_with_a_relative_run_folder(clips_only, tmp_p
 def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(demo_dataset, tmp_path, monkeypatch):
     """classes.near_miss_negatives: sentences each holding one phoneme edit of a keyword ("n'aU", now; "j'Et@",
     yetta) join the negatives; no edit sounds like a dataset word, and none holds a keyword whole."""
-    from kwtui.core.data import demo, near_misses
+    from kwtui.core.data import demo, near_misses, synthetic_speech
 
     monkeypatch.chdir(tmp_path)
     preset, summary, _ = _features(demo_dataset, Path("runs") / "near", near_miss_negatives=True)
     layout = RunLayout(preset)
     made = sorted(layout.near_miss_speech_dir.glob("conversation_*.wav"))
-    assert len(made) == 8 and summary["files_skipped"] == 0
+    assert len(made) == synthetic_speech.NEAR_MISS_FILES and summary["files_skipped"] == 0
     info = json.loads(layout.features_info.read_text())
     regions = [r for r in info["noise_regions"] if str(layout.near_miss_speech_dir.absolute()) in r["file"]]
     assert {r["split"] for r in regions} >= {"train", "test"}

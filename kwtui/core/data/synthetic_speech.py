@@ -21,13 +21,18 @@ from kwtui.core.events import CancelToken, Progress, Reporter, Started
 from kwtui.core.io import ownership, writer
 
 FILES = 8  # about 1 min each: 8 min of negatives, 2 of them held out for the ambient evaluation
+NEAR_MISS_FILES = 24  # each sentence holds one near miss: about 480, a dozen or more of each edit
 SPEAKERS = 16
 MANIFEST = "synthetic_speech.json"
 VERSION = 2  # 2: no homophones of the left-out words ("know" for "no")
 
 
+def _files(near_misses_of: tuple[str, ...]) -> int:
+    return NEAR_MISS_FILES if near_misses_of else FILES
+
+
 def definition(banned: set[str], seed: int, near_misses_of: tuple[str, ...] = ()) -> dict[str, Any]:
-    found = {"version": VERSION, "files": FILES, "speakers": SPEAKERS, "seed": seed,
+    found = {"version": VERSION, "files": _files(near_misses_of), "speakers": SPEAKERS, "seed": seed,
              "without_words": sorted(banned), "espeak": shutil.which("espeak-ng") or ""}
     if near_misses_of:
         found.update(near_misses_of=list(near_misses_of), near_miss_version=near_misses.VERSION)
@@ -58,18 +63,19 @@ def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: 
     if near_misses_of:
         keywords = list(near_misses_of)
         edits = near_misses.near_misses(binary, keywords, sorted(set(banned) - set(keywords)))
-        sentences = near_misses.sentences(edits, sentences, FILES * demo.SENTENCES_PER_FILE,
+        sentences = near_misses.sentences(edits, sentences, NEAR_MISS_FILES * demo.SENTENCES_PER_FILE,
                                           np.random.default_rng([seed, 41]))
         what = f"near misses of {', '.join(keywords)}"
-    report(Started(stage, total=FILES, unit="files", message=f"{what}: synthesizing {FILES} files into {folder}"))
+    files = wanted["files"]
+    report(Started(stage, total=files, unit="files", message=f"{what}: synthesizing {files} files into {folder}"))
     paths = []
-    for k in range(FILES):
+    for k in range(files):
         cancel.raise_if_cancelled()
         audio, rate = demo.running_speech(binary, sentences, speakers, np.random.default_rng([seed, 37, k]),
                                           None if near_misses_of else set(wanted["without_words"]))
         path = folder / f"conversation_{k}.wav"
         demo.write_wav(path, audio, rate)
         paths.append(path)
-        report(Progress(stage, k + 1, FILES, unit="files", message=f"synthesizing {what.split(':')[0]}"))
+        report(Progress(stage, k + 1, files, unit="files", message=f"synthesizing {what.split(':')[0]}"))
     writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
     return paths

@@ -224,7 +224,7 @@ def _representative(train: Any, count: int, seed: int) -> np.ndarray:
 
 def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
-    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         return _convert(preset, layout, report, cancel)
 
 

@@ -286,7 +286,7 @@ def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelTok
     target = esphome_dir(preset, out)
     check_output_folder(target)
     refuse_foreign_files(target, wake_word_file_stem(preset.classes.keywords[0]))
-    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         return _export(preset, layout, target, report, cancel, force_deploy)
 
 

@@ -388,7 +388,7 @@ def choose_per_keyword(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, 
 
 def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
-    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         return _evaluate(preset, layout, report, cancel)
 
 

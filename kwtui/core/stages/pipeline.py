@@ -6,6 +6,7 @@ Runners are imported lazily so that nothing heavy (TensorFlow) loads before it i
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any, Callable
 
@@ -32,11 +33,34 @@ _TENSORFLOW_STAGES = ("train", "convert", "esphome")
 _COMMANDS = {"esphome": "export esphome"}  # the CLI command of a stage, where it is not the stage's name  # evaluate runs the model in TFLM (float_model)
 
 
-def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
-    if stage in _TENSORFLOW_STAGES:
-        from kwtui.core.native import import_tensorflow_quietly
+def _stage_locks(stage: str, preset: Preset) -> contextlib.ExitStack:
+    """The locks a TensorFlow stage takes itself (its run folder exclusive, the features shared), taken first: a run
+    that cannot have them is refused in a second, not after TensorFlow has loaded (the stage re-enters them)."""
+    from kwtui.core.io import locks, ownership
+    from kwtui.core.io.layout import RunLayout
 
-        import_tensorflow_quietly()
+    held = contextlib.ExitStack()
+    if stage in _TENSORFLOW_STAGES:
+        layout = RunLayout(preset)
+        try:
+            held.enter_context(locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), stage))
+            held.enter_context(locks.shared(layout.features_dir, stage))
+        except BaseException:
+            held.close()
+            raise
+    return held
+
+
+def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
+    with _stage_locks(stage, preset):
+        if stage in _TENSORFLOW_STAGES:
+            from kwtui.core.native import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+        return _run(stage, preset, report, cancel, **options)
+
+
+def _run(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
     try:
         cancel.raise_if_cancelled()
         return runner(stage)(preset, report, cancel, **options)
@@ -60,6 +84,18 @@ def stages_between(start: str | None, until: str | None, preset: Preset) -> list
     return chosen
 
 
+def save_run_preset(preset: Preset, holder: str = "wizard") -> None:
+    """The preset as run, into its run folder, under the folder's lock: refused (exit 2, nothing written) while
+    another kwtui uses the folder, so a refused run never rewrites the record of the one that is running."""
+    from kwtui.core.io import locks, ownership
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.preset import save_preset
+
+    layout = RunLayout(preset)
+    with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), holder):
+        save_preset(preset, layout.preset_copy)
+
+
 def run_pipeline(
     preset: Preset,
     report: Reporter,
@@ -72,7 +108,7 @@ def run_pipeline(
 
     Features always run (they resume, and notice changed clips); training, evaluation and conversion are
     skipped when their record is up to date for this preset, so a replay redoes exactly the stale stages."""
-    from kwtui.core.io import ownership, records
+    from kwtui.core.io import locks, ownership
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.preset import save_preset
 
@@ -82,8 +118,15 @@ def run_pipeline(
 
         check_partition_table(preset)
     layout = RunLayout(preset)
-    ownership.claim(layout.run_dir, "run_dir")
-    save_preset(preset, layout.preset_copy)
+    with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), "run"):  # refused before writing anything
+        save_preset(preset, layout.preset_copy)
+        return _run_stages(preset, layout, chosen, report, cancel, **options)
+
+
+def _run_stages(preset: Preset, layout: Any, chosen: list[str], report: Reporter, cancel: CancelToken,
+                **options: Any) -> dict[str, dict[str, Any]]:
+    from kwtui.core.io import records
+
     results = {}
     for stage in chosen:
         stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}

@@ -311,7 +311,7 @@ def split_sizes_line(info: dict[str, Any]) -> str:
 
 def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
     layout = RunLayout(preset)
-    with run_folder.writing(layout.run_dir, "run_dir", STAGE):
+    with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         writer.remove_stale_temps(layout.checkpoints_dir)
         return _train(preset, layout, report, cancel, resume)
 

@@ -168,7 +168,12 @@ def say(binary, speaker, text) -> np.ndarray:
     return resample(audio, rate) if rate != SAMPLE_RATE else audio
 
 
-def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False) -> None:
+def spoken(word: str) -> str:
+    """A word folder's text: "hey_jarvis" is said "hey jarvis"."""
+    return word.replace("_", " ")
+
+
+def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False, words=WORDS) -> None:
     if (root / "validation_list.txt").exists():
         return
     binary = demo.espeak_binary()
@@ -177,11 +182,11 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False)
     pool = speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
                     (10, 90) if wide else (20, 80))
     tasks = [(w, pool[(i + k) % len(pool)], i // len(pool), int(rng.integers(2**31)))
-             for k, w in enumerate(WORDS) for i in range(per_word)]
+             for k, w in enumerate(words) for i in range(per_word)]
 
     def one(task):
         word, speaker, rep, clip_seed = task
-        audio, rate = demo.synthesize(binary, speaker, word, rep)
+        audio, rate = demo.synthesize(binary, speaker, spoken(word), rep)
         clip = demo.place_in_clip(audio, rate, np.random.default_rng(clip_seed))
         (root / word).mkdir(parents=True, exist_ok=True)
         sf.write(root / word / f"{speaker.id}_nohash_{rep}.wav", clip, rate, subtype="PCM_16")
@@ -193,10 +198,10 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False)
         sf.write(root / "_background_noise_" / name, demo.make_noise(kind, 4 * seconds, rate,
                                                                      np.random.default_rng([seed, len(name)])), rate)
     (root / "_running_speech_").mkdir(exist_ok=True)
-    sentences = demo.sentences_without(list(WORDS))
+    said = sorted({part.lower() for w in words for part in spoken(w).split()})
+    sentences = demo.sentences_without(said)
     for k in range(SPEECH_FILES):
-        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]),
-                                          {w.lower() for w in WORDS})
+        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]), set(said))
         sf.write(root / "_running_speech_" / f"conversation_{k}.wav", audio, rate, subtype="PCM_16")
     order = [pool[i].id for i in np.random.default_rng(seed + 1).permutation(len(pool))]
     hold = max(1, round(0.1 * len(order)))
@@ -262,13 +267,13 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
                 condition = {"voice": speaker.voice, "variant": speaker.variant, "speed": speaker.speed,
                              "pitch": speaker.pitch, "carrier": " _ ".join((before, after)).strip()}
                 parts, onset = [np.zeros(SAMPLE_RATE, np.float32)], 0
-                for text in (before, word, after):
+                for part, text in enumerate((before, spoken(word), after)):
                     if not text:
                         continue
                     audio = say(binary, speaker, text)
                     loud = np.flatnonzero(np.abs(audio) > 0.01)
                     audio = audio[loud[0] : loud[-1] + 1] if loud.size else audio
-                    if text == word:
+                    if part == 1:
                         onset = sum(len(p) for p in parts)
                     parts += [audio, np.zeros(int(rng.uniform(0.05, 0.2) * SAMPLE_RATE), np.float32)]
                 parts.append(np.zeros(SAMPLE_RATE, np.float32))

@@ -157,3 +157,21 @@ def test_no_module_imports_another_modules_private_names():
                 found += [f"{path.name}: {node.module}.{a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]
     assert found == []
+
+
+def test_every_text_field_of_the_wizard_keeps_key_order():
+    """Textual's own Input runs Backspace and the other editing keys after the characters typed behind them in a
+    burst (tests/tui/test_real_terminal.py::test_no_key_is_lost_or_reordered_in_bursts): the wizard uses
+    kwtui.tui.widgets.textinput.Input everywhere."""
+    import re
+
+    offenders = []
+    root = CORE.parents[1]
+    for path in sorted((root / "kwtui" / "tui").rglob("*.py")):
+        if path.name == "textinput.py":
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            names = re.match(r"\s*from textual\.widgets import (.*)", line)
+            if names and "Input" in [n.strip() for n in names.group(1).split(",")]:
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []

@@ -130,3 +130,32 @@ def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tu
             assert all(len(line) <= width for line in lines)
     finally:
         tmux.close()
+
+
+@pytest.mark.parametrize("how", ["burst", "bracketed paste"])
+def test_no_key_is_lost_or_reordered_in_bursts(tmp_path: Path, how: str) -> None:
+    """60 Backspaces then a 35-character path, sent at once (a fast typist, key repeat, a paste over SSH), 50
+    times into the dataset folder field: every time the field holds exactly the new path. Textual ran the
+    Backspaces (Input bindings) after the characters that followed them, which then deleted those: the field
+    kept only the path's tail in about half of the trials."""
+    import random
+
+    rng = random.Random(20261202)
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.wait_for(lambda ls: any("not scanned yet" in line for line in ls[:8]))
+        time.sleep(1.0)  # the wizard has started: keys typed while it is still starting are another matter
+        for trial in range(50):
+            # starts with a letter: tmux would read a leading '-' as an option
+            path = "p" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789_-/.") for _ in range(34))
+            tmux.run("send-keys", "-t", "w", *(["BSpace"] * 60))
+            if how == "burst":
+                tmux.run("send-keys", "-t", "w", "-l", path)
+            else:
+                tmux.run("set-buffer", path)
+                tmux.run("paste-buffer", "-p", "-t", "w")  # -p: bracketed, as terminals paste
+            lines = tmux.wait_for(lambda ls, p=path: any(p in line for line in ls[:6]), seconds=15)
+            field = next(line for line in lines[:6] if path in line).strip()
+            assert field.startswith(path), (trial, path, field)  # a completion may follow it, greyed
+    finally:
+        tmux.close()

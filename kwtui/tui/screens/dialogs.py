@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Markdown, OptionList
+from textual.widgets import Label, Markdown, OptionList
+from kwtui.tui.widgets.textinput import Input
 
 HELP = """\
 # kwtui wizard

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar, cast
 
 from textual.containers import VerticalScroll
-from textual.widgets import Input
 
 from kwtui.core.preset import Preset
 from kwtui.tui.services import WizardServices
+from kwtui.tui.widgets.textinput import Input
 
 
 class Step(VerticalScroll):

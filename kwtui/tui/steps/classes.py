@@ -11,7 +11,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList
+from textual.widgets import Checkbox, DataTable, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from kwtui.core.preset import Preset
@@ -19,6 +19,7 @@ from kwtui.tui.format import human_bytes
 from kwtui.tui.messages import StageDone
 from kwtui.tui.steps.base import Step, float_value
 from kwtui.tui.steps.dataset import word_counts
+from kwtui.tui.widgets.textinput import Input
 
 NPY_BYTES = 128 + 99 * 43 * 4  # one (99, 43) float32 .npy file with its header
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Input, Label, RichLog
+from textual.widgets import Button, DataTable, Label, RichLog
 
 from kwtui.core.events import Progress, Warning
 from kwtui.core.preset import Preset
@@ -16,6 +16,7 @@ from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step
 from kwtui.tui.widgets.pathinput import PathSuggester
+from kwtui.tui.widgets.textinput import Input
 
 
 class DatasetStep(Step):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, ProgressBar, RichLog
+from textual.widgets import Button, Label, ProgressBar, RichLog
 
 from kwtui.core.events import Finished, Progress, Resources, Started, Warning
 from kwtui.core.io.layout import RunLayout
@@ -14,6 +14,7 @@ from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step, int_value
 from kwtui.tui.widgets.gauges import ResourceGauges
+from kwtui.tui.widgets.textinput import Input
 
 
 RECORD_OF_STAGE = {"features": "features", "train": "train"}  # steps whose results are a stage record

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, ProgressBar, RichLog, Select
+from textual.widgets import Button, Label, ProgressBar, RichLog, Select
 
 from kwtui.core.events import Finished, Progress, Started, Warning
 from kwtui.core.preset import Preset
@@ -16,6 +16,7 @@ from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value
 from kwtui.tui.steps.features import StageStep
 from kwtui.tui.widgets.pathinput import PathSuggester
+from kwtui.tui.widgets.textinput import Input
 
 CHIPS = ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3")
 MONITOR_BAUD = 115200  # the firmware's serial speed (kwtui monitor's default)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, ProgressBar, Select
+from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.model import MODELS, family_settings
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
@@ -15,6 +15,7 @@ from kwtui.tui.steps.base import float_value, int_value
 from kwtui.tui.steps.features import StageStep
 from kwtui.tui.widgets.gauges import ResourceGauges
 from kwtui.tui.widgets.plot import LinePlot
+from kwtui.tui.widgets.textinput import Input
 
 
 class TrainingStep(StageStep):

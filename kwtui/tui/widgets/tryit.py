@@ -13,9 +13,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Label, Static
 
 from kwtui.tui.widgets.pathinput import PathSuggester
+from kwtui.tui.widgets.textinput import Input
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 STEP = 0.05

@@ -140,13 +140,13 @@ def main() -> None:
             results[f"{word} {who}"] = result
             print(json.dumps({f"{word} {who}": result}), flush=True)
     print()
-    print(f"{'model':<22}{'FRR <= 0.5 FA/h':>18}{'FRR <= 1 FA/h':>16}{'own manifest':>28}")
+    print(f"{'model':<22}{'FRR <= 0.5 FA/h':>18}{'FRR <= 1 FA/h':>16}  its own manifest")
     for key, r in results.items():
         def cell(at):
             return f"{at['frr']:.0%}" + ("" if at["met"] else f" ({at['fa_per_hour']}/h)")
         own = r["own_manifest"]
-        print(f"{key:<22}{cell(r['at_0.5']):>18}{cell(r['at_1']):>16}"
-              f"{own['frr']:.0%} at {own['fa_per_hour']}/h (cutoff {own['cutoff']}, window {own['window']})".rjust(28))
+        mine = f"{own['frr']:.0%} at {own['fa_per_hour']}/h (cutoff {own['cutoff']}, window {own['window']})"
+        print(f"{key:<22}{cell(r['at_0.5']):>18}{cell(r['at_1']):>16}  {mine}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Relative paths in a preset are resolved against the current working directory wh
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import difflib
@@ -345,6 +346,36 @@ def _path_fields(preset: Preset):
         *section, key = dotted.split(".")
         owner = getattr(preset, section[0]) if section else preset
         yield dotted, owner, key, getattr(owner, key)
+
+
+def anchored(preset: Preset, base: str | Path) -> Preset:
+    """A copy whose paths no longer depend on the folder kwtui runs in: every path field given relative to `base`
+    (the wizard's folder) made absolute, the default run folder (runs/<name>) included, so a saved preset replays
+    from anywhere. A split list that is not a file under `base` stays relative (it names a file inside the
+    dataset), and so do classes.negative_speech / classes.noise_folders entries naming dataset sub-folders."""
+    out = copy.deepcopy(preset)
+    base = Path(base)
+    if not out.run_dir:
+        out.run_dir = f"runs/{out.name}"
+
+    def absolute(value: str, must_exist: bool = False) -> str:
+        if not value or os.path.isabs(os.path.expanduser(value)) or value.startswith("$"):
+            return value
+        path = base / value
+        return os.path.abspath(path) if (path.exists() or not must_exist) else value
+
+    for dotted, owner, key, value in _path_fields(out):
+        lists = dotted in ("dataset.validation_list", "dataset.testing_list")
+        if isinstance(value, list):
+            setattr(owner, key, [absolute(v) for v in value])
+        else:
+            setattr(owner, key, absolute(value, must_exist=lists))
+    dataset = Path(out.dataset.path)
+    for key in ("negative_speech", "noise_folders"):
+        names = getattr(out.classes, key)
+        setattr(out.classes, key, [n if (dataset / n).exists() or not (base / n).exists() else absolute(n)
+                                   for n in names])
+    return out
 
 
 def _expand_paths(preset: Preset) -> None:

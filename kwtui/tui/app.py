@@ -24,7 +24,7 @@ from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.events import CancelToken, Reporter
-from kwtui.core.preset import Preset, PresetError, from_dict, headless_command, save_preset
+from kwtui.core.preset import Preset, PresetError, anchored, from_dict, headless_command, save_preset
 from kwtui.tui.hints import in_wizard
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.pump import EventPump
@@ -258,7 +258,8 @@ class WizardApp(App[None]):
             if not preset.run_dir and old_run.exists() and old_run != preset.run_path:
                 preset.run_dir = str(old_run)  # keep pointing at the work already done
             try:
-                preset = from_dict(preset.to_dict())
+                # paths as the wizard's folder sees them, made absolute: the preset replays from any folder
+                preset = from_dict(anchored(preset, Path.cwd()).to_dict())
             except PresetError as exc:
                 self.notify(str(exc), severity="error", timeout=8)
                 return

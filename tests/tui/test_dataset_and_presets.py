@@ -80,3 +80,46 @@ def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypat
             assert not app.task_running("train")
 
     asyncio.run(scenario())
+
+
+def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+S stores the paths the wizard was given relative to its folder as absolute ones (the default run
+    folder too), so the replay command it shows works from any folder; a replay of a relative preset from the
+    wrong folder says the dataset is not there and creates nothing."""
+    import subprocess
+    import sys
+
+    import tomllib
+
+    from tests.tui.scripted import write_tiny_dataset
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    write_tiny_dataset(work / "data" / "tiny")
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)
+    preset = from_dict({"name": "rel", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]},
+                        "features": {"variants": 0}})
+    relative = save_preset(preset, work / "rel.toml")
+
+    async def scenario() -> None:
+        app = create_app(preset, preset_path=relative, presets_dir=work / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+s", "end", "ctrl+u", *"anywhere", "enter")
+            await pilot.pause()
+
+    asyncio.run(scenario())
+    saved = work / "presets" / "anywhere.toml"
+    data = tomllib.loads(saved.read_text())
+    assert data["dataset"]["path"] == str(work / "data" / "tiny")
+    assert data["run_dir"] == str(work / "runs" / "anywhere")
+
+    kwtui = [sys.executable, "-m", "kwtui"]
+    replay = subprocess.run([*kwtui, "features", str(saved)], cwd=elsewhere, capture_output=True, text=True,
+                            timeout=300)
+    assert replay.returncode == 0, replay.stderr
+    assert (work / "runs" / "anywhere" / "features" / "train.csv").exists()
+    wrong = subprocess.run([*kwtui, "run", str(relative), "--until", "features"], cwd=elsewhere,
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "data/tiny: dataset folder not found" in wrong.stderr, wrong.stderr
+    assert list(elsewhere.iterdir()) == []  # no runs/rel created before the check

@@ -203,6 +203,14 @@ def _header_problems(frames: int, seconds: float, channels: int, rate: int, subt
     return tuple(found)
 
 
+def require_dataset_folder(path: str | Path) -> Path:
+    """The dataset folder, or the one line that says it is not there (before anything is written for it)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found (make one with `kwtui demo-data {root}`)")
+    return root
+
+
 def scan_dataset(
     path: str | Path,
     report: Reporter = ignore,
@@ -214,9 +222,7 @@ def scan_dataset(
     """Read every wav header (not the audio) of a Speech-Commands-style folder."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"{root}: dataset folder not found (make one with `kwtui demo-data {root}`)")
+    root = require_dataset_folder(path)
     scan = DatasetScan(path=root.resolve())
     folders: list[tuple[str, list[str]]] = []
     try:

@@ -117,6 +117,10 @@ def run_pipeline(
         from kwtui.core.stages.flash import check_partition_table
 
         check_partition_table(preset)
+    if "features" in chosen:  # a replay from the wrong folder creates no run folder before it says so
+        from kwtui.core.data.scan import require_dataset_folder
+
+        require_dataset_folder(preset.dataset_path)
     layout = RunLayout(preset)
     with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), "run"):  # refused before writing anything
         save_preset(preset, layout.preset_copy)

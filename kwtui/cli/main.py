@@ -51,8 +51,20 @@ def stage_command(stage: str, preset: str, overrides: list[str], json_output: bo
     run_with_events(json_output, lambda report, cancel: run_stage(stage, loaded, report, cancel, **options))
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"kwtui {version('kwtui')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("kwtui (not installed: run from a source checkout)")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context) -> None:
+def root(ctx: typer.Context, show_version: bool = typer.Option(
+        False, "--version", help="Print kwtui's version and exit.", callback=_print_version, is_eager=True)) -> None:
     """Without a command, open the wizard."""
     if ctx.invoked_subcommand is None:
         from kwtui.tui.app import run_wizard

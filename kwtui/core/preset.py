@@ -437,7 +437,11 @@ def load_preset(path: str | Path, overrides: list[str] | None = None) -> Preset:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PresetError(f"{path}: preset not found (see `kwtui presets list`)") from None
+        # `kwtui run presets/esphome.toml` outside a checkout: the shipped preset goes by its name
+        shipped = shipped_presets_dir() / path.name
+        hint = (f"; the shipped preset of that name is `{path.stem}`" if path.suffix == ".toml" and shipped.is_file()
+                else "")
+        raise PresetError(f"{path}: preset not found (see `kwtui presets list`){hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(f"{path}: cannot read preset ({exc.__class__.__name__}: {exc})") from None
     try:

@@ -142,3 +142,18 @@ def test_a_crash_report_keeps_arguments_that_are_not_utf8(tmp_path, monkeypatch)
     assert report is not None
     text = report.read_text(encoding="utf-8")
     assert "dataset.path=d\\udcffs" in text and "RuntimeError: an internal error" in text
+
+
+def test_a_shipped_preset_given_by_its_checkout_path_elsewhere_is_named(tmp_path):
+    """`kwtui run presets/esphome.toml` from outside a checkout: the line says the shipped preset's name."""
+    result = kwtui("presets", "validate", "presets/esphome.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: presets/esphome.toml: preset not found (see `kwtui presets list`); "
+                                     "the shipped preset of that name is `esphome`")
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = kwtui("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"kwtui {version('kwtui')}"

@@ -90,6 +90,7 @@ class WizardApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "clear_notifications", "Dismiss messages", show=False),
         Binding("ctrl+l", "show_log", "Log", show=False),
+        Binding("f2", "copy_command", "Copy command", priority=True),
     ]
 
     def __init__(
@@ -111,6 +112,7 @@ class WizardApp(App[None]):
         self.port_lister = port_lister  # (label, device) pairs; None = the real serial ports
         self.tokens: dict[str, CancelToken] = {}
         self._command_base: tuple[Path, Preset] | None = None
+        self._marks_timer: Any = None
         self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
         self.steps = [cls() for cls in STEP_CLASSES]
 
@@ -224,7 +226,45 @@ class WizardApp(App[None]):
         return headless_command(path, self.preset, base)
 
     def update_command(self) -> None:
-        self.query_one("#command", Static).update(Text(f"headless: {self.headless_command()}"))
+        # one row, cut with an ellipsis where it does not fit: a copy of the screen never holds a shorter command
+        # that would run with part of the settings; F2 copies it whole
+        command = Text(f"headless (F2 copies): {self.headless_command()}", no_wrap=True, overflow="ellipsis")
+        self.query_one("#command", Static).update(command)
+
+    def action_copy_command(self) -> None:
+        """The whole headless command to the clipboard (OSC 52: the terminal's, over SSH too) and on screen."""
+        command = self.headless_command()
+        self.copy_to_clipboard(command)
+        self.notify(command, title="Copied the headless command (F2)", timeout=8)
+
+    # every change on screen shows in the headless command at once; the step bar's marks (which read the run
+    # folder's records) follow a moment after the typing stops
+    def _settings_changed(self) -> None:
+        if not self.is_running or not self.query("#command"):
+            return
+        self.collect_into_preset()
+        if self._marks_timer is not None:
+            self._marks_timer.stop()
+        self._marks_timer = self.set_timer(0.4, self._refresh_marks_if_shown)
+
+    def _refresh_marks_if_shown(self) -> None:
+        if self.query(StepBar):  # not while a dialog or the shutdown replaces the screen
+            self.refresh_stage_marks()
+
+    def on_input_changed(self, _: Any) -> None:
+        self._settings_changed()
+
+    def on_checkbox_changed(self, _: Any) -> None:
+        self._settings_changed()
+
+    def on_select_changed(self, _: Any) -> None:
+        self._settings_changed()
+
+    def on_selection_list_selected_changed(self, _: Any) -> None:
+        self._settings_changed()
+
+    def on_data_table_row_highlighted(self, _: Any) -> None:  # a threshold picked by hand
+        self._settings_changed()
 
     def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
         """Fill every step from `preset`; steps forget results of the previous choices (the step bar's marks

@@ -17,7 +17,7 @@ from tests.helpers.corpus import kwtui
 
 
 def _replayed(command: str, cwd: Path) -> dict:
-    args = shlex.split(command.removeprefix("headless: ").strip())
+    args = shlex.split(command.removeprefix("headless (F2 copies): ").strip())
     assert args[:2] == ["kwtui", "run"], args
     shown = kwtui("presets", "show", *args[2:], cwd=cwd)
     assert shown.returncode == 0, shown.stderr
@@ -33,7 +33,7 @@ def test_headless_line_replays_the_screen_on_a_fresh_start_and_after_changes(tmp
             await pilot.pause()
             line = str(app.query_one("#command").render())
             assert _replayed(app.headless_command(), tmp_path) == app.preset.to_dict()
-            assert line.replace("\n", "").startswith("headless: kwtui run")
+            assert line.startswith("headless (F2 copies): kwtui run")
 
             app.preset.classes.keywords = ["yes", "no's", "left right"]  # quotes and spaces survive the shell
             app.preset.train.epochs = 7
@@ -41,8 +41,35 @@ def test_headless_line_replays_the_screen_on_a_fresh_start_and_after_changes(tmp
             app.update_command()
             await pilot.pause()
             command = app.headless_command()
-            shown = "".join(str(app.query_one("#command").render()).split("\n"))
-            assert "".join(command.split()) in "".join(shown.split())  # wrapped, never cut
-            assert _replayed(command, tmp_path) == app.preset.to_dict()
+            # one row: too long for 80 columns, it ends in an ellipsis (a screen copy is no shorter runnable
+            # command); F2 copies it whole
+            line_widget = app.query_one("#command")
+            shown = line_widget.render_line(0).text
+            assert line_widget.size.height == 1 and len(command) > 80
+            assert shown.rstrip().endswith("…"), shown
+            await pilot.press("f2")
+            await pilot.pause()
+            assert app.clipboard == command
+            assert _replayed(app.clipboard, tmp_path) == app.preset.to_dict()
+
+    asyncio.run(scenario())
+
+
+def test_headless_line_follows_every_field_as_it_is_typed(tmp_path: Path, monkeypatch):
+    """Typing in a field changes the line at once (it used to wait for a step change): epochs 30 -> 4."""
+    from tests.tui.pilot_utils import type_into
+
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> None:
+        app = create_app(Preset(), presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(200, 50)) as pilot:
+            await pilot.pause()
+            app.go_to(3)  # Training
+            await pilot.pause()
+            await type_into(pilot, "epochs", "4")
+            await pilot.pause()
+            assert "train.epochs=4" in str(app.query_one("#command").render())
+            assert _replayed(app.headless_command(), tmp_path)["train"]["epochs"] == 4
 
     asyncio.run(scenario())

@@ -234,6 +234,7 @@ class EvaluateStep(StageStep):
         preset = self.wizard.preset
         preset.evaluate.threshold, preset.evaluate.target_fa_per_hour = self.threshold, 0.0
         self.show_threshold()
+        self.wizard.update_command()
 
     def show_threshold(self) -> None:
         """The operating point: how it was chosen, FRR per keyword with its interval, false accepts per hour with

@@ -117,12 +117,14 @@ def run_pipeline(
         from kwtui.core.stages.flash import check_partition_table
 
         check_partition_table(preset)
-    if "features" in chosen:  # a replay from the wrong folder creates no run folder before it says so
-        from kwtui.core.data.scan import require_dataset_folder
+    from kwtui.core.data.scan import require_dataset_folder
 
-        require_dataset_folder(preset.dataset_path)
     layout = RunLayout(preset)
+    if "features" in chosen and not layout.run_dir.exists():  # a replay from the wrong folder creates nothing
+        require_dataset_folder(preset.dataset_path)
     with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), "run"):  # refused before writing anything
+        if "features" in chosen:
+            require_dataset_folder(preset.dataset_path)
         save_preset(preset, layout.preset_copy)
         return _run_stages(preset, layout, chosen, report, cancel, **options)
 

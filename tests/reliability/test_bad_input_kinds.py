@@ -214,3 +214,21 @@ def test_a_carriage_return_or_comma_in_a_name_round_trips_through_the_manifests(
     for stem in ("odd\rname_nohash_0", "a,b_nohash_0", 'quote"d_nohash_0'):
         assert f"{stem}.npy" in listed, stem
     assert all(p.exists() for split in load_splits(layout).values() for p in split.paths)
+
+
+def test_a_word_folder_named_like_a_manifest_is_an_unknown_word_unless_it_is_a_keyword(tmp_path):
+    """`train.csv/` as another word is skipped with its reason (its feature files would go over the manifest), the
+    rest of the dataset used; asked for as a keyword it is refused, naming the folder, before anything is written."""
+    dataset = write_tiny_dataset(tmp_path / "data")
+    shutil.copytree(dataset / "yes", dataset / "train.csv")
+    used = kwtui("features", _preset(tmp_path, dataset, classes={"unknown": True}), timeout=120)
+    _clean(used)
+    assert used.returncode == 0, used.stderr
+    assert "train.csv: skipped: a word folder named like a file kwtui writes" in used.stderr
+    features = tmp_path / "run" / "features"
+    assert (features / "train.csv").is_file() and "train.csv/" not in (features / "train.csv").read_text()
+    manifest = (features / "train.csv").read_bytes()
+    refused = kwtui("features", _preset(tmp_path, dataset, classes={"keywords": ["yes", "train.csv"]}), timeout=120)
+    assert refused.returncode == 2
+    assert "train.csv: a keyword folder named like a file kwtui writes" in _one_error(refused)
+    assert (features / "train.csv").read_bytes() == manifest

@@ -29,7 +29,7 @@ from kwtui.core.data import synthetic_speech
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.plan import ClipPlan, plan_clips
-from kwtui.core.data.scan import scan_dataset, severity
+from kwtui.core.data.scan import DatasetScan, scan_dataset, severity
 from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
@@ -173,14 +173,11 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any
     if scan.unmatched_listed:
         report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
                               "(`kwtui scan` lists them); check the lists' paths"))
+    scan = _without_reserved_words(preset, scan, report)
     planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
     planned = _with_near_misses(_with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report,
                                 cancel)
     plan = plan_clips(planned, scan)
-    clash = sorted({job.output.split("/", 1)[0] for job in plan.jobs} & _RESERVED_NAMES)
-    if clash:
-        raise UserError(f"{preset.dataset_path / clash[0]}: a word folder named like a file kwtui writes into the "
-                        "features folder; rename it")
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)
@@ -227,6 +224,21 @@ def _with_folders_anywhere(preset: Preset, scan: Any) -> Preset:
     if not changed:
         return preset
     return dataclasses.replace(preset, classes=dataclasses.replace(preset.classes, **changed))
+
+
+def _without_reserved_words(preset: Preset, scan: DatasetScan, report: Reporter) -> DatasetScan:
+    """A word folder named like a file kwtui writes into the features folder (`train.csv/`) cannot have its own
+    folder of feature files there: as another word it is skipped with its reason, as a keyword refused."""
+    clash = sorted(set(scan.words) & _RESERVED_NAMES)
+    for word in clash:
+        if word in preset.classes.keywords:
+            raise UserError(f"{preset.dataset_path / word}: a keyword folder named like a file kwtui writes into the "
+                            "features folder; rename the folder and the keyword")
+        report(Warning(STAGE, f"{preset.dataset_path / word}: skipped: a word folder named like a file kwtui writes "
+                              "into the features folder (rename it to use its clips)"))
+    if not clash:
+        return scan
+    return dataclasses.replace(scan, words={w: info for w, info in scan.words.items() if w not in clash})
 
 
 def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:

@@ -129,3 +129,37 @@ def test_a_child_dies_with_the_stage_that_started_it(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the child outlived the killed stage")
+
+
+def test_flash_reads_the_run_folder_under_a_shared_lock(trained_run, tmp_path):
+    """A flash (minutes at the board) holds the run folder shared: a convert or train cannot replace the model
+    it writes, a second flash of another board from the same run may go, and a read-only run folder is one line,
+    exit 2 — it was an internal error writing the partition image."""
+    import shutil
+
+    from tests.helpers.corpus import no_dac_prefix
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    data = trained_run.to_dict()
+    data.update(run_dir=str(run))
+    path = tmp_path / "tones.toml"
+    path.write_text(tomli_w.dumps(data))
+    with locks.exclusive(run, "train"):
+        refused = kwtui("flash", path, "--dry-run", timeout=180)
+    assert refused.returncode == 2 and "in use by kwtui train" in refused.stderr.strip().splitlines()[-1]
+    with locks.shared(run, "flash"):  # another board being flashed from this run
+        second = kwtui("flash", path, "--dry-run", timeout=180)
+        writer = kwtui("convert", path, timeout=180)
+    assert second.returncode == 0, second.stderr[-1500:]
+    assert writer.returncode == 2 and "in use by a kwtui stage reading it" in writer.stderr.strip().splitlines()[-1]
+    for folder in (run, *[p for p in run.rglob("*") if p.is_dir()]):
+        folder.chmod(0o555)
+    try:
+        read_only = kwtui("flash", path, "--dry-run", timeout=180, prefix=no_dac_prefix())
+    finally:
+        for folder in (run, *[p for p in run.rglob("*") if p.is_dir()]):
+            folder.chmod(0o755)
+    lines = [line for line in read_only.stderr.splitlines() if line.startswith("error:")]
+    assert read_only.returncode == 2 and len(lines) == 1 and "Traceback" not in read_only.stderr, read_only.stderr
+    assert f"{run}: cannot write model_partition.bin there (Permission denied)" in lines[0]

@@ -11,6 +11,7 @@ partition tables, the image, port discovery against fake port lists and every er
 
 from __future__ import annotations
 
+import errno
 import json
 import shlex
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.io import ownership, records, writer
+from kwtui.core.io import ownership, records, run_folder, writer
 from kwtui.core.errors import UserError
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.device.esptool_api import flash_board, make_progress_logger
@@ -148,8 +149,14 @@ def model_image_from_run(layout: RunLayout) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.write_bytes(path, data, fsync=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer.write_bytes(path, data, fsync=True)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise UserError(f"{path.parent}: cannot write {path.name} there ({exc.strerror}); make the run folder "
+                        "writable, or copy it somewhere writable and flash that copy") from None
 
 
 def firmware_files(folder: Path) -> dict[str, Path]:
@@ -220,6 +227,14 @@ def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_r
     started = time.monotonic()
     layout = RunLayout(preset)
     report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
+    # shared: no convert or train can replace the model while it is written to a board; two boards can be
+    # flashed from one run folder at once (both write the same partition image, atomically)
+    with run_folder.reading(layout.run_dir, STAGE):
+        return _flash(preset, layout, report, cancel, dry_run, port, force_deploy, started)
+
+
+def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, dry_run: bool,
+           port: str | None, force_deploy: bool, started: float) -> dict[str, Any]:
     records.require_deployable(layout)
     if force_deploy:
         share = records.held_out_detected_share(layout)

@@ -284,6 +284,12 @@ def test_negative_speech_and_noise_folders_are_used_wherever_they_are_or_refused
     rows = [row["path"] for split in SPLITS
             for row in csv.DictReader(open(RunLayout(preset).features_dir / f"{split}.csv"))]
     assert any(p.startswith("_negative_speech/podcasts__talk__") for p in rows), rows[:5]
+    # features.json and the summary say what was used, and how much: 12 s of the podcast, split 80/10/10
+    used = json.loads(RunLayout(preset).features_info.read_text())["negatives"]
+    podcast = next(n for n in used if n["folder"] == str(podcasts))
+    assert podcast["kind"] == "speech" and podcast["files"] == 1
+    assert sum(podcast["minutes"].values()) == pytest.approx(0.2, abs=0.01) and podcast["minutes"]["train"] > 0.1
+    assert f"{podcasts} 0.2 min speech" in summary["negatives"]
     (home / "empty").mkdir()
     for folders, words in ((["~/missing"], "is neither a folder of the dataset"), (["~/empty"], "holds no usable audio")):
         with pytest.raises(UserError, match=f"classes.negative_speech: .*{words}"):

@@ -28,7 +28,7 @@ from kwtui.core.data import spectrogram as spec
 from kwtui.core.data import synthetic_speech
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio
-from kwtui.core.data.plan import ClipPlan, plan_clips
+from kwtui.core.data.plan import ClipPlan, NoiseRegion, plan_clips
 from kwtui.core.data.scan import DatasetScan, scan_dataset, severity
 from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
@@ -360,6 +360,9 @@ def _generate(
         "clips_skipped": len(skipped_items),  # source clips (a skipped clip skips its variants too)
         "files_converted": len(converted),
         **{f"{split}_files": sum(info["counts"][split].values()) for split in SPLITS},
+        # which folders of running speech and noise were used, and how much of each
+        "negatives": "; ".join(f"{n['folder']} {sum(n['minutes'].values()):.1f} min {n['kind']}"
+                               for n in info["negatives"]) or "none",
         "seconds": round(seconds, 2),
         "clips_per_s": round(processed / seconds, 1) if seconds > 0 else 0.0,
         "peak_rss_mb": round(monitor.peak_rss / 1e6, 1),
@@ -539,6 +542,7 @@ def _write_outputs(
         "files": sum(sum(c.values()) for c in counts.values()),
         "skipped": [{"path": p, "reason": r} for p, r in skipped_items],
         "converted": [{"path": p, "notes": n} for p, n in converted],
+        "negatives": negative_sources(plan.noise_regions, root),
         "noise_regions": [vars(r) for r in plan.noise_regions],
         "noise_test_regions": [vars(r) for r in plan.test_noise()],
         "speech_test_regions": [vars(r) for r in plan.test_speech()],
@@ -551,6 +555,20 @@ def _write_outputs(
         record = records.StageRecord("features", info["params_sha1"], list(plan.classes), body=info)
         unit.add(layout.features_info, record.to_json().encode("utf-8"))
     return info
+
+
+def negative_sources(regions: list[NoiseRegion], root: str) -> list[dict[str, Any]]:
+    """Each folder of running speech or noise the plan uses (relative to the dataset, or absolute), with its kind,
+    files and minutes per split."""
+    sources: dict[tuple[str, str], dict[str, Any]] = {}
+    for region in regions:
+        folder = os.path.dirname(_relative(region.file, root)) or "."
+        entry = sources.setdefault((folder, region.kind), {"folder": folder, "kind": region.kind, "files": set(),
+                                                           "minutes": {split: 0.0 for split in SPLITS}})
+        entry["files"].add(region.file)
+        entry["minutes"][region.split] += (region.end_s - region.start_s) / 60
+    return [{**e, "files": len(e["files"]), "minutes": {k: round(v, 2) for k, v in e["minutes"].items()}}
+            for e in sources.values()]
 
 
 def _relative(path: str, root: str) -> str:

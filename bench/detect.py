@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -353,7 +354,8 @@ def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tupl
     from kwtui.core.preset import apply_overrides, from_dict, load_preset
 
     base = load_preset(REPO / "presets" / f"{name}.toml").to_dict()
-    tag = "".join(f"-{o.split('=')[0].split('.')[-1]}" for o in overrides)  # a run per set of overrides
+    # a run folder per set of overrides (key and value: two seeds are two runs)
+    tag = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "", o.split(".")[-1].replace("=", "")) for o in overrides)
     base.update(name=f"{name}-{model}{tag}", run_dir=str(work / "runs" / f"{name}-{model}{tag}"))
     base["dataset"]["path"] = str(dataset)
     base["train"]["model"] = "cnn" if model == "old" else model

@@ -337,3 +337,45 @@ def test_a_damaged_model_in_a_crc_valid_image_is_one_error_line_never_a_crash(to
             assert len(_errors(done.stdout)) == 1, done.stdout[-600:]
             refused += 1
     assert refused >= 10, "most changes to the structure should be refused"
+
+
+# --- damaged models: the firmware refuses them or runs them, never reads out of bounds ------------------------------
+
+FUZZ_IMAGES = 80  # per model, bounded for CI; the same draw on every run (seeded)
+
+
+@pytest.fixture(scope="module")
+def sanitized_tool() -> Path:
+    """inference_host with AddressSanitizer and UndefinedBehaviorSanitizer over the firmware and its pinned TFLM."""
+    return firmware_runtime.build(sanitized=True)
+
+
+def _sanitized_run(tool: Path, image: Path, strides: np.ndarray) -> firmware_runtime.Outcome:
+    return firmware_runtime.run_stream(tool, image, strides, env=firmware_runtime.SANITIZER_ENV)
+
+
+def test_the_chip_runtime_is_clean_under_the_sanitizers(sanitized_tool, streaming, recordings):
+    """The model kwtui made, streamed under ASan/UBSan: no report, and the same outputs as the plain build."""
+    done = _sanitized_run(sanitized_tool, streaming.image, recordings[0, :40])
+    assert done.returncode == 0 and "Sanitizer" not in done.stderr and "runtime error" not in done.stderr, _why(done)
+    assert done.probabilities.shape == (40, streaming.outputs)
+
+
+def test_mutated_model_bytes_are_refused_or_run_never_out_of_bounds(sanitized_tool, streaming, recordings, tmp_path):
+    """A partition image whose CRCs match but whose model bytes are damaged (a bad write, a hand-made image) must
+    not crash the chip at every boot: the firmware's Verifier and bounds refuse it with one `kwtui: error:` line
+    (exit 3, or 1 when an inference fails), or it runs; AddressSanitizer and UndefinedBehaviorSanitizer report
+    nothing, over the firmware and its TFLM. (Without the Verifier, ~30 % of such images read out of bounds.)"""
+    path = tmp_path / "mutated.bin"
+    outcomes: dict[str, int] = {}
+    for what, data in firmware_runtime.mutated_images(streaming.image.read_bytes(), FUZZ_IMAGES, seed=11):
+        path.write_bytes(data)
+        done = _sanitized_run(sanitized_tool, path, recordings[0, :8])
+        report = "Sanitizer" in done.stderr or "runtime error" in done.stderr
+        assert not report and done.returncode in (0, 1, 3), f"{what}: {_why(done)}"
+        if done.returncode:
+            assert len(_errors(done.stdout)) == 1, f"{what}: {done.stdout[-600:]}"
+        outcomes[("ran", "failed", "", "refused")[done.returncode]] = outcomes.get(
+            ("ran", "failed", "", "refused")[done.returncode], 0) + 1
+    print(f"{FUZZ_IMAGES} mutated {streaming.kind} images:", outcomes)
+    assert outcomes.get("refused", 0) > 0  # the mutations do reach the checks

@@ -117,16 +117,39 @@ def available() -> str | None:
     return None
 
 
-def build() -> Path:
-    """The 32-bit inference_host, built (or brought up to date) in the cache."""
+# GCC's -Wstringop-overread misfires on flatbuffers' String::c_str() once ASan instruments it (a size-0 object
+# at the string's offset): off in this build only, the normal build keeps -Werror for it. pointer-overflow is off
+# everywhere: flatbuffers' Verifier (header code, inlined into the firmware's own sources) forms the pointer an
+# offset names before checking that it lies inside the buffer - that check is what refuses the model - and any
+# access through such a pointer is still ASan's to catch.
+SANITIZERS = ("-fsanitize=address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all "
+              "-fno-omit-frame-pointer -Wno-stringop-overread")
+# what a sanitized tool runs with: any report ends it with exit code SANITIZER_EXIT (leak checks do not run -m32)
+SANITIZER_EXIT = 99
+SANITIZER_ENV = {"ASAN_OPTIONS": f"detect_leaks=0:abort_on_error=0:exitcode={SANITIZER_EXIT}",
+                 "UBSAN_OPTIONS": f"halt_on_error=1:print_stacktrace=1:exitcode={SANITIZER_EXIT}"}
+
+
+def build(sanitized: bool = False) -> Path:
+    """The 32-bit inference_host, built (or brought up to date) in the cache; `sanitized`: with AddressSanitizer
+    and UndefinedBehaviorSanitizer over the firmware's code and its TFLM alike (run it with SANITIZER_ENV)."""
     tflm_dir, nn_dir = sources()  # type: ignore[misc]
     versions = pinned_versions()
     # One build folder per checkout: CMake refuses a cache generated from another source folder.
     checkout = hashlib.sha256(str(FIRMWARE).encode()).hexdigest()[:12]
-    build_dir = CACHE / f"inference_host-m32-tflm{versions['esp-tflite-micro']}-nn{versions['esp-nn']}-{checkout}"
+    kind = "m32-asan-ubsan" if sanitized else "m32"
+    build_dir = CACHE / f"inference_host-{kind}-tflm{versions['esp-tflite-micro']}-nn{versions['esp-nn']}-{checkout}"
+    flags = f"-m32 {SANITIZERS}" if sanitized else "-m32"
+    # For TFLM and ESP-NN only, UBSan leaves out the arithmetic checks: their fixed-point kernels left-shift
+    # negative values by design, and on damaged weights or scales (which no check short of re-running the model can
+    # refuse) they shift by 32 or more and overflow int32 accumulators: wrong scores, computed by the chip's
+    # compiler as plain machine arithmetic, not a crash. Everything else - every memory access (ASan), null,
+    # alignment, bounds, and all of the firmware's own code - stays checked.
+    third_party = "-fno-sanitize=shift,signed-integer-overflow" if sanitized else ""
     subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                    f"-DKWT_TFLM_DIR={tflm_dir}", f"-DKWT_ESP_NN_DIR={nn_dir}", "-DCMAKE_CXX_FLAGS=-m32",
-                    "-DCMAKE_C_FLAGS=-m32"], check=True, capture_output=True, text=True)
+                    f"-DKWT_TFLM_DIR={tflm_dir}", f"-DKWT_ESP_NN_DIR={nn_dir}", f"-DCMAKE_CXX_FLAGS={flags}",
+                    f"-DCMAKE_C_FLAGS={flags}", f"-DKWT_TFLM_EXTRA_OPTIONS={third_party}"],
+                   check=True, capture_output=True, text=True)
     done = subprocess.run(["make", "-C", str(build_dir), f"-j{os.cpu_count() or 2}", "inference_host"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -220,7 +243,8 @@ def build_micro_features(m32: bool = True) -> Path:
 
 # --- the firmware's streaming inference (inference_run_stride / inference_reset) -----------------------------------
 
-def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None = None) -> Outcome:
+def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None = None,
+               env: dict[str, str] | None = None) -> Outcome:
     """The firmware's streaming inference, from a model partition image, on float32 feature slices: one recording
     (n_strides, stride, 40), fed stride after stride, or several (n_recordings, n_strides, stride, 40), with the
     model state reset (inference_reset) before each recording after the first. One line of probabilities per
@@ -228,5 +252,50 @@ def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None =
     x = np.ascontiguousarray(strides, dtype=np.float32)
     per_recording = [str(x.shape[1])] if x.ndim == 4 else []
     args = [str(tool), str(image), str(arena) if arena is not None else "-", *per_recording]
-    done = subprocess.run(args, input=x.tobytes(), capture_output=True, timeout=300)
+    done = subprocess.run(args, input=x.tobytes(), capture_output=True, timeout=300,
+                          env={**os.environ, **env} if env else None)
     return Outcome(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+
+
+# --- partition images whose header is valid but whose model bytes are not -----------------------------------------
+
+_INTERESTING_WORDS = (0, 1, 0x7F, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+
+
+def mutated_images(image: bytes, count: int, seed: int) -> list[tuple[str, bytes]]:
+    """`count` copies of a model partition image, each with its model bytes mutated and both CRCs recomputed (what
+    the header check cannot catch, so only the flatbuffer Verifier and the firmware's own bounds stand between such
+    a model and a crash): a few bytes flipped, a 32-bit word overwritten with an edge value (offsets, counts and
+    indices in a flatbuffer are such words), or a span zeroed. -> [(what was done, image)]"""
+    import struct
+    import zlib
+
+    from kwtui.core.device.model_image import parse_model_image
+
+    parsed = parse_model_image(image)
+    start, size = parsed.header_size, len(parsed.model)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        data = bytearray(image)
+        kind = ("flip", "word", "zero")[int(rng.integers(3))]
+        if kind == "flip":
+            at = sorted(int(i) for i in rng.integers(0, size, int(rng.integers(1, 9))))
+            for i in at:
+                data[start + i] ^= int(rng.integers(1, 256))
+            what = f"flipped bytes {at}"
+        elif kind == "word":
+            at = int(rng.integers(0, size // 4)) * 4
+            value = _INTERESTING_WORDS[int(rng.integers(len(_INTERESTING_WORDS)))] if rng.random() < 0.7 \
+                else int(rng.integers(0, 1 << 32))
+            struct.pack_into("<I", data, start + at, value)
+            what = f"word at {at} = {value:#x}"
+        else:
+            at, length = int(rng.integers(0, size)), int(rng.integers(1, 65))
+            data[start + at : start + min(size, at + length)] = bytes(min(size, at + length) - at)
+            what = f"zeroed {length} bytes at {at}"
+        struct.pack_into("<I", data, 12, zlib.crc32(bytes(data[start : start + size])))  # model_crc32
+        struct.pack_into("<I", data, 60, 0)
+        struct.pack_into("<I", data, 60, zlib.crc32(bytes(data[:start])))  # header_crc32, this field as zero
+        out.append((what, bytes(data)))
+    return out

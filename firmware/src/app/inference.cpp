@@ -197,6 +197,140 @@ int count_state_variables(const tflite::Model* model) {
   return count;
 }
 
+// Largest tensor a model may declare (elements): far above any keyword model, small enough that a byte count
+// never overflows 32 bits.
+constexpr uint64_t kMaxTensorElements = 1u << 24;
+
+// An index list where every entry names a tensor of the graph (or is -1, "no tensor", where that is allowed).
+bool indices_in_range(const flatbuffers::Vector<int32_t>* indices, uint32_t tensors, bool optional) {
+  for (unsigned i = 0; indices != nullptr && i < indices->size(); ++i) {
+    const int32_t index = indices->Get(i);
+    if (!(index >= 0 && static_cast<uint32_t>(index) < tensors) && !(optional && index == -1)) return false;
+  }
+  return true;
+}
+
+// Bytes per element of the tensor types a keyword model holds (0: a type this firmware does not run).
+uint32_t element_bytes(tflite::TensorType type) {
+  switch (type) {
+    case tflite::TensorType_INT8: case tflite::TensorType_UINT8: case tflite::TensorType_BOOL: return 1;
+    case tflite::TensorType_INT16: return 2;
+    case tflite::TensorType_FLOAT32: case tflite::TensorType_INT32: case tflite::TensorType_RESOURCE: return 4;
+    case tflite::TensorType_INT64: return 8;
+    default: return 0;
+  }
+}
+
+// A tensor's shape, buffer and quantization as TFLM reads them without checking: a buffer index inside the model,
+// dimensions >= 0 whose product (in 64 bits) stays sane, constant data at least as long as the shape needs, and
+// per-channel scales / zero points as many as the quantized dimension has channels.
+bool tensor_is_consistent(const tflite::Tensor* tensor, const tflite::Model* model) {
+  const auto* buffers = model->buffers();
+  if (tensor->buffer() >= (buffers != nullptr ? buffers->size() : 0)) return false;
+  const uint32_t type_size = element_bytes(tensor->type());
+  if (type_size == 0) return false;
+  uint64_t elements = 1;
+  const auto* shape = tensor->shape();
+  for (unsigned d = 0; shape != nullptr && d < shape->size(); ++d) {
+    if (shape->Get(d) < 0) return false;
+    elements *= static_cast<uint64_t>(shape->Get(d));
+    if (elements > kMaxTensorElements) return false;
+  }
+  const auto* data = buffers->Get(tensor->buffer())->data();
+  if (data != nullptr && data->size() > 0 && data->size() < elements * type_size) return false;
+  const auto* quantization = tensor->quantization();
+  for (unsigned i = 0; quantization != nullptr && quantization->scale() != nullptr &&
+                       i < quantization->scale()->size(); ++i) {
+    const float scale = quantization->scale()->Get(i);
+    if (!(std::isfinite(scale) && scale > 0.0f)) return false;  // NaN, infinite, zero or negative: damaged
+  }
+  if (quantization != nullptr && quantization->scale() != nullptr && quantization->scale()->size() > 1) {
+    const int32_t axis = quantization->quantized_dimension();
+    const uint32_t channels = quantization->scale()->size();
+    if (shape == nullptr || axis < 0 || static_cast<uint32_t>(axis) >= shape->size() ||
+        static_cast<uint32_t>(shape->Get(axis)) != channels) {
+      return false;
+    }
+    const auto* zero_points = quantization->zero_point();
+    if (zero_points == nullptr || (zero_points->size() != channels && zero_points->size() != 1)) return false;
+  }
+  return true;
+}
+
+// How many inputs and outputs each op this firmware registers takes (TFLM's kernels read node->inputs->data[k]
+// for the slots they expect, not all of them after checking the count), and which input may be absent (-1).
+struct OpArity {
+  tflite::BuiltinOperator op;
+  uint8_t min_inputs, max_inputs, outputs;
+  int8_t optional_input;  // -1: none (a conv's or fully-connected's bias may be absent)
+};
+constexpr OpArity kArities[] = {
+    {tflite::BuiltinOperator_CONV_2D, 2, 3, 1, 2}, {tflite::BuiltinOperator_DEPTHWISE_CONV_2D, 2, 3, 1, 2},
+    {tflite::BuiltinOperator_FULLY_CONNECTED, 2, 3, 1, 2}, {tflite::BuiltinOperator_MAX_POOL_2D, 1, 1, 1, -1},
+    {tflite::BuiltinOperator_AVERAGE_POOL_2D, 1, 1, 1, -1}, {tflite::BuiltinOperator_RESHAPE, 1, 2, 1, -1},
+    {tflite::BuiltinOperator_SOFTMAX, 1, 1, 1, -1}, {tflite::BuiltinOperator_LOGISTIC, 1, 1, 1, -1},
+    {tflite::BuiltinOperator_MEAN, 2, 2, 1, -1}, {tflite::BuiltinOperator_QUANTIZE, 1, 1, 1, -1},
+    {tflite::BuiltinOperator_DEQUANTIZE, 1, 1, 1, -1}, {tflite::BuiltinOperator_VAR_HANDLE, 0, 0, 1, -1},
+    {tflite::BuiltinOperator_READ_VARIABLE, 1, 1, 1, -1}, {tflite::BuiltinOperator_ASSIGN_VARIABLE, 2, 2, 0, -1},
+    {tflite::BuiltinOperator_CALL_ONCE, 0, 0, 0, -1}, {tflite::BuiltinOperator_CONCATENATION, 1, 255, 1, -1},
+    {tflite::BuiltinOperator_STRIDED_SLICE, 4, 4, 1, -1},
+};
+
+// The op's inputs and outputs: as many as it takes, each a tensor of the graph (or -1 in its optional slot).
+bool operands_fit(const tflite::Operator* op, tflite::BuiltinOperator code, uint32_t tensors) {
+  const OpArity* arity = nullptr;
+  for (const OpArity& a : kArities) {
+    if (a.op == code) arity = &a;
+  }
+  if (arity == nullptr) return false;  // not registered: refused earlier with its name
+  const auto* inputs = op->inputs();
+  const auto* outputs = op->outputs();
+  const uint32_t n_in = inputs != nullptr ? inputs->size() : 0;
+  const uint32_t n_out = outputs != nullptr ? outputs->size() : 0;
+  if (n_in < arity->min_inputs || n_in > arity->max_inputs || n_out != arity->outputs) return false;
+  for (uint32_t i = 0; i < n_in; ++i) {
+    const int32_t index = inputs->Get(i);
+    const bool absent_ok = arity->optional_input == static_cast<int32_t>(i) && index == -1;
+    if (!absent_ok && !(index >= 0 && static_cast<uint32_t>(index) < tensors)) return false;
+  }
+  return indices_in_range(outputs, tensors, false) && indices_in_range(op->intermediates(), tensors, true);
+}
+
+// Every index TFLM follows on trust, checked: the Verifier only keeps the flatbuffer's own offsets inside it, so a
+// model whose bytes are wrong but well-formed (a damaged partition with matching CRCs) could still name a tensor,
+// buffer, op code or subgraph that does not exist and read past the model or the arena at every boot.
+bool model_is_consistent(const tflite::Model* model) {
+  const auto* graphs = model->subgraphs();
+  const auto* codes = model->operator_codes();
+  if (graphs == nullptr || codes == nullptr || model->buffers() == nullptr) return false;
+  for (unsigned g = 0; g < graphs->size(); ++g) {
+    const auto* graph = graphs->Get(g);
+    const auto* tensors = graph->tensors();
+    const uint32_t count = tensors != nullptr ? tensors->size() : 0;
+    if (!indices_in_range(graph->inputs(), count, false) || !indices_in_range(graph->outputs(), count, false)) {
+      return false;
+    }
+    for (unsigned t = 0; t < count; ++t) {
+      if (!tensor_is_consistent(tensors->Get(t), model)) return false;
+    }
+    const auto* ops = graph->operators();
+    for (unsigned i = 0; ops != nullptr && i < ops->size(); ++i) {
+      const auto* op = ops->Get(i);
+      if (op->opcode_index() >= codes->size()) return false;
+      const tflite::BuiltinOperator code = builtin_code(codes->Get(op->opcode_index()));
+      if (!operands_fit(op, code, count)) return false;
+      if (code == tflite::BuiltinOperator_CALL_ONCE) {
+        const auto* once = op->builtin_options_as_CallOnceOptions();
+        if (once == nullptr || once->init_subgraph_index() < 0 ||
+            static_cast<uint32_t>(once->init_subgraph_index()) >= graphs->size()) {
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
 // What can be checked on the flatbuffer itself, so a wrong model is one line instead of a failure (or, in some
 // TFLM versions, an abort) inside AllocateTensors. Sets *stride (0 for a whole-window model).
 bool model_fits_this_firmware(const tflite::Model* model, const OpResolver& resolver, int* stride) {
@@ -218,6 +352,11 @@ bool model_fits_this_firmware(const tflite::Model* model, const OpResolver& reso
                   "(convert it with the kwtui that matches this firmware)\n", tflite::EnumNameBuiltinOperator(op));
       return false;
     }
+  }
+  if (!model_is_consistent(model)) {
+    std::printf("kwtui: error: the model is damaged (an index, shape or buffer in it is out of range); flash it "
+                "again with `kwtui flash PRESET` or re-run `kwtui convert`\n");
+    return false;
   }
   const auto* graph = graphs->Get(0);
   if (graph->inputs() == nullptr || graph->inputs()->size() != 1 || graph->tensors() == nullptr) {

@@ -31,6 +31,8 @@ uint8_t* alloc_arena(size_t bytes) {
   return static_cast<uint8_t*>(std::aligned_alloc(16, (bytes + 15) / 16 * 16));
 }
 
+void free_arena(uint8_t* arena) { std::free(arena); }
+
 size_t largest_free_block() { return heap_cap(); }
 
 }  // namespace kwt

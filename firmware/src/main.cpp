@@ -158,7 +158,17 @@ void setup() {
   }
   print_model();
   if (!g_post.configure(g_model.post)) halt("post-processing parameters out of range");
-  if (!kwt::inference_begin(g_model)) halt("the model cannot run (see the error above)");
+  if (!kwt::inference_begin(g_model)) {
+    // a partition model whose image checks passed but which cannot run (damaged bytes, refused above in one line):
+    // the compiled-in model, when there is one, rather than no detector at all
+    if (g_model.source != kwt::ModelSource::kPartition || !kwt::select_compiled_in(&g_model)) {
+      halt("the model cannot run (see the error above)");
+    }
+    std::printf("kwtui: model partition not used (its model cannot run); falling back to the compiled-in model\n");
+    print_model();
+    if (!g_post.configure(g_model.post)) halt("post-processing parameters out of range");
+    if (!kwt::inference_begin(g_model)) halt("the compiled-in model cannot run either (see the error above)");
+  }
   const bool streaming = g_model.frontend == kwt::Frontend::kMicro;
   if (streaming != kwt::inference_is_streaming() || (streaming && kwt::inference_stride() != g_model.stride)) {
     halt("the model's input does not match the features its image names (re-run `kwtui convert` and `kwtui flash`)");

@@ -420,6 +420,16 @@ bool build_interpreter() {
   return true;
 }
 
+// Gives the arena back: the interpreter in it first (its ops' Free runs on memory in the arena), then the arena.
+void release_arena() {
+  g_ready = false;
+  if (g_interpreter != nullptr) g_interpreter->~MicroInterpreter();
+  g_interpreter = nullptr;
+  free_arena(g_arena);
+  g_arena = nullptr;
+  g_arena_size = 0;
+}
+
 bool invoke_and_read(float* probabilities, uint32_t start) {
   if (g_interpreter->Invoke() != kTfLiteOk) return false;
   const float scale = g_output->params.scale;
@@ -493,14 +503,17 @@ bool inference_begin(const ModelInfo& info) {
   g_arena_size = info.arena_size;
   g_stride = stride;
   g_state_variables = state_variables;
-  if (!build_interpreter()) return false;
+  if (!build_interpreter()) {
+    release_arena();  // the next inference_begin (the compiled-in model, after a partition model that cannot run)
+    return false;     // needs the heap this one took
+  }
   const bool input_ok = g_input->type == kTfLiteInt8 || g_input->type == kTfLiteFloat32;
   const bool output_ok =
       g_output->type == kTfLiteInt8 || g_output->type == kTfLiteUInt8 || g_output->type == kTfLiteFloat32;
   if (element_count(g_output) != info.num_classes || !input_ok || !output_ok) {
     std::printf("kwtui: error: model output (%d values, type %d) does not match %d classes\n",
                 element_count(g_output), static_cast<int>(g_output->type), info.num_classes);
-    g_ready = false;
+    release_arena();
     return false;
   }
   g_num_classes = info.num_classes;

@@ -77,4 +77,11 @@ bool select_model(const uint8_t* partition, size_t partition_len, ModelInfo* out
   return from_compiled_in(out);
 }
 
+bool select_compiled_in(ModelInfo* out) {
+  const ImageStatus why = out->partition_status;
+  *out = ModelInfo();
+  out->partition_status = why;
+  return from_compiled_in(out);
+}
+
 }  // namespace kwt

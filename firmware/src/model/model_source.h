@@ -33,4 +33,8 @@ struct ModelInfo {
 // (the compiled-in model is the placeholder and the partition is empty or corrupted).
 bool select_model(const uint8_t* partition, size_t partition_len, ModelInfo* out);
 
+// The compiled-in model alone: what runs when the partition's model passed its image checks but cannot run (a
+// damaged model the interpreter's checks refuse). False when only the placeholder is compiled in.
+bool select_compiled_in(ModelInfo* out);
+
 }  // namespace kwt

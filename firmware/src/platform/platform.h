@@ -16,6 +16,9 @@ void sleep_ms(uint32_t ms);
 // of that size is free.
 uint8_t* alloc_arena(size_t bytes);
 
+// Frees what alloc_arena returned (nullptr: nothing).
+void free_arena(uint8_t* arena);
+
 // The largest block alloc_arena could still return (for the error line when it cannot).
 size_t largest_free_block();
 

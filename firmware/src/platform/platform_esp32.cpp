@@ -19,6 +19,8 @@ uint8_t* alloc_arena(size_t bytes) {
   return static_cast<uint8_t*>(p);
 }
 
+void free_arena(uint8_t* arena) { heap_caps_free(arena); }
+
 size_t largest_free_block() {
   const size_t internal = heap_caps_get_largest_free_block(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
   const size_t spiram = heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT);

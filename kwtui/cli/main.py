@@ -22,14 +22,16 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: option placeholders in capitals, as in any Unix tool, no <bool> after flags
 )
-presets_app = typer.Typer(help="List, show and validate presets.", no_args_is_help=True)
+presets_app = typer.Typer(help="List, show and validate presets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(presets_app, name="presets")
-export_app = typer.Typer(help="Export the trained model for another runtime.", no_args_is_help=True)
+export_app = typer.Typer(help="Export the trained model for another runtime.", no_args_is_help=True,
+                         rich_markup_mode=None)
 app.add_typer(export_app, name="export")
 
-PresetArg = typer.Argument(..., help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
-SetOpt = typer.Option([], "--set", help="Override a preset field: section.key=value (repeatable).")
+PresetArg = typer.Argument(..., metavar="PRESET", help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
+SetOpt = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a preset field: section.key=value (repeatable).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON event per line to stdout.")
 ForceOpt = typer.Option(False, "--force", help="Deploy even a model that detects fewer than half of the held-out "
                         "keyword clips at its operating point.")
@@ -73,7 +75,7 @@ def root(ctx: typer.Context, show_version: bool = typer.Option(
 
 
 @app.command()
-def wizard(preset: Optional[str] = typer.Argument(None, help="Preset to pre-fill the wizard with.")) -> None:
+def wizard(preset: Optional[str] = typer.Argument(None, metavar="PRESET", help="Preset to pre-fill the wizard with.")) -> None:
     """Open the interactive wizard (Textual)."""
     loaded = load(preset, []) if preset else None
     from kwtui.core.preset import find_preset
@@ -86,8 +88,8 @@ def wizard(preset: Optional[str] = typer.Argument(None, help="Preset to pre-fill
 def run(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    start: Optional[str] = typer.Option(None, "--from", help="First stage: features, train, evaluate, convert, flash."),
-    until: Optional[str] = typer.Option(None, "--until", help="Last stage."),
+    start: Optional[str] = typer.Option(None, "--from", metavar="STAGE", help="First stage: features, train, evaluate, convert, flash."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Last stage."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training run."),
     json_output: bool = JsonOpt,
 ) -> None:
@@ -134,7 +136,7 @@ def convert(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output:
 def flash(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: the preset's, 'auto' finds it)."),
+    port: Optional[str] = typer.Option(None, "--port", metavar="PORT", help="Serial port (default: the preset's, 'auto' finds it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the esptool command instead of flashing."),
     force: bool = ForceOpt,
     json_output: bool = JsonOpt,
@@ -147,7 +149,7 @@ def flash(
 def export_esphome(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for <wake_word>.tflite and .json "
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for <wake_word>.tflite and .json "
                                        "(default: runs/<name>/esphome)."),
     force: bool = ForceOpt,
     json_output: bool = JsonOpt,
@@ -157,20 +159,20 @@ def export_esphome(
     stage_command("esphome", preset, overrides, json_output, out=out, force_deploy=force)
 
 
-TargetArg = typer.Argument(..., help="A preset (its run folder's converted model), a run folder, or an ESPHome "
+TargetArg = typer.Argument(..., metavar="TARGET", help="A preset (its run folder's converted model), a run folder, or an ESPHome "
                                      "manifest (<wake word>.json beside its .tflite).")
-ThresholdOpt = typer.Option(None, "--threshold", help="One threshold for every keyword instead of the chosen ones.")
-WindowOpt = typer.Option(None, "--window", help="One averaging window (inferences) for every keyword.")
+ThresholdOpt = typer.Option(None, "--threshold", metavar="SCORE", help="One threshold for every keyword instead of the chosen ones.")
+WindowOpt = typer.Option(None, "--window", metavar="N", help="One averaging window (inferences) for every keyword.")
 
 
 @app.command()
 def detect(
     target: str = TargetArg,
-    audio: list[Path] = typer.Argument(..., help="Recordings (any length, any format kwtui reads)."),
+    audio: list[Path] = typer.Argument(..., metavar="AUDIO", help="Recordings (any length, any format kwtui reads)."),
     json_output: bool = typer.Option(False, "--json", help="One JSON line per detection and one summary per file."),
     threshold: Optional[float] = ThresholdOpt,
     window: Optional[int] = WindowOpt,
-    scores: Optional[Path] = typer.Option(None, "--scores", help="Write DIR/<file stem>.scores.csv: the model's raw "
+    scores: Optional[Path] = typer.Option(None, "--scores", metavar="DIR", help="Write DIR/<file stem>.scores.csv: the model's raw "
                                           "output per label at every inference, before averaging."),
 ) -> None:
     """Run the deployed detector over recordings exactly as the device runs it (int8 model, its frontend,
@@ -196,8 +198,8 @@ def listen(
 
 @app.command()
 def monitor(
-    port: Optional[str] = typer.Option(None, "--port", help="Serial port (default: auto)."),
-    baud: int = typer.Option(115200, "--baud", min=300, max=5_000_000, help="The firmware prints at 115200."),
+    port: Optional[str] = typer.Option(None, "--port", metavar="PORT", help="Serial port (default: auto)."),
+    baud: int = typer.Option(115200, "--baud", metavar="RATE", min=300, max=5_000_000, help="The firmware prints at 115200."),
     json_output: bool = JsonOpt,
 ) -> None:
     """Show the detections the firmware prints on serial."""
@@ -208,7 +210,7 @@ def monitor(
 
 @app.command()
 def scan(
-    dataset: Path = typer.Argument(..., help="A Speech-Commands-style folder."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="A Speech-Commands-style folder."),
     json_output: bool = JsonOpt,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every file with a problem or a conversion."),
 ) -> None:
@@ -220,10 +222,10 @@ def scan(
 
 @app.command("demo-data")
 def demo_data(
-    out_dir: Path = typer.Argument(Path("data/demo"), help="Where to write the dataset."),
-    words: Optional[str] = typer.Option(None, "--words", help="Comma-separated words (default: a built-in list)."),
-    per_word: int = typer.Option(40, "--per-word", help="Clips per word."),
-    seed: int = typer.Option(0, "--seed"),
+    out_dir: Path = typer.Argument(Path("data/demo"), metavar="OUT_DIR", help="Where to write the dataset."),
+    words: Optional[str] = typer.Option(None, "--words", metavar="WORDS", help="Comma-separated words (default: a built-in list)."),
+    per_word: int = typer.Option(40, "--per-word", metavar="N", help="Clips per word."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for voices, variants and noise: the same seed, the same dataset."),
     json_output: bool = JsonOpt,
 ) -> None:
     """Synthesize a small Speech-Commands-shaped dataset with espeak-ng."""

@@ -157,3 +157,19 @@ def test_version():
 
     result = kwtui("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"kwtui {version('kwtui')}"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["flash"], ["detect"], ["demo-data"], ["monitor"], ["scan"],
+                                     ["export", "esphome"], ["presets", "validate"]])
+def test_help_reads_like_a_unix_tool(command):
+    """Flags carry no `<bool>`, options name what they take in capitals (`--set KEY=VALUE`), and the text fits
+    80 columns without a box drawn around it (a copy from an SSH terminal is plain text)."""
+    result = kwtui(*command, "--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "<bool>" not in text and "╭" not in text and "Usage: kwtui" in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    if command in (["run"], ["export", "esphome"]):
+        assert "--set KEY=VALUE" in text and "PRESET" in text
+    if command == ["run"]:
+        assert "--from STAGE" in text

@@ -358,6 +358,8 @@ class WizardApp(App[None]):
     def get_system_commands(self, screen: Any) -> Iterator[SystemCommand]:
         """The wizard's main actions in the command palette (Ctrl+P), beside Textual's own."""
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "The wizard's keys and what each step does (F1)", self.action_help)
+        yield SystemCommand("Copy command", "Copy the headless command of these choices (F2)", self.action_copy_command)
         yield SystemCommand("Save preset", "Save the choices as a preset (Ctrl+S)", self.action_save_preset)
         yield SystemCommand("Load preset", "Fill every step from a preset (Ctrl+O)", self.action_load_preset)
         yield SystemCommand("Run step", "Run this step's main action (Ctrl+R)", self.action_run_step)

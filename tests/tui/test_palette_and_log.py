@@ -48,5 +48,15 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
             await pilot.press("enter")
             await pilot.pause(0.5)
             assert isinstance(app.screen, NamePrompt)
+            await pilot.press("escape")
+            await pilot.pause()
+            # "help" typed into the palette finds the wizard's help, not only Textual's key panel
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"help")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, HelpScreen)
 
     asyncio.run(scenario())

@@ -48,8 +48,6 @@ def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) 
     """Run `work(report, cancel)` with a renderer; turn KwtuiError into a one-line message and exit code."""
     from kwtui.cli.render import make_renderer
 
-    # TensorFlow's C++ logging (oneDNN notices, graph attribute chatter) is noise on a terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     renderer = make_renderer(json_output)
     try:
         with graceful_interrupt() as cancel:

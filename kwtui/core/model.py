@@ -175,11 +175,3 @@ def build_model(
         )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
     return model
-
-
-def predict_probabilities(model: Any, x: Any, sigmoid: bool, batch_size: int = 256) -> Any:
-    """(n, n_classes) probabilities; a sigmoid model gives (n, 1)."""
-    import numpy as np
-
-    out = model.predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(out, dtype=np.float32).reshape(len(x), -1)

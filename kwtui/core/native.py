@@ -41,6 +41,8 @@ def import_tensorflow_quietly() -> None:
     deaf to TF_CPP_MIN_LOG_LEVEL) kept off the terminal. Only on the main thread, like quiet_native_output."""
     if "tensorflow" in sys.modules:
         return
+    # the one place kwtui sets it: TensorFlow's C++ INFO/WARNING chatter would garble the CLI and the wizard;
+    # errors still show (every stage that needs TensorFlow imports it here first, and children inherit it)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TensorFlow leaves its oneDNN kernels off on some x86 CPUs (AMD EPYC among them); without them the small
     # convolutions, pooling and their gradients of kwtui's models run on slow generic kernels (BENCHMARKS.md

@@ -479,7 +479,6 @@ def wizard_log_path() -> Path:
 
 def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
     """Open the wizard in this terminal (the CLI's `kwtui` and `kwtui wizard PRESET`)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not sys.stdin.isatty() or not sys.__stderr__.isatty():
         create_app(preset, preset_path=preset_path).run()
         return

@@ -23,10 +23,6 @@ from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.data.frontends import SHAPES
 from kwtui.core.data.spectrogram import INPUT_SHAPE
 
-# TensorFlow's C++ INFO/WARNING chatter would garble the CLI and the wizard; errors still show.
-# Set before TensorFlow loads (it is imported lazily, after this module).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 
 
 class CorruptFeature(KwtuiError):
@@ -46,11 +42,6 @@ class Split:
 def sigmoid_output(preset: Preset) -> bool:
     """One keyword and nothing else to classify: a single sigmoid unit instead of a softmax."""
     return bool(preset.single_sigmoid)
-
-
-def output_labels(preset: Preset) -> list[str]:
-    """Names of the model's outputs: the preset's classes (for a sigmoid model, just the keyword)."""
-    return list(preset.class_names)
 
 
 def features_info(layout: RunLayout) -> dict[str, Any]:
@@ -147,8 +138,9 @@ _LONGEST = max(_HEADERS)
 
 
 def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
-    """One feature array (any frontend's shape). Fast path: a single read, compared with the standard header (~5x
-    faster than np.load, which matters for streaming); anything else is parsed and checked in full."""
+    """One feature array (any frontend's shape). Fast path: a single read, compared with the standard header (no
+    np.load parsing per file, which training does for every sample of every epoch); anything else is parsed and
+    checked in full."""
     if not header_only:
         try:
             with open(path, "rb") as handle:

@@ -102,10 +102,6 @@ def history_text(history: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    write_text_atomic(path, history_text(history))
-
-
 def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> bool:
     if best is None:
         return True

@@ -1,5 +1,6 @@
-"""A newcomer's first hour, defect by defect (issue "The wizard in a real terminal"): each one driven through the
-real wizard with Textual's pilot, on real records and real stages where they matter."""
+"""What the wizard says and keeps: errors name wizard actions (not CLI flags), warnings stay on their step and
+Escape dismisses them, loading a preset resets what depends on it, the Flash step counts ports as `auto` sees
+them. Driven through the real wizard with Textual's pilot, on real records and real stages where they matter."""
 
 from __future__ import annotations
 

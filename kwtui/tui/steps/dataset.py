@@ -143,8 +143,10 @@ class DatasetStep(Step):
         counts = word_counts(scan)
         for word, (clips, seconds) in counts.items():
             table.add_row(word, str(clips), human_duration(seconds) if seconds else "-", "word")
+        speech = set(self.wizard.preset.classes.negative_speech)  # folders trained on as running speech
         for name, seconds in noise_files(scan).items():
-            table.add_row(name, "1", human_duration(seconds), "noise file")
+            kind = "running speech" if name.split("/", 1)[0] in speech else "noise file"
+            table.add_row(name, "1", human_duration(seconds), kind)
         problems = problem_lines(scan)
         log = self.query_one("#dataset-log", RichLog)
         log.clear()

@@ -88,7 +88,7 @@ class FeaturesStep(StageStep):
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]3 Features[/b]  spectrograms (99x43) of every clip, written as .npy; resumable",
+        yield Label("[b]3 Features[/b]  every clip and its variants as features, one .npy each; resumable",
                     classes="step-title")
         with Horizontal(classes="fields"):
             yield Label("workers", classes="inline-label")

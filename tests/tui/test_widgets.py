@@ -84,3 +84,39 @@ def test_path_suggester_completes_folders(tmp_path, monkeypatch) -> None:
     assert asyncio.run(suggest("spe")) == "speech_commands/"  # folders only
     assert asyncio.run(suggest(f"{tmp_path}/spe")) == f"{tmp_path}/speech_commands/"
     assert asyncio.run(suggest("nothing-here")) is None
+
+
+def test_detection_curve_labels_both_ends_and_its_marker_follows_a_hand_picked_point() -> None:
+    """The x axis showed `0.1 … 18` with the right-end label cut off, and the marker stayed on the evaluation's
+    point after a row of the sweep was picked by hand (with `target 0.5/h` still drawn)."""
+    import asyncio
+
+    from textual.app import App, ComposeResult
+
+    from kwtui.tui.widgets.curve import DetectionCurve
+
+    curve = [{"false_accepts_per_hour": fa, "false_reject_rate": frr}
+             for fa, frr in ((0.0, 0.9), (0.5, 0.4), (12.0, 0.2), (3420.0, 0.01))]
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield DetectionCurve(id="curve")
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        app = One()
+        async with app.run_test(size=(60, 9)) as pilot:
+            widget = app.query_one(DetectionCurve)
+            widget.show(curve, curve[1], 0.5)
+            await pilot.pause()
+            before = widget.render().plain.splitlines()
+            widget.set_choice(3420.0, 0.01, 0.0)
+            await pilot.pause()
+            return before, widget.render().plain.splitlines()
+
+    before, after = asyncio.run(scenario())
+    assert before[-1].rstrip().endswith("3,420/h") and before[-1].split()[0] == "0.1", before[-1]
+    assert "target 0.5/h" in before[0] and "target" not in after[0]
+    marker = [(r, line.index("●")) for r, line in enumerate(after[1:]) if "●" in line]
+    was = [(r, line.index("●")) for r, line in enumerate(before[1:]) if "●" in line]
+    plot_rows = len(after) - 2  # the title line and the axis line around them
+    assert was and marker == [(plot_rows - 1, len(after[1]) - 1)]  # FRR 1 % at 3,420/h: bottom row, right edge

@@ -246,6 +246,9 @@ class EvaluateStep(StageStep):
                                                                                  getattr(self, "accuracy", None)))
             return
         row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
+        if self.target <= 0:  # picked by hand: the curve's marker follows, and no target line is drawn
+            self.query_one("#curve", DetectionCurve).set_choice(
+                (row or {}).get("false_accepts_per_hour"), (row or {}).get("false_reject_rate"), 0.0)
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
         text = (f"accuracy {percent(getattr(self, 'accuracy', None))}  operating point ({how}): "
                 f"threshold {self.threshold:g}, window {self.average_window}")

@@ -44,6 +44,12 @@ class DetectionCurve(Widget):
         self.target = target
         self.refresh()
 
+    def set_choice(self, fa_per_hour: float | None, frr: float | None, target: float) -> None:
+        """Move the marker to the point picked (by hand: target 0, no target line)."""
+        self.chosen = (fa_per_hour, frr) if fa_per_hour is not None and frr is not None else None
+        self.target = target
+        self.refresh()
+
     def render(self) -> Text:
         width = max(self.size.width - _LABEL_WIDTH, 8)
         rows = max(self.size.height - 2, 1)
@@ -91,6 +97,26 @@ class DetectionCurve(Widget):
                     text.append("┊", style="cyan")
                 else:
                     text.append(" ")
-        axis = f"{X_MIN:g}".ljust(width // 2) + f"{math.sqrt(X_MIN * x_max):.2g}".ljust(width - width // 2 - 6)
-        text.append("\n" + " " * _LABEL_WIDTH + axis + f"{x_max:.3g}/h".rjust(6), style="dim")
+        text.append("\n" + " " * _LABEL_WIDTH + axis_labels(X_MIN, x_max, width), style="dim")
         return text
+
+
+def rate_label(value: float) -> str:
+    """A false-accept rate as an axis label: 0.1, 3.2, 18, 1,200 (no exponent)."""
+    return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
+
+
+def axis_labels(x_min: float, x_max: float, width: int) -> str:
+    """`width` characters: the left, middle (geometric) and right rates of a log axis where each falls, the right
+    one ending in /h; a label that would overlap another is left out rather than cut."""
+    line = [" "] * width
+    right = rate_label(x_max) + "/h"
+    spans = [(0, rate_label(x_min)), (width // 2 - 1, rate_label(math.sqrt(x_min * x_max))),
+             (width - len(right), right)]
+    taken = -1
+    for start, label in spans:
+        if start <= taken or start < 0 or start + len(label) > width:
+            continue
+        line[start : start + len(label)] = label
+        taken = start + len(label)
+    return "".join(line)

@@ -73,6 +73,7 @@ class PlainRenderer:
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last: dict[str, float] = {}
+        self._phases: dict[str, str] = {}  # the last progress message shown per stage
         self._epochs = EpochLines()
 
     def _due(self, key: str) -> bool:
@@ -97,7 +98,9 @@ class PlainRenderer:
             case ev.Started(stage=stage, total=total, unit=unit, message=message):
                 self._print(f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else ""))
             case ev.Progress(stage=stage, done=done, total=total, rate=rate, eta_s=eta, unit=unit, message=message):
-                if self._due(f"p:{stage}") or (total is not None and done >= total):
+                phase = self._phases.get(stage)  # a new named phase ("preparing: ...") is shown at once
+                if (message and message != phase) or self._due(f"p:{stage}") or (total is not None and done >= total):
+                    self._phases[stage] = message
                     of = f"/{total}" if total else ""
                     eta_text = f", ETA {eta:.0f} s" if eta is not None else ""
                     self._print(f"[{stage}] {done}{of} {unit} ({rate:.1f}/s{eta_text}) {message}".rstrip())

@@ -168,17 +168,27 @@ def test_disk_preflight_refuses_with_sizes(demo_dataset, tmp_path):
 def test_cancel_stops_and_rerun_finishes(demo_dataset, tmp_path):
     preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run", features={"variants": 3, "workers": 1}))
     cancel = ev.CancelToken()
+    progress: list[ev.Progress] = []
 
     def report(event):
-        if isinstance(event, ev.Progress) and event.stage == "features" and event.done > 0:
-            cancel.cancel()
+        if isinstance(event, ev.Progress) and event.stage == "features":
+            progress.append(event)
+            if event.done > 0:
+                cancel.cancel()
 
     started = time.monotonic()
-    with pytest.raises(Cancelled, match=r"features: \d+ of \d+ files done; re-run to resume"):
+    with pytest.raises(Cancelled, match=r"features: (\d+) of \d+ files done; re-run to resume") as stopped:
         run_features(preset, report, cancel)
     assert time.monotonic() - started < 30
     features_dir = RunLayout(preset).features_dir
     assert not temp_files(features_dir)
+    # before the first file, each set-up phase is named (it showed "0/N files" for a minute); after the cancel the
+    # last count shown is what is on disk (it stayed at the last tick)
+    phases = [e.message for e in progress if e.done == 0]
+    assert any("noise cache" in m for m in phases) and any("starting 1 worker" in m for m in phases), phases
+    on_disk = len(list(features_dir.rglob("*.npy")))
+    assert progress[-1].message == "cancelled" and progress[-1].done == on_disk
+    assert f"features: {on_disk} of" in str(stopped.value)
     summary = run_features(preset, ev.ignore, ev.CancelToken())
     assert summary["files_existing"] > 0 and summary["files_written"] > 0
 

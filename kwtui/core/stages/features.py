@@ -421,6 +421,15 @@ def _run_pool(
     max_in_flight = workers * 3
     train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
     train_speech = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_speech()]
+
+    def preparing(what: str) -> None:  # the set-up before the first file says what it does, not "0/N files"
+        report(Progress(STAGE, existing, total, unit="files", message=f"preparing: {what}"))
+
+    sources = len({source for source, _, _ in train_noise + train_speech})
+    preparing(f"{sources} noise and running-speech files into the noise cache (converted once, then reused)")
+    noise_cache = _convert_noise(plan, todo, train_noise + train_speech, RunLayout(preset).noise_cache_dir, cancel)
+    if preset.features.augment:
+        preparing("room impulse responses for the reverb")
     config = {
         "frontend": preset.features.frontend,
         "time_shift_ms": preset.features.time_shift_ms,
@@ -428,7 +437,7 @@ def _run_pool(
         "augment": preset.features.augment,
         "train_speech": train_speech,
         "train_noise": train_noise,
-        "noise_files": _convert_noise(plan, todo, train_noise + train_speech, RunLayout(preset).noise_cache_dir, cancel),
+        "noise_files": noise_cache,
         "ir_dir": _impulse_responses(preset, plan, todo),
         "parent_pid": os.getpid(),
     }
@@ -437,6 +446,8 @@ def _run_pool(
     started = time.monotonic()
     last_progress = 0.0
     stop = stop_event()
+    preparing(f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
+              + (" and the augmentation)" if preset.features.augment else ")"))
     pool = make_pool(workers, config, stop)
     in_flight: set[Future] = set()
     next_batch = 0
@@ -494,13 +505,15 @@ def _run_pool(
             if failure:
                 break
             now = time.monotonic()
-            if now - last_progress >= 0.1 or (next_batch == len(batches) and not in_flight):
-                last_progress = now
+            if done > existing and (now - last_progress >= 0.1 or (next_batch == len(batches) and not in_flight)):
+                last_progress = now  # (until the first file is back, the "starting workers" line stands)
                 rate = (done - existing) / max(now - started, 1e-9)
                 eta = (total - done) / rate if rate > 0 else None
                 report(Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="files"))
             monitor.tick(report)
         stop_now = False
+        if cancel.cancelled or failure:  # the count shown is what is on disk, not the last tick before the stop
+            report(Progress(STAGE, done, total, unit="files", message="cancelled" if cancel.cancelled else "stopped"))
     finally:
         shutdown_pool(pool, stop_now)
     if failure:

@@ -57,3 +57,46 @@ def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(train
             assert {FEATURES, TRAINING, EVALUATE} <= bar.done
 
     asyncio.run(scenario())
+
+
+def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, tmp_path: Path):
+    """The Training step showed a checkmark over empty charts: entering it draws history.csv's epochs and says how
+    many are done, the best one, and what Start and Resume would do with them."""
+    import csv
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
+                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+
+    async def scenario() -> tuple[str, int]:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go_to(TRAINING)
+            await pilot.pause(0.3)
+            plot = app.query_one("#acc-plot")
+            return str(app.query_one("#train-status").render()), len(plot.series["val"].points)
+
+    status, points = asyncio.run(scenario())
+    assert f"trained earlier: {rows[-1]['epoch']} epochs, best epoch {best['epoch']}" in status, status
+    assert "model_best.previous.keras" in status and f"Resume: on after epoch {rows[-1]['epoch']}" in status
+    assert points == len(rows)
+
+
+def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run, tmp_path: Path):
+    """Resume with train.epochs at or below the epochs done said "done" and nothing else."""
+    from kwtui.core import events as ev
+    from kwtui.core.stages.train import run_train
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    data = trained_run.to_dict()
+    data.update(run_dir=str(run))
+    data["features"]["output"] = ""
+    preset = from_dict(data)
+    warnings: list[str] = []
+    run_train(preset, lambda e: warnings.append(e.message) if isinstance(e, ev.Warning) else None,
+              ev.CancelToken(), resume=True)
+    assert any("nothing to train; raise train.epochs above" in w for w in warnings), warnings

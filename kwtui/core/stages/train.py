@@ -366,6 +366,9 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
             + (f", resuming after epoch {resumed_from}" if resumed_from else ""),
         )
     )
+    if resume and resumed_from >= cfg.epochs:
+        report(ev.Warning(STAGE, f"{resumed_from} epochs are already done and train.epochs is {cfg.epochs}: nothing "
+                                 f"to train; raise train.epochs above {resumed_from} to train longer"))
     if resumed_from < cfg.epochs and not state.get("stopped_early"):
         callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state)
         _fit(model, train_seq, val_seq, cfg.epochs, resumed_from, callback)

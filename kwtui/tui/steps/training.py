@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -9,7 +11,8 @@ from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.model import MODELS, family_settings
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
-from kwtui.core.preset import Preset
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import float_value, int_value
 from kwtui.tui.steps.features import StageStep
@@ -28,6 +31,7 @@ class TrainingStep(StageStep):
         self.batches_seen = 0
         self.best: tuple[int, float] | None = None  # (epoch, val_accuracy)
         self.epochs_done = 0
+        self.showing_history = False  # the charts hold history.csv (epochs on x), not this session's batches
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
@@ -72,6 +76,37 @@ class TrainingStep(StageStep):
 
     def on_enter(self) -> None:
         self.show_record_state()
+        self.show_past_training()
+
+    def show_past_training(self) -> None:
+        """The run folder's finished epochs (history.csv), drawn and named on entering the step, so a reopened
+        wizard shows the training it already holds instead of empty charts under a checkmark."""
+        status = self.wizard.stage_status(self.stage)
+        if self.wizard.task_running(self.stage) or self.batches_seen or status is None or status.state == "stale":
+            return
+        try:
+            path = RunLayout(self.wizard.current_preset()).history
+            rows = list(csv.DictReader(path.open(encoding="utf-8"))) if path.is_file() else []
+            epochs = [(int(r["epoch"]), {k: float(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+                      for r in rows]
+        except (OSError, KeyError, ValueError, csv.Error, PresetError):
+            return
+        if not epochs:
+            return
+        loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)
+        loss.clear()
+        acc.clear()
+        for epoch, m in epochs:
+            loss.add_point("train", epoch, m["loss"])
+            loss.add_point("val", epoch, m["val_loss"])
+            acc.add_point("train", epoch, m["accuracy"])
+            acc.add_point("val", epoch, m["val_accuracy"])
+        self.showing_history = True
+        best_epoch, best = max(epochs, key=lambda e: e[1]["val_accuracy"])
+        done = epochs[-1][0]
+        self.set_status(f"trained earlier: {done} epochs, best epoch {best_epoch} (val acc {best['val_accuracy']:.3f})."
+                        f" Resume: on after epoch {done} (raise epochs); Start: from scratch, this best kept as "
+                        "model_best.previous.keras")
 
     def set_running(self, running: bool) -> None:
         super().set_running(running)
@@ -92,9 +127,11 @@ class TrainingStep(StageStep):
         preset = self.validated_preset()
         if preset is None:
             return
-        if not resume:
+        if not resume or self.showing_history:  # the live charts count batches, the history epochs
             for plot in self.query(LinePlot):
                 plot.clear()
+            self.showing_history = False
+        if not resume:
             self.batches_seen, self.best, self.epochs_done = 0, None, 0
         if self.wizard.start_stage(self.stage, self, preset, resume=resume):
             self.set_running(True)

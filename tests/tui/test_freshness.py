@@ -60,8 +60,9 @@ def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(train
 
 
 def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, tmp_path: Path):
-    """The Training step showed a checkmark over empty charts: entering it draws history.csv's epochs and says how
-    many are done, the best one, and what Start and Resume would do with them."""
+    """Features showed a checkmark over a bar at 0 %, Training one over empty charts: entering Features fills the bar
+    and counts the files; entering Training draws history.csv's epochs and says how many are done, the best one,
+    and what Start and Resume would do with them."""
     import csv
 
     run = tmp_path / "run"
@@ -71,15 +72,20 @@ def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, 
     rows = list(csv.DictReader((run / "history.csv").open()))
     best = max(rows, key=lambda r: float(r["val_accuracy"]))
 
-    async def scenario() -> tuple[str, int]:
+    async def scenario() -> tuple[str, int, str, float]:
         app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
         async with app.run_test(size=(120, 40)) as pilot:
+            app.go_to(FEATURES)
+            await pilot.pause(0.3)
+            features_status = str(app.query_one("#features-status").render())
+            bar = app.query_one("#features-progress").percentage
             app.go_to(TRAINING)
             await pilot.pause(0.3)
             plot = app.query_one("#acc-plot")
-            return str(app.query_one("#train-status").render()), len(plot.series["val"].points)
+            return str(app.query_one("#train-status").render()), len(plot.series["val"].points), features_status, bar
 
-    status, points = asyncio.run(scenario())
+    status, points, features_status, bar = asyncio.run(scenario())
+    assert "made earlier:" in features_status and bar == 1.0, (features_status, bar)  # was ✓ over a bar at 0 %
     assert f"trained earlier: {rows[-1]['epoch']} epochs, best epoch {best['epoch']}" in status, status
     assert "model_best.previous.keras" in status and f"Resume: on after epoch {rows[-1]['epoch']}" in status
     assert points == len(rows)

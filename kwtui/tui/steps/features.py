@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -130,6 +132,23 @@ class FeaturesStep(StageStep):
         if not self.wizard.task_running(self.stage):
             self.set_running(False)
         self.show_record_state()
+        self.show_past_features()
+
+    def show_past_features(self) -> None:
+        """Features the run folder already holds for these settings: a full bar and their counts, not `0%`."""
+        status = self.wizard.stage_status(self.stage)
+        if self.wizard.task_running(self.stage) or self.summary is not None or status is None or not status.done:
+            return
+        try:
+            info = json.loads(RunLayout(self.wizard.current_preset()).features_info.read_text(encoding="utf-8"))
+            counts = {split: sum(per_class.values()) for split, per_class in info["counts"].items()}
+        except (OSError, ValueError, KeyError, AttributeError, PresetError):
+            return
+        total = sum(counts.values())
+        self.query_one(f"#{self.stage}-progress", ProgressBar).update(total=max(total, 1), progress=max(total, 1))
+        self.set_status(f"made earlier: {total} feature files ({counts.get('train', 0)} train, "
+                        f"{counts.get('validation', 0)} validation, {counts.get('test', 0)} test); Re-run makes them "
+                        "again")
 
     def ready_for_next(self) -> str | None:
         if self.wizard.task_running(self.stage):

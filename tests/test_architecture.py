@@ -95,7 +95,7 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
     "kwtui.__main__": {"kwtui.cli"},
 }
-LEAVES = {"kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
+LEAVES = {"kwtui.core.choices", "kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
           "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point", "kwtui.core.verdict",
           "kwtui.core.device.esphome_rules"}  # one-concern modules any layer may use
 
@@ -180,3 +180,21 @@ def test_every_text_field_of_the_wizard_keeps_key_order():
             if names and "Input" in [n.strip() for n in names.group(1).split(",")]:
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_each_choice_is_defined_once_and_implemented_exactly():
+    """A model or frontend name exists in kwtui.core.choices, and only there: the preset validates against it and
+    every table that implements a choice has exactly those keys."""
+    from kwtui.core import choices, model, preset
+    from kwtui.core.data import frontends
+
+    assert set(model.BUILDERS) == set(choices.MODELS) == set(model.FRONTEND_OF)
+    assert set(frontends.FRONTENDS) == set(choices.FRONTENDS) == set(model.FRONTEND_OF.values())
+    assert preset._CHOICES["train.model"] is choices.MODELS and preset._CHOICES["features.frontend"] is choices.FRONTENDS
+    literals = []
+    for path in KWTUI.rglob("*.py"):
+        if path.name != "choices.py":
+            literals += [path.name for node in ast.walk(ast.parse(path.read_text()))
+                         if isinstance(node, ast.Tuple) and {getattr(e, "value", None) for e in node.elts}
+                         >= {"cnn", "dscnn", "dscnn_s", "stream"}]
+    assert literals == [], f"the model list is spelled out again in {literals}"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kwtui.core import choices
 from kwtui.core.data.spectrogram import INPUT_SHAPE
 
-MODELS = ("stream", "cnn", "dscnn", "dscnn_s")  # the default first (the wizard lists them in this order)
+MODELS = choices.MODELS  # re-exported: the wizard lists them from here
 # The streaming model (ESPHome): a strided first convolution over (kernel) feature slices every (stride) slices,
 # then depthwise-separable blocks with "valid" time padding, so that a 1 s clip (98 slices) is exactly its
 # receptive field: (stride * (steps - 1) + kernel) = 98 with steps = POOL + sum(block kernels - 1).

@@ -20,6 +20,7 @@ from typing import Any
 
 import tomli_w
 
+from kwtui.core import choices
 from kwtui.core.errors import UserError
 from kwtui.core.io import writer
 
@@ -182,8 +183,8 @@ class Preset:
 # --- validation ------------------------------------------------------------
 
 _CHOICES = {
-    "features.frontend": ("spectrogram", "micro"),
-    "train.model": ("cnn", "dscnn", "dscnn_s", "stream"),
+    "features.frontend": choices.FRONTENDS,
+    "train.model": choices.MODELS,
     "train.class_weights": ("balanced", "none"),
     "convert.quantization": ("int8", "float"),
     "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),

@@ -284,7 +284,11 @@ def main() -> None:
             sys.exit(code)
     except click_exceptions.UsageError as exc:  # bad arguments: one line, exit 2 (not a framed box)
         command = exc.ctx.command_path if exc.ctx is not None else "kwtui"
-        message = exc.format_message() or "missing command"  # a group called bare: its help is shown above
+        if isinstance(exc, click_exceptions.NoArgsIsHelpError):  # a group called bare: its help, then one line
+            typer.echo(exc.format_message(), err=True)
+            message = "missing command"
+        else:
+            message = exc.format_message() or "missing command"
         typer.echo(f"error: {message} (see `{command} --help`)", err=True)
         sys.exit(int(ExitCode.USAGE))
     except typer.Exit as exc:  # from fail(), --help

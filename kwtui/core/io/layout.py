@@ -14,11 +14,17 @@ runs/<name>/
   .kwtui-owned              marker: kwtui created this folder (it never writes into a non-empty folder without one)
   checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
   model_best.keras          best validation checkpoint (never deleted by a later run)
+  model_best.previous.keras the best of the run before, when training started over
+  model_final_all.keras     train.final_fit_all: refit on train + validation (then what evaluate/convert use)
   history.csv               per-epoch metrics
   train.json                record of a finished training run (fingerprint, labels), written last
+  model_float.tflite        the float model evaluation streams in TFLite Micro
   report.json, report.txt   evaluation
   model.tflite              int8 model; model.cc/model.h also copied to preset.convert.firmware_dir
+  model.json                the conversion's record (sizes, sha256, quantization, arena, labels), written last
   model_partition.bin       model + header for the firmware's model partition
+  esphome/                  `kwtui export esphome`: <wake_word>.tflite and its manifest (default --out)
+  esphome.json              the export's record
 """
 
 from __future__ import annotations
@@ -114,3 +120,23 @@ class RunLayout:
     @property
     def model_partition_image(self) -> Path:
         return self.run_dir / "model_partition.bin"
+
+    @property
+    def previous_best_model(self) -> Path:
+        return self.run_dir / "model_best.previous.keras"
+
+    @property
+    def final_model(self) -> Path:
+        return self.run_dir / "model_final_all.keras"
+
+    @property
+    def float_tflite(self) -> Path:
+        return self.run_dir / "model_float.tflite"
+
+    @property
+    def esphome_dir(self) -> Path:
+        return self.run_dir / "esphome"
+
+    @property
+    def esphome_record(self) -> Path:
+        return self.run_dir / "esphome.json"

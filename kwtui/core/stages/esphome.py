@@ -50,7 +50,7 @@ MINIMUM_ESPHOME_VERSION = "2024.7.0"  # the first release that loads manifest v2
 
 
 def esphome_dir(preset: Preset, out: str | Path | None) -> Path:
-    return Path(out).expanduser() if out else RunLayout(preset).run_dir / "esphome"
+    return Path(out).expanduser() if out else RunLayout(preset).esphome_dir
 
 
 def wake_word_file_stem(keyword: str) -> str:
@@ -419,7 +419,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
               "arena_min_bytes": arena_min, "arena_margin_bytes": arena - arena_min, "streaming_check": comparison,
               "operating_point": point, "held_out_detection": detection, "macs_per_inference": macs}
     writer.write_files({model_path: tflite, manifest_path: manifest_text.encode()}, journal_dir=target)
-    writer.write_text(layout.run_dir / "esphome.json", json.dumps(record, indent=2) + "\n")
+    writer.write_text(layout.esphome_record, json.dumps(record, indent=2) + "\n")
     summary = {
         "wake_word": body["wake_word"], "model": str(model_path), "manifest": str(manifest_path),
         "model_bytes": len(tflite), "tensor_arena_size": arena, "arena_min_bytes": arena_min,

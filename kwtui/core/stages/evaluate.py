@@ -398,7 +398,7 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
 
     preset = layout.preset
     sigmoid = sigmoid_output(preset)
-    tflite = float_model(source, layout.run_dir / "model_float.tflite", records.train_run_id(layout),
+    tflite = float_model(source, layout.float_tflite, records.train_run_id(layout),
                          preset.train.model, 1 if sigmoid else len(preset.class_names), sigmoid)
     return TflmScorer(tflite)
 

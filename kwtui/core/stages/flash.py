@@ -62,7 +62,7 @@ class FlashPlan:
 
 
 def load_converted_model(layout: RunLayout) -> tuple[bytes, dict[str, Any]]:
-    meta_path = layout.run_dir / "model.json"
+    meta_path = layout.model_json
     if not layout.tflite.is_file() or not meta_path.is_file():
         missing = layout.tflite if not layout.tflite.is_file() else meta_path
         raise UserError(f"{missing}: no converted model; run `kwtui convert {layout.preset.name}` first")
@@ -143,9 +143,9 @@ def model_image_from_run(layout: RunLayout) -> bytes:
             stride=int(meta.get("stride", 1)),
         )
     except KeyError as exc:
-        raise UserError(f"{layout.run_dir / 'model.json'}: missing {exc}; run `kwtui convert {layout.preset.name}` again") from None
+        raise UserError(f"{layout.model_json}: missing {exc}; run `kwtui convert {layout.preset.name}` again") from None
     except ModelImageError as exc:
-        raise UserError(f"{layout.run_dir / 'model.json'}: {exc}") from None
+        raise UserError(f"{layout.model_json}: {exc}") from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

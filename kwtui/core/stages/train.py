@@ -37,7 +37,7 @@ RESOURCE_INTERVAL_S = 0.3
 
 
 def final_model_path(layout: RunLayout) -> Path:
-    return layout.run_dir / "model_final_all.keras"
+    return layout.final_model
 
 
 def deployed_model_path(layout: RunLayout) -> Path:
@@ -250,7 +250,7 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
     """A fresh run never destroys an earlier run's best model: it is copied to model_best.previous.keras once."""
     if state.get("previous_best_kept") or state["best"] is not None or not layout.best_model.exists():
         return
-    previous = layout.best_model.with_name("model_best.previous.keras")
+    previous = layout.previous_best_model
     with writer.temp_for(previous) as tmp:
         shutil.copyfile(layout.best_model, tmp)
     state["previous_best_kept"] = True

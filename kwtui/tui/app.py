@@ -266,16 +266,21 @@ class WizardApp(App[None]):
     def on_data_table_row_highlighted(self, _: Any) -> None:  # a threshold picked by hand
         self._settings_changed()
 
-    def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
+    def apply_preset(self, preset: Preset, path: Path | None = None, same_choices: bool = False) -> None:
         """Fill every step from `preset`; steps forget results of the previous choices (the step bar's marks
-        come back from the stage records of the new ones)."""
+        come back from the stage records of the new ones). `same_choices` (a save under a name): the steps
+        without a record (Dataset, Classes) keep their checkmarks."""
         self.preset = copy.deepcopy(preset)
         self.preset_path = path
-        self.query_one(StepBar).reset()
+        bar = self.query_one(StepBar)
+        kept = {i for i in bar.done if STEP_RECORDS.get(self.steps[i].step_id) is None} if same_choices else set()
+        bar.reset()
         for step in self.steps:
             step.load_from(self.preset)
         self.update_command()
         self.refresh_stage_marks()
+        for index in kept:
+            bar.mark_done(index)
 
     def on_dataset_scanned(self, scan: Any) -> None:
         self.query_one(ClassesStep).set_scan(scan)
@@ -304,7 +309,7 @@ class WizardApp(App[None]):
                 self.notify(str(exc), severity="error", timeout=8)
                 return
             path = save_preset(preset, self.presets_dir / f"{name}.toml")
-            self.apply_preset(preset, path)
+            self.apply_preset(preset, path, same_choices=True)
             self.notify(f"saved {path}\nreplay: {headless_command(path)}", title="Preset saved", timeout=6)
 
         def check(name: str) -> str | None:

@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from kwtui.core.preset import from_dict, save_preset
 from kwtui.tui.app import create_app
+from kwtui.tui.widgets.stepbar import StepBar
 from kwtui.tui.screens.dialogs import NamePrompt
 from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
 
@@ -59,10 +60,14 @@ def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypat
             assert "name" in str(app.screen.query_one("#name-error").render())
             assert not (tmp_path / "presets").exists() or not list((tmp_path / "presets").iterdir())
             # a good name saves; saving over it again needs a second Enter
+            bar = app.query_one(StepBar)
+            bar.mark_done(0)  # Dataset and Classes passed with Next
+            bar.mark_done(1)
             await pilot.press("end", "ctrl+u", *"mine", "enter")
             await pilot.pause()
             saved = tmp_path / "presets" / "mine.toml"
             assert saved.exists() and not isinstance(app.screen, NamePrompt)
+            assert {0, 1} <= bar.done  # saving the same choices under a name keeps their checkmarks
             saved.write_text("# an older preset of the same name\n")
             before = saved.read_text()
             await pilot.press("ctrl+s", "end", "ctrl+u", *"mine", "enter")

@@ -197,17 +197,18 @@ def test_a_unit_killed_at_every_commit_point_is_old_or_new_never_a_mix(tmp_path)
     assert outcomes == {"old", "new"}  # the kills did land before and after the commit
 
 
-def test_a_word_folder_named_like_a_manifest_is_refused_and_leaves_nothing(tmp_path):
+def test_a_keyword_folder_named_like_a_manifest_is_refused_and_leaves_nothing(tmp_path):
     from tests.tui.scripted import write_tiny_dataset
 
     dataset = write_tiny_dataset(tmp_path / "data")
     (dataset / "left").rename(dataset / "train.csv")
     preset = tmp_path / "p.toml"
     preset.write_text(tomli_w.dumps({"name": "clash", "run_dir": str(tmp_path / "run"),
-                                     "dataset": {"path": str(dataset)}, "classes": {"keywords": ["yes", "no"]}}))
+                                     "dataset": {"path": str(dataset)},
+                                     "classes": {"keywords": ["yes", "train.csv"]}}))
     result = kwtui("features", preset, timeout=120)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "train.csv" in errors[0] and "rename it" in errors[0], result.stderr
+    assert len(errors) == 1 and "train.csv" in errors[0] and "rename the folder" in errors[0], result.stderr
     leftovers = [p for p in (tmp_path / "run").rglob("*") if writer.is_temp_name(p.name) or ".tmp" in p.name]
     assert leftovers == []

@@ -16,7 +16,7 @@ from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.stages.evaluate import run_evaluate
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
-from kwtui.core.stages.train import final_model_path, run_train
+from kwtui.core.stages.train import run_train
 from tests.helpers.model import collect_events, make_tone_store
 
 SMALL = (16, 6, 6)
@@ -57,7 +57,7 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     state = json.loads(layout.train_state.read_text())
     assert state["best"]["val_accuracy"] >= best_before["val_accuracy"]  # never replaced by a worse one
 
-    assert final_model_path(layout).exists()
+    assert layout.final_model.exists()
     assert "not held-out" in second["final_model_note"]
     summary = run_evaluate(longer, ev.ignore, ev.CancelToken())
     assert summary["test_held_out"] is False

@@ -10,6 +10,16 @@ from kwtui.tui.app import create_app
 from kwtui.tui.screens.dialogs import HelpScreen, LogScreen, NamePrompt
 
 
+async def _run_from_palette(pilot, typed: str) -> None:
+    """Ctrl+P, `typed`, Enter: through the real palette, as a user picks an action by name."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*typed)
+    await pilot.pause(0.5)
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+
+
 def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "wizard.log"
@@ -22,13 +32,7 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for wanted in ("Save preset", "Load preset", "Run step", "Cancel step", "Show log"):
                 assert wanted in titles
-            # through the real palette, by typing: Ctrl+P, the action's name, Enter
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*"Show log")
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await pilot.pause(0.5)
+            await _run_from_palette(pilot, "Show log")
             assert isinstance(app.screen, LogScreen)
             lines = [str(line.text) for line in app.screen.query_one("#log-view").lines]
             assert any("native said hello" in line for line in lines)
@@ -41,22 +45,13 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
             await pilot.press("escape", "f1")
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
-            await pilot.press("escape", "ctrl+p")
-            await pilot.pause()
-            await pilot.press(*"Save preset")
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await pilot.pause(0.5)
+            await pilot.press("escape")
+            await _run_from_palette(pilot, "Save preset")
             assert isinstance(app.screen, NamePrompt)
             await pilot.press("escape")
             await pilot.pause()
             # "help" typed into the palette finds the wizard's help, not only Textual's key panel
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*"help")
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await pilot.pause(0.5)
+            await _run_from_palette(pilot, "help")
             assert isinstance(app.screen, HelpScreen)
 
     asyncio.run(scenario())

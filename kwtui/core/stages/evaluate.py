@@ -404,7 +404,7 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
 
 
 def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.stages.train import final_model_path, trained_model_path
+    from kwtui.core.stages.train import trained_model_path
 
     started = time.monotonic()
     cfg = preset.evaluate
@@ -490,7 +490,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "average_windows": chosen.get("average_windows") or [chosen["average_window"]] * len(keyword_indices),
         **({"per_keyword_points": per_keyword_points} if per_keyword_points else {}),
     }
-    held_out = source != final_model_path(layout)
+    held_out = source != layout.final_model
     report_data = {
         "kind": "report",
         "version": records.RECORD_VERSION,

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 from kwtui.core.preset import Preset
@@ -397,11 +397,13 @@ def _convert_noise(
     return converted
 
 
-def _impulse_responses(preset: Preset, plan: ClipPlan, todo: list[int]) -> str | None:
+def _impulse_responses(preset: Preset, plan: ClipPlan, todo: list[int], announce: Callable[[str], None]) -> str | None:
     """The synthetic room impulse responses the variants' reverb draws from (written once per run folder)."""
     if not preset.features.augment or not any(plan.jobs[i].variant != 0 for i in todo):
         return None
     from kwtui.core.features.augment import write_impulse_responses
+
+    announce("room impulse responses for the reverb")
 
     return str(write_impulse_responses(RunLayout(preset).noise_cache_dir / "impulse_responses"))
 
@@ -428,8 +430,6 @@ def _run_pool(
     sources = len({source for source, _, _ in train_noise + train_speech})
     preparing(f"{sources} noise and running-speech files into the noise cache (converted once, then reused)")
     noise_cache = _convert_noise(plan, todo, train_noise + train_speech, RunLayout(preset).noise_cache_dir, cancel)
-    if preset.features.augment:
-        preparing("room impulse responses for the reverb")
     config = {
         "frontend": preset.features.frontend,
         "time_shift_ms": preset.features.time_shift_ms,
@@ -438,7 +438,7 @@ def _run_pool(
         "train_speech": train_speech,
         "train_noise": train_noise,
         "noise_files": noise_cache,
-        "ir_dir": _impulse_responses(preset, plan, todo),
+        "ir_dir": _impulse_responses(preset, plan, todo, preparing),
         "parent_pid": os.getpid(),
     }
     skipped: dict[str, str] = {}

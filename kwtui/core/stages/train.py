@@ -36,13 +36,9 @@ BATCH_EVENT_INTERVAL_S = 0.1  # per-batch Metric/Progress events at most 10 per 
 RESOURCE_INTERVAL_S = 0.3
 
 
-def final_model_path(layout: RunLayout) -> Path:
-    return layout.final_model
-
-
 def deployed_model_path(layout: RunLayout) -> Path:
     """The model evaluate/convert use: the final-fit-all model when the preset asks for it, else the best."""
-    final = final_model_path(layout)
+    final = layout.final_model
     if layout.preset.train.final_fit_all > 0 and final.exists():
         return final
     return layout.best_model
@@ -423,7 +419,7 @@ def _final_fit_all(
                       message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))
     callback = make_callback(report, cancel, layout, seq, cfg.final_fit_all, state, save=False, label="final fit ")
     _fit(model, seq, None, cfg.final_fit_all, 0, callback)
-    path = final_model_path(layout)
+    path = layout.final_model
     save_model_atomic(model, path)
     return {
         "final_fit_all_epochs": cfg.final_fit_all,

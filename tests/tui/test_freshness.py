@@ -106,3 +106,47 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
     run_train(preset, lambda e: warnings.append(e.message) if isinstance(e, ev.Warning) else None,
               ev.CancelToken(), resume=True)
     assert any("nothing to train; raise train.epochs above" in w for w in warnings), warnings
+
+
+def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run, tmp_path: Path):
+    """Ctrl+R on Training retrained from scratch at once. It asks now: Enter or Escape keeps the trained run
+    untouched, and only the named button starts over."""
+    from kwtui.tui.screens.dialogs import Confirm
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
+                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    best_bytes = RunLayout(preset).best_model.read_bytes()
+
+    async def scenario() -> tuple[str, bool, bool]:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(TRAINING)
+            await pilot.pause(0.3)
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, Confirm)
+            question = str(app.screen.query_one("#confirm-body").render())
+            await pilot.press("enter")  # the focused button is Keep
+            await pilot.pause(0.2)
+            kept = not isinstance(app.screen, Confirm) and not app.task_running("train")
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.2)
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            kept = kept and not app.task_running("train")
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.2)
+            await pilot.press("tab", "enter")  # Start over
+            await pilot.pause(0.3)
+            started = app.task_running("train") or app.stage_status("train") is not None
+            app.steps[TRAINING].cancel()
+            await wait_stage(pilot, None, "train", 120)
+            return question, kept, started
+
+    question, kept, started = asyncio.run(scenario())
+    assert "epochs are trained" in question and "model_best.previous.keras" in question, question
+    assert kept and started
+    previous = run / "model_best.previous.keras"  # the old best is either still in place or kept under this name
+    assert RunLayout(preset).best_model.read_bytes() == best_bytes or previous.read_bytes() == best_bytes

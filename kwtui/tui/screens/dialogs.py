@@ -9,9 +9,9 @@ from rich.markup import escape
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Markdown, OptionList
+from textual.widgets import Button, Label, Markdown, OptionList
 from kwtui.tui.widgets.textinput import Input
 
 HELP = """\
@@ -39,8 +39,9 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 **Classes**: Space selects a keyword; `[` / `]` move the highlighted word up/down (the order of the model's outputs).
 The counts are the feature files *planned*; clips that turn out unreadable or silent when read are skipped, and
 the Features step reports written + already there + skipped = planned.
-**Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch; *Start*
-again resumes (finished files and epochs are kept).
+**Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch. Features
+always keep their finished files; on Training *Resume* goes on from the last epoch, and *Start* trains from
+epoch 1 after asking (the best model so far is kept as `model_best.previous.keras`).
 **Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.
 **Flash**: *Dry run* shows the exact esptool command without touching a device; *Monitor* shows the
 detections the board prints (115200 baud) until *Cancel*.
@@ -107,6 +108,35 @@ class NamePrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """Ask before something that cannot be undone from the wizard. The safe choice has the focus: Enter or
+    Escape keeps things as they are; only the named action (Tab to it, then Enter) goes ahead."""
+
+    BINDINGS = [Binding("escape", "keep", "Keep")]
+
+    def __init__(self, title: str, body: str, action: str, keep: str = "Keep") -> None:
+        super().__init__()
+        self.prompt_title, self.body, self.action_label, self.keep_label = title, body, action, keep
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt_title, classes="dialog-title")
+            yield Label(self.body, id="confirm-body")
+            with Horizontal(classes="row"):
+                yield Button(self.keep_label, id="confirm-keep", variant="primary", compact=True)
+                yield Button(self.action_label, id="confirm-go", variant="error", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-go")
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
 
 
 class PresetPicker(ModalScreen[str | None]):

@@ -14,6 +14,7 @@ from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Wa
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.screens.dialogs import Confirm
 from kwtui.tui.steps.base import float_value, int_value
 from kwtui.tui.steps.features import StageStep
 from kwtui.tui.widgets.gauges import ResourceGauges
@@ -123,10 +124,18 @@ class TrainingStep(StageStep):
         elif event.button.id == "train-cancel":
             self.cancel()
 
-    def start(self, resume: bool = False) -> None:
+    def start(self, resume: bool = False, confirmed: bool = False) -> None:
         preset = self.validated_preset()
         if preset is None:
             return
+        if not resume and not confirmed:
+            question = self.start_over_question(preset)
+            if question is not None:
+                def answered(go: bool | None) -> None:
+                    if go:
+                        self.start(confirmed=True)
+                self.app.push_screen(Confirm("Start over?", question, "Start over", "Keep"), answered)
+                return
         if not resume or self.showing_history:  # the live charts count batches, the history epochs
             for plot in self.query(LinePlot):
                 plot.clear()
@@ -136,6 +145,19 @@ class TrainingStep(StageStep):
         if self.wizard.start_stage(self.stage, self, preset, resume=resume):
             self.set_running(True)
             self.set_status("loading TensorFlow ..." if not resume else "resuming ...")
+
+    def start_over_question(self, preset: Preset) -> str | None:
+        """What Start would replace, when the run folder holds a trained model (None: nothing to lose)."""
+        layout = RunLayout(preset)
+        if not layout.best_model.is_file():
+            return None
+        try:
+            rows = list(csv.DictReader(layout.history.open(encoding="utf-8"))) if layout.history.is_file() else []
+            done = f"{int(rows[-1]['epoch'])} epochs are trained" if rows else "A trained model is there"
+        except (OSError, KeyError, ValueError, csv.Error):
+            done = "A trained model is there"
+        return (f"{done} in {layout.run_dir}. Start over trains from epoch 1; the best model so far is kept as "
+                f"{layout.previous_best_model.name} (replacing an older copy there). Resume continues instead.")
 
     def on_stage_events(self, message: StageEvents) -> None:
         loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)

@@ -35,3 +35,43 @@ def test_each_step_gives_its_main_view_the_rows_it_has(tmp_path: Path, monkeypat
         assert heights[selector] >= least, (size, heights)
         if rows >= 40:  # a tall terminal: the view grows with it (it stayed at 9-12 rows at 200x60)
             assert heights[selector] >= rows // 3, (size, heights)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_evaluate_shows_every_class_name_and_every_note_whole(trained_run, tmp_path: Path, size):
+    """At 80x24 class names were cut to "_unkno"/"_backg" and the verdict's next steps to two rows: now the curve
+    goes under the table on a narrow terminal, names stay whole (numbered columns where names cannot fit), and the
+    verdict and the operating point take the rows their text needs (the step scrolls)."""
+    import shutil
+
+    from textual.widgets import DataTable
+
+    from kwtui.core.preset import from_dict
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
+                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+
+    async def scenario() -> tuple[list[str], list[str], dict[str, tuple[int, int]]]:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=size) as pilot:
+            app.go_to(4)
+            await pilot.pause(0.5)
+            table = app.query_one("#confusion", DataTable)
+            labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+            headers = [str(c.label) for c in table.columns.values()]
+            fits = {}
+            for wid in ("verdict", "threshold-choice"):
+                widget = app.query_one(f"#{wid}")
+                needed = len(widget.render().wrap(widget.content_region.width))
+                fits[wid] = (widget.content_region.height, needed)
+            assert table.region.right <= size[0] and app.query_one("#curve").region.width >= 28
+            return labels, headers, fits
+
+    labels, headers, fits = asyncio.run(scenario())
+    names = preset.class_names
+    assert [label.split(" ", 1)[-1] for label in labels] == names  # "3 _unknown" or "_unknown", never "_unkno"
+    assert headers[1:-2] == names or headers[1:-2] == [str(k + 1) for k in range(len(names))]
+    for wid, (height, needed) in fits.items():
+        assert height >= needed, (wid, height, needed)

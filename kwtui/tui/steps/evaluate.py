@@ -41,6 +41,9 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+STACKED_BELOW = 110  # columns: narrower, the curve and sweep go under the confusion table
+
+
 class EvaluateStep(StageStep):
     step_id = "evaluate"
     short_title = "Evaluate"
@@ -74,7 +77,7 @@ class EvaluateStep(StageStep):
         yield Label("", id="convert-summary", classes="status")
         with Horizontal(id="eval-tables"):
             with Vertical(id="eval-left", classes="eval-col"):
-                yield Label("confusion (rows: true) + precision/recall", classes="table-title")
+                yield Label("confusion: true x predicted, precision, recall", id="confusion-title", classes="table-title")
                 yield DataTable(id="confusion", cursor_type="none")
             with Vertical(id="eval-right", classes="eval-col"):
                 yield DetectionCurve(id="curve")
@@ -187,16 +190,7 @@ class EvaluateStep(StageStep):
         verdict = self.query_one("#verdict", Label)
         verdict.update(verdict_markup(report))
         verdict.display = True
-        confusion = report.get("confusion_matrix") or {}
-        classes = list(confusion.get("labels") or [])
-        short = [c[:6] for c in classes]
-        table = self.query_one("#confusion", DataTable)
-        table.clear(columns=True)
-        table.add_columns("", *short, "prec", "recall")
-        per_class = report.get("per_class") or {}
-        for name, label, row in zip(classes, short, confusion.get("rows_true_cols_predicted") or []):
-            item = per_class.get(name, {})
-            table.add_row(label, *map(str, row), percent(item.get("precision")), percent(item.get("recall")))
+        self.show_confusion(report)
         op = report.get("operating_point") or {}
         self.query_one("#curve", DetectionCurve).show(list(report.get("curve") or []), op,
                                                       float(report.get("target_fa_per_hour") or 0))
@@ -214,6 +208,34 @@ class EvaluateStep(StageStep):
             sweep.move_cursor(row=chosen, scroll=False)  # arrows scroll it into view
         self.accuracy = report.get("accuracy")
         self.show_threshold()
+
+    def on_resize(self) -> None:
+        """Side by side where both fit, the curve under the confusion table on a narrow terminal."""
+        self.query_one("#eval-tables", Horizontal).set_class(self.size.width < STACKED_BELOW, "stacked")
+        if self.report:
+            self.show_confusion(self.report)
+
+    def show_confusion(self, report: dict[str, Any]) -> None:
+        """Every class name whole: the columns carry the names where they fit the width, else the rows' numbers
+        (rows "1 yes", "2 no", ...), never names cut to "_unkno"."""
+        confusion = report.get("confusion_matrix") or {}
+        classes = list(confusion.get("labels") or [])
+        rows = confusion.get("rows_true_cols_predicted") or []
+        per_class = report.get("per_class") or {}
+        digits = max((len(str(v)) for row in rows for v in row), default=1)
+        named = sum(max(len(c), digits) + 2 for c in classes) + max(map(len, classes), default=0) + 2 + 14
+        stacked = self.query_one("#eval-tables", Horizontal).has_class("stacked")
+        room = self.size.width - 4 if stacked else max(self.size.width - 4 - 30, 0)
+        numbered = named > room
+        labels = [f"{k + 1} {c}" for k, c in enumerate(classes)] if numbered else classes
+        table = self.query_one("#confusion", DataTable)
+        table.clear(columns=True)
+        table.add_columns("", *(str(k + 1) for k in range(len(classes))) if numbered else classes, "prec", "recall")
+        for name, label, row in zip(classes, labels, rows):
+            item = per_class.get(name, {})
+            table.add_row(label, *map(str, row), percent(item.get("precision")), percent(item.get("recall")))
+        self.query_one("#confusion-title", Label).update(
+            "confusion: true x predicted" + (" (by row number)" if numbered else "") + ", precision, recall")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "sweep" and event.data_table.has_focus and 0 <= event.cursor_row < len(self.sweep):

@@ -4,6 +4,7 @@ internal error or a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -224,8 +225,10 @@ def test_a_word_folder_named_like_a_manifest_is_an_unknown_word_unless_it_is_a_k
     used = kwtui("features", _preset(tmp_path, dataset, classes={"unknown": True}), timeout=120)
     _clean(used)
     assert used.returncode == 0, used.stderr
-    assert "train.csv: skipped: a word folder named like a file kwtui writes" in used.stderr
+    assert used.stderr.count("train.csv: skipped: a word folder named like a file kwtui writes") == 1, used.stderr
     features = tmp_path / "run" / "features"
+    info = json.loads((features / "features.json").read_text())
+    assert any(s["path"] == "train.csv" and "named like a file kwtui writes" in s["reason"] for s in info["skipped"])
     assert (features / "train.csv").is_file() and "train.csv/" not in (features / "train.csv").read_text()
     manifest = (features / "train.csv").read_bytes()
     refused = kwtui("features", _preset(tmp_path, dataset, classes={"keywords": ["yes", "train.csv"]}), timeout=120)

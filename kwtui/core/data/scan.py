@@ -47,7 +47,7 @@ class WordInfo:
 
 
 SEVERITY = {  # problem kind -> unusable (skipped) / converted (used after a conversion) / notes
-    "unreadable": "unusable", "empty_folder": "unusable", "duplicate_folder": "unusable",
+    "unreadable": "unusable", "empty_folder": "unusable", "duplicate_folder": "unusable", "reserved_name": "unusable",
     "wrong_length": "converted", "stereo": "converted", "sample_rate": "converted", "bit_depth": "converted",
     "stray_file": "notes", "missing_listed": "notes",
 }

@@ -29,7 +29,7 @@ from kwtui.core.data import synthetic_speech
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.plan import ClipPlan, NoiseRegion, plan_clips
-from kwtui.core.data.scan import DatasetScan, scan_dataset, severity
+from kwtui.core.data.scan import DatasetScan, Problem, scan_dataset, severity
 from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
@@ -234,11 +234,13 @@ def _without_reserved_words(preset: Preset, scan: DatasetScan, report: Reporter)
         if word in preset.classes.keywords:
             raise UserError(f"{preset.dataset_path / word}: a keyword folder named like a file kwtui writes into the "
                             "features folder; rename the folder and the keyword")
-        report(Warning(STAGE, f"{preset.dataset_path / word}: skipped: a word folder named like a file kwtui writes "
-                              "into the features folder (rename it to use its clips)"))
     if not clash:
         return scan
-    return dataclasses.replace(scan, words={w: info for w, info in scan.words.items() if w not in clash})
+    # skipped like an unreadable folder: warned once with the other skipped files, and listed in features.json
+    problems = [Problem(word, "reserved_name", "a word folder named like a file kwtui writes into the features "
+                                               "folder (rename it to use its clips)") for word in clash]
+    return dataclasses.replace(scan, words={w: info for w, info in scan.words.items() if w not in clash},
+                               problems=[*scan.problems, *problems])
 
 
 def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:

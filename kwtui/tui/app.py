@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Button, ContentSwitcher, Footer, Static
@@ -114,6 +115,7 @@ class WizardApp(App[None]):
         self._command_base: tuple[Path, Preset] | None = None
         self._marks_timer: Any = None
         self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
+        self._typed_ahead: list[events.Key] | None = []  # keys typed before the first field had the focus
         self.steps = [cls() for cls in STEP_CLASSES]
 
     # --- layout -------------------------------------------------------------
@@ -129,7 +131,24 @@ class WizardApp(App[None]):
             step.load_from(self.preset)
         self.update_command()
         self.refresh_stage_marks()
-        self.call_after_refresh(self.steps[0].focus_first)
+        self.call_after_refresh(self._focus_then_replay_typed_ahead)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed while the wizard starts (the terminal holds them until Textual reads it) arrive before any
+        field has the focus, and Textual drops them: they are held and replayed into the first field instead."""
+        if self._typed_ahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
+            self._typed_ahead.append(event)
+            return
+        await super().on_event(event)
+
+    def _focus_then_replay_typed_ahead(self) -> None:
+        self.steps[0].focus_first()  # the focus moves on the next turn of the message loop: replay after it
+        self.call_later(self._replay_typed_ahead)
+
+    async def _replay_typed_ahead(self) -> None:
+        held, self._typed_ahead = self._typed_ahead or [], None
+        for key in held:
+            await super().on_event(events.Key(key.key, key.character))
 
     @property
     def presets_dir(self) -> Path:

@@ -203,3 +203,40 @@ def test_ambient_folders_take_regular_wavs_and_name_what_they_skip(tmp_path):
     reasons = {Path(where).name: why for where, why in problems}
     assert reasons["pipe.wav"] == "not a regular file"
     assert "broken.wav" in reasons and reasons["nowhere"] == "not a folder"
+
+
+def test_shifted_and_sped_variants_never_cut_the_word():
+    """A word at the very edge of its clip stays whole in every variant (a cut "marvin" is "marv", which
+    "marvelling" also says), while the variants still move it and change its speed."""
+    from kwtui.core.features.augment import SPEED_RANGE, Augmenter, speech_span
+
+    rng = np.random.default_rng(3)
+    config = {"augment": True, "ir_dir": None, "time_shift_ms": 100, "noise_snr_db": (40, 40),
+              "train_noise": [], "train_speech": []}
+    augment = Augmenter(config, None)
+    starts, lengths = set(), set()
+    word = rng.normal(0, 0.3, RATE // 2).astype(np.float32)  # 0.5 s at one level: a cut shows as a shorter span
+    shortest = len(word) / SPEED_RANGE[1] - 160
+    for at in (0, RATE // 2):
+        x = np.zeros(RATE, np.float32)
+        x[at : at + len(word)] = word
+        for seed in range(40):
+            span = speech_span(augment(x, seed))
+            assert span is not None and span[1] - span[0] >= shortest, (at, seed, span)
+            starts.add(span[0] // 160)
+            lengths.add((span[1] - span[0]) // 160)
+    assert len(starts) > 10 and len(lengths) > 3  # still moved and sped up or slowed down
+
+
+def test_a_whole_word_shift_moves_the_word_only_as_far_as_it_fits():
+    from kwtui.core.features.augment import shifted_whole, speech_span
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(RATE + RATE // 5, np.float32)  # a slowed-down clip: 1.2 s, the word in its last 0.3 s
+    x[-RATE * 3 // 10 :] = 0.5
+    for _ in range(50):
+        first, last = speech_span(shifted_whole(x, 1600, rng))
+        assert last - first == RATE * 3 // 10 and last <= RATE
+    long_word = np.full(RATE * 2, 0.5, np.float32)  # longer than a window: the centre, as before
+    assert np.all(shifted_whole(long_word, 1600, rng) == 0.5)
+

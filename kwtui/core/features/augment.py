@@ -1,10 +1,10 @@
 """Augmented variants of keyword clips: what a device hears that a clean recording does not.
 
-Each variant is the clip shifted in time; half of them get running speech right before and after the word (a
-keyword said inside a sentence, not alone: without this a model learns that speech around a word means "not a
-keyword"); then it is optionally changed: speed perturbation by resampling (tempo, pitch and formants move together,
-as a shorter or longer vocal tract and a faster or slower talker do: the ASR recipe for more speakers, and a fraction
-of a phase vocoder's cost), then audiomentations (loudness, equalizer as another microphone, the reverb of a room),
+Each variant is the clip, first optionally sped up or slowed down by resampling (tempo, pitch and formants move
+together, as a shorter or longer vocal tract and a faster or slower talker do: the ASR recipe for more speakers, and
+a fraction of a phase vocoder's cost), then shifted in time without ever cutting the word; half of them get running
+speech right before and after the word (a keyword said inside a sentence, not alone: without this a model learns
+that speech around a word means "not a keyword"); then audiomentations (loudness, equalizer as another microphone, the reverb of a room),
 then mixed with a background at a signal-to-noise ratio drawn from `features.noise_snr_db`:
 held-out-free noise (train regions of the noise files), running speech without the keywords (train regions of
 `classes.negative_speech`: a second talker), or coloured noise. Everything is drawn from the job's own seed, so a
@@ -85,28 +85,41 @@ SPEED_RANGE = (0.85, 1.15)
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
-    """`x` played `factor` times faster (resampled: tempo, pitch and formants scale together), centred in 1 s."""
+    """`x` played `factor` times faster (resampled: tempo, pitch and formants scale together), at its new length."""
     import soxr
 
-    y = np.asarray(soxr.resample(x, spec.SAMPLE_RATE * factor, spec.SAMPLE_RATE, quality="HQ"), dtype=np.float32)
+    return np.asarray(soxr.resample(x, spec.SAMPLE_RATE * factor, spec.SAMPLE_RATE, quality="HQ"), dtype=np.float32)
+
+
+def speech_span(x: np.ndarray) -> tuple[int, int] | None:
+    """Where the speech of a clip is: the first and past-the-last sample of the 10 ms frames within 30 dB of its
+    loudest (None for silence)."""
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    power = np.mean(frames * frames, axis=1)
+    if not power.size or power.max() <= 0:
+        return None
+    active = np.flatnonzero(power >= power.max() * 1e-3)
+    return int(active[0]) * 160, (int(active[-1]) + 1) * 160
+
+
+def shifted_whole(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """A 1 s window of `x` (any length), centred and moved by up to +/- `max_shift` samples, never cutting the
+    word: a keyword that loses its end is its beginning ("marv"), which a near miss ("marvelling") also says, and
+    trained as the keyword it teaches the model to fire on it."""
     n = spec.CLIP_SAMPLES
-    if len(y) >= n:
-        start = (len(y) - n) // 2
-        return y[start : start + n]
+    centre = (len(x) - n) // 2  # where the window starts in x's samples (negative: padded before)
+    lo, hi = centre - max_shift, centre + max_shift
+    span = speech_span(x)
+    if span is not None and span[1] - span[0] <= n:
+        lo, hi = max(lo, span[1] - n), min(hi, span[0])
+        if lo > hi:  # the word sits further from the centre than max_shift: move it only as far as it must
+            lo = hi = min(max(centre, span[1] - n), span[0])
+    start = int(rng.integers(lo, hi + 1)) if hi > lo else lo
     out = np.zeros(n, dtype=np.float32)
-    start = (n - len(y)) // 2
-    out[start : start + len(y)] = y
+    a, b = max(start, 0), min(start + n, len(x))
+    if b > a:
+        out[a - start : b - start] = x[a:b]
     return out
-
-
-def time_shift(x: np.ndarray, shift: int) -> np.ndarray:
-    n = spec.CLIP_SAMPLES
-    y = np.zeros(n, dtype=np.float32)
-    if shift >= 0:
-        y[shift:] = x[: n - shift]
-    else:
-        y[:shift] = x[-shift:]
-    return y
 
 
 class Augmenter:
@@ -137,12 +150,10 @@ class Augmenter:
 
     def with_context(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Running speech (train regions) in the silence before and after the word, a short gap away."""
-        frames = y[: len(y) // 160 * 160].reshape(-1, 160).astype(np.float64)
-        power = np.mean(frames * frames, axis=1)
-        if not power.size or power.max() <= 0:
+        span = speech_span(y)
+        if span is None:
             return y
-        active = np.flatnonzero(power >= power.max() * 1e-3)
-        first, last = int(active[0]) * 160, (int(active[-1]) + 1) * 160
+        first, last = span
         level = active_rms(y[first:last]) * 10 ** (rng.uniform(*CONTEXT_LEVEL_DB) / 20)
         out = y.copy()
         fade = np.linspace(0.0, 1.0, 160, dtype=np.float32)
@@ -163,11 +174,12 @@ class Augmenter:
     def __call__(self, x: np.ndarray, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         max_shift = int(self.config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
-        y = time_shift(np.asarray(x, dtype=np.float32), int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0)
-        if self.material["speech"] and rng.random() < CONTEXT_P:
-            y = self.with_context(y, rng)
+        y = np.asarray(x, dtype=np.float32)
         if self.effects is not None and rng.random() < SPEED_P:
             y = speed_perturb(y, float(rng.uniform(*SPEED_RANGE)))
+        y = shifted_whole(y, max_shift, rng)
+        if self.material["speech"] and rng.random() < CONTEXT_P:
+            y = self.with_context(y, rng)
         if self.effects is not None:
             random.seed(seed)  # audiomentations draws from the global generators: seeded per job, so reruns match
             np.random.seed(seed & 0xFFFFFFFF)

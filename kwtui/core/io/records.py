@@ -18,7 +18,7 @@ from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 6  # bump when the feature files' values change: old folders are regenerated (6: speed perturbation)
+FEATURE_FORMAT_VERSION = 7  # bump when the feature files' values change: old folders are regenerated (7: shifts keep the word whole)
 
 
 def digest(data: Any) -> str:

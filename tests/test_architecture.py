@@ -59,7 +59,7 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
         "import sys\n"
         "import kwtui.core.stages.pipeline as p\n"
         "def broken(*a, **k):\n    raise ZeroDivisionError('boom')\n"
-        "p.run_stage = broken\n"
+        "p.run_command = broken\n"
         "sys.argv = ['kwtui', 'features', 'presets/commands.toml']\n"
         "from kwtui.cli.main import main\n"
         "main()\n"
@@ -95,7 +95,7 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
     "kwtui.__main__": {"kwtui.cli"},
 }
-LEAVES = {"kwtui.core.choices", "kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
+LEAVES = {"kwtui.core.choices", "kwtui.core.registry", "kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
           "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point", "kwtui.core.verdict",
           "kwtui.core.device.esphome_rules"}  # one-concern modules any layer may use
 

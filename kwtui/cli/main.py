@@ -47,10 +47,11 @@ def load(preset: str, overrides: list[str]):
 
 
 def stage_command(stage: str, preset: str, overrides: list[str], json_output: bool, **options: Any) -> None:
-    from kwtui.core.stages.pipeline import run_stage
+    """`kwtui <stage>`: the same orchestrator, pre-checks and locks as `kwtui run` and the wizard's buttons."""
+    from kwtui.core.stages.pipeline import run_command
 
     loaded = load(preset, overrides)
-    run_with_events(json_output, lambda report, cancel: run_stage(stage, loaded, report, cancel, **options))
+    run_with_events(json_output, lambda report, cancel: run_command(stage, loaded, report, cancel, **options))
 
 
 def _print_version(value: bool) -> None:

@@ -26,6 +26,7 @@ from textual.worker import Worker
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.events import CancelToken, Reporter
 from kwtui.core.preset import Preset, PresetError, anchored, from_dict, headless_command, save_preset
+from kwtui.core.registry import STEP_RECORDS
 from kwtui.tui.hints import in_wizard
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.pump import EventPump
@@ -41,22 +42,15 @@ from kwtui.tui.widgets.stepbar import StepBar
 
 StageRunner = Callable[..., dict[str, Any]]
 DEFAULT_BASE_PRESET = "marvin"  # what a fresh wizard's headless command starts from (shipped)
-STEP_RECORDS = {"features": "features", "training": "train", "evaluate": "evaluate"}  # step -> stage record
 STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
 
 
 def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, *, until: str | None = None,
                     **options: Any) -> dict:
-    """Stages `stage`..`until` through the same orchestrator as `kwtui run` (preset copy, ownership, pre-checks,
-    freshness); a step's button always runs its stages, even when their records are up to date. An export (not a
-    pipeline stage) runs on its own."""
-    from kwtui.core.preset import STAGES
-    from kwtui.core.stages.pipeline import run_pipeline, run_stage
+    """A step's button: what `kwtui <stage>` runs (the orchestrator's run_command)."""
+    from kwtui.core.stages.pipeline import run_command
 
-    if stage not in STAGES:
-        return run_stage(stage, preset, report, cancel, **options)
-    results = run_pipeline(preset, report, cancel, start=stage, until=until or stage, force=True, **options)
-    return {**results[list(results)[-1]], "stages": results}
+    return run_command(stage, preset, report, cancel, until=until, holder="wizard", **options)
 
 
 def start_multiprocessing_helpers() -> None:

@@ -20,6 +20,19 @@ def owns(folder: Path) -> bool:
     return (Path(folder) / MARKER_NAME).is_file()
 
 
+def refuse_foreign(folder: Path, field: str) -> None:
+    """What `claim` refuses, checked without writing anything (a run checks every folder it will write before it
+    writes any)."""
+    folder = Path(folder)
+    if folder.is_dir() and not owns(folder):
+        try:
+            foreign = any(name != MARKER_NAME for name in os.listdir(folder))
+        except OSError:
+            return  # claim says why it cannot use it
+        if foreign:
+            claim(folder, field)  # raises, naming the folder and what to do
+
+
 def claim(folder: Path, field: str) -> Path:
     """Create `folder` (with parents) or adopt it if empty, and mark it as kwtui's.
 

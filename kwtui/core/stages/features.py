@@ -159,7 +159,7 @@ def _todo(plan: ClipPlan, features_dir: Path, file_bytes: int) -> list[int]:
     return todo
 
 
-def run_features(preset: Preset, report: Reporter, cancel: CancelToken, **_: Any) -> dict[str, Any]:
+def run_features(preset: Preset, report: Reporter, cancel: CancelToken) -> dict[str, Any]:
     started = time.monotonic()
     layout = RunLayout(preset)
     features_dir = layout.features_dir

@@ -1,36 +1,18 @@
-"""Stage registry and `run`: each stage reads the previous stage's files from disk.
+"""The orchestrator: `kwtui run`, `kwtui <stage>` and the wizard's buttons all run stages through here.
 
-A stage runner has the signature `run_<stage>(preset, report, cancel, **options) -> dict` (a summary).
-Runners are imported lazily so that nothing heavy (TensorFlow) loads before it is needed.
+Each stage reads the previous stage's files from disk; what each stage is (its runner, options, locks, whether
+TensorFlow loads, whether an up-to-date record skips it) is in `registry`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-from typing import Any, Callable
+from typing import Any
 
 from kwtui.core.errors import Cancelled, UserError
 from kwtui.core.events import CancelToken, Finished, Reporter
-from kwtui.core.preset import STAGES, Preset
-
-_RUNNERS = {
-    "features": "kwtui.core.stages.features:run_features",
-    "train": "kwtui.core.stages.train:run_train",
-    "evaluate": "kwtui.core.stages.evaluate:run_evaluate",
-    "convert": "kwtui.core.stages.convert:run_convert",
-    "flash": "kwtui.core.stages.flash:run_flash",
-    "esphome": "kwtui.core.stages.esphome:run_export_esphome",  # `kwtui export esphome`: not part of `run`
-}
-
-
-def runner(stage: str) -> Callable[..., dict[str, Any]]:
-    module_name, func_name = _RUNNERS[stage].split(":")
-    return getattr(importlib.import_module(module_name), func_name)
-
-
-_TENSORFLOW_STAGES = ("train", "convert", "esphome")
-_COMMANDS = {"esphome": "export esphome"}  # the CLI command of a stage, where it is not the stage's name  # evaluate runs the model in TFLM (float_model)
+from kwtui.core.preset import Preset
+from kwtui.core.registry import PIPELINE, REGISTRY, command_of, runner
 
 
 def _stage_locks(stage: str, preset: Preset) -> contextlib.ExitStack:
@@ -40,7 +22,7 @@ def _stage_locks(stage: str, preset: Preset) -> contextlib.ExitStack:
     from kwtui.core.io.layout import RunLayout
 
     held = contextlib.ExitStack()
-    if stage in _TENSORFLOW_STAGES:
+    if REGISTRY[stage].needs_tensorflow:
         layout = RunLayout(preset)
         try:
             held.enter_context(locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), stage))
@@ -52,8 +34,13 @@ def _stage_locks(stage: str, preset: Preset) -> contextlib.ExitStack:
 
 
 def run_stage(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **options: Any) -> dict[str, Any]:
+    """One stage alone, under its locks (no pre-checks, no preset copy: `run_pipeline` and `run_command` add them).
+    `options`: only those the registry names for the stage."""
+    unknown = set(options) - set(REGISTRY[stage].options)
+    if unknown:
+        raise TypeError(f"{stage}: no option {', '.join(sorted(unknown))}")
     with _stage_locks(stage, preset):
-        if stage in _TENSORFLOW_STAGES:
+        if REGISTRY[stage].needs_tensorflow:
             from kwtui.core.native import import_tensorflow_quietly
 
             import_tensorflow_quietly()
@@ -68,17 +55,17 @@ def _run(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **op
         if str(exc) != "cancelled":  # the stage said what was done and how to resume
             raise
         raise Cancelled(f"{stage}: cancelled before it finished; its previous results are kept unchanged and "
-                        f"nothing half-done was written; re-run `kwtui {_COMMANDS.get(stage, stage)} {preset.name}` to do it"
+                        f"nothing half-done was written; re-run `kwtui {command_of(stage)} {preset.name}` to do it"
                         ) from None
 
 
 def stages_between(start: str | None, until: str | None, preset: Preset) -> list[str]:
     for name, value in (("--from", start), ("--until", until)):
-        if value is not None and value not in STAGES:
-            raise UserError(f"{name} {value}: unknown stage, use one of {', '.join(STAGES)}")
-    first = STAGES.index(start) if start else 0
-    last = STAGES.index(until) if until else len(STAGES) - 1
-    chosen = list(STAGES[first : last + 1])
+        if value is not None and value not in PIPELINE:
+            raise UserError(f"{name} {value}: unknown stage, use one of {', '.join(PIPELINE)}")
+    first = PIPELINE.index(start) if start else 0
+    last = PIPELINE.index(until) if until else len(PIPELINE) - 1
+    chosen = list(PIPELINE[first : last + 1])
     if "flash" in chosen and not preset.flash.enabled and until != "flash":
         chosen.remove("flash")
     return chosen
@@ -102,6 +89,7 @@ def run_pipeline(
     cancel: CancelToken,
     start: str | None = None,
     until: str | None = None,
+    holder: str = "run",
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen stages in order; returns each stage's summary.
@@ -120,13 +108,30 @@ def run_pipeline(
     from kwtui.core.data.scan import require_dataset_folder
 
     layout = RunLayout(preset)
+    ownership.refuse_foreign(layout.run_dir, "run_dir")  # a folder of the user's is named before anything else
+    if "features" in chosen:
+        ownership.refuse_foreign(layout.features_dir, "features.output")
     if "features" in chosen and not layout.run_dir.exists():  # a replay from the wrong folder creates nothing
         require_dataset_folder(preset.dataset_path)
-    with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), "run"):  # refused before writing anything
+    with locks.exclusive(ownership.claim(layout.run_dir, "run_dir"), holder):  # refused before writing anything
         if "features" in chosen:
             require_dataset_folder(preset.dataset_path)
         save_preset(preset, layout.preset_copy)
         return _run_stages(preset, layout, chosen, report, cancel, **options)
+
+
+def run_command(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, until: str | None = None,
+                holder: str | None = None, **options: Any) -> dict[str, Any]:
+    """`kwtui <stage>` and a wizard step's button: stages `stage`..`until` through `run_pipeline` (the preset copy,
+    the pre-checks and locks of `kwtui run`), run even when their records are up to date. A stage that only reads
+    the run folder (flash) or an export runs alone, under its own locks and checks. Returns the last stage's
+    summary, with every stage's under "stages". `holder`: who another kwtui is told holds the run folder (default:
+    the command)."""
+    if not REGISTRY[stage].in_pipeline or (not REGISTRY[stage].writes_run_folder and (until or stage) == stage):
+        return run_stage(stage, preset, report, cancel, **options)
+    results = run_pipeline(preset, report, cancel, start=stage, until=until or stage,
+                           holder=holder or command_of(stage), force=True, **options)
+    return {**results[list(results)[-1]], "stages": results}
 
 
 def _run_stages(preset: Preset, layout: Any, chosen: list[str], report: Reporter, cancel: CancelToken,
@@ -135,8 +140,9 @@ def _run_stages(preset: Preset, layout: Any, chosen: list[str], report: Reporter
 
     results = {}
     for stage in chosen:
-        stage_options = {k: v for k, v in options.items() if k in _STAGE_OPTIONS.get(stage, ())}
-        if stage in _SKIPPABLE and not options.get("force") and records.status(layout)[stage].done:
+        stage_options = {k: v for k, v in options.items() if k in REGISTRY[stage].options}
+        skippable = REGISTRY[stage].skipped_when_up_to_date and not options.get("force")
+        if skippable and records.status(layout)[stage].done:
             report(Finished(stage, {"up_to_date": True, "note": "up to date for this preset: not run again"}))
             results[stage] = {"up_to_date": True}
             continue
@@ -167,6 +173,3 @@ def _refuse_without_test_split(preset: Preset) -> None:
         f"{preset.dataset.path}, or remove its split lists to split by speaker hash (dataset.testing_percent)"
     )
 
-
-_SKIPPABLE = ("train", "evaluate", "convert")
-_STAGE_OPTIONS = {"train": ("resume",), "flash": ("dry_run", "port", "force_deploy")}

@@ -24,8 +24,6 @@ from kwtui.core import choices
 from kwtui.core.errors import UserError
 from kwtui.core.io import writer
 
-STAGES = ("features", "train", "evaluate", "convert", "flash")
-
 
 class PresetError(UserError):
     """A preset problem; the message names the file, the field and (when known) the line."""
@@ -77,7 +75,7 @@ class FeaturesSection:
     variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
     time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
     noise_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # variants: noise or speech at this SNR
-    augment: bool = True  # variants also get pitch, tempo, EQ and room reverb (audiomentations)
+    augment: bool = True  # variants also get speed (tempo + pitch), loudness, EQ and room reverb
     # training negatives (other words, running speech) go through the same augmentation, so that noise or reverb
     # never tells a keyword apart
     augment_negatives: bool = True

@@ -4,7 +4,7 @@ Each variant is the clip, first optionally sped up or slowed down by resampling 
 together, as a shorter or longer vocal tract and a faster or slower talker do: the ASR recipe for more speakers, and
 a fraction of a phase vocoder's cost), then shifted in time without ever cutting the word; half of them get running
 speech right before and after the word (a keyword said inside a sentence, not alone: without this a model learns
-that speech around a word means "not a keyword"); then audiomentations (loudness, equalizer as another microphone, the reverb of a room),
+that speech around a word means "not a keyword"); then `effects` (loudness, equalizer as another microphone, the reverb of a room),
 then mixed with a background at a signal-to-noise ratio drawn from `features.noise_snr_db`:
 held-out-free noise (train regions of the noise files), running speech without the keywords (train regions of
 `classes.negative_speech`: a second talker), or coloured noise. Everything is drawn from the job's own seed, so a
@@ -16,7 +16,6 @@ once by the features stage into the run's cache, because no recorded set can be 
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from kwtui.core.data import spectrogram as spec
 from kwtui.core.data.mixing import active_rms, mix_at_snr
+from kwtui.core.features import effects
 from kwtui.core.io import writer
 
 IMPULSE_RESPONSES = 12
@@ -56,28 +56,6 @@ def write_impulse_responses(folder: Path, seed: int = 0) -> Path:
         sf.write(buffer, (ir / np.abs(ir).max()).astype(np.float32), spec.SAMPLE_RATE, format="WAV", subtype="FLOAT")
         writer.write_bytes(target, buffer.getvalue())
     return folder
-
-
-def _effects(ir_dir: str | None) -> Callable[[np.ndarray, int], np.ndarray]:
-    import audiomentations as am
-
-    transforms = [
-        am.Gain(min_gain_db=-12.0, max_gain_db=6.0, p=0.3),
-        am.SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=0.3),
-    ]
-    if ir_dir:
-        # a sorted list, not the folder: audiomentations would list it in directory order, which differs between
-        # two run folders, and the same seed must pick the same room everywhere
-        rooms = sorted(str(p) for p in Path(ir_dir).glob("room_*.wav"))
-        transforms.append(am.ApplyImpulseResponse(ir_path=rooms, p=0.3, leave_length_unchanged=True))
-    compose = am.Compose(transforms)
-    return lambda x, rate: compose(samples=x, sample_rate=rate)
-
-
-def _colored_noise(snr_db: float) -> Callable[[np.ndarray, int], np.ndarray]:
-    import audiomentations as am
-
-    return am.AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, p=1.0)
 
 
 SPEED_P = 0.6  # share of variants whose speed is perturbed
@@ -123,12 +101,13 @@ def shifted_whole(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np
 
 
 class Augmenter:
-    """One per worker process (audiomentations' transforms are built once)."""
+    """One per worker process (the rooms are read once)."""
 
     def __init__(self, config: dict[str, Any], read_region: Callable[[str, int, int], np.ndarray]) -> None:
         self.config = config
         self.read_region = read_region  # (source, start sample, end sample) -> 16 kHz samples; raises BadAudio
-        self.effects = _effects(config.get("ir_dir")) if config.get("augment") else None
+        self.effects = bool(config.get("augment"))
+        self.rooms = effects.load_rooms(config.get("ir_dir")) if self.effects else []
         material = {"noise": config.get("train_noise") or [], "speech": config.get("train_speech") or []}
         self.material = {k: [r for r in v if r[2] - r[1] >= 1.0] for k, v in material.items()}
         kinds = [k for k in BACKGROUNDS if k in ("clean", "color") or self.material.get(k)]
@@ -175,20 +154,17 @@ class Augmenter:
         rng = np.random.default_rng(seed)
         max_shift = int(self.config["time_shift_ms"] * spec.SAMPLE_RATE / 1000)
         y = np.asarray(x, dtype=np.float32)
-        if self.effects is not None and rng.random() < SPEED_P:
+        if self.effects and rng.random() < SPEED_P:
             y = speed_perturb(y, float(rng.uniform(*SPEED_RANGE)))
         y = shifted_whole(y, max_shift, rng)
         if self.material["speech"] and rng.random() < CONTEXT_P:
             y = self.with_context(y, rng)
-        if self.effects is not None:
-            random.seed(seed)  # audiomentations draws from the global generators: seeded per job, so reruns match
-            np.random.seed(seed & 0xFFFFFFFF)
-            y = np.asarray(self.effects(y, spec.SAMPLE_RATE), dtype=np.float32)
+        if self.effects:
+            y = effects.apply(y, rng, self.rooms)
         kind = self.kinds[int(rng.choice(len(self.kinds), p=self.weights))]
         snr_db = float(rng.uniform(*self.config["noise_snr_db"]))
         if kind == "color":
-            np.random.seed((seed >> 1) & 0xFFFFFFFF)
-            return np.asarray(_colored_noise(snr_db)(y, spec.SAMPLE_RATE), dtype=np.float32)
+            return mix_at_snr(y, effects.colored_noise(len(y), rng), snr_db)
         if kind == "clean":
             return y
         background = self._region(kind, rng, spec.CLIP_SAMPLES)

@@ -111,7 +111,7 @@ _augmenter: Any = None
 
 
 def augmenter(config: dict[str, Any]) -> Any:
-    """This worker's Augmenter (built on first use: audiomentations loads only where variants are made)."""
+    """This worker's Augmenter (built on first use: the rooms are read only where variants are made)."""
     global _augmenter
     if _augmenter is None or _augmenter.config is not config:
         from kwtui.core.features.augment import Augmenter

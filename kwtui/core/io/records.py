@@ -16,9 +16,10 @@ from typing import Any
 
 from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
+from kwtui.core.registry import command_of
 
 RECORD_VERSION = 1
-FEATURE_FORMAT_VERSION = 7  # bump when the feature files' values change: old folders are regenerated (7: shifts keep the word whole)
+FEATURE_FORMAT_VERSION = 8  # bump when the feature files' values change: old folders are regenerated (8: numpy effects)
 
 
 def digest(data: Any) -> str:
@@ -255,7 +256,6 @@ def convert_status(layout: Any) -> StageStatus:
 
 _CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,
            "convert": convert_status}
-_RERUN = {"features": "features", "train": "train", "evaluate": "evaluate", "convert": "convert"}
 
 
 def status(layout: Any) -> dict[str, StageStatus]:
@@ -299,7 +299,6 @@ def refuse_weak_model(layout: Any, command: str) -> None:
                         f"to `kwtui {command}` to deploy it anyway")
 
 
-_COMMANDS = {"evaluate": "evaluate", "convert": "convert", "esphome": "export esphome", "flash": "flash"}
 MAX_NAMED_SETTINGS = 4
 
 
@@ -377,5 +376,5 @@ def require(layout: Any, stage: str, command: str | None = None) -> None:
             stage = "features"
     if not st.done:
         name = layout.preset.name
-        hint = stale_hint(layout, _COMMANDS.get(command or "")) if st.state == "stale" else ""
-        raise UserError(f"{st.reason}{hint}: run `kwtui {_RERUN[stage]} {name}` first")
+        hint = stale_hint(layout, command_of(command) if command else None) if st.state == "stale" else ""
+        raise UserError(f"{st.reason}{hint}: run `kwtui {command_of(stage)} {name}` first")

@@ -17,7 +17,7 @@ def resolve_port(port: Optional[str]) -> str:
     """The given port, or the auto-discovered ESP32 port (UserError when none)."""
     from kwtui.core.device.ports import check_port_access, discover_port
 
-    chosen = discover_port().device if port in (None, "", "auto") else port
+    chosen = discover_port().device if port is None or port in ("", "auto") else port
     check_port_access(chosen)
     return chosen
 

@@ -258,7 +258,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
                 raise PresetError(f"{where}: replaced by {_RENAMED[where]}; rename the key")
             raise PresetError(f"{where}: unknown key{_hint(key, known)}")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise PresetError(f"{where}: expected a [{key}] section, got {value!r}")
             kwargs[key] = _build(tp, value, f"{where}.")

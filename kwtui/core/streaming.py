@@ -56,11 +56,12 @@ def streaming_module(keras_model: Any) -> tuple[Any, int]:
     layers = _layers(keras_model)
     first = layers[0][1]
     stride, channels = int(first.strides[0]), micro_frontend.CHANNELS
-    plan = []  # (kind, weights, kept inputs, input channels, strides, activation)
+    # (kind, weights, kept inputs, input channels, strides, activation)
+    plan: list[tuple[str, list[np.ndarray], int, int, int, str | None]] = []
     in_channels = channels
     for kind, layer, weights in layers:
         if kind == "Dense":
-            plan.append(("mean", None, STREAM_POOL - 1, in_channels, 1, None))
+            plan.append(("mean", [], STREAM_POOL - 1, in_channels, 1, None))
             plan.append((kind, weights, 0, in_channels, 1, layer.activation.__name__))
             continue
         kernel = int(layer.kernel_size[0])
@@ -75,8 +76,7 @@ def streaming_module(keras_model: Any) -> tuple[Any, int]:
             super().__init__()
             self.states = [tf.Variable(tf.zeros((1, kept, 1, width)), trainable=False, name=f"state{i}")
                            for i, (_, _, kept, width, _, _) in enumerate(plan) if kept]
-            self.constants = [[tf.constant(w) for w in weights] if weights is not None else None
-                              for _, weights, *_ in plan]
+            self.constants = [[tf.constant(w) for w in weights] for _, weights, *_ in plan]
 
         @tf.function(input_signature=[tf.TensorSpec([1, stride, channels], tf.float32, name="features")])
         def __call__(self, features: Any) -> Any:
@@ -191,7 +191,8 @@ def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride
     and both models' probabilities (clips, outputs): streamed, whole."""
     from tflite_micro.python.tflite_micro import runtime
 
-    streamed, whole = [], []
+    streamed: list[np.ndarray] = []
+    whole: list[np.ndarray] = []
     started = time.monotonic()
     for start in range(0, len(paths), 256):
         x = load_batch(paths[start : start + 256])

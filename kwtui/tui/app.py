@@ -24,7 +24,7 @@ from textual.widgets import Button, ContentSwitcher, Footer, Static
 from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
-from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.events import CancelToken, Event, Reporter
 from kwtui.core.preset import Preset, PresetError, anchored, from_dict, headless_command, save_preset
 from kwtui.core.registry import STEP_RECORDS
 from kwtui.tui.hints import in_wizard
@@ -410,7 +410,10 @@ class WizardApp(App[None]):
         self.tokens[name] = cancel
 
         def thread_main() -> None:
-            pump = EventPump(lambda events: target.post_message(StageEvents(name, events)), self.pump_interval)
+            def post(batch: list[Event]) -> None:
+                target.post_message(StageEvents(name, batch))
+
+            pump = EventPump(post, self.pump_interval)
             status, result, message = "ok", None, ""
             try:
                 result = work(pump, cancel)
@@ -479,11 +482,11 @@ def native_output_to_log(log_path: Path) -> Iterator[None]:
     original = sys.__stderr__
     with open(log_path, "ab") as log:
         os.dup2(log.fileno(), 2)
-    sys.__stderr__ = terminal
+    sys.__stderr__ = terminal  # type: ignore[misc]  # Textual's driver writes to it
     try:
         yield
     finally:
-        sys.__stderr__ = original
+        sys.__stderr__ = original  # type: ignore[misc]
         os.dup2(saved_err, 2)
         os.close(saved_err)
         terminal.close()
@@ -497,7 +500,7 @@ def wizard_log_path() -> Path:
 
 def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
     """Open the wizard in this terminal (the CLI's `kwtui` and `kwtui wizard PRESET`)."""
-    if not sys.stdin.isatty() or not sys.__stderr__.isatty():
+    if not sys.stdin.isatty() or sys.__stderr__ is None or not sys.__stderr__.isatty():
         create_app(preset, preset_path=preset_path).run()
         return
     log_path = wizard_log_path()

@@ -7,6 +7,7 @@ from typing import Any
 from textual.message import Message
 
 from kwtui.core.events import Event
+from kwtui.core.device.serial_monitor import DetectionEvent
 
 
 class StageEvents(Message):
@@ -36,7 +37,7 @@ class StageDone(Message):
 class MonitorLine(Message):
     """A line from the board's serial output; `detection` is set for a parsed detection line."""
 
-    def __init__(self, text: str, detection: object | None = None) -> None:
+    def __init__(self, text: str, detection: DetectionEvent | None = None) -> None:
         super().__init__()
         self.text = text
         self.detection = detection

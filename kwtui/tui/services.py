@@ -42,6 +42,9 @@ class WizardServices(Protocol):
     def stage_status(self, stage: str) -> Any:
         """The record status (kwtui.core.io.records.StageStatus) of `stage` for the settings on screen."""
 
+    def update_command(self) -> None:
+        """Redraw the headless command line from the choices on screen."""
+
     def mark_step_done(self, index: int) -> None:
         """Show step `index` as done in the step bar."""
 

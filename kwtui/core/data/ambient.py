@@ -194,7 +194,7 @@ def render(stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk
             noise = bed / max(rms(bed), 1e-9) * SPEECH_RMS / 10 ** (piece.snr_db / 20)
             level = active_rms(audio) if piece.region is not None else 0.0
             # speech at one steady level, so the noise of a pause matches the speech beside it
-            audio = (audio * (SPEECH_RMS / level) if level > 0 else audio) + noise
+            audio = ((audio * (SPEECH_RMS / level) if level > 0 else audio) + noise).astype(np.float32)
         chunk.append(audio.astype(np.float32, copy=False))
         size += piece.length
         if size >= limit:
@@ -236,7 +236,7 @@ def recordings_in(folders: list[str]) -> tuple[list[Path], list[tuple[str, str]]
             problems.append((folder, "not a folder"))
             continue
         try:
-            for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: problems.append((e.filename, e.strerror))):
+            for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: problems.append((str(e.filename), e.strerror or str(e)))):
                 dirnames.sort()
                 for name in sorted(filenames):
                     if not name.lower().endswith(".wav") or name.startswith("."):

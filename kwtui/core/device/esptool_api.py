@@ -26,7 +26,9 @@ def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_byte
     a restart from zero means the next file. Other output is kept in `lines` for error messages.
     """
 
-    class ProgressLogger(_template_logger_base()):
+    base: Any = _template_logger_base()
+
+    class ProgressLogger(base):
         def __init__(self) -> None:
             self.lines: list[str] = []
             self.started = time.monotonic()

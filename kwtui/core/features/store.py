@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -133,10 +133,14 @@ def _nbytes(shape: tuple[int, int]) -> int:
 
 
 # what np.save writes for float32 arrays of each frontend's shape: the fast path's expected prefixes
-_HEADERS = {len(_standard_header(shape)) + _nbytes(shape): (_standard_header(shape), shape) for shape in SHAPES}
+_HEADERS: dict[int, tuple[bytes, tuple[int, int]]] = {len(_standard_header(shape)) + _nbytes(shape): (_standard_header(shape), shape) for shape in SHAPES}
 _LONGEST = max(_HEADERS)
 
 
+@overload
+def load_feature(path: Path, header_only: Literal[False] = False) -> np.ndarray: ...
+@overload
+def load_feature(path: Path, header_only: Literal[True]) -> None: ...
 def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
     """One feature array (any frontend's shape). Fast path: a single read, compared with the standard header (no
     np.load parsing per file, which training does for every sample of every epoch); anything else is parsed and
@@ -147,11 +151,12 @@ def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
                 raw = handle.read(_LONGEST + 1)
         except OSError:
             raw = b""
-        header, shape = _HEADERS.get(len(raw), (None, None))
-        if header is not None and raw.startswith(header):
+        known = _HEADERS.get(len(raw))
+        if known is not None and raw.startswith(known[0]):
+            header, known_shape = known
             data = np.frombuffer(raw, dtype=np.float32, offset=len(header))
             if np.isfinite(data).all():
-                return data.reshape(shape)
+                return data.reshape(known_shape)
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -200,7 +205,8 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-SPEC_AUGMENT = {"p": 0.8, "time_masks": 2, "max_frames": 10, "freq_masks": 2, "max_bins": 5}
+SPEC_AUGMENT: dict[str, int] = {"time_masks": 2, "max_frames": 10, "freq_masks": 2, "max_bins": 5}
+SPEC_AUGMENT_P = 0.8  # share of the batch masked
 
 
 def mask_spectrograms(x: np.ndarray, rng: np.random.Generator) -> None:
@@ -209,7 +215,7 @@ def mask_spectrograms(x: np.ndarray, rng: np.random.Generator) -> None:
     n, frames, bins = x.shape[:3]
     cfg = SPEC_AUGMENT
     means = x.reshape(n, -1).mean(axis=1)
-    for i in np.flatnonzero(rng.random(n) < cfg["p"]):
+    for i in np.flatnonzero(rng.random(n) < SPEC_AUGMENT_P):
         for _ in range(cfg["time_masks"]):
             width = int(rng.integers(0, cfg["max_frames"] + 1))
             start = int(rng.integers(0, frames - width + 1))

@@ -51,8 +51,12 @@ def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) 
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantization == "int8":
+        if representative is None:
+            raise ValueError("int8 conversion needs representative samples")
+        calibration = representative
+
         def samples():
-            for x in representative:
+            for x in calibration:
                 yield [x[np.newaxis].astype(np.float32)]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

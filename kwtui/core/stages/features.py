@@ -194,7 +194,7 @@ def _with_folders_anywhere(preset: Preset, scan: Any) -> Preset:
     (a path; `~` and `$VAR` expanded): the wavs in an outside folder join the scan under its absolute path. A
     named folder that is neither, or holds no usable audio, is refused naming the field (a default name the
     dataset lacks is not: it is the schema's guess, and the stage says what it does without it)."""
-    changed: dict[str, list[str]] = {}
+    changed: dict[str, Any] = {}
     for field_name in ("negative_speech", "noise_folders"):
         folders = list(getattr(preset.classes, field_name))
         resolved = []

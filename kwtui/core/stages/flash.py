@@ -253,12 +253,12 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     write_atomic(image_path, image)
     cancel.raise_if_cancelled()
 
-    wanted = port or preset.flash.port
+    wanted: str | None = port or preset.flash.port
     if wanted == "auto":
         try:
             found = discover_port()
             wanted = found.device
-            bridge = USB_BRIDGES.get(found.vid, found.description)
+            bridge = USB_BRIDGES.get(found.vid or 0, found.description)
             report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"found {found.device} ({bridge})"))
         except UserError:
             if not dry_run:
@@ -271,6 +271,7 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
             raise UserError("flash.chip: \"auto\" needs a board to detect; set the chip for a dry run with firmware_bin")
         plan = plan_flash(preset, image_path, len(image), chip, wanted)
     else:
+        assert wanted is not None  # only a dry run goes without a port (raised above otherwise)
         check_port_access(wanted)
         report(ev.Progress(STAGE, 0, None, unit="bytes", message=f"connecting to {wanted}"))
         # The files to write are known before the chip is (the bootloader's offset depends on it): the logger

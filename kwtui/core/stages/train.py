@@ -414,7 +414,7 @@ def _final_fit_all(
     model = load_keras(layout.best_model)
     seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights,
                         workers=READ_THREADS, spec_augment=cfg.spec_augment)
-    state = {"epochs_done": 0, "best": None, "history": []}
+    state: dict[str, Any] = {"epochs_done": 0, "best": None, "history": []}
     report(ev.Started(STAGE, total=len(seq) * cfg.final_fit_all, unit="batches",
                       message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))
     callback = make_callback(report, cancel, layout, seq, cfg.final_fit_all, state, save=False, label="final fit ")

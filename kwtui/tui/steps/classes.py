@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, DataTable, Label, SelectionList
+from textual.timer import Timer
 from textual.widgets.selection_list import Selection
 
 from kwtui.core.preset import Preset
@@ -46,6 +47,7 @@ class ClassesStep(Step):
         self.scan: Any = None
         self.plan: Any = None
         self._keywords: list[str] = []
+        self._plan_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("[b]2 Classes[/b]  Space picks keywords; [ ] reorder (= model output order)",
@@ -166,7 +168,7 @@ class ClassesStep(Step):
     def schedule_plan(self) -> None:
         if self.scan is None or not self.is_mounted:
             return
-        if getattr(self, "_plan_timer", None):
+        if self._plan_timer is not None:
             self._plan_timer.stop()
         self._plan_timer = self.set_timer(0.3, self.start_plan)
 

@@ -29,7 +29,7 @@ def serial_ports() -> list[tuple[str, str]]:
     ports = list_ports()
     ranked = rank_ports(ports)
     ordered = ranked + [p for p in ports if p not in ranked]
-    return [(f"{p.device} {USB_BRIDGES.get(p.vid, p.description)}".strip(), p.device) for p in ordered]
+    return [(f"{p.device} {USB_BRIDGES.get(p.vid or 0, p.description)}".strip(), p.device) for p in ordered]
 
 
 def esp32_like_ports() -> set[str]:

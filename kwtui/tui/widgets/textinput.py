@@ -12,11 +12,12 @@ sees the key) are unaffected.
 from __future__ import annotations
 
 from textual import events
+from textual.binding import Binding
 from textual.widgets import Input as TextualInput
 
 # the actions Textual's Input binds itself (cursor_left, delete_left, submit...); inherited scroll bindings stay
 # with the usual dispatch
-_OWN_ACTIONS = {binding.action.split("(")[0] for binding in TextualInput.BINDINGS if hasattr(binding, "action")}
+_OWN_ACTIONS = {binding.action.split("(")[0] for binding in TextualInput.BINDINGS if isinstance(binding, Binding)}
 
 
 class Input(TextualInput):

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -174,14 +176,15 @@ def spoken(word: str) -> str:
     return word.replace("_", " ")
 
 
-def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False, words=WORDS) -> None:
+def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False, words=WORDS,
+                       speech_files: int = SPEECH_FILES) -> None:
     if (root / "validation_list.txt").exists():
+        add_running_speech(root, per_word, seed, wide, words, speech_files)
         return
     binary = demo.espeak_binary()
     rng = np.random.default_rng(seed)
-    variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
-    pool = speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
-                    (10, 90) if wide else (20, 80))
+    rng = np.random.default_rng(seed)
+    pool = _training_speakers(per_word, rng, wide)
     tasks = [(w, pool[(i + k) % len(pool)], i // len(pool), int(rng.integers(2**31)))
              for k, w in enumerate(words) for i in range(per_word)]
 
@@ -198,17 +201,39 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False,
     for name, seconds, rate, kind in demo.NOISE_FILES:
         sf.write(root / "_background_noise_" / name, demo.make_noise(kind, 4 * seconds, rate,
                                                                      np.random.default_rng([seed, len(name)])), rate)
-    (root / "_running_speech_").mkdir(exist_ok=True)
-    said = sorted({part.lower() for w in words for part in spoken(w).split()})
-    sentences = demo.sentences_without(said)
-    for k in range(SPEECH_FILES):
-        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]), set(said))
-        sf.write(root / "_running_speech_" / f"conversation_{k}.wav", audio, rate, subtype="PCM_16")
+    add_running_speech(root, per_word, seed, wide, words, speech_files)
     order = [pool[i].id for i in np.random.default_rng(seed + 1).permutation(len(pool))]
     hold = max(1, round(0.1 * len(order)))
     clips = sorted(f"{w}/{s.id}_nohash_{r}.wav" for w, s, r, _ in tasks)
     for name, members in (("testing_list.txt", set(order[hold : 2 * hold])), ("validation_list.txt", set(order[:hold]))):
         (root / name).write_text("".join(c + "\n" for c in clips if c.split("/")[1].split("_nohash_")[0] in members))
+
+
+def _training_speakers(per_word: int, rng, wide: bool) -> list:
+    variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
+    return speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
+                    (10, 90) if wide else (20, 80))
+
+
+def add_running_speech(root: Path, per_word: int, seed: int, wide: bool, words, speech_files: int) -> None:
+    """Conversations 0..speech_files-1 of the training voices (each seeded by its number: a larger set holds the
+    smaller one), written where missing."""
+    binary = demo.espeak_binary()
+    pool = _training_speakers(per_word, np.random.default_rng(seed), wide)
+    (root / "_running_speech_").mkdir(exist_ok=True)
+    said = sorted({part.lower() for w in words for part in spoken(w).split()})
+    sentences = demo.sentences_without(said)
+
+    def one(k: int) -> None:
+        target = root / "_running_speech_" / f"conversation_{k}.wav"
+        if target.exists():
+            return
+        audio, rate = demo.running_speech(binary, sentences, pool, np.random.default_rng([seed, 7, k]), set(said))
+        sf.write(target.with_suffix(".tmp.wav"), audio, rate, subtype="PCM_16")
+        target.with_suffix(".tmp.wav").rename(target)
+
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(one, range(speech_files)))
 
 
 def _noise(kind: str, seconds: float, rng) -> np.ndarray:
@@ -443,6 +468,8 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["commands", "marvin"])
     parser.add_argument("--work", default="/tmp/kwtui-bench-detect")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--speech-files", type=int, default=SPEECH_FILES,
+                        help="conversations of running speech in the training set (about a minute each)")
     parser.add_argument("--wide-voices", action="store_true", help="training speakers from WIDE_TRAIN_VARIANTS too")
     parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
                         help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
@@ -456,9 +483,13 @@ def main() -> None:
 
     import_tensorflow_quietly()
     work = Path(args.work)
-    dataset = work / f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
+    dataset = work / (f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
+                      + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else ""))
+    smaller = work / dataset.name.split("-speech")[0]
+    if not dataset.exists() and smaller.joinpath("validation_list.txt").exists():  # the same clips, more speech
+        shutil.copytree(smaller, dataset, copy_function=os.link)
     started = time.monotonic()
-    build_training_set(dataset, args.per_word, args.seed, args.wide_voices)
+    build_training_set(dataset, args.per_word, args.seed, args.wide_voices, speech_files=args.speech_files)
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 from kwtui.core.registry import command_of
@@ -59,7 +60,7 @@ def train_fingerprint(preset: Preset) -> str:
                    "labels": preset.class_names, "sigmoid": preset.single_sigmoid})
 
 
-def train_run_id(layout: Any) -> str:
+def train_run_id(layout: RunLayout) -> str:
     record = read_record(layout.train_record)
     return str(record.get("run_id", "")) if record else ""
 
@@ -79,7 +80,7 @@ class OperatingPoint:
         return [self.threshold] * count, [self.average_window] * count
 
 
-def operating_point(layout: Any) -> OperatingPoint:
+def operating_point(layout: RunLayout) -> OperatingPoint:
     """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
     up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
     cfg = layout.preset.evaluate
@@ -99,7 +100,7 @@ def operating_point(layout: Any) -> OperatingPoint:
     return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
 
 
-def model_fingerprint(layout: Any) -> str:
+def model_fingerprint(layout: RunLayout) -> str:
     """A converted model: the training run it came from plus the conversion and post-processing settings,
     with the operating point it carries."""
     import dataclasses
@@ -115,7 +116,7 @@ def model_fingerprint(layout: Any) -> str:
                    "evaluate": evaluate})
 
 
-def report_fingerprint(layout: Any) -> str:
+def report_fingerprint(layout: RunLayout) -> str:
     """An evaluation report: the training run it measured plus the post-processing it simulated. The operating
     point is not part of it: the report holds the whole curve (every averaging window and threshold), and picking
     another point, or another target, does not make it stale."""
@@ -196,7 +197,7 @@ def _labels_reason(record: dict[str, Any], preset: Preset, what: str) -> str:
     return f"the {what} was made with other settings"
 
 
-def features_status(layout: Any) -> StageStatus:
+def features_status(layout: RunLayout) -> StageStatus:
     typed = load_record(layout.features_info, "features")
     if typed is None:
         return StageStatus("missing", "no features yet")
@@ -220,12 +221,12 @@ def _status(record_path: Any, kind: str, fingerprint: str, missing: str, what: s
     return StageStatus("done")
 
 
-def train_status(layout: Any) -> StageStatus:
+def train_status(layout: RunLayout) -> StageStatus:
     return _status(layout.train_record, "train", train_fingerprint(layout.preset), "no trained model yet", "model",
                    layout.preset)
 
 
-def evaluate_status(layout: Any) -> StageStatus:
+def evaluate_status(layout: RunLayout) -> StageStatus:
     return _status(layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
 
 
@@ -244,7 +245,7 @@ def model_file_problem(tflite_path: Path, record: dict[str, Any]) -> str | None:
     return None
 
 
-def convert_status(layout: Any) -> StageStatus:
+def convert_status(layout: RunLayout) -> StageStatus:
     found = _status(layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model",
                     layout.preset)
     if found.done:
@@ -258,7 +259,7 @@ _CHECKS = {"features": features_status, "train": train_status, "evaluate": evalu
            "convert": convert_status}
 
 
-def status(layout: Any) -> dict[str, StageStatus]:
+def status(layout: RunLayout) -> dict[str, StageStatus]:
     """Every stage's record against the preset. Training is stale when the features are not up to date;
     evaluation and conversion (which both read the trained model) when training is not."""
     result = {stage: check(layout) for stage, check in _CHECKS.items()}
@@ -273,7 +274,7 @@ def status(layout: Any) -> dict[str, StageStatus]:
 MIN_DETECTED_SHARE = 0.5  # flash / export refuse a model that detects fewer of the held-out keyword clips
 
 
-def held_out_detected_share(layout: Any) -> float | None:
+def held_out_detected_share(layout: RunLayout) -> float | None:
     """The share of held-out keyword clips the up-to-date evaluation saw detected at the operating point the
     device gets (`operating_point`); None without an up-to-date evaluation or when that point is not on its curve."""
     if not evaluate_status(layout).done:
@@ -289,7 +290,7 @@ def held_out_detected_share(layout: Any) -> float | None:
     return None if frr is None else 1.0 - float(frr)
 
 
-def refuse_weak_model(layout: Any, command: str) -> None:
+def refuse_weak_model(layout: RunLayout, command: str) -> None:
     """Refuse (exit 2) to deploy a model that detects fewer than MIN_DETECTED_SHARE of the held-out keyword clips
     at its operating point: it would rarely fire. `--force` skips this."""
     share = held_out_detected_share(layout)
@@ -302,7 +303,7 @@ def refuse_weak_model(layout: Any, command: str) -> None:
 MAX_NAMED_SETTINGS = 4
 
 
-def _saved_settings(layout: Any) -> tuple[list[str], bool]:
+def _saved_settings(layout: RunLayout) -> tuple[list[str], bool]:
     """What differs between the settings the run folder was last run with (its preset.toml) and this preset
     (as "train.epochs: 3 in the run folder, 20 in the preset"), and whether those saved settings would find the
     trained model up to date (so the run folder itself can be the TARGET)."""
@@ -333,7 +334,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def stale_hint(layout: Any, command: str | None) -> str:
+def stale_hint(layout: RunLayout, command: str | None) -> str:
     """The settings that differ and, where the run folder's own settings fit its model, the command that uses
     them (`kwtui flash runs/commands`): appended to a freshness refusal."""
     named, usable = _saved_settings(layout)
@@ -347,7 +348,7 @@ def stale_hint(layout: Any, command: str | None) -> str:
     return hint
 
 
-def require_deployable(layout: Any, command: str = "flash") -> None:
+def require_deployable(layout: RunLayout, command: str = "flash") -> None:
     """Flash: the converted model must come from the training run and classes of this preset. Its threshold and
     post-processing may differ (the partition image carries the preset's), so those do not make it stale."""
     record = read_record(layout.model_json)
@@ -365,7 +366,7 @@ def require_deployable(layout: Any, command: str = "flash") -> None:
         raise UserError(f"{reason}: run `kwtui convert {name}` first")
 
 
-def require(layout: Any, stage: str, command: str | None = None) -> None:
+def require(layout: RunLayout, stage: str, command: str | None = None) -> None:
     """Refuse (exit 2, one line) when the record `stage` reads is missing or stale for the preset, naming the
     settings that differ from the run folder's and the commands that proceed. `command`: the one refused."""
     st = _CHECKS[stage](layout)

@@ -11,6 +11,7 @@ from typing import Any
 
 from kwtui.core.errors import Cancelled, UserError
 from kwtui.core.events import CancelToken, Finished, Reporter
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.registry import PIPELINE, REGISTRY, command_of, runner
 
@@ -134,7 +135,7 @@ def run_command(stage: str, preset: Preset, report: Reporter, cancel: CancelToke
     return {**results[list(results)[-1]], "stages": results}
 
 
-def _run_stages(preset: Preset, layout: Any, chosen: list[str], report: Reporter, cancel: CancelToken,
+def _run_stages(preset: Preset, layout: RunLayout, chosen: list[str], report: Reporter, cancel: CancelToken,
                 **options: Any) -> dict[str, dict[str, Any]]:
     from kwtui.core.io import records
 
@@ -152,7 +153,7 @@ def _run_stages(preset: Preset, layout: Any, chosen: list[str], report: Reporter
     return results
 
 
-def _test_keyword_clips(layout: Any, summary: dict[str, Any]) -> int:
+def _test_keyword_clips(layout: RunLayout, summary: dict[str, Any]) -> int:
     """Keyword clips in the test split (windows of noise or running speech held out there measure no misses)."""
     if summary.get("test_files") == 0:
         return 0

@@ -107,7 +107,7 @@ class PlainRenderer:
             case ev.Resources() as r:
                 if self._due(f"r:{r.stage}"):
                     self._print(f"[{r.stage}] {_resources_text(r)}")
-            case ev.Warning(stage=stage, message=message, path=path):
+            case ev.StageWarning(stage=stage, message=message, path=path):
                 self._print(f"[{stage}] warning: {path + ': ' if path else ''}{message}")
             case ev.Finished(stage=stage, summary=summary):
                 for line in verdict_lines(summary):
@@ -165,7 +165,7 @@ class RichRenderer:
                 self.progress.update(self._task(stage, total), completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
             case ev.Resources() as r:
                 self.progress.update(self._task(r.stage), info=_resources_text(r))
-            case ev.Warning(stage=stage, message=message, path=path):
+            case ev.StageWarning(stage=stage, message=message, path=path):
                 detail = escape(f"{path + ': ' if path else ''}{message}")
                 self.console.print(f"[yellow]\\[{stage}] warning:[/] {detail}", highlight=False)
             case ev.Finished(stage=stage, summary=summary):

@@ -55,7 +55,7 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class Warning:
+class StageWarning:
     """Something skipped or converted; work goes on."""
 
     stage: str
@@ -69,7 +69,7 @@ class Finished:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Union[Started, Progress, Metric, Resources, Warning, Finished]
+Event = Union[Started, Progress, Metric, Resources, StageWarning, Finished]
 Reporter = Callable[[Event], None]
 
 
@@ -77,9 +77,14 @@ def ignore(event: Event) -> None:
     """A Reporter that drops everything."""
 
 
+# the `--json` name of each event (documented output: StageWarning stays "warning")
+_JSON_NAMES = {Started: "started", Progress: "progress", Metric: "metric", Resources: "resources",
+               StageWarning: "warning", Finished: "finished"}
+
+
 def event_to_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
-    data["event"] = type(event).__name__.lower()
+    data["event"] = _JSON_NAMES[type(event)]
     return data
 
 

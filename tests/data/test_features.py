@@ -148,7 +148,7 @@ def test_bad_files_are_converted_or_skipped_with_reasons(demo_dataset, tmp_path)
     assert "resampled 44100" in converted["yes/rate44k_nohash_0.wav"]
     assert "cropped" in converted["yes/long3s_nohash_0.wav"]
     assert "padded" in converted["yes/truncated_nohash_0.wav"]
-    warned = " ".join(f"{e.path} {e.message}" for e in events if isinstance(e, ev.Warning))
+    warned = " ".join(f"{e.path} {e.message}" for e in events if isinstance(e, ev.StageWarning))
     assert all(f"yes/{n}" in warned for n, outcome in BAD_CLIPS.items() if outcome == "skipped")
     assert summary["files_skipped"] == sum(1 for o in BAD_CLIPS.values() if o == "skipped")
 
@@ -196,7 +196,7 @@ def test_cancel_stops_and_rerun_finishes(demo_dataset, tmp_path):
     events = Collect()
     changed = from_dict(demo_preset_data(demo_dataset, tmp_path / "run", features={"variants": 1, "workers": 1}))
     again = run_features(changed, events, ev.CancelToken())
-    assert any(isinstance(e, ev.Warning) and "settings changed" in e.message for e in events)
+    assert any(isinstance(e, ev.StageWarning) and "settings changed" in e.message for e in events)
     assert again["files_existing"] == 0
     assert not list(features_dir.rglob("*__v3.npy"))
 

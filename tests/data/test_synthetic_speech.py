@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kwtui.core.events import CancelToken
+from kwtui.core.events import CancelToken, StageWarning
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.core.stages.features import run_features
@@ -38,7 +38,7 @@ def _features(dataset: Path, run_dir: Path, **classes):
 def test_without_running_speech_synthesized_conversation_becomes_negatives_and_held_out_audio(clips_only, tmp_path):
     preset, _, events = _features(clips_only, tmp_path / "run")
     layout = RunLayout(preset)
-    said = [e.message for e in events if type(e).__name__ == "Warning" and "synthesized" in e.message]
+    said = [e.message for e in events if isinstance(e, StageWarning) and "synthesized" in e.message]
     assert len(said) == 1 and "min synthesized by espeak-ng" in said[0]
     synthesized = sorted(layout.synthetic_speech_dir.glob("conversation_*.wav"))
     assert len(synthesized) >= 4

@@ -233,5 +233,5 @@ def test_a_manifest_that_would_rarely_fire_is_refused_unless_forced(esphome_expo
     run_stage("esphome", esphome_export["preset"], lambda e: warnings.append(e), ev.CancelToken(), out=out,
               force_deploy=True)
     assert (out / "marvin.json").exists()
-    assert any(isinstance(e, ev.Warning) and "--force: exporting a model that detects 25%" in e.message
+    assert any(isinstance(e, ev.StageWarning) and "--force: exporting a model that detects 25%" in e.message
                for e in warnings)

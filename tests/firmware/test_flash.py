@@ -184,7 +184,7 @@ def test_dry_run_without_a_board_lets_esptool_search(converted_run, monkeypatch)
     seen, report = events_sink()
     summary = flash.run_flash(converted_run(), report, ev.CancelToken(), dry_run=True)
     assert "--port" not in summary["command"]
-    assert any(isinstance(e, ev.Warning) and "no serial port found" in e.message for e in seen)
+    assert any(isinstance(e, ev.StageWarning) and "no serial port found" in e.message for e in seen)
 
 
 def test_nonexistent_port(converted_run, tmp_path):

@@ -190,7 +190,7 @@ def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, t
     preset.evaluate.ambient_folders = [str(folder)]
     events = []
     summary = run_evaluate(preset, events.append, ev.CancelToken())
-    warnings = [e.message + " " + (e.path or "") for e in events if isinstance(e, ev.Warning)]
+    warnings = [e.message + " " + (e.path or "") for e in events if isinstance(e, ev.StageWarning)]
     assert any("pipe.wav" in w and "not a regular file" in w for w in warnings), warnings
     assert any("notes.wav" in w and "skipped" in w for w in warnings), warnings
     report = json.loads((tmp_path / "run" / "report.json").read_text())

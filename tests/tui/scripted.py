@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
 from kwtui.core.io.layout import RunLayout
 
 MB = 1024 * 1024
@@ -30,8 +30,8 @@ def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, *
         for i, done in enumerate(range(0, total + 1, 24)):
             emit(Resources(stage, (120 + 9 * i) * MB, 6000 * MB - 20 * i * MB, done * 17156, 40_000 * MB))
             emit(Progress(stage, done, total, 180.0, (total - done) / 180.0, "files"))
-        emit(Warning(stage, "converted: resampled 22050 Hz -> 16 kHz", "yes/0a1b2c3d_nohash_0.wav"))
-        emit(Warning(stage, "skipped: silent clip", "no/5e6f7a8b_nohash_1.wav"))
+        emit(StageWarning(stage, "converted: resampled 22050 Hz -> 16 kHz", "yes/0a1b2c3d_nohash_0.wav"))
+        emit(StageWarning(stage, "skipped: silent clip", "no/5e6f7a8b_nohash_1.wav"))
         summary = {"written": 239, "skipped": 1, "seconds": 1.3}
     elif stage == "train":
         epochs, batches = 4, 6
@@ -49,7 +49,7 @@ def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, *
         summary = {"best_epoch": epochs, "best_val_accuracy": round(1 - 0.7 * 0.8 ** epochs, 3)}
     elif stage == "flash":
         emit(Started(stage, message="dry run: nothing is written to the board"))
-        emit(Warning(stage, "no serial port found; the command lets esptool search for one"))
+        emit(StageWarning(stage, "no serial port found; the command lets esptool search for one"))
         summary = {"dry_run": options.get("dry_run", True), "command":
                    "python -m esptool --chip esp32 --baud 460800 write-flash 0x2d0000 runs/kwtui/model_partition.bin"}
     elif stage in ("evaluate", "convert"):

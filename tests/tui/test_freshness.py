@@ -103,7 +103,7 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
     data["features"]["output"] = ""
     preset = from_dict(data)
     warnings: list[str] = []
-    run_train(preset, lambda e: warnings.append(e.message) if isinstance(e, ev.Warning) else None,
+    run_train(preset, lambda e: warnings.append(e.message) if isinstance(e, ev.StageWarning) else None,
               ev.CancelToken(), resume=True)
     assert any("nothing to train; raise train.epochs above" in w for w in warnings), warnings
 

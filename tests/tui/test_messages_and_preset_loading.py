@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from kwtui.core.events import Warning as CoreWarning
+from kwtui.core.events import StageWarning as CoreWarning
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.tui.app import create_app

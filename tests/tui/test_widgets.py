@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
 from kwtui.tui.pump import EventPump
 from kwtui.tui.widgets.plot import LinePlot, _thin
 
@@ -17,7 +17,7 @@ def test_pump_batches_keeps_every_metric_and_only_the_newest_gauge_samples() -> 
         pump(Metric("train", "loss", 1.0 / (i + 1), step=i, epoch=1))
         pump(Progress("train", i, 100))
         pump(Resources("train", rss_bytes=i, available_bytes=0))
-    pump(Warning("train", "w"))
+    pump(StageWarning("train", "w"))
     assert len(posted) == 1  # throttled: nothing more posted yet
     pump(Finished("train", {"ok": 1}))  # posts at once, with everything pending
     batch = posted[1]

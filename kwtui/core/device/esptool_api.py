@@ -46,7 +46,7 @@ def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_byte
             self.lines.append(f"note: {message}")
 
         def warning(self, message: str) -> None:
-            report(ev.Warning(STAGE, f"esptool: {message}"))
+            report(ev.StageWarning(STAGE, f"esptool: {message}"))
 
         def error(self, message: str) -> None:
             self.lines.append(f"error: {message}")

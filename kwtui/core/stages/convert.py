@@ -241,7 +241,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     train, test = splits["train"], splits["test"]
     if len(test) == 0:  # verify on what there is; the summary says which split
         test = splits["validation"] if len(splits["validation"]) else train
-        report(ev.Warning(STAGE, f"no test clips: checking TFLite Micro against the {test.name} split"))
+        report(ev.StageWarning(STAGE, f"no test clips: checking TFLite Micro against the {test.name} split"))
     check_files(test.paths, report, cancel, STAGE)
     quantization = preset.convert.quantization
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"{quantization} TFLite from {source.name}"))
@@ -369,7 +369,7 @@ def _check_runtime(tflite: bytes) -> None:
 def _warn_if_slow(compute: dict[str, Any], hop_ms: float, report: ev.Reporter) -> None:
     slowest = compute["estimated_ms"]["esp32_esp_nn"]  # the firmware links ESP-NN; the plain ESP32 is the slower chip
     if slowest > hop_ms:
-        report(ev.Warning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
+        report(ev.StageWarning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
                                  f"than the {hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a smaller train.model"))
 
 

@@ -228,7 +228,7 @@ def operating_point(layout: RunLayout, stride: int, report: ev.Reporter) -> dict
     preset = layout.preset
     point = records.operating_point(layout)
     if point.chosen_by.startswith("preset") and preset.evaluate.target_fa_per_hour > 0:
-        report(ev.Warning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
+        report(ev.StageWarning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
                                  f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
                                  f"{preset.evaluate.target_fa_per_hour:g} false accepts/h"))
     step_ms = stride * micro_frontend.STEP_MS
@@ -236,11 +236,11 @@ def operating_point(layout: RunLayout, stride: int, report: ev.Reporter) -> dict
     threshold = point.threshold
     if threshold > MAX_CUTOFF:
         threshold = MAX_CUTOFF
-        report(ev.Warning(STAGE, f"probability_cutoff {point.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
+        report(ev.StageWarning(STAGE, f"probability_cutoff {point.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
                                  "runtime can never fire: it averages uint8 probabilities / 256)"))
     if abs(preset.evaluate.hop_ms - step_ms) > 1e-6:
         window = max(1, int(round(point.average_window * preset.evaluate.hop_ms / step_ms)))
-        report(ev.Warning(STAGE, f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
+        report(ev.StageWarning(STAGE, f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
                                  f"model every {step_ms} ms: sliding_window_size {point.average_window} -> {window} "
                                  f"(same duration); evaluate with hop_ms = {step_ms} for the exact operating point"))
     return {"threshold": threshold, "average_window": window, "chosen_by": point.chosen_by,
@@ -303,7 +303,7 @@ def _refuse_if_it_rarely_fires(rates: dict[str, Any] | None, micro: dict[str, An
             f"of the device) of {rates['clips']} held-out \"{keyword}\" clips at probability_cutoff "
             f"{micro['probability_cutoff']:g}, sliding_window_size {micro['sliding_window_size']}")
     if force_deploy:
-        report(ev.Warning(STAGE, f"--force: exporting a model that {what}"))
+        report(ev.StageWarning(STAGE, f"--force: exporting a model that {what}"))
         return
     raise UserError(f"export esphome: the model {what}: in ESPHome it would rarely fire; train on more clips or "
                     "longer (the report's verdict says what), or add --force to export it anyway")
@@ -404,7 +404,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
                                        cancel, report)
     for name, rates in detection.items():
         if not within_tolerance(rates):
-            report(ev.Warning(STAGE, f"{name}: ESPHome's host runtime detects {rates['pymicro_wakeword']:.0%} of "
+            report(ev.StageWarning(STAGE, f"{name}: ESPHome's host runtime detects {rates['pymicro_wakeword']:.0%} of "
                                      f"{rates['clips']} held-out clips, kwtui's model of the device "
                                      f"{rates['kwtui']:.0%} ({rates['disagreements_not_borderline']} clips decided differently away from "
                                      f"the cutoff, best averages up to {rates['max_score_difference']:.3f} apart)"))

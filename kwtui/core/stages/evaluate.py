@@ -193,9 +193,9 @@ def _prepare(path: Path, cache_dir: Path, report: ev.Reporter) -> Path | None:
     try:
         return noise_files.prepare(path, cache_dir)
     except BadAudio as exc:
-        report(ev.Warning(STAGE, f"skipped: {exc}", str(path)))
+        report(ev.StageWarning(STAGE, f"skipped: {exc}", str(path)))
     except OSError as exc:
-        report(ev.Warning(STAGE, f"skipped: cannot read ({exc.strerror or exc})", str(path)))
+        report(ev.StageWarning(STAGE, f"skipped: cannot read ({exc.strerror or exc})", str(path)))
     return None
 
 
@@ -227,7 +227,7 @@ def held_out_material(preset: Preset, info: dict[str, Any], test: Split, feature
     for where, why in problems:  # a folder the user named must be used, never silently skipped
         if str(where) in map(str, preset.evaluate.ambient_folders):
             raise UserError(f"evaluate.ambient_folders: {where}: {why}; fix the path or remove it from the preset")
-        report(ev.Warning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
+        report(ev.StageWarning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
     cache_dir = RunLayout(preset).noise_cache_dir
     for path in files:
         cache = _prepare(path, cache_dir, report)
@@ -472,7 +472,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     needed = ambient.needed_hours(target)
     support_warnings = _support_warnings(hours, target, needed, per_keyword_clips, material)
     for message in support_warnings:
-        report(ev.Warning(STAGE, message))
+        report(ev.StageWarning(STAGE, message))
     op = {
         **chosen,
         "refractory_ms": cfg.refractory_ms, "hop_ms": cfg.hop_ms,

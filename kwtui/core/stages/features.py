@@ -32,7 +32,7 @@ from kwtui.core.data.plan import ClipPlan, NoiseRegion, plan_clips
 from kwtui.core.data.scan import DatasetScan, Problem, scan_dataset, severity
 from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
-from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, Warning
+from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, StageWarning
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
 from kwtui.core.features.worker import npy_size, process_batch
 from kwtui.core.io import locks, ownership, records, writer
@@ -46,7 +46,7 @@ DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem
 PARAMS_FILE = ".params.json"
 _RESERVED_NAMES = {"train.csv", "validation.csv", "test.csv", "features.json", PARAMS_FILE}
 CANCEL_WAIT_S = 5.0  # at most this long for running workers to finish their current file after a cancel
-MAX_FILE_WARNINGS = 20  # individual Warning events per kind; the rest are counted in one summary warning
+MAX_FILE_WARNINGS = 20  # individual StageWarning events per kind; the rest are counted in one summary warning
 
 # --- the stage ---------------------------------------------------------------------------
 
@@ -87,7 +87,7 @@ def _prepare_folder(features_dir: Path, params: dict[str, Any], plan: ClipPlan, 
             old = {}
         if old != params:
             changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-            report(Warning(STAGE, f"settings changed ({', '.join(changed)}): regenerating all features",
+            report(StageWarning(STAGE, f"settings changed ({', '.join(changed)}): regenerating all features",
                            str(features_dir)))
             ours = _listed_in_manifests(features_dir) | {job.output for job in plan.jobs}
             for relative in ours:
@@ -110,9 +110,9 @@ def _preflight(features_dir: Path, todo: int) -> None:
 
 def _warn_files(report: Reporter, kind: str, items: list[tuple[str, str]]) -> None:
     for path, message in items[:MAX_FILE_WARNINGS]:
-        report(Warning(STAGE, f"{kind}: {message}", path))
+        report(StageWarning(STAGE, f"{kind}: {message}", path))
     if len(items) > MAX_FILE_WARNINGS:
-        report(Warning(STAGE, f"{len(items) - MAX_FILE_WARNINGS} more files {kind} (listed in features.json)"))
+        report(StageWarning(STAGE, f"{len(items) - MAX_FILE_WARNINGS} more files {kind} (listed in features.json)"))
 
 
 def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
@@ -124,9 +124,9 @@ def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
             groups.setdefault(kind, []).append(path)
     for kind, paths in groups.items():
         if len(paths) == 1:
-            report(Warning(STAGE, f"converted: {kind}", paths[0]))
+            report(StageWarning(STAGE, f"converted: {kind}", paths[0]))
         else:
-            report(Warning(STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"))
+            report(StageWarning(STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"))
 
 
 def _todo(plan: ClipPlan, features_dir: Path, file_bytes: int) -> list[int]:
@@ -171,7 +171,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken) -> dict[
     scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
                         preset.dataset.testing_list)
     if scan.unmatched_listed:
-        report(Warning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
+        report(StageWarning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
                               "(`kwtui scan` lists them); check the lists' paths"))
     scan = _without_reserved_words(preset, scan, report)
     planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
@@ -265,7 +265,7 @@ def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report:
     if found or not needs_speech or not classes.synthesize_negative_speech:
         return preset
     if not synthetic_speech.available():
-        report(Warning(STAGE, "no running speech in classes.negative_speech and espeak-ng is not installed to "
+        report(StageWarning(STAGE, "no running speech in classes.negative_speech and espeak-ng is not installed to "
                               "synthesize it: the model may fire on conversation; add recordings of speech "
                               "without the keywords to a folder named in classes.negative_speech"))
         return preset
@@ -274,7 +274,7 @@ def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report:
                                     cancel, STAGE)
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
     minutes = sum(clip.seconds for clip in scan.noise[str(folder)] if not clip.error) / 60
-    report(Warning(STAGE, f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
+    report(StageWarning(STAGE, f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
                           f"): training on {minutes:.1f} min synthesized by espeak-ng without the dataset's words "
                           f"({folder}); recordings of real conversation are better negatives"))
     return dataclasses.replace(preset, classes=dataclasses.replace(

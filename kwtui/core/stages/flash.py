@@ -239,7 +239,7 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     if force_deploy:
         share = records.held_out_detected_share(layout)
         if share is not None and share < records.MIN_DETECTED_SHARE:
-            report(ev.Warning(STAGE, f"--force: flashing a model that detects {share:.0%} of the held-out keyword "
+            report(ev.StageWarning(STAGE, f"--force: flashing a model that detects {share:.0%} of the held-out keyword "
                                      "clips at its operating point"))
     else:
         records.refuse_weak_model(layout, "flash")
@@ -264,7 +264,7 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
             if not dry_run:
                 raise
             wanted = None
-            report(ev.Warning(STAGE, "no serial port found; the command lets esptool search for one"))
+            report(ev.StageWarning(STAGE, "no serial port found; the command lets esptool search for one"))
 
     if dry_run:
         if chip == "auto" and preset.flash.firmware_bin:

@@ -250,7 +250,7 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
     with writer.temp_for(previous) as tmp:
         shutil.copyfile(layout.best_model, tmp)
     state["previous_best_kept"] = True
-    report(ev.Warning(STAGE, "an earlier best model was kept as model_best.previous.keras", str(previous)))
+    report(ev.StageWarning(STAGE, "an earlier best model was kept as model_best.previous.keras", str(previous)))
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -332,11 +332,11 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
                               workers=READ_THREADS, spec_augment=cfg.spec_augment)
     val_seq = make_sequence(val, cfg.batch_size, shuffle=False, workers=READ_THREADS) if len(val) else None
     if val_seq is None:
-        report(ev.Warning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
+        report(ev.StageWarning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
 
     state = read_state(layout) if resume else None
     if resume and state is None:
-        report(ev.Warning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
+        report(ev.StageWarning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
     if state is not None and state.get("fingerprint") != _fingerprint(preset):
         raise UserError(
             f"{layout.train_state}: the saved run used other features, classes or training settings; "
@@ -363,7 +363,7 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         )
     )
     if resume and resumed_from >= cfg.epochs:
-        report(ev.Warning(STAGE, f"{resumed_from} epochs are already done and train.epochs is {cfg.epochs}: nothing "
+        report(ev.StageWarning(STAGE, f"{resumed_from} epochs are already done and train.epochs is {cfg.epochs}: nothing "
                                  f"to train; raise train.epochs above {resumed_from} to train longer"))
     if resumed_from < cfg.epochs and not state.get("stopped_early"):
         callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state)

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Label, RichLog
 
-from kwtui.core.events import Progress, Warning
+from kwtui.core.events import Progress, StageWarning
 from kwtui.core.preset import Preset
 from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
@@ -122,7 +122,7 @@ class DatasetStep(Step):
         for event in message.events:
             if isinstance(event, Progress) and event.total:
                 self.set_status(f"{message.stage}: {event.done}/{event.total} {event.unit}")
-            elif isinstance(event, Warning):
+            elif isinstance(event, StageWarning):
                 log.write(f"! {event.path}: {event.message}" if event.path else f"! {event.message}")
 
     def on_stage_done(self, message: StageDone) -> None:

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
 
-from kwtui.core.events import Progress, Started, Warning
+from kwtui.core.events import Progress, Started, StageWarning
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.tui.format import percent
@@ -145,7 +145,7 @@ class EvaluateStep(StageStep):
                 self.show_progress(event)
             elif isinstance(event, Started):
                 self.set_status(f"{message.stage}: {event.message}" if event.message else f"{message.stage} ...")
-            elif isinstance(event, Warning):
+            elif isinstance(event, StageWarning):
                 self.set_status(f"[yellow]{escape(event.message)}[/]")  # on the step, not over its results
 
     def on_stage_done(self, message: StageDone) -> None:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog
 
-from kwtui.core.events import Finished, Progress, Resources, Started, Warning
+from kwtui.core.events import Finished, Progress, Resources, Started, StageWarning
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.format import human_duration
@@ -177,7 +177,7 @@ class FeaturesStep(StageStep):
                 self.show_progress(event)
             elif isinstance(event, Resources):
                 self.query_one(ResourceGauges).update_sample(event)
-            elif isinstance(event, Warning):
+            elif isinstance(event, StageWarning):
                 log.write(f"{event.path}: {event.message}" if event.path else event.message)
             elif isinstance(event, Started):
                 self.set_status(event.message or f"{event.total or '?'} {event.unit} to do")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog, Select
 
-from kwtui.core.events import Finished, Progress, Started, Warning
+from kwtui.core.events import Finished, Progress, Started, StageWarning
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value
@@ -216,7 +216,7 @@ class FlashStep(StageStep):
                 self.show_progress(event)
                 if event.message:
                     log.write(event.message)
-            elif isinstance(event, (Started, Warning)) and event.message:
+            elif isinstance(event, (Started, StageWarning)) and event.message:
                 log.write(event.message)
             elif isinstance(event, Finished) and event.summary.get("command"):
                 self.last_command = str(event.summary["command"])

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.model import MODELS, family_settings
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, Warning
+from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.messages import StageDone, StageEvents
@@ -182,7 +182,7 @@ class TrainingStep(StageStep):
                 self.query_one(ResourceGauges).update_sample(event)
             elif isinstance(event, Started):
                 self.set_status(event.message or "training")
-            elif isinstance(event, Warning):
+            elif isinstance(event, StageWarning):
                 self.set_status(f"[yellow]{escape(event.message)}[/]")  # on the step, not over its results
             elif isinstance(event, Finished):
                 self.summary = event.summary

@@ -137,122 +137,158 @@ def _stem(name: str) -> str:
 
 def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
     """Every output job of the features stage, in a stable order (independent of worker count or timing)."""
-    keywords = list(preset.classes.keywords)
-    seed = preset.features.seed
-    missing = [k for k in keywords if k not in scan.words]
-    if missing:
-        available = ", ".join(sorted(scan.words)) or "none"
-        same = {unicodedata.normalize("NFC", w): w for w in scan.words}
-        twins = [(k, same[unicodedata.normalize("NFC", k)]) for k in missing if unicodedata.normalize("NFC", k) in same]
-        if twins:  # macOS file systems and some archivers write names decomposed (NFD): same letters, other bytes
-            typed, folder = twins[0]
-            raise UserError(f"classes.keywords: {typed!r} matches the folder {folder!r} in {scan.path} only in how its "
-                            f"accents are encoded ({ascii(typed)} vs {ascii(folder)}); rename the folder to the composed "
-                            f"form: convmv -r -f utf8 -t utf8 --nfc --notest {scan.path}")
-        raise UserError(f"classes.keywords: no folder for {', '.join(missing)} in {scan.path} (words: {available})")
-    ds = preset.dataset
-    use_lists = scan.validation_list is not None or scan.testing_list is not None
-    val_list, test_list = scan.validation_list or set(), scan.testing_list or set()
-
-    def split_of(word: str, name: str) -> str:
-        if use_lists:
-            rel = f"{word}/{name}"
-            return "validation" if rel in val_list else "test" if rel in test_list else "train"
-        return hash_split(name, ds.validation_percent, ds.testing_percent)
-
-    jobs: list[Job] = []
-    excluded: list[dict[str, str]] = []
-    root = scan.path
-    root_str = str(root)
-
-    def clip_job(word: str, clip: ClipInfo, label: str, split: str, variant: int = 0) -> Job:
-        suffix = f"__v{variant}" if variant else ""
-        output = f"{word}/{_stem(clip.name)}{suffix}.npy"
-        return Job(os.path.join(root_str, word, clip.name), output, label, split, variant,
-                   stable_int(seed, output, variant), notes=_notes(clip))
-
-    keyword_counts: Counter[str] = Counter()
-    for word in keywords:
-        for clip in scan.words[word].clips:
-            if clip.error:
-                excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
-                continue
-            split = split_of(word, clip.name)
-            keyword_counts[split] += 1
-            jobs.append(clip_job(word, clip, word, split))
-            if split == "train":  # augmented copies for training only; evaluation stays on real clips
-                jobs.extend(clip_job(word, clip, word, split, v) for v in range(1, preset.features.variants + 1))
-    empty = [w for w in keywords if all(c.error for c in scan.words[w].clips)]
-    if empty:  # stop now, not after making every other feature file (training would refuse later)
-        raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {scan.path}; "
-                        "add clips or remove the keyword")
-
-    augment_negatives = preset.features.augment_negatives and preset.features.variants > 0
-    negatives_only = preset.single_sigmoid  # a binary model still needs other words and noise as negatives
-    if preset.classes.unknown or negatives_only:
-        candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}
-        for word, info in scan.words.items():
-            if word in keywords:
-                continue
-            for clip in info.clips:
-                if clip.error:
-                    excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
-                    continue
-                split = split_of(word, clip.name)
-                candidates[split].append((stable_int(seed, "unknown", word, clip.name), word, clip))
-        ratio = preset.classes.unknown_ratio
-        for split, items in candidates.items():
-            items.sort(key=lambda item: item[0])
-            keep = len(items) if ratio == 0 else min(len(items), int(round(ratio * keyword_counts[split])))
-            for _, word, clip in sorted(items[:keep], key=lambda item: (item[1], item[2].name)):
-                job = clip_job(word, clip, UNKNOWN, split)
-                if split == "train" and augment_negatives:
-                    job.variant = AUGMENTED_NEGATIVE
-                jobs.append(job)
-
-    # Noise files are split by time region even without a _background class: train regions feed augmentation.
-    # Running speech (classes.negative_speech) is cut the same way: its windows are negatives (_unknown, or
-    # _background without an _unknown class), and its held-out regions are part of the ambient evaluation.
-    regions: list[NoiseRegion] = []
-    stride = preset.features.background_stride_s
-    windows_wanted = preset.classes.background or negatives_only
-    found_any = False
-    speech_label = UNKNOWN if preset.classes.unknown or negatives_only else BACKGROUND
-    sources = [(folder, "noise", BACKGROUND, windows_wanted, "_background") for folder in preset.classes.noise_folders]
-    speech_windows = preset.classes.unknown or preset.classes.background or negatives_only
-    sources += [(folder, "speech", speech_label, speech_windows, "_negative_speech")
-                for folder in preset.classes.negative_speech if folder not in preset.classes.noise_folders]
-    for folder, kind, label, make_windows, out_folder in sources:
-        for clip in scan.noise.get(folder, []):
-            rel = f"{folder}/{clip.name}"
-            if clip.error or clip.seconds < 1.0:
-                excluded.append({"path": rel, "reason": clip.error or f"{kind} file shorter than 1 s"})
-                continue
-            found_any = found_any or kind == "noise"
-            # other folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
-            stem = _stem(clip.name)
-            noise_stem = stem if folder == "_background_noise_" else f"{Path(folder).name.strip('_')}__{stem}"
-            duration = clip.seconds
-            noise_notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
-            for split, lo, hi in NOISE_REGIONS:
-                start_s, end_s = round(lo * duration, 3), round(hi * duration, 3)
-                regions.append(NoiseRegion(rel, split, start_s, end_s, kind))
-                k = 0
-                while make_windows and start_s + k * stride + 1.0 <= end_s + 1e-9:
-                    offset = round(start_s + k * stride, 3)
-                    output = f"{out_folder}/{noise_stem}__{int(round(offset * 1000))}.npy"
-                    variant = AUGMENTED_NEGATIVE if kind == "speech" and split == "train" and augment_negatives else 0
-                    jobs.append(Job(os.path.join(root_str, folder, clip.name), output, label, split, variant,
-                                    stable_int(seed, output, 0), offset, noise_notes))
-                    k += 1
-    if preset.classes.background and not found_any:
-        folders = ", ".join(preset.classes.noise_folders) or "none"
-        raise UserError(
-            f"classes.noise_folders: no usable noise files in {folders} under {scan.path}; "
-            "add noise wavs or set classes.background = false"
-        )
-    outputs = [j.output for j in jobs]
+    _require_keyword_folders(preset, scan)
+    planner = _Planner(preset, scan)
+    planner.add_keywords()
+    if preset.classes.unknown or planner.negatives_only:
+        planner.add_unknown_words()
+    regions = planner.add_long_recordings()
+    outputs = [j.output for j in planner.jobs]
     if len(set(outputs)) != len(outputs):
         dupes = sorted({o for o in outputs if outputs.count(o) > 1})[:3]
         raise UserError(f"{scan.path}: two sources map to the same feature file ({', '.join(dupes)})")
-    return ClipPlan(jobs, preset.class_names, regions, excluded)
+    return ClipPlan(planner.jobs, preset.class_names, regions, planner.excluded)
+
+
+def _require_keyword_folders(preset: Preset, scan: DatasetScan) -> None:
+    missing = [k for k in preset.classes.keywords if k not in scan.words]
+    if not missing:
+        return
+    available = ", ".join(sorted(scan.words)) or "none"
+    same = {unicodedata.normalize("NFC", w): w for w in scan.words}
+    twins = [(k, same[unicodedata.normalize("NFC", k)]) for k in missing if unicodedata.normalize("NFC", k) in same]
+    if twins:  # macOS file systems and some archivers write names decomposed (NFD): same letters, other bytes
+        typed, folder = twins[0]
+        raise UserError(f"classes.keywords: {typed!r} matches the folder {folder!r} in {scan.path} only in how its "
+                        f"accents are encoded ({ascii(typed)} vs {ascii(folder)}); rename the folder to the composed "
+                        f"form: convmv -r -f utf8 -t utf8 --nfc --notest {scan.path}")
+    raise UserError(f"classes.keywords: no folder for {', '.join(missing)} in {scan.path} (words: {available})")
+
+
+class _Planner:
+    """The jobs and exclusions of one plan, added source by source (keywords, other words, long recordings)."""
+
+    def __init__(self, preset: Preset, scan: DatasetScan) -> None:
+        self.preset, self.scan = preset, scan
+        self.keywords = list(preset.classes.keywords)
+        self.seed = preset.features.seed
+        self.root = str(scan.path)
+        self.use_lists = scan.validation_list is not None or scan.testing_list is not None
+        self.validation_list, self.testing_list = scan.validation_list or set(), scan.testing_list or set()
+        self.augment_negatives = preset.features.augment_negatives and preset.features.variants > 0
+        self.negatives_only = preset.single_sigmoid  # a binary model still needs other words and noise as negatives
+        self.jobs: list[Job] = []
+        self.excluded: list[dict[str, str]] = []
+        self.keyword_counts: Counter[str] = Counter()
+
+    def split_of(self, word: str, name: str) -> str:
+        if self.use_lists:
+            rel = f"{word}/{name}"
+            return "validation" if rel in self.validation_list else "test" if rel in self.testing_list else "train"
+        return hash_split(name, self.preset.dataset.validation_percent, self.preset.dataset.testing_percent)
+
+    def clip_job(self, word: str, clip: ClipInfo, label: str, split: str, variant: int = 0) -> Job:
+        suffix = f"__v{variant}" if variant else ""
+        output = f"{word}/{_stem(clip.name)}{suffix}.npy"
+        return Job(os.path.join(self.root, word, clip.name), output, label, split, variant,
+                   stable_int(self.seed, output, variant), notes=_notes(clip))
+
+    def readable(self, word: str, clip: ClipInfo) -> bool:
+        if clip.error:
+            self.excluded.append({"path": f"{word}/{clip.name}", "reason": clip.error})
+        return not clip.error
+
+    def add_keywords(self) -> None:
+        variants = self.preset.features.variants
+        for word in self.keywords:
+            for clip in self.scan.words[word].clips:
+                if not self.readable(word, clip):
+                    continue
+                split = self.split_of(word, clip.name)
+                self.keyword_counts[split] += 1
+                self.jobs.append(self.clip_job(word, clip, word, split))
+                if split == "train":  # augmented copies for training only; evaluation stays on real clips
+                    self.jobs.extend(self.clip_job(word, clip, word, split, v) for v in range(1, variants + 1))
+        empty = [w for w in self.keywords if all(c.error for c in self.scan.words[w].clips)]
+        if empty:  # stop now, not after making every other feature file (training would refuse later)
+            raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {self.scan.path}; "
+                            "add clips or remove the keyword")
+
+    def add_unknown_words(self) -> None:
+        """Other words as _unknown: per split, a stable hash-ordered sample of `unknown_ratio` times the keywords."""
+        candidates: dict[str, list[tuple[int, str, ClipInfo]]] = {s: [] for s in ("train", "validation", "test")}
+        for word, info in self.scan.words.items():
+            if word in self.keywords:
+                continue
+            for clip in info.clips:
+                if self.readable(word, clip):
+                    split = self.split_of(word, clip.name)
+                    candidates[split].append((stable_int(self.seed, "unknown", word, clip.name), word, clip))
+        ratio = self.preset.classes.unknown_ratio
+        for split, items in candidates.items():
+            items.sort(key=lambda item: item[0])
+            keep = len(items) if ratio == 0 else min(len(items), int(round(ratio * self.keyword_counts[split])))
+            for _, word, clip in sorted(items[:keep], key=lambda item: (item[1], item[2].name)):
+                job = self.clip_job(word, clip, UNKNOWN, split)
+                if split == "train" and self.augment_negatives:
+                    job.variant = AUGMENTED_NEGATIVE
+                self.jobs.append(job)
+
+    def add_long_recordings(self) -> list[NoiseRegion]:
+        """Noise files are split by time region even without a _background class: train regions feed
+        augmentation. Running speech (classes.negative_speech) is cut the same way: its windows are negatives
+        (_unknown, or _background without an _unknown class), and its held-out regions are part of the ambient
+        evaluation."""
+        classes = self.preset.classes
+        regions: list[NoiseRegion] = []
+        found_noise = False
+        for folder, kind, label, make_windows, out_folder in self.long_sources():
+            for clip in self.scan.noise.get(folder, []):
+                rel = f"{folder}/{clip.name}"
+                if clip.error or clip.seconds < 1.0:
+                    self.excluded.append({"path": rel, "reason": clip.error or f"{kind} file shorter than 1 s"})
+                    continue
+                found_noise = found_noise or kind == "noise"
+                # other folders (e.g. _problem_noise_) are prefixed so equal file names cannot collide
+                stem = _stem(clip.name)
+                noise_stem = stem if folder == "_background_noise_" else f"{Path(folder).name.strip('_')}__{stem}"
+                for region in _regions(rel, clip.seconds, kind):
+                    regions.append(region)
+                    if make_windows:
+                        self.add_windows(folder, clip, region, label, f"{out_folder}/{noise_stem}")
+        if classes.background and not found_noise:
+            folders = ", ".join(classes.noise_folders) or "none"
+            raise UserError(
+                f"classes.noise_folders: no usable noise files in {folders} under {self.scan.path}; "
+                "add noise wavs or set classes.background = false"
+            )
+        return regions
+
+    def long_sources(self) -> list[tuple[str, str, str, bool, str]]:
+        """(folder, kind, label of its windows, whether windows are made, output folder) per long-recording folder."""
+        classes = self.preset.classes
+        noise_windows = classes.background or self.negatives_only
+        speech_label = UNKNOWN if classes.unknown or self.negatives_only else BACKGROUND
+        sources = [(folder, "noise", BACKGROUND, noise_windows, "_background") for folder in classes.noise_folders]
+        speech_windows = classes.unknown or classes.background or self.negatives_only
+        return sources + [(folder, "speech", speech_label, speech_windows, "_negative_speech")
+                          for folder in classes.negative_speech if folder not in classes.noise_folders]
+
+    def add_windows(self, folder: str, clip: ClipInfo, region: NoiseRegion, label: str, prefix: str) -> None:
+        """1 s windows of one region every `features.background_stride_s`."""
+        stride = self.preset.features.background_stride_s
+        notes = tuple(n for n in _notes(clip) if not n.startswith(("padded", "cropped")))
+        augmented = region.kind == "speech" and region.split == "train" and self.augment_negatives
+        k = 0
+        while region.start_s + k * stride + 1.0 <= region.end_s + 1e-9:
+            offset = round(region.start_s + k * stride, 3)
+            output = f"{prefix}__{int(round(offset * 1000))}.npy"
+            self.jobs.append(Job(os.path.join(self.root, folder, clip.name), output, label, region.split,
+                                 AUGMENTED_NEGATIVE if augmented else 0, stable_int(self.seed, output, 0), offset,
+                                 notes))
+            k += 1
+
+
+def _regions(rel: str, duration: float, kind: str) -> list[NoiseRegion]:
+    return [NoiseRegion(rel, split, round(lo * duration, 3), round(hi * duration, 3), kind)
+            for split, lo, hi in NOISE_REGIONS]

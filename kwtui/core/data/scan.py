@@ -224,6 +224,19 @@ def scan_dataset(
     started = time.monotonic()
     root = require_dataset_folder(path)
     scan = DatasetScan(path=root.resolve())
+    folders = _list_folders(root, scan)
+    paths = _wav_paths(root, folders, scan)
+    report(Started(STAGE, total=len(paths), unit="files", message=f"reading headers under {root}"))
+    headers = _read_all_headers(paths, report, cancel, workers, started)
+    _file_clips(scan, folders, headers)
+    _apply_split_lists(scan, root, validation_list, testing_list)
+    scan.seconds_taken = time.monotonic() - started
+    return scan
+
+
+def _list_folders(root: Path, scan: DatasetScan) -> list[tuple[str, list[str]]]:
+    """(folder, sorted file names) of each word or noise folder; stray files, links to another word folder and
+    unlistable folders become problems."""
     folders: list[tuple[str, list[str]]] = []
     try:
         top = sorted(os.scandir(root), key=lambda e: e.name)
@@ -231,30 +244,34 @@ def scan_dataset(
         raise UserError(f"{root}: cannot list the dataset folder ({exc.strerror or exc}); check its permissions") from None
     real_of: dict[str, str] = {}  # a word folder that links to another one would label the same clips twice
     for entry in top:
-        if _is_dir(entry):
-            if entry.name.startswith("."):
-                continue
-            real = os.path.realpath(entry.path)
-            if real in real_of:
-                scan.problems.append(Problem(entry.name, "duplicate_folder",
-                                             f"the same folder as {real_of[real]} (a link): skipped, its clips "
-                                             "would get two labels"))
-                continue
-            real_of[real] = entry.name
-            # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
-            try:
-                inside = [e for e in os.scandir(entry.path) if not e.name.startswith(".")]
-                names = sorted(e.name for e in inside if not _is_dir(e))
-                for sub in sorted(e.name for e in inside if _is_dir(e) and e.name.lower().endswith(".wav")):
-                    scan.problems.append(Problem(f"{entry.name}/{sub}", "unreadable",
-                                                 "a folder named like a clip, not a file: skipped"))
-            except OSError as exc:
-                scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
-                continue
-            folders.append((entry.name, names))
-        elif entry.name not in _TOP_LEVEL_OK and not entry.name.startswith("."):
-            scan.problems.append(Problem(entry.name, "stray_file", "unexpected file at the top level"))
+        if not _is_dir(entry):
+            if entry.name not in _TOP_LEVEL_OK and not entry.name.startswith("."):
+                scan.problems.append(Problem(entry.name, "stray_file", "unexpected file at the top level"))
+            continue
+        if entry.name.startswith("."):
+            continue
+        real = os.path.realpath(entry.path)
+        if real in real_of:
+            scan.problems.append(Problem(entry.name, "duplicate_folder",
+                                         f"the same folder as {real_of[real]} (a link): skipped, its clips "
+                                         "would get two labels"))
+            continue
+        real_of[real] = entry.name
+        # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
+        try:
+            inside = [e for e in os.scandir(entry.path) if not e.name.startswith(".")]
+            names = sorted(e.name for e in inside if not _is_dir(e))
+            for sub in sorted(e.name for e in inside if _is_dir(e) and e.name.lower().endswith(".wav")):
+                scan.problems.append(Problem(f"{entry.name}/{sub}", "unreadable",
+                                             "a folder named like a clip, not a file: skipped"))
+        except OSError as exc:
+            scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
+            continue
+        folders.append((entry.name, names))
+    return folders
 
+
+def _wav_paths(root: Path, folders: list[tuple[str, list[str]]], scan: DatasetScan) -> list[str]:
     paths: list[str] = []
     for folder, names in folders:
         wavs = [n for n in names if n.lower().endswith(".wav")]
@@ -265,12 +282,16 @@ def scan_dataset(
         if not wavs:
             scan.problems.append(Problem(folder, "empty_folder", "no .wav files"))
         paths.extend(os.path.join(root, folder, n) for n in wavs)
-    report(Started(STAGE, total=len(paths), unit="files", message=f"reading headers under {root}"))
+    return paths
 
+
+def _read_all_headers(paths: list[str], report: Reporter, cancel: CancelToken, workers: int,
+                      started: float) -> list[ClipInfo]:
+    """Every header, in order. The first 256 are read in this thread: when they come as fast as from the page
+    cache (a re-run, or the features stage after a scan), threads would only add GIL hand-offs and the rest are
+    read here too; threads are for a cold disk (BENCHMARKS.md, "Memory and scan")."""
     headers: list[ClipInfo] = []
     chunk = 2000
-    # From a warm page cache (a re-run, the features stage after a scan) a header takes ~15 us in one thread;
-    # 16 threads then only add GIL hand-offs (4k clips: 0.05 s vs 0.1-0.25 s). Threads are for a cold disk.
     probe_started = time.monotonic()
     headers.extend(_read_headers(paths[:256]))
     threads_ok = time.monotonic() - probe_started > len(headers) * 40e-6
@@ -292,7 +313,11 @@ def scan_dataset(
                 headers.extend(headers_read)
             elapsed = time.monotonic() - started
             report(Progress(STAGE, len(headers), len(paths), rate=len(headers) / max(elapsed, 1e-9), unit="files"))
+    return headers
 
+
+def _file_clips(scan: DatasetScan, folders: list[tuple[str, list[str]]], headers: list[ClipInfo]) -> None:
+    """The headers into their word or noise folder, with each clip's problems."""
     it = iter(headers)
     for folder, names in folders:
         clips = [next(it) for n in names if n.lower().endswith(".wav")]
@@ -308,6 +333,10 @@ def scan_dataset(
             for clip in clips:
                 scan.problems.extend(_clip_problems(f"{folder}/{clip.name}", clip))
 
+
+def _apply_split_lists(scan: DatasetScan, root: Path, validation_list: str, testing_list: str) -> None:
+    """validation_list.txt / testing_list.txt (or the configured files) onto the scan; names matching no clip
+    are counted and the first 20 listed as problems."""
     present = {f"{w}/{c.name}" for w, info in scan.words.items() for c in info.clips}
     for attr, configured, default in (
         ("validation_list", validation_list, "validation_list.txt"),
@@ -324,5 +353,3 @@ def scan_dataset(
             scan.problems.append(Problem(rel, "missing_listed", f"named in {list_file.name} but not found"))
         if len(missing) > 20:
             scan.problems.append(Problem(list_file.name, "missing_listed", f"{len(missing) - 20} more missing files"))
-    scan.seconds_taken = time.monotonic() - started
-    return scan

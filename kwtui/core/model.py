@@ -57,7 +57,7 @@ def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
 
 
 def build_cnn(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
 ) -> Any:
     """diy-alexa style: conv 4x3x3 relu -> maxpool -> conv 4x3x3 relu -> maxpool -> dropout -> dense -> dense."""
     import keras
@@ -75,7 +75,7 @@ def build_cnn(
 
 
 def build_dscnn(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE,
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE,
     width: int = 32, blocks: int = 4,
 ) -> Any:
     """Depthwise-separable CNN (DS-CNN, Zhang et al. 2017) sized for an ESP32: ~7k params, 23 KB int8, ~77 KB arena."""
@@ -101,7 +101,7 @@ def build_dscnn(
 
 
 def build_dscnn_s(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
 ) -> Any:
     """A DS-CNN with a cheaper front for an ESP32's arena: a strided first convolution of 24 filters pooled at
     once, so the largest activation pair stays under ~35 KB int8, then four depthwise-separable blocks of 32."""
@@ -126,7 +126,7 @@ def build_dscnn_s(
 
 
 def build_stream(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
 ) -> Any:
     """The streaming model (microWakeWord's kind), trained on whole clips: convolutions over time only, no time
     padding, so that kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers'
@@ -162,7 +162,7 @@ def inference_clone(model: Any, kind: str, n_outputs: int, sigmoid: bool) -> Any
 
 
 def build_model(
-    kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0, input_shape: tuple = INPUT_SHAPE
+    kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
 ) -> Any:
     """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
     import keras

@@ -16,7 +16,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import tomli_w
 
@@ -339,7 +339,7 @@ _PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.t
                 "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table", "evaluate.ambient_folders")
 
 
-def _path_fields(preset: Preset):
+def _path_fields(preset: Preset) -> Iterator[tuple[str, Any, str, Any]]:
     """(dotted name, owning section, key, value) of every path field."""
     for dotted in _PATH_FIELDS:
         *section, key = dotted.split(".")

@@ -54,7 +54,8 @@ def stage(name: str) -> Stage:
 
 def runner(name: str) -> Callable[..., dict[str, Any]]:
     module_name, func_name = REGISTRY[name].runner.split(":")
-    return getattr(importlib.import_module(module_name), func_name)
+    found: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module_name), func_name)
+    return found
 
 
 def command_of(name: str) -> str:

@@ -15,7 +15,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) ->
 
     low, high = micro_frontend.INPUT_RANGE
 
-    def samples():
+    def samples() -> Iterator[list[np.ndarray]]:
         for clip in representative:
             strides = clip_strides(np.clip(clip, low, high), stride)
             strides[0, 0, 0], strides[0, 0, 1] = low, high  # pins the input's calibrated range to [0, 26]
@@ -181,7 +181,7 @@ def stream_outputs(interpreter: Any, strides: np.ndarray) -> np.ndarray:
 
 def stream_clip(interpreter: Any, features: np.ndarray, stride: int) -> np.ndarray:
     """A fresh interpreter fed a clip stride by stride: its probabilities after the last stride (outputs,)."""
-    return stream_outputs(interpreter, clip_strides(features, stride))[-1]
+    return np.asarray(stream_outputs(interpreter, clip_strides(features, stride))[-1])
 
 
 def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride: int, paths: list[Path],
@@ -231,5 +231,5 @@ def decision_agreement(streamed: np.ndarray, whole: np.ndarray) -> float:
 
 
 def within_stream_tolerance(comparison: dict[str, Any]) -> bool:
-    return (comparison["mean_abs_difference"] <= STREAM_MAX_MEAN_ABS_DIFFERENCE
-            and comparison["agreement"] >= STREAM_MIN_AGREEMENT)
+    return bool(comparison["mean_abs_difference"] <= STREAM_MAX_MEAN_ABS_DIFFERENCE
+                and comparison["agreement"] >= STREAM_MIN_AGREEMENT)

@@ -48,7 +48,8 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) -> np.nd
 
     if src_rate == dst_rate or x.size == 0:
         return x.astype(np.float32, copy=False)
-    return soxr.resample(np.ascontiguousarray(x, dtype=np.float32), src_rate, dst_rate, quality=RESAMPLE_QUALITY)
+    out = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), src_rate, dst_rate, quality=RESAMPLE_QUALITY)
+    return np.asarray(out, dtype=np.float32)
 
 
 _ONE_READ_MAX = 1 << 30  # os.read returns at most ~2 GB at once

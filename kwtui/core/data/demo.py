@@ -212,7 +212,7 @@ def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -
             spectrum /= np.sqrt(f) if kind == "pink" else f
             x = np.fft.irfft(spectrum, n)
     x = x - x.mean()
-    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+    return np.asarray(0.5 * x / np.abs(x).max(), dtype=np.float32)
 
 
 # Words that sound like a Speech Commands word (and the demo's): a sentence saying one says that word.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -35,7 +36,7 @@ def cache_path(cache_dir: Path, source: Path) -> Path:
     return cache_dir / f"{source.stem}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.f32"
 
 
-def _converted_blocks(source: Path):
+def _converted_blocks(source: Path) -> Iterator[np.ndarray]:
     """Yield the file as 16 kHz mono float32, one block at a time. Raises BadAudio."""
     try:
         info = sf.info(os.fsencode(source))

@@ -144,7 +144,7 @@ def _read_headers(paths: list[str]) -> list[ClipInfo]:
     return [read_header(p) for p in paths]
 
 
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(entry: os.DirEntry[str]) -> bool:
     """False for a symlink loop (is_dir raises ELOOP) instead of a crash."""
     try:
         return entry.is_dir()

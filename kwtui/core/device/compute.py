@@ -20,6 +20,7 @@ firmware prints its measured inference time (the TIMING line).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 CLOCK_HZ = 240e6
 # (reference kernels, ESP32-S3 with ESP-NN) cycles per MAC, by op and shape class (see the module docstring)
@@ -52,25 +53,28 @@ def op_costs(tflite: bytes) -> list[OpCost]:
     for operator in graph.operators:
         code = model.operatorCodes[operator.opcodeIndex]
         op = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
-        shape = lambda index: list(graph.tensors[index].shape)  # noqa: E731
         if op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D"):
             continue  # no MACs worth counting (and state ops such as ASSIGN_VARIABLE have no output)
-        out = shape(operator.outputs[0])
+        out = _shape(graph, operator.outputs[0])
         if op == "CONV_2D":
-            kernel = shape(operator.inputs[1])  # [out_c, kh, kw, in_c]
+            kernel = _shape(graph, operator.inputs[1])  # [out_c, kh, kw, in_c]
             macs = _prod(out) * kernel[1] * kernel[2] * kernel[3]
             costs.append(OpCost(op, "conv_few_channels" if kernel[3] < 8 else "conv", int(macs)))
         elif op == "DEPTHWISE_CONV_2D":
-            kernel = shape(operator.inputs[1])  # [1, kh, kw, out_c]
+            kernel = _shape(graph, operator.inputs[1])  # [1, kh, kw, out_c]
             costs.append(OpCost(op, "depthwise", _prod(out) * kernel[1] * kernel[2]))
         elif op == "FULLY_CONNECTED":
-            weights = shape(operator.inputs[1])  # [units, in]
+            weights = _shape(graph, operator.inputs[1])  # [units, in]
             costs.append(OpCost(op, "fully_connected", _prod(out[:-1]) * int(weights[0]) * int(weights[1])))
         elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             options = operator.builtinOptions
             window = int(options.filterHeight) * int(options.filterWidth)
             costs.append(OpCost(op, "max_pool" if op == "MAX_POOL_2D" else "avg_pool", _prod(out) * window))
     return costs
+
+
+def _shape(graph: Any, index: int) -> list[int]:
+    return [int(v) for v in graph.tensors[index].shape]
 
 
 def _prod(values: list[int]) -> int:
@@ -87,7 +91,7 @@ def estimated_ms(costs: list[OpCost], chip: str, esp_nn: bool) -> float:
     return 1000.0 * cycles / CLOCK_HZ
 
 
-def compute_summary(tflite: bytes, hop_ms: float) -> dict:
+def compute_summary(tflite: bytes, hop_ms: float) -> dict[str, Any]:
     """MACs per inference and per second of audio (one inference per hop), and the estimates per chip."""
     costs = op_costs(tflite)
     macs = int(sum(c.macs for c in costs))

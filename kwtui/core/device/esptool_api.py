@@ -16,7 +16,8 @@ STAGE = "flash"
 def _template_logger_base() -> type:
     from esptool.logger import TemplateLogger
 
-    return TemplateLogger
+    logger_base: type = TemplateLogger
+    return logger_base
 
 
 def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_bytes: int, files: int = 1) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.events import CancelToken
@@ -48,7 +48,7 @@ def parse_line(line: str, host_time: float | None = None) -> DetectionEvent | No
     )
 
 
-def open_serial(port: str, baud: int):
+def open_serial(port: str, baud: int) -> Any:
     """Open a port for reading (no reset: DTR/RTS left low so the board keeps running)."""
     import serial
 
@@ -74,7 +74,7 @@ def _port_error(port: str, exc: Exception) -> KwtuiError:
     return KwtuiError(f"{port}: serial error: {text}")
 
 
-def read_lines(conn, cancel: CancelToken | None = None, max_line: int = 512) -> Iterator[str]:
+def read_lines(conn: Any, cancel: CancelToken | None = None, max_line: int = 512) -> Iterator[str]:
     """Decoded lines from an open serial connection until cancelled or the port closes."""
     import serial
 

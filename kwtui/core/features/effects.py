@@ -32,7 +32,7 @@ def _filtered(x: np.ndarray, gain_db: np.ndarray) -> np.ndarray:
 
 def _log_frequencies(n: int) -> np.ndarray:
     freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    return np.log2(np.maximum(freqs, 1.0))
+    return np.asarray(np.log2(np.maximum(freqs, 1.0)))
 
 
 def equalize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

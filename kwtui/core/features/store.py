@@ -50,7 +50,8 @@ def features_info(layout: RunLayout) -> dict[str, Any]:
     if not path.exists():
         raise UserError(f"{layout.features_dir}: no feature store found; {hint}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return found
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: unreadable ({exc.__class__.__name__}); {hint} again") from None
 
@@ -234,7 +235,7 @@ def make_sequence(
     weights: np.ndarray | None = None,
     workers: int = 1,
     spec_augment: bool = False,
-):
+) -> Any:
     """A keras.utils.PyDataset streaming `split` from disk; shuffled per epoch from (seed, epoch); with
     `spec_augment`, each batch gets random time and frequency masks drawn from (seed, epoch, batch).
 
@@ -265,7 +266,7 @@ def make_sequence(
         def __len__(self) -> int:
             return -(-len(split) // batch_size)
 
-        def __getitem__(self, index: int):
+        def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
             picks = self.order[index * batch_size : (index + 1) * batch_size]
             try:
                 x = load_batch([split.paths[i] for i in picks])

@@ -141,21 +141,21 @@ def _make_features(job: tuple[str, int, int, float], config: dict[str, Any]) -> 
             window = np.pad(window, (0, spec.CLIP_SAMPLES - len(window)))
         if variant != 0:
             window = augmenter(config)(np.asarray(window, dtype=np.float32), seed)
-        return _frontend(config)(window)
+        return np.asarray(_frontend(config)(window))
     audio = load_clip(source)
     if audio.silent:
         raise BadAudio("silent (no signal)")
     x = audio.samples
     if variant != 0:
         x = augmenter(config)(x, seed)
-    return _frontend(config)(x)
+    return np.asarray(_frontend(config)(x))
 
 
 def _frontend(config: dict[str, Any]) -> Any:
     return frontend(config.get("frontend", "spectrogram")).compute
 
 
-_NPY_HEADERS: dict[tuple, bytes] = {}
+_NPY_HEADERS: dict[tuple[Any, ...], bytes] = {}
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

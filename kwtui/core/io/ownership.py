@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kwtui.core.errors import UserError
+from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.io import writer
 
 MARKER_NAME = ".kwtui-owned"
@@ -57,6 +57,6 @@ def claim(folder: Path, field: str) -> Path:
     except OSError as exc:
         raise UserError(f"{field} {folder}: cannot create or write the folder ({exc.strerror or exc}); "
                         "choose a writable folder") from None
-    except writer.KwtuiError as exc:
+    except KwtuiError as exc:
         raise UserError(f"{field} {folder}: cannot write the folder ({exc}); choose a writable folder") from None
     return folder

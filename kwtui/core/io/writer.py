@@ -67,7 +67,7 @@ def _writer_alive(pid: int, last_write: float) -> bool:
         # A zombie has exited: a killed worker whose orphaned pid nobody reaps (no init in a container) stays one.
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        started = proc.create_time()
+        started = float(proc.create_time())
     except psutil.NoSuchProcess:
         return False
     except psutil.Error:  # exists but cannot be inspected (another user's): leave its file alone

@@ -17,7 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) 
             raise ValueError("int8 conversion needs representative samples")
         calibration = representative
 
-        def samples():
+        def samples() -> Iterator[list[np.ndarray]]:
             for x in calibration:
                 yield [x[np.newaxis].astype(np.float32)]
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
+from kwtui.core.data.spectrogram import SAMPLE_RATE
 from kwtui.core.device.esphome_rules import (ESPHOME_OPS, INPUT_SCALE, INPUT_ZERO_POINT, MAX_CUTOFF,
                                             MAX_STATE_VARIABLES, SCHEMA_VERSION)
 from kwtui.core.device.arena_probe import arena_with_margin
@@ -87,7 +88,7 @@ def describe_model(tflite: bytes) -> dict[str, Any]:
 
     def op_name(operator: Any) -> str:
         code = model.operatorCodes[operator.opcodeIndex]
-        return op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"CUSTOM({code.customCode})")
+        return str(op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"CUSTOM({code.customCode})"))
 
     def tensor(subgraph: Any, index: int) -> dict[str, Any]:
         t = subgraph.tensors[index]
@@ -141,11 +142,11 @@ SCORE_TOLERANCE = 6 / 255
 
 
 def within_tolerance(rates: dict[str, Any]) -> bool:
-    return rates["max_score_difference"] <= SCORE_TOLERANCE and rates["disagreements_not_borderline"] == 0
+    return bool(rates["max_score_difference"] <= SCORE_TOLERANCE and rates["disagreements_not_borderline"] == 0)
 
 
 def padded(clip: np.ndarray) -> np.ndarray:
-    rate = micro_frontend.SAMPLE_RATE
+    rate = SAMPLE_RATE
     return np.concatenate([np.zeros(int(PAD_BEFORE_S * rate), np.float32), np.asarray(clip, np.float32),
                            np.zeros(int(PAD_AFTER_S * rate), np.float32)])
 

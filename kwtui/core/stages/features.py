@@ -451,7 +451,7 @@ def _run_pool(
     preparing(f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
               + (" and the augmentation)" if preset.features.augment else ")"))
     pool = make_pool(workers, config, stop)
-    in_flight: set[Future] = set()
+    in_flight: set[Future[Any]] = set()
     next_batch = 0
     failure: str = ""
     stop_now = True  # unless the loop ends normally (done, cancelled, failure)

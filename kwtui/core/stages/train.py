@@ -82,7 +82,8 @@ def _fingerprint(preset: Preset) -> dict[str, Any]:
 
 def read_state(layout: RunLayout) -> dict[str, Any] | None:
     try:
-        return json.loads(layout.train_state.read_text(encoding="utf-8"))
+        state: dict[str, Any] = json.loads(layout.train_state.read_text(encoding="utf-8"))
+        return state
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError):
@@ -102,8 +103,8 @@ def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> boo
     if best is None:
         return True
     if val_acc != best["val_accuracy"]:
-        return val_acc > best["val_accuracy"]
-    return val_loss < best["val_loss"]
+        return bool(val_acc > best["val_accuracy"])
+    return bool(val_loss < best["val_loss"])
 
 
 def _resources(path: Path) -> ev.Resources:
@@ -132,7 +133,7 @@ def make_callback(
     state: dict[str, Any],
     save: bool = True,
     label: str = "",
-):
+) -> Any:
     """Batches/epochs -> events; cancellation within one batch; checkpoints after every finished epoch."""
     import keras
 

@@ -4,6 +4,7 @@ import ast
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "kwtui" / "core"
@@ -190,7 +191,9 @@ def test_each_choice_is_defined_once_and_implemented_exactly():
 
     assert set(model.BUILDERS) == set(choices.MODELS) == set(model.FRONTEND_OF)
     assert set(frontends.FRONTENDS) == set(choices.FRONTENDS) == set(model.FRONTEND_OF.values())
-    assert preset._CHOICES["train.model"] is choices.MODELS and preset._CHOICES["features.frontend"] is choices.FRONTENDS
+    hints = {cls: typing.get_type_hints(cls) for cls in (preset.TrainSection, preset.FeaturesSection)}
+    assert typing.get_args(hints[preset.TrainSection]["model"]) == choices.MODELS
+    assert typing.get_args(hints[preset.FeaturesSection]["frontend"]) == choices.FRONTENDS
     literals = []
     for path in KWTUI.rglob("*.py"):
         if path.name != "choices.py":

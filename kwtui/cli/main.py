@@ -246,8 +246,8 @@ def presets_list() -> None:
 
 @presets_app.command("show")
 def presets_show(preset: str = PresetArg, overrides: list[str] = SetOpt) -> None:
-    """Print a preset (with --set overrides applied) with every default filled in."""
-    typer.echo(load(preset, overrides).to_toml(), nl=False)
+    """Print a preset (with --set overrides applied) with every default filled in, each key under what it does."""
+    typer.echo(load(preset, overrides).to_documented_toml(), nl=False)
 
 
 @presets_app.command("validate")

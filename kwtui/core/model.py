@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kwtui.core import choices
+from kwtui.core.choices import Frontend
 from kwtui.core.data.spectrogram import INPUT_SHAPE
 
 MODELS = choices.MODELS  # re-exported: the wizard lists them from here
@@ -22,10 +23,10 @@ STREAM_BLOCKS = ((5, 48), (9, 48), (13, 64))  # (time kernel, channels)
 STREAM_POOL = 8  # the last steps averaged before the output unit
 STREAM_HOP_MS = STREAM_FIRST["stride"] * 10  # one inference per stride of 10 ms feature slices
 LEGACY_HOP_MS = 100  # the whole-window models re-run their 1 s window this often (diy-alexa's firmware)
-FRONTEND_OF = {"cnn": "spectrogram", "dscnn": "spectrogram", "dscnn_s": "spectrogram", "stream": "micro"}
+FRONTEND_OF: dict[str, Frontend] = {"cnn": "spectrogram", "dscnn": "spectrogram", "dscnn_s": "spectrogram", "stream": "micro"}
 
 
-def family_settings(model: str, hop_ms: float) -> tuple[str, float]:
+def family_settings(model: str, hop_ms: float) -> tuple[Frontend, float]:
     """(features.frontend, evaluate.hop_ms) that go with `model`, keeping a hop the user chose for a legacy model:
     a model kind brings its feature and the rate the chip runs it at."""
     if model == "stream":

@@ -12,6 +12,7 @@ import difflib
 import math
 import os
 import re
+import textwrap
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Iterator
 
 import tomli_w
 
-from kwtui.core import choices
+from kwtui.core.choices import Chip, ClassWeights, Frontend, Model, Quantization
 from kwtui.core.errors import UserError
 from kwtui.core.io import writer
 
@@ -33,108 +34,125 @@ INT32_MAX = 2**31 - 1  # everything that reaches model.h is an int32 there
 SEED_MAX = 2**32 - 1
 
 
-def bounded(default: Any, lo: float, hi: float) -> Any:
-    """A field with its domain declared beside it: lo <= value <= hi (checked by `validate`, names the field)."""
-    return field(default=default, metadata={"range": (lo, hi)})
+def setting(default: Any, doc: str, lo: float | None = None, hi: float | None = None) -> Any:
+    """A field with its documentation (`kwtui presets show` prints it above the key) and, for numbers, its domain
+    lo <= value <= hi (checked by `validate`, which names the field). Lists are copied per preset."""
+    metadata: dict[str, Any] = {"doc": doc}
+    if lo is not None and hi is not None:
+        metadata["range"] = (lo, hi)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class DatasetSection:
-    path: str = "data/demo"
-    validation_list: str = ""  # default: <path>/validation_list.txt when it exists
-    testing_list: str = ""  # default: <path>/testing_list.txt when it exists
-    validation_percent: float = bounded(10.0, 0, 100)  # hash split, used when no lists exist
-    testing_percent: float = bounded(10.0, 0, 100)
+    path: str = setting("data/demo", "the dataset folder: one sub-folder of clips per word (Speech Commands' layout)")
+    validation_list: str = setting("", "clips held out for validation; default: <path>/validation_list.txt when it "
+                                   "exists, else a hash split of the speakers")
+    testing_list: str = setting("", "clips held out for the test; default: <path>/testing_list.txt when it exists")
+    validation_percent: float = setting(10.0, "hash split, used when no lists exist", 0, 100)
+    testing_percent: float = setting(10.0, "hash split, used when no lists exist", 0, 100)
 
 
 @dataclass
 class ClassesSection:
-    keywords: list[str] = field(default_factory=lambda: ["marvin"])  # ordered, like model_classes
-    unknown: bool = True  # other words -> "_unknown"
-    background: bool = True  # noise windows -> "_background"
-    noise_folders: list[str] = field(default_factory=lambda: ["_background_noise_"])
-    unknown_ratio: float = bounded(1.0, 0, 1000)  # at most this many _unknown clips per keyword clip (0 = all)
-    # long recordings of speech without the keywords: cut into 1 s negatives like noise (split by time region)
-    negative_speech: list[str] = field(default_factory=lambda: ["_running_speech_"])
-    # when no folder of negative_speech holds usable audio: synthesize running speech without the dataset's words
-    # (espeak-ng) and train on it, so that the model does not fire on conversation
-    synthesize_negative_speech: bool = True
-    # also synthesize near misses of each keyword inside sentences (espeak-ng phoneme edits: "marvin" ->
-    # "marvelling", "carvin"; "left" -> "lift", "lefty") and train on them as negatives
-    near_miss_negatives: bool = False
+    keywords: list[str] = setting(["marvin"], "the words to detect, in the model's output order (model_classes)")
+    unknown: bool = setting(True, "every other word folder trains one more class, _unknown")
+    background: bool = setting(True, "1 s windows of the noise folders train one more class, _background")
+    noise_folders: list[str] = setting(["_background_noise_"], "long recordings of noise: dataset sub-folders "
+                                       "by name, or any path (~ and $VAR expanded)")
+    unknown_ratio: float = setting(1.0, "at most this many _unknown clips per keyword clip (0 = all)", 0, 1000)
+    negative_speech: list[str] = setting(["_running_speech_"], "long recordings of speech without the keywords, "
+                                         "cut into 1 s negatives like noise (split by time region): dataset "
+                                         "sub-folders by name, or any path")
+    synthesize_negative_speech: bool = setting(True, "when no folder of negative_speech holds usable audio: "
+                                               "synthesize running speech without the dataset's words (espeak-ng) "
+                                               "and train on it, so that the model does not fire on conversation")
+    near_miss_negatives: bool = setting(False, "also synthesize near misses of each keyword inside sentences "
+                                        "(espeak-ng phoneme edits: marvin -> marvelling, carvin; left -> lift, "
+                                        "lefty) and train on them as negatives")
 
 
 @dataclass
 class FeaturesSection:
-    output: str = ""  # default: <run_dir>/features
-    # "micro": TFLite Micro's audio frontend (noise reduction, PCAN gain control), what kwtui's firmware and
-    # ESPHome's micro_wake_word compute on the chip, for train.model = "stream"; "spectrogram": diy-alexa's
-    # feature (docs/feature.md), the legacy path for the cnn/dscnn models
-    frontend: str = "micro"
-    workers: int = bounded(0, 0, 256)  # 0 = all cores
-    variants: int = bounded(2, 0, 100)  # extra augmented variants per keyword clip (the plan holds clips x variants)
-    time_shift_ms: float = bounded(100.0, 0, 1000)  # random shift up to +/- this (a clip is 1000 ms)
-    noise_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # variants: noise or speech at this SNR
-    augment: bool = True  # variants also get speed (tempo + pitch), loudness, EQ and room reverb
-    # training negatives (other words, running speech) go through the same augmentation, so that noise or reverb
-    # never tells a keyword apart
-    augment_negatives: bool = True
-    background_stride_s: float = bounded(0.5, 0.05, 60)  # hop between 1 s windows cut from noise files
-    seed: int = bounded(42, 0, SEED_MAX)
+    output: str = setting("", "the features folder; default: <run_dir>/features")
+    frontend: Frontend = setting("micro", "micro: TFLite Micro's audio frontend (noise reduction, PCAN gain control), "
+                                 "what kwtui's firmware and ESPHome's micro_wake_word compute on the chip, for "
+                                 "train.model = stream; spectrogram: diy-alexa's feature (docs/feature.md), the "
+                                 "legacy path for the cnn/dscnn models")
+    workers: int = setting(0, "feature processes; 0 = all cores", 0, 256)
+    variants: int = setting(2, "extra augmented variants per keyword clip (the plan holds clips x variants)", 0, 100)
+    time_shift_ms: float = setting(100.0, "variants move the word by up to +/- this, never cutting it (a clip is "
+                                   "1000 ms)", 0, 1000)
+    noise_snr_db: list[float] = setting([0.0, 20.0], "[min, max]: variants are mixed with noise or speech at a "
+                                        "signal-to-noise ratio drawn from this range")
+    augment: bool = setting(True, "variants also get speed (tempo + pitch), loudness, EQ and room reverb")
+    augment_negatives: bool = setting(True, "training negatives (other words, running speech) go through the same "
+                                      "augmentation, so that noise or reverb never tells a keyword apart")
+    background_stride_s: float = setting(0.5, "hop between 1 s windows cut from noise and speech files", 0.05, 60)
+    seed: int = setting(42, "the augmentation's draws (a resumed run writes the same files)", 0, SEED_MAX)
 
 
 @dataclass
 class TrainSection:
-    # "stream": convolutions over time run one 30 ms stride at a time on the chip (kwtui's firmware and ESPHome),
-    # features.frontend = "micro". Legacy, on the spectrogram: "cnn" (diy-alexa style), "dscnn", "dscnn_s"
-    model: str = "stream"
-    epochs: int = bounded(30, 1, 100_000)
-    batch_size: int = bounded(64, 1, 65_536)
-    learning_rate: float = bounded(0.001, 1e-12, 10)
-    class_weights: str = "balanced"  # "balanced" or "none"
-    negative_weight: float = bounded(1.0, 0.01, 100)  # times the weight of _unknown/_background (fewer false accepts)
-    early_stopping: int = bounded(0, 0, 100_000)  # patience in epochs, 0 = off
-    final_fit_all: int = bounded(0, 0, 100_000)  # extra epochs on train+validation+test from the best checkpoint
-    spec_augment: bool = True  # random time and frequency masks on training batches
-    seed: int = bounded(42, 0, SEED_MAX)
+    model: Model = setting("stream", "stream: convolutions over time, run one 30 ms stride at a time on the chip "
+                           "(kwtui's firmware and ESPHome), with features.frontend = micro; legacy, on the "
+                           "spectrogram: cnn (diy-alexa style), dscnn, dscnn_s")
+    epochs: int = setting(30, "passes over the training set", 1, 100_000)
+    batch_size: int = setting(64, "clips per training step", 1, 65_536)
+    learning_rate: float = setting(0.001, "Adam's learning rate", 1e-12, 10)
+    class_weights: ClassWeights = setting("balanced", "balanced: each class weighs the same in the loss, whatever "
+                                          "its clip count; none: each clip weighs the same")
+    negative_weight: float = setting(1.0, "times the weight of _unknown/_background (> 1: fewer false accepts, more "
+                                     "misses)", 0.01, 100)
+    early_stopping: int = setting(0, "patience in epochs, 0 = off", 0, 100_000)
+    final_fit_all: int = setting(0, "extra epochs on train+validation+test from the best checkpoint (the test "
+                                 "figures then stop being held out; the report says so)", 0, 100_000)
+    spec_augment: bool = setting(True, "random time and frequency masks on training batches")
+    seed: int = setting(42, "weights' initialisation and the batches' order", 0, SEED_MAX)
 
 
 @dataclass
 class EvaluateSection:
-    average_window: int = bounded(3, 1, 16)  # average of the last N outputs (the firmware keeps at most 16)
-    threshold: float = bounded(0.9, 1e-6, 1)
-    refractory_ms: float = bounded(1000.0, 0, 600_000)  # int32 ms in model.h
-    # inference every hop on continuous audio: 30 for the streaming model (its stride); legacy models slide their
-    # 1 s window every hop (>= 10 ms: a feature frame; diy-alexa's firmware used 100)
-    hop_ms: float = bounded(30.0, 10, 1000)
-    # > 0: pick threshold and average_window for this many false accepts per hour of ambient audio (lowest FRR);
-    # 0: use threshold and average_window as set
-    target_fa_per_hour: float = bounded(0.5, 0, 3600)
-    ambient_folders: list[str] = field(default_factory=list)  # your own long recordings without the keywords
-    snr_db: list[float] = field(default_factory=lambda: [5.0, 20.0])  # speech over held-out noise in ambient audio
+    average_window: int = setting(3, "a detection is the average of the last N outputs over the threshold (the "
+                                  "firmware keeps at most 16)", 1, 16)
+    threshold: float = setting(0.9, "the score a detection needs, when target_fa_per_hour = 0", 1e-6, 1)
+    refractory_ms: float = setting(1000.0, "after a detection, none for this long (int32 ms in model.h)", 0, 600_000)
+    hop_ms: float = setting(30.0, "inference every hop on continuous audio: 30 for the streaming model (its "
+                            "stride); legacy models slide their 1 s window every hop (>= 10 ms: a feature frame; "
+                            "diy-alexa's firmware used 100)", 10, 1000)
+    target_fa_per_hour: float = setting(0.5, "> 0: pick threshold and average_window for this many false accepts "
+                                        "per hour of ambient audio (lowest FRR); 0: use them as set", 0, 3600)
+    ambient_folders: list[str] = setting([], "your own long recordings without the keywords (any path), scored as "
+                                         "ambient audio for the false accepts per hour")
+    snr_db: list[float] = setting([5.0, 20.0], "[min, max]: held-out speech over held-out noise in the ambient audio")
 
 
 @dataclass
 class ConvertSection:
-    quantization: str = "int8"  # "int8" (full integer) or "float"
-    representative_samples: int = bounded(300, 1, 100_000)
-    firmware_dir: str = ""  # also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "" = run folder only
+    quantization: Quantization = setting("int8", "int8: full integer, what the chip runs; float: legacy models only")
+    representative_samples: int = setting(300, "clips that calibrate the int8 ranges", 1, 100_000)
+    firmware_dir: str = setting("", "also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "
+                                "\"\" = the run folder only")
 
 
 @dataclass
 class FlashSection:
-    enabled: bool = False
-    port: str = "auto"
-    chip: str = "esp32"
-    baud: int = bounded(460800, 9600, 5_000_000)
-    firmware_bin: str = ""  # folder of a built firmware (bootloader/partitions/firmware .bin)
-    partition_table: str = ""  # partitions.csv holding the `model` partition; default: firmware/partitions.csv
+    enabled: bool = setting(False, "kwtui run also flashes the model partition")
+    port: str = setting("auto", "the board's serial port; auto: the one ESP32 found")
+    chip: Chip = setting("esp32", "the board's chip; auto: as esptool detects it")
+    baud: int = setting(460800, "esptool's baud rate", 9600, 5_000_000)
+    firmware_bin: str = setting("", "folder of a built firmware (bootloader/partitions/firmware .bin) to flash with "
+                                "the model")
+    partition_table: str = setting("", "partitions.csv holding the `model` partition; default: "
+                                   "firmware/partitions.csv")
 
 
 @dataclass
 class Preset:
-    name: str = "kwtui"
-    run_dir: str = ""  # default: runs/<name>
+    name: str = setting("kwtui", "names the run folder and the files in it")
+    run_dir: str = setting("", "the run folder; default: runs/<name>")
     dataset: DatasetSection = field(default_factory=DatasetSection)
     classes: ClassesSection = field(default_factory=ClassesSection)
     features: FeaturesSection = field(default_factory=FeaturesSection)
@@ -177,16 +195,29 @@ class Preset:
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
 
+    def to_documented_toml(self) -> str:
+        """The TOML of `to_toml`, each key under its field's documentation (`kwtui presets show`)."""
+        lines: list[str] = []
+
+        def keys(section: Any) -> None:
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if dataclasses.is_dataclass(value):
+                    continue
+                lines.extend("# " + line for line in textwrap.wrap(f.metadata.get("doc", ""), 100))
+                lines.append(tomli_w.dumps({f.name: value}).rstrip("\n"))
+
+        keys(self)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                lines += ["", f"[{f.name}]"]
+                keys(value)
+        return "\n".join(lines) + "\n"
+
 
 # --- validation ------------------------------------------------------------
 
-_CHOICES = {
-    "features.frontend": choices.FRONTENDS,
-    "train.model": choices.MODELS,
-    "train.class_weights": ("balanced", "none"),
-    "convert.quantization": ("int8", "float"),
-    "flash.chip": ("auto", "esp32", "esp32s3", "esp32s2", "esp32c3"),
-}
 _RENAMED = {"features.noise_volume": "features.noise_snr_db (noise mixed at a signal-to-noise ratio, in dB)"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NAME_MAX = 64
@@ -194,6 +225,8 @@ NAME_MAX = 64
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(typing.get_args(tp))
     if origin is list:
         return f"list of {typing.get_args(tp)[0].__name__}"
     return getattr(tp, "__name__", str(tp))
@@ -201,6 +234,11 @@ def _type_name(tp: Any) -> str:
 
 def _check_value(where: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:  # a choice: the field's type lists what it accepts (kwtui.core.choices)
+        allowed = typing.get_args(tp)
+        if value not in allowed or not isinstance(value, str):
+            raise PresetError(f"{where}: must be one of {', '.join(allowed)}, got {value!r}")
+        return value
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -268,7 +306,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def validate(preset: Preset) -> Preset:
-    """Check ranges and cross-field rules. Raises PresetError naming the field."""
+    """Check choices, ranges and cross-field rules; changes nothing. Raises PresetError naming the field."""
     for section in dataclasses.fields(preset):
         value = getattr(preset, section.name)
         if not dataclasses.is_dataclass(value):
@@ -276,8 +314,9 @@ def validate(preset: Preset) -> Preset:
         for f in dataclasses.fields(value):
             where = f"{section.name}.{f.name}"
             v = getattr(value, f.name)
-            if where in _CHOICES and v not in _CHOICES[where]:
-                raise PresetError(f"{where}: must be one of {', '.join(_CHOICES[where])}, got {v!r}")
+            tp = typing.get_type_hints(type(value))[f.name]
+            if typing.get_origin(tp) is typing.Literal:
+                _check_value(where, tp, v)
             bounds = f.metadata.get("range")
             if bounds is not None and not bounds[0] <= v <= bounds[1]:
                 raise PresetError(f"{where}: must be between {_num(bounds[0])} and {_num(bounds[1])}, got {v!r}")
@@ -323,7 +362,6 @@ def validate(preset: Preset) -> Preset:
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
     _check_paths(preset)
-    _expand_paths(preset)
     return preset
 
 
@@ -377,13 +415,15 @@ def anchored(preset: Preset, base: str | Path) -> Preset:
     return out
 
 
-def _expand_paths(preset: Preset) -> None:
-    """`~` and `$VAR` in path fields mean what they mean in a shell (the README's own examples use `~`)."""
+def expand_paths(preset: Preset) -> Preset:
+    """The preset with `~` and `$VAR` in its path fields expanded as a shell would (the README's own examples use
+    `~`): the one normalisation a loaded preset gets, after `validate`."""
     for _dotted, owner, key, value in _path_fields(preset):
         if isinstance(value, list):
             setattr(owner, key, [os.path.expandvars(os.path.expanduser(v)) for v in value])
         elif value and ("~" in value or "$" in value):
             setattr(owner, key, os.path.expandvars(os.path.expanduser(value)))
+    return preset
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -427,7 +467,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def from_dict(data: dict[str, Any]) -> Preset:
-    return validate(_build(Preset, data, ""))
+    """A checked preset from TOML data: built (types, unknown keys), validated, then its paths expanded."""
+    return expand_paths(validate(_build(Preset, data, "")))
 
 
 def load_preset(path: str | Path, overrides: list[str] | None = None) -> Preset:

@@ -26,6 +26,52 @@ def test_shipped_presets_round_trip(name, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_presets_show_documents_every_key_and_replays_exactly(tmp_path):
+    """`kwtui presets show` prints each key under what it does; saved as a file, that text is the same preset."""
+    import dataclasses
+    import tomllib
+
+    from kwtui.core.preset import Preset
+
+    result = run_cli("presets", "show", "commands", "--set", "train.epochs=7")
+    assert result.returncode == 0, result.stderr
+    shown = tomllib.loads(result.stdout)
+    preset = load_preset(shipped_presets_dir() / "commands.toml", ["train.epochs=7"])
+    assert shown == preset.to_dict() and shown["train"]["epochs"] == 7
+    undocumented = [f"{section.name}.{f.name}" for section in dataclasses.fields(Preset)
+                    if dataclasses.is_dataclass(section.default_factory) for f in dataclasses.fields(section.default_factory)
+                    if not f.metadata.get("doc")]
+    undocumented += [f.name for f in dataclasses.fields(Preset) if not callable(f.default_factory)
+                     and not f.metadata.get("doc")]
+    assert undocumented == []
+    lines = result.stdout.splitlines()
+    negative = lines.index("negative_weight = 1.0")
+    assert lines[negative - 1].startswith("# ") and "false accepts" in lines[negative - 1]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.model=resnet", "train.model: must be one of stream, cnn, dscnn, dscnn_s, got 'resnet'"),
+    ("features.frontend=mfcc", "features.frontend: must be one of micro, spectrogram, got 'mfcc'"),
+    ("flash.chip=3", "flash.chip: must be one of auto, esp32, esp32s3, esp32s2, esp32c3, got 3"),
+])
+def test_a_choice_outside_its_literal_is_refused_naming_the_choices(override, message):
+    with pytest.raises(PresetError) as raised:
+        load_preset(shipped_presets_dir() / "commands.toml", [override])
+    assert str(raised.value) == f"--set {message}"
+
+
+def test_validate_changes_nothing_and_paths_are_expanded_after_it(monkeypatch):
+    from kwtui.core.preset import expand_paths, from_dict, validate
+
+    monkeypatch.setenv("KWT_TEST_DATA", "/srv/clips")
+    loaded = from_dict({"dataset": {"path": "$KWT_TEST_DATA/words"}})
+    assert loaded.dataset.path == "/srv/clips/words"  # loading normalises...
+    raw = loaded.__class__()
+    raw.dataset.path = "$KWT_TEST_DATA/words"
+    assert validate(raw).dataset.path == "$KWT_TEST_DATA/words"  # ...validation alone does not
+    assert expand_paths(raw).dataset.path == "/srv/clips/words"
+
+
 def test_overrides_apply_and_validate(tmp_path):
     preset = load_preset(shipped_presets_dir() / "commands.toml", ["features.variants=3", "features.workers=1"])
     assert preset.features.variants == 3 and preset.features.workers == 1

@@ -247,7 +247,7 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
 
     image = model_image_from_run(layout)
     image_path = layout.model_partition_image
-    chip = preset.flash.chip
+    chip: str = preset.flash.chip
     # Check the table and sizes before looking for a board, so layout mistakes show up first.
     plan_flash(preset, image_path, len(image), chip if chip != "auto" else "esp32", None)
     write_atomic(image_path, image)

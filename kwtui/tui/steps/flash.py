@@ -4,12 +4,14 @@ kwtui's firmware, ESPHome: the export for micro_wake_word and the YAML that load
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog, Select
 
+from kwtui.core.choices import Chip
 from kwtui.core.events import Finished, Progress, Started, StageWarning
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
@@ -90,7 +92,7 @@ class FlashStep(StageStep):
 
     def apply_to(self, preset: Preset) -> None:
         preset.flash.port = str(self.query_one("#port", Select).value)
-        preset.flash.chip = str(self.query_one("#chip", Select).value)
+        preset.flash.chip = cast(Chip, str(self.query_one("#chip", Select).value))  # the list holds CHIPS only
         preset.flash.baud = int_value(self.query_one("#baud", Input))  # type: ignore[assignment]
         preset.flash.firmware_bin = self.query_one("#firmware-bin", Input).value.strip()
 

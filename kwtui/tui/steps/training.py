@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+from typing import cast
 
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, Select
 
+from kwtui.core.choices import Model
 from kwtui.core.model import MODELS, family_settings
 from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
 from kwtui.core.io.layout import RunLayout
@@ -68,7 +70,8 @@ class TrainingStep(StageStep):
         self.set_running(self.wizard.task_running(self.stage))
 
     def apply_to(self, preset: Preset) -> None:
-        preset.train.model = str(self.query_one("#model", Select).value)
+        # the list holds choices.MODELS only (the form's value is one of the field's Literal)
+        preset.train.model = cast(Model, str(self.query_one("#model", Select).value))
         # the model kind brings its feature and hop (a legacy model takes the spectrogram, every 100 ms)
         preset.features.frontend, preset.evaluate.hop_ms = family_settings(preset.train.model, preset.evaluate.hop_ms)
         preset.train.epochs = int_value(self.query_one("#epochs", Input))  # type: ignore[assignment]

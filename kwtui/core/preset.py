@@ -233,6 +233,7 @@ def _type_name(tp: Any) -> str:
 
 
 def _check_value(where: str, tp: Any, value: Any) -> Any:
+    """`value` as field type `tp` wants it (an int where a float is wanted becomes a float); PresetError if not."""
     origin = typing.get_origin(tp)
     if origin is typing.Literal:  # a choice: the field's type lists what it accepts (kwtui.core.choices)
         allowed = typing.get_args(tp)
@@ -244,24 +245,40 @@ def _check_value(where: str, tp: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
         return [_check_value(f"{where}[{i}]", item_tp, v) for i, v in enumerate(value)]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        if abs(value) > 1e300:
-            raise PresetError(f"{where}: {value} is out of range")
-        return float(value)
-    if tp is float and isinstance(value, float) and not math.isfinite(value):
-        raise PresetError(f"{where}: must be a finite number, got {value!r}")
+    if tp is float:
+        return _checked_float(where, value)
     if tp is bool and not isinstance(value, bool):
         raise PresetError(f"{where}: expected true or false, got {value!r}")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise PresetError(f"{where}: expected an integer, got {value!r}")
-    if tp is str and isinstance(value, (int, float, datetime.date, datetime.time)):
+    if tp is str:
+        return _checked_text(where, value)
+    if not isinstance(value, tp):
+        raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _checked_float(where: str, value: Any) -> float:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > 1e300:
+            raise PresetError(f"{where}: {value} is out of range")
+        return float(value)
+    if not isinstance(value, float):
+        raise PresetError(f"{where}: expected a float, got {value!r}")
+    if not math.isfinite(value):
+        raise PresetError(f"{where}: must be a finite number, got {value!r}")
+    return value
+
+
+def _checked_text(where: str, value: Any) -> str:
+    if isinstance(value, (int, float, datetime.date, datetime.time)):
         # TOML read 2024 as a number, 2024-01-02 as a date: text must be quoted (the shell eats one pair)
         field = where.removeprefix("--set ")
         raise PresetError(f"{where}: expected text, got {value}: quote it, {field} = \"{value}\" in a preset, "
                           f"--set '{field}=\"{value}\"' on the command line")
-    if not isinstance(value, tp):
-        raise PresetError(f"{where}: expected a {_type_name(tp)}, got {value!r}")
-    if tp is str and not _is_utf8(value):  # a name in another encoding, as the shell passed it (surrogate escapes)
+    if not isinstance(value, str):
+        raise PresetError(f"{where}: expected a str, got {value!r}")
+    if not _is_utf8(value):  # a name in another encoding, as the shell passed it (surrogate escapes)
         shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise PresetError(f"{where}: '{shown}' is not UTF-8 text, and a preset is; rename it, or link it under a "
                           "UTF-8 name (ln -s) and use that")
@@ -307,23 +324,37 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 def validate(preset: Preset) -> Preset:
     """Check choices, ranges and cross-field rules; changes nothing. Raises PresetError naming the field."""
+    for check in (_check_fields, _check_name, _check_keywords, _check_snr_ranges, _check_model_family,
+                  _check_splits, _check_paths):
+        check(preset)
+    return preset
+
+
+def _check_fields(preset: Preset) -> None:
+    """Each field's own rule: a choice among its Literal's values, a number inside its declared range."""
     for section in dataclasses.fields(preset):
         value = getattr(preset, section.name)
         if not dataclasses.is_dataclass(value):
             continue
+        hints = typing.get_type_hints(type(value))
         for f in dataclasses.fields(value):
             where = f"{section.name}.{f.name}"
             v = getattr(value, f.name)
-            tp = typing.get_type_hints(type(value))[f.name]
-            if typing.get_origin(tp) is typing.Literal:
-                _check_value(where, tp, v)
+            if typing.get_origin(hints[f.name]) is typing.Literal:
+                _check_value(where, hints[f.name], v)
             bounds = f.metadata.get("range")
             if bounds is not None and not bounds[0] <= v <= bounds[1]:
                 raise PresetError(f"{where}: must be between {_num(bounds[0])} and {_num(bounds[1])}, got {v!r}")
+
+
+def _check_name(preset: Preset) -> None:
     if not _NAME_RE.match(preset.name):
         raise PresetError(f"name: use letters, digits, '_', '-' or '.', got {preset.name!r}")
     if len(preset.name) > NAME_MAX:  # it names the run folder and files in it: keep well under 255 bytes
         raise PresetError(f"name: at most {NAME_MAX} characters, got {len(preset.name)}; choose a shorter name")
+
+
+def _check_keywords(preset: Preset) -> None:
     kws = preset.classes.keywords
     if not kws:
         raise PresetError("classes.keywords: list at least one keyword, e.g. keywords = [\"marvin\"]")
@@ -333,10 +364,20 @@ def validate(preset: Preset) -> Preset:
     dupes = sorted({k for k in kws if kws.count(k) > 1})
     if dupes:
         raise PresetError(f"classes.keywords: duplicate keyword(s) {', '.join(dupes)}")
+
+
+def _check_snr_ranges(preset: Preset) -> None:
     for where, lo_hi in (("features.noise_snr_db", preset.features.noise_snr_db),
                          ("evaluate.snr_db", preset.evaluate.snr_db)):
         if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or not -20 <= lo_hi[0] <= lo_hi[1] <= 80:
             raise PresetError(f"{where}: expected [min, max] in dB with -20 <= min <= max <= 80, got {lo_hi}")
+
+
+def _check_model_family(preset: Preset) -> None:
+    """A model kind brings its feature, its hop, its quantization and (for ESPHome) its highest cutoff."""
+    from kwtui.core.device.esphome_rules import MAX_CUTOFF
+    from kwtui.core.model import STREAM_HOP_MS
+
     if (preset.train.model == "stream") != (preset.features.frontend == "micro"):
         raise PresetError(
             f"train.model: {preset.train.model!r} with features.frontend = {preset.features.frontend!r}: the "
@@ -345,13 +386,9 @@ def validate(preset: Preset) -> Preset:
     if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
         raise PresetError(f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
                           f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}")
-    from kwtui.core.device.esphome_rules import MAX_CUTOFF
-
     if preset.features.frontend == "micro" and preset.evaluate.threshold > MAX_CUTOFF:
         raise PresetError(f"evaluate.threshold: at most {MAX_CUTOFF} for ESPHome (its host runtime averages uint8 "
                           f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}")
-    from kwtui.core.model import STREAM_HOP_MS
-
     if preset.train.model == "stream" and preset.convert.quantization != "int8":
         raise PresetError("convert.quantization: the streaming model is converted to int8 only (its state variables "
                           "and ESPHome's fixed input scale are int8); set \"int8\", or a legacy train.model for float")
@@ -359,10 +396,11 @@ def validate(preset: Preset) -> Preset:
         raise PresetError(f"evaluate.hop_ms: the streaming model runs once per stride of {STREAM_HOP_MS} ms (3 feature "
                           f"slices), on the chip and in the evaluation: set {STREAM_HOP_MS}, got "
                           f"{preset.evaluate.hop_ms:g}")
+
+
+def _check_splits(preset: Preset) -> None:
     if preset.dataset.validation_percent + preset.dataset.testing_percent >= 100:
         raise PresetError("dataset.validation_percent + dataset.testing_percent: must be under 100")
-    _check_paths(preset)
-    return preset
 
 
 def _check_paths(preset: Preset) -> None:

@@ -209,6 +209,35 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False,
         (root / name).write_text("".join(c + "\n" for c in clips if c.split("/")[1].split("_nohash_")[0] in members))
 
 
+def add_near_miss_words(root: Path, per_word: int, seed: int, wide: bool, clips_per_edit: int,
+                        keywords=("yes", "no", "left", "right", "marvin")) -> None:
+    """Word folders of near misses of `keywords` (kwtui's phoneme edits: "m'A@v@lIN" for marvin), each said alone by
+    `clips_per_edit` training speakers: other words of the dataset, so _unknown clips at the keyword's place in the
+    window (all in the train split: the lists hold none of them)."""
+    from kwtui.core.data import near_misses
+
+    binary = demo.espeak_binary()
+    pool = _training_speakers(per_word, np.random.default_rng(seed), wide)
+    others = [w for w in WORDS if w not in keywords]
+    edits = near_misses.near_misses(binary, list(keywords), others)
+    rng = np.random.default_rng([seed, 53])
+    tasks = [(f"nearmiss_{keyword}_{k}", edit, pool[int(rng.integers(len(pool)))], i, int(rng.integers(2**31)))
+             for keyword, found in edits.items() for k, edit in enumerate(found) for i in range(clips_per_edit)]
+
+    def one(task):
+        folder, edit, speaker, i, clip_seed = task
+        target = root / folder / f"{speaker.id}_nohash_{i}.wav"
+        if target.exists():
+            return
+        audio, rate = demo.synthesize(binary, speaker, f"[[{edit}]]", 0)
+        clip = demo.place_in_clip(audio, rate, np.random.default_rng(clip_seed))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, clip, rate, subtype="PCM_16")
+
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(one, tasks))
+
+
 def _training_speakers(per_word: int, rng, wide: bool) -> list:
     variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
     return speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
@@ -380,7 +409,9 @@ def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tupl
 
     base = load_preset(REPO / "presets" / f"{name}.toml").to_dict()
     # a run folder per set of overrides (key and value: two seeds are two runs)
-    tag = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "", o.split(".")[-1].replace("=", "")) for o in overrides)
+    tag = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "", o.split("=")[0].split(".")[-1] + o.split("=", 1)[-1])
+                  for o in overrides)
+    tag += dataset.name.removeprefix("train").replace("-v", "v")  # each training set its own runs
     base.update(name=f"{name}-{model}{tag}", run_dir=str(work / "runs" / f"{name}-{model}{tag}"))
     base["dataset"]["path"] = str(dataset)
     base["train"]["model"] = "cnn" if model == "old" else model
@@ -471,6 +502,8 @@ def main() -> None:
     parser.add_argument("--speech-files", type=int, default=SPEECH_FILES,
                         help="conversations of running speech in the training set (about a minute each)")
     parser.add_argument("--wide-voices", action="store_true", help="training speakers from WIDE_TRAIN_VARIANTS too")
+    parser.add_argument("--near-miss-clips", type=int, default=0,
+                        help="word folders of the keywords' near misses in the training set, this many clips each")
     parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
                         help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
@@ -484,12 +517,15 @@ def main() -> None:
     import_tensorflow_quietly()
     work = Path(args.work)
     dataset = work / (f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
-                      + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else ""))
-    smaller = work / dataset.name.split("-speech")[0]
+                      + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else "")
+                      + (f"-nm{args.near_miss_clips}" if args.near_miss_clips else ""))
+    smaller = work / dataset.name.split("-speech")[0].split("-nm")[0]
     if not dataset.exists() and smaller.joinpath("validation_list.txt").exists():  # the same clips, more speech
         shutil.copytree(smaller, dataset, copy_function=os.link)
     started = time.monotonic()
     build_training_set(dataset, args.per_word, args.seed, args.wide_voices, speech_files=args.speech_files)
+    if args.near_miss_clips:
+        add_near_miss_words(dataset, args.per_word, args.seed, args.wide_voices, args.near_miss_clips)
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")

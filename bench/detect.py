@@ -447,7 +447,7 @@ def measure(preset, root: Path, meta: dict) -> dict:
         hit = E.placement_hits(k_scores, keyword_plan, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms,
                                thresholds_1, windows_1)
         out["misses_at_1_by_condition"] = misses_by_condition(hit, placed_conditions(meta, keywords))
-    own = records.operating_point(layout)
+    own = records.detector_settings(layout)
     own_thresholds, own_windows = own.per_keyword(len(kw_idx))
     point = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
                              preset.evaluate.refractory_ms, hours, own_thresholds, own_windows)

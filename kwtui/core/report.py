@@ -1,11 +1,19 @@
 """The evaluation report (report.json) and the points it holds, typed, with a versioned JSON round trip.
 
+One name per concept ("operating point" named three things: the report's chosen point, the thresholds the device
+gets, and any point a search of the curve returned), so a name says whether figures come with it:
 - CurvePoint: one (averaging window, threshold) of the detection curve with what the firmware's post-processing
   does there: false accepts on the ambient audio, misses of the placed keywords.
 - KeywordPoint: a keyword's own point (command words with a target): chosen on its own curve for its share of
   the target.
 - OperatingPoint: the point the evaluation chose (for evaluate.target_fa_per_hour, else the preset's), with the
-  intervals and sources of its figures; report.json's "operating_point".
+  intervals and sources of its figures; report.json's "operating_point". Only the evaluation makes one.
+- DetectorSettings (kwtui.core.io.records.detector_settings): the threshold and averaging window per keyword that
+  the device and every deployment artifact get, and where they came from (the up-to-date operating point, or the
+  preset). Not an operating point: it has no figures, and it is the preset's own without an evaluation.
+  (model.json's "operating_point_from" and esphome.json's "operating_point" keep their keys: records on disk.)
+- best_point (kwtui.core.operating_point): the curve's lowest-FRR point at or under a rate; the evaluation's pick
+  becomes the OperatingPoint only through choose_for_target.
 
 report.json keeps its plain keys (bench/ and other tools read them); `version` is REPORT_VERSION. A report of
 another version is refused (StaleReport: one line, exit 2, "re-run `kwtui evaluate`"), as a stale record is: the

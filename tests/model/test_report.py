@@ -68,11 +68,11 @@ def test_a_stale_report_makes_the_evaluation_stale_and_readers_refuse_it(tmp_pat
                                             "labels": preset.class_names}
     layout.report_json.write_text(json.dumps(fresh))
     assert records.evaluate_status(layout).done
-    assert records.operating_point(layout).thresholds == (0.9, 0.9)
+    assert records.detector_settings(layout).thresholds == (0.9, 0.9)
     layout.report_json.write_text(json.dumps({**fresh, "version": 1}))
     status = records.evaluate_status(layout)
     assert status.state == "stale" and "report version 1" in status.reason
-    assert records.operating_point(layout).chosen_by.startswith("preset")  # never the stale report's point
+    assert records.detector_settings(layout).chosen_by.startswith("preset")  # never the stale report's point
     with pytest.raises(UserError) as refused:
         records.require(layout, "evaluate", "convert")
     assert "\n" not in str(refused.value) and str(refused.value).endswith("run `kwtui evaluate rep` first")

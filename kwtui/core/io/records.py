@@ -67,7 +67,11 @@ def train_run_id(layout: RunLayout) -> str:
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class DetectorSettings:
+    """The threshold and averaging window per keyword that the device and every deployment artifact (model.h, the
+    model partition, ESPHome's manifest) get, and where they came from: the up-to-date evaluation's operating point
+    (kwtui.core.report.OperatingPoint) or the preset's own."""
+
     threshold: float  # keyword 0's (every keyword's when one point serves all)
     average_window: int
     chosen_by: str  # what picked it, in words
@@ -91,21 +95,21 @@ def load_report(layout: RunLayout) -> Report:
     return Report.from_dict(data, str(layout.report_json), rerun)
 
 
-def operating_point(layout: RunLayout) -> OperatingPoint:
-    """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
-    up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
+def detector_settings(layout: RunLayout) -> DetectorSettings:
+    """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the operating
+    point the up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
     cfg = layout.preset.evaluate
     if cfg.target_fa_per_hour > 0:
         if evaluate_status(layout).done:
             op = load_report(layout).operating_point
             keywords = len(layout.preset.classes.keywords)
             per_keyword = len(op.thresholds) == len(op.average_windows) == keywords
-            return OperatingPoint(op.point.threshold, op.point.average_window,
-                                  f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {op.chosen_by}",
-                                  op.thresholds if per_keyword else (), op.average_windows if per_keyword else ())
-        return OperatingPoint(cfg.threshold, cfg.average_window,
-                              "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
-    return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
+            return DetectorSettings(op.point.threshold, op.point.average_window,
+                                    f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {op.chosen_by}",
+                                    op.thresholds if per_keyword else (), op.average_windows if per_keyword else ())
+        return DetectorSettings(cfg.threshold, cfg.average_window,
+                                "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
+    return DetectorSettings(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
 
 
 def model_fingerprint(layout: RunLayout) -> str:
@@ -117,7 +121,7 @@ def model_fingerprint(layout: RunLayout) -> str:
     convert = dataclasses.asdict(preset.convert)
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
     evaluate = dataclasses.asdict(preset.evaluate)
-    op = operating_point(layout)
+    op = detector_settings(layout)
     evaluate.update(threshold=op.threshold, average_window=op.average_window, thresholds=list(op.thresholds),
                     average_windows=list(op.average_windows))
     return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
@@ -289,12 +293,12 @@ MIN_DETECTED_SHARE = 0.5  # flash / export refuse a model that detects fewer of 
 
 
 def held_out_detected_share(layout: RunLayout) -> float | None:
-    """The share of held-out keyword clips the up-to-date evaluation saw detected at the operating point the
-    device gets (`operating_point`); None without an up-to-date evaluation or when that point is not on its curve."""
+    """The share of held-out keyword clips the up-to-date evaluation saw detected with the settings the device gets
+    (`detector_settings`); None without an up-to-date evaluation or when those settings are not on its curve."""
     if not evaluate_status(layout).done:
         return None
     report = load_report(layout)
-    settings = operating_point(layout)
+    settings = detector_settings(layout)
     if settings.chosen_by.startswith("evaluation"):
         frr = report.operating_point.point.false_reject_rate
     else:

@@ -452,23 +452,24 @@ def measure(preset, root: Path, meta: dict) -> dict:
                               E.curve_thresholds(frontend, preset.evaluate.threshold))
     out = {"hours": round(hours, 2), "windows_per_s": round(rate), "score_s": round(time.monotonic() - started, 1)}
     for target in (0.5, 1.0):
-        point, met = E.choose_operating_point(curve, target)
-        out[f"at_{target:g}"] = {"met": met, "threshold": point["threshold"], "window": point["average_window"],
-                                 "fa_per_hour": point["false_accepts_per_hour"],
-                                 "frr": point["per_keyword_false_reject_rate"]}
+        point, met = E.best_point(curve, target)
+        out[f"at_{target:g}"] = {"met": met, "threshold": point.threshold, "window": point.average_window,
+                                 "fa_per_hour": point.false_accepts_per_hour,
+                                 "frr": point.per_keyword_false_reject_rate}
     windows = E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window)
     thresholds = E.curve_thresholds(frontend, preset.evaluate.threshold)
     if len(kw_idx) > 1:  # what the device gets: a threshold and window per keyword, chosen on this test's curve
         for target in (0.5, 1.0):
             points, met = E.choose_per_keyword(a_scores, k_scores, keyword_plan, keywords, preset.evaluate.hop_ms,
                                                preset.evaluate.refractory_ms, hours, windows, thresholds, target)
+            chosen_thresholds = [p.point.threshold for p in points]
+            chosen_windows = [p.point.average_window for p in points]
             combined = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
-                                        preset.evaluate.refractory_ms, hours, [p["threshold"] for p in points],
-                                        [p["average_window"] for p in points])
-            out[f"per_keyword_at_{target:g}"] = {"met": met, "thresholds": combined["thresholds"],
-                                                 "windows": combined["average_windows"],
-                                                 "fa_per_hour": combined["false_accepts_per_hour"],
-                                                 "frr": combined["per_keyword_false_reject_rate"]}
+                                        preset.evaluate.refractory_ms, hours, chosen_thresholds, chosen_windows)
+            out[f"per_keyword_at_{target:g}"] = {"met": met, "thresholds": chosen_thresholds,
+                                                 "windows": chosen_windows,
+                                                 "fa_per_hour": combined.false_accepts_per_hour,
+                                                 "frr": combined.per_keyword_false_reject_rate}
     if meta.get("conditions"):  # where the misses at <= 1 FA/h on this test's own curve come from
         best = out.get("per_keyword_at_1", out["at_1"])
         count = len(kw_idx)
@@ -477,12 +478,12 @@ def measure(preset, root: Path, meta: dict) -> dict:
         hit = E.placement_hits(k_scores, keyword_plan, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms,
                                thresholds_1, windows_1)
         out["misses_at_1_by_condition"] = misses_by_condition(hit, placed_conditions(meta, keywords))
-    own = records.operating_point(layout)
+    own = records.detector_settings(layout)
     own_thresholds, own_windows = own.per_keyword(len(kw_idx))
     point = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
                              preset.evaluate.refractory_ms, hours, own_thresholds, own_windows)
     out["kwtui_choice"] = {"thresholds": own_thresholds, "windows": own_windows,
-                           "fa_per_hour": point["false_accepts_per_hour"], "frr": point["per_keyword_false_reject_rate"]}
+                           "fa_per_hour": point.false_accepts_per_hour, "frr": point.per_keyword_false_reject_rate}
     report = json.loads(layout.report_json.read_text())
     op = report["operating_point"]
     out["kwtui_report"] = {"frr": op["false_reject_rate"], "fa_per_hour": op["false_accepts_per_hour"],

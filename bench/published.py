@@ -86,14 +86,14 @@ def measure(manifest: Path, test_root: Path, meta: dict, keyword: str, work: Pat
     out: dict = {"hours": round(hours, 2), "placed": len(keyword_plan.keywords),
                  "score_s": round(time.monotonic() - started, 1)}
     for target in (0.5, 1.0):
-        point, met = E.choose_operating_point(curve, target)
-        out[f"at_{target:g}"] = {"met": met, "frr": point["false_reject_rate"], "threshold": point["threshold"],
-                                 "window": point["average_window"], "fa_per_hour": point["false_accepts_per_hour"]}
+        point, met = E.best_point(curve, target)
+        out[f"at_{target:g}"] = {"met": met, "frr": point.false_reject_rate, "threshold": point.threshold,
+                                 "window": point.average_window, "fa_per_hour": point.false_accepts_per_hour}
     micro = json.loads(manifest.read_text())["micro"]
     own = E.detection_curve(a, k, keyword_plan, [0], [keyword], hop_ms, refractory_ms, hours,
                             [int(micro["sliding_window_size"])], [float(micro["probability_cutoff"])])[0]
     out["own_manifest"] = {"cutoff": micro["probability_cutoff"], "window": micro["sliding_window_size"],
-                           "frr": own["false_reject_rate"], "fa_per_hour": own["false_accepts_per_hour"]}
+                           "frr": own.false_reject_rate, "fa_per_hour": own.false_accepts_per_hour}
     return out
 
 

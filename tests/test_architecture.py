@@ -98,6 +98,7 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
 }
 LEAVES = {"kwtui.core.choices", "kwtui.core.registry", "kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
           "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point", "kwtui.core.verdict",
+          "kwtui.core.report",
           "kwtui.core.device.esphome_rules"}  # one-concern modules any layer may use
 
 

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from kwtui.core.report import CurvePoint
 
 
-def choose_operating_point(points: list[dict[str, Any]], target: float) -> tuple[dict[str, Any], bool]:
+def best_point(points: list[CurvePoint], target: float) -> tuple[CurvePoint, bool]:
     """The point with the lowest FRR among those at or under `target` FA/h (ties: fewer false accepts, shorter
     averaging window, higher threshold). None meets it: the point with the fewest false accepts. -> (point, met)"""
-    measured = [p for p in points if p["false_accepts_per_hour"] is not None and p["false_reject_rate"] is not None]
-    meeting = [p for p in measured if p["false_accepts_per_hour"] <= target]
+    measured = [p for p in points if p.false_accepts_per_hour is not None and p.false_reject_rate is not None]
+    meeting = [p for p in measured if p.false_accepts_per_hour is not None and p.false_accepts_per_hour <= target]
     if meeting:
-        return min(meeting, key=lambda p: (p["false_reject_rate"], p["false_accepts"], p["average_window"],
-                                           -p["threshold"])), True
+        return min(meeting, key=lambda p: (p.false_reject_rate or 0.0, p.false_accepts or 0, p.average_window,
+                                           -p.threshold)), True
     pool = measured or points
-    return min(pool, key=lambda p: (p["false_accepts"] if p["false_accepts"] is not None else 0,
-                                    p["false_reject_rate"] if p["false_reject_rate"] is not None else 1,
-                                    p["average_window"], -p["threshold"])), False
+    return min(pool, key=lambda p: (p.false_accepts if p.false_accepts is not None else 0,
+                                    p.false_reject_rate if p.false_reject_rate is not None else 1,
+                                    p.average_window, -p.threshold)), False
 
 
 FALLBACK_MAX_FRR = 0.10  # the fallback keeps at least 90 % of the held-out keywords detected, where a point can
@@ -26,25 +27,27 @@ MOSTLY_MISSED_FRR = 0.5  # a point that misses more than this is never chosen wh
 
 @dataclass(frozen=True)
 class Choice:
-    point: dict[str, Any]
+    point: CurvePoint
     meets_target: bool
     chosen_by: str  # in words, written everywhere the point is (report, model.json, manifests)
     measurable: bool  # the ambient audio can tell the target rate from zero
 
 
-def fallback_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+def _frr(point: CurvePoint) -> float:
+    return point.false_reject_rate if point.false_reject_rate is not None else 1.0
+
+
+def fallback_point(points: list[CurvePoint]) -> CurvePoint:
     """The documented fallback: the fewest false accepts among points that miss at most FALLBACK_MAX_FRR of the
     held-out keywords; without such a point, the lowest miss rate (then the fewest false accepts)."""
-    measured = [p for p in points if p["false_reject_rate"] is not None] or points
-    keeping = [p for p in measured if p["false_reject_rate"] is not None and p["false_reject_rate"] <= FALLBACK_MAX_FRR]
+    measured = [p for p in points if p.false_reject_rate is not None] or points
+    keeping = [p for p in measured if p.false_reject_rate is not None and p.false_reject_rate <= FALLBACK_MAX_FRR]
     if keeping:
-        return min(keeping, key=lambda p: (p["false_accepts"] or 0, p["false_reject_rate"], p["average_window"],
-                                           -p["threshold"]))
-    return min(measured, key=lambda p: (p["false_reject_rate"] if p["false_reject_rate"] is not None else 1,
-                                        p["false_accepts"] or 0, p["average_window"], -p["threshold"]))
+        return min(keeping, key=lambda p: (p.false_accepts or 0, _frr(p), p.average_window, -p.threshold))
+    return min(measured, key=lambda p: (_frr(p), p.false_accepts or 0, p.average_window, -p.threshold))
 
 
-def choose_for_target(points: list[dict[str, Any]], target: float, hours: float) -> Choice:
+def choose_for_target(points: list[CurvePoint], target: float, hours: float) -> Choice:
     """The operating point for `target` FA/h on `hours` of ambient audio, never a useless one:
     - the audio cannot support the target (less than 1 / target hours): not measurable, the fallback point;
     - the target is met: the lowest miss rate at or under it, unless that point misses most held-out keywords while
@@ -54,12 +57,12 @@ def choose_for_target(points: list[dict[str, Any]], target: float, hours: float)
         return Choice(fallback_point(points), False, f"fallback: {target:g} FA/h is not measurable with {hours:.2f} h "
                       f"of ambient audio (needs {1.0 / target:g} h); fewest false accepts at FRR <= "
                       f"{FALLBACK_MAX_FRR:.0%}", False)
-    best, met = choose_operating_point(points, target)
+    best, met = best_point(points, target)
     if met:
         fallback = fallback_point(points)
-        if best["false_reject_rate"] > MOSTLY_MISSED_FRR and fallback["false_reject_rate"] < best["false_reject_rate"]:
+        if _frr(best) > MOSTLY_MISSED_FRR and _frr(fallback) < _frr(best):
             return Choice(fallback, False, f"fallback: at {target:g} FA/h the model misses "
-                          f"{best['false_reject_rate']:.0%} of the held-out keywords; fewest false accepts at FRR <= "
+                          f"{_frr(best):.0%} of the held-out keywords; fewest false accepts at FRR <= "
                           f"{FALLBACK_MAX_FRR:.0%}", True)
         return Choice(best, True, "target", True)
     return Choice(fallback_point(points), False, f"fallback: no point reaches {target:g} FA/h; fewest false accepts "

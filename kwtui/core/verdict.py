@@ -9,7 +9,10 @@ usable however little audio backs it; otherwise, too little audio for the target
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kwtui.core.report import Report
 
 Status = Literal["usable", "not usable", "not measurable"]
 USABLE_MAX_FRR = 0.10  # misses at most 1 keyword in 10 at the chosen point
@@ -41,51 +44,51 @@ class Verdict:
         return {**asdict(self), "line": self.line()}
 
 
-def judge(report: dict[str, Any]) -> Verdict:
-    """The verdict on an evaluation report (report.json's fields)."""
-    op = report["operating_point"]
-    frr = op.get("false_reject_rate")
-    fa = op.get("false_accepts_per_hour")
-    hours = float(report["ambient"]["hours"])
-    target = float(report.get("target_fa_per_hour") or 0)
-    needed = float(report.get("needed_hours") or 0)
+def judge(report: Report) -> Verdict:
+    """The verdict on an evaluation report."""
+    op = report.operating_point
+    frr = op.point.false_reject_rate
+    fa = op.point.false_accepts_per_hour
+    hours = report.ambient.hours
+    target = report.target_fa_per_hour
+    needed = report.needed_hours
     measurable = hours > 0 and (target <= 0 or hours >= needed)
     if frr is not None and frr > USELESS_FRR:
         status: Status = "not usable"
     elif not measurable:
         status = "not measurable"
-    elif op.get("meets_target", True) and frr is not None and frr <= USABLE_MAX_FRR:
+    elif op.meets_target and frr is not None and frr <= USABLE_MAX_FRR:
         status = "usable"
     else:
         status = "not usable"
     return Verdict(status, frr, fa, hours, target, next_steps(report, measurable))
 
 
-def next_steps(report: dict[str, Any], measurable: bool) -> list[str]:
+def next_steps(report: Report, measurable: bool) -> list[str]:
     """The most useful steps first, each naming the figure that calls for it and the field or folder to change."""
-    op = report["operating_point"]
+    op = report.operating_point
     steps: list[tuple[float, str]] = []  # (urgency, text)
-    hours = float(report["ambient"]["hours"])
-    needed = float(report.get("needed_hours") or 0)
+    hours = report.ambient.hours
+    needed = report.needed_hours
     if not measurable:
         steps.append((3.0, f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h): add recordings "
                            "without the keywords (conversation, TV, the room) to evaluate.ambient_folders"))
-    per_keyword = op.get("per_keyword_false_reject_rate") or {}
+    per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:
         worst, frr = max(per_keyword.items(), key=lambda kv: kv[1])
         if frr > USABLE_MAX_FRR:
             steps.append((1.0 + frr, f"{worst} missed {frr:.0%} at the chosen point: add {worst} clips from more "
                                      "voices, or raise features.variants (more augmented copies per clip)"))
-    unknown = (report.get("per_class") or {}).get("_unknown") or {}
-    recall = unknown.get("recall")
+    unknown = report.per_class.get("_unknown")
+    recall = unknown.recall if unknown is not None else None
     if recall is not None and recall < LOW_UNKNOWN_RECALL:
         steps.append((2.0 - recall, f"_unknown recall {recall:.0%} (other words taken for keywords): add other "
                                     "words, or running speech to classes.negative_speech"))
-    sources = op.get("false_accepts_by_source") or {}
+    sources = op.false_accepts_by_source
     total = sum(sources.values())
     if total and fa_over_target(report):
         kind, count = max(sources.items(), key=lambda kv: kv[1])
-        words = op.get("false_accepts_by_word") or {}
+        words = op.false_accepts_by_word
         if kind == "words" and words:
             word, n = next(iter(words.items()))
             steps.append((1.5, f"{n} of {total} false accepts on the word \"{word}\": add more clips of it (and "
@@ -93,14 +96,14 @@ def next_steps(report: dict[str, Any], measurable: bool) -> list[str]:
         else:
             steps.append((1.5, f"{count} of {total} false accepts on {kind}: add more audio like it without the "
                                "keywords to classes.negative_speech (running speech) or the noise folder"))
-    accuracy = report.get("accuracy")
+    accuracy = report.accuracy
     if accuracy is not None and accuracy < LOW_ACCURACY:
         steps.append((1.2, f"test accuracy {accuracy:.0%}: train longer (train.epochs) or on more clips per word"))
     steps.sort(key=lambda s: -s[0])
     return [text for _, text in steps[:MAX_STEPS]]
 
 
-def fa_over_target(report: dict[str, Any]) -> bool:
-    fa = report["operating_point"].get("false_accepts_per_hour")
-    target = float(report.get("target_fa_per_hour") or 0)
+def fa_over_target(report: Report) -> bool:
+    fa = report.operating_point.point.false_accepts_per_hour
+    target = report.target_fa_per_hour
     return fa is not None and target > 0 and fa > target

@@ -12,7 +12,8 @@ import pytest
 from kwtui.core.data import ambient
 from kwtui.core.data.mixing import active_rms
 from kwtui.core.data.spectrogram import SAMPLE_RATE
-from kwtui.core.stages.evaluate import _hits, choose_operating_point, detection_curve, _support_warnings
+from kwtui.core.report import CurvePoint
+from kwtui.core.stages.evaluate import _hits, best_point, detection_curve, _support_warnings
 
 RATE = SAMPLE_RATE
 
@@ -133,27 +134,26 @@ def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
         keyword_scores[int(position * 10) : int(position * 10) + 3, 0] = score
     curve = detection_curve(ambient_scores, keyword_scores, stream, [0], ["k"], hop_ms, 1000.0, 1.0, [1, 3],
                             [0.5, 0.9, 0.96, 0.98])
-    point = {(p["average_window"], p["threshold"]): p for p in curve}
-    assert point[(1, 0.5)]["false_accepts"] == 3  # 5000-5002 within the refractory period: one detection
-    assert point[(1, 0.9)]["false_accepts"] == 2 and point[(1, 0.96)]["false_accepts"] == 1
-    assert point[(1, 0.9)]["false_reject_rate"] == pytest.approx(1 / 3, abs=1e-3)
-    assert point[(1, 0.96)]["per_keyword_false_reject_rate"] == {"k": pytest.approx(2 / 3, abs=1e-3)}
-    assert point[(3, 0.9)]["false_accepts"] == 1  # averaging 3 windows removes the lone 0.95
-    assert point[(1, 0.9)]["false_accepts_per_hour"] == 2.0
+    point = {(p.average_window, p.threshold): p for p in curve}
+    assert point[(1, 0.5)].false_accepts == 3  # 5000-5002 within the refractory period: one detection
+    assert point[(1, 0.9)].false_accepts == 2 and point[(1, 0.96)].false_accepts == 1
+    assert point[(1, 0.9)].false_reject_rate == pytest.approx(1 / 3, abs=1e-3)
+    assert point[(1, 0.96)].per_keyword_false_reject_rate == {"k": pytest.approx(2 / 3, abs=1e-3)}
+    assert point[(3, 0.9)].false_accepts == 1  # averaging 3 windows removes the lone 0.95
+    assert point[(1, 0.9)].false_accepts_per_hour == 2.0
 
 
 def test_operating_point_is_the_lowest_frr_meeting_the_target():
     def p(window, threshold, fa, frr):
-        return {"average_window": window, "threshold": threshold, "false_accepts": fa,
-                "false_accepts_per_hour": fa / 2.0, "false_reject_rate": frr}
+        return CurvePoint(window, threshold, fa, fa / 2.0, frr, 0)
 
     curve = [p(1, 0.5, 9, 0.01), p(1, 0.9, 1, 0.10), p(3, 0.8, 1, 0.05), p(3, 0.9, 0, 0.08), p(1, 0.99, 0, 0.3)]
-    chosen, met = choose_operating_point(curve, 0.5)
-    assert met and (chosen["average_window"], chosen["threshold"]) == (3, 0.8)
-    chosen, met = choose_operating_point(curve, 0.0)
-    assert met and (chosen["average_window"], chosen["threshold"]) == (3, 0.9)
-    chosen, met = choose_operating_point([p(1, 0.5, 9, 0.01), p(1, 0.9, 4, 0.2)], 0.5)
-    assert not met and chosen["threshold"] == 0.9  # nothing meets it: the fewest false accepts, said so
+    chosen, met = best_point(curve, 0.5)
+    assert met and (chosen.average_window, chosen.threshold) == (3, 0.8)
+    chosen, met = best_point(curve, 0.0)
+    assert met and (chosen.average_window, chosen.threshold) == (3, 0.9)
+    chosen, met = best_point([p(1, 0.5, 9, 0.01), p(1, 0.9, 4, 0.2)], 0.5)
+    assert not met and chosen.threshold == 0.9  # nothing meets it: the fewest false accepts, said so
 
 
 def test_too_little_ambient_audio_is_said_with_how_much_more_is_needed():

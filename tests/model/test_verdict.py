@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from kwtui.core.operating_point import FALLBACK_MAX_FRR, choose_for_target
+from kwtui.core.report import ClassFigures
 from kwtui.core.verdict import judge
-
-
-def _point(threshold, frr, false_accepts, hours, window=1):
-    return {"threshold": threshold, "average_window": window, "false_reject_rate": frr,
-            "false_accepts": false_accepts, "false_accepts_per_hour": false_accepts / hours}
+from tests.helpers.report import operating_point, point as _point, report as report_of
 
 
 def _curve(hours):
@@ -22,7 +19,7 @@ def test_too_little_audio_for_the_target_is_not_measurable_and_falls_back():
     once chose and called meets_target=True), but the fewest false accepts at FRR <= 10 %."""
     choice = choose_for_target(_curve(0.004), 0.5, 0.004)
     assert not choice.meets_target and not choice.measurable
-    assert choice.point["threshold"] == 0.6 and choice.point["false_reject_rate"] <= FALLBACK_MAX_FRR
+    assert choice.point.threshold == 0.6 and choice.point.false_reject_rate <= FALLBACK_MAX_FRR
     assert "not measurable with 0.00 h" in choice.chosen_by
 
 
@@ -30,7 +27,7 @@ def test_a_met_target_that_misses_most_keywords_falls_back():
     hours = 10.0
     curve = [_point(0.5, 0.02, 30, hours), _point(0.999, 0.9, 2, hours)]
     choice = choose_for_target(curve, 0.5, hours)
-    assert not choice.meets_target and choice.measurable and choice.point["threshold"] == 0.5
+    assert not choice.meets_target and choice.measurable and choice.point.threshold == 0.5
     assert "misses 90%" in choice.chosen_by
 
 
@@ -38,15 +35,13 @@ def test_a_met_target_is_kept():
     hours = 10.0
     curve = [_point(0.5, 0.02, 30, hours), _point(0.8, 0.04, 3, hours)]
     choice = choose_for_target(curve, 0.5, hours)
-    assert choice.meets_target and choice.point["threshold"] == 0.8 and choice.chosen_by == "target"
+    assert choice.meets_target and choice.point.threshold == 0.8 and choice.chosen_by == "target"
 
 
-def _report(frr, fa_per_hour, hours, needed, meets, **extra):
-    return {"operating_point": {"false_reject_rate": frr, "false_accepts_per_hour": fa_per_hour,
-                                "meets_target": meets, "per_keyword_false_reject_rate": {"yes": frr},
-                                "false_accepts_by_source": extra.pop("sources", {}),
-                                "false_accepts_by_word": extra.pop("words", {})},
-            "ambient": {"hours": hours}, "target_fa_per_hour": 0.5, "needed_hours": needed, **extra}
+def _report(frr, fa_per_hour, hours, needed, meets, sources=None, words=None, accuracy=None, per_class=None):
+    chosen = _point(0.9, frr, round(fa_per_hour * hours), hours, per_keyword={"yes": frr})
+    op = operating_point(chosen, meets_target=meets, sources=sources, words=words)
+    return report_of(op, hours=hours, needed=needed, accuracy=accuracy, per_class=per_class)
 
 
 def test_verdicts():
@@ -57,7 +52,7 @@ def test_verdicts():
     assert unmeasured.status == "not measurable"
     assert "evaluate.ambient_folders" in unmeasured.next_steps[0] and "0.03 h" in unmeasured.next_steps[0]
     useless = judge(_report(0.66, 0.0, 0.03, 2.0, False, accuracy=0.5,
-                            per_class={"_unknown": {"recall": 0.38}}))
+                            per_class={"_unknown": ClassFigures(0.9, 0.38, 10)}))
     assert useless.status == "not usable"  # misses most keywords: not usable, however little audio
     assert any("_unknown recall 38%" in step for step in useless.next_steps)
     assert len(useless.next_steps) <= 3

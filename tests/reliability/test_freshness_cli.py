@@ -83,14 +83,16 @@ def test_records_are_typed_and_versioned(trained_run):
     """Each record says which stage wrote it, for which settings and classes; a record from a newer kwtui (or of
     another kind) is not trusted: the stage counts as not done and runs again."""
     from kwtui.core.io.records import RECORD_VERSION, StageRecord, load_record
+    from kwtui.core.report import REPORT_VERSION
 
     layout = RunLayout(trained_run)
     for path, kind in ((layout.features_info, "features"), (layout.train_record, "train"),
                        (layout.report_json, "report"), (layout.model_json, "model")):
         record = load_record(path, kind)
-        assert isinstance(record, StageRecord) and record.kind == kind and record.version == RECORD_VERSION
+        version = REPORT_VERSION if kind == "report" else RECORD_VERSION  # a report has its own (kwtui.core.report)
+        assert isinstance(record, StageRecord) and record.kind == kind and record.version == version
         assert record.labels == trained_run.class_names and len(record.fingerprint) == 40
-        assert StageRecord.from_dict({**record.to_dict(), "version": RECORD_VERSION + 1}, kind) is None
+        assert StageRecord.from_dict({**record.to_dict(), "version": version + 1}, kind) is None
         assert StageRecord.from_dict(record.to_dict(), "other") is None
 
 

@@ -65,32 +65,27 @@ def write_results(layout: RunLayout) -> None:
     """The records of a finished run, in the shapes the stages write: train.json, report.json and model.json,
     with the fingerprints of `layout.preset` (so the wizard shows them as up to date)."""
     from kwtui.core.io import records
+    from kwtui.core.report import ClassFigures, CurvePoint
     from tests.helpers.records import minimal_tflite, model_record_fields, write_fresh_records
+    from tests.helpers.report import operating_point, report as report_of
 
     write_fresh_records(layout, run_id="snapshot")
-    matrix = [[18, 1, 1, 0], [2, 16, 2, 0], [1, 1, 17, 1], [0, 0, 1, 39]]
+    matrix = ((18, 1, 1, 0), (2, 16, 2, 0), (1, 1, 17, 1), (0, 0, 1, 39))
     per_class = {}
     for i, name in enumerate(CLASSES):
         predicted = sum(row[i] for row in matrix)
-        per_class[name] = {"precision": round(matrix[i][i] / predicted, 4), "recall": round(matrix[i][i] /
-                           sum(matrix[i]), 4), "support": sum(matrix[i])}
-    curve = [{"average_window": w, "threshold": round(t, 2),
-              "false_reject_rate": round(min(1.0, 0.02 + 0.5 * t ** 4 + 0.02 * w), 4),
-              "per_keyword_false_reject_rate": {"yes": round(min(1.0, 0.5 * t ** 4), 4), "no": round(min(1.0, 0.6 * t ** 4), 4)},
-              "false_accepts": round(60 * (1 - t) ** 2 / w), "misses": 3,
-              "false_accepts_per_hour": round(30 * (1 - t) ** 2 / w, 2)}
+        per_class[name] = ClassFigures(round(matrix[i][i] / predicted, 4), round(matrix[i][i] / sum(matrix[i]), 4),
+                                       sum(matrix[i]))
+    curve = [CurvePoint(w, round(t, 2), round(60 * (1 - t) ** 2 / w), round(30 * (1 - t) ** 2 / w, 2),
+                        round(min(1.0, 0.02 + 0.5 * t ** 4 + 0.02 * w), 4), 3,
+                        {"yes": round(min(1.0, 0.5 * t ** 4), 4), "no": round(min(1.0, 0.6 * t ** 4), 4)})
              for w in (1, 2, 3) for t in [0.5 + 0.05 * k for k in range(10)]]
-    chosen = next(p for p in curve if p["average_window"] == 3 and p["threshold"] == 0.9)
-    report = {"accuracy": 0.8875, "confusion_matrix": {"labels": CLASSES, "rows_true_cols_predicted": matrix},
-              "per_class": per_class, "curve": curve,
-              "threshold_sweep": [p for p in curve if p["average_window"] == 3],
-              "operating_point": {**chosen, "false_reject_rate_ci": [0.05, 0.3], "meets_target": True,
-                                  "chosen_by": "target"},
-              "target_fa_per_hour": 0.5, "ambient": {"hours": 0.02, "seconds": 72.0},
-              "support_warnings": ["ambient audio is 1.2 min: too short to support 0.5 false accepts/h"]}
-    report.update(kind="report", version=records.RECORD_VERSION, fingerprint=records.report_fingerprint(layout),
-                  labels=layout.preset.class_names)
-    (layout.report_json).write_text(json.dumps(report))
+    chosen = next(p for p in curve if p.average_window == 3 and p.threshold == 0.9)
+    report = report_of(operating_point(chosen, keywords=2, frr_ci=(0.05, 0.3)), curve, hours=0.02, needed=0.0,
+                       accuracy=0.8875, labels=tuple(CLASSES), matrix=matrix, per_class=per_class,
+                       support_warnings=("ambient audio is 1.2 min: too short to support 0.5 false accepts/h",),
+                       fingerprint=records.report_fingerprint(layout), preset=layout.preset.name)
+    (layout.report_json).write_text(json.dumps(report.to_dict()))
     model = {**model_record_fields(layout), "quantization": "int8", "model_bytes": 38720, "arena_bytes": 23488, "float_accuracy": 0.8875,
              "tflm_accuracy": 0.8813}
     (layout.run_dir / "model.json").write_text(json.dumps(model))

@@ -97,11 +97,11 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert chosen != picked and app.preset.evaluate.threshold == chosen
         assert app.preset.evaluate.target_fa_per_hour == 0  # picked by hand: the device gets exactly this
         assert "picked by hand" in str(app.query_one("#threshold-choice").render())
-        row = next(r for r in app.steps[4].sweep if r["threshold"] == chosen)
+        row = next(r for r in app.steps[4].sweep if r.threshold == chosen)
         curve = app.query_one("#curve")
         assert curve.target == 0 and "target" not in curve.render().plain.splitlines()[0]  # no target line now
-        if row.get("false_accepts_per_hour") is not None:  # the marker sits on the row picked
-            assert curve.chosen == (row["false_accepts_per_hour"], row["false_reject_rate"])
+        if row.false_accepts_per_hour is not None:  # the marker sits on the row picked
+            assert curve.chosen == (row.false_accepts_per_hour, row.false_reject_rate)
         await pilot.press("ctrl+n")
 
         # 6 Flash: dry run shows the esptool command

@@ -93,10 +93,10 @@ def test_detection_curve_labels_both_ends_and_its_marker_follows_a_hand_picked_p
 
     from textual.app import App, ComposeResult
 
+    from kwtui.core.report import CurvePoint
     from kwtui.tui.widgets.curve import DetectionCurve
 
-    curve = [{"false_accepts_per_hour": fa, "false_reject_rate": frr}
-             for fa, frr in ((0.0, 0.9), (0.5, 0.4), (12.0, 0.2), (3420.0, 0.01))]
+    curve = [CurvePoint(1, 0.5, None, fa, frr, 0) for fa, frr in ((0.0, 0.9), (0.5, 0.4), (12.0, 0.2), (3420.0, 0.01))]
 
     class One(App):
         def compose(self) -> ComposeResult:

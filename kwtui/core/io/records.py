@@ -18,6 +18,7 @@ from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.errors import UserError
 from kwtui.core.registry import command_of
+from kwtui.core.report import REPORT_VERSION, Report
 
 RECORD_VERSION = 1
 FEATURE_FORMAT_VERSION = 8  # bump when the feature files' values change: old folders are regenerated (8: numpy effects)
@@ -66,7 +67,11 @@ def train_run_id(layout: RunLayout) -> str:
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class DetectorSettings:
+    """The threshold and averaging window per keyword that the device and every deployment artifact (model.h, the
+    model partition, ESPHome's manifest) get, and where they came from: the up-to-date evaluation's operating point
+    (kwtui.core.report.OperatingPoint) or the preset's own."""
+
     threshold: float  # keyword 0's (every keyword's when one point serves all)
     average_window: int
     chosen_by: str  # what picked it, in words
@@ -80,24 +85,31 @@ class OperatingPoint:
         return [self.threshold] * count, [self.average_window] * count
 
 
-def operating_point(layout: RunLayout) -> OperatingPoint:
-    """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the ones the
-    up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
+def load_report(layout: RunLayout) -> Report:
+    """The evaluation report of `layout`; UserError (exit 2, one line) when there is none, and StaleReport when it
+    is of another version or unreadable: evaluate again."""
+    data = read_record(layout.report_json)
+    rerun = f"kwtui evaluate {layout.preset.name}"
+    if data is None:
+        raise UserError(f"{layout.report_json}: not evaluated yet: run `{rerun}` first")
+    return Report.from_dict(data, str(layout.report_json), rerun)
+
+
+def detector_settings(layout: RunLayout) -> DetectorSettings:
+    """The threshold and averaging window the device gets: with `evaluate.target_fa_per_hour` > 0, the operating
+    point the up-to-date evaluation picked for that target; otherwise (or before any evaluation) the preset's own."""
     cfg = layout.preset.evaluate
     if cfg.target_fa_per_hour > 0:
-        record = read_record(layout.report_json)
-        chosen = (record or {}).get("operating_point") or {}
-        keywords = len(layout.preset.classes.keywords)
-        if evaluate_status(layout).done and "threshold" in chosen and "average_window" in chosen:
-            thresholds = [float(t) for t in chosen.get("thresholds") or []]
-            windows = [int(w) for w in chosen.get("average_windows") or []]
-            per_keyword = len(thresholds) == len(windows) == keywords
-            return OperatingPoint(float(chosen["threshold"]), int(chosen["average_window"]),
-                                  f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {chosen.get('chosen_by', '')}",
-                                  tuple(thresholds) if per_keyword else (), tuple(windows) if per_keyword else ())
-        return OperatingPoint(cfg.threshold, cfg.average_window,
-                              "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
-    return OperatingPoint(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
+        if evaluate_status(layout).done:
+            op = load_report(layout).operating_point
+            keywords = len(layout.preset.classes.keywords)
+            per_keyword = len(op.thresholds) == len(op.average_windows) == keywords
+            return DetectorSettings(op.point.threshold, op.point.average_window,
+                                    f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {op.chosen_by}",
+                                    op.thresholds if per_keyword else (), op.average_windows if per_keyword else ())
+        return DetectorSettings(cfg.threshold, cfg.average_window,
+                                "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
+    return DetectorSettings(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
 
 
 def model_fingerprint(layout: RunLayout) -> str:
@@ -109,7 +121,7 @@ def model_fingerprint(layout: RunLayout) -> str:
     convert = dataclasses.asdict(preset.convert)
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
     evaluate = dataclasses.asdict(preset.evaluate)
-    op = operating_point(layout)
+    op = detector_settings(layout)
     evaluate.update(threshold=op.threshold, average_window=op.average_window, thresholds=list(op.thresholds),
                     average_windows=list(op.average_windows))
     return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
@@ -162,9 +174,11 @@ class StageRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any], kind: str) -> "StageRecord | None":
         """None for a record of another kind, of a newer kwtui (a version this one cannot read) or without the
-        header (written before records were typed): all of these count as missing, so the stage runs again."""
+        header (written before records were typed): all of these count as missing, so the stage runs again.
+        (A report's version is kwtui.core.report's REPORT_VERSION; evaluate_status refuses any other.)"""
         version = data.get("version")
-        if not isinstance(version, int) or version > RECORD_VERSION or data.get("kind", kind) != kind:
+        newest = REPORT_VERSION if kind == "report" else RECORD_VERSION
+        if not isinstance(version, int) or version > newest or data.get("kind", kind) != kind:
             return None
         fingerprint = data.get("fingerprint", data.get("params_sha1"))
         if not isinstance(fingerprint, str):
@@ -227,6 +241,10 @@ def train_status(layout: RunLayout) -> StageStatus:
 
 
 def evaluate_status(layout: RunLayout) -> StageStatus:
+    data = read_record(layout.report_json)
+    if data is not None and data.get("kind") == "report" and data.get("version") != REPORT_VERSION:
+        return StageStatus("stale", f"{layout.report_json.name} is report version {data.get('version')}; this kwtui "
+                                    f"reads version {REPORT_VERSION}")
     return _status(layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
 
 
@@ -275,18 +293,17 @@ MIN_DETECTED_SHARE = 0.5  # flash / export refuse a model that detects fewer of 
 
 
 def held_out_detected_share(layout: RunLayout) -> float | None:
-    """The share of held-out keyword clips the up-to-date evaluation saw detected at the operating point the
-    device gets (`operating_point`); None without an up-to-date evaluation or when that point is not on its curve."""
+    """The share of held-out keyword clips the up-to-date evaluation saw detected with the settings the device gets
+    (`detector_settings`); None without an up-to-date evaluation or when those settings are not on its curve."""
     if not evaluate_status(layout).done:
         return None
-    report = read_record(layout.report_json) or {}
-    op = operating_point(layout)
-    if op.chosen_by.startswith("evaluation"):
-        frr = (report.get("operating_point") or {}).get("false_reject_rate")
+    report = load_report(layout)
+    settings = detector_settings(layout)
+    if settings.chosen_by.startswith("evaluation"):
+        frr = report.operating_point.point.false_reject_rate
     else:
-        frr = next((p.get("false_reject_rate") for p in report.get("curve") or []
-                    if p.get("average_window") == op.average_window and abs(p.get("threshold", -1) - op.threshold) < 1e-9),
-                   None)
+        frr = next((p.false_reject_rate for p in report.curve if p.average_window == settings.average_window
+                    and abs(p.threshold - settings.threshold) < 1e-9), None)
     return None if frr is None else 1.0 - float(frr)
 
 

@@ -267,7 +267,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     arena, arena_min, quant, compute = model.arena, model.arena_min, model.quant, model.compute
 
     ev_cfg = preset.evaluate
-    op = records.operating_point(layout)
+    op = records.detector_settings(layout)
     thresholds, windows = op.per_keyword(len(preset.classes.keywords))
     meta = {
         "kind": "model",

@@ -222,29 +222,29 @@ def held_out_detection(tflite: bytes, arena: int, cutoff: float, window: int, ma
 # --- the manifest -------------------------------------------------------------------------------------------------
 
 
-def operating_point(layout: RunLayout, stride: int, report: ev.Reporter) -> dict[str, Any]:
-    """ESPHome's cutoff and window: the evaluation's operating point (`records.operating_point`: the fresh
-    evaluation's pick at evaluate.target_fa_per_hour, else the preset's threshold and average_window). ESPHome makes
+def esphome_settings(layout: RunLayout, stride: int, report: ev.Reporter) -> dict[str, Any]:
+    """ESPHome's cutoff and window: the detector settings (`records.detector_settings`: the fresh evaluation's
+    operating point at evaluate.target_fa_per_hour, else the preset's threshold and average_window). ESPHome makes
     one probability every stride x 10 ms; a window evaluated at another hop is rescaled to the same duration."""
     preset = layout.preset
-    point = records.operating_point(layout)
-    if point.chosen_by.startswith("preset") and preset.evaluate.target_fa_per_hour > 0:
+    settings = records.detector_settings(layout)
+    if settings.chosen_by.startswith("preset") and preset.evaluate.target_fa_per_hour > 0:
         report(ev.StageWarning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
                                  f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
                                  f"{preset.evaluate.target_fa_per_hour:g} false accepts/h"))
     step_ms = stride * micro_frontend.STEP_MS
-    window = point.average_window
-    threshold = point.threshold
+    window = settings.average_window
+    threshold = settings.threshold
     if threshold > MAX_CUTOFF:
         threshold = MAX_CUTOFF
-        report(ev.StageWarning(STAGE, f"probability_cutoff {point.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
+        report(ev.StageWarning(STAGE, f"probability_cutoff {settings.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
                                  "runtime can never fire: it averages uint8 probabilities / 256)"))
     if abs(preset.evaluate.hop_ms - step_ms) > 1e-6:
-        window = max(1, int(round(point.average_window * preset.evaluate.hop_ms / step_ms)))
+        window = max(1, int(round(settings.average_window * preset.evaluate.hop_ms / step_ms)))
         report(ev.StageWarning(STAGE, f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
-                                 f"model every {step_ms} ms: sliding_window_size {point.average_window} -> {window} "
+                                 f"model every {step_ms} ms: sliding_window_size {settings.average_window} -> {window} "
                                  f"(same duration); evaluate with hop_ms = {step_ms} for the exact operating point"))
-    return {"threshold": threshold, "average_window": window, "chosen_by": point.chosen_by,
+    return {"threshold": threshold, "average_window": window, "chosen_by": settings.chosen_by,
             "evaluated_hop_ms": preset.evaluate.hop_ms, "step_ms": step_ms}
 
 
@@ -391,7 +391,7 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
             f"export esphome: the streaming model differs from the trained model (mean |difference| "
             f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
             "clips); retrain or report this")
-    point = operating_point(layout, stride, report)
+    point = esphome_settings(layout, stride, report)
     keyword = preset.classes.keywords[0]
     stem = wake_word_file_stem(keyword)
     body = manifest(keyword, f"{stem}.tflite", point["threshold"], point["average_window"], arena)

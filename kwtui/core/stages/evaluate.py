@@ -32,13 +32,14 @@ from kwtui.core import stats
 from kwtui.core.data import noise as noise_files
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.operating_point import choose_for_target, choose_operating_point
+from kwtui.core.operating_point import best_point, choose_for_target
 from kwtui.core.postprocess import detect_indices, keyword_means, moving_mean
 from kwtui.core.data import micro_frontend
 from kwtui.core.device import esphome_rules
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
-from kwtui.core.verdict import judge
+from kwtui.core.report import (AmbientAudio, ClassFigures, ConfusionMatrix, CurvePoint, KeywordPlacements,
+                               KeywordPoint, OperatingPoint, Report)
 
 STAGE = "evaluate"
 CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)
@@ -144,25 +145,21 @@ def _micro_windows(chunks: Iterable[np.ndarray], hop: int) -> Iterable[np.ndarra
             at += step
 
 
-def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool) -> dict[str, Any]:
+def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str],
+                          sigmoid: bool) -> tuple[float | None, ConfusionMatrix, dict[str, ClassFigures]]:
+    """(accuracy, confusion matrix, precision / recall / support per class) on the isolated test clips."""
     predicted = (probs[:, 0] >= 0.5).astype(int) if sigmoid else probs.argmax(axis=1)
     n = len(names)
     confusion = np.zeros((n, n), dtype=int)
     np.add.at(confusion, (labels, predicted), 1)
-    per_class = {}
+    per_class: dict[str, ClassFigures] = {}
     for i, name in enumerate(names):
         tp = int(confusion[i, i])
         predicted_i, actual_i = int(confusion[:, i].sum()), int(confusion[i].sum())
-        per_class[name] = {
-            "precision": round(tp / predicted_i, 4) if predicted_i else None,
-            "recall": round(tp / actual_i, 4) if actual_i else None,
-            "support": actual_i,
-        }
-    return {
-        "accuracy": round(float(np.mean(predicted == labels)), 4) if len(labels) else None,
-        "confusion_matrix": {"labels": names, "rows_true_cols_predicted": confusion.tolist()},
-        "per_class": per_class,
-    }
+        per_class[name] = ClassFigures(round(tp / predicted_i, 4) if predicted_i else None,
+                                       round(tp / actual_i, 4) if actual_i else None, actual_i)
+    accuracy = round(float(np.mean(predicted == labels)), 4) if len(labels) else None
+    return accuracy, ConfusionMatrix(tuple(names), tuple(tuple(int(v) for v in row) for row in confusion)), per_class
 
 
 def _resolve(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
@@ -277,9 +274,18 @@ def _hits(detected_at: np.ndarray, detected_class: np.ndarray, stream: ambient.S
     return hit
 
 
+def _per_hour(false_accepts: int | None, hours: float) -> float | None:
+    return round(false_accepts / hours, 3) if false_accepts is not None and hours > 0 else None
+
+
+def _miss_rate(hit: np.ndarray) -> float | None:
+    """The share of placed keywords missed."""
+    return round(float(np.mean(~hit)), 4) if len(hit) else None
+
+
 def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
                     keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
-                    hours: float, windows: Iterable[int], thresholds: Iterable[float]) -> list[dict[str, Any]]:
+                    hours: float, windows: Iterable[int], thresholds: Iterable[float]) -> list[CurvePoint]:
     """One point per (averaging window, threshold): false accepts on the ambient stream, misses of the placed
     keywords, through exactly the firmware's post-processing."""
     hop = int(round(hop_ms * SAMPLE_RATE / 1000))
@@ -298,19 +304,14 @@ def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, key
                         keyword_stream, hop, window)
             per_keyword = {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords)
                            if np.any(placed == i)}
-            points.append({
-                "average_window": window, "threshold": threshold, "false_accepts": fa,
-                "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
-                "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
-                "per_keyword_false_reject_rate": per_keyword,
-                "misses": int(np.sum(~hit)),
-            })
+            points.append(CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)),
+                                     per_keyword))
     return points
 
 
 def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
                   index: int, hop_ms: float, refractory_ms: float, hours: float, windows: Iterable[int],
-                  thresholds: Iterable[float]) -> list[dict[str, Any]]:
+                  thresholds: Iterable[float]) -> list[CurvePoint]:
     """One keyword's own curve: its false accepts on the ambient stream and its misses, with the post-processing
     watching that keyword alone, for every (averaging window, threshold)."""
     hop = int(round(hop_ms * SAMPLE_RATE / 1000))
@@ -326,12 +327,7 @@ def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keywo
             at, cls = (detect_indices(keyword_means_, [index], hop_ms, threshold, refractory_ms, True)
                        if keyword_means_ is not None else (np.zeros(0, int), np.zeros(0, int)))
             hit = _hits(at, np.asarray(cls), keyword_stream, hop, window)[mine]
-            points.append({
-                "average_window": window, "threshold": threshold, "false_accepts": fa,
-                "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
-                "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
-                "misses": int(np.sum(~hit)),
-            })
+            points.append(CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit))))
     return points
 
 
@@ -349,39 +345,34 @@ def placement_hits(keyword_scores_: np.ndarray, keyword_stream: ambient.Stream, 
 
 def combined_point(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
                    keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
-                   hours: float, thresholds: list[float], windows: list[int]) -> dict[str, Any]:
+                   hours: float, thresholds: list[float], windows: list[int]) -> CurvePoint:
     """What the device gets with a threshold and window per keyword: every keyword watched at once, through the
-    firmware's post-processing (the highest candidate wins, one refractory period for all)."""
+    firmware's post-processing (the highest candidate wins, one refractory period for all). Its threshold and
+    window are keyword 0's."""
     placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
     fa = None
     if len(ambient_scores):
         fa = len(detect_indices(keyword_means(ambient_scores, keyword_indices, windows), keyword_indices, hop_ms,
                                 thresholds, refractory_ms, True)[0])
     hit = placement_hits(keyword_scores_, keyword_stream, keyword_indices, hop_ms, refractory_ms, thresholds, windows)
-    return {
-        "average_window": windows[0], "threshold": thresholds[0],
-        "average_windows": list(windows), "thresholds": list(thresholds), "false_accepts": fa,
-        "false_accepts_per_hour": round(fa / hours, 3) if fa is not None and hours > 0 else None,
-        "false_reject_rate": round(float(np.mean(~hit)), 4) if len(hit) else None,
-        "per_keyword_false_reject_rate": {kw: round(float(np.mean(~hit[placed == i])), 4)
-                                          for i, kw in enumerate(keywords) if np.any(placed == i)},
-        "misses": int(np.sum(~hit)),
-    }
+    return CurvePoint(windows[0], thresholds[0], fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)),
+                      {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords)
+                       if np.any(placed == i)})
 
 
 def choose_per_keyword(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
                        keywords: list[str], hop_ms: float, refractory_ms: float, hours: float, windows: list[int],
-                       thresholds: list[float], target: float) -> tuple[list[dict[str, Any]], bool]:
+                       thresholds: list[float], target: float) -> tuple[list[KeywordPoint], bool]:
     """Each keyword's own operating point, for an equal share of the target rate (target / keywords): the lowest
     miss rate at or under it, else the fewest false accepts. -> (points in keyword order, every share met)"""
     share = target / len(keywords)
-    chosen, all_met = [], True
+    chosen: list[KeywordPoint] = []
+    all_met = True
     for index in range(len(keywords)):
         curve = keyword_curve(ambient_scores, keyword_scores_, keyword_stream, index, hop_ms, refractory_ms, hours,
                               windows, thresholds)
         choice = choose_for_target(curve, share, hours)
-        chosen.append({**choice.point, "met": choice.meets_target, "chosen_by": choice.chosen_by,
-                       "share_fa_per_hour": round(share, 4)})
+        chosen.append(KeywordPoint(choice.point, choice.meets_target, choice.chosen_by, round(share, 4)))
         all_met &= choice.meets_target
     return chosen, all_met
 
@@ -421,7 +412,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     names = ["_other", keywords[0]] if sigmoid else list(preset.class_names)
 
     probs = predict_chunks(model, test.paths, load_batch, cancel, report, "test clips")
-    result = classification_report(probs, test.labels, names, sigmoid)
+    accuracy, confusion, per_class = classification_report(probs, test.labels, names, sigmoid)
 
     material = held_out_material(preset, info, test, layout.features_dir, report)
     seed = preset.features.seed
@@ -443,92 +434,75 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
                             cfg.refractory_ms, hours, windows, thresholds)
     target = cfg.target_fa_per_hour
-    per_keyword_points: dict[str, Any] = {}
+    per_keyword_points: dict[str, KeywordPoint] | None = None
     if target > 0 and len(keyword_indices) > 1:  # command words: a threshold and window per keyword
         points, met = choose_per_keyword(ambient_scores, keyword_scores_, keyword_plan, keywords, cfg.hop_ms,
                                          cfg.refractory_ms, hours, list(windows), list(thresholds), target)
+        chosen_thresholds = [p.point.threshold for p in points]
+        chosen_windows = [p.point.average_window for p in points]
         chosen = combined_point(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
-                                cfg.refractory_ms, hours, [p["threshold"] for p in points],
-                                [p["average_window"] for p in points])
-        met = met and chosen["false_accepts_per_hour"] is not None and chosen["false_accepts_per_hour"] <= target
-        per_keyword_points = {kw: p for kw, p in zip(keywords, points, strict=True)}
+                                cfg.refractory_ms, hours, chosen_thresholds, chosen_windows)
+        met = met and chosen.false_accepts_per_hour is not None and chosen.false_accepts_per_hour <= target
+        per_keyword_points = dict(zip(keywords, points, strict=True))
         reasons: dict[str, list[str]] = {}  # each fallback reason once, with the keywords it applies to
-        for kw, p in per_keyword_points.items():
-            if not p["met"]:
-                reasons.setdefault(p["chosen_by"].replace(f"{p['share_fa_per_hour']:g} FA/h", "its share"), []).append(kw)
+        for kw, kp in per_keyword_points.items():
+            if not kp.met:
+                reasons.setdefault(kp.chosen_by.replace(f"{kp.share_fa_per_hour:g} FA/h", "its share"), []).append(kw)
         chosen_by = ("target, per keyword" if met else "per keyword (a share of the target each); " + "; ".join(
             f"{', '.join(kws)}: {why}" for why, kws in reasons.items()))
-    elif target > 0:
-        choice = choose_for_target(curve, target, hours)
-        chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
     else:
-        chosen = next(p for p in curve if p["average_window"] == cfg.average_window
-                      and abs(p["threshold"] - cfg.threshold) < 1e-9)
-        met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
+        if target > 0:
+            choice = choose_for_target(curve, target, hours)
+            chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
+        else:
+            chosen = next(p for p in curve if p.average_window == cfg.average_window
+                          and abs(p.threshold - cfg.threshold) < 1e-9)
+            met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
+        chosen_thresholds = [chosen.threshold] * len(keyword_indices)
+        chosen_windows = [chosen.average_window] * len(keyword_indices)
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
-    sources = _false_accept_sources(ambient_scores, chosen, ambient_plan, keyword_indices, cfg.hop_ms,
-                                    cfg.refractory_ms, hop)
+    sources = _false_accept_sources(ambient_scores, chosen_thresholds, chosen_windows, ambient_plan, keyword_indices,
+                                    cfg.hop_ms, cfg.refractory_ms, hop)
     needed = ambient.needed_hours(target)
     support_warnings = _support_warnings(hours, target, needed, per_keyword_clips, material)
     for message in support_warnings:
         report(ev.StageWarning(STAGE, message))
-    op = {
-        **chosen,
-        "refractory_ms": cfg.refractory_ms, "hop_ms": cfg.hop_ms,
-        "chosen_by": chosen_by, "meets_target": met,
-        "false_reject_rate_ci": _rounded(stats.wilson_interval(chosen["misses"], len(placed)), 4),
-        "per_keyword_false_reject_rate_ci": {
+    op = OperatingPoint(
+        chosen, tuple(chosen_thresholds), tuple(chosen_windows), cfg.refractory_ms, cfg.hop_ms, chosen_by, met,
+        false_reject_rate_ci=_rounded(stats.wilson_interval(chosen.misses, len(placed)), 4),
+        per_keyword_false_reject_rate_ci={
             kw: _rounded(stats.wilson_interval(int(round(frr * per_keyword_clips[kw])), per_keyword_clips[kw]), 4)
-            for kw, frr in chosen["per_keyword_false_reject_rate"].items()},
-        "per_keyword_clips": per_keyword_clips,
-        "false_accepts_per_hour_ci": (_rounded(stats.poisson_rate_interval(chosen["false_accepts"], hours), 3)
-                                      if chosen["false_accepts"] is not None else None),
-        "false_accepts_by_source": sources["by_kind"],
-        "false_accepts_by_word": sources["by_word"],
-        "thresholds": chosen.get("thresholds") or [chosen["threshold"]] * len(keyword_indices),
-        "average_windows": chosen.get("average_windows") or [chosen["average_window"]] * len(keyword_indices),
-        **({"per_keyword_points": per_keyword_points} if per_keyword_points else {}),
-    }
+            for kw, frr in (chosen.per_keyword_false_reject_rate or {}).items()},
+        per_keyword_clips=per_keyword_clips,
+        false_accepts_per_hour_ci=(_rounded(stats.poisson_rate_interval(chosen.false_accepts, hours), 3)
+                                   if chosen.false_accepts is not None else None),
+        false_accepts_by_source=sources["by_kind"], false_accepts_by_word=sources["by_word"],
+        per_keyword_points=per_keyword_points)
     held_out = source != layout.final_model
-    report_data = {
-        "kind": "report",
-        "version": records.RECORD_VERSION,
-        "fingerprint": records.report_fingerprint(layout),
-        "labels": preset.class_names,
-        "preset": preset.name,
-        "model": str(source),
-        "test_held_out": held_out,
-        "note": "" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
-        "test_clips": len(test),
-        **result,
-        "ambient": {
-            "seconds": round(ambient_plan.seconds, 1), "hours": round(hours, 4),
-            "seconds_by_kind": ambient_plan.seconds_by_kind(),
-            "sources": {"other_word_clips": len(material.words), "speech_regions": len(material.speech),
-                        "noise_regions": len(material.noise), "recordings": len(material.recordings)},
-            "snr_db": list(snr), "windows": int(len(ambient_scores)),
-        },
-        "keyword_placements": {"clips": len(placed), "per_keyword": per_keyword_clips,
-                               "seconds": round(keyword_plan.seconds, 1)},
-        "target_fa_per_hour": target,
-        "needed_hours": round(needed, 2),
-        "support_warnings": support_warnings,
-        "operating_point": op,
-        "curve": curve,
-        "threshold_sweep": [p for p in curve if p["average_window"] == chosen["average_window"]],
-    }
-    verdict = judge(report_data)
-    report_data = {"verdict": verdict.to_dict(), **report_data}
-    write_reports(layout, report_data)
+    evaluation = Report(
+        fingerprint=records.report_fingerprint(layout), labels=tuple(preset.class_names), preset=preset.name,
+        model=str(source), test_held_out=held_out,
+        note="" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
+        test_clips=len(test), accuracy=accuracy, confusion_matrix=confusion, per_class=per_class,
+        ambient=AmbientAudio(
+            round(ambient_plan.seconds, 1), round(hours, 4), ambient_plan.seconds_by_kind(),
+            {"other_word_clips": len(material.words), "speech_regions": len(material.speech),
+             "noise_regions": len(material.noise), "recordings": len(material.recordings)},
+            snr, int(len(ambient_scores))),
+        keyword_placements=KeywordPlacements(len(placed), per_keyword_clips, round(keyword_plan.seconds, 1)),
+        target_fa_per_hour=target, needed_hours=round(needed, 2), support_warnings=tuple(support_warnings),
+        operating_point=op, curve=tuple(curve))
+    verdict = evaluation.verdict
+    write_reports(layout, evaluation)
     summary = {
         "verdict": verdict.line(),
         "next_steps": verdict.next_steps,
-        "accuracy": result["accuracy"],
-        "threshold": chosen["threshold"],
-        "average_window": chosen["average_window"],
-        "false_reject_rate": chosen["false_reject_rate"],
-        "false_accepts_per_hour": chosen["false_accepts_per_hour"],
+        "accuracy": accuracy,
+        "threshold": chosen.threshold,
+        "average_window": chosen.average_window,
+        "false_reject_rate": chosen.false_reject_rate,
+        "false_accepts_per_hour": chosen.false_accepts_per_hour,
         "ambient_hours": round(hours, 3),
         "target_fa_per_hour": target,
         "meets_target": met,
@@ -538,21 +512,20 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "report": str(layout.report_txt),
         "seconds": round(time.monotonic() - started, 1),
     }
-    report(ev.Metric(STAGE, "test_accuracy", float(result["accuracy"])))
+    report(ev.Metric(STAGE, "test_accuracy", float(accuracy) if accuracy is not None else float("nan")))
     report(ev.Finished(STAGE, summary))
     return summary
 
 
-def _false_accept_sources(scores: np.ndarray, point: dict[str, Any], stream: ambient.Stream,
+def _false_accept_sources(scores: np.ndarray, thresholds: list[float], windows: list[int], stream: ambient.Stream,
                           keyword_indices: list[int], hop_ms: float, refractory_ms: float,
                           hop: int) -> dict[str, dict[str, int]]:
-    """Where the operating point's false accepts happened: by kind of audio, and by other word (near misses)."""
+    """Where the operating point's false accepts (a threshold and window per keyword) happened: by kind of audio,
+    and by other word (near misses)."""
     by_kind: dict[str, int] = {}
     by_word: dict[str, int] = {}
     if not len(scores):
         return {"by_kind": by_kind, "by_word": by_word}
-    windows = point.get("average_windows") or point["average_window"]
-    thresholds = point.get("thresholds") or point["threshold"]
     at, _ = detect_indices(keyword_means(scores, keyword_indices, windows), keyword_indices, hop_ms, thresholds,
                            refractory_ms, True)
     middles = [int(index) * hop + CLIP_SAMPLES // 2 for index in at]  # the middle of each window
@@ -563,8 +536,8 @@ def _false_accept_sources(scores: np.ndarray, point: dict[str, Any], stream: amb
     return {"by_kind": by_kind, "by_word": dict(sorted(by_word.items(), key=lambda kv: -kv[1]))}
 
 
-def _rounded(interval: tuple[float, float] | None, digits: int) -> list[float] | None:
-    return None if interval is None else [round(interval[0], digits), round(interval[1], digits)]
+def _rounded(interval: tuple[float, float] | None, digits: int) -> tuple[float, float] | None:
+    return None if interval is None else (round(interval[0], digits), round(interval[1], digits))
 
 
 def _support_warnings(hours: float, target: float, needed: float, clips: dict[str, int],
@@ -595,74 +568,75 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _interval(ci: list[float] | None) -> str:
+def _interval(ci: tuple[float, float] | None) -> str:
     return "-" if not ci else f"{ci[0]:g}-{ci[1]:g}"
 
 
-def report_text(data: dict[str, Any]) -> str:
-    verdict = data.get("verdict") or judge(data).to_dict()
-    lines = [verdict["line"], *(f"  next: {step}" for step in verdict["next_steps"]), "",
-             f"kwtui evaluation: {data['preset']}", f"model: {data['model']}"]
-    if not data["test_held_out"]:
-        lines.append(f"NOTE: {data['note']}")
-    lines.append(f"isolated test clips: {data['test_clips']}   accuracy: {_fmt(data['accuracy'])}")
+def report_text(data: Report) -> str:
+    verdict = data.verdict
+    lines = [verdict.line(), *(f"  next: {step}" for step in verdict.next_steps), "",
+             f"kwtui evaluation: {data.preset}", f"model: {data.model}"]
+    if not data.test_held_out:
+        lines.append(f"NOTE: {data.note}")
+    lines.append(f"isolated test clips: {data.test_clips}   accuracy: {_fmt(data.accuracy)}")
     lines += ["", f"{'class':<16}{'precision':>10}{'recall':>10}{'support':>9}"]
-    for name, row in data["per_class"].items():
-        lines.append(f"{name:<16}{_fmt(row['precision']):>10}{_fmt(row['recall']):>10}{row['support']:>9}")
-    cm = data["confusion_matrix"]
-    width = max(8, *(len(n) + 1 for n in cm["labels"]))
+    for name, figures in data.per_class.items():
+        lines.append(f"{name:<16}{_fmt(figures.precision):>10}{_fmt(figures.recall):>10}{figures.support:>9}")
+    cm = data.confusion_matrix
+    width = max(8, *(len(n) + 1 for n in cm.labels))
     lines += ["", "confusion matrix (rows: true, columns: predicted)"]
-    lines.append(" " * width + "".join(f"{n:>{width}}" for n in cm["labels"]))
-    for name, row in zip(cm["labels"], cm["rows_true_cols_predicted"]):
-        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
-    op, amb, kp = data["operating_point"], data["ambient"], data["keyword_placements"]
-    kinds = ", ".join(f"{k} {v:g} s" for k, v in amb["seconds_by_kind"].items())
-    target = data["target_fa_per_hour"]
+    lines.append(" " * width + "".join(f"{n:>{width}}" for n in cm.labels))
+    for name, cells in zip(cm.labels, cm.rows_true_cols_predicted):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in cells))
+    op, amb, kp = data.operating_point, data.ambient, data.keyword_placements
+    point = op.point
+    kinds = ", ".join(f"{k} {v:g} s" for k, v in amb.seconds_by_kind.items())
+    target = data.target_fa_per_hour
     lines += [
         "",
-        f"ambient audio (held out): {amb['hours']:.3f} h = {amb['seconds']:g} s ({kinds}); speech over noise at "
-        f"{amb['snr_db'][0]:g}-{amb['snr_db'][1]:g} dB SNR; {amb['windows']} windows",
-        f"keywords placed inside ambient audio: {kp['clips']} held-out clips "
-        + "(" + ", ".join(f"{k} {n}" for k, n in kp["per_keyword"].items()) + ")",
+        f"ambient audio (held out): {amb.hours:.3f} h = {amb.seconds:g} s ({kinds}); speech over noise at "
+        f"{amb.snr_db[0]:g}-{amb.snr_db[1]:g} dB SNR; {amb.windows} windows",
+        f"keywords placed inside ambient audio: {kp.clips} held-out clips "
+        + "(" + ", ".join(f"{k} {n}" for k, n in kp.per_keyword.items()) + ")",
         "",
-        (f"operating point ({op['chosen_by']}" + (f", target {target:g} FA/h" if target > 0 else "") + "): "
-         + (f"threshold {op['threshold']:g}, average of last {op['average_window']}, "
-            if "per_keyword_points" not in op else "a threshold and window per keyword (below), ")
-         + f"refractory {op['refractory_ms']:.0f} ms, hop {op['hop_ms']:.0f} ms"),
-        *(f"    {kw}: threshold {p['threshold']:g}, average of last {p['average_window']} (alone: FRR "
-          f"{_fmt(p['false_reject_rate'])}, {_fmt(p['false_accepts'], 'd')} false accepts; its share "
-          f"{p['share_fa_per_hour']:g} FA/h{'' if p['met'] else ' not met'})"
-          for kw, p in op.get("per_keyword_points", {}).items()),
-        f"  false reject rate: {_fmt(op['false_reject_rate'])} (95 % CI {_interval(op.get('false_reject_rate_ci'))})",
-        *(f"    {kw}: {_fmt(v)} of {op['per_keyword_clips'].get(kw, '?')} "
-          f"(95 % CI {_interval(op['per_keyword_false_reject_rate_ci'].get(kw))})"
-          for kw, v in op["per_keyword_false_reject_rate"].items()),
-        f"  false accepts: {_fmt(op['false_accepts'], 'd')} in {amb['hours']:.3f} h = "
-        f"{_fmt(op['false_accepts_per_hour'], '.2f')} per hour (95 % CI {_interval(op.get('false_accepts_per_hour_ci'))})",
-        "  by source: " + (", ".join(f"{k} {v}" for k, v in op["false_accepts_by_source"].items()) or "none")
-        + ("; other words: " + ", ".join(f"{k} {v}" for k, v in list(op["false_accepts_by_word"].items())[:8])
-           if op["false_accepts_by_word"] else ""),
-        *(f"  WARNING: {w}" for w in data.get("support_warnings", [])),
+        (f"operating point ({op.chosen_by}" + (f", target {target:g} FA/h" if target > 0 else "") + "): "
+         + (f"threshold {point.threshold:g}, average of last {point.average_window}, "
+            if op.per_keyword_points is None else "a threshold and window per keyword (below), ")
+         + f"refractory {op.refractory_ms:.0f} ms, hop {op.hop_ms:.0f} ms"),
+        *(f"    {kw}: threshold {p.point.threshold:g}, average of last {p.point.average_window} (alone: FRR "
+          f"{_fmt(p.point.false_reject_rate)}, {_fmt(p.point.false_accepts, 'd')} false accepts; its share "
+          f"{p.share_fa_per_hour:g} FA/h{'' if p.met else ' not met'})"
+          for kw, p in (op.per_keyword_points or {}).items()),
+        f"  false reject rate: {_fmt(point.false_reject_rate)} (95 % CI {_interval(op.false_reject_rate_ci)})",
+        *(f"    {kw}: {_fmt(v)} of {op.per_keyword_clips.get(kw, '?')} "
+          f"(95 % CI {_interval(op.per_keyword_false_reject_rate_ci.get(kw))})"
+          for kw, v in (point.per_keyword_false_reject_rate or {}).items()),
+        f"  false accepts: {_fmt(point.false_accepts, 'd')} in {amb.hours:.3f} h = "
+        f"{_fmt(point.false_accepts_per_hour, '.2f')} per hour (95 % CI {_interval(op.false_accepts_per_hour_ci)})",
+        "  by source: " + (", ".join(f"{k} {v}" for k, v in op.false_accepts_by_source.items()) or "none")
+        + ("; other words: " + ", ".join(f"{k} {v}" for k, v in list(op.false_accepts_by_word.items())[:8])
+           if op.false_accepts_by_word else ""),
+        *(f"  WARNING: {w}" for w in data.support_warnings),
         "",
         "best FRR at each false-accept rate (whole curve in report.json)",
         f"{'FA/h at most':>13}{'FRR':>8}{'threshold':>11}{'window':>8}",
     ]
     for limit in (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0):
-        point, met = choose_operating_point(data["curve"], limit)
+        best, met = best_point(list(data.curve), limit)
         if met:
-            lines.append(f"{limit:>13g}{_fmt(point['false_reject_rate']):>8}{point['threshold']:>11g}"
-                         f"{point['average_window']:>8}")
+            lines.append(f"{limit:>13g}{_fmt(best.false_reject_rate):>8}{best.threshold:>11g}"
+                         f"{best.average_window:>8}")
         else:
             lines.append(f"{limit:>13g}{'-':>8}{'':>11}{'':>8}")
-    lines += ["", f"threshold sweep at average window {op['average_window']}",
+    lines += ["", f"threshold sweep at average window {point.average_window}",
               f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}"]
-    for row in data["threshold_sweep"]:
-        lines.append(f"{row['threshold']:>10g}{_fmt(row['false_reject_rate']):>8}"
-                     f"{_fmt(row['false_accepts_per_hour'], '.2f'):>10}")
+    for row in data.threshold_sweep:
+        lines.append(f"{row.threshold:>10g}{_fmt(row.false_reject_rate):>8}"
+                     f"{_fmt(row.false_accepts_per_hour, '.2f'):>10}")
     return "\n".join(lines) + "\n"
 
 
-def write_reports(layout: RunLayout, data: dict[str, Any]) -> None:
+def write_reports(layout: RunLayout, data: Report) -> None:
     """report.txt and its record report.json, committed as one unit."""
     writer.write_files({layout.report_txt: report_text(data).encode("utf-8"),
-                        layout.report_json: (json.dumps(data, indent=2) + "\n").encode("utf-8")})
+                        layout.report_json: (json.dumps(data.to_dict(), indent=2) + "\n").encode("utf-8")})

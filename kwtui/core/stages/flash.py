@@ -120,7 +120,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
 def model_image_from_run(layout: RunLayout) -> bytes:
     tflite, meta = load_converted_model(layout)
     post = layout.preset.evaluate
-    op = records.operating_point(layout)
+    op = records.detector_settings(layout)
     try:
         thresholds, windows = op.per_keyword(int(meta["num_keywords"]))
         return build_model_image(

@@ -12,8 +12,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
 
 from kwtui.core.events import Progress, Started, StageWarning
+from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
+from kwtui.core.errors import UserError
+from kwtui.core.report import CurvePoint, OperatingPoint, Report
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.features import StageStep
@@ -51,9 +54,10 @@ class EvaluateStep(StageStep):
 
     def __init__(self) -> None:
         super().__init__()
-        self.report: dict[str, Any] | None = None
+        self.report: Report | None = None
+        self.accuracy: float | None = None
         self.model_info: dict[str, Any] | None = None
-        self.sweep: list[dict[str, Any]] = []
+        self.sweep: list[CurvePoint] = []
         self.threshold: float = 0.9
         self.average_window: int = 3
         self.target: float = 0.5  # evaluate.target_fa_per_hour; 0 once a point is picked by hand
@@ -167,7 +171,12 @@ class EvaluateStep(StageStep):
         """Only results made for the settings on screen: a stale report or model is named, never shown."""
         statuses = self.wizard.stage_statuses() or {}
         evaluated, converted = statuses.get("evaluate"), statuses.get("convert")
-        report = read_json(layout.report_json) if evaluated is not None and evaluated.done else None
+        report, unreadable = None, ""
+        if evaluated is not None and evaluated.done:
+            try:
+                report = records.load_report(layout)
+            except UserError as exc:  # another version, or unreadable: evaluate again
+                unreadable = str(exc)
         self.model_info = read_json(layout.model_json) if converted is not None and converted.done else None
         if report is None:
             self.query_one("#verdict", Label).display = False
@@ -176,9 +185,9 @@ class EvaluateStep(StageStep):
             self.query_one("#sweep", DataTable).clear(columns=True)
             self.sweep = []
         if report is None:
-            why = evaluated.reason if evaluated is not None else "a setting on screen is invalid"
-            self.query_one("#threshold-choice", Label).update(
-                f"[yellow]out of date: {why}[/]" if evaluated is not None and evaluated.state == "stale" else why)
+            why = unreadable or (evaluated.reason if evaluated is not None else "a setting on screen is invalid")
+            stale = bool(unreadable) or (evaluated is not None and evaluated.state == "stale")
+            self.query_one("#threshold-choice", Label).update(f"[yellow]out of date: {why}[/]" if stale else why)
         if report and report != self.report:
             self.show_report(report)
         self.report = report
@@ -186,27 +195,25 @@ class EvaluateStep(StageStep):
             self.show_threshold()
         self.show_convert(layout, converted)
 
-    def show_report(self, report: dict[str, Any]) -> None:
+    def show_report(self, report: Report) -> None:
         verdict = self.query_one("#verdict", Label)
         verdict.update(verdict_markup(report))
         verdict.display = True
         self.show_confusion(report)
-        op = report.get("operating_point") or {}
-        self.query_one("#curve", DetectionCurve).show(list(report.get("curve") or []), op,
-                                                      float(report.get("target_fa_per_hour") or 0))
-        if self.target > 0 and "threshold" in op:  # the evaluation picked the point for the target
-            self.threshold, self.average_window = float(op["threshold"]), int(op["average_window"])
-        self.sweep = list(report.get("threshold_sweep") or [])
+        op = report.operating_point
+        self.query_one("#curve", DetectionCurve).show(list(report.curve), op.point, report.target_fa_per_hour)
+        if self.target > 0:  # the evaluation picked the point for the target
+            self.threshold, self.average_window = op.point.threshold, op.point.average_window
+        self.sweep = list(report.threshold_sweep)
         sweep = self.query_one("#sweep", DataTable)
         sweep.clear(columns=True)
         sweep.add_columns("thr", "FRR", "FA/h")
         for row in self.sweep:
-            sweep.add_row(f"{row['threshold']:g}", percent(row.get("false_reject_rate")),
-                          _rate(row.get("false_accepts_per_hour")))
+            sweep.add_row(f"{row.threshold:g}", percent(row.false_reject_rate), _rate(row.false_accepts_per_hour))
         if self.sweep:
-            chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i]["threshold"] - self.threshold))
+            chosen = min(range(len(self.sweep)), key=lambda i: abs(self.sweep[i].threshold - self.threshold))
             sweep.move_cursor(row=chosen, scroll=False)  # arrows scroll it into view
-        self.accuracy = report.get("accuracy")
+        self.accuracy = report.accuracy
         self.show_threshold()
 
     def on_resize(self) -> None:
@@ -215,13 +222,12 @@ class EvaluateStep(StageStep):
         if self.report:
             self.show_confusion(self.report)
 
-    def show_confusion(self, report: dict[str, Any]) -> None:
+    def show_confusion(self, report: Report) -> None:
         """Every class name whole: the columns carry the names where they fit the width, else the rows' numbers
         (rows "1 yes", "2 no", ...), never names cut to "_unkno"."""
-        confusion = report.get("confusion_matrix") or {}
-        classes = list(confusion.get("labels") or [])
-        rows = confusion.get("rows_true_cols_predicted") or []
-        per_class = report.get("per_class") or {}
+        classes = list(report.confusion_matrix.labels)
+        rows = report.confusion_matrix.rows_true_cols_predicted
+        per_class = report.per_class
         digits = max((len(str(v)) for row in rows for v in row), default=1)
         named = sum(max(len(c), digits) + 2 for c in classes) + max(map(len, classes), default=0) + 2 + 14
         stacked = self.query_one("#eval-tables", Horizontal).has_class("stacked")
@@ -232,8 +238,9 @@ class EvaluateStep(StageStep):
         table.clear(columns=True)
         table.add_columns("", *(str(k + 1) for k in range(len(classes))) if numbered else classes, "prec", "recall")
         for name, label, row in zip(classes, labels, rows):
-            item = per_class.get(name, {})
-            table.add_row(label, *map(str, row), percent(item.get("precision")), percent(item.get("recall")))
+            item = per_class.get(name)
+            table.add_row(label, *map(str, row), percent(item.precision if item else None),
+                          percent(item.recall if item else None))
         self.query_one("#confusion-title", Label).update(
             "confusion: true x predicted" + (" (by row number)" if numbered else "") + ", precision, recall")
 
@@ -241,7 +248,7 @@ class EvaluateStep(StageStep):
         if event.data_table.id == "sweep" and event.data_table.has_focus and 0 <= event.cursor_row < len(self.sweep):
             # only a user moving through the table picks: filling it (and its first cursor) is no choice
             row = self.sweep[event.cursor_row]
-            threshold, window = float(row.get("threshold", self.threshold)), int(row.get("average_window", 1))
+            threshold, window = row.threshold, row.average_window
             if abs(threshold - self.threshold) < 1e-9 and window == self.average_window:
                 return  # the cursor put on the current point (a refresh), not a choice
             self.threshold, self.average_window, self.target = threshold, window, 0.0  # picked by hand
@@ -261,34 +268,33 @@ class EvaluateStep(StageStep):
     def show_threshold(self) -> None:
         """The operating point: how it was chosen, FRR per keyword with its interval, false accepts per hour with
         the hours of ambient audio behind them, and what the audio cannot support."""
-        report = self.report or {}
-        op = report.get("operating_point") or {}
-        if self.target > 0 and op.get("per_keyword_points"):
+        report = self.report
+        op = report.operating_point if report is not None else None
+        if report is not None and op is not None and self.target > 0 and op.per_keyword_points:
             self.query_one("#threshold-choice", Label).update(_per_keyword_text(report, op, self.target,
-                                                                                 getattr(self, "accuracy", None)))
+                                                                                 self.accuracy))
             return
-        row = next((r for r in self.sweep if abs(r["threshold"] - self.threshold) < 1e-9), None)
+        row = next((r for r in self.sweep if abs(r.threshold - self.threshold) < 1e-9), None)
         if self.target <= 0:  # picked by hand: the curve's marker follows, and no target line is drawn
             self.query_one("#curve", DetectionCurve).set_choice(
-                (row or {}).get("false_accepts_per_hour"), (row or {}).get("false_reject_rate"), 0.0)
+                row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0)
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
-        text = (f"accuracy {percent(getattr(self, 'accuracy', None))}  operating point ({how}): "
+        text = (f"accuracy {percent(self.accuracy)}  operating point ({how}): "
                 f"threshold {self.threshold:g}, window {self.average_window}")
-        if row:
-            text += f": FRR {percent(row.get('false_reject_rate'))}"
-            op = report.get("operating_point") or {}
-            same = abs(op.get("threshold", -1) - self.threshold) < 1e-9 and op.get("average_window") == self.average_window
-            if same and op.get("false_reject_rate_ci"):
-                ci = op["false_reject_rate_ci"]
+        if row and report is not None and op is not None:
+            text += f": FRR {percent(row.false_reject_rate)}"
+            same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
+            if same and op.false_reject_rate_ci:
+                ci = op.false_reject_rate_ci
                 text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
-            per_keyword = row.get("per_keyword_false_reject_rate") or {}
+            per_keyword = row.per_keyword_false_reject_rate or {}
             if len(per_keyword) > 1:
                 text += "  " + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items())
-            hours = (report.get("ambient") or {}).get("hours", 0)
-            text += f"\nFA/h {_rate(row.get('false_accepts_per_hour'))} on {hours * 60:.0f} min of ambient audio"
-            if self.target > 0 and not op.get("meets_target", True):
+            hours = report.ambient.hours
+            text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
+            if self.target > 0 and not op.meets_target:
                 text += "  [yellow]target not met[/]"
-            if report.get("support_warnings"):
+            if report.support_warnings:
                 text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
         baked = self.model_info or {}
         if baked.get("threshold") is not None and (abs(baked["threshold"] - self.threshold) > 1e-9
@@ -314,29 +320,26 @@ class EvaluateStep(StageStep):
         )
 
 
-def _per_keyword_text(report: dict[str, Any], op: dict[str, Any], target: float, accuracy: Any) -> str:
+def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accuracy: float | None) -> str:
     """Command words: the threshold and window each keyword got, and what all of them together do on the device
     (pick a row of the sweep to use one point for every keyword instead)."""
-    points = " ".join(f"{kw} {p['threshold']:g}/w{p['average_window']}" for kw, p in op["per_keyword_points"].items())
+    points = " ".join(f"{kw} {p.point.threshold:g}/w{p.point.average_window}"
+                      for kw, p in (op.per_keyword_points or {}).items())
     text = f"accuracy {percent(accuracy)}  a point per keyword for {target:g} FA/h: {points}"
-    text += f"\ntogether: FRR {percent(op.get('false_reject_rate'))}"
-    per_keyword = op.get("per_keyword_false_reject_rate") or {}
+    text += f"\ntogether: FRR {percent(op.point.false_reject_rate)}"
+    per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:
         text += " (" + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items()) + ")"
-    hours = (report.get("ambient") or {}).get("hours", 0)
-    text += f", FA/h {_rate(op.get('false_accepts_per_hour'))} on {hours * 60:.0f} min of ambient audio"
-    if not op.get("meets_target", True):
-        text += "\n[yellow]target not met: " + str(op.get("chosen_by", "")).split("; ", 1)[-1] + "[/]"
+    hours = report.ambient.hours
+    text += f", FA/h {_rate(op.point.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
+    if not op.meets_target:
+        text += "\n[yellow]target not met: " + op.chosen_by.split("; ", 1)[-1] + "[/]"
     return text
 
 
-def verdict_markup(report: dict[str, Any]) -> str:
+def verdict_markup(report: Report) -> str:
     """The evaluation's verdict line (green / red / yellow) and its next steps, as the report begins."""
-    from rich.markup import escape
-
-    from kwtui.core.verdict import judge
-
-    verdict = report.get("verdict") or judge(report).to_dict()
-    colour = {"usable": "green", "not usable": "red"}.get(verdict["status"], "yellow")
-    steps = "".join(f"\n  next: {escape(step)}" for step in verdict["next_steps"])
-    return f"[bold {colour}]{escape(verdict['line'])}[/]{steps}"
+    verdict = report.verdict
+    colour = {"usable": "green", "not usable": "red"}.get(verdict.status, "yellow")
+    steps = "".join(f"\n  next: {escape(step)}" for step in verdict.next_steps)
+    return f"[bold {colour}]{escape(verdict.line())}[/]{steps}"

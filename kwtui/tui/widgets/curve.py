@@ -4,10 +4,11 @@ window and threshold, with the chosen operating point marked and the target draw
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from rich.text import Text
 from textual.widget import Widget
+
+from kwtui.core.report import CurvePoint
 
 from kwtui.tui.widgets.plot import DOTS, draw_line
 
@@ -15,10 +16,10 @@ _LABEL_WIDTH = 5
 X_MIN = 0.1  # FA/h at the left edge; 0 false accepts are drawn there
 
 
-def frontier(curve: list[dict[str, Any]]) -> list[tuple[float, float]]:
+def frontier(curve: list[CurvePoint]) -> list[tuple[float, float]]:
     """(FA/h, lowest FRR at or under it), ascending FA/h: the curve a user chooses from."""
-    points = sorted((p["false_accepts_per_hour"], p["false_reject_rate"]) for p in curve
-                    if p.get("false_accepts_per_hour") is not None and p.get("false_reject_rate") is not None)
+    points = sorted((p.false_accepts_per_hour, p.false_reject_rate) for p in curve
+                    if p.false_accepts_per_hour is not None and p.false_reject_rate is not None)
     best: list[tuple[float, float]] = []
     for fa, frr in points:
         if not best or frr < best[-1][1]:
@@ -37,9 +38,10 @@ class DetectionCurve(Widget):
         self.chosen: tuple[float, float] | None = None
         self.target = 0.0
 
-    def show(self, curve: list[dict[str, Any]], chosen: dict[str, Any] | None, target: float) -> None:
+    def show(self, curve: list[CurvePoint], chosen: CurvePoint | None, target: float) -> None:
         self.points = frontier(curve)
-        fa, frr = (chosen or {}).get("false_accepts_per_hour"), (chosen or {}).get("false_reject_rate")
+        fa = chosen.false_accepts_per_hour if chosen else None
+        frr = chosen.false_reject_rate if chosen else None
         self.chosen = (fa, frr) if fa is not None and frr is not None else None
         self.target = target
         self.refresh()

@@ -373,7 +373,7 @@ def test_streams(root: Path, meta: dict, keywords: list[str]):
     region = ambient.Region(str(root / "keywords.f32"), 0, total, "keyword", "keywords")
     for piece in ambient.pieces_of(region):
         keyword_plan.add(piece.end - piece.start, piece, None, None)
-    for start, index, word in meta["placements"]:
+    for start, _index, word in meta["placements"]:
         if word in keywords:
             keyword_plan.keywords.append((start, keywords.index(word), word))
     return ambient_plan, keyword_plan
@@ -577,8 +577,8 @@ def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
     """Where the misses come from: the keyword score (the model's own output for the right keyword, best window
     over the utterance) of test-voice keywords said alone and clean, alone over noise, inside a carrier sentence
     clean, and inside it over noise (the benchmark's condition). Fraction scoring >= 0.9."""
-    from kwtui.core.io.layout import RunLayout
     from kwtui.core.data.spectrogram import CLIP_SAMPLES, spectrogram
+    from kwtui.core.io.layout import RunLayout
     from kwtui.core.stages import evaluate as E
     from kwtui.core.stages.train import deployed_model_path
 

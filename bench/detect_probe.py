@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import detect as B  # noqa: E402
+
 from kwtui.core.data import demo  # noqa: E402
 
 

@@ -87,7 +87,7 @@ def main() -> None:
     print(f"{'preset/model':<16}{'FRR <=0.5 FA/h':>15}{'FRR <=1 FA/h':>14}{'model B':>10}{'arena B':>10}"
           f"{'MACs/inference':>16}{'MACs/s audio':>14}")
     for key, r in results.items():
-        def frr(at):
+        def frr(at, r=r):
             return f"{r[at]['frr']['marvin']:.0%}" + ("" if r[at]["met"] else "*")
         print(f"{key:<16}{frr('at_0.5'):>15}{frr('at_1'):>14}{r['model_bytes']:>10,}{r['arena_bytes']:>10,}"
               f"{r['macs_per_inference']:>16,}{r['macs_per_second']:>14,}")

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from kwtui.core.data.demo import make_demo_dataset  # noqa: E402
 from kwtui.core.events import CancelToken  # noqa: E402
-from kwtui.core.stages.features import run_features  # noqa: E402
 from kwtui.core.preset import from_dict  # noqa: E402
+from kwtui.core.stages.features import run_features  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 WORDS = ["yes", "no", "left", "right", "up", "down", "go", "stop"]
@@ -182,7 +182,7 @@ def clip_sets_part(n: int, cores: int, baseline_clips: int, repeat: int) -> None
     print(f"\n| clip set | clips | ours 1 worker clips/s | ours {cores} workers clips/s | 1 -> {cores} | CPU ms/clip "
           f"(1 / {cores} workers) | peak RSS | baseline clips/s | baseline CPU ms/clip | ours / baseline |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, what, one, many, peak, base in rows:
+    for _name, what, one, many, peak, base in rows:
         print(f"| {what} | {one[1]:,} | {one[0]:,.0f} | {many[0]:,.0f} | {many[0] / one[0]:.2f}x | {one[3]:.2f} / "
               f"{many[3]:.2f} | {peak / 1e6:.0f} MB | {base[0]:,.0f} | {base[1]:.2f} | **{many[0] / base[0]:.1f}x** |")
 
@@ -342,9 +342,9 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
     perf_counter splits, the minimum over `repeat` passes (the least disturbed pass on a shared machine)."""
     import numpy as np
 
-    from kwtui.core.features import worker as F
     from kwtui.core.data import spectrogram as spec
-    from kwtui.core.data.audio import Audio, read_pcm16, fit_to_clip, resample
+    from kwtui.core.data.audio import Audio, fit_to_clip, read_pcm16, resample
+    from kwtui.core.features import worker as F
 
     F._keep_freed_memory()
     dataset = synth_dataset(4000, rate)

@@ -115,9 +115,9 @@ def run_child(mode: str, preset_path: Path, epochs: int) -> dict:
 
 
 def model_figures(preset) -> dict:
-    from kwtui.core.stages.convert import run_convert
     from kwtui.core.events import CancelToken, ignore
     from kwtui.core.preset import from_dict
+    from kwtui.core.stages.convert import run_convert
     from kwtui.core.stages.train import run_train
 
     data = preset.to_dict()

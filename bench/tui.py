@@ -122,8 +122,8 @@ async def keypress_latency(features_preset, train_preset, presses: int = 40) -> 
 def make_presets(work: Path, dataset: Path, variants: int = 100):
     """A features preset with plenty of work, and a training preset on an already generated feature store."""
     from kwtui.core.events import CancelToken
-    from kwtui.core.stages.features import run_features
     from kwtui.core.preset import from_dict
+    from kwtui.core.stages.features import run_features
     from tests.helpers.data import demo_preset_data
 
     train = from_dict(demo_preset_data(dataset, work / "train-run", train={"epochs": 200, "batch_size": 16}))

@@ -1,15 +1,14 @@
 """Shared fixtures live in tests/helpers/*.py, one module per area, imported here so every test sees them."""
 
-from tests.helpers.data import *  # noqa: F401,F403
-from tests.helpers.model import *  # noqa: F401,F403
-from tests.helpers.corpus import *  # noqa: F401,F403
-
-
 import hashlib  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from tests.helpers.corpus import *  # noqa: F401,F403
+from tests.helpers.data import *  # noqa: F401,F403
+from tests.helpers.model import *  # noqa: F401,F403
 
 _FIRMWARE_MODEL_DIR = Path(__file__).resolve().parents[1] / "firmware" / "lib" / "neural_network" / "src"
 

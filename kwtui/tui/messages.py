@@ -6,8 +6,8 @@ from typing import Any
 
 from textual.message import Message
 
-from kwtui.core.events import Event
 from kwtui.core.device.serial_monitor import DetectionEvent
+from kwtui.core.events import Event
 
 
 class StageEvents(Message):

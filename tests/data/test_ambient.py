@@ -13,7 +13,7 @@ from kwtui.core.data import ambient
 from kwtui.core.data.mixing import active_rms
 from kwtui.core.data.spectrogram import SAMPLE_RATE
 from kwtui.core.report import CurvePoint
-from kwtui.core.stages.evaluate import _hits, best_point, detection_curve, _support_warnings
+from kwtui.core.stages.evaluate import _hits, _support_warnings, best_point, detection_curve
 
 RATE = SAMPLE_RATE
 
@@ -88,7 +88,7 @@ def test_keywords_are_placed_between_speech_where_the_plan_says(material):
     stream = ambient.keyword_stream(m, (30.0, 30.0), seed=3)  # little noise: the clip is recognisable
     audio = np.concatenate(list(ambient.render(stream, src.read)))
     assert [k[1] for k in stream.keywords] == [i % 2 for i in range(6)]
-    for n, (start, index, label) in enumerate(stream.keywords):
+    for start, _index, label in stream.keywords:
         clip = src.audio[label]
         got = audio[start : start + len(clip)]
         assert np.corrcoef(got, clip)[0, 1] > 0.99

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from kwtui.core.data.demo import make_demo_dataset
 from kwtui.core.data.plan import AUGMENTED_NEGATIVE, BACKGROUND, UNKNOWN, hash_split, plan_clips, speaker_of
 from kwtui.core.data.scan import scan_dataset
-from kwtui.core.data.demo import make_demo_dataset
 from kwtui.core.errors import UserError
 from kwtui.core.preset import from_dict
 from tests.data.badfiles import make_bad_dataset

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data.audio import read_pcm16, load_audio, resample
+from kwtui.core.data.audio import load_audio, read_pcm16, resample
 
 
 def _with_list_chunk(path):

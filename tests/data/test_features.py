@@ -18,12 +18,12 @@ import tomli_w
 
 from kwtui.core import events as ev
 from kwtui.core.data.audio import load_audio, load_clip
-from kwtui.core.errors import Cancelled
-from kwtui.core.stages.features import run_features
-from kwtui.core.io.layout import SPLITS, RunLayout
-from kwtui.core.preset import from_dict, load_preset
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
+from kwtui.core.errors import Cancelled
+from kwtui.core.io.layout import SPLITS, RunLayout
+from kwtui.core.preset import from_dict, load_preset
+from kwtui.core.stages.features import run_features
 from tests.data.badfiles import BAD_CLIPS, make_bad_dataset
 from tests.helpers.data import demo_preset_data
 

@@ -13,11 +13,11 @@ import pytest
 import tomli_w
 
 from kwtui.core import events as ev
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from kwtui.core.features.worker import process_batch
 from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
-from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
-from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.data import demo_preset_data
+from tests.helpers.disk import mounted_tmpfs
 
 
 def test_tree_rss_counts_children():

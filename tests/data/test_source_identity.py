@@ -9,8 +9,8 @@ import numpy as np
 import soundfile as sf
 
 from kwtui.core import events as ev
-from kwtui.core.stages.features import run_features
 from kwtui.core.preset import from_dict
+from kwtui.core.stages.features import run_features
 from tests.tui.scripted import write_tiny_dataset
 
 

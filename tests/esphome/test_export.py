@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kwtui.core.stages import esphome
 from kwtui.core import streaming
+from kwtui.core.stages import esphome
 from tests.esphome.conftest import DECOYS
 
 pytestmark = pytest.mark.slow

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from kwtui.core import events as ev
-from kwtui.core.stages.convert import tflm_predict
-from kwtui.core.stages.flash import run_flash
+from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 from kwtui.core.device.model_image import parse_model_image
 from kwtui.core.postprocess import detect
 from kwtui.core.preset import from_dict
-from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.stages.convert import tflm_predict
+from kwtui.core.stages.flash import run_flash
 from tests.firmware.test_features_parity import cpp_features
 from tests.firmware.test_postprocess_parity import cpp_detect
 

@@ -22,9 +22,9 @@ import pytest
 
 from kwtui.core import events as ev
 from kwtui.core.device import esptool_api, partitions, ports
-from kwtui.core.stages import flash
-from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.device.model_image import parse_model_image
+from kwtui.core.errors import Cancelled, KwtuiError, UserError
+from kwtui.core.stages import flash
 
 REPO = Path(__file__).resolve().parents[2]
 

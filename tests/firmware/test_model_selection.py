@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from kwtui.core.stages.export import model_cc_text, model_h_text
 from kwtui.core.device.model_image import build_model_image
+from kwtui.core.stages.export import model_cc_text, model_h_text
 from tests.firmware.conftest import FIRMWARE, build_host
 from tests.helpers.records import converted_meta
 

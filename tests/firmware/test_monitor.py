@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kwtui.core.events import CancelToken
 from kwtui.core.device.serial_monitor import DetectionEvent, StatusLine, monitor, parse_line
+from kwtui.core.events import CancelToken
 
 REPO = Path(__file__).resolve().parents[2]
 

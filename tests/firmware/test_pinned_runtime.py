@@ -82,8 +82,8 @@ def test_no_heap_for_the_arena_is_one_error_line(device, monkeypatch):
 
 
 def test_a_model_with_an_op_the_firmware_lacks_is_refused_before_allocating(device, tmp_path):
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
     import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     tool, _, tflite, meta, *_ = device
     model = schema.ModelT.InitFromPackedBuf(tflite, 0)

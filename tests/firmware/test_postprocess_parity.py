@@ -12,8 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from kwtui.core.postprocess import detect, per_keyword
 from kwtui.core.device.serial_monitor import parse_line
+from kwtui.core.postprocess import detect, per_keyword
 
 
 def cpp_detect(tool, scores, labels, num_keywords, window, threshold, refractory_ms, hop_ms, start_ms=0):

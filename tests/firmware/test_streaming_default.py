@@ -17,7 +17,6 @@ import pytest
 from kwtui.core.device.model_image import parse_model_image
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import import_tensorflow_quietly
-
 from tests.firmware.conftest import COMMANDS
 
 
@@ -115,9 +114,9 @@ def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_d
     from kwtui.core.postprocess import detect
     from kwtui.core.stages.flash import model_image_from_run
     from kwtui.core.streaming import stream_outputs
+    from tests.firmware.test_postprocess_parity import cpp_detect
     from tests.helpers import firmware_runtime
     from tests.helpers.model import _KEYWORD_HZ, _tone_clip
-    from tests.firmware.test_postprocess_parity import cpp_detect
 
     if firmware_runtime.available() is not None:
         pytest.skip(firmware_runtime.available())

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kwtui.core.postprocess import PostProcessor, detect, detect_indices, keyword_means, moving_mean
 

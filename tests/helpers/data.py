@@ -80,8 +80,8 @@ def demo_features(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     import tomli_w
 
     from kwtui.core.events import CancelToken
-    from kwtui.core.stages.features import run_features
     from kwtui.core.preset import load_preset
+    from kwtui.core.stages.features import run_features
 
     run_dir = tmp_path_factory.mktemp("demo_features_run") / "run"
     preset_file = run_dir.parent / "commands-test.toml"

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kwtui.core.io import ownership, records
-from kwtui.core.preset import Preset, from_dict
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.io import ownership, records
+from kwtui.core.preset import Preset, from_dict
 
 __all__ = ["make_tone_store", "tone_preset", "tone_features", "trained_run", "collect_events"]
 
@@ -130,9 +130,9 @@ def tone_features(tmp_path_factory) -> Preset:
 
 @pytest.fixture(scope="session")
 def trained_run(tone_features) -> Preset:
+    from kwtui.core.events import CancelToken, ignore
     from kwtui.core.stages.convert import run_convert
     from kwtui.core.stages.evaluate import run_evaluate
-    from kwtui.core.events import CancelToken, ignore
     from kwtui.core.stages.train import run_train
 
     for runner in (run_train, run_evaluate, run_convert):

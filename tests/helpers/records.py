@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from kwtui.core.io import ownership, records
 from kwtui.core.io.layout import RunLayout
 
@@ -64,7 +63,6 @@ def minimal_tflite(outputs: int, size: int) -> bytes:
 def converted_run_factory(tmp_path):
     """A preset whose run folder holds a converted model (model.tflite + model.json); returns a factory."""
     import json
-
 
     from kwtui.core.preset import from_dict
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from kwtui.core.report import (AmbientAudio, ClassFigures, ConfusionMatrix, CurvePoint, KeywordPlacements,
-                               OperatingPoint, Report)
+from kwtui.core.report import (
+    AmbientAudio,
+    ClassFigures,
+    ConfusionMatrix,
+    CurvePoint,
+    KeywordPlacements,
+    OperatingPoint,
+    Report,
+)
 
 
 def point(threshold: float, frr: float | None, false_accepts: int | None, hours: float, window: int = 1,

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from kwtui.core import events as ev
-from kwtui.core.stages.convert import run_convert
-from kwtui.core.features.store import CorruptFeature
 from kwtui.core.errors import UserError
-from kwtui.core.stages.evaluate import run_evaluate
+from kwtui.core.features.store import CorruptFeature
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import save_preset
+from kwtui.core.stages.convert import run_convert
+from kwtui.core.stages.evaluate import run_evaluate
 from kwtui.core.stages.train import run_train
 from tests.helpers.model import make_tone_store, tone_preset
 

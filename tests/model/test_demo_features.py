@@ -7,13 +7,12 @@ import csv
 import json
 import shutil
 
-
 from kwtui.core import events as ev
+from kwtui.core.io import ownership
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.preset import from_dict
 from kwtui.core.stages.convert import FIRMWARE_OPS, run_convert
 from kwtui.core.stages.evaluate import run_evaluate
-from kwtui.core.io.layout import RunLayout
-from kwtui.core.io import ownership
-from kwtui.core.preset import from_dict
 from kwtui.core.stages.train import run_train
 
 

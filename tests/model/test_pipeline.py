@@ -11,9 +11,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from kwtui.core.stages.convert import FIRMWARE_OPS, tflm_predict, tflm_runs
 from kwtui.core.features.store import load_batch, load_splits
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.stages.convert import FIRMWARE_OPS, tflm_predict, tflm_runs
 
 
 @pytest.fixture(scope="module")

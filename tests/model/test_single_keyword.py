@@ -11,8 +11,8 @@ import numpy as np
 
 from kwtui.core import events as ev
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.stages.pipeline import run_pipeline
 from kwtui.core.preset import from_dict
+from kwtui.core.stages.pipeline import run_pipeline
 from tests.helpers.data import demo_preset_data
 
 

@@ -10,12 +10,12 @@ import os
 import pytest
 
 from kwtui.core import events as ev
-from kwtui.core.io import records
-from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
 from kwtui.core.errors import Cancelled, KwtuiError
-from kwtui.core.stages.evaluate import run_evaluate
+from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
+from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
+from kwtui.core.stages.evaluate import run_evaluate
 from kwtui.core.stages.train import run_train
 from tests.helpers.model import collect_events, make_tone_store
 

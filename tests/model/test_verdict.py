@@ -5,7 +5,9 @@ from __future__ import annotations
 from kwtui.core.operating_point import FALLBACK_MAX_FRR, choose_for_target
 from kwtui.core.report import ClassFigures
 from kwtui.core.verdict import judge
-from tests.helpers.report import operating_point, point as _point, report as report_of
+from tests.helpers.report import operating_point
+from tests.helpers.report import point as _point
+from tests.helpers.report import report as report_of
 
 
 def _curve(hours):

@@ -90,7 +90,7 @@ def watch(
                     if time.monotonic() - exited_at > 3:
                         break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"kwtui {' '.join(map(str, args))} took more than {timeout} s")
+                    raise TimeoutError(f"kwtui {' '.join(map(str, args))} took more than {timeout} s") from None
                 continue
             if line is None:
                 break

@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 import soundfile
 import tomli_w
-from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from tests.helpers.corpus import clip_name, kwtui, no_dac_prefix, noise, speech_clip, write_wav
 
 COMMANDS = ("scan", "features", "run", "flash")

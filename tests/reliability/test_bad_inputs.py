@@ -13,10 +13,17 @@ import json
 
 import numpy as np
 import pytest
-from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 
+from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from tests.helpers.corpus import (
-    IGNORED, SKIPPED, USABLE, clip_name, kwtui, make_clean_dataset, no_dac_prefix, write_preset,
+    IGNORED,
+    SKIPPED,
+    USABLE,
+    clip_name,
+    kwtui,
+    make_clean_dataset,
+    no_dac_prefix,
+    write_preset,
 )
 from tests.reliability.procs import temp_files
 

@@ -18,12 +18,11 @@ import time
 import psutil
 import pytest
 
+from kwtui.core.preset import save_preset
 from tests.helpers.corpus import REPO, kwtui, kwtui_command, write_preset
 from tests.helpers.model import make_tone_store
-from kwtui.core.preset import save_preset
 from tests.reliability.procs import survivors, temp_files
 from tests.reliability.test_features_interrupt import PRESET, make_copied_dataset
-
 
 INTERRUPTED = (130, -signal.SIGINT)
 

@@ -20,8 +20,8 @@ import tomli_w
 
 from kwtui.core.io import locks, ownership
 from kwtui.core.io.layout import RunLayout
-from tests.helpers.corpus import kwtui
 from kwtui.core.preset import from_dict
+from tests.helpers.corpus import kwtui
 from tests.helpers.model import make_tone_store
 from tests.tui.scripted import write_tiny_dataset
 

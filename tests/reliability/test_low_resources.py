@@ -30,10 +30,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kwtui.core.preset import save_preset
 from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
-from tests.helpers.disk import mounted_tmpfs
+from kwtui.core.preset import save_preset
 from tests.helpers.corpus import REPO, clip_name, kwtui, kwtui_command, noise, speech_clip, write_preset, write_wav
+from tests.helpers.disk import mounted_tmpfs
 from tests.helpers.model import make_tone_store
 from tests.reliability.procs import temp_files
 

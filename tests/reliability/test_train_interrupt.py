@@ -64,7 +64,7 @@ def test_killed_between_epochs_then_resume(tmp_path):
         delay_events = rng.randint(0, 6)  # extra events to let through: 0 = during the checkpoint save
         seen = {"epoch": None, "extra": 0}
 
-        def decide(event, k=kill_after_epoch, extra=delay_events, sig=sig):
+        def decide(event, k=kill_after_epoch, extra=delay_events, sig=sig, seen=seen):
             if seen["epoch"] is None and _epoch_end(event) is not None and _epoch_end(event) >= k:
                 seen["epoch"] = _epoch_end(event)
             elif seen["epoch"] is not None:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
+from kwtui.core.events import Finished, Metric, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
 
 MB = 1024 * 1024
@@ -67,7 +67,8 @@ def write_results(layout: RunLayout) -> None:
     from kwtui.core.io import records
     from kwtui.core.report import ClassFigures, CurvePoint
     from tests.helpers.records import minimal_tflite, model_record_fields, write_fresh_records
-    from tests.helpers.report import operating_point, report as report_of
+    from tests.helpers.report import operating_point
+    from tests.helpers.report import report as report_of
 
     write_fresh_records(layout, run_id="snapshot")
     matrix = ((18, 1, 1, 0), (2, 16, 2, 0), (1, 1, 17, 1), (0, 0, 1, 39))

@@ -12,8 +12,8 @@ import pytest
 
 from kwtui.core.events import Progress
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.stages.pipeline import run_stage
 from kwtui.core.preset import from_dict
+from kwtui.core.stages.pipeline import run_stage
 from kwtui.tui.app import create_app
 from tests.helpers.data import demo_preset_data
 from tests.tui.pilot_utils import press_button, wait_stage, wait_until

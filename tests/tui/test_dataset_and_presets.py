@@ -10,8 +10,8 @@ from textual.widgets import DataTable
 
 from kwtui.core.preset import from_dict, save_preset
 from kwtui.tui.app import create_app
-from kwtui.tui.widgets.stepbar import StepBar
 from kwtui.tui.screens.dialogs import NamePrompt
+from kwtui.tui.widgets.stepbar import StepBar
 from tests.tui.pilot_utils import press_button, type_into, wait_stage, wait_until
 
 
@@ -93,7 +93,6 @@ def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> 
     wrong folder says the dataset is not there and creates nothing."""
     import subprocess
     import sys
-
     import tomllib
 
     from tests.tui.scripted import write_tiny_dataset

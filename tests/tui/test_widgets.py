@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
+from kwtui.core.events import Finished, Metric, Progress, Resources, StageWarning, Started
 from kwtui.tui.pump import EventPump
 from kwtui.tui.widgets.plot import LinePlot, _thin
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kwtui.core.data.wav import parse_wav_layout
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE
+from kwtui.core.data.wav import parse_wav_layout
 
 MIN_SECONDS = 0.05  # shorter than this is not a usable clip
 SILENT_PEAK = 1e-4  # max |x| below this (after mean removal) is a silent clip

@@ -29,8 +29,8 @@ import numpy as np
 import soundfile as sf
 
 from kwtui.core.errors import KwtuiError, UserError
-from kwtui.core.io import ownership, writer
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, ignore
+from kwtui.core.io import ownership, writer
 
 STAGE = "demo-data"
 ESPEAK_RATE = 22050

@@ -21,9 +21,9 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from kwtui.core.io import writer
 from kwtui.core.data.audio import MIN_SECONDS, BadAudio, load_audio, resample
 from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.io import writer
 
 BLOCK_SECONDS = 60  # source seconds converted at a time (bounded memory whatever the file length)
 CONTEXT_SECONDS = 1  # resampling context on each side of a block, cropped afterwards

@@ -12,17 +12,16 @@ import hashlib
 import os
 import re
 import unicodedata
-from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kwtui.core.preset import Preset
 from kwtui.core.data.scan import CLIP_SECONDS_TOLERANCE, NOISE_REGIONS, DatasetScan
 from kwtui.core.data.spectrogram import SAMPLE_RATE
 from kwtui.core.data.wav import ClipInfo
 from kwtui.core.errors import UserError
-
+from kwtui.core.preset import Preset
 
 UNKNOWN, BACKGROUND = "_unknown", "_background"
 AUGMENTED_NEGATIVE = -1  # a training negative written augmented under its own name (no copy)

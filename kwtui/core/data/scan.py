@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
+from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.data.wav import ClipInfo, read_header
 from kwtui.core.errors import UserError
 from kwtui.core.events import CancelToken, Progress, Reporter, Started, ignore
-from kwtui.core.data.spectrogram import SAMPLE_RATE
 from kwtui.core.io.text import read_user_text
-from kwtui.core.data.wav import ClipInfo, read_header
 
 STAGE = "scan"
 NOISE_REGIONS = (("train", 0.0, 0.8), ("validation", 0.8, 0.9), ("test", 0.9, 1.0))

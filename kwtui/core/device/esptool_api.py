@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import struct
 import time
+from pathlib import Path
 from typing import Any
 
 from kwtui.core import events as ev
@@ -136,7 +135,8 @@ def flash_board(port: str, baud: int, expected_chip: str, plan_for: Any, logger:
     """One esptool session through its public API: detect the chip (refusing another than `expected_chip`), load
     the flasher stub, raise the baud rate, attach the flash, write what `plan_for(chip)` plans (its `.writes`:
     (offset, path)), verify (esptool's MD5 check), reset the board. Returns (chip, plan)."""
-    from esptool.cmds import attach_flash, detect_chip as esptool_detect, reset_chip, run_stub, write_flash
+    from esptool.cmds import attach_flash, reset_chip, run_stub, write_flash
+    from esptool.cmds import detect_chip as esptool_detect
 
     from kwtui.core.device.ports import check_chip
 

@@ -38,8 +38,9 @@ CONTEXT_LEVEL_DB = (-6.0, 3.0)  # the neighbouring speech relative to the word
 def write_impulse_responses(folder: Path, seed: int = 0) -> Path:
     """Synthetic room impulse responses as 16 kHz wavs (idempotent): a direct path, then noise decaying by 60 dB
     over RT60, drawn from RT60_RANGE_S."""
-    import soundfile as sf
     import io
+
+    import soundfile as sf
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -17,12 +17,11 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from kwtui.core.preset import Preset
-from kwtui.core.errors import KwtuiError, UserError
-from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.data.frontends import SHAPES
 from kwtui.core.data.spectrogram import INPUT_SHAPE
-
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.io.layout import SPLITS, RunLayout
+from kwtui.core.preset import Preset
 
 
 class CorruptFeature(KwtuiError):

@@ -18,8 +18,8 @@ import numpy as np
 
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio, load_audio, load_clip
+from kwtui.core.data.frontends import frontend
 from kwtui.core.errors import KwtuiError
 from kwtui.core.io import writer
 

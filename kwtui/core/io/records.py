@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kwtui.core.errors import UserError
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
-from kwtui.core.errors import UserError
 from kwtui.core.registry import command_of
 from kwtui.core.report import REPORT_VERSION, Report
 

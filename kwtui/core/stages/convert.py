@@ -12,7 +12,6 @@ Both end in model.cc/.h/.tflite/.json, committed as one unit.
 from __future__ import annotations
 
 import hashlib
-
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,18 +20,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from kwtui.core.preset import Preset
 from kwtui.core import events as ev
+from kwtui.core.data import micro_frontend
+from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
 from kwtui.core.device import runtime_compat
 from kwtui.core.device.arena_probe import smallest_arena
 from kwtui.core.device.compute import compute_summary
-from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
-from kwtui.core.data import micro_frontend
-from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
+from kwtui.core.preset import Preset
 
 STAGE = "convert"
 
@@ -379,8 +378,12 @@ def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, ca
     verified stride by stride in TFLM against the whole-clip model."""
     from kwtui.core.device.arena_probe import arena_with_margin
     from kwtui.core.stages.esphome import describe_model
-    from kwtui.core.streaming import (compare_with_whole_clips, streaming_module, to_streaming_tflite,
-                                      within_stream_tolerance)
+    from kwtui.core.streaming import (
+        compare_with_whole_clips,
+        streaming_module,
+        to_streaming_tflite,
+        within_stream_tolerance,
+    )
 
     module, stride = streaming_module(keras_model)
     tflite = to_streaming_tflite(module, stride, representative[..., 0])

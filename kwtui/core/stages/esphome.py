@@ -29,17 +29,29 @@ import numpy as np
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
 from kwtui.core.data.spectrogram import SAMPLE_RATE
-from kwtui.core.device.esphome_rules import (ESPHOME_OPS, INPUT_SCALE, INPUT_ZERO_POINT, MAX_CUTOFF,
-                                            MAX_STATE_VARIABLES, SCHEMA_VERSION)
 from kwtui.core.device.arena_probe import arena_with_margin
+from kwtui.core.device.esphome_rules import (
+    ESPHOME_OPS,
+    INPUT_SCALE,
+    INPUT_ZERO_POINT,
+    MAX_CUTOFF,
+    MAX_STATE_VARIABLES,
+    SCHEMA_VERSION,
+)
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
-from kwtui.core.streaming import (compare_with_whole_clips, quantize_slices, streaming_macs, streaming_module,
-                                  to_streaming_tflite, within_stream_tolerance)
+from kwtui.core.streaming import (
+    compare_with_whole_clips,
+    quantize_slices,
+    streaming_macs,
+    streaming_module,
+    to_streaming_tflite,
+    within_stream_tolerance,
+)
 
 STAGE = "esphome"
 

@@ -22,24 +22,31 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.data import ambient
-from kwtui.core.data.audio import BadAudio, load_clip
-from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
-from kwtui.core.errors import UserError
 from kwtui.core import stats
+from kwtui.core.data import ambient, micro_frontend
 from kwtui.core.data import noise as noise_files
+from kwtui.core.data.audio import BadAudio, load_clip
+from kwtui.core.data.frontends import frontend
+from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.device import esphome_rules
+from kwtui.core.errors import UserError
+from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.operating_point import best_point, choose_for_target
 from kwtui.core.postprocess import detect_indices, keyword_means, moving_mean
-from kwtui.core.data import micro_frontend
-from kwtui.core.device import esphome_rules
-from kwtui.core.data.frontends import frontend
-from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
-from kwtui.core.report import (AmbientAudio, ClassFigures, ConfusionMatrix, CurvePoint, KeywordPlacements,
-                               KeywordPoint, OperatingPoint, Report)
+from kwtui.core.preset import Preset
+from kwtui.core.report import (
+    AmbientAudio,
+    ClassFigures,
+    ConfusionMatrix,
+    CurvePoint,
+    KeywordPlacements,
+    KeywordPoint,
+    OperatingPoint,
+    Report,
+)
 
 STAGE = "evaluate"
 CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)

@@ -7,9 +7,10 @@ All files are committed as one unit (kwtui.core.io.writer): a failure never leav
 from __future__ import annotations
 
 import json
-from kwtui.core.io import writer
 from pathlib import Path
 from typing import Any
+
+from kwtui.core.io import writer
 
 BYTES_PER_LINE = 12
 

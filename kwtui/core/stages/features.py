@@ -21,23 +21,22 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
-from kwtui.core.preset import Preset
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data import spectrogram as spec
 from kwtui.core.data import synthetic_speech
-from kwtui.core.data.frontends import frontend
 from kwtui.core.data.audio import BadAudio
+from kwtui.core.data.frontends import frontend
 from kwtui.core.data.plan import ClipPlan, NoiseRegion, plan_clips
 from kwtui.core.data.scan import DatasetScan, Problem, scan_dataset, severity
 from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
-from kwtui.core.events import CancelToken, Finished, Progress, Reporter, Started, StageWarning
+from kwtui.core.events import CancelToken, Finished, Progress, Reporter, StageWarning, Started
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
 from kwtui.core.features.worker import npy_size, process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import SPLITS, RunLayout
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
+from kwtui.core.preset import Preset
 
 STAGE = "features"
 FORMAT_VERSION = records.FEATURE_FORMAT_VERSION

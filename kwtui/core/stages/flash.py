@@ -20,18 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kwtui.core.preset import Preset
 from kwtui.core import events as ev
-from kwtui.core.io import ownership, records, run_folder, writer
-from kwtui.core.errors import UserError
-from kwtui.core.io.layout import RunLayout
 from kwtui.core.device.esptool_api import flash_board, make_progress_logger
 from kwtui.core.device.model_image import ModelImageError, build_model_image
 from kwtui.core.device.partitions import (
-    BOOTLOADER_OFFSET, DEFAULT_PARTITION_TABLE, PARTITION_TABLE_OFFSET, Partition, find_model_partition,
-    read_partition_bin, read_partition_csv,
+    BOOTLOADER_OFFSET,
+    DEFAULT_PARTITION_TABLE,
+    PARTITION_TABLE_OFFSET,
+    Partition,
+    find_model_partition,
+    read_partition_bin,
+    read_partition_csv,
 )
 from kwtui.core.device.ports import USB_BRIDGES, check_port_access, discover_port
+from kwtui.core.errors import UserError
+from kwtui.core.io import ownership, records, run_folder, writer
+from kwtui.core.io.layout import RunLayout
+from kwtui.core.preset import Preset
 
 STAGE = "flash"
 # --- what to write ---------------------------------------------------------------------------------

@@ -21,15 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from kwtui.core.preset import Preset
 from kwtui.core import events as ev
 from kwtui.core.data.frontends import frontend
-from kwtui.core.features.store import (
-    Split, check_files, class_weights, features_info, load_splits, make_sequence, sigmoid_output,
-)
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
+from kwtui.core.features.store import (
+    Split,
+    check_files,
+    class_weights,
+    features_info,
+    load_splits,
+    make_sequence,
+    sigmoid_output,
+)
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.preset import Preset
 
 STAGE = "train"
 BATCH_EVENT_INTERVAL_S = 0.1  # per-batch Metric/Progress events at most 10 per second (always at epoch end)

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Callable
 
 from rich.markup import escape
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Markdown, OptionList
+
 from kwtui.tui.widgets.textinput import Input
 
 HELP = """\

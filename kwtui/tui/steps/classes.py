@@ -11,8 +11,8 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, DataTable, Label, SelectionList
 from textual.timer import Timer
+from textual.widgets import Checkbox, DataTable, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from kwtui.core.preset import Preset

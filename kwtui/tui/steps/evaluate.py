@@ -11,11 +11,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
 
-from kwtui.core.events import Progress, Started, StageWarning
+from kwtui.core.errors import UserError
+from kwtui.core.events import Progress, StageWarning, Started
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
-from kwtui.core.errors import UserError
 from kwtui.core.report import CurvePoint, OperatingPoint, Report
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog
 
-from kwtui.core.events import Finished, Progress, Resources, Started, StageWarning
+from kwtui.core.events import Finished, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.format import human_duration
@@ -17,7 +17,6 @@ from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step, int_value
 from kwtui.tui.widgets.gauges import ResourceGauges
 from kwtui.tui.widgets.textinput import Input
-
 
 RECORD_OF_STAGE = {"features": "features", "train": "train"}  # steps whose results are a stage record
 

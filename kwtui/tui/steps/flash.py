@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog, Select
 
 from kwtui.core.choices import Chip
-from kwtui.core.events import Finished, Progress, Started, StageWarning
+from kwtui.core.events import Finished, Progress, StageWarning, Started
 from kwtui.core.preset import Preset
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value

@@ -11,9 +11,9 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.choices import Model
-from kwtui.core.model import MODELS, family_settings
-from kwtui.core.events import Finished, Metric, Progress, Resources, Started, StageWarning
+from kwtui.core.events import Finished, Metric, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.model import MODELS, family_settings
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.screens.dialogs import Confirm

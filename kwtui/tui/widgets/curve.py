@@ -9,7 +9,6 @@ from rich.text import Text
 from textual.widget import Widget
 
 from kwtui.core.report import CurvePoint
-
 from kwtui.tui.widgets.plot import DOTS, draw_line
 
 _LABEL_WIDTH = 5

@@ -25,8 +25,12 @@ def main() -> None:
     clips = [load_clip(p).samples for p in sorted(folder.glob("*.wav"))[:200]]
     if not clips:
         sys.exit(f"no clips in {folder}: run `kwtui demo-data data/demo` first")
-    vocoder = am.Compose([am.PitchShift(min_semitones=-2.0, max_semitones=2.0, p=1.0),
-                          am.TimeStretch(min_rate=0.85, max_rate=1.15, leave_length_unchanged=True, p=1.0)])
+    vocoder = am.Compose(
+        [
+            am.PitchShift(min_semitones=-2.0, max_semitones=2.0, p=1.0),
+            am.TimeStretch(min_rate=0.85, max_rate=1.15, leave_length_unchanged=True, p=1.0),
+        ]
+    )
     started = time.perf_counter()
     for clip in clips:
         vocoder(samples=clip, sample_rate=16000)
@@ -49,9 +53,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         rooms_dir = write_impulse_responses(Path(folder) / "rooms")
         names = sorted(str(p) for p in rooms_dir.glob("room_*.wav"))
-        library = am.Compose([am.Gain(p=1.0), am.SevenBandParametricEQ(p=1.0),
-                              am.ApplyImpulseResponse(ir_path=names, p=1.0, leave_length_unchanged=True),
-                              am.AddColorNoise(min_snr_db=10.0, max_snr_db=10.0, p=1.0)])
+        library = am.Compose(
+            [
+                am.Gain(p=1.0),
+                am.SevenBandParametricEQ(p=1.0),
+                am.ApplyImpulseResponse(ir_path=names, p=1.0, leave_length_unchanged=True),
+                am.AddColorNoise(min_snr_db=10.0, max_snr_db=10.0, p=1.0),
+            ]
+        )
         rooms = effects.load_rooms(str(rooms_dir))
         started = time.perf_counter()
         for clip in clips:

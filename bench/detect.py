@@ -53,14 +53,53 @@ TEST_VOICES = ("en-gb-x-rp", "en-gb-x-gbclan", "en-us-nyc")
 TRAIN_VARIANTS = ("", "+f1", "+f2", "+m1", "+m2", "+m3", "+m4")
 # --wide-voices: the training speakers also take these named variants (disjoint from every test set's), as a
 # dataset of many speakers would (Speech Commands has thousands); without it, 35 timbres
-WIDE_TRAIN_VARIANTS = ("+Adam", "+Alex", "+Andrea", "+Antonio", "+Auntie", "+Boris", "+Denis", "+Diogo", "+Ed",
-                       "+Edward", "+Gustave", "+Henrique", "+Hugo", "+Iven", "+John", "+Marco", "+Mario", "+Miguel",
-                       "+Mike", "+Pablo", "+Paul", "+Pedro", "+Quincy", "+Rob", "+Robert", "+Storm", "+female3",
-                       "+female4", "+grandpa", "+klatt", "+klatt3", "+Steph2", "+Gene2")
+WIDE_TRAIN_VARIANTS = (
+    "+Adam",
+    "+Alex",
+    "+Andrea",
+    "+Antonio",
+    "+Auntie",
+    "+Boris",
+    "+Denis",
+    "+Diogo",
+    "+Ed",
+    "+Edward",
+    "+Gustave",
+    "+Henrique",
+    "+Hugo",
+    "+Iven",
+    "+John",
+    "+Marco",
+    "+Mario",
+    "+Miguel",
+    "+Mike",
+    "+Pablo",
+    "+Paul",
+    "+Pedro",
+    "+Quincy",
+    "+Rob",
+    "+Robert",
+    "+Storm",
+    "+female3",
+    "+female4",
+    "+grandpa",
+    "+klatt",
+    "+klatt3",
+    "+Steph2",
+    "+Gene2",
+)
 TEST_VARIANTS = ("+f3", "+f4", "+m5", "+m6", "+m7")
 WORDS = demo.DEFAULT_WORDS
-CARRIERS = (("okay", "please"), ("I said", "just now"), ("the word is", ""), ("", "is what I said"),
-            ("can you hear me say", "clearly"), ("then", "again"), ("so", "and wait"), ("hello", ""))
+CARRIERS = (
+    ("okay", "please"),
+    ("I said", "just now"),
+    ("the word is", ""),
+    ("", "is what I said"),
+    ("can you hear me say", "clearly"),
+    ("then", "again"),
+    ("so", "and wait"),
+    ("hello", ""),
+)
 # Test sentences (never used for training), near misses of every keyword ("yesterday", "nowhere", "lefty", "light")
 # and none of the dataset's words, nor their homophones: "know" is "no" and "write" is "right" to any listener,
 # so a sentence with them holds the keyword (TEST_SET_VERSION 2 removed "I know", "write", "writer", "yes men").
@@ -102,13 +141,50 @@ TEST_SNR_DB = (5, 20)
 # The second held-out set (--test-set 2), built another way: every English dialect espeak-ng has, but only with
 # named voice variants no other set uses (other timbres, two whispering or creaky), wider speed and pitch, two
 # foreign accents speaking English, other carrier phrases, other sentences, babble among the noises, lower SNR.
-SET2_VOICES = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-gb-x-gbclan",
-               "en-us-nyc", "de", "nl")
-SET2_VARIANTS = ("+Andy", "+Annie", "+Alicia", "+Belinda", "+Benjamin", "+Caleb", "+David", "+Gene", "+Jacky",
-                 "+Lee", "+Linda", "+Max", "+Michael", "+Steph", "+Zac", "+anika", "+female2", "+female5",
-                 "+klatt2", "+Mr_Serious")
-SET2_CARRIERS = (("hey", "are you there"), ("did you say", ""), ("", "right now"), ("listen", "thanks"),
-                 ("maybe", "or not"), ("you see", "anyway"), ("look", ""), ("well", "I think"))
+SET2_VOICES = (
+    "en",
+    "en-us",
+    "en-gb-scotland",
+    "en-029",
+    "en-gb-x-gbcwmd",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-us-nyc",
+    "de",
+    "nl",
+)
+SET2_VARIANTS = (
+    "+Andy",
+    "+Annie",
+    "+Alicia",
+    "+Belinda",
+    "+Benjamin",
+    "+Caleb",
+    "+David",
+    "+Gene",
+    "+Jacky",
+    "+Lee",
+    "+Linda",
+    "+Max",
+    "+Michael",
+    "+Steph",
+    "+Zac",
+    "+anika",
+    "+female2",
+    "+female5",
+    "+klatt2",
+    "+Mr_Serious",
+)
+SET2_CARRIERS = (
+    ("hey", "are you there"),
+    ("did you say", ""),
+    ("", "right now"),
+    ("listen", "thanks"),
+    ("maybe", "or not"),
+    ("you see", "anyway"),
+    ("look", ""),
+    ("well", "I think"),
+)
 SET2_SENTENCES = (
     "the mayor visited the new library on monday",
     "a strong wind blew the leaves across the yard",
@@ -149,8 +225,16 @@ class TestSet:
 
 TEST_SETS = {
     1: TestSet(TEST_VOICES, TEST_VARIANTS, CARRIERS, TEST_SENTENCES, TEST_NOISES, TEST_SNR_DB),
-    2: TestSet(SET2_VOICES, SET2_VARIANTS, SET2_CARRIERS, SET2_SENTENCES, SET2_NOISES, SET2_SNR_DB,
-               speed=(100, 230), pitch=(5, 95)),
+    2: TestSet(
+        SET2_VOICES,
+        SET2_VARIANTS,
+        SET2_CARRIERS,
+        SET2_SENTENCES,
+        SET2_NOISES,
+        SET2_SNR_DB,
+        speed=(100, 230),
+        pitch=(5, 95),
+    ),
 }
 SPEECH_FILES = 40  # conversations of demo.SENTENCES_PER_FILE sentences each in the training set (~40 min)
 DATASET_VERSION = 3  # in the training set's folder name: bump when the set is built differently
@@ -160,8 +244,13 @@ TEST_SET_VERSION = 3  # in test.json: a test set built by another version is reb
 def speakers(voices, variants, count, rng, speed=(120, 200), pitch=(20, 80)):
     found: dict[str, demo.Speaker] = {}
     while len(found) < count:
-        s = demo.Speaker(voices[rng.integers(len(voices))], variants[rng.integers(len(variants))],
-                         int(rng.integers(*speed)), int(rng.integers(*pitch)), int(rng.integers(60, 130)))
+        s = demo.Speaker(
+            voices[rng.integers(len(voices))],
+            variants[rng.integers(len(variants))],
+            int(rng.integers(*speed)),
+            int(rng.integers(*pitch)),
+            int(rng.integers(60, 130)),
+        )
         found.setdefault(s.id, s)
     return list(found.values())
 
@@ -176,8 +265,9 @@ def spoken(word: str) -> str:
     return word.replace("_", " ")
 
 
-def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False, words=WORDS,
-                       speech_files: int = SPEECH_FILES) -> None:
+def build_training_set(
+    root: Path, per_word: int, seed: int, wide: bool = False, words=WORDS, speech_files: int = SPEECH_FILES
+) -> None:
     if (root / "validation_list.txt").exists():
         add_running_speech(root, per_word, seed, wide, words, speech_files)
         return
@@ -185,8 +275,11 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False,
     rng = np.random.default_rng(seed)
     rng = np.random.default_rng(seed)
     pool = _training_speakers(per_word, rng, wide)
-    tasks = [(w, pool[(i + k) % len(pool)], i // len(pool), int(rng.integers(2**31)))
-             for k, w in enumerate(words) for i in range(per_word)]
+    tasks = [
+        (w, pool[(i + k) % len(pool)], i // len(pool), int(rng.integers(2**31)))
+        for k, w in enumerate(words)
+        for i in range(per_word)
+    ]
 
     def one(task):
         word, speaker, rep, clip_seed = task
@@ -199,18 +292,30 @@ def build_training_set(root: Path, per_word: int, seed: int, wide: bool = False,
         list(ex.map(one, tasks))
     (root / "_background_noise_").mkdir(exist_ok=True)
     for name, seconds, rate, kind in demo.NOISE_FILES:
-        sf.write(root / "_background_noise_" / name, demo.make_noise(kind, 4 * seconds, rate,
-                                                                     np.random.default_rng([seed, len(name)])), rate)
+        sf.write(
+            root / "_background_noise_" / name,
+            demo.make_noise(kind, 4 * seconds, rate, np.random.default_rng([seed, len(name)])),
+            rate,
+        )
     add_running_speech(root, per_word, seed, wide, words, speech_files)
     order = [pool[i].id for i in np.random.default_rng(seed + 1).permutation(len(pool))]
     hold = max(1, round(0.1 * len(order)))
     clips = sorted(f"{w}/{s.id}_nohash_{r}.wav" for w, s, r, _ in tasks)
-    for name, members in (("testing_list.txt", set(order[hold : 2 * hold])), ("validation_list.txt", set(order[:hold]))):
+    for name, members in (
+        ("testing_list.txt", set(order[hold : 2 * hold])),
+        ("validation_list.txt", set(order[:hold])),
+    ):
         (root / name).write_text("".join(c + "\n" for c in clips if c.split("/")[1].split("_nohash_")[0] in members))
 
 
-def add_near_miss_words(root: Path, per_word: int, seed: int, wide: bool, clips_per_edit: int,
-                        keywords=("yes", "no", "left", "right", "marvin")) -> None:
+def add_near_miss_words(
+    root: Path,
+    per_word: int,
+    seed: int,
+    wide: bool,
+    clips_per_edit: int,
+    keywords=("yes", "no", "left", "right", "marvin"),
+) -> None:
     """Word folders of near misses of `keywords` (kwtui's phoneme edits: "m'A@v@lIN" for marvin), each said alone by
     `clips_per_edit` training speakers: other words of the dataset, so _unknown clips at the keyword's place in the
     window (all in the train split: the lists hold none of them)."""
@@ -221,8 +326,12 @@ def add_near_miss_words(root: Path, per_word: int, seed: int, wide: bool, clips_
     others = [w for w in WORDS if w not in keywords]
     edits = near_misses.near_misses(binary, list(keywords), others)
     rng = np.random.default_rng([seed, 53])
-    tasks = [(f"nearmiss_{keyword}_{k}", edit, pool[int(rng.integers(len(pool)))], i, int(rng.integers(2**31)))
-             for keyword, found in edits.items() for k, edit in enumerate(found) for i in range(clips_per_edit)]
+    tasks = [
+        (f"nearmiss_{keyword}_{k}", edit, pool[int(rng.integers(len(pool)))], i, int(rng.integers(2**31)))
+        for keyword, found in edits.items()
+        for k, edit in enumerate(found)
+        for i in range(clips_per_edit)
+    ]
 
     def one(task):
         folder, edit, speaker, i, clip_seed = task
@@ -240,8 +349,14 @@ def add_near_miss_words(root: Path, per_word: int, seed: int, wide: bool, clips_
 
 def _training_speakers(per_word: int, rng, wide: bool) -> list:
     variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
-    return speakers(TRAIN_VOICES, variants, max(20, per_word // 2), rng, (110, 220) if wide else (120, 200),
-                    (10, 90) if wide else (20, 80))
+    return speakers(
+        TRAIN_VOICES,
+        variants,
+        max(20, per_word // 2),
+        rng,
+        (110, 220) if wide else (120, 200),
+        (10, 90) if wide else (20, 80),
+    )
 
 
 def add_running_speech(root: Path, per_word: int, seed: int, wide: bool, words, speech_files: int) -> None:
@@ -290,14 +405,18 @@ def _mix(speech: np.ndarray, snr_db: float, rng, noises=TEST_NOISES, talkers=Non
     return (speech + noise).astype(np.float32)
 
 
-def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: float, seed: int,
-                   test_set: TestSet = TEST_SETS[1]) -> dict:
+def build_test_set(
+    root: Path, keywords, per_keyword: int, ambient_minutes: float, seed: int, test_set: TestSet = TEST_SETS[1]
+) -> dict:
     """Raw 16 kHz float32 files (kwtui's cache format) and where each keyword starts."""
     meta_path = root / "test.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if (meta["per_keyword"] == per_keyword and meta["ambient_minutes"] == ambient_minutes
-                and meta.get("version") == TEST_SET_VERSION):
+        if (
+            meta["per_keyword"] == per_keyword
+            and meta["ambient_minutes"] == ambient_minutes
+            and meta.get("version") == TEST_SET_VERSION
+        ):
             return meta
     root.mkdir(parents=True, exist_ok=True)
     binary = demo.espeak_binary()
@@ -311,6 +430,7 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
         if condition is not None:
             condition.update(noise=kind, snr_db=round(snr, 1))
         return _mix(speech, snr, rng, test_set.noises, talkers, kind)
+
     placements, conditions = [], []
     with open(root / "keywords.f32", "wb") as out:
         position = 0
@@ -319,8 +439,13 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
                 speaker = pool[rng.integers(len(pool))]
                 carrier = int(rng.integers(len(test_set.carriers)))
                 before, after = test_set.carriers[carrier]
-                condition = {"voice": speaker.voice, "variant": speaker.variant, "speed": speaker.speed,
-                             "pitch": speaker.pitch, "carrier": " _ ".join((before, after)).strip()}
+                condition = {
+                    "voice": speaker.voice,
+                    "variant": speaker.variant,
+                    "speed": speaker.speed,
+                    "pitch": speaker.pitch,
+                    "carrier": " _ ".join((before, after)).strip(),
+                }
                 parts, onset = [np.zeros(SAMPLE_RATE, np.float32)], 0
                 for part, text in enumerate((before, spoken(word), after)):
                     if not text:
@@ -344,20 +469,31 @@ def build_test_set(root: Path, keywords, per_keyword: int, ambient_minutes: floa
             a, b = pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]
             turn = []
             for i in range(6):
-                turn += [say(binary, (a, b)[i % 2], sentences[rng.integers(len(sentences))]),
-                         np.zeros(int(rng.uniform(0.2, 1.5) * SAMPLE_RATE), np.float32)]
+                turn += [
+                    say(binary, (a, b)[i % 2], sentences[rng.integers(len(sentences))]),
+                    np.zeros(int(rng.uniform(0.2, 1.5) * SAMPLE_RATE), np.float32),
+                ]
             speech = np.concatenate(turn)
             if rng.random() < 0.3:  # a second talker in the background
-                other = say(binary, pool[rng.integers(len(pool))], " ".join(sentences[rng.integers(len(sentences))]
-                                                                            for _ in range(3)))[: len(speech)]
+                other = say(
+                    binary,
+                    pool[rng.integers(len(pool))],
+                    " ".join(sentences[rng.integers(len(sentences))] for _ in range(3)),
+                )[: len(speech)]
                 gain = active_rms(speech) / max(active_rms(other), 1e-9) / 10 ** (rng.uniform(10, 20) / 20)
                 speech[: len(other)] += gain * other
             mixed = mix(speech)
             out.write(mixed.astype("<f4").tobytes())
             samples_ambient += len(mixed)
-    meta = {"version": TEST_SET_VERSION, "per_keyword": per_keyword, "ambient_minutes": ambient_minutes,
-            "keywords": list(keywords),
-            "placements": placements, "conditions": conditions, "ambient_samples": samples_ambient}
+    meta = {
+        "version": TEST_SET_VERSION,
+        "per_keyword": per_keyword,
+        "ambient_minutes": ambient_minutes,
+        "keywords": list(keywords),
+        "placements": placements,
+        "conditions": conditions,
+        "ambient_samples": samples_ambient,
+    }
     meta_path.write_text(json.dumps(meta))
     return meta
 
@@ -381,8 +517,9 @@ def test_streams(root: Path, meta: dict, keywords: list[str]):
 
 def placed_conditions(meta: dict, keywords: list[str]) -> list[dict]:
     """How each placed keyword of `keywords` was said and mixed, in the keyword stream's order."""
-    return [{"keyword": word, **c} for (_, _, word), c in zip(meta["placements"], meta["conditions"])
-            if word in keywords]
+    return [
+        {"keyword": word, **c} for (_, _, word), c in zip(meta["placements"], meta["conditions"]) if word in keywords
+    ]
 
 
 def _band(value: float, width: float) -> str:
@@ -393,8 +530,16 @@ def _band(value: float, width: float) -> str:
 def misses_by_condition(hit: np.ndarray, conditions: list[dict]) -> dict:
     """The miss rate of one operating point split by each condition of the test (voice, variant, noise, SNR, speed,
     pitch, carrier): which of them carries the misses. -> {condition: {value: [miss rate, placements]}}"""
-    keys = {"keyword": str, "voice": str, "variant": str, "noise": str, "carrier": str,
-            "snr_db": lambda v: _band(v, 5), "speed": lambda v: _band(v, 30), "pitch": lambda v: _band(v, 25)}
+    keys = {
+        "keyword": str,
+        "voice": str,
+        "variant": str,
+        "noise": str,
+        "carrier": str,
+        "snr_db": lambda v: _band(v, 5),
+        "speed": lambda v: _band(v, 30),
+        "pitch": lambda v: _band(v, 25),
+    }
     out: dict = {}
     for key, label in keys.items():
         groups: dict[str, list[bool]] = {}
@@ -409,8 +554,9 @@ def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tupl
 
     base = load_preset(REPO / "presets" / f"{name}.toml").to_dict()
     # a run folder per set of overrides (key and value: two seeds are two runs)
-    tag = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "", o.split("=")[0].split(".")[-1] + o.split("=", 1)[-1])
-                  for o in overrides)
+    tag = "".join(
+        "-" + re.sub(r"[^A-Za-z0-9.]+", "", o.split("=")[0].split(".")[-1] + o.split("=", 1)[-1]) for o in overrides
+    )
     tag += dataset.name.removeprefix("train").replace("-v", "v")  # each training set its own runs
     base.update(name=f"{name}-{model}{tag}", run_dir=str(work / "runs" / f"{name}-{model}{tag}"))
     base["dataset"]["path"] = str(dataset)
@@ -440,54 +586,129 @@ def measure(preset, root: Path, meta: dict) -> dict:
     hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
     started = time.monotonic()
     frontend = preset.features.frontend
-    a_scores, rate = E.stream_scores(model, ambient.render(ambient_plan, reader), ambient_plan.samples, hop,
-                                     ev.CancelToken(), ev.ignore, "", frontend)
-    k_scores, _ = E.stream_scores(model, ambient.render(keyword_plan, reader), keyword_plan.samples, hop,
-                                  ev.CancelToken(), ev.ignore, "", frontend)
+    a_scores, rate = E.stream_scores(
+        model,
+        ambient.render(ambient_plan, reader),
+        ambient_plan.samples,
+        hop,
+        ev.CancelToken(),
+        ev.ignore,
+        "",
+        frontend,
+    )
+    k_scores, _ = E.stream_scores(
+        model,
+        ambient.render(keyword_plan, reader),
+        keyword_plan.samples,
+        hop,
+        ev.CancelToken(),
+        ev.ignore,
+        "",
+        frontend,
+    )
     hours = ambient_plan.seconds / 3600
     kw_idx = [0] if preset.single_sigmoid else list(range(len(keywords)))
-    curve = E.detection_curve(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
-                              preset.evaluate.refractory_ms, hours,
-                              E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window),
-                              E.curve_thresholds(frontend, preset.evaluate.threshold))
+    curve = E.detection_curve(
+        a_scores,
+        k_scores,
+        keyword_plan,
+        kw_idx,
+        keywords,
+        preset.evaluate.hop_ms,
+        preset.evaluate.refractory_ms,
+        hours,
+        E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window),
+        E.curve_thresholds(frontend, preset.evaluate.threshold),
+    )
     out = {"hours": round(hours, 2), "windows_per_s": round(rate), "score_s": round(time.monotonic() - started, 1)}
     for target in (0.5, 1.0):
         point, met = E.best_point(curve, target)
-        out[f"at_{target:g}"] = {"met": met, "threshold": point.threshold, "window": point.average_window,
-                                 "fa_per_hour": point.false_accepts_per_hour,
-                                 "frr": point.per_keyword_false_reject_rate}
+        out[f"at_{target:g}"] = {
+            "met": met,
+            "threshold": point.threshold,
+            "window": point.average_window,
+            "fa_per_hour": point.false_accepts_per_hour,
+            "frr": point.per_keyword_false_reject_rate,
+        }
     windows = E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window)
     thresholds = E.curve_thresholds(frontend, preset.evaluate.threshold)
     if len(kw_idx) > 1:  # what the device gets: a threshold and window per keyword, chosen on this test's curve
         for target in (0.5, 1.0):
-            points, met = E.choose_per_keyword(a_scores, k_scores, keyword_plan, keywords, preset.evaluate.hop_ms,
-                                               preset.evaluate.refractory_ms, hours, windows, thresholds, target)
+            points, met = E.choose_per_keyword(
+                a_scores,
+                k_scores,
+                keyword_plan,
+                keywords,
+                preset.evaluate.hop_ms,
+                preset.evaluate.refractory_ms,
+                hours,
+                windows,
+                thresholds,
+                target,
+            )
             chosen_thresholds = [p.point.threshold for p in points]
             chosen_windows = [p.point.average_window for p in points]
-            combined = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
-                                        preset.evaluate.refractory_ms, hours, chosen_thresholds, chosen_windows)
-            out[f"per_keyword_at_{target:g}"] = {"met": met, "thresholds": chosen_thresholds,
-                                                 "windows": chosen_windows,
-                                                 "fa_per_hour": combined.false_accepts_per_hour,
-                                                 "frr": combined.per_keyword_false_reject_rate}
+            combined = E.combined_point(
+                a_scores,
+                k_scores,
+                keyword_plan,
+                kw_idx,
+                keywords,
+                preset.evaluate.hop_ms,
+                preset.evaluate.refractory_ms,
+                hours,
+                chosen_thresholds,
+                chosen_windows,
+            )
+            out[f"per_keyword_at_{target:g}"] = {
+                "met": met,
+                "thresholds": chosen_thresholds,
+                "windows": chosen_windows,
+                "fa_per_hour": combined.false_accepts_per_hour,
+                "frr": combined.per_keyword_false_reject_rate,
+            }
     if meta.get("conditions"):  # where the misses at <= 1 FA/h on this test's own curve come from
         best = out.get("per_keyword_at_1", out["at_1"])
         count = len(kw_idx)
         thresholds_1 = best.get("thresholds", [best.get("threshold")] * count)
         windows_1 = best.get("windows", [best.get("window")] * count)
-        hit = E.placement_hits(k_scores, keyword_plan, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms,
-                               thresholds_1, windows_1)
+        hit = E.placement_hits(
+            k_scores,
+            keyword_plan,
+            kw_idx,
+            preset.evaluate.hop_ms,
+            preset.evaluate.refractory_ms,
+            thresholds_1,
+            windows_1,
+        )
         out["misses_at_1_by_condition"] = misses_by_condition(hit, placed_conditions(meta, keywords))
     own = records.detector_settings(layout)
     own_thresholds, own_windows = own.per_keyword(len(kw_idx))
-    point = E.combined_point(a_scores, k_scores, keyword_plan, kw_idx, keywords, preset.evaluate.hop_ms,
-                             preset.evaluate.refractory_ms, hours, own_thresholds, own_windows)
-    out["kwtui_choice"] = {"thresholds": own_thresholds, "windows": own_windows,
-                           "fa_per_hour": point.false_accepts_per_hour, "frr": point.per_keyword_false_reject_rate}
+    point = E.combined_point(
+        a_scores,
+        k_scores,
+        keyword_plan,
+        kw_idx,
+        keywords,
+        preset.evaluate.hop_ms,
+        preset.evaluate.refractory_ms,
+        hours,
+        own_thresholds,
+        own_windows,
+    )
+    out["kwtui_choice"] = {
+        "thresholds": own_thresholds,
+        "windows": own_windows,
+        "fa_per_hour": point.false_accepts_per_hour,
+        "frr": point.per_keyword_false_reject_rate,
+    }
     report = json.loads(layout.report_json.read_text())
     op = report["operating_point"]
-    out["kwtui_report"] = {"frr": op["false_reject_rate"], "fa_per_hour": op["false_accepts_per_hour"],
-                           "ambient_hours": report["ambient"]["hours"]}
+    out["kwtui_report"] = {
+        "frr": op["false_reject_rate"],
+        "fa_per_hour": op["false_accepts_per_hour"],
+        "ambient_hours": report["ambient"]["hours"],
+    }
     return out
 
 
@@ -500,16 +721,35 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["commands", "marvin"])
     parser.add_argument("--work", default="/tmp/kwtui-bench-detect")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--speech-files", type=int, default=SPEECH_FILES,
-                        help="conversations of running speech in the training set (about a minute each)")
+    parser.add_argument(
+        "--speech-files",
+        type=int,
+        default=SPEECH_FILES,
+        help="conversations of running speech in the training set (about a minute each)",
+    )
     parser.add_argument("--wide-voices", action="store_true", help="training speakers from WIDE_TRAIN_VARIANTS too")
-    parser.add_argument("--near-miss-clips", type=int, default=0,
-                        help="word folders of the keywords' near misses in the training set, this many clips each")
-    parser.add_argument("--test-set", type=int, nargs="+", default=[1], choices=sorted(TEST_SETS),
-                        help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)")
+    parser.add_argument(
+        "--near-miss-clips",
+        type=int,
+        default=0,
+        help="word folders of the keywords' near misses in the training set, this many clips each",
+    )
+    parser.add_argument(
+        "--test-set",
+        type=int,
+        nargs="+",
+        default=[1],
+        choices=sorted(TEST_SETS),
+        help="held-out sets: 1 (the test voices), 2 (built another way: SET2_* above)",
+    )
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a preset override to measure against the defaults (a run of its own)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a preset override to measure against the defaults (a run of its own)",
+    )
     args = parser.parse_args()
     from kwtui.core import events as ev
     from kwtui.core.native import import_tensorflow_quietly
@@ -517,9 +757,11 @@ def main() -> None:
 
     import_tensorflow_quietly()
     work = Path(args.work)
-    dataset = work / (f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
-                      + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else "")
-                      + (f"-nm{args.near_miss_clips}" if args.near_miss_clips else ""))
+    dataset = work / (
+        f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
+        + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else "")
+        + (f"-nm{args.near_miss_clips}" if args.near_miss_clips else "")
+    )
     smaller = work / dataset.name.split("-speech")[0].split("-nm")[0]
     if not dataset.exists() and smaller.joinpath("validation_list.txt").exists():  # the same clips, more speech
         shutil.copytree(smaller, dataset, copy_function=os.link)
@@ -530,14 +772,25 @@ def main() -> None:
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")
-        tests[number] = (test_root, build_test_set(test_root, ["yes", "no", "left", "right", "marvin"],
-                                                   args.test_per_keyword, args.ambient_minutes, args.seed,
-                                                   TEST_SETS[number]))
+        tests[number] = (
+            test_root,
+            build_test_set(
+                test_root,
+                ["yes", "no", "left", "right", "marvin"],
+                args.test_per_keyword,
+                args.ambient_minutes,
+                args.seed,
+                TEST_SETS[number],
+            ),
+        )
         meta = tests[number][1]
-        print(f"data: {args.per_word} clips per word x {len(WORDS)} words (training voices), test set {number}: "
-              f"{args.test_per_keyword} carrier sentences per keyword and "
-              f"{meta['ambient_samples'] / SAMPLE_RATE / 3600:.2f} h of running speech (held-out voices) "
-              f"[{time.monotonic() - started:.0f} s]", flush=True)
+        print(
+            f"data: {args.per_word} clips per word x {len(WORDS)} words (training voices), test set {number}: "
+            f"{args.test_per_keyword} carrier sentences per keyword and "
+            f"{meta['ambient_samples'] / SAMPLE_RATE / 3600:.2f} h of running speech (held-out voices) "
+            f"[{time.monotonic() - started:.0f} s]",
+            flush=True,
+        )
     test_root, meta = tests[args.test_set[0]]
     results = {}
     if args.diagnose:  # the streaming default's breakdown is in every run's output (misses_at_1_by_condition)
@@ -563,14 +816,18 @@ def main() -> None:
     print()
     print(f"{'preset/model':<24}{'FRR per keyword at <= 0.5 FA/h':<44}{'at <= 1 FA/h':<44}{'at kwtui own points'}")
     for key, r in results.items():
+
         def cell(at):
             tag = "" if at["met"] else f" (unmet: {at['fa_per_hour']}/h)"
             return " ".join(f"{k} {v:.0%}" for k, v in at["frr"].items()) + tag
+
         own = r["kwtui_choice"]
         best = {t: r.get(f"per_keyword_at_{t}", r[f"at_{t}"]) for t in ("0.5", "1")}
-        print(f"{key:<24}{cell(best['0.5']):<44}{cell(best['1']):<44}"
-              + " ".join(f"{k} {v:.0%}" for k, v in own["frr"].items()) + f", {own['fa_per_hour']}/h")
-
+        print(
+            f"{key:<24}{cell(best['0.5']):<44}{cell(best['1']):<44}"
+            + " ".join(f"{k} {v:.0%}" for k, v in own["frr"].items())
+            + f", {own['fa_per_hour']}/h"
+        )
 
 
 def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
@@ -597,8 +854,10 @@ def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
             gap = np.zeros(int(0.1 * SAMPLE_RATE), np.float32)
             pad = np.zeros(SAMPLE_RATE // 2, np.float32)
             snr = float(rng.uniform(5, 20))
-            for name, audio in (("alone", np.concatenate([pad, parts[1], pad])),
-                                ("sentence", np.concatenate([pad, parts[0], gap, parts[1], gap, parts[2], pad]))):
+            for name, audio in (
+                ("alone", np.concatenate([pad, parts[1], pad])),
+                ("sentence", np.concatenate([pad, parts[0], gap, parts[1], gap, parts[2], pad])),
+            ):
                 for noisy in (False, True):
                     x = _mix(audio, snr, np.random.default_rng(int(rng.integers(2**31)))) if noisy else audio
                     if len(x) < CLIP_SAMPLES:
@@ -606,8 +865,9 @@ def diagnose(preset, root: Path, per_keyword: int = 40, seed: int = 5) -> dict:
                     starts = range(0, len(x) - CLIP_SAMPLES + 1, 1600)
                     batch = np.stack([spectrogram(x[s : s + CLIP_SAMPLES]) for s in starts])[..., None]
                     scores = model(batch)
-                    found[name + ("+noise" if noisy else "")].append(float(scores[:, 0 if preset.single_sigmoid
-                                                                                   else index].max()))
+                    found[name + ("+noise" if noisy else "")].append(
+                        float(scores[:, 0 if preset.single_sigmoid else index].max())
+                    )
     return {k: round(float(np.mean(np.array(v) >= 0.9)), 3) for k, v in found.items()}
 
 

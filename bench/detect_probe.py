@@ -44,8 +44,9 @@ def main() -> None:
 
     import_tensorflow_quietly()
     work = Path(args.work)
-    preset = B.preset_for(args.preset, "stream", work / f"train-{args.per_word}-v{B.DATASET_VERSION}", work,
-                          tuple(args.set))
+    preset = B.preset_for(
+        args.preset, "stream", work / f"train-{args.per_word}-v{B.DATASET_VERSION}", work, tuple(args.set)
+    )
     layout = RunLayout(preset)
     model = E.load_scorer(layout, deployed_model_path(layout))
     keyword = preset.classes.keywords[0]
@@ -68,8 +69,11 @@ def main() -> None:
         return np.concatenate(parts + [np.zeros(B.SAMPLE_RATE, np.float32)])
 
     rng = np.random.default_rng(9)
-    groups = (("training voices and variants", B.TRAIN_VOICES, B.TRAIN_VARIANTS),
-              ("set 1", B.TEST_VOICES, B.TEST_VARIANTS), ("set 2", B.SET2_VOICES, B.SET2_VARIANTS))
+    groups = (
+        ("training voices and variants", B.TRAIN_VOICES, B.TRAIN_VARIANTS),
+        ("set 1", B.TEST_VOICES, B.TEST_VARIANTS),
+        ("set 2", B.SET2_VOICES, B.SET2_VARIANTS),
+    )
     print(f"{keyword!r}, window {args.window}, share of utterances >= {args.threshold}")
     set2 = B.TEST_SETS[2]
     pool2 = B.speakers(set2.voices, set2.variants, 40, np.random.default_rng(11))
@@ -85,16 +89,34 @@ def main() -> None:
                         audio = B._mix(audio, float(rng.uniform(10, 15)), rng, (noise,), talkers, noise)
                     found.append(best(audio))
                 share = np.mean(np.array(found) >= args.threshold)
-                print(f"  {label:30s} {context:18s} {noise or 'clean':7s}{' (10-15 dB)' if noise else '':11s} "
-                      f"share {share:.2f}", flush=True)
-    print(f"set-2 ambient sentences, each said by 10 set-2 voices over set-2 noise (0-15 dB): crossings of "
-          f"{args.threshold}")
+                print(
+                    f"  {label:30s} {context:18s} {noise or 'clean':7s}{' (10-15 dB)' if noise else '':11s} "
+                    f"share {share:.2f}",
+                    flush=True,
+                )
+    print(
+        f"set-2 ambient sentences, each said by 10 set-2 voices over set-2 noise (0-15 dB): crossings of "
+        f"{args.threshold}"
+    )
     rows = []
     for sentence in set2.sentences:
-        audio = np.concatenate([B._mix(np.concatenate([B.say(binary, pool2[rng.integers(len(pool2))], sentence),
-                                                       np.zeros(B.SAMPLE_RATE // 2, np.float32)]),
-                                       float(rng.uniform(*set2.snr_db)), rng, set2.noises, talkers)
-                                for _ in range(10)])
+        audio = np.concatenate(
+            [
+                B._mix(
+                    np.concatenate(
+                        [
+                            B.say(binary, pool2[rng.integers(len(pool2))], sentence),
+                            np.zeros(B.SAMPLE_RATE // 2, np.float32),
+                        ]
+                    ),
+                    float(rng.uniform(*set2.snr_db)),
+                    rng,
+                    set2.noises,
+                    talkers,
+                )
+                for _ in range(10)
+            ]
+        )
         scores, _ = E.stream_scores(model, [audio], len(audio), 480, ev.CancelToken(), ev.ignore, "", "micro")
         mean = moving_mean(scores, args.window)[:, 0]
         rows.append((int(np.sum((mean[1:] >= args.threshold) & (mean[:-1] < args.threshold))), sentence))

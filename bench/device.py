@@ -53,9 +53,11 @@ def main() -> None:
 
     n_outputs = 6
     calibration = np.random.default_rng(0).normal(-3.0, 1.5, (64, *SHAPE, 1)).astype(np.float32)
-    header = (f"{'model':<8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}{'MACs/inf':>11}"
-              f"{'MACs/s audio':>14}"
-              f"{'ESP32 ms':>10}{'+ESP-NN':>9}{'S3 ms':>8}{'S3+NN':>8}  per hop of {args.hop_ms:g} ms")
+    header = (
+        f"{'model':<8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}{'MACs/inf':>11}"
+        f"{'MACs/s audio':>14}"
+        f"{'ESP32 ms':>10}{'+ESP-NN':>9}{'S3 ms':>8}{'S3+NN':>8}  per hop of {args.hop_ms:g} ms"
+    )
     print(header)
     for kind in (k for k in MODELS if k != "stream"):  # stream: ESPHome's runtime (bench/esphome.py)
         model = build_model(kind, n_outputs, False, 0.001, seed=0)
@@ -67,10 +69,12 @@ def main() -> None:
         ms = summary["estimated_ms"]
         late = " over the hop" if ms["esp32_esp_nn"] > args.hop_ms else ""
         arena32, steps = _pinned_runtime(tool, tflite, arena, calibration[:16, ..., 0]) if pinned else ("-", "-")
-        print(f"{kind:<8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
-              f"{summary['macs_per_inference']:>11,}"
-              f"{summary['macs_per_second']:>14,}{ms['esp32']:>10.1f}{ms['esp32_esp_nn']:>9.1f}{ms['esp32s3']:>8.1f}"
-              f"{ms['esp32s3_esp_nn']:>8.1f}{late}")
+        print(
+            f"{kind:<8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
+            f"{summary['macs_per_inference']:>11,}"
+            f"{summary['macs_per_second']:>14,}{ms['esp32']:>10.1f}{ms['esp32_esp_nn']:>9.1f}{ms['esp32s3']:>8.1f}"
+            f"{ms['esp32s3_esp_nn']:>8.1f}{late}"
+        )
 
 
 def _streaming_presets(tool) -> None:
@@ -87,8 +91,10 @@ def _streaming_presets(tool) -> None:
     from kwtui.core.streaming import clip_strides, stream_outputs, streaming_module, to_streaming_tflite
     from tests.helpers import firmware_runtime
 
-    print(f"{'preset':<10}{'outputs':>8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}"
-          f"{'MACs/inf':>10}{'MACs/s':>11}{'ESP32 ms':>10}{'% core':>8}{'S3+NN ms':>10}  per {STREAM_HOP_MS} ms stride")
+    print(
+        f"{'preset':<10}{'outputs':>8}{'params':>9}{'int8 B':>9}{'arena B':>9}{'arena32':>9}{'steps':>6}"
+        f"{'MACs/inf':>10}{'MACs/s':>11}{'ESP32 ms':>10}{'% core':>8}{'S3+NN ms':>10}  per {STREAM_HOP_MS} ms stride"
+    )
     clips = np.random.default_rng(0).uniform(0, 26, (32, 98, 40)).astype(np.float32)
     for name in ("commands", "marvin", "esphome"):
         preset = load_preset(shipped_presets_dir() / f"{name}.toml")
@@ -106,20 +112,34 @@ def _streaming_presets(tool) -> None:
             labels = [f"c{i}" for i in range(max(outputs, 1))]
             with tempfile.TemporaryDirectory() as folder:
                 image = Path(folder) / "model_partition.bin"
-                image.write_bytes(build_model_image(tflite, labels, arena + 1024, 1, sigmoid_output=outputs == 1,
-                                                    input_scale=26 / 255, input_zero_point=-128,
-                                                    output_scale=1 / 256, frontend="micro", stride=stride,
-                                                    hop_ms=STREAM_HOP_MS))
+                image.write_bytes(
+                    build_model_image(
+                        tflite,
+                        labels,
+                        arena + 1024,
+                        1,
+                        sigmoid_output=outputs == 1,
+                        input_scale=26 / 255,
+                        input_zero_point=-128,
+                        output_scale=1 / 256,
+                        frontend="micro",
+                        stride=stride,
+                        hop_ms=STREAM_HOP_MS,
+                    )
+                )
                 strides = np.stack([clip_strides(c, stride) for c in clips[:4]])  # 4 clips, fresh state each
                 done = firmware_runtime.run_stream(tool, image, strides)
                 on_chip = done.probabilities
                 arena32 = done.arena_used
-            python = np.concatenate([stream_outputs(runtime.Interpreter.from_bytes(tflite, arena_size=arena), r)
-                                     for r in strides])
+            python = np.concatenate(
+                [stream_outputs(runtime.Interpreter.from_bytes(tflite, arena_size=arena), r) for r in strides]
+            )
             steps = int(round(np.abs(on_chip - python).max() * 256))
-        print(f"{name:<10}{outputs:>8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
-              f"{summary['macs_per_inference']:>10,}{summary['macs_per_second']:>11,}{ms['esp32_esp_nn']:>10.2f}"
-              f"{100 * ms['esp32_esp_nn'] / STREAM_HOP_MS:>7.1f}%{ms['esp32s3_esp_nn']:>10.2f}")
+        print(
+            f"{name:<10}{outputs:>8}{model.count_params():>9,}{len(tflite):>9,}{arena:>9,}{arena32:>9,}{steps:>6}"
+            f"{summary['macs_per_inference']:>10,}{summary['macs_per_second']:>11,}{ms['esp32_esp_nn']:>10.2f}"
+            f"{100 * ms['esp32_esp_nn'] / STREAM_HOP_MS:>7.1f}%{ms['esp32s3_esp_nn']:>10.2f}"
+        )
     print()
 
 
@@ -137,12 +157,21 @@ def _pinned_runtime(tool, tflite: bytes, arena: int, windows) -> tuple[int, int]
     quant = io_quantization(tflite)
     with tempfile.TemporaryDirectory() as folder:
         image = Path(folder) / "model_partition.bin"
-        image.write_bytes(build_model_image(tflite, [f"c{i}" for i in range(6)], arena + 1024, 4,
-                                            input_scale=quant["input_scale"], input_zero_point=quant["input_zero_point"],
-                                            output_scale=quant["output_scale"],
-                                            output_zero_point=quant["output_zero_point"]))
-        smallest = smallest_arena(lambda size: firmware_runtime.run(tool, image, arena=size).returncode == 0,
-                                  4096, 1 << 22, ARENA_ALIGN)
+        image.write_bytes(
+            build_model_image(
+                tflite,
+                [f"c{i}" for i in range(6)],
+                arena + 1024,
+                4,
+                input_scale=quant["input_scale"],
+                input_zero_point=quant["input_zero_point"],
+                output_scale=quant["output_scale"],
+                output_zero_point=quant["output_zero_point"],
+            )
+        )
+        smallest = smallest_arena(
+            lambda size: firmware_runtime.run(tool, image, arena=size).returncode == 0, 4096, 1 << 22, ARENA_ALIGN
+        )
         on_chip = firmware_runtime.run(tool, image, windows).probabilities
     verified = tflm_predict(tflite, arena, windows[..., np.newaxis], quant)
     return smallest, int(round(np.abs(on_chip - verified).max() / quant["output_scale"]))

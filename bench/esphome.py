@@ -32,15 +32,22 @@ def deployed_figures(preset, name: str) -> dict:
 
     if name == "esphome":
         summary = run_stage("esphome", preset, ev.ignore, ev.CancelToken())
-        return {"model_bytes": summary["model_bytes"], "arena_bytes": summary["tensor_arena_size"],
-                "macs_per_inference": summary["macs_per_inference"], "macs_per_second": summary["macs_per_second"],
-                "host_runtime": json.loads((RunLayout(preset).run_dir / "esphome.json").read_text())["held_out_detection"]}
+        return {
+            "model_bytes": summary["model_bytes"],
+            "arena_bytes": summary["tensor_arena_size"],
+            "macs_per_inference": summary["macs_per_inference"],
+            "macs_per_second": summary["macs_per_second"],
+            "host_runtime": json.loads((RunLayout(preset).run_dir / "esphome.json").read_text())["held_out_detection"],
+        }
     run_stage("convert", preset, ev.ignore, ev.CancelToken())
     meta = json.loads(RunLayout(preset).model_json.read_text())
     compute = meta["compute"]
-    return {"model_bytes": meta["model_bytes"], "arena_bytes": meta["arena_bytes"],
-            "macs_per_inference": compute["macs_per_inference"],
-            "macs_per_second": round(compute["macs_per_inference"] * 1000 / preset.evaluate.hop_ms)}
+    return {
+        "model_bytes": meta["model_bytes"],
+        "arena_bytes": meta["arena_bytes"],
+        "macs_per_inference": compute["macs_per_inference"],
+        "macs_per_second": round(compute["macs_per_inference"] * 1000 / preset.evaluate.hop_ms),
+    }
 
 
 def published() -> list[dict]:
@@ -48,9 +55,15 @@ def published() -> list[dict]:
     rows = []
     for manifest in sorted(models.glob("*.json")):
         micro = json.loads(manifest.read_text())["micro"]
-        rows.append({"model": manifest.stem, "model_bytes": (models / f"{manifest.stem}.tflite").stat().st_size,
-                     "arena_bytes": micro["tensor_arena_size"], "cutoff": micro["probability_cutoff"],
-                     "window": micro["sliding_window_size"]})
+        rows.append(
+            {
+                "model": manifest.stem,
+                "model_bytes": (models / f"{manifest.stem}.tflite").stat().st_size,
+                "arena_bytes": micro["tensor_arena_size"],
+                "cutoff": micro["probability_cutoff"],
+                "window": micro["sliding_window_size"],
+            }
+        )
     return rows
 
 
@@ -71,8 +84,9 @@ def main() -> None:
     dataset = work / f"train-{args.per_word}-v{detect.DATASET_VERSION}"
     detect.build_training_set(dataset, args.per_word, args.seed)
     test_root = work / "test"
-    meta = detect.build_test_set(test_root, ["yes", "no", "left", "right", "marvin"], args.test_per_keyword,
-                                 args.ambient_minutes, args.seed)
+    meta = detect.build_test_set(
+        test_root, ["yes", "no", "left", "right", "marvin"], args.test_per_keyword, args.ambient_minutes, args.seed
+    )
     results = {}
     for name, model in (("marvin", "cnn"), ("esphome", "stream")):
         preset = detect.preset_for(name, model, dataset, work)
@@ -84,13 +98,19 @@ def main() -> None:
         results[f"{name}/{model}"] = result
         print(json.dumps({f"{name}/{model}": result}), flush=True)
     print()
-    print(f"{'preset/model':<16}{'FRR <=0.5 FA/h':>15}{'FRR <=1 FA/h':>14}{'model B':>10}{'arena B':>10}"
-          f"{'MACs/inference':>16}{'MACs/s audio':>14}")
+    print(
+        f"{'preset/model':<16}{'FRR <=0.5 FA/h':>15}{'FRR <=1 FA/h':>14}{'model B':>10}{'arena B':>10}"
+        f"{'MACs/inference':>16}{'MACs/s audio':>14}"
+    )
     for key, r in results.items():
+
         def frr(at, r=r):
             return f"{r[at]['frr']['marvin']:.0%}" + ("" if r[at]["met"] else "*")
-        print(f"{key:<16}{frr('at_0.5'):>15}{frr('at_1'):>14}{r['model_bytes']:>10,}{r['arena_bytes']:>10,}"
-              f"{r['macs_per_inference']:>16,}{r['macs_per_second']:>14,}")
+
+        print(
+            f"{key:<16}{frr('at_0.5'):>15}{frr('at_1'):>14}{r['model_bytes']:>10,}{r['arena_bytes']:>10,}"
+            f"{r['macs_per_inference']:>16,}{r['macs_per_second']:>14,}"
+        )
     for row in published():
         print(f"{'published ' + row['model']:<45}{row['model_bytes']:>10,}{row['arena_bytes']:>10,}")
     print("* target not met on this test: the point with the fewest false accepts")

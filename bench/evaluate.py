@@ -75,27 +75,35 @@ def noise_folder_run(minutes: float, work: Path) -> None:
     shutil.copytree(demo, dataset, copy_function=os.link, ignore=shutil.ignore_patterns("_background_noise_"))
     (dataset / "_background_noise_").mkdir()
     write_recording(dataset / "_background_noise_" / "long_room.wav", minutes, rate=44100)
-    preset = from_dict(demo_preset_data(dataset, work / "run", features={"variants": 0, "workers": 2,
-                                                                         "background_stride_s": 5.0}))
+    preset = from_dict(
+        demo_preset_data(dataset, work / "run", features={"variants": 0, "workers": 2, "background_stride_s": 5.0})
+    )
     run_pipeline(preset, ev.ignore, ev.CancelToken(), until="train")
     preset_file = work / "noise.toml"
     save_preset(preset, preset_file)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", CHILD_NOISE, str(preset_file)], capture_output=True, text=True,
-                          cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_NOISE, str(preset_file)], capture_output=True, text=True, cwd=REPO
+    )
     if done.returncode != 0:
         sys.exit(done.stderr[-2000:])
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"noise folder: one {minutes:g}-min stereo 44.1 kHz recording; evaluation {time.monotonic() - started:.0f} s,"
-          f" ambient {summary['ambient_hours']:.2f} h, peak RSS {summary['peak_rss_mb']:.0f} MB, TensorFlow loaded: "
-          f"{summary['tensorflow_loaded']} ({'within' if summary['peak_rss_mb'] <= 600 else 'over'} 600 MB)")
+    print(
+        f"noise folder: one {minutes:g}-min stereo 44.1 kHz recording; evaluation {time.monotonic() - started:.0f} s,"
+        f" ambient {summary['ambient_hours']:.2f} h, peak RSS {summary['peak_rss_mb']:.0f} MB, TensorFlow loaded: "
+        f"{summary['tensorflow_loaded']} ({'within' if summary['peak_rss_mb'] <= 600 else 'over'} 600 MB)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 120.0])
-    parser.add_argument("--noise-folder", type=float, metavar="MINUTES",
-                        help="instead: a recording of MINUTES in the dataset's noise folder (not ambient_folders)")
+    parser.add_argument(
+        "--noise-folder",
+        type=float,
+        metavar="MINUTES",
+        help="instead: a recording of MINUTES in the dataset's noise folder (not ambient_folders)",
+    )
     args = parser.parse_args()
     if args.noise_folder:
         from kwtui.core.native import import_tensorflow_quietly
@@ -121,22 +129,29 @@ def main() -> None:
         folder.mkdir()
         write_recording(folder / "room.wav", minutes)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-c", CHILD, str(preset_file), str(folder)], capture_output=True,
-                              text=True, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(preset_file), str(folder)], capture_output=True, text=True, cwd=REPO
+        )
         if done.returncode != 0:
             sys.exit(done.stderr[-2000:])
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append((minutes, summary, time.monotonic() - started))
         (folder / "room.wav").unlink()
-    print(f"{'recording':>10}{'ambient h':>11}{'windows/s':>11}{'wall s':>8}{'peak RSS MB':>13}"
-          f"{'TF loaded':>11}{'converter MB':>14}")
+    print(
+        f"{'recording':>10}{'ambient h':>11}{'windows/s':>11}{'wall s':>8}{'peak RSS MB':>13}"
+        f"{'TF loaded':>11}{'converter MB':>14}"
+    )
     for minutes, summary, wall in rows:
-        print(f"{minutes:>8g} m{summary['ambient_hours']:>11.2f}{summary['windows_per_second']:>11.0f}"
-              f"{wall:>8.0f}{summary['peak_rss_mb']:>13.0f}{str(summary['tensorflow_loaded']):>11}"
-              f"{summary['converter_rss_mb']:>14.0f}")
+        print(
+            f"{minutes:>8g} m{summary['ambient_hours']:>11.2f}{summary['windows_per_second']:>11.0f}"
+            f"{wall:>8.0f}{summary['peak_rss_mb']:>13.0f}{str(summary['tensorflow_loaded']):>11}"
+            f"{summary['converter_rss_mb']:>14.0f}"
+        )
     first, last = rows[0][1]["peak_rss_mb"], rows[-1][1]["peak_rss_mb"]
-    print(f"peak RSS {rows[-1][0]:g} min / {rows[0][0]:g} min: {last / first:.2f}x; "
-          f"{'within' if max(r[1]['peak_rss_mb'] for r in rows) <= 600 else 'over'} 600 MB")
+    print(
+        f"peak RSS {rows[-1][0]:g} min / {rows[0][0]:g} min: {last / first:.2f}x; "
+        f"{'within' if max(r[1]['peak_rss_mb'] for r in rows) <= 600 else 'over'} 600 MB"
+    )
 
 
 if __name__ == "__main__":

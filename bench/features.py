@@ -175,16 +175,23 @@ def clip_sets_part(n: int, cores: int, baseline_clips: int, repeat: int) -> None
         base = max(run_baseline(wavs[:baseline_clips], dataset / "_background_noise_") for _ in range(repeat))
         one, many, peak = ours[name]
         rows.append((name, what, one, many, peak, base))
-        print(f"[{name}] {what}: ours 1 worker {one[0]:.0f} clips/s ({one[3]:.2f} CPU ms/clip), {cores} workers "
-              f"{many[0]:.0f} clips/s ({many[3]:.2f} CPU ms/clip), peak RSS {peak / 1e6:.0f} MB; baseline "
-              f"{base[0]:.0f} clips/s ({base[1]:.2f} CPU ms/clip) -> {many[0] / base[0]:.1f}x the baseline, "
-              f"{many[0] / one[0]:.2f}x from 1 to {cores} workers", flush=True)
-    print(f"\n| clip set | clips | ours 1 worker clips/s | ours {cores} workers clips/s | 1 -> {cores} | CPU ms/clip "
-          f"(1 / {cores} workers) | peak RSS | baseline clips/s | baseline CPU ms/clip | ours / baseline |")
+        print(
+            f"[{name}] {what}: ours 1 worker {one[0]:.0f} clips/s ({one[3]:.2f} CPU ms/clip), {cores} workers "
+            f"{many[0]:.0f} clips/s ({many[3]:.2f} CPU ms/clip), peak RSS {peak / 1e6:.0f} MB; baseline "
+            f"{base[0]:.0f} clips/s ({base[1]:.2f} CPU ms/clip) -> {many[0] / base[0]:.1f}x the baseline, "
+            f"{many[0] / one[0]:.2f}x from 1 to {cores} workers",
+            flush=True,
+        )
+    print(
+        f"\n| clip set | clips | ours 1 worker clips/s | ours {cores} workers clips/s | 1 -> {cores} | CPU ms/clip "
+        f"(1 / {cores} workers) | peak RSS | baseline clips/s | baseline CPU ms/clip | ours / baseline |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for _name, what, one, many, peak, base in rows:
-        print(f"| {what} | {one[1]:,} | {one[0]:,.0f} | {many[0]:,.0f} | {many[0] / one[0]:.2f}x | {one[3]:.2f} / "
-              f"{many[3]:.2f} | {peak / 1e6:.0f} MB | {base[0]:,.0f} | {base[1]:.2f} | **{many[0] / base[0]:.1f}x** |")
+        print(
+            f"| {what} | {one[1]:,} | {one[0]:,.0f} | {many[0]:,.0f} | {many[0] / one[0]:.2f}x | {one[3]:.2f} / "
+            f"{many[3]:.2f} | {peak / 1e6:.0f} MB | {base[0]:,.0f} | {base[1]:.2f} | **{many[0] / base[0]:.1f}x** |"
+        )
 
 
 RUNS = OUT / "runs"
@@ -192,13 +199,15 @@ _run_numbers = itertools.count()
 
 
 def preset_for(dataset: Path, workers: int, name: str):
-    return from_dict({
-        "name": name,
-        "run_dir": str(RUNS / name),
-        "dataset": {"path": str(dataset)},
-        "classes": {"keywords": WORDS[:4], "unknown": True, "background": False, "unknown_ratio": 0.0},
-        "features": {"variants": 0, "workers": workers},
-    })
+    return from_dict(
+        {
+            "name": name,
+            "run_dir": str(RUNS / name),
+            "dataset": {"path": str(dataset)},
+            "classes": {"keywords": WORDS[:4], "unknown": True, "background": False, "unknown_ratio": 0.0},
+            "features": {"variants": 0, "workers": workers},
+        }
+    )
 
 
 class TreeSampler:
@@ -298,8 +307,13 @@ def run_baseline(files: list[str], noise_dir: Path) -> tuple[float, float]:
         spectrogram = tf.raw_ops.AudioSpectrogram(
             input=tf.reshape(audio, (-1, 1)), window_size=320, stride=160, magnitude_squared=True
         ).numpy()
-        spectrogram = tf.nn.pool(input=tf.expand_dims(spectrogram, -1), window_shape=[1, 6], strides=[1, 6],
-                                 pooling_type="AVG", padding="SAME")
+        spectrogram = tf.nn.pool(
+            input=tf.expand_dims(spectrogram, -1),
+            window_shape=[1, 6],
+            strides=[1, 6],
+            pooling_type="AVG",
+            padding="SAME",
+        )
         spectrogram = tf.squeeze(spectrogram, axis=0)
         return np.log10(spectrogram + 1e-6)
 
@@ -353,8 +367,14 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
     config = {"time_shift_ms": 100, "noise_volume": (0.0, 0.1), "train_noise": [(noise[0], 0.0, 10.0)]}
     out = RUNS / f"profile-{rate}-{next(_run_numbers)}"
     out.mkdir(parents=True)
-    steps = ("read + parse", "resample", "fit + silence check", "augment (variants > 0 only)", "spectrogram",
-             ".npy write + rename")
+    steps = (
+        "read + parse",
+        "resample",
+        "fit + silence check",
+        "augment (variants > 0 only)",
+        "spectrogram",
+        ".npy write + rename",
+    )
     best = np.full(len(steps), np.inf)
     clock = time.perf_counter
     for n in range(repeat):
@@ -377,8 +397,11 @@ def profile_clip(rate: int, clips: int = 300, repeat: int = 7) -> None:
             spent += (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
         best = np.minimum(best, spent)
     cells = ", ".join(f"{name} {ms:.3f}" for name, ms in zip(steps, best * 1000 / len(wavs)))
-    print(f"[{rate / 1000:g} kHz clip, in-process, ms, best of {repeat} x {len(wavs)} clips] {cells}; sum without "
-          f"augment {(best.sum() - best[3]) * 1000 / len(wavs):.3f}", flush=True)
+    print(
+        f"[{rate / 1000:g} kHz clip, in-process, ms, best of {repeat} x {len(wavs)} clips] {cells}; sum without "
+        f"augment {(best.sum() - best[3]) * 1000 / len(wavs):.3f}",
+        flush=True,
+    )
 
 
 def task_overhead(cores: int, tasks: int = 200) -> None:
@@ -392,8 +415,10 @@ def task_overhead(cores: int, tasks: int = 200) -> None:
         started = time.perf_counter()
         for _ in range(tasks):
             pool.submit(F.process_batch, str(OUT), []).result()
-        print(f"pool round trip of one task (sequential, {cores} workers): "
-              f"{(time.perf_counter() - started) * 1000 / tasks:.3f} ms (a task carries up to 256 clips)")
+        print(
+            f"pool round trip of one task (sequential, {cores} workers): "
+            f"{(time.perf_counter() - started) * 1000 / tasks:.3f} ms (a task carries up to 256 clips)"
+        )
 
 
 def _spectrograms(count: int) -> float:
@@ -439,18 +464,28 @@ def throughput(n: int, rate: int, cores: int, baseline_clips: int, repeat: int) 
     rate_n, _, _, cpu_n, kernel_n = max(many)
     baseline, cpu_base = max(base)
     khz = f"[{rate / 1000:g} kHz clips, best of {repeat}]"
-    print(f"{khz} ours, 1 worker: {rate_1:.0f} clips/s ({cpu_1:.2f} CPU ms/clip, {kernel_1:.2f} in the kernel); "
-          f"{cores} workers: {rate_n:.0f} clips/s ({cpu_n:.2f} CPU ms/clip, {kernel_n:.2f} in the kernel); "
-          f"{files} clips, whole stage incl. scan and pool start "
-          f"-> {rate_n / rate_1:.2f}x from 1 to {cores} workers")
-    print(f"{khz} baseline (diy-alexa notebook style: eager TF per file, results in a list, 1 process) on "
-          f"{baseline_clips} of the same clips: {baseline:.0f} clips/s ({cpu_base:.2f} CPU ms/clip)")
-    print(f"{khz} ours vs baseline, wall clock: {cores} workers {rate_n / baseline:.1f}x, 1 worker "
-          f"{rate_1 / baseline:.1f}x; CPU time per clip: {cpu_base / cpu_1:.1f}x less")
-    print(f"{khz} all runs, clips/s: 1 worker {[round(r[0]) for r in one]}, {cores} workers "
-          f"{[round(r[0]) for r in many]}, baseline {[round(b[0]) for b in base]}")
-    print(f"{khz} the machine itself, 1 -> {cores} processes on pure numpy work (no I/O), before and after these "
-          f"runs: {ceiling[0]:.2f}x, {ceiling[1]:.2f}x")
+    print(
+        f"{khz} ours, 1 worker: {rate_1:.0f} clips/s ({cpu_1:.2f} CPU ms/clip, {kernel_1:.2f} in the kernel); "
+        f"{cores} workers: {rate_n:.0f} clips/s ({cpu_n:.2f} CPU ms/clip, {kernel_n:.2f} in the kernel); "
+        f"{files} clips, whole stage incl. scan and pool start "
+        f"-> {rate_n / rate_1:.2f}x from 1 to {cores} workers"
+    )
+    print(
+        f"{khz} baseline (diy-alexa notebook style: eager TF per file, results in a list, 1 process) on "
+        f"{baseline_clips} of the same clips: {baseline:.0f} clips/s ({cpu_base:.2f} CPU ms/clip)"
+    )
+    print(
+        f"{khz} ours vs baseline, wall clock: {cores} workers {rate_n / baseline:.1f}x, 1 worker "
+        f"{rate_1 / baseline:.1f}x; CPU time per clip: {cpu_base / cpu_1:.1f}x less"
+    )
+    print(
+        f"{khz} all runs, clips/s: 1 worker {[round(r[0]) for r in one]}, {cores} workers "
+        f"{[round(r[0]) for r in many]}, baseline {[round(b[0]) for b in base]}"
+    )
+    print(
+        f"{khz} the machine itself, 1 -> {cores} processes on pure numpy work (no I/O), before and after these "
+        f"runs: {ceiling[0]:.2f}x, {ceiling[1]:.2f}x"
+    )
 
 
 def main() -> None:
@@ -497,10 +532,14 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
 
         tree = speech_commands_tree(*((35, 300) if args.quick else (35, 3000)))
         scan = scan_dataset(tree)
-        print(f"scan (headers only) of a Speech-Commands-shaped tree: {len(scan.words)} words, {scan.total_clips} "
-              f"clips in {scan.seconds_taken:.1f} s ({scan.total_clips / scan.seconds_taken:.0f} files/s)")
+        print(
+            f"scan (headers only) of a Speech-Commands-shaped tree: {len(scan.words)} words, {scan.total_clips} "
+            f"clips in {scan.seconds_taken:.1f} s ({scan.total_clips / scan.seconds_taken:.0f} files/s)"
+        )
     if args.only == "sets":  # not in the default run (about 10 min): clips of every length and rate
-        clip_sets_part(500 if args.quick else 4000, cores, 200 if args.quick else 1000, 1 if args.quick else args.repeat)
+        clip_sets_part(
+            500 if args.quick else 4000, cores, 200 if args.quick else 1000, 1 if args.quick else args.repeat
+        )
         return
     # last: the baseline imports TensorFlow into this process, which would distort the RSS figures
     if args.only in (None, "throughput"):

@@ -71,21 +71,35 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kwtui-mem-") as folder:
         work = Path(folder)
-        subprocess.run([str(KWTUI), "demo-data", str(work / "ds"), "--per-word", str(args.per_word)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(KWTUI), "demo-data", str(work / "ds"), "--per-word", str(args.per_word)],
+            check=True,
+            capture_output=True,
+        )
         base = [str(KWTUI), "features", args.preset, "--set", f"dataset.path={work / 'ds'}"]
-        shipped = base + ["--set", f"run_dir={work / 'shipped'}"] + (
-            ["--set", f"features.variants={args.variants}"] if args.variants is not None else [])
-        plain = base + ["--set", f"run_dir={work / 'plain'}", "--set", "features.variants=0",
-                        "--set", "features.augment=false"]
+        shipped = (
+            base
+            + ["--set", f"run_dir={work / 'shipped'}"]
+            + (["--set", f"features.variants={args.variants}"] if args.variants is not None else [])
+        )
+        plain = base + [
+            "--set",
+            f"run_dir={work / 'plain'}",
+            "--set",
+            "features.variants=0",
+            "--set",
+            "features.augment=false",
+        ]
         results = {"shipped defaults": sample(shipped), "no augmentation (baseline)": sample(plain)}
     print(f"preset {args.preset}, {args.per_word} clips per word of kwtui demo-data")
     print(f"{'':28}{'RSS MB':>9}{'PSS MB':>9}{'anon MB':>9}{'seconds':>9}")
     for name, r in results.items():
         print(f"{name:28}{r['rss']:9.0f}{r['pss']:9.0f}{r['anon']:9.0f}{r['seconds']:9.1f}")
     shipped_r, plain_r = results["shipped defaults"], results["no augmentation (baseline)"]
-    print("ratio shipped / baseline: " + ", ".join(f"{k} {shipped_r[k] / plain_r[k]:.2f}x"
-                                                 for k in ("rss", "pss", "anon", "seconds")))
+    print(
+        "ratio shipped / baseline: "
+        + ", ".join(f"{k} {shipped_r[k] / plain_r[k]:.2f}x" for k in ("rss", "pss", "anon", "seconds"))
+    )
 
 
 if __name__ == "__main__":

@@ -81,19 +81,42 @@ def measure(manifest: Path, test_root: Path, meta: dict, keyword: str, work: Pat
     hours = ambient_plan.seconds / 3600
     windows = list(range(1, 17))
     thresholds = sorted({*np.round(np.arange(0.3, 0.99, 0.02), 2), 0.97, 0.98, 0.99, 0.995, 0.999})
-    curve = E.detection_curve(a, k, keyword_plan, [0], [keyword], hop_ms, refractory_ms, hours, windows,
-                              [float(t) for t in thresholds])
-    out: dict = {"hours": round(hours, 2), "placed": len(keyword_plan.keywords),
-                 "score_s": round(time.monotonic() - started, 1)}
+    curve = E.detection_curve(
+        a, k, keyword_plan, [0], [keyword], hop_ms, refractory_ms, hours, windows, [float(t) for t in thresholds]
+    )
+    out: dict = {
+        "hours": round(hours, 2),
+        "placed": len(keyword_plan.keywords),
+        "score_s": round(time.monotonic() - started, 1),
+    }
     for target in (0.5, 1.0):
         point, met = E.best_point(curve, target)
-        out[f"at_{target:g}"] = {"met": met, "frr": point.false_reject_rate, "threshold": point.threshold,
-                                 "window": point.average_window, "fa_per_hour": point.false_accepts_per_hour}
+        out[f"at_{target:g}"] = {
+            "met": met,
+            "frr": point.false_reject_rate,
+            "threshold": point.threshold,
+            "window": point.average_window,
+            "fa_per_hour": point.false_accepts_per_hour,
+        }
     micro = json.loads(manifest.read_text())["micro"]
-    own = E.detection_curve(a, k, keyword_plan, [0], [keyword], hop_ms, refractory_ms, hours,
-                            [int(micro["sliding_window_size"])], [float(micro["probability_cutoff"])])[0]
-    out["own_manifest"] = {"cutoff": micro["probability_cutoff"], "window": micro["sliding_window_size"],
-                           "frr": own.false_reject_rate, "fa_per_hour": own.false_accepts_per_hour}
+    own = E.detection_curve(
+        a,
+        k,
+        keyword_plan,
+        [0],
+        [keyword],
+        hop_ms,
+        refractory_ms,
+        hours,
+        [int(micro["sliding_window_size"])],
+        [float(micro["probability_cutoff"])],
+    )[0]
+    out["own_manifest"] = {
+        "cutoff": micro["probability_cutoff"],
+        "window": micro["sliding_window_size"],
+        "frr": own.false_reject_rate,
+        "fa_per_hour": own.false_accepts_per_hour,
+    }
     return out
 
 
@@ -117,8 +140,9 @@ def main() -> None:
     dataset = work / f"train-{args.per_word}-v{detect.DATASET_VERSION}-wakewords"
     detect.build_training_set(dataset, args.per_word, args.seed, words=detect.WORDS + WAKE_WORDS)
     test_root = work / "test2-wakewords"
-    meta = detect.build_test_set(test_root, list(WAKE_WORDS), args.test_per_keyword, args.ambient_minutes,
-                                 args.seed, detect.TEST_SETS[2])
+    meta = detect.build_test_set(
+        test_root, list(WAKE_WORDS), args.test_per_keyword, args.ambient_minutes, args.seed, detect.TEST_SETS[2]
+    )
     print(f"data ready [{time.monotonic() - started:.0f} s]", flush=True)
     published = Path(__import__("pymicro_wakeword").__file__).parent / "models"
     results = {}
@@ -142,8 +166,10 @@ def main() -> None:
     print()
     print(f"{'model':<22}{'FRR <= 0.5 FA/h':>18}{'FRR <= 1 FA/h':>16}  its own manifest")
     for key, r in results.items():
+
         def cell(at):
             return f"{at['frr']:.0%}" + ("" if at["met"] else f" ({at['fa_per_hour']}/h)")
+
         own = r["own_manifest"]
         mine = f"{own['frr']:.0%} at {own['fa_per_hour']}/h (cutoff {own['cutoff']}, window {own['window']})"
         print(f"{key:<22}{cell(r['at_0.5']):>18}{cell(r['at_1']):>16}  {mine}")

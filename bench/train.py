@@ -73,8 +73,9 @@ def child(mode: str, preset_path: str, epochs: int) -> None:
     seed_everything(0)
     n_classes = len(preset.class_names)
     weights = class_weights(train.labels, n_classes, "balanced")
-    model = build_model(preset.train.model, n_classes, False, 0.001,
-                        input_shape=frontend(preset.features.frontend).input_shape)
+    model = build_model(
+        preset.train.model, n_classes, False, 0.001, input_shape=frontend(preset.features.frontend).input_shape
+    )
     import keras
 
     times: list[float] = []
@@ -95,8 +96,16 @@ def child(mode: str, preset_path: str, epochs: int) -> None:
         model.fit(seq, epochs=epochs, verbose=0, callbacks=[Timer()])
     else:
         x, y = load_arrays(train)
-        model.fit(x, y, sample_weight=weights[y], batch_size=batch, epochs=epochs, shuffle=True, verbose=0,
-                  callbacks=[Timer()])
+        model.fit(
+            x,
+            y,
+            sample_weight=weights[y],
+            batch_size=batch,
+            epochs=epochs,
+            shuffle=True,
+            verbose=0,
+            callbacks=[Timer()],
+        )
     steady = float(np.median(times[1:])) if len(times) > 1 else times[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"samples_per_s": len(train) / steady, "peak_rss": peak, "clips": len(train)}))
@@ -109,7 +118,10 @@ def run_child(mode: str, preset_path: Path, epochs: int) -> dict:
         env["KWT_BENCH_READ_THREADS"] = "1"
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode.split("-")[0], str(preset_path), "--epochs", str(epochs)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -134,11 +146,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PRESET"))
     parser.add_argument("--skip-model", action="store_true", help="skip the int8 size / accuracy part")
-    parser.add_argument("--model", default="cnn", choices=("stream", "cnn"),
-                        help="stream: the shipped presets' model (micro frontend); cnn: the legacy default")
+    parser.add_argument(
+        "--model",
+        default="cnn",
+        choices=("stream", "cnn"),
+        help="stream: the shipped presets' model (micro frontend); cnn: the legacy default",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--project-epochs", type=int, default=30,
-                        help="epochs of the projected Speech-Commands-sized run (the marvin preset trains 30)")
+    parser.add_argument(
+        "--project-epochs",
+        type=int,
+        default=30,
+        help="epochs of the projected Speech-Commands-sized run (the marvin preset trains 30)",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.epochs)
@@ -153,17 +173,24 @@ def main() -> None:
             path = save_preset(preset, Path(tmp) / f"n{size}.toml")
             for mode in ("stream-tfdefault", "stream", "ram"):
                 results[(size, mode)] = r = run_child(mode, path, args.epochs)
-                print(f"{size:>6} clips  {mode:<6}  {r['samples_per_s']:8.0f} samples/s  "
-                      f"peak RSS {r['peak_rss'] / 1e6:7.1f} MB", flush=True)
+                print(
+                    f"{size:>6} clips  {mode:<6}  {r['samples_per_s']:8.0f} samples/s  "
+                    f"peak RSS {r['peak_rss'] / 1e6:7.1f} MB",
+                    flush=True,
+                )
         small, large = args.sizes
         print()
         for size in args.sizes:
             gain = results[(size, "stream")]["samples_per_s"] / results[(size, "stream-tfdefault")]["samples_per_s"]
-            print(f"streaming now / before (TF default kernels, one reader) at {size} clips: {gain:.2f}x (target >= 3x)")
+            print(
+                f"streaming now / before (TF default kernels, one reader) at {size} clips: {gain:.2f}x (target >= 3x)"
+            )
         rate = results[(large, "stream")]["samples_per_s"]
-        print(f"projected Speech-Commands-sized run ({args.model}, batch {args.batch_size}: 265,000 samples x "
-              f"{args.project_epochs} epochs) at {rate:,.0f} samples/s: "
-              f"{265_000 * args.project_epochs / rate / 60:.0f} min (target < 15 min)")
+        print(
+            f"projected Speech-Commands-sized run ({args.model}, batch {args.batch_size}: 265,000 samples x "
+            f"{args.project_epochs} epochs) at {rate:,.0f} samples/s: "
+            f"{265_000 * args.project_epochs / rate / 60:.0f} min (target < 15 min)"
+        )
         for size in args.sizes:
             ratio = results[(size, "stream")]["samples_per_s"] / results[(size, "ram")]["samples_per_s"]
             print(f"streaming / in-RAM throughput at {size} clips: {ratio:.2f}x (target >= 0.8x)")
@@ -174,11 +201,15 @@ def main() -> None:
             return
         figures = model_figures(build_store(Path(tmp) / "model", 400, args.model))
     print()
-    print(f"model ({args.model}) int8: {figures['model_bytes']} bytes (target <= 46080), "
-          f"arena {figures['arena_bytes']} bytes incl. margin, measured minimum {figures['arena_min_bytes']} "
-          f"(target <= 25600)")
-    print(f"accuracy on {figures['test_clips']} test clips: float {figures['float_accuracy']:.3f}, "
-          f"int8 in TFLite Micro {figures['tflm_accuracy']:.3f}, agreement {figures['tflm_float_agreement']:.3f}")
+    print(
+        f"model ({args.model}) int8: {figures['model_bytes']} bytes (target <= 46080), "
+        f"arena {figures['arena_bytes']} bytes incl. margin, measured minimum {figures['arena_min_bytes']} "
+        f"(target <= 25600)"
+    )
+    print(
+        f"accuracy on {figures['test_clips']} test clips: float {figures['float_accuracy']:.3f}, "
+        f"int8 in TFLite Micro {figures['tflm_accuracy']:.3f}, agreement {figures['tflm_float_agreement']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -62,11 +62,17 @@ def cnn_blocks(batch: int) -> list[tuple[str, float, float]]:
     blocks = [
         ("conv1 3x3 1->4 + relu + pool", lambda x: conv_block(x, k1, b1), [k1, b1], tensor(99, 43, 1), False),
         ("conv2 3x3 4->4 + relu + pool", lambda x: conv_block(x, k2, b2), [k2, b2], tensor(48, 20, 4), True),
-        ("dense 828->40->6 + softmax", lambda x: tf.nn.softmax(tf.nn.relu(x @ w1 + c1) @ w2 + c2),
-         [w1, c1, w2, c2], tensor(828), True),
+        (
+            "dense 828->40->6 + softmax",
+            lambda x: tf.nn.softmax(tf.nn.relu(x @ w1 + c1) @ w2 + c2),
+            [w1, c1, w2, c2],
+            tensor(828),
+            True,
+        ),
     ]
     rows = []
     for name, body, variables, x, input_gradient in blocks:
+
         def gradients(x, body=body, variables=variables, input_gradient=input_gradient):
             with tf.GradientTape() as tape:
                 if input_gradient:
@@ -93,7 +99,7 @@ def model_step(kind: str, batch: int) -> tuple[float, float, int]:
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((batch, *shape), dtype=np.float32))
     y = tf.constant(rng.integers(0, 2 if sigmoid else 6, batch).astype(np.float32 if sigmoid else np.int64))
-    loss_function = (keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy())
+    loss_function = keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy()
     optimizer = model.optimizer
 
     @tf.function
@@ -114,8 +120,9 @@ def keras_fit_rate(batch: int, steps_per_execution: int = 1) -> float:
     from kwtui.core.model import build_model
 
     model = build_model("cnn", 6, False, 0.001, 0, INPUT_SHAPE)
-    model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], steps_per_execution=steps_per_execution
+    )
     rng = np.random.default_rng(0)
     x = rng.random((batch * 40, *INPUT_SHAPE), dtype=np.float32)
     y = rng.integers(0, 6, batch * 40)
@@ -135,8 +142,10 @@ def main() -> None:
     import_tensorflow_quietly()
     import tensorflow as tf
 
-    print(f"TensorFlow {tf.__version__}, oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"TensorFlow {tf.__version__}, oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for batch in args.batch:
         print(f"\nbatch {batch}")
         print(f"  {'cnn block':34s} {'forward ms':>11s} {'fwd+bwd ms':>11s}")
@@ -147,8 +156,10 @@ def main() -> None:
             forward, step, params = model_step(kind, batch)
             print(f"  {kind:34s} {batch / forward * 1e3:11,.0f} {batch / step * 1e3:12,.0f} {params:8,d}")
         for steps in (1, 8):
-            print(f"  {f'cnn in model.fit from RAM, {steps} step(s)/call':34s} {'':11s} "
-                  f"{keras_fit_rate(batch, steps):12,.0f}")
+            print(
+                f"  {f'cnn in model.fit from RAM, {steps} step(s)/call':34s} {'':11s} "
+                f"{keras_fit_rate(batch, steps):12,.0f}"
+            )
     print(f"\nload average after {os.getloadavg()[0]:.2f}")
 
 

@@ -48,8 +48,14 @@ def first_paint(runs: int = 5) -> tuple[list[float], bool]:
     with tempfile.TemporaryDirectory() as cwd:
         for _ in range(runs):
             started = time.time()
-            out = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, capture_output=True, text=True,
-                                 env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", PROBE],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                check=True,
+            ).stdout
             result = json.loads(out.strip().splitlines()[-1])
             times.append(result["ready"] - started)
             tf_loaded |= result["tensorflow"]
@@ -128,15 +134,18 @@ def make_presets(work: Path, dataset: Path, variants: int = 100):
 
     train = from_dict(demo_preset_data(dataset, work / "train-run", train={"epochs": 200, "batch_size": 16}))
     run_features(train, lambda event: None, CancelToken())
-    features = from_dict(demo_preset_data(dataset, work / "features-run",
-                                          features={"variants": variants, "workers": 1}))
+    features = from_dict(
+        demo_preset_data(dataset, work / "features-run", features={"variants": variants, "workers": 1})
+    )
     return features, train
 
 
 def summary(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
-    return (f"median {statistics.median(ms):.1f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, "
-            f"max {ms[-1]:.1f} ms (n={len(ms)})")
+    return (
+        f"median {statistics.median(ms):.1f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, "
+        f"max {ms[-1]:.1f} ms (n={len(ms)})"
+    )
 
 
 def main() -> None:
@@ -146,9 +155,11 @@ def main() -> None:
     args = parser.parse_args()
 
     times, tf_loaded = first_paint(args.startup_runs)
-    print(f"start-up to first paint: median {statistics.median(times):.2f} s, "
-          f"min {min(times):.2f} s, max {max(times):.2f} s (n={len(times)}); "
-          f"TensorFlow imported: {'yes' if tf_loaded else 'no'}")
+    print(
+        f"start-up to first paint: median {statistics.median(times):.2f} s, "
+        f"min {min(times):.2f} s, max {max(times):.2f} s (n={len(times)}); "
+        f"TensorFlow imported: {'yes' if tf_loaded else 'no'}"
+    )
 
     from tests.helpers.data import make_cached_demo_dataset
 
@@ -158,8 +169,10 @@ def main() -> None:
         result = asyncio.run(keypress_latency(features, train, args.presses))
     print(f"key press -> screen updated, idle: {summary(result['idle'])}")
     print(f"key press -> screen updated, features + training running: {summary(result['busy'])}")
-    print(f"both stages running when measuring started: {result['both_running_at_start']}; "
-          f"still running at the end: {result['running_at_end']}")
+    print(
+        f"both stages running when measuring started: {result['both_running_at_start']}; "
+        f"still running at the end: {result['running_at_end']}"
+    )
 
 
 if __name__ == "__main__":

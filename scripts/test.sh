@@ -12,5 +12,6 @@ else
   echo "test: no pinned firmware sources at $sources: the firmware runtime tests skip (under CI=true they fail)"
 fi
 .venv/bin/ruff check --quiet kwtui tests bench  # lint first: an unused or undefined name fails in seconds
+.venv/bin/ruff format --check --quiet kwtui tests bench  # one layout ([tool.ruff] in pyproject.toml)
 .venv/bin/mypy  # then types ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

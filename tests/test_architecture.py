@@ -67,8 +67,9 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(tmp_path):
     )
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "HOME": str(tmp_path)}
     env.pop("KWTUI_DEBUG", None)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1]
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "internal error (ZeroDivisionError: boom)" in lines[0], done.stderr
@@ -96,10 +97,22 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
     "kwtui.__main__": {"kwtui.cli"},
 }
-LEAVES = {"kwtui.core.choices", "kwtui.core.registry", "kwtui.core.errors", "kwtui.core.events", "kwtui.core.stats", "kwtui.core.preset", "kwtui.core.native", "kwtui.core.monitor",
-          "kwtui.core.postprocess", "kwtui.core.model", "kwtui.core.operating_point", "kwtui.core.verdict",
-          "kwtui.core.report",
-          "kwtui.core.device.esphome_rules"}  # one-concern modules any layer may use
+LEAVES = {
+    "kwtui.core.choices",
+    "kwtui.core.registry",
+    "kwtui.core.errors",
+    "kwtui.core.events",
+    "kwtui.core.stats",
+    "kwtui.core.preset",
+    "kwtui.core.native",
+    "kwtui.core.monitor",
+    "kwtui.core.postprocess",
+    "kwtui.core.model",
+    "kwtui.core.operating_point",
+    "kwtui.core.verdict",
+    "kwtui.core.report",
+    "kwtui.core.device.esphome_rules",
+}  # one-concern modules any layer may use
 
 
 def _module_imports(path: Path) -> set[str]:
@@ -161,8 +174,11 @@ def test_no_module_imports_another_modules_private_names():
     for path in [*KWTUI.rglob("*.py"), *(KWTUI.parent / "bench").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kwtui"):
-                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names
-                          if a.name.startswith("_") and not a.name.startswith("__")]
+                found += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert found == []
 
 
@@ -170,16 +186,17 @@ def test_every_text_field_of_the_wizard_keeps_key_order():
     """Textual's own Input runs Backspace and the other editing keys after the characters typed behind them in a
     burst (tests/tui/test_real_terminal.py::test_no_key_is_lost_or_reordered_in_bursts): the wizard uses
     kwtui.tui.widgets.textinput.Input everywhere."""
-    import re
-
     offenders = []
     root = CORE.parents[1]
     for path in sorted((root / "kwtui" / "tui").rglob("*.py")):
         if path.name == "textinput.py":
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            names = re.match(r"\s*from textual\.widgets import (.*)", line)
-            if names and "Input" in [n.strip() for n in names.group(1).split(",")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # imports over several lines too
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "textual.widgets"
+                and "Input" in {alias.name for alias in node.names}
+            ):
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
 
@@ -198,7 +215,10 @@ def test_each_choice_is_defined_once_and_implemented_exactly():
     literals = []
     for path in KWTUI.rglob("*.py"):
         if path.name != "choices.py":
-            literals += [path.name for node in ast.walk(ast.parse(path.read_text()))
-                         if isinstance(node, ast.Tuple) and {getattr(e, "value", None) for e in node.elts}
-                         >= {"cnn", "dscnn", "dscnn_s", "stream"}]
+            literals += [
+                path.name
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Tuple)
+                and {getattr(e, "value", None) for e in node.elts} >= {"cnn", "dscnn", "dscnn_s", "stream"}
+            ]
     assert literals == [], f"the model list is spelled out again in {literals}"

@@ -35,8 +35,9 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
     per_word: dict[str, int] = {}  # unusable files per word (conversions are not problems of a word)
     for problem in scan.problems_by_severity()["unusable"]:
         per_word[problem.path.split("/")[0]] = per_word.get(problem.path.split("/")[0], 0) + 1
-    table = Table(title=f"{scan.path}: {len(scan.words)} words, {scan.total_clips:,} clips, "
-                        f"{_fmt_seconds(scan.total_seconds)}")
+    table = Table(
+        title=f"{scan.path}: {len(scan.words)} words, {scan.total_clips:,} clips, {_fmt_seconds(scan.total_seconds)}"
+    )
     table.add_column("word")
     table.add_column("clips", justify="right")
     table.add_column("duration", justify="right")
@@ -44,24 +45,37 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
     table.add_column("unusable", justify="right")
     for name, word in scan.words.items():
         problems = per_word.get(name, 0)
-        table.add_row(name, f"{len(word.clips):,}", _fmt_seconds(word.seconds), _rates_text(word.rates),
-                      f"[yellow]{problems}[/]" if problems else "0")
+        table.add_row(
+            name,
+            f"{len(word.clips):,}",
+            _fmt_seconds(word.seconds),
+            _rates_text(word.rates),
+            f"[yellow]{problems}[/]" if problems else "0",
+        )
     console.print(table)
     for folder, files in scan.noise.items():
         total = sum(c.seconds for c in files)
-        console.print(f"[bold]{folder}[/]: {len(files)} noise files, {_fmt_seconds(total)}: "
-                      + ", ".join(f"{c.name} ({_fmt_seconds(c.seconds)}, {c.rate / 1000:g} kHz)" for c in files),
-                      highlight=False)
-    splits = "validation_list.txt / testing_list.txt" if scan.validation_list is not None else "none (hash of speaker id)"
+        console.print(
+            f"[bold]{folder}[/]: {len(files)} noise files, {_fmt_seconds(total)}: "
+            + ", ".join(f"{c.name} ({_fmt_seconds(c.seconds)}, {c.rate / 1000:g} kHz)" for c in files),
+            highlight=False,
+        )
+    splits = (
+        "validation_list.txt / testing_list.txt" if scan.validation_list is not None else "none (hash of speaker id)"
+    )
     console.print(f"split lists: {splits}", highlight=False)
     groups = scan.problems_by_severity()
     if not scan.problems:
         console.print("[green]no problems found[/]")
     else:
         kinds = ", ".join(sorted({p.kind for p in groups["unusable"]}))
-        console.print(f"problems: {len(groups['unusable'])} cannot be used" + (f" ({kinds})" if kinds else "")
-                      + f", {len(groups['converted'])} used after a conversion, {len(groups['notes'])} notes",
-                      highlight=False, markup=False)
+        console.print(
+            f"problems: {len(groups['unusable'])} cannot be used"
+            + (f" ({kinds})" if kinds else "")
+            + f", {len(groups['converted'])} used after a conversion, {len(groups['notes'])} notes",
+            highlight=False,
+            markup=False,
+        )
     unusable = groups["unusable"]
     if unusable:
         console.print(f"[red]cannot be used ({len(unusable)} files, skipped):[/]", highlight=False)
@@ -122,6 +136,8 @@ def demo_data_command(out_dir: Path, words: str | None, per_word: int, seed: int
         lambda report, cancel: make_demo_dataset(out_dir, word_list, per_word, seed, report, cancel),
     )
     if not json_output:
-        print(f"wrote {summary['clips']} clips ({summary['words']} words, {summary['speakers']} speakers), "
-              f"{summary['noise_files']} noise files and {summary['running_speech_files']} files of running speech "
-              f"to {summary['path']}; next: kwtui scan {summary['path']}")
+        print(
+            f"wrote {summary['clips']} clips ({summary['words']} words, {summary['speakers']} speakers), "
+            f"{summary['noise_files']} noise files and {summary['running_speech_files']} files of running speech "
+            f"to {summary['path']}; next: kwtui scan {summary['path']}"
+        )

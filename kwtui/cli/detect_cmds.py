@@ -33,8 +33,14 @@ def _load(target: str, threshold: Optional[float], window: Optional[int]) -> Any
         fail(str(exc), exc.exit_code)
 
 
-def detect_command(target: str, audio: list[Path], json_output: bool, threshold: Optional[float],
-                   window: Optional[int], scores: Optional[Path]) -> None:
+def detect_command(
+    target: str,
+    audio: list[Path],
+    json_output: bool,
+    threshold: Optional[float],
+    window: Optional[int],
+    scores: Optional[Path],
+) -> None:
     from kwtui.core.detect import ScoresWriter, check_audio, detect_file, seconds_of
 
     detector = _load(target, threshold, window)
@@ -46,8 +52,11 @@ def detect_command(target: str, audio: list[Path], json_output: bool, threshold:
         fail(str(exc), exc.exit_code)
     progress = sys.stderr.isatty() and not json_output
     if not json_output:
-        typer.echo(f"{detector.name}: {', '.join(_point_text(detector))} "
-                   f"(one inference every {detector.hop_ms} ms, {detector.rule} post-processing)", err=True)
+        typer.echo(
+            f"{detector.name}: {', '.join(_point_text(detector))} "
+            f"(one inference every {detector.hop_ms} ms, {detector.rule} post-processing)",
+            err=True,
+        )
     total = 0
     with graceful_interrupt() as cancel:
         for path in audio:
@@ -59,8 +68,9 @@ def detect_command(target: str, audio: list[Path], json_output: bool, threshold:
                 cancel.raise_if_cancelled()
                 if progress:
                     speed = done / max(time.monotonic() - started, 1e-6)
-                    sys.stderr.write(f"\r{path.name}: {min(done / max(length, 1e-9), 1):4.0%} "
-                                     f"({speed:.0f}x real time) ")
+                    sys.stderr.write(
+                        f"\r{path.name}: {min(done / max(length, 1e-9), 1):4.0%} ({speed:.0f}x real time) "
+                    )
                     sys.stderr.flush()
 
             ok = False
@@ -80,25 +90,43 @@ def detect_command(target: str, audio: list[Path], json_output: bool, threshold:
             total += len(result.hits)
             for hit in result.hits:
                 if json_output:
-                    _emit({"event": "detection", "file": str(path), "time_s": hit.time_s, "keyword": hit.keyword,
-                           "score": hit.score})
+                    _emit(
+                        {
+                            "event": "detection",
+                            "file": str(path),
+                            "time_s": hit.time_s,
+                            "keyword": hit.keyword,
+                            "score": hit.score,
+                        }
+                    )
                 else:
                     typer.echo(f"{path}\t{hit.time_s:9.2f} s\t{hit.keyword}\t{hit.score:.3f}")
             if json_output:
-                _emit({"event": "summary", "file": str(path), "seconds": result.seconds,
-                       "detections": len(result.hits), **detector.summary()})
+                _emit(
+                    {
+                        "event": "summary",
+                        "file": str(path),
+                        "seconds": result.seconds,
+                        "detections": len(result.hits),
+                        **detector.summary(),
+                    }
+                )
             else:
                 counts = _counts(result.hits)
-                typer.echo(f"{path}: {len(result.hits)} detection(s) in {result.seconds:.1f} s"
-                           f"{' (' + counts + ')' if counts else ''}"
-                           f"{'; scores in ' + str(writer.path) if writer is not None else ''}", err=True)
+                typer.echo(
+                    f"{path}: {len(result.hits)} detection(s) in {result.seconds:.1f} s"
+                    f"{' (' + counts + ')' if counts else ''}"
+                    f"{'; scores in ' + str(writer.path) if writer is not None else ''}",
+                    err=True,
+                )
     if not json_output and len(audio) > 1:
         typer.echo(f"{total} detection(s) in {len(audio)} files", err=True)
 
 
 def _point_text(detector: Any) -> list[str]:
-    return [f"{k} >= {t:g} over {w}" for k, t, w in zip(detector.keywords, detector.thresholds,
-                                                         detector.average_windows)]
+    return [
+        f"{k} >= {t:g} over {w}" for k, t, w in zip(detector.keywords, detector.thresholds, detector.average_windows)
+    ]
 
 
 def _counts(hits: list[Any]) -> str:
@@ -131,8 +159,9 @@ def open_microphone(block_s: float = LISTEN_BLOCK_S) -> Iterator[np.ndarray]:
         blocks.put(data[:, 0].copy())
 
     try:
-        stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
-                                blocksize=int(block_s * SAMPLE_RATE), callback=on_audio)
+        stream = sd.InputStream(
+            samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=int(block_s * SAMPLE_RATE), callback=on_audio
+        )
     except (sd.PortAudioError, ValueError) as exc:
         raise UserError(f"{device['name']}: cannot record at 16 kHz mono ({str(exc)[:80]}){hint}") from None
 

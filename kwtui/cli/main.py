@@ -26,15 +26,21 @@ app = typer.Typer(
 )
 presets_app = typer.Typer(help="List, show and validate presets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(presets_app, name="presets")
-export_app = typer.Typer(help="Export the trained model for another runtime.", no_args_is_help=True,
-                         rich_markup_mode=None)
+export_app = typer.Typer(
+    help="Export the trained model for another runtime.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(export_app, name="export")
 
-PresetArg = typer.Argument(..., metavar="PRESET", help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`).")
+PresetArg = typer.Argument(
+    ..., metavar="PRESET", help="Preset file, or the name of a shipped/saved preset (see `kwtui presets list`)."
+)
 SetOpt = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a preset field: section.key=value (repeatable).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON event per line to stdout.")
-ForceOpt = typer.Option(False, "--force", help="Deploy even a model that detects fewer than half of the held-out "
-                        "keyword clips at its operating point.")
+ForceOpt = typer.Option(
+    False,
+    "--force",
+    help="Deploy even a model that detects fewer than half of the held-out keyword clips at its operating point.",
+)
 
 
 def load(preset: str, overrides: list[str]):
@@ -66,8 +72,12 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context, show_version: bool = typer.Option(
-        False, "--version", help="Print kwtui's version and exit.", callback=_print_version, is_eager=True)) -> None:
+def root(
+    ctx: typer.Context,
+    show_version: bool = typer.Option(
+        False, "--version", help="Print kwtui's version and exit.", callback=_print_version, is_eager=True
+    ),
+) -> None:
     """Without a command, open the wizard."""
     if ctx.invoked_subcommand is None:
         from kwtui.tui.app import run_wizard
@@ -76,7 +86,9 @@ def root(ctx: typer.Context, show_version: bool = typer.Option(
 
 
 @app.command()
-def wizard(preset: Optional[str] = typer.Argument(None, metavar="PRESET", help="Preset to pre-fill the wizard with.")) -> None:
+def wizard(
+    preset: Optional[str] = typer.Argument(None, metavar="PRESET", help="Preset to pre-fill the wizard with."),
+) -> None:
     """Open the interactive wizard (Textual)."""
     loaded = load(preset, []) if preset else None
     from kwtui.core.preset import find_preset
@@ -89,7 +101,9 @@ def wizard(preset: Optional[str] = typer.Argument(None, metavar="PRESET", help="
 def run(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    start: Optional[str] = typer.Option(None, "--from", metavar="STAGE", help="First stage: features, train, evaluate, convert, flash."),
+    start: Optional[str] = typer.Option(
+        None, "--from", metavar="STAGE", help="First stage: features, train, evaluate, convert, flash."
+    ),
     until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Last stage."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training run."),
     json_output: bool = JsonOpt,
@@ -137,7 +151,9 @@ def convert(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output:
 def flash(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    port: Optional[str] = typer.Option(None, "--port", metavar="PORT", help="Serial port (default: the preset's, 'auto' finds it)."),
+    port: Optional[str] = typer.Option(
+        None, "--port", metavar="PORT", help="Serial port (default: the preset's, 'auto' finds it)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the esptool command instead of flashing."),
     force: bool = ForceOpt,
     json_output: bool = JsonOpt,
@@ -150,8 +166,9 @@ def flash(
 def export_esphome(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for <wake_word>.tflite and .json "
-                                       "(default: runs/<name>/esphome)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", metavar="DIR", help="Folder for <wake_word>.tflite and .json (default: runs/<name>/esphome)."
+    ),
     force: bool = ForceOpt,
     json_output: bool = JsonOpt,
 ) -> None:
@@ -160,9 +177,15 @@ def export_esphome(
     stage_command("esphome", preset, overrides, json_output, out=out, force_deploy=force)
 
 
-TargetArg = typer.Argument(..., metavar="TARGET", help="A preset (its run folder's converted model), a run folder, or an ESPHome "
-                                     "manifest (<wake word>.json beside its .tflite).")
-ThresholdOpt = typer.Option(None, "--threshold", metavar="SCORE", help="One threshold for every keyword instead of the chosen ones.")
+TargetArg = typer.Argument(
+    ...,
+    metavar="TARGET",
+    help="A preset (its run folder's converted model), a run folder, or an ESPHome "
+    "manifest (<wake word>.json beside its .tflite).",
+)
+ThresholdOpt = typer.Option(
+    None, "--threshold", metavar="SCORE", help="One threshold for every keyword instead of the chosen ones."
+)
 WindowOpt = typer.Option(None, "--window", metavar="N", help="One averaging window (inferences) for every keyword.")
 
 
@@ -173,8 +196,12 @@ def detect(
     json_output: bool = typer.Option(False, "--json", help="One JSON line per detection and one summary per file."),
     threshold: Optional[float] = ThresholdOpt,
     window: Optional[int] = WindowOpt,
-    scores: Optional[Path] = typer.Option(None, "--scores", metavar="DIR", help="Write DIR/<file stem>.scores.csv: the model's raw "
-                                          "output per label at every inference, before averaging."),
+    scores: Optional[Path] = typer.Option(
+        None,
+        "--scores",
+        metavar="DIR",
+        help="Write DIR/<file stem>.scores.csv: the model's raw output per label at every inference, before averaging.",
+    ),
 ) -> None:
     """Run the deployed detector over recordings exactly as the device runs it (int8 model, its frontend,
     streaming state, post-processing at the chosen operating point); each file from a fresh start."""
@@ -200,7 +227,9 @@ def listen(
 @app.command()
 def monitor(
     port: Optional[str] = typer.Option(None, "--port", metavar="PORT", help="Serial port (default: auto)."),
-    baud: int = typer.Option(115200, "--baud", metavar="RATE", min=300, max=5_000_000, help="The firmware prints at 115200."),
+    baud: int = typer.Option(
+        115200, "--baud", metavar="RATE", min=300, max=5_000_000, help="The firmware prints at 115200."
+    ),
     json_output: bool = JsonOpt,
 ) -> None:
     """Show the detections the firmware prints on serial."""
@@ -224,9 +253,13 @@ def scan(
 @app.command("demo-data")
 def demo_data(
     out_dir: Path = typer.Argument(Path("data/demo"), metavar="OUT_DIR", help="Where to write the dataset."),
-    words: Optional[str] = typer.Option(None, "--words", metavar="WORDS", help="Comma-separated words (default: a built-in list)."),
+    words: Optional[str] = typer.Option(
+        None, "--words", metavar="WORDS", help="Comma-separated words (default: a built-in list)."
+    ),
     per_word: int = typer.Option(40, "--per-word", metavar="N", help="Clips per word."),
-    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for voices, variants and noise: the same seed, the same dataset."),
+    seed: int = typer.Option(
+        0, "--seed", metavar="N", help="Seed for voices, variants and noise: the same seed, the same dataset."
+    ),
     json_output: bool = JsonOpt,
 ) -> None:
     """Synthesize a small Speech-Commands-shaped dataset with espeak-ng."""
@@ -269,8 +302,9 @@ def save_crash_report() -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         # argv and paths may hold bytes that are not UTF-8 (surrogate escapes): the report keeps them escaped
-        path.write_text(f"kwtui {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8",
-                        errors="backslashreplace")
+        path.write_text(
+            f"kwtui {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8", errors="backslashreplace"
+        )
         return path
     except (OSError, ValueError):
         return None

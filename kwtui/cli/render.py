@@ -96,7 +96,9 @@ class PlainRenderer:
             self._print(line)
         match event:
             case ev.Started(stage=stage, total=total, unit=unit, message=message):
-                self._print(f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else ""))
+                self._print(
+                    f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else "")
+                )
             case ev.Progress(stage=stage, done=done, total=total, rate=rate, eta_s=eta, unit=unit, message=message):
                 phase = self._phases.get(stage)  # a new named phase ("preparing: ...") is shown at once
                 if (message and message != phase) or self._due(f"p:{stage}") or (total is not None and done >= total):
@@ -112,8 +114,9 @@ class PlainRenderer:
             case ev.Finished(stage=stage, summary=summary):
                 for line in verdict_lines(summary):
                     self._print(line)
-                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str))
-                                  and k != "verdict")
+                brief = ", ".join(
+                    f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "verdict"
+                )
                 self._print(f"[{stage}] done" + (f": {brief}" if brief else ""))
 
     def close(self) -> None:
@@ -175,9 +178,12 @@ class RichRenderer:
                     self.progress.update(task, completed=total)
                 for line in verdict_lines(summary):
                     self.console.print(escape(line), highlight=False)
-                brief = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str))
-                                  and k != "verdict")
-                self.console.print(f"[green]\\[{stage}] done[/]" + escape(f": {brief}" if brief else ""), highlight=False)
+                brief = ", ".join(
+                    f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "verdict"
+                )
+                self.console.print(
+                    f"[green]\\[{stage}] done[/]" + escape(f": {brief}" if brief else ""), highlight=False
+                )
 
     def close(self) -> None:
         for line in self._epochs.flush_all():

@@ -72,8 +72,14 @@ class Detector:
 
     def summary(self) -> dict[str, Any]:
         """The operating point as `kwtui detect --json` reports it with every file."""
-        return {"labels": list(self.labels), "hop_ms": self.hop_ms, "average_window": list(self.average_windows),
-                "thresholds": list(self.thresholds), "refractory_ms": self.refractory_ms, "rule": self.rule}
+        return {
+            "labels": list(self.labels),
+            "hop_ms": self.hop_ms,
+            "average_window": list(self.average_windows),
+            "thresholds": list(self.thresholds),
+            "refractory_ms": self.refractory_ms,
+            "rule": self.rule,
+        }
 
 
 # --- targets ------------------------------------------------------------------------------------------------------
@@ -92,8 +98,10 @@ def load_detector(target: str | Path) -> Detector:
     preset = load_preset(find_preset(str(target)))
     run_dir = RunLayout(preset).run_dir
     if not (run_dir / "model.json").is_file():
-        raise UserError(f"{run_dir}: no converted model for preset {preset.name}: run `kwtui run {target}` "
-                        f"(or `kwtui convert {target}`) first")
+        raise UserError(
+            f"{run_dir}: no converted model for preset {preset.name}: run `kwtui run {target}` "
+            f"(or `kwtui convert {target}`) first"
+        )
     return _from_run_folder(run_dir, preset.name)
 
 
@@ -129,8 +137,10 @@ def _from_run_folder(folder: Path, name: str) -> Detector:
         raise UserError(f"{folder}: no model.json: not a kwtui run folder with a converted model (run `kwtui convert`)")
     meta = _read_json(meta_path)
     if meta.get("frontend") != micro_frontend.NAME or not isinstance(meta.get("stride"), int):
-        raise UserError(f"{meta_path}: a legacy spectrogram model; kwtui detect runs the streaming models "
-                        "(features.frontend = \"micro\", train.model = \"stream\", the shipped default)")
+        raise UserError(
+            f"{meta_path}: a legacy spectrogram model; kwtui detect runs the streaming models "
+            '(features.frontend = "micro", train.model = "stream", the shipped default)'
+        )
     labels = _field(meta, "labels", meta_path, list)
     keywords = _field(meta, "num_keywords", meta_path, int)
     outputs = 1 if meta.get("sigmoid_output") else len(labels)
@@ -139,25 +149,34 @@ def _from_run_folder(folder: Path, name: str) -> Detector:
     try:
         point = (tuple(per_keyword(thresholds, keywords)), tuple(int(w) for w in per_keyword(windows, keywords)))
     except (TypeError, ValueError):
-        raise UserError(f"{meta_path}: thresholds / average_windows do not give one value per keyword; "
-                        "convert the model again") from None
+        raise UserError(
+            f"{meta_path}: thresholds / average_windows do not give one value per keyword; convert the model again"
+        ) from None
     from kwtui.core.io.records import model_file_problem
 
     problem = model_file_problem(folder / "model.tflite", meta)
     if problem:
         raise UserError(f"{problem}; convert it again")
-    return Detector(name=name, model_path=folder / "model.tflite", tflite=_read_model(folder / "model.tflite"),
-                    arena_bytes=_field(meta, "arena_bytes", meta_path, int), labels=tuple(labels[:outputs]),
-                    num_keywords=keywords, stride=int(meta["stride"]), thresholds=point[0],
-                    average_windows=point[1], refractory_ms=float(meta.get("refractory_ms", 1000)), rule="kwtui")
+    return Detector(
+        name=name,
+        model_path=folder / "model.tflite",
+        tflite=_read_model(folder / "model.tflite"),
+        arena_bytes=_field(meta, "arena_bytes", meta_path, int),
+        labels=tuple(labels[:outputs]),
+        num_keywords=keywords,
+        stride=int(meta["stride"]),
+        thresholds=point[0],
+        average_windows=point[1],
+        refractory_ms=float(meta.get("refractory_ms", 1000)),
+        rule="kwtui",
+    )
 
 
 def _from_manifest(path: Path) -> Detector:
     manifest = _read_json(path)
     micro = manifest.get("micro")
     if manifest.get("type") != "micro" or not isinstance(micro, dict):
-        raise UserError(f"{path}: not an ESPHome micro_wake_word manifest (\"type\": \"micro\" with a \"micro\" "
-                        "section)")
+        raise UserError(f'{path}: not an ESPHome micro_wake_word manifest ("type": "micro" with a "micro" section)')
     model_file = _field(manifest, "model", path, str)
     model_path = (path.parent / model_file) if not Path(model_file).is_absolute() else Path(model_file)
     tflite = _read_model(model_path)
@@ -165,12 +184,19 @@ def _from_manifest(path: Path) -> Detector:
     stride = _input_stride(model_path, tflite, arena)
     cutoff = float(_field(micro, "probability_cutoff", path, (int, float)))
     window = int(_field(micro, "sliding_window_size", path, int))
-    return Detector(name=str(manifest.get("wake_word") or path.stem), model_path=model_path, tflite=tflite,
-                    arena_bytes=arena,
-                    labels=(str(manifest.get("wake_word") or path.stem),), num_keywords=1, stride=stride,
-                    thresholds=(cutoff,), average_windows=(window,),
-                    refractory_ms=esphome_rules.IGNORED_SLICES_AFTER_DETECTION * micro_frontend.STEP_MS,
-                    rule="esphome")
+    return Detector(
+        name=str(manifest.get("wake_word") or path.stem),
+        model_path=model_path,
+        tflite=tflite,
+        arena_bytes=arena,
+        labels=(str(manifest.get("wake_word") or path.stem),),
+        num_keywords=1,
+        stride=stride,
+        thresholds=(cutoff,),
+        average_windows=(window,),
+        refractory_ms=esphome_rules.IGNORED_SLICES_AFTER_DETECTION * micro_frontend.STEP_MS,
+        rule="esphome",
+    )
 
 
 def _input_stride(model_path: Path, tflite: bytes, arena: int) -> int:
@@ -180,8 +206,10 @@ def _input_stride(model_path: Path, tflite: bytes, arena: int) -> int:
     try:
         shape = runtime.Interpreter.from_bytes(tflite, arena_size=arena).get_input_details(0)["shape"]
     except Exception as exc:  # noqa: BLE001 - TFLM reports a bad model or too small an arena as RuntimeError/ValueError
-        raise UserError(f"{model_path}: TFLite Micro cannot run it with its manifest's tensor_arena_size {arena} "
-                        f"({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})") from None
+        raise UserError(
+            f"{model_path}: TFLite Micro cannot run it with its manifest's tensor_arena_size {arena} "
+            f"({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})"
+        ) from None
     if len(shape) != 3 or shape[2] != micro_frontend.CHANNELS:
         raise UserError(f"{model_path}: input shape {list(shape)} is not a streaming model's [1, stride, 40]")
     return int(shape[1])
@@ -214,11 +242,17 @@ class Session:
         self._inferences = 0
         keywords = list(range(detector.num_keywords))
         if detector.rule == "esphome":
-            self._post: Any = esphome_rules.WakeWordPostProcessor(detector.thresholds[0], detector.average_windows[0],
-                                                                  detector.stride)
+            self._post: Any = esphome_rules.WakeWordPostProcessor(
+                detector.thresholds[0], detector.average_windows[0], detector.stride
+            )
         else:
-            self._post = PostProcessor(list(detector.labels), keywords, list(detector.average_windows),
-                                       list(detector.thresholds), detector.refractory_ms)
+            self._post = PostProcessor(
+                list(detector.labels),
+                keywords,
+                list(detector.average_windows),
+                list(detector.thresholds),
+                detector.refractory_ms,
+            )
 
     def push(self, audio: np.ndarray) -> tuple[np.ndarray, list[Hit]]:
         stride = self.detector.stride
@@ -235,8 +269,14 @@ class Session:
             self._inferences += 1
             found = self._post.update(row, n * self.detector.hop_ms)
             if found is not None:
-                hits.append(Hit(self.detector.labels[found.class_index], round(float(found.score), 4),
-                                round(self.time_of(n), 3), n))
+                hits.append(
+                    Hit(
+                        self.detector.labels[found.class_index],
+                        round(float(found.score), 4),
+                        round(self.time_of(n), 3),
+                        n,
+                    )
+                )
         outputs = np.stack(rows) if rows else np.zeros((0, len(self.detector.labels)), np.float32)
         return outputs, hits
 
@@ -281,8 +321,11 @@ def audio_blocks(path: Path, block_seconds: float = BLOCK_SECONDS) -> Iterator[n
 
     with sf.SoundFile(os.fsencode(path)) as source:
         rate = source.samplerate
-        resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32",
-                                                                          quality=RESAMPLE_QUALITY)
+        resampler = (
+            None
+            if rate == SAMPLE_RATE
+            else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        )
         frames = max(1, int(block_seconds * rate))
         while True:
             data = source.read(frames, dtype="float32", always_2d=True)
@@ -343,8 +386,9 @@ class ScoresWriter:
 
     def __call__(self, first: int, outputs: np.ndarray) -> None:
         for k, row in enumerate(outputs):
-            self._handle.write(f"{heard_until_s(first + k, self._stride):.3f},"
-                               + ",".join(f"{v:.6g}" for v in row) + "\n")
+            self._handle.write(
+                f"{heard_until_s(first + k, self._stride):.3f}," + ",".join(f"{v:.6g}" for v in row) + "\n"
+            )
 
     def close(self, ok: bool) -> None:
         self._handle.close()

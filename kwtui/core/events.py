@@ -78,8 +78,14 @@ def ignore(event: Event) -> None:
 
 
 # the `--json` name of each event (documented output: StageWarning stays "warning")
-_JSON_NAMES = {Started: "started", Progress: "progress", Metric: "metric", Resources: "resources",
-               StageWarning: "warning", Finished: "finished"}
+_JSON_NAMES = {
+    Started: "started",
+    Progress: "progress",
+    Metric: "metric",
+    Resources: "resources",
+    StageWarning: "warning",
+    Finished: "finished",
+}
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -23,7 +23,12 @@ STREAM_BLOCKS = ((5, 48), (9, 48), (13, 64))  # (time kernel, channels)
 STREAM_POOL = 8  # the last steps averaged before the output unit
 STREAM_HOP_MS = STREAM_FIRST["stride"] * 10  # one inference per stride of 10 ms feature slices
 LEGACY_HOP_MS = 100  # the whole-window models re-run their 1 s window this often (diy-alexa's firmware)
-FRONTEND_OF: dict[str, Frontend] = {"cnn": "spectrogram", "dscnn": "spectrogram", "dscnn_s": "spectrogram", "stream": "micro"}
+FRONTEND_OF: dict[str, Frontend] = {
+    "cnn": "spectrogram",
+    "dscnn": "spectrogram",
+    "dscnn_s": "spectrogram",
+    "stream": "micro",
+}
 
 
 def family_settings(model: str, hop_ms: float) -> tuple[Frontend, float]:
@@ -32,10 +37,11 @@ def family_settings(model: str, hop_ms: float) -> tuple[Frontend, float]:
     if model == "stream":
         return FRONTEND_OF[model], float(STREAM_HOP_MS)
     return FRONTEND_OF[model], float(LEGACY_HOP_MS if hop_ms == STREAM_HOP_MS else hop_ms)
+
+
 # diy-alexa uses 50 hidden units (44 KB); 40 keeps our int8 model at ~39 KB, well under the 45 KB target,
 # since TFLite's per-tensor metadata adds ~5 KB on top of the 828 x units weight matrix.
 CNN_DENSE_UNITS = 40
-
 
 
 def seed_everything(seed: int) -> None:
@@ -58,7 +64,11 @@ def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
 
 
 def build_cnn(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
+    n_outputs: int,
+    sigmoid: bool,
+    batch_size: int | None = None,
+    seed: int = 0,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
 ) -> Any:
     """diy-alexa style: conv 4x3x3 relu -> maxpool -> conv 4x3x3 relu -> maxpool -> dropout -> dense -> dense."""
     import keras
@@ -76,8 +86,13 @@ def build_cnn(
 
 
 def build_dscnn(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE,
-    width: int = 32, blocks: int = 4,
+    n_outputs: int,
+    sigmoid: bool,
+    batch_size: int | None = None,
+    seed: int = 0,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
+    width: int = 32,
+    blocks: int = 4,
 ) -> Any:
     """Depthwise-separable CNN (DS-CNN, Zhang et al. 2017) sized for an ESP32: ~7k params, 23 KB int8, ~77 KB arena."""
     import keras
@@ -102,7 +117,11 @@ def build_dscnn(
 
 
 def build_dscnn_s(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
+    n_outputs: int,
+    sigmoid: bool,
+    batch_size: int | None = None,
+    seed: int = 0,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
 ) -> Any:
     """A DS-CNN with a cheaper front for an ESP32's arena: a strided first convolution of 24 filters pooled at
     once, so the largest activation pair stays under ~35 KB int8, then four depthwise-separable blocks of 32."""
@@ -127,7 +146,11 @@ def build_dscnn_s(
 
 
 def build_stream(
-    n_outputs: int, sigmoid: bool, batch_size: int | None = None, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
+    n_outputs: int,
+    sigmoid: bool,
+    batch_size: int | None = None,
+    seed: int = 0,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
 ) -> Any:
     """The streaming model (microWakeWord's kind), trained on whole clips: convolutions over time only, no time
     padding, so that kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers'
@@ -163,17 +186,25 @@ def inference_clone(model: Any, kind: str, n_outputs: int, sigmoid: bool) -> Any
 
 
 def build_model(
-    kind: str, n_outputs: int, sigmoid: bool, learning_rate: float, seed: int = 0, input_shape: tuple[int, ...] = INPUT_SHAPE
+    kind: str,
+    n_outputs: int,
+    sigmoid: bool,
+    learning_rate: float,
+    seed: int = 0,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
 ) -> Any:
     """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
     import keras
 
-    model = BUILDERS[kind](n_outputs, sigmoid, seed=seed, input_shape=input_shape)  # the dropout seed is saved in the layer config
+    model = BUILDERS[kind](
+        n_outputs, sigmoid, seed=seed, input_shape=input_shape
+    )  # the dropout seed is saved in the layer config
     if sigmoid:
         loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
     else:
-        loss, metric = keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(
-            name="accuracy"
+        loss, metric = (
+            keras.losses.SparseCategoricalCrossentropy(),
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
         )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
     return model

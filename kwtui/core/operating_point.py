@@ -13,12 +13,19 @@ def best_point(points: list[CurvePoint], target: float) -> tuple[CurvePoint, boo
     measured = [p for p in points if p.false_accepts_per_hour is not None and p.false_reject_rate is not None]
     meeting = [p for p in measured if p.false_accepts_per_hour is not None and p.false_accepts_per_hour <= target]
     if meeting:
-        return min(meeting, key=lambda p: (p.false_reject_rate or 0.0, p.false_accepts or 0, p.average_window,
-                                           -p.threshold)), True
+        return min(
+            meeting, key=lambda p: (p.false_reject_rate or 0.0, p.false_accepts or 0, p.average_window, -p.threshold)
+        ), True
     pool = measured or points
-    return min(pool, key=lambda p: (p.false_accepts if p.false_accepts is not None else 0,
-                                    p.false_reject_rate if p.false_reject_rate is not None else 1,
-                                    p.average_window, -p.threshold)), False
+    return min(
+        pool,
+        key=lambda p: (
+            p.false_accepts if p.false_accepts is not None else 0,
+            p.false_reject_rate if p.false_reject_rate is not None else 1,
+            p.average_window,
+            -p.threshold,
+        ),
+    ), False
 
 
 FALLBACK_MAX_FRR = 0.10  # the fallback keeps at least 90 % of the held-out keywords detected, where a point can
@@ -54,16 +61,30 @@ def choose_for_target(points: list[CurvePoint], target: float, hours: float) -> 
       another point detects more: then the fallback, and the target counts as not met;
     - not met: the fallback (the fewest false accepts alone would pick a point that hears nothing)."""
     if hours <= 0 or hours < 1.0 / target:
-        return Choice(fallback_point(points), False, f"fallback: {target:g} FA/h is not measurable with {hours:.2f} h "
-                      f"of ambient audio (needs {1.0 / target:g} h); fewest false accepts at FRR <= "
-                      f"{FALLBACK_MAX_FRR:.0%}", False)
+        return Choice(
+            fallback_point(points),
+            False,
+            f"fallback: {target:g} FA/h is not measurable with {hours:.2f} h "
+            f"of ambient audio (needs {1.0 / target:g} h); fewest false accepts at FRR <= "
+            f"{FALLBACK_MAX_FRR:.0%}",
+            False,
+        )
     best, met = best_point(points, target)
     if met:
         fallback = fallback_point(points)
         if _frr(best) > MOSTLY_MISSED_FRR and _frr(fallback) < _frr(best):
-            return Choice(fallback, False, f"fallback: at {target:g} FA/h the model misses "
-                          f"{_frr(best):.0%} of the held-out keywords; fewest false accepts at FRR <= "
-                          f"{FALLBACK_MAX_FRR:.0%}", True)
+            return Choice(
+                fallback,
+                False,
+                f"fallback: at {target:g} FA/h the model misses "
+                f"{_frr(best):.0%} of the held-out keywords; fewest false accepts at FRR <= "
+                f"{FALLBACK_MAX_FRR:.0%}",
+                True,
+            )
         return Choice(best, True, "target", True)
-    return Choice(fallback_point(points), False, f"fallback: no point reaches {target:g} FA/h; fewest false accepts "
-                  f"at FRR <= {FALLBACK_MAX_FRR:.0%}", True)
+    return Choice(
+        fallback_point(points),
+        False,
+        f"fallback: no point reaches {target:g} FA/h; fewest false accepts at FRR <= {FALLBACK_MAX_FRR:.0%}",
+        True,
+    )

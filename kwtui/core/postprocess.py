@@ -58,9 +58,7 @@ class PostProcessor:
     def update(self, probabilities: np.ndarray, time_ms: float) -> Detection | None:
         """Feed one inference's outputs; return a Detection or None."""
         self._history.append(np.asarray(probabilities, dtype=np.float32))
-        in_refractory = (
-            self._last_detection_ms is not None and time_ms - self._last_detection_ms < self.refractory_ms
-        )
+        in_refractory = self._last_detection_ms is not None and time_ms - self._last_detection_ms < self.refractory_ms
         if in_refractory:
             return None
         rows = list(self._history)
@@ -114,8 +112,14 @@ def keyword_means(scores: np.ndarray, keyword_indices: list[int], windows: int |
     return np.stack(columns, axis=1) if columns else np.zeros((len(s), 0), np.float32)
 
 
-def detect_indices(means: np.ndarray, keyword_indices: list[int], hop_ms: float, threshold: float | Sequence[float],
-                   refractory_ms: float, per_keyword_columns: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def detect_indices(
+    means: np.ndarray,
+    keyword_indices: list[int],
+    hop_ms: float,
+    threshold: float | Sequence[float],
+    refractory_ms: float,
+    per_keyword_columns: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """PostProcessor's decisions over a whole sequence of averaged outputs, vectorized for hours of audio:
     (inference indices of the detections, their class indices). The same detections as `detect`. `means` holds
     every class (from `moving_mean`, one window for all) or, with `per_keyword_columns`, one column per keyword

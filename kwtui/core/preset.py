@@ -48,8 +48,11 @@ def setting(default: Any, doc: str, lo: float | None = None, hi: float | None = 
 @dataclass
 class DatasetSection:
     path: str = setting("data/demo", "the dataset folder: one sub-folder of clips per word (Speech Commands' layout)")
-    validation_list: str = setting("", "clips held out for validation; default: <path>/validation_list.txt when it "
-                                   "exists, else a hash split of the speakers")
+    validation_list: str = setting(
+        "",
+        "clips held out for validation; default: <path>/validation_list.txt when it "
+        "exists, else a hash split of the speakers",
+    )
     testing_list: str = setting("", "clips held out for the test; default: <path>/testing_list.txt when it exists")
     validation_percent: float = setting(10.0, "hash split, used when no lists exist", 0, 100)
     testing_percent: float = setting(10.0, "hash split, used when no lists exist", 0, 100)
@@ -60,73 +63,122 @@ class ClassesSection:
     keywords: list[str] = setting(["marvin"], "the words to detect, in the model's output order (model_classes)")
     unknown: bool = setting(True, "every other word folder trains one more class, _unknown")
     background: bool = setting(True, "1 s windows of the noise folders train one more class, _background")
-    noise_folders: list[str] = setting(["_background_noise_"], "long recordings of noise: dataset sub-folders "
-                                       "by name, or any path (~ and $VAR expanded)")
+    noise_folders: list[str] = setting(
+        ["_background_noise_"],
+        "long recordings of noise: dataset sub-folders by name, or any path (~ and $VAR expanded)",
+    )
     unknown_ratio: float = setting(1.0, "at most this many _unknown clips per keyword clip (0 = all)", 0, 1000)
-    negative_speech: list[str] = setting(["_running_speech_"], "long recordings of speech without the keywords, "
-                                         "cut into 1 s negatives like noise (split by time region): dataset "
-                                         "sub-folders by name, or any path")
-    synthesize_negative_speech: bool = setting(True, "when no folder of negative_speech holds usable audio: "
-                                               "synthesize running speech without the dataset's words (espeak-ng) "
-                                               "and train on it, so that the model does not fire on conversation")
-    near_miss_negatives: bool = setting(False, "also synthesize near misses of each keyword inside sentences "
-                                        "(espeak-ng phoneme edits: marvin -> marvelling, carvin; left -> lift, "
-                                        "lefty) and train on them as negatives")
+    negative_speech: list[str] = setting(
+        ["_running_speech_"],
+        "long recordings of speech without the keywords, "
+        "cut into 1 s negatives like noise (split by time region): dataset "
+        "sub-folders by name, or any path",
+    )
+    synthesize_negative_speech: bool = setting(
+        True,
+        "when no folder of negative_speech holds usable audio: "
+        "synthesize running speech without the dataset's words (espeak-ng) "
+        "and train on it, so that the model does not fire on conversation",
+    )
+    near_miss_negatives: bool = setting(
+        False,
+        "also synthesize near misses of each keyword inside sentences "
+        "(espeak-ng phoneme edits: marvin -> marvelling, carvin; left -> lift, "
+        "lefty) and train on them as negatives",
+    )
 
 
 @dataclass
 class FeaturesSection:
     output: str = setting("", "the features folder; default: <run_dir>/features")
-    frontend: Frontend = setting("micro", "micro: TFLite Micro's audio frontend (noise reduction, PCAN gain control), "
-                                 "what kwtui's firmware and ESPHome's micro_wake_word compute on the chip, for "
-                                 "train.model = stream; spectrogram: diy-alexa's feature (docs/feature.md), the "
-                                 "legacy path for the cnn/dscnn models")
+    frontend: Frontend = setting(
+        "micro",
+        "micro: TFLite Micro's audio frontend (noise reduction, PCAN gain control), "
+        "what kwtui's firmware and ESPHome's micro_wake_word compute on the chip, for "
+        "train.model = stream; spectrogram: diy-alexa's feature (docs/feature.md), the "
+        "legacy path for the cnn/dscnn models",
+    )
     workers: int = setting(0, "feature processes; 0 = all cores", 0, 256)
     variants: int = setting(2, "extra augmented variants per keyword clip (the plan holds clips x variants)", 0, 100)
-    time_shift_ms: float = setting(250.0, "variants move the word by up to +/- this, never cutting it (a clip is "
-                                   "1000 ms): a streaming model then fires wherever the whole word is in its window "
-                                   "(BENCHMARKS.md: 250 missed fewer held-out keywords than 100 or 400)", 0, 1000)
-    noise_snr_db: list[float] = setting([0.0, 20.0], "[min, max]: variants are mixed with noise or speech at a "
-                                        "signal-to-noise ratio drawn from this range")
+    time_shift_ms: float = setting(
+        250.0,
+        "variants move the word by up to +/- this, never cutting it (a clip is "
+        "1000 ms): a streaming model then fires wherever the whole word is in its window "
+        "(BENCHMARKS.md: 250 missed fewer held-out keywords than 100 or 400)",
+        0,
+        1000,
+    )
+    noise_snr_db: list[float] = setting(
+        [0.0, 20.0],
+        "[min, max]: variants are mixed with noise or speech at a signal-to-noise ratio drawn from this range",
+    )
     augment: bool = setting(True, "variants also get speed (tempo + pitch), loudness, EQ and room reverb")
-    augment_negatives: bool = setting(True, "training negatives (other words, running speech) go through the same "
-                                      "augmentation, so that noise or reverb never tells a keyword apart")
+    augment_negatives: bool = setting(
+        True,
+        "training negatives (other words, running speech) go through the same "
+        "augmentation, so that noise or reverb never tells a keyword apart",
+    )
     background_stride_s: float = setting(0.5, "hop between 1 s windows cut from noise and speech files", 0.05, 60)
     seed: int = setting(42, "the augmentation's draws (a resumed run writes the same files)", 0, SEED_MAX)
 
 
 @dataclass
 class TrainSection:
-    model: Model = setting("stream", "stream: convolutions over time, run one 30 ms stride at a time on the chip "
-                           "(kwtui's firmware and ESPHome), with features.frontend = micro; legacy, on the "
-                           "spectrogram: cnn (diy-alexa style), dscnn, dscnn_s")
+    model: Model = setting(
+        "stream",
+        "stream: convolutions over time, run one 30 ms stride at a time on the chip "
+        "(kwtui's firmware and ESPHome), with features.frontend = micro; legacy, on the "
+        "spectrogram: cnn (diy-alexa style), dscnn, dscnn_s",
+    )
     epochs: int = setting(30, "passes over the training set", 1, 100_000)
     batch_size: int = setting(64, "clips per training step", 1, 65_536)
     learning_rate: float = setting(0.001, "Adam's learning rate", 1e-12, 10)
-    class_weights: ClassWeights = setting("balanced", "balanced: each class weighs the same in the loss, whatever "
-                                          "its clip count; none: each clip weighs the same")
-    negative_weight: float = setting(1.0, "times the weight of _unknown/_background (> 1: fewer false accepts, more "
-                                     "misses)", 0.01, 100)
+    class_weights: ClassWeights = setting(
+        "balanced",
+        "balanced: each class weighs the same in the loss, whatever its clip count; none: each clip weighs the same",
+    )
+    negative_weight: float = setting(
+        1.0, "times the weight of _unknown/_background (> 1: fewer false accepts, more misses)", 0.01, 100
+    )
     early_stopping: int = setting(0, "patience in epochs, 0 = off", 0, 100_000)
-    final_fit_all: int = setting(0, "extra epochs on train+validation+test from the best checkpoint (the test "
-                                 "figures then stop being held out; the report says so)", 0, 100_000)
+    final_fit_all: int = setting(
+        0,
+        "extra epochs on train+validation+test from the best checkpoint (the test "
+        "figures then stop being held out; the report says so)",
+        0,
+        100_000,
+    )
     spec_augment: bool = setting(True, "random time and frequency masks on training batches")
     seed: int = setting(42, "weights' initialisation and the batches' order", 0, SEED_MAX)
 
 
 @dataclass
 class EvaluateSection:
-    average_window: int = setting(3, "a detection is the average of the last N outputs over the threshold (the "
-                                  "firmware keeps at most 16)", 1, 16)
+    average_window: int = setting(
+        3, "a detection is the average of the last N outputs over the threshold (the firmware keeps at most 16)", 1, 16
+    )
     threshold: float = setting(0.9, "the score a detection needs, when target_fa_per_hour = 0", 1e-6, 1)
     refractory_ms: float = setting(1000.0, "after a detection, none for this long (int32 ms in model.h)", 0, 600_000)
-    hop_ms: float = setting(30.0, "inference every hop on continuous audio: 30 for the streaming model (its "
-                            "stride); legacy models slide their 1 s window every hop (>= 10 ms: a feature frame; "
-                            "diy-alexa's firmware used 100)", 10, 1000)
-    target_fa_per_hour: float = setting(0.5, "> 0: pick threshold and average_window for this many false accepts "
-                                        "per hour of ambient audio (lowest FRR); 0: use them as set", 0, 3600)
-    ambient_folders: list[str] = setting([], "your own long recordings without the keywords (any path), scored as "
-                                         "ambient audio for the false accepts per hour")
+    hop_ms: float = setting(
+        30.0,
+        "inference every hop on continuous audio: 30 for the streaming model (its "
+        "stride); legacy models slide their 1 s window every hop (>= 10 ms: a feature frame; "
+        "diy-alexa's firmware used 100)",
+        10,
+        1000,
+    )
+    target_fa_per_hour: float = setting(
+        0.5,
+        "> 0: pick threshold and average_window for this many false accepts "
+        "per hour of ambient audio (lowest FRR); 0: use them as set",
+        0,
+        3600,
+    )
+    ambient_folders: list[str] = setting(
+        [],
+        "your own long recordings without the keywords (any path), scored as "
+        "ambient audio for the false accepts per hour",
+    )
     snr_db: list[float] = setting([5.0, 20.0], "[min, max]: held-out speech over held-out noise in the ambient audio")
 
 
@@ -134,8 +186,9 @@ class EvaluateSection:
 class ConvertSection:
     quantization: Quantization = setting("int8", "int8: full integer, what the chip runs; float: legacy models only")
     representative_samples: int = setting(300, "clips that calibrate the int8 ranges", 1, 100_000)
-    firmware_dir: str = setting("", "also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "
-                                "\"\" = the run folder only")
+    firmware_dir: str = setting(
+        "", 'also write model.cc/model.h here (e.g. firmware/lib/neural_network/src); "" = the run folder only'
+    )
 
 
 @dataclass
@@ -144,10 +197,10 @@ class FlashSection:
     port: str = setting("auto", "the board's serial port; auto: the one ESP32 found")
     chip: Chip = setting("esp32", "the board's chip; auto: as esptool detects it")
     baud: int = setting(460800, "esptool's baud rate", 9600, 5_000_000)
-    firmware_bin: str = setting("", "folder of a built firmware (bootloader/partitions/firmware .bin) to flash with "
-                                "the model")
-    partition_table: str = setting("", "partitions.csv holding the `model` partition; default: "
-                                   "firmware/partitions.csv")
+    firmware_bin: str = setting(
+        "", "folder of a built firmware (bootloader/partitions/firmware .bin) to flash with the model"
+    )
+    partition_table: str = setting("", "partitions.csv holding the `model` partition; default: firmware/partitions.csv")
 
 
 @dataclass
@@ -275,14 +328,18 @@ def _checked_text(where: str, value: Any) -> str:
     if isinstance(value, (int, float, datetime.date, datetime.time)):
         # TOML read 2024 as a number, 2024-01-02 as a date: text must be quoted (the shell eats one pair)
         field = where.removeprefix("--set ")
-        raise PresetError(f"{where}: expected text, got {value}: quote it, {field} = \"{value}\" in a preset, "
-                          f"--set '{field}=\"{value}\"' on the command line")
+        raise PresetError(
+            f'{where}: expected text, got {value}: quote it, {field} = "{value}" in a preset, '
+            f"--set '{field}=\"{value}\"' on the command line"
+        )
     if not isinstance(value, str):
         raise PresetError(f"{where}: expected a str, got {value!r}")
     if not _is_utf8(value):  # a name in another encoding, as the shell passed it (surrogate escapes)
         shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise PresetError(f"{where}: '{shown}' is not UTF-8 text, and a preset is; rename it, or link it under a "
-                          "UTF-8 name (ln -s) and use that")
+        raise PresetError(
+            f"{where}: '{shown}' is not UTF-8 text, and a preset is; rename it, or link it under a "
+            "UTF-8 name (ln -s) and use that"
+        )
     return value
 
 
@@ -325,8 +382,15 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 def validate(preset: Preset) -> Preset:
     """Check choices, ranges and cross-field rules; changes nothing. Raises PresetError naming the field."""
-    for check in (_check_fields, _check_name, _check_keywords, _check_snr_ranges, _check_model_family,
-                  _check_splits, _check_paths):
+    for check in (
+        _check_fields,
+        _check_name,
+        _check_keywords,
+        _check_snr_ranges,
+        _check_model_family,
+        _check_splits,
+        _check_paths,
+    ):
         check(preset)
     return preset
 
@@ -358,7 +422,7 @@ def _check_name(preset: Preset) -> None:
 def _check_keywords(preset: Preset) -> None:
     kws = preset.classes.keywords
     if not kws:
-        raise PresetError("classes.keywords: list at least one keyword, e.g. keywords = [\"marvin\"]")
+        raise PresetError('classes.keywords: list at least one keyword, e.g. keywords = ["marvin"]')
     for kw in kws:
         if not kw or kw.startswith("_") or "/" in kw:
             raise PresetError(f"classes.keywords: {kw!r} is not a word folder name")
@@ -368,8 +432,10 @@ def _check_keywords(preset: Preset) -> None:
 
 
 def _check_snr_ranges(preset: Preset) -> None:
-    for where, lo_hi in (("features.noise_snr_db", preset.features.noise_snr_db),
-                         ("evaluate.snr_db", preset.evaluate.snr_db)):
+    for where, lo_hi in (
+        ("features.noise_snr_db", preset.features.noise_snr_db),
+        ("evaluate.snr_db", preset.evaluate.snr_db),
+    ):
         if len(lo_hi) != 2 or not all(math.isfinite(v) for v in lo_hi) or not -20 <= lo_hi[0] <= lo_hi[1] <= 80:
             raise PresetError(f"{where}: expected [min, max] in dB with -20 <= min <= max <= 80, got {lo_hi}")
 
@@ -383,20 +449,29 @@ def _check_model_family(preset: Preset) -> None:
         raise PresetError(
             f"train.model: {preset.train.model!r} with features.frontend = {preset.features.frontend!r}: the "
             "streaming model runs on the micro frontend's slices; the legacy models (cnn, dscnn, dscnn_s) on the "
-            "spectrogram: set both, e.g. train.model = \"stream\" with features.frontend = \"micro\"")
+            'spectrogram: set both, e.g. train.model = "stream" with features.frontend = "micro"'
+        )
     if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
-        raise PresetError(f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
-                          f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}")
+        raise PresetError(
+            f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
+            f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}"
+        )
     if preset.features.frontend == "micro" and preset.evaluate.threshold > MAX_CUTOFF:
-        raise PresetError(f"evaluate.threshold: at most {MAX_CUTOFF} for ESPHome (its host runtime averages uint8 "
-                          f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}")
+        raise PresetError(
+            f"evaluate.threshold: at most {MAX_CUTOFF} for ESPHome (its host runtime averages uint8 "
+            f"probabilities / 256 and never exceeds 0.996), got {preset.evaluate.threshold:g}"
+        )
     if preset.train.model == "stream" and preset.convert.quantization != "int8":
-        raise PresetError("convert.quantization: the streaming model is converted to int8 only (its state variables "
-                          "and ESPHome's fixed input scale are int8); set \"int8\", or a legacy train.model for float")
+        raise PresetError(
+            "convert.quantization: the streaming model is converted to int8 only (its state variables "
+            'and ESPHome\'s fixed input scale are int8); set "int8", or a legacy train.model for float'
+        )
     if preset.train.model == "stream" and round(preset.evaluate.hop_ms, 6) != STREAM_HOP_MS:
-        raise PresetError(f"evaluate.hop_ms: the streaming model runs once per stride of {STREAM_HOP_MS} ms (3 feature "
-                          f"slices), on the chip and in the evaluation: set {STREAM_HOP_MS}, got "
-                          f"{preset.evaluate.hop_ms:g}")
+        raise PresetError(
+            f"evaluate.hop_ms: the streaming model runs once per stride of {STREAM_HOP_MS} ms (3 feature "
+            f"slices), on the chip and in the evaluation: set {STREAM_HOP_MS}, got "
+            f"{preset.evaluate.hop_ms:g}"
+        )
 
 
 def _check_splits(preset: Preset) -> None:
@@ -412,8 +487,17 @@ def _check_paths(preset: Preset) -> None:
             raise PresetError(f"{dotted}: a path cannot hold a NUL character")
 
 
-_PATH_FIELDS = ("run_dir", "dataset.path", "dataset.validation_list", "dataset.testing_list", "features.output",
-                "convert.firmware_dir", "flash.firmware_bin", "flash.partition_table", "evaluate.ambient_folders")
+_PATH_FIELDS = (
+    "run_dir",
+    "dataset.path",
+    "dataset.validation_list",
+    "dataset.testing_list",
+    "features.output",
+    "convert.firmware_dir",
+    "flash.firmware_bin",
+    "flash.partition_table",
+    "evaluate.ambient_folders",
+)
 
 
 def _path_fields(preset: Preset) -> Iterator[tuple[str, Any, str, Any]]:
@@ -449,8 +533,9 @@ def anchored(preset: Preset, base: str | Path) -> Preset:
     dataset = Path(out.dataset.path)
     for key in ("negative_speech", "noise_folders"):
         names = getattr(out.classes, key)
-        setattr(out.classes, key, [n if (dataset / n).exists() or not (base / n).exists() else absolute(n)
-                                   for n in names])
+        setattr(
+            out.classes, key, [n if (dataset / n).exists() or not (base / n).exists() else absolute(n) for n in names]
+        )
     return out
 
 
@@ -518,8 +603,11 @@ def load_preset(path: str | Path, overrides: list[str] | None = None) -> Preset:
     except FileNotFoundError:
         # `kwtui run presets/esphome.toml` outside a checkout: the shipped preset goes by its name
         shipped = shipped_presets_dir() / path.name
-        hint = (f"; the shipped preset of that name is `{path.stem}`" if path.suffix == ".toml" and shipped.is_file()
-                else "")
+        hint = (
+            f"; the shipped preset of that name is `{path.stem}`"
+            if path.suffix == ".toml" and shipped.is_file()
+            else ""
+        )
         raise PresetError(f"{path}: preset not found (see `kwtui presets list`){hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(f"{path}: cannot read preset ({exc.__class__.__name__}: {exc})") from None

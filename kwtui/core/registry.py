@@ -28,19 +28,49 @@ class Stage:
 
 
 STAGES_IN_ORDER: tuple[Stage, ...] = (
-    Stage("features", "kwtui.core.stages.features:run_features", "features", recorded=True,
-          wizard_step="features"),
-    Stage("train", "kwtui.core.stages.train:run_train", "train", ("resume",), needs_tensorflow=True, recorded=True,
-          skipped_when_up_to_date=True, wizard_step="training"),
+    Stage("features", "kwtui.core.stages.features:run_features", "features", recorded=True, wizard_step="features"),
+    Stage(
+        "train",
+        "kwtui.core.stages.train:run_train",
+        "train",
+        ("resume",),
+        needs_tensorflow=True,
+        recorded=True,
+        skipped_when_up_to_date=True,
+        wizard_step="training",
+    ),
     # evaluate runs the model in TFLite Micro (a float model made in a child process): no TensorFlow here
-    Stage("evaluate", "kwtui.core.stages.evaluate:run_evaluate", "evaluate", recorded=True,
-          skipped_when_up_to_date=True, wizard_step="evaluate"),
-    Stage("convert", "kwtui.core.stages.convert:run_convert", "convert", needs_tensorflow=True, recorded=True,
-          skipped_when_up_to_date=True),
-    Stage("flash", "kwtui.core.stages.flash:run_flash", "flash", ("dry_run", "port", "force_deploy"),
-          writes_run_folder=False),
-    Stage("esphome", "kwtui.core.stages.esphome:run_export_esphome", "export esphome", ("out", "force_deploy"),
-          needs_tensorflow=True, in_pipeline=False),
+    Stage(
+        "evaluate",
+        "kwtui.core.stages.evaluate:run_evaluate",
+        "evaluate",
+        recorded=True,
+        skipped_when_up_to_date=True,
+        wizard_step="evaluate",
+    ),
+    Stage(
+        "convert",
+        "kwtui.core.stages.convert:run_convert",
+        "convert",
+        needs_tensorflow=True,
+        recorded=True,
+        skipped_when_up_to_date=True,
+    ),
+    Stage(
+        "flash",
+        "kwtui.core.stages.flash:run_flash",
+        "flash",
+        ("dry_run", "port", "force_deploy"),
+        writes_run_folder=False,
+    ),
+    Stage(
+        "esphome",
+        "kwtui.core.stages.esphome:run_export_esphome",
+        "export esphome",
+        ("out", "force_deploy"),
+        needs_tensorflow=True,
+        in_pipeline=False,
+    ),
 )
 REGISTRY: dict[str, Stage] = {stage.name: stage for stage in STAGES_IN_ORDER}
 PIPELINE: tuple[str, ...] = tuple(stage.name for stage in STAGES_IN_ORDER if stage.in_pipeline)

@@ -62,10 +62,13 @@ class CurvePoint:
     per_keyword_false_reject_rate: dict[str, float] | None = None  # None on a keyword's own curve
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"average_window": self.average_window, "threshold": self.threshold,
-                                "false_accepts": self.false_accepts,
-                                "false_accepts_per_hour": self.false_accepts_per_hour,
-                                "false_reject_rate": self.false_reject_rate}
+        data: dict[str, Any] = {
+            "average_window": self.average_window,
+            "threshold": self.threshold,
+            "false_accepts": self.false_accepts,
+            "false_accepts_per_hour": self.false_accepts_per_hour,
+            "false_reject_rate": self.false_reject_rate,
+        }
         if self.per_keyword_false_reject_rate is not None:
             data["per_keyword_false_reject_rate"] = dict(self.per_keyword_false_reject_rate)
         data["misses"] = self.misses
@@ -74,9 +77,15 @@ class CurvePoint:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CurvePoint:
         per_keyword = data.get("per_keyword_false_reject_rate")
-        return cls(int(data["average_window"]), float(data["threshold"]), data["false_accepts"],
-                   data["false_accepts_per_hour"], data["false_reject_rate"], int(data["misses"]),
-                   None if per_keyword is None else {str(k): float(v) for k, v in per_keyword.items()})
+        return cls(
+            int(data["average_window"]),
+            float(data["threshold"]),
+            data["false_accepts"],
+            data["false_accepts_per_hour"],
+            data["false_reject_rate"],
+            int(data["misses"]),
+            None if per_keyword is None else {str(k): float(v) for k, v in per_keyword.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -87,13 +96,18 @@ class KeywordPoint:
     share_fa_per_hour: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.point.to_dict(), "met": self.met, "chosen_by": self.chosen_by,
-                "share_fa_per_hour": self.share_fa_per_hour}
+        return {
+            **self.point.to_dict(),
+            "met": self.met,
+            "chosen_by": self.chosen_by,
+            "share_fa_per_hour": self.share_fa_per_hour,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeywordPoint:
-        return cls(CurvePoint.from_dict(data), bool(data["met"]), str(data["chosen_by"]),
-                   float(data["share_fa_per_hour"]))
+        return cls(
+            CurvePoint.from_dict(data), bool(data["met"]), str(data["chosen_by"]), float(data["share_fa_per_hour"])
+        )
 
 
 @dataclass(frozen=True)
@@ -120,30 +134,44 @@ class OperatingPoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.point.to_dict(),
-            "refractory_ms": self.refractory_ms, "hop_ms": self.hop_ms,
-            "chosen_by": self.chosen_by, "meets_target": self.meets_target,
+            "refractory_ms": self.refractory_ms,
+            "hop_ms": self.hop_ms,
+            "chosen_by": self.chosen_by,
+            "meets_target": self.meets_target,
             "false_reject_rate_ci": _list(self.false_reject_rate_ci),
             "per_keyword_false_reject_rate_ci": {k: _list(v) for k, v in self.per_keyword_false_reject_rate_ci.items()},
             "per_keyword_clips": dict(self.per_keyword_clips),
             "false_accepts_per_hour_ci": _list(self.false_accepts_per_hour_ci),
             "false_accepts_by_source": dict(self.false_accepts_by_source),
             "false_accepts_by_word": dict(self.false_accepts_by_word),
-            "thresholds": list(self.thresholds), "average_windows": list(self.average_windows),
-            **({"per_keyword_points": {k: p.to_dict() for k, p in self.per_keyword_points.items()}}
-               if self.per_keyword_points is not None else {}),
+            "thresholds": list(self.thresholds),
+            "average_windows": list(self.average_windows),
+            **(
+                {"per_keyword_points": {k: p.to_dict() for k, p in self.per_keyword_points.items()}}
+                if self.per_keyword_points is not None
+                else {}
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperatingPoint:
         points = data.get("per_keyword_points")
         return cls(
-            CurvePoint.from_dict(data), tuple(float(t) for t in data["thresholds"]),
-            tuple(int(w) for w in data["average_windows"]), float(data["refractory_ms"]), float(data["hop_ms"]),
-            str(data["chosen_by"]), bool(data["meets_target"]), _interval(data["false_reject_rate_ci"]),
+            CurvePoint.from_dict(data),
+            tuple(float(t) for t in data["thresholds"]),
+            tuple(int(w) for w in data["average_windows"]),
+            float(data["refractory_ms"]),
+            float(data["hop_ms"]),
+            str(data["chosen_by"]),
+            bool(data["meets_target"]),
+            _interval(data["false_reject_rate_ci"]),
             {str(k): _interval(v) for k, v in data["per_keyword_false_reject_rate_ci"].items()},
-            {str(k): int(v) for k, v in data["per_keyword_clips"].items()}, _interval(data["false_accepts_per_hour_ci"]),
-            dict(data["false_accepts_by_source"]), dict(data["false_accepts_by_word"]),
-            None if points is None else {str(k): KeywordPoint.from_dict(p) for k, p in points.items()})
+            {str(k): int(v) for k, v in data["per_keyword_clips"].items()},
+            _interval(data["false_accepts_per_hour_ci"]),
+            dict(data["false_accepts_by_source"]),
+            dict(data["false_accepts_by_word"]),
+            None if points is None else {str(k): KeywordPoint.from_dict(p) for k, p in points.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -163,7 +191,10 @@ class ConfusionMatrix:
     rows_true_cols_predicted: tuple[tuple[int, ...], ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labels": list(self.labels), "rows_true_cols_predicted": [list(r) for r in self.rows_true_cols_predicted]}
+        return {
+            "labels": list(self.labels),
+            "rows_true_cols_predicted": [list(r) for r in self.rows_true_cols_predicted],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfusionMatrix:
@@ -182,14 +213,26 @@ class AmbientAudio:
     windows: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "hours": self.hours, "seconds_by_kind": dict(self.seconds_by_kind),
-                "sources": dict(self.sources), "snr_db": list(self.snr_db), "windows": self.windows}
+        return {
+            "seconds": self.seconds,
+            "hours": self.hours,
+            "seconds_by_kind": dict(self.seconds_by_kind),
+            "sources": dict(self.sources),
+            "snr_db": list(self.snr_db),
+            "windows": self.windows,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AmbientAudio:
         low, high = data["snr_db"]
-        return cls(float(data["seconds"]), float(data["hours"]), dict(data["seconds_by_kind"]), dict(data["sources"]),
-                   (float(low), float(high)), int(data["windows"]))
+        return cls(
+            float(data["seconds"]),
+            float(data["hours"]),
+            dict(data["seconds_by_kind"]),
+            dict(data["sources"]),
+            (float(low), float(high)),
+            int(data["windows"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -205,8 +248,7 @@ class KeywordPlacements:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeywordPlacements:
-        return cls(int(data["clips"]), {str(k): int(v) for k, v in data["per_keyword"].items()},
-                   float(data["seconds"]))
+        return cls(int(data["clips"]), {str(k): int(v) for k, v in data["per_keyword"].items()}, float(data["seconds"]))
 
 
 @dataclass(frozen=True)
@@ -245,14 +287,25 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict.to_dict(),
-            "kind": self.KIND, "version": self.version, "fingerprint": self.fingerprint, "labels": list(self.labels),
-            "preset": self.preset, "model": self.model, "test_held_out": self.test_held_out, "note": self.note,
-            "test_clips": self.test_clips, "accuracy": self.accuracy,
+            "kind": self.KIND,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "labels": list(self.labels),
+            "preset": self.preset,
+            "model": self.model,
+            "test_held_out": self.test_held_out,
+            "note": self.note,
+            "test_clips": self.test_clips,
+            "accuracy": self.accuracy,
             "confusion_matrix": self.confusion_matrix.to_dict(),
-            "per_class": {name: {"precision": c.precision, "recall": c.recall, "support": c.support}
-                          for name, c in self.per_class.items()},
-            "ambient": self.ambient.to_dict(), "keyword_placements": self.keyword_placements.to_dict(),
-            "target_fa_per_hour": self.target_fa_per_hour, "needed_hours": self.needed_hours,
+            "per_class": {
+                name: {"precision": c.precision, "recall": c.recall, "support": c.support}
+                for name, c in self.per_class.items()
+            },
+            "ambient": self.ambient.to_dict(),
+            "keyword_placements": self.keyword_placements.to_dict(),
+            "target_fa_per_hour": self.target_fa_per_hour,
+            "needed_hours": self.needed_hours,
             "support_warnings": list(self.support_warnings),
             "operating_point": self.operating_point.to_dict(),
             "curve": [p.to_dict() for p in self.curve],
@@ -270,14 +323,25 @@ class Report:
             raise StaleReport(f"report version {version}; this kwtui reads version {REPORT_VERSION}", source, rerun)
         try:
             return cls(
-                str(data["fingerprint"]), tuple(data["labels"]), str(data["preset"]), str(data["model"]),
-                bool(data["test_held_out"]), str(data["note"]), int(data["test_clips"]), data["accuracy"],
+                str(data["fingerprint"]),
+                tuple(data["labels"]),
+                str(data["preset"]),
+                str(data["model"]),
+                bool(data["test_held_out"]),
+                str(data["note"]),
+                int(data["test_clips"]),
+                data["accuracy"],
                 ConfusionMatrix.from_dict(data["confusion_matrix"]),
                 {str(k): ClassFigures.from_dict(v) for k, v in data["per_class"].items()},
-                AmbientAudio.from_dict(data["ambient"]), KeywordPlacements.from_dict(data["keyword_placements"]),
-                float(data["target_fa_per_hour"]), float(data["needed_hours"]), tuple(data["support_warnings"]),
-                OperatingPoint.from_dict(data["operating_point"]), tuple(CurvePoint.from_dict(p) for p in data["curve"]),
-                version)
+                AmbientAudio.from_dict(data["ambient"]),
+                KeywordPlacements.from_dict(data["keyword_placements"]),
+                float(data["target_fa_per_hour"]),
+                float(data["needed_hours"]),
+                tuple(data["support_warnings"]),
+                OperatingPoint.from_dict(data["operating_point"]),
+                tuple(CurvePoint.from_dict(p) for p in data["curve"]),
+                version,
+            )
         except KeyError as exc:
             raise StaleReport(f"no {exc} in it", source, rerun) from None
         except (TypeError, ValueError, AttributeError, IndexError) as exc:

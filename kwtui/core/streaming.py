@@ -32,8 +32,6 @@ STREAM_MAX_MEAN_ABS_DIFFERENCE = 0.05  # mean |probability difference|
 STREAM_MIN_AGREEMENT = 0.95  # share of clips given the same decision (same side of 0.5, or the same top class)
 
 
-
-
 def _layers(keras_model: Any) -> list[tuple[str, Any, list[np.ndarray]]]:
     """(kind, layer, weights) of the whole-clip model's computing layers, in order."""
     found = []
@@ -42,7 +40,7 @@ def _layers(keras_model: Any) -> list[tuple[str, Any, list[np.ndarray]]]:
         if kind in ("Conv1D", "DepthwiseConv1D", "Dense"):
             found.append((kind, layer, [np.asarray(w) for w in layer.get_weights()]))
         elif kind not in ("InputLayer", "Reshape", "GlobalAveragePooling1D", "Dropout"):
-            raise KwtuiError(f"layer {layer.name} ({kind}) has no streaming form: train.model must be \"stream\"")
+            raise KwtuiError(f'layer {layer.name} ({kind}) has no streaming form: train.model must be "stream"')
     return found
 
 
@@ -74,8 +72,11 @@ def streaming_module(keras_model: Any) -> tuple[Any, int]:
     class Streaming(tf.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.states = [tf.Variable(tf.zeros((1, kept, 1, width)), trainable=False, name=f"state{i}")
-                           for i, (_, _, kept, width, _, _) in enumerate(plan) if kept]
+            self.states = [
+                tf.Variable(tf.zeros((1, kept, 1, width)), trainable=False, name=f"state{i}")
+                for i, (_, _, kept, width, _, _) in enumerate(plan)
+                if kept
+            ]
             self.constants = [[tf.constant(w) for w in weights] for _, weights, *_ in plan]
 
         @tf.function(input_signature=[tf.TensorSpec([1, stride, channels], tf.float32, name="features")])
@@ -145,8 +146,11 @@ def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) ->
             for features in strides:
                 yield [features[np.newaxis].astype(np.float32)]
 
-    with tempfile.TemporaryDirectory(prefix="kwtui-stream-") as folder, warnings.catch_warnings(), \
-            quiet_native_output():
+    with (
+        tempfile.TemporaryDirectory(prefix="kwtui-stream-") as folder,
+        warnings.catch_warnings(),
+        quiet_native_output(),
+    ):
         warnings.simplefilter("ignore")
         tf.saved_model.save(module, folder, signatures=module.__call__.get_concrete_function())
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
@@ -184,9 +188,16 @@ def stream_clip(interpreter: Any, features: np.ndarray, stride: int) -> np.ndarr
     return np.asarray(stream_outputs(interpreter, clip_strides(features, stride))[-1])
 
 
-def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride: int, paths: list[Path],
-                             cancel: ev.CancelToken, report: ev.Reporter,
-                             stage: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+def compare_with_whole_clips(
+    keras_model: Any,
+    tflite: bytes,
+    arena: int,
+    stride: int,
+    paths: list[Path],
+    cancel: ev.CancelToken,
+    report: ev.Reporter,
+    stage: str,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """The streaming int8 model in TFLite Micro against the whole-clip float model on the same clips: the figures,
     and both models' probabilities (clips, outputs): streamed, whole."""
     from tflite_micro.python.tflite_micro import runtime
@@ -202,15 +213,30 @@ def compare_with_whole_clips(keras_model: Any, tflite: bytes, arena: int, stride
             streamed.append(stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, stride))
         done = start + len(x)
         rate = done / max(time.monotonic() - started, 1e-6)
-        report(ev.Progress(stage, done, len(paths), rate, (len(paths) - done) / rate, "clips",
-                           "streaming model vs whole-clip model"))
+        report(
+            ev.Progress(
+                stage,
+                done,
+                len(paths),
+                rate,
+                (len(paths) - done) / rate,
+                "clips",
+                "streaming model vs whole-clip model",
+            )
+        )
     a, b = np.asarray(streamed), np.asarray(whole)
     agreement = decision_agreement(a.reshape(len(a), -1), b.reshape(len(b), -1)) if len(a) else 1.0
-    return ({"clips": len(a), "mean_abs_difference": round(float(np.mean(np.abs(a - b))), 4) if len(a) else 0.0,
+    return (
+        {
+            "clips": len(a),
+            "mean_abs_difference": round(float(np.mean(np.abs(a - b))), 4) if len(a) else 0.0,
             "max_abs_difference": round(float(np.max(np.abs(a - b))), 4) if len(a) else 0.0,
             "agreement": round(agreement, 4),
-            "tolerance": {"mean_abs_difference": STREAM_MAX_MEAN_ABS_DIFFERENCE, "agreement": STREAM_MIN_AGREEMENT}},
-            a.reshape(len(a), -1), b.reshape(len(b), -1))
+            "tolerance": {"mean_abs_difference": STREAM_MAX_MEAN_ABS_DIFFERENCE, "agreement": STREAM_MIN_AGREEMENT},
+        },
+        a.reshape(len(a), -1),
+        b.reshape(len(b), -1),
+    )
 
 
 DECISION_MARGIN = 2 * OUTPUT_SCALE  # two uint8 steps: closer than this, int8 rounding decides, not the model
@@ -231,5 +257,7 @@ def decision_agreement(streamed: np.ndarray, whole: np.ndarray) -> float:
 
 
 def within_stream_tolerance(comparison: dict[str, Any]) -> bool:
-    return bool(comparison["mean_abs_difference"] <= STREAM_MAX_MEAN_ABS_DIFFERENCE
-                and comparison["agreement"] >= STREAM_MIN_AGREEMENT)
+    return bool(
+        comparison["mean_abs_difference"] <= STREAM_MAX_MEAN_ABS_DIFFERENCE
+        and comparison["agreement"] >= STREAM_MIN_AGREEMENT
+    )

@@ -33,12 +33,18 @@ class Verdict:
 
     def line(self) -> str:
         frr = "-" if self.frr is None else f"{self.frr:.0%}"
-        fa = ("not measured" if self.fa_per_hour is None
-              else f"{self.fa_per_hour:.0f} false accepts/h" if self.fa_per_hour >= 10
-              else f"{self.fa_per_hour:.2g} false accepts/h")
+        fa = (
+            "not measured"
+            if self.fa_per_hour is None
+            else f"{self.fa_per_hour:.0f} false accepts/h"
+            if self.fa_per_hour >= 10
+            else f"{self.fa_per_hour:.2g} false accepts/h"
+        )
         target = f" (target {self.target_fa_per_hour:g}/h)" if self.target_fa_per_hour > 0 else ""
-        return (f"verdict: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "
-                f"on {self.hours:.2g} h of held-out audio")
+        return (
+            f"verdict: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "
+            f"on {self.hours:.2g} h of held-out audio"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}
@@ -71,19 +77,34 @@ def next_steps(report: Report, measurable: bool) -> list[str]:
     hours = report.ambient.hours
     needed = report.needed_hours
     if not measurable:
-        steps.append((3.0, f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h): add recordings "
-                           "without the keywords (conversation, TV, the room) to evaluate.ambient_folders"))
+        steps.append(
+            (
+                3.0,
+                f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h): add recordings "
+                "without the keywords (conversation, TV, the room) to evaluate.ambient_folders",
+            )
+        )
     per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:
         worst, frr = max(per_keyword.items(), key=lambda kv: kv[1])
         if frr > USABLE_MAX_FRR:
-            steps.append((1.0 + frr, f"{worst} missed {frr:.0%} at the chosen point: add {worst} clips from more "
-                                     "voices, or raise features.variants (more augmented copies per clip)"))
+            steps.append(
+                (
+                    1.0 + frr,
+                    f"{worst} missed {frr:.0%} at the chosen point: add {worst} clips from more "
+                    "voices, or raise features.variants (more augmented copies per clip)",
+                )
+            )
     unknown = report.per_class.get("_unknown")
     recall = unknown.recall if unknown is not None else None
     if recall is not None and recall < LOW_UNKNOWN_RECALL:
-        steps.append((2.0 - recall, f"_unknown recall {recall:.0%} (other words taken for keywords): add other "
-                                    "words, or running speech to classes.negative_speech"))
+        steps.append(
+            (
+                2.0 - recall,
+                f"_unknown recall {recall:.0%} (other words taken for keywords): add other "
+                "words, or running speech to classes.negative_speech",
+            )
+        )
     sources = op.false_accepts_by_source
     total = sum(sources.values())
     if total and fa_over_target(report):
@@ -91,11 +112,21 @@ def next_steps(report: Report, measurable: bool) -> list[str]:
         words = op.false_accepts_by_word
         if kind == "words" and words:
             word, n = next(iter(words.items()))
-            steps.append((1.5, f"{n} of {total} false accepts on the word \"{word}\": add more clips of it (and "
-                               "words like it) to the dataset"))
+            steps.append(
+                (
+                    1.5,
+                    f'{n} of {total} false accepts on the word "{word}": add more clips of it (and '
+                    "words like it) to the dataset",
+                )
+            )
         else:
-            steps.append((1.5, f"{count} of {total} false accepts on {kind}: add more audio like it without the "
-                               "keywords to classes.negative_speech (running speech) or the noise folder"))
+            steps.append(
+                (
+                    1.5,
+                    f"{count} of {total} false accepts on {kind}: add more audio like it without the "
+                    "keywords to classes.negative_speech (running speech) or the noise folder",
+                )
+            )
     accuracy = report.accuracy
     if accuracy is not None and accuracy < LOW_ACCURACY:
         steps.append((1.2, f"test accuracy {accuracy:.0%}: train longer (train.epochs) or on more clips per word"))

@@ -45,8 +45,9 @@ DEFAULT_BASE_PRESET = "marvin"  # what a fresh wizard's headless command starts 
 STEP_CLASSES: list[type[Step]] = [DatasetStep, ClassesStep, FeaturesStep, TrainingStep, EvaluateStep, FlashStep]
 
 
-def _default_runner(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, *, until: str | None = None,
-                    **options: Any) -> dict:
+def _default_runner(
+    stage: str, preset: Preset, report: Reporter, cancel: CancelToken, *, until: str | None = None, **options: Any
+) -> dict:
     """A step's button: what `kwtui <stage>` runs (the orchestrator's run_command)."""
     from kwtui.core.stages.pipeline import run_command
 
@@ -332,8 +333,15 @@ class WizardApp(App[None]):
                 return str(exc)
             return None
 
-        self.push_screen(NamePrompt("Save preset as", self.preset.name, check=check,
-                                    exists=lambda name: (self.presets_dir / f"{name}.toml").exists()), save)
+        self.push_screen(
+            NamePrompt(
+                "Save preset as",
+                self.preset.name,
+                check=check,
+                exists=lambda name: (self.presets_dir / f"{name}.toml").exists(),
+            ),
+            save,
+        )
 
     def action_load_preset(self) -> None:
         from kwtui.core.preset import find_preset, list_presets, load_preset

@@ -43,8 +43,12 @@ def make_bad_dataset(demo_dataset: Path, root: Path) -> Path:
     sf.write(yes / "stereo_nohash_0.wav", np.stack([speech16, 0.5 * speech16], axis=1), 16000, subtype="PCM_16")
     t44 = np.arange(44100) * rate / 44100
     sf.write(yes / "rate44k_nohash_0.wav", np.interp(t44, np.arange(len(speech)), speech), 44100, subtype="PCM_16")
-    sf.write(yes / "long3s_nohash_0.wav", np.concatenate([np.zeros(16000), speech16, np.zeros(16000)]), 16000,
-             subtype="PCM_16")
+    sf.write(
+        yes / "long3s_nohash_0.wav",
+        np.concatenate([np.zeros(16000), speech16, np.zeros(16000)]),
+        16000,
+        subtype="PCM_16",
+    )
     sf.write(yes / "silent_nohash_0.wav", np.zeros(16000), 16000, subtype="PCM_16")
     (yes / "notes.txt").write_text("a stray file\n")
     (root / "empty_word").mkdir()

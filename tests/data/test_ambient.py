@@ -74,13 +74,13 @@ def test_speech_is_mixed_over_noise_at_the_snr_asked(material, snr_db):
     clean = src.read(piece.region, piece.region.start, piece.region.end)[: piece.length]
     speech = clean * (ambient.SPEECH_RMS / active_rms(clean))
     noise = mixed - speech
-    measured = 20 * np.log10(active_rms(speech) / np.sqrt(np.mean(noise ** 2)))
+    measured = 20 * np.log10(active_rms(speech) / np.sqrt(np.mean(noise**2)))
     assert measured == pytest.approx(snr_db, abs=0.1)
     # the pause before it carries the same noise, at the same level
     pause = stream.pieces[stream.pieces.index(piece) - 1]
     assert pause.region is None and pause.snr_db == piece.snr_db
     level = np.sqrt(np.mean(audio[pause.offset : pause.offset + pause.length].astype(np.float64) ** 2))
-    assert level == pytest.approx(np.sqrt(np.mean(noise ** 2)), rel=0.05)
+    assert level == pytest.approx(np.sqrt(np.mean(noise**2)), rel=0.05)
 
 
 def test_keywords_are_placed_between_speech_where_the_plan_says(material):
@@ -132,8 +132,9 @@ def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
     stream = _stream_with_keywords([10.0, 30.0, 50.0], [0, 0, 0])
     for position, score in ((10.0, 0.99), (30.0, 0.93)):  # the third keyword is never scored high
         keyword_scores[int(position * 10) : int(position * 10) + 3, 0] = score
-    curve = detection_curve(ambient_scores, keyword_scores, stream, [0], ["k"], hop_ms, 1000.0, 1.0, [1, 3],
-                            [0.5, 0.9, 0.96, 0.98])
+    curve = detection_curve(
+        ambient_scores, keyword_scores, stream, [0], ["k"], hop_ms, 1000.0, 1.0, [1, 3], [0.5, 0.9, 0.96, 0.98]
+    )
     point = {(p.average_window, p.threshold): p for p in curve}
     assert point[(1, 0.5)].false_accepts == 3  # 5000-5002 within the refractory period: one detection
     assert point[(1, 0.9)].false_accepts == 2 and point[(1, 0.96)].false_accepts == 1
@@ -159,8 +160,7 @@ def test_operating_point_is_the_lowest_frr_meeting_the_target():
 def test_too_little_ambient_audio_is_said_with_how_much_more_is_needed():
     m = ambient.Material(speech=[ambient.Region("x", 0, RATE, "speech", "x")])
     warnings = _support_warnings(0.5, 0.5, ambient.needed_hours(0.5), {"yes": 100}, m)
-    assert any("too short to support 0.5 false accepts/h" in w and "needs 2 h" in w and "1.5 h" in w
-               for w in warnings)
+    assert any("too short to support 0.5 false accepts/h" in w and "needs 2 h" in w and "1.5 h" in w for w in warnings)
     assert _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, m) == []
     assert any("no running speech" in w for w in _support_warnings(3.0, 0.5, 2.0, {"yes": 100}, ambient.Material()))
 
@@ -179,8 +179,14 @@ def test_augmented_variants_do_not_depend_on_where_the_run_folder_is(tmp_path):
         shutil.copy(path, copy / path.name)
     outputs = []
     for rooms in (made, copy):
-        config = {"augment": True, "ir_dir": str(rooms), "time_shift_ms": 100, "noise_snr_db": (0, 20),
-                  "train_noise": [], "train_speech": []}
+        config = {
+            "augment": True,
+            "ir_dir": str(rooms),
+            "time_shift_ms": 100,
+            "noise_snr_db": (0, 20),
+            "train_noise": [],
+            "train_speech": [],
+        }
         augment = Augmenter(config, None)
         outputs.append([augment(x, seed) for seed in range(30)])
     assert all(np.array_equal(a, b) for a, b in zip(*outputs))
@@ -211,8 +217,14 @@ def test_shifted_and_sped_variants_never_cut_the_word():
     from kwtui.core.features.augment import SPEED_RANGE, Augmenter, speech_span
 
     rng = np.random.default_rng(3)
-    config = {"augment": True, "ir_dir": None, "time_shift_ms": 100, "noise_snr_db": (40, 40),
-              "train_noise": [], "train_speech": []}
+    config = {
+        "augment": True,
+        "ir_dir": None,
+        "time_shift_ms": 100,
+        "noise_snr_db": (40, 40),
+        "train_noise": [],
+        "train_speech": [],
+    }
     augment = Augmenter(config, None)
     starts, lengths = set(), set()
     word = rng.normal(0, 0.3, RATE // 2).astype(np.float32)  # 0.5 s at one level: a cut shows as a shorter span
@@ -239,4 +251,3 @@ def test_a_whole_word_shift_moves_the_word_only_as_far_as_it_fits():
         assert last - first == RATE * 3 // 10 and last <= RATE
     long_word = np.full(RATE * 2, 0.5, np.float32)  # longer than a window: the centre, as before
     assert np.all(shifted_whole(long_word, 1600, rng) == 0.5)
-

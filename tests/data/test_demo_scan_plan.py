@@ -101,7 +101,9 @@ def test_scan_problems(demo_dataset, tmp_path):
     for problem in scan.problems:
         kinds[problem.kind].add(problem.path)
     assert kinds["unreadable"] == {"yes/empty_nohash_0.wav", "yes/notaudio_nohash_0.wav"}
-    assert {"yes/long3s_nohash_0.wav", "yes/truncated_nohash_0.wav", "yes/noframes_nohash_0.wav"} <= kinds["wrong_length"]
+    assert {"yes/long3s_nohash_0.wav", "yes/truncated_nohash_0.wav", "yes/noframes_nohash_0.wav"} <= kinds[
+        "wrong_length"
+    ]
     assert kinds["stereo"] == {"yes/stereo_nohash_0.wav"}
     assert "yes/rate44k_nohash_0.wav" in kinds["sample_rate"]
     assert kinds["bit_depth"] == {"yes/eightbit_nohash_0.wav"}
@@ -112,12 +114,14 @@ def test_scan_problems(demo_dataset, tmp_path):
 
 
 def test_scan_cli_table_and_json(demo_dataset):
-    table = subprocess.run([sys.executable, "-m", "kwtui", "scan", str(demo_dataset)],
-                           capture_output=True, text=True, timeout=60)
+    table = subprocess.run(
+        [sys.executable, "-m", "kwtui", "scan", str(demo_dataset)], capture_output=True, text=True, timeout=60
+    )
     assert table.returncode == 0, table.stderr
     assert "marvin" in table.stdout and "22.05 kHz" in table.stdout and "_background_noise_" in table.stdout
-    result = subprocess.run([sys.executable, "-m", "kwtui", "scan", str(demo_dataset), "--json"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kwtui", "scan", str(demo_dataset), "--json"], capture_output=True, text=True, timeout=60
+    )
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0]["event"] == "started" and events[-1]["event"] == "result"
     assert events[-1]["scan"]["total_clips"] == len(DEMO_WORDS) * DEMO_PER_WORD
@@ -151,8 +155,9 @@ def test_plan_uses_lists_and_keeps_speakers_in_one_split(demo_dataset, tmp_path)
 def test_plan_hash_split_without_lists(demo_dataset, tmp_path):
     scan = scan_dataset(demo_dataset)
     scan.validation_list = scan.testing_list = None
-    plan = plan_clips(preset_for(demo_dataset, tmp_path, dataset={"validation_percent": 20.0,
-                                                                  "testing_percent": 20.0}), scan)
+    plan = plan_clips(
+        preset_for(demo_dataset, tmp_path, dataset={"validation_percent": 20.0, "testing_percent": 20.0}), scan
+    )
     assert all(len(s) == 1 for s in _speaker_splits(plan).values())
     assert {j.split for j in plan.jobs if j.label == "yes"} == {"train", "validation", "test"}
     assert hash_split("abcd1234_nohash_0.wav", 10, 10) == hash_split("abcd1234_nohash_7.wav", 10, 10)
@@ -187,7 +192,9 @@ def test_running_speech_becomes_negative_windows_split_by_time(demo_dataset, tmp
     for job in windows:
         region = next(r for r in speech if job.source.endswith(r.file) and r.split == job.split)
         assert region.start_s <= job.start_s and job.start_s + 1.0 <= region.end_s + 1e-6
-    without = plan_clips(preset_for(demo_dataset, tmp_path, classes={"negative_speech": []}), scan_dataset(demo_dataset))
+    without = plan_clips(
+        preset_for(demo_dataset, tmp_path, classes={"negative_speech": []}), scan_dataset(demo_dataset)
+    )
     assert not any(j.output.startswith("_negative_speech/") for j in without.jobs)
 
 
@@ -202,7 +209,9 @@ def test_plan_variants_unknown_and_stable_seeds(demo_dataset, tmp_path):
     assert {j.variant for j in plan.jobs if j.split == "train" and j.label == UNKNOWN} == {AUGMENTED_NEGATIVE}
     clips = [j for j in plan.jobs if j.label == UNKNOWN and j.start_s < 0]
     assert {Path(j.source).parent.name for j in clips} <= {"marvin", "up", "down", "go", "stop"}
-    originals = sum(1 for j in plan.jobs if j.split == "train" and j.label in preset.classes.keywords and j.variant == 0)
+    originals = sum(
+        1 for j in plan.jobs if j.split == "train" and j.label in preset.classes.keywords and j.variant == 0
+    )
     assert sum(1 for j in clips if j.split == "train") <= originals
     # seeds depend on (seed, path, variant) only: a plan with fewer words gives the same seeds to shared files
     smaller = plan_clips(preset_for(demo_dataset, tmp_path, classes={"keywords": ["yes"], "unknown": False}), scan)
@@ -214,8 +223,9 @@ def test_plan_variants_unknown_and_stable_seeds(demo_dataset, tmp_path):
 
 def test_plan_missing_keyword_names_it_and_the_words(demo_dataset, tmp_path):
     with pytest.raises(UserError) as error:
-        plan_clips(preset_for(demo_dataset, tmp_path, classes={"keywords": ["yes", "sheila"]}),
-                   scan_dataset(demo_dataset))
+        plan_clips(
+            preset_for(demo_dataset, tmp_path, classes={"keywords": ["yes", "sheila"]}), scan_dataset(demo_dataset)
+        )
     assert "sheila" in str(error.value) and "marvin" in str(error.value)
 
 

@@ -124,8 +124,10 @@ def test_pool_workers_are_single_threaded():
     config = {"time_shift_ms": 0, "noise_volume": (0.0, 0.0), "train_noise": [], "parent_pid": os.getpid()}
     with make_pool(1, config) as pool:
         pools = pool.submit(threadpool_info).result(timeout=60)
-        env = [pool.submit(os.getenv, name).result(timeout=60)
-               for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")]
+        env = [
+            pool.submit(os.getenv, name).result(timeout=60)
+            for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        ]
     assert pools and all(p["num_threads"] == 1 for p in pools), pools
     assert env == ["1", "1", "1"]
 

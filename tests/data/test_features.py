@@ -156,8 +156,13 @@ def test_bad_files_are_converted_or_skipped_with_reasons(demo_dataset, tmp_path)
 def test_disk_preflight_refuses_with_sizes(demo_dataset, tmp_path):
     preset_file = write_preset(tmp_path / "p.toml", demo_dataset, tmp_path / "run")
     env = {**os.environ, "KWTUI_FAKE_FREE_BYTES": "2000000"}
-    result = subprocess.run([sys.executable, "-m", "kwtui", "features", str(preset_file)],
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "kwtui", "features", str(preset_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 2
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("error: ") and str(tmp_path / "run" / "features") in message
@@ -202,10 +207,16 @@ def test_cancel_stops_and_rerun_finishes(demo_dataset, tmp_path):
 
 
 def test_ctrl_c_exits_130_with_resume_hint(demo_dataset, tmp_path):
-    preset_file = write_preset(tmp_path / "p.toml", demo_dataset, tmp_path / "run",
-                               features={"variants": 3, "workers": 1})
-    process = subprocess.Popen([sys.executable, "-m", "kwtui", "features", str(preset_file), "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    preset_file = write_preset(
+        tmp_path / "p.toml", demo_dataset, tmp_path / "run", features={"variants": 3, "workers": 1}
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kwtui", "features", str(preset_file), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     for line in process.stdout:
         event = json.loads(line)
         if event["event"] == "progress" and event["stage"] == "features" and 0 < event["done"] < event["total"]:
@@ -223,8 +234,9 @@ def test_unwritable_output_is_a_user_error(demo_dataset, tmp_path):
     from kwtui.core.errors import UserError
 
     (tmp_path / "a_file").write_text("not a folder")
-    preset = from_dict(demo_preset_data(demo_dataset, tmp_path / "run",
-                                        features={"output": str(tmp_path / "a_file" / "features")}))
+    preset = from_dict(
+        demo_preset_data(demo_dataset, tmp_path / "run", features={"output": str(tmp_path / "a_file" / "features")})
+    )
     with pytest.raises(UserError, match="cannot create or write the folder"):
         run_features(preset, ev.ignore, ev.CancelToken())
 
@@ -233,9 +245,15 @@ def _tiny_preset(tmp_path, **features):
     from tests.tui.scripted import write_tiny_dataset
 
     dataset = write_tiny_dataset(tmp_path / "data")
-    return from_dict({"name": "tiny", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
-                      "classes": {"keywords": ["yes", "no"], "synthesize_negative_speech": False},
-                      "features": {"variants": 1, "workers": 1, **features}})
+    return from_dict(
+        {
+            "name": "tiny",
+            "run_dir": str(tmp_path / "run"),
+            "dataset": {"path": str(dataset)},
+            "classes": {"keywords": ["yes", "no"], "synthesize_negative_speech": False},
+            "features": {"variants": 1, "workers": 1, **features},
+        }
+    )
 
 
 def test_a_settings_change_removes_only_the_feature_files_kwtui_wrote(tmp_path):
@@ -291,8 +309,9 @@ def test_negative_speech_and_noise_folders_are_used_wherever_they_are_or_refused
 
     summary = run_features(with_speech("~/podcasts"), ev.ignore, ev.CancelToken())
     assert summary
-    rows = [row["path"] for split in SPLITS
-            for row in csv.DictReader(open(RunLayout(preset).features_dir / f"{split}.csv"))]
+    rows = [
+        row["path"] for split in SPLITS for row in csv.DictReader(open(RunLayout(preset).features_dir / f"{split}.csv"))
+    ]
     assert any(p.startswith("_negative_speech/podcasts__talk__") for p in rows), rows[:5]
     # features.json and the summary say what was used, and how much: 12 s of the podcast, split 80/10/10
     used = json.loads(RunLayout(preset).features_info.read_text())["negatives"]
@@ -301,6 +320,9 @@ def test_negative_speech_and_noise_folders_are_used_wherever_they_are_or_refused
     assert sum(podcast["minutes"].values()) == pytest.approx(0.2, abs=0.01) and podcast["minutes"]["train"] > 0.1
     assert f"{podcasts} 0.2 min speech" in summary["negatives"]
     (home / "empty").mkdir()
-    for folders, words in ((["~/missing"], "is neither a folder of the dataset"), (["~/empty"], "holds no usable audio")):
+    for folders, words in (
+        (["~/missing"], "is neither a folder of the dataset"),
+        (["~/empty"], "holds no usable audio"),
+    ):
         with pytest.raises(UserError, match=f"classes.negative_speech: .*{words}"):
             run_features(with_speech(*folders), ev.ignore, ev.CancelToken())

@@ -63,7 +63,9 @@ def full_disk(tmp_path):
 
 def test_worker_reports_enospc_and_leaves_nothing(demo_dataset, full_disk):
     wav = sorted((demo_dataset / "yes").glob("*.wav"))[0]
-    results = process_batch(str(full_disk), [(0, str(wav), "yes/x.npy", 0, 1, -1.0), (1, str(wav), "yes/y.npy", 0, 2, -1.0)])
+    results = process_batch(
+        str(full_disk), [(0, str(wav), "yes/x.npy", 0, 1, -1.0), (1, str(wav), "yes/y.npy", 0, 2, -1.0)]
+    )
     assert results[0][:2] == (0, "nospace") and len(results) == 1  # the batch stops at the first full-disk error
     assert sorted(p.name for p in (full_disk / "yes").iterdir()) == []
 
@@ -78,8 +80,13 @@ def test_disk_full_mid_run_is_a_clear_error(demo_dataset, tmp_path, tiny_disk):
     data = demo_preset_data(demo_dataset, tmp_path / "run", features={"output": str(tiny_disk / "features")})
     preset_file.write_text(tomli_w.dumps(data))
     env = {**os.environ, FAKE_FREE_ENV: str(10**12)}  # get past the preflight to hit the real ENOSPC
-    result = subprocess.run([sys.executable, "-m", "kwtui", "features", str(preset_file)],
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "kwtui", "features", str(preset_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 1, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("error: features: disk full while writing") and "re-run to resume" in message

@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 
 from kwtui.core.preset import INT32_MAX, Preset, PresetError, from_dict
 
-FIELDS = [(section.name, f.name, typing.get_type_hints(type(getattr(Preset(), section.name)))[f.name], f)
-          for section in dataclasses.fields(Preset) if dataclasses.is_dataclass(getattr(Preset(), section.name))
-          for f in dataclasses.fields(getattr(Preset(), section.name))]
+FIELDS = [
+    (section.name, f.name, typing.get_type_hints(type(getattr(Preset(), section.name)))[f.name], f)
+    for section in dataclasses.fields(Preset)
+    if dataclasses.is_dataclass(getattr(Preset(), section.name))
+    for f in dataclasses.fields(getattr(Preset(), section.name))
+]
 
 toml_values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
@@ -36,7 +39,7 @@ def test_any_value_for_any_field_is_valid_or_refused_naming_the_field(index, val
         assert str(exc).startswith(f"{section}.{key}"), str(exc)
         return
     got = getattr(getattr(preset, section), key)
-    for number in (got if isinstance(got, list) else [got]):
+    for number in got if isinstance(got, list) else [got]:
         if isinstance(number, (int, float)) and not isinstance(number, bool):
             assert math.isfinite(number)
             assert abs(number) <= 2**32  # seeds are uint32; everything that reaches model.h fits an int32
@@ -45,8 +48,9 @@ def test_any_value_for_any_field_is_valid_or_refused_naming_the_field(index, val
         assert bounds[0] <= got <= bounds[1]
 
 
-@pytest.mark.parametrize("section,key", [("evaluate", "hop_ms"), ("evaluate", "refractory_ms"),
-                                         ("evaluate", "average_window")])
+@pytest.mark.parametrize(
+    "section,key", [("evaluate", "hop_ms"), ("evaluate", "refractory_ms"), ("evaluate", "average_window")]
+)
 def test_what_reaches_model_h_fits_an_int32(section, key):
     bounds = dataclasses.fields(getattr(Preset(), section).__class__)
     f = next(x for x in bounds if x.name == key)

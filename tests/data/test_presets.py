@@ -38,22 +38,30 @@ def test_presets_show_documents_every_key_and_replays_exactly(tmp_path):
     shown = tomllib.loads(result.stdout)
     preset = load_preset(shipped_presets_dir() / "commands.toml", ["train.epochs=7"])
     assert shown == preset.to_dict() and shown["train"]["epochs"] == 7
-    undocumented = [f"{section.name}.{f.name}" for section in dataclasses.fields(Preset)
-                    if dataclasses.is_dataclass(section.default_factory) for f in dataclasses.fields(section.default_factory)
-                    if not f.metadata.get("doc")]
-    undocumented += [f.name for f in dataclasses.fields(Preset) if not callable(f.default_factory)
-                     and not f.metadata.get("doc")]
+    undocumented = [
+        f"{section.name}.{f.name}"
+        for section in dataclasses.fields(Preset)
+        if dataclasses.is_dataclass(section.default_factory)
+        for f in dataclasses.fields(section.default_factory)
+        if not f.metadata.get("doc")
+    ]
+    undocumented += [
+        f.name for f in dataclasses.fields(Preset) if not callable(f.default_factory) and not f.metadata.get("doc")
+    ]
     assert undocumented == []
     lines = result.stdout.splitlines()
     negative = lines.index("negative_weight = 1.0")
     assert lines[negative - 1].startswith("# ") and "false accepts" in lines[negative - 1]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.model=resnet", "train.model: must be one of stream, cnn, dscnn, dscnn_s, got 'resnet'"),
-    ("features.frontend=mfcc", "features.frontend: must be one of micro, spectrogram, got 'mfcc'"),
-    ("flash.chip=3", "flash.chip: must be one of auto, esp32, esp32s3, esp32s2, esp32c3, got 3"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.model=resnet", "train.model: must be one of stream, cnn, dscnn, dscnn_s, got 'resnet'"),
+        ("features.frontend=mfcc", "features.frontend: must be one of micro, spectrogram, got 'mfcc'"),
+        ("flash.chip=3", "flash.chip: must be one of auto, esp32, esp32s3, esp32s2, esp32c3, got 3"),
+    ],
+)
 def test_a_choice_outside_its_literal_is_refused_naming_the_choices(override, message):
     with pytest.raises(PresetError) as raised:
         load_preset(shipped_presets_dir() / "commands.toml", [override])
@@ -80,11 +88,11 @@ def test_overrides_apply_and_validate(tmp_path):
 
 
 BAD_PRESETS = {
-    "unknown_key": ('[features]\nvariantz = 2\n', "features.variantz"),
+    "unknown_key": ("[features]\nvariantz = 2\n", "features.variantz"),
     "wrong_type": ('[features]\nworkers = "two"\n', "features.workers"),
-    "bad_range": ('[features]\nnoise_volume = [0.5, 0.1]\n', "features.noise_volume"),
-    "bad_keyword": ('[classes]\nkeywords = []\n', "classes.keywords"),
-    "not_toml": ('[features\n', "invalid TOML"),
+    "bad_range": ("[features]\nnoise_volume = [0.5, 0.1]\n", "features.noise_volume"),
+    "bad_keyword": ("[classes]\nkeywords = []\n", "classes.keywords"),
+    "not_toml": ("[features\n", "invalid TOML"),
 }
 
 
@@ -114,5 +122,15 @@ def test_a_streaming_model_is_int8_only():
 
     with pytest.raises(PresetError, match="convert.quantization: the streaming model is converted to int8 only"):
         from_dict({"name": "x", "convert": {"quantization": "float"}})
-    assert from_dict({"name": "x", "train": {"model": "cnn"}, "features": {"frontend": "spectrogram"},
-                      "evaluate": {"hop_ms": 100}, "convert": {"quantization": "float"}}).convert.quantization == "float"
+    assert (
+        from_dict(
+            {
+                "name": "x",
+                "train": {"model": "cnn"},
+                "features": {"frontend": "spectrogram"},
+                "evaluate": {"hop_ms": 100},
+                "convert": {"quantization": "float"},
+            }
+        ).convert.quantization
+        == "float"
+    )

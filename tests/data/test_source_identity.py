@@ -16,8 +16,15 @@ from tests.tui.scripted import write_tiny_dataset
 
 def test_replaced_clip_is_recomputed(tmp_path: Path):
     dataset = write_tiny_dataset(tmp_path / "data")
-    preset = from_dict({"name": "ident", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
-                        "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}})
+    preset = from_dict(
+        {
+            "name": "ident",
+            "run_dir": str(tmp_path / "run"),
+            "dataset": {"path": str(dataset)},
+            "classes": {"keywords": ["yes", "no"]},
+            "features": {"variants": 0, "workers": 1},
+        }
+    )
     run_features(preset, ev.ignore, ev.CancelToken())
     features = preset.features_path
     before = {p: p.read_bytes() for p in features.rglob("*.npy")}
@@ -39,8 +46,15 @@ def test_a_cut_off_feature_file_is_not_counted_as_done(tmp_path: Path):
     """A .npy cut short (a disk that filled under another tool, an interrupted copy or rsync of the run folder)
     is written again on resume, not counted as done and handed to training."""
     dataset = write_tiny_dataset(tmp_path / "data")
-    preset = from_dict({"name": "cut", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
-                        "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}})
+    preset = from_dict(
+        {
+            "name": "cut",
+            "run_dir": str(tmp_path / "run"),
+            "dataset": {"path": str(dataset)},
+            "classes": {"keywords": ["yes", "no"]},
+            "features": {"variants": 0, "workers": 1},
+        }
+    )
     run_features(preset, ev.ignore, ev.CancelToken())
     features = preset.features_path
     before = {p: p.read_bytes() for p in features.rglob("*.npy")}

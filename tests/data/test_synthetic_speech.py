@@ -28,8 +28,9 @@ def clips_only(demo_dataset, tmp_path) -> Path:
 
 
 def _features(dataset: Path, run_dir: Path, **classes):
-    preset = from_dict(demo_preset_data(dataset, run_dir, features={"variants": 0},
-                                        classes={"keywords": ["yes", "no"], **classes}))
+    preset = from_dict(
+        demo_preset_data(dataset, run_dir, features={"variants": 0}, classes={"keywords": ["yes", "no"], **classes})
+    )
     events = collect_events()
     summary = run_features(preset, events, CancelToken())
     return preset, summary, events.events

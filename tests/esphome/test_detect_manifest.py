@@ -41,8 +41,7 @@ def test_detect_on_an_esphome_manifest_agrees_with_pymicro_wakeword(esphome_expo
     manifest_path = esphome_export["out"] / "marvin.json"
     micro = json.loads(manifest_path.read_text())["micro"]
     cutoff, window = micro["probability_cutoff"], micro["sliding_window_size"]
-    done = kwtui("detect", manifest_path, tmp_path / "room.wav", "--json", "--scores", tmp_path / "scores",
-                 timeout=300)
+    done = kwtui("detect", manifest_path, tmp_path / "room.wav", "--json", "--scores", tmp_path / "scores", timeout=300)
     assert done.returncode == 0, done.stderr[-1500:]
     events = [json.loads(line) for line in done.stdout.splitlines()]
     summary = events[-1]

@@ -17,8 +17,13 @@ from tests.esphome.conftest import DECOYS
 pytestmark = pytest.mark.slow
 
 V2_KEYS = {"type", "wake_word", "author", "model", "trained_languages", "version", "micro"}  # website: optional
-V2_MICRO_KEYS = {"probability_cutoff", "feature_step_size", "sliding_window_size", "tensor_arena_size",
-                 "minimum_esphome_version"}
+V2_MICRO_KEYS = {
+    "probability_cutoff",
+    "feature_step_size",
+    "sliding_window_size",
+    "tensor_arena_size",
+    "minimum_esphome_version",
+}
 
 
 def test_export_writes_the_model_and_a_v2_manifest_and_nothing_else(esphome_export):
@@ -35,7 +40,9 @@ def test_export_writes_the_model_and_a_v2_manifest_and_nothing_else(esphome_expo
     assert esphome.ARENA_MARGIN_BYTES <= record["arena_margin_bytes"] < esphome.ARENA_MARGIN_BYTES + esphome.ARENA_ALIGN
     # the operating point is the evaluation's pick at the target FA/h (the same hop: the window carries over)
     chosen = esphome_export["report"]["operating_point"]
-    assert manifest["micro"]["probability_cutoff"] == pytest.approx(min(chosen["threshold"], esphome.MAX_CUTOFF), abs=1e-3)
+    assert manifest["micro"]["probability_cutoff"] == pytest.approx(
+        min(chosen["threshold"], esphome.MAX_CUTOFF), abs=1e-3
+    )
     assert manifest["micro"]["sliding_window_size"] == chosen["average_window"]
     summary = [json.loads(line) for line in esphome_export["result"].stdout.splitlines() if line.startswith("{")][-1]
     assert "micro_wake_word: {models: [{model:" in json.dumps(summary)
@@ -66,16 +73,29 @@ def test_the_model_is_what_esphome_loads(esphome_export):
 
 
 def test_the_checks_name_what_esphome_would_refuse():
-    good = {"schema_version": 3, "ops": ["CONV_2D", "LOGISTIC"], "variables": 5,
-            "inputs": [{"shape": [1, 3, 40], "type": "int8", "scale": [26 / 255], "zero_point": [-128]}],
-            "outputs": [{"shape": [1, 1], "type": "uint8", "scale": [1 / 256], "zero_point": [0]}]}
+    good = {
+        "schema_version": 3,
+        "ops": ["CONV_2D", "LOGISTIC"],
+        "variables": 5,
+        "inputs": [{"shape": [1, 3, 40], "type": "int8", "scale": [26 / 255], "zero_point": [-128]}],
+        "outputs": [{"shape": [1, 1], "type": "uint8", "scale": [1 / 256], "zero_point": [0]}],
+    }
     assert esphome.esphome_problems(good) == []
-    bad = {**good, "ops": ["CONV_2D", "SOFTMAX", "DEQUANTIZE"], "variables": 21,
-           "inputs": [{"shape": [1, 99, 43, 1], "type": "int8", "scale": [0.05], "zero_point": [3]}],
-           "outputs": [{"shape": [1, 6], "type": "int8", "scale": [1 / 256], "zero_point": [-128]}]}
+    bad = {
+        **good,
+        "ops": ["CONV_2D", "SOFTMAX", "DEQUANTIZE"],
+        "variables": 21,
+        "inputs": [{"shape": [1, 99, 43, 1], "type": "int8", "scale": [0.05], "zero_point": [3]}],
+        "outputs": [{"shape": [1, 6], "type": "int8", "scale": [1 / 256], "zero_point": [-128]}],
+    }
     problems = " | ".join(esphome.esphome_problems(bad))
-    for words in ("DEQUANTIZE, SOFTMAX", "21 state variables", "input int8 [1, 99, 43, 1]", "input quantization",
-                  "output int8 [1, 6]"):
+    for words in (
+        "DEQUANTIZE, SOFTMAX",
+        "21 state variables",
+        "input int8 [1, 99, 43, 1]",
+        "input quantization",
+        "output int8 [1, 6]",
+    ):
         assert words in problems, problems
 
 
@@ -95,18 +115,23 @@ def test_the_streaming_model_computes_what_the_trained_model_computes(esphome_ex
     test = load_splits(layout, ("test",))["test"]
     x = load_batch(test.paths)
     whole = keras.models.load_model(Path(preset.run_path) / "model_best.keras", compile=False).predict(x, verbose=0)
-    streamed = [streaming.stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, 3)[0]
-                for clip in x[:, :, :, 0]]
+    streamed = [
+        streaming.stream_clip(runtime.Interpreter.from_bytes(tflite, arena_size=arena), clip, 3)[0]
+        for clip in x[:, :, :, 0]
+    ]
     difference = np.abs(np.asarray(streamed) - whole.reshape(-1))
     assert len(difference) >= 10
     assert difference.mean() <= streaming.STREAM_MAX_MEAN_ABS_DIFFERENCE, difference
     assert np.mean((np.asarray(streamed) >= 0.5) == (whole.reshape(-1) >= 0.5)) >= streaming.STREAM_MIN_AGREEMENT
     check = esphome_export["record"]["streaming_check"]
-    assert check["clips"] == len(difference) and check["mean_abs_difference"] == pytest.approx(difference.mean(), abs=2e-3)
+    assert check["clips"] == len(difference) and check["mean_abs_difference"] == pytest.approx(
+        difference.mean(), abs=2e-3
+    )
 
 
-UNSEEN = [("marvin", v) for v in range(12)] + [(w, v) for w in ("martin", "marble", "yes", "seven", "hello")
-                                              for v in range(3)]
+UNSEEN = [("marvin", v) for v in range(12)] + [
+    (w, v) for w in ("martin", "marble", "yes", "seven", "hello") for v in range(3)
+]
 
 
 def test_esphome_host_runtime_loads_the_export_and_detects_like_kwtui(esphome_export):
@@ -162,7 +187,10 @@ def test_export_refuses_a_preset_esphome_cannot_run(tmp_path):
     from tests.helpers.corpus import kwtui
 
     legacy = ["--set", "features.frontend=spectrogram", "--set", "train.model=cnn", "--set", "evaluate.hop_ms=100"]
-    for args, words in ((["commands"], "one wake word per model"), (["marvin", *legacy], 'features.frontend = "micro"')):
+    for args, words in (
+        (["commands"], "one wake word per model"),
+        (["marvin", *legacy], 'features.frontend = "micro"'),
+    ):
         result = kwtui("export", "esphome", *args, "--set", f"run_dir={tmp_path / 'run'}", timeout=60)
         assert result.returncode == 2, result.stderr
         (line,) = [text for text in result.stderr.splitlines() if text.startswith("error:")]
@@ -174,10 +202,15 @@ def test_bad_output_folders_and_command_lines_are_one_line_before_any_work(espho
 
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    cases = [(["export", "esphome", esphome_export["preset_file"], "--out", locked / "x"], "cannot write there"),
-             (["export", "esphome", esphome_export["preset_file"], "--out", esphome_export["preset_file"]],
-              "is a file, not a folder"),
-             (["export"], "missing command"), (["export", "esphome"], "Missing argument")]
+    cases = [
+        (["export", "esphome", esphome_export["preset_file"], "--out", locked / "x"], "cannot write there"),
+        (
+            ["export", "esphome", esphome_export["preset_file"], "--out", esphome_export["preset_file"]],
+            "is a file, not a folder",
+        ),
+        (["export"], "missing command"),
+        (["export", "esphome"], "Missing argument"),
+    ]
     for args, words in cases:
         result = kwtui(*args, timeout=60, prefix=no_dac_prefix())
         assert result.returncode == 2, (args, result.stderr)
@@ -230,8 +263,10 @@ def test_a_manifest_that_would_rarely_fire_is_refused_unless_forced(esphome_expo
     assert "would rarely fire" in str(info.value) and "--force" in str(info.value)
     assert not out.exists() or not list(out.iterdir())
     warnings: list = []
-    run_stage("esphome", esphome_export["preset"], lambda e: warnings.append(e), ev.CancelToken(), out=out,
-              force_deploy=True)
+    run_stage(
+        "esphome", esphome_export["preset"], lambda e: warnings.append(e), ev.CancelToken(), out=out, force_deploy=True
+    )
     assert (out / "marvin.json").exists()
-    assert any(isinstance(e, ev.StageWarning) and "--force: exporting a model that detects 25%" in e.message
-               for e in warnings)
+    assert any(
+        isinstance(e, ev.StageWarning) and "--force: exporting a model that detects 25%" in e.message for e in warnings
+    )

@@ -14,7 +14,9 @@ def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * 16000)) / 16000
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
-    return (0.3 * envelope * np.sin(2 * np.pi * (200 + 100 * t) * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+    return (0.3 * envelope * np.sin(2 * np.pi * (200 + 100 * t) * t) + 0.01 * rng.normal(size=t.size)).astype(
+        np.float32
+    )
 
 
 def test_clip_features_are_what_esphome_host_runtime_computes():
@@ -40,8 +42,12 @@ def test_a_stream_gives_the_same_slices_however_it_is_cut(chunk):
 
 
 def _preset(**sections):
-    data = {"classes": {"keywords": ["marvin"], "unknown": False, "background": False},
-            "features": {"frontend": "micro"}, "train": {"model": "stream"}, "evaluate": {"hop_ms": 30}}
+    data = {
+        "classes": {"keywords": ["marvin"], "unknown": False, "background": False},
+        "features": {"frontend": "micro"},
+        "train": {"model": "stream"},
+        "evaluate": {"hop_ms": 30},
+    }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return from_dict(data)
@@ -49,9 +55,13 @@ def _preset(**sections):
 
 def test_the_esphome_preset_rules_name_the_field():
     assert _preset().features.frontend == "micro"
-    cases = [({"train": {"model": "cnn"}}, "train.model"), ({"features": {"frontend": "spectrogram"}}, "train.model"),
-             ({"evaluate": {"hop_ms": 60}}, "evaluate.hop_ms: the streaming model runs once per stride of 30 ms"),
-             ({"evaluate": {"hop_ms": 25}}, "evaluate.hop_ms"), ({"features": {"frontend": "mfcc"}}, "features.frontend")]
+    cases = [
+        ({"train": {"model": "cnn"}}, "train.model"),
+        ({"features": {"frontend": "spectrogram"}}, "train.model"),
+        ({"evaluate": {"hop_ms": 60}}, "evaluate.hop_ms: the streaming model runs once per stride of 30 ms"),
+        ({"evaluate": {"hop_ms": 25}}, "evaluate.hop_ms"),
+        ({"features": {"frontend": "mfcc"}}, "features.frontend"),
+    ]
     for change, words in cases:
         with pytest.raises(PresetError) as caught:
             _preset(**change)

@@ -17,8 +17,14 @@ from kwtui.core.stages import esphome
 from tests.helpers.corpus import ESPEAK_RATE, speak
 
 MODELS = Path(__import__("pymicro_wakeword").__file__).parent / "models"
-PHRASES = [("hey jarvis", v) for v in range(6)] + [("hey travis", 0), ("jarvis", 1), ("hello there", 2),
-                                                   ("what time is it", 3), ("hey siri", 4), ("marvin", 5)]
+PHRASES = [("hey jarvis", v) for v in range(6)] + [
+    ("hey travis", 0),
+    ("jarvis", 1),
+    ("hello there", 2),
+    ("what time is it", 3),
+    ("hey siri", 4),
+    ("marvin", 5),
+]
 
 
 def _audio(text: str, variant: int) -> np.ndarray:

@@ -26,7 +26,9 @@ def host_tools(tmp_path_factory) -> dict[str, Path]:
     build = tmp_path_factory.mktemp("firmware-host-build")
     subprocess.run(
         ["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     done = subprocess.run(["make", "-C", str(build), "-j2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -58,8 +60,12 @@ def converted_run(tmp_path):
 
 
 def build_host(source_dir: Path, build_dir: Path, *cmake_args: str, targets: tuple[str, ...] = ()) -> None:
-    subprocess.run(["cmake", "-S", str(source_dir), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["cmake", "-S", str(source_dir), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     done = subprocess.run(["make", "-C", str(build_dir), "-j2", *targets], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -72,10 +78,14 @@ def commands_run(tmp_path_factory):
     from kwtui.core.stages.evaluate import run_evaluate
     from kwtui.core.stages.train import run_train
 
-    preset = make_tone_store(tmp_path_factory.mktemp("stream") / "run", COMMANDS, per_class=(30, 8, 10),
-                             features={"frontend": "micro"},
-                             train={"model": "stream", "epochs": 6, "learning_rate": 0.01},
-                             evaluate={"hop_ms": 30.0, "target_fa_per_hour": 50.0})
+    preset = make_tone_store(
+        tmp_path_factory.mktemp("stream") / "run",
+        COMMANDS,
+        per_class=(30, 8, 10),
+        features={"frontend": "micro"},
+        train={"model": "stream", "epochs": 6, "learning_rate": 0.01},
+        evaluate={"hop_ms": 30.0, "target_fa_per_hour": 50.0},
+    )
     for runner in (run_train, run_evaluate, run_convert):
         runner(preset, ignore, CancelToken())
     return preset

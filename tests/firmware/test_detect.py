@@ -56,8 +56,9 @@ def test_detect_equals_the_firmware_inference_and_post_processing(commands_run, 
         pytest.skip(firmware_runtime.available())
     audio, truth = _recording(tmp_path / "kitchen.wav")
     layout = RunLayout(commands_run)
-    done = kwtui("detect", layout.run_dir, tmp_path / "kitchen.wav", "--json", "--scores", tmp_path / "scores",
-                 timeout=300)
+    done = kwtui(
+        "detect", layout.run_dir, tmp_path / "kitchen.wav", "--json", "--scores", tmp_path / "scores", timeout=300
+    )
     assert done.returncode == 0, done.stderr[-1500:]
     events = _json_lines(done.stdout)
     found = [e for e in events if e["event"] == "detection"]
@@ -74,14 +75,16 @@ def test_detect_equals_the_firmware_inference_and_post_processing(commands_run, 
     assert chip.returncode == 0, chip.stdout[-500:] + chip.stderr[-500:]
     outputs = chip.probabilities.astype(np.float32)
     args = (list(parsed.average_windows), list(parsed.thresholds), parsed.refractory_ms)
-    chip_hits = cpp_detect(host_tools["postprocess_host"], outputs, parsed.labels, parsed.num_keywords, *args,
-                           parsed.hop_ms)
+    chip_hits = cpp_detect(
+        host_tools["postprocess_host"], outputs, parsed.labels, parsed.num_keywords, *args, parsed.hop_ms
+    )
 
     def inference_of(time_s: float) -> int:  # detect reports the end of the audio the inference had heard
         return int(round((time_s * 16000 - micro_frontend.WINDOW_SAMPLES) / micro_frontend.STEP_SAMPLES + 1)) // 3 - 1
 
-    assert [(e["keyword"], inference_of(e["time_s"])) for e in found] == \
-        [(parsed.labels[g[0]], int(round(g[3] / parsed.hop_ms))) for g in chip_hits]
+    assert [(e["keyword"], inference_of(e["time_s"])) for e in found] == [
+        (parsed.labels[g[0]], int(round(g[3] / parsed.hop_ms))) for g in chip_hits
+    ]
     assert found, "the recording's keywords should be detected"
     hit_times = [e["time_s"] for e in found if e["keyword"] != "_unknown"]
     detected = [(word, start) for word, start in truth if any(start < t < start + 1.8 for t in hit_times)]
@@ -103,11 +106,16 @@ def test_detect_thresholds_override_and_each_file_starts_fresh(commands_run, tmp
     both = _json_lines(kwtui("detect", run_dir, tmp_path / "a.wav", tmp_path / "b.wav", "--json").stdout)
     summaries = [e for e in both if e["event"] == "summary"]
     assert [Path(s["file"]).name for s in summaries] == ["a.wav", "b.wav"]
-    per_file = {Path(s["file"]).name: [(e["keyword"], e["time_s"]) for e in both
-                                       if e["event"] == "detection" and e["file"] == s["file"]] for s in summaries}
+    per_file = {
+        Path(s["file"]).name: [
+            (e["keyword"], e["time_s"]) for e in both if e["event"] == "detection" and e["file"] == s["file"]
+        ]
+        for s in summaries
+    }
     assert per_file["a.wav"] == per_file["b.wav"]  # the same audio from a fresh device: the same detections
-    strict = _json_lines(kwtui("detect", run_dir, tmp_path / "a.wav", "--json", "--threshold", "0.999",
-                               "--window", "16").stdout)
+    strict = _json_lines(
+        kwtui("detect", run_dir, tmp_path / "a.wav", "--json", "--threshold", "0.999", "--window", "16").stdout
+    )
     assert strict[-1]["thresholds"] == [0.999] * 4 and strict[-1]["average_window"] == [16] * 4
     assert strict[-1]["detections"] <= summaries[0]["detections"]
 
@@ -151,8 +159,12 @@ def test_a_long_recording_is_streamed_in_bounded_memory(commands_run, tmp_path):
     sf.write(tmp_path / "short.wav", minute, 22050, subtype="PCM_16")
     peaks = {}
     for name in ("short", "long"):
-        done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(run_dir), str(tmp_path / f"{name}.wav")],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(run_dir), str(tmp_path / f"{name}.wav")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-1500:]
         seconds, peak_kb = done.stdout.split()
         peaks[name] = int(peak_kb) / 1024
@@ -228,7 +240,9 @@ def test_the_wizard_tries_the_model_on_a_recording_and_keeps_a_threshold_picked_
             await wait_until(pilot, lambda: tryit.thresholds != [], 120, "the try-it run")
             status = str(app.query_one("#try-status").render())
             assert f"{len(expected)} detection(s)" in status, status
-            assert "^" in str(app.query_one("#try-plot").render()) and "thr " in str(app.query_one("#try-plot").render())
+            assert "^" in str(app.query_one("#try-plot").render()) and "thr " in str(
+                app.query_one("#try-plot").render()
+            )
             before = list(tryit.thresholds)
             await focus(pilot, "try-use")
             await pilot.press("right_square_bracket")

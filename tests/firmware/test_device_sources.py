@@ -18,11 +18,22 @@ from kwtui.core.stages.convert import FIRMWARE_OPS
 from tests.firmware.conftest import FIRMWARE
 
 RESOLVER_NAMES = {
-    "AddConv2D": "CONV_2D", "AddDepthwiseConv2D": "DEPTHWISE_CONV_2D", "AddMaxPool2D": "MAX_POOL_2D",
-    "AddAveragePool2D": "AVERAGE_POOL_2D", "AddReshape": "RESHAPE", "AddFullyConnected": "FULLY_CONNECTED",
-    "AddSoftmax": "SOFTMAX", "AddLogistic": "LOGISTIC", "AddMean": "MEAN", "AddQuantize": "QUANTIZE",
-    "AddDequantize": "DEQUANTIZE", "AddVarHandle": "VAR_HANDLE", "AddReadVariable": "READ_VARIABLE",
-    "AddAssignVariable": "ASSIGN_VARIABLE", "AddCallOnce": "CALL_ONCE", "AddConcatenation": "CONCATENATION",
+    "AddConv2D": "CONV_2D",
+    "AddDepthwiseConv2D": "DEPTHWISE_CONV_2D",
+    "AddMaxPool2D": "MAX_POOL_2D",
+    "AddAveragePool2D": "AVERAGE_POOL_2D",
+    "AddReshape": "RESHAPE",
+    "AddFullyConnected": "FULLY_CONNECTED",
+    "AddSoftmax": "SOFTMAX",
+    "AddLogistic": "LOGISTIC",
+    "AddMean": "MEAN",
+    "AddQuantize": "QUANTIZE",
+    "AddDequantize": "DEQUANTIZE",
+    "AddVarHandle": "VAR_HANDLE",
+    "AddReadVariable": "READ_VARIABLE",
+    "AddAssignVariable": "ASSIGN_VARIABLE",
+    "AddCallOnce": "CALL_ONCE",
+    "AddConcatenation": "CONCATENATION",
     "AddStridedSlice": "STRIDED_SLICE",
 }
 

@@ -46,8 +46,12 @@ def esptool_parses(args: list[str]) -> dict:
     sub = command.make_context(name, rest, parent=ctx)
     for _, handle in sub.params["addr_filename"]:
         handle.close()
-    return {"chip": ctx.params["chip"], "port": ctx.params["port"], "command": name,
-            "writes": [addr for addr, _ in sub.params["addr_filename"]]}
+    return {
+        "chip": ctx.params["chip"],
+        "port": ctx.params["port"],
+        "command": name,
+        "writes": [addr for addr, _ in sub.params["addr_filename"]],
+    }
 
 
 def test_dry_run_builds_image_and_returns_exact_command(converted_run):
@@ -60,17 +64,36 @@ def test_dry_run_builds_image_and_returns_exact_command(converted_run):
     assert image.model == (Path(preset.run_dir) / "model.tflite").read_bytes()
     argv = shlex.split(summary["command"])
     assert argv[:3] == [sys.executable, "-m", "esptool"]
-    assert argv[3:] == ["--chip", "esp32", "--port", "/dev/ttyUSB7", "--baud", "460800", "--before",
-                        "default-reset", "--after", "hard-reset", "write-flash", "0x2d0000", str(image_path)]
-    assert esptool_parses(argv[3:]) == {"chip": "esp32", "port": "/dev/ttyUSB7", "command": "write-flash",
-                                        "writes": [0x2D0000]}
+    assert argv[3:] == [
+        "--chip",
+        "esp32",
+        "--port",
+        "/dev/ttyUSB7",
+        "--baud",
+        "460800",
+        "--before",
+        "default-reset",
+        "--after",
+        "hard-reset",
+        "write-flash",
+        "0x2d0000",
+        str(image_path),
+    ]
+    assert esptool_parses(argv[3:]) == {
+        "chip": "esp32",
+        "port": "/dev/ttyUSB7",
+        "command": "write-flash",
+        "writes": [0x2D0000],
+    }
     assert summary["model_offset"] == "0x2d0000" and summary["partition_bytes"] == 0x100000
     assert isinstance(seen[0], ev.Started) and isinstance(seen[-1], ev.Finished)
     assert seen[-1].summary == summary
 
 
 def _partitions_bin(rows: list[tuple[str, int, int, int, int]]) -> bytes:
-    out = b"".join(struct.pack("<HBBII16sI", 0x50AA, t, s, off, size, name.encode(), 0) for name, t, s, off, size in rows)
+    out = b"".join(
+        struct.pack("<HBBII16sI", 0x50AA, t, s, off, size, name.encode(), 0) for name, t, s, off, size in rows
+    )
     return out + b"\xeb\xeb" + b"\xff" * 14 + b"\0" * 16 + b"\xff" * (0xC00 - len(out) - 32)
 
 
@@ -81,10 +104,16 @@ def firmware_build(tmp_path) -> Path:
     folder.mkdir()
     (folder / "bootloader.bin").write_bytes(b"\xe9" + bytes(20_000))
     (folder / "firmware.bin").write_bytes(b"\xe9" + bytes(900_000))
-    (folder / "partitions.bin").write_bytes(_partitions_bin([
-        ("nvs", 1, 2, 0x9000, 0x5000), ("phy_init", 1, 1, 0xE000, 0x1000),
-        ("factory", 0, 0, 0x10000, 0x2C0000), ("model", 1, 0x40, 0x2D0000, 0x100000),
-    ]))
+    (folder / "partitions.bin").write_bytes(
+        _partitions_bin(
+            [
+                ("nvs", 1, 2, 0x9000, 0x5000),
+                ("phy_init", 1, 1, 0xE000, 0x1000),
+                ("factory", 0, 0, 0x10000, 0x2C0000),
+                ("model", 1, 0x40, 0x2D0000, 0x100000),
+            ]
+        )
+    )
     return folder
 
 
@@ -106,9 +135,20 @@ def test_dry_run_with_a_built_firmware_writes_all_four_files(converted_run, firm
     summary = flash.run_flash(preset, ev.ignore, ev.CancelToken(), dry_run=True, port="/dev/ttyACM0")
     argv = shlex.split(summary["command"])[3:]
     assert argv[argv.index("write-flash") + 1 :] == [
-        "--flash-mode", "keep", "--flash-freq", "keep", "--flash-size", "keep",
-        "0x1000", str(firmware_build / "bootloader.bin"), "0x8000", str(firmware_build / "partitions.bin"),
-        "0x10000", str(firmware_build / "firmware.bin"), "0x2d0000", str(Path(preset.run_dir) / "model_partition.bin"),
+        "--flash-mode",
+        "keep",
+        "--flash-freq",
+        "keep",
+        "--flash-size",
+        "keep",
+        "0x1000",
+        str(firmware_build / "bootloader.bin"),
+        "0x8000",
+        str(firmware_build / "partitions.bin"),
+        "0x10000",
+        str(firmware_build / "firmware.bin"),
+        "0x2d0000",
+        str(Path(preset.run_dir) / "model_partition.bin"),
     ]
     assert esptool_parses(argv)["writes"] == [0x1000, 0x8000, 0x10000, 0x2D0000]
     assert summary["files"] == 4
@@ -117,7 +157,10 @@ def test_dry_run_with_a_built_firmware_writes_all_four_files(converted_run, firm
 def test_esp32s3_bootloader_goes_to_offset_zero(converted_run, firmware_build):
     preset = converted_run(flash={"firmware_bin": str(firmware_build), "chip": "esp32s3"})
     argv = shlex.split(flash.run_flash(preset, ev.ignore, ev.CancelToken(), dry_run=True, port="p")["command"])
-    assert argv[argv.index("keep", argv.index("--flash-size")) + 1 :][:2] == ["0x0", str(firmware_build / "bootloader.bin")]
+    assert argv[argv.index("keep", argv.index("--flash-size")) + 1 :][:2] == [
+        "0x0",
+        str(firmware_build / "bootloader.bin"),
+    ]
 
 
 def test_cli_dry_run_prints_the_command_and_json(converted_run, tmp_path):
@@ -125,8 +168,13 @@ def test_cli_dry_run_prints_the_command_and_json(converted_run, tmp_path):
     preset_path = tmp_path / "fw.toml"
     preset_path.write_text(preset.to_toml())
     kwtui = [sys.executable, "-m", "kwtui"]
-    done = subprocess.run(kwtui + ["flash", str(preset_path), "--dry-run", "--port", "/dev/ttyUSB3", "--json"],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    done = subprocess.run(
+        kwtui + ["flash", str(preset_path), "--dry-run", "--port", "/dev/ttyUSB3", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]  # stdout holds JSON lines only
     finished = [e for e in events if e["event"] == "finished"][-1]
@@ -144,8 +192,13 @@ def test_cli_error_is_one_line_with_exit_code_2(converted_run, tmp_path):
     preset = converted_run(write_model=False)
     preset_path = tmp_path / "fw.toml"
     preset_path.write_text(preset.to_toml())
-    done = subprocess.run([sys.executable, "-m", "kwtui", "flash", str(preset_path), "--dry-run"],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kwtui", "flash", str(preset_path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in done.stderr
 
@@ -215,14 +268,18 @@ def test_permission_denied_mentions_dialout(converted_run, tmp_path):
 
 
 def test_esptool_failures_become_one_line_errors():
-    wrong = esptool_api.esptool_error(Exception("This chip is ESP32-S3, not ESP32. Wrong chip argument?"), "/dev/ttyUSB0")
+    wrong = esptool_api.esptool_error(
+        Exception("This chip is ESP32-S3, not ESP32. Wrong chip argument?"), "/dev/ttyUSB0"
+    )
     assert isinstance(wrong, UserError) and "flash.chip" in str(wrong)
     denied = esptool_api.esptool_error(
         Exception("Could not open /dev/ttyUSB0, the port is busy or doesn't exist.\n([Errno 13] Permission denied)"),
         "/dev/ttyUSB0",
     )
     assert isinstance(denied, UserError) and "dialout" in str(denied) and "\n" not in str(denied)
-    silent = esptool_api.esptool_error(Exception("Failed to connect to ESP32: No serial data received."), "/dev/ttyUSB0")
+    silent = esptool_api.esptool_error(
+        Exception("Failed to connect to ESP32: No serial data received."), "/dev/ttyUSB0"
+    )
     assert type(silent) is KwtuiError and "BOOT" in str(silent)
 
 
@@ -255,11 +312,15 @@ def test_shipped_partition_table_has_room_for_the_model():
 
 def test_partition_csv_auto_offsets_and_suffixes(tmp_path):
     table = tmp_path / "p.csv"
-    table.write_text("# comment\nnvs, data, nvs, , 0x6000\nphy_init, data, phy, , 4K\n"
-                     "factory, app, factory, , 1M\nmodel, data, 0x40, , 256K\n")
+    table.write_text(
+        "# comment\nnvs, data, nvs, , 0x6000\nphy_init, data, phy, , 4K\n"
+        "factory, app, factory, , 1M\nmodel, data, 0x40, , 256K\n"
+    )
     parts = partitions.read_partition_csv(table)
     assert [(p.name, p.offset, p.size) for p in parts] == [
-        ("nvs", 0x9000, 0x6000), ("phy_init", 0xF000, 0x1000), ("factory", 0x10000, 0x100000),
+        ("nvs", 0x9000, 0x6000),
+        ("phy_init", 0xF000, 0x1000),
+        ("factory", 0x10000, 0x100000),
         ("model", 0x110000, 0x40000),
     ]
 
@@ -308,8 +369,13 @@ def test_a_port_where_no_esp32_answers(converted_run, tmp_path):
         preset = converted_run()
         preset_path = tmp_path / "fw.toml"
         preset_path.write_text(preset.to_toml())
-        done = subprocess.run([sys.executable, "-m", "kwtui", "flash", str(preset_path), "--port", os.ttyname(slave)],
-                              capture_output=True, text=True, cwd=REPO, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "kwtui", "flash", str(preset_path), "--port", os.ttyname(slave)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
     finally:
         os.close(master)
         os.close(slave)

@@ -66,28 +66,37 @@ def test_the_model_partition_lands_at_its_offset_and_nothing_else_changes(conver
     assert "[flash] done" in done.stderr
 
 
-def test_with_a_firmware_build_bootloader_table_and_app_land_at_their_offsets(converted_run, firmware_build,  # noqa: F811
-                                                                                tmp_path):
+def test_with_a_firmware_build_bootloader_table_and_app_land_at_their_offsets(
+    converted_run,
+    firmware_build,  # noqa: F811
+    tmp_path,
+):
     preset = converted_run(flash={"chip": "esp32", "firmware_bin": str(firmware_build)})
     with SimulatedEsp32() as board:
         done = _flash(preset, tmp_path, board.port)
     assert done.returncode == 0, done.stderr
     image = (Path(preset.run_dir) / "model_partition.bin").read_bytes()
-    written = [(0x1000, (firmware_build / "bootloader.bin").read_bytes()),
-               (0x8000, (firmware_build / "partitions.bin").read_bytes()),
-               (0x10000, (firmware_build / "firmware.bin").read_bytes()), (0x2D0000, image)]
+    written = [
+        (0x1000, (firmware_build / "bootloader.bin").read_bytes()),
+        (0x8000, (firmware_build / "partitions.bin").read_bytes()),
+        (0x10000, (firmware_build / "firmware.bin").read_bytes()),
+        (0x2D0000, image),
+    ]
     for offset, data in written:
         assert bytes(board.flash[offset : offset + len(data)]) == data, hex(offset)
     assert "FLASH_DEFL_DATA" in board.commands  # the (placeholder) firmware compresses: the deflate path
     assert _untouched_outside(board.flash, [(o, o + len(d)) for o, d in written])
 
 
-@pytest.mark.parametrize("misbehave, code, words", [
-    ("silent", 1, "did not answer"),
-    ("noise", 1, "is not an ESP32 bootloader"),
-    ("esp32s3", 2, "flash.chip: the preset says esp32 but the board"),
-    ("corrupt", 1, "MD5"),
-])
+@pytest.mark.parametrize(
+    "misbehave, code, words",
+    [
+        ("silent", 1, "did not answer"),
+        ("noise", 1, "is not an ESP32 bootloader"),
+        ("esp32s3", 2, "flash.chip: the preset says esp32 but the board"),
+        ("corrupt", 1, "MD5"),
+    ],
+)
 def test_a_misbehaving_board_ends_in_one_line_and_its_exit_code(converted_run, tmp_path, misbehave, code, words):
     preset = converted_run(flash={"chip": "esp32"})
     with SimulatedEsp32(misbehave=misbehave) as board:

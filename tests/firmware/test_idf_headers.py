@@ -9,8 +9,13 @@ import pytest
 from tests.helpers import firmware_runtime
 from tests.helpers.firmware_runtime import FIRMWARE
 
-DEVICE_FILES = ["main.cpp", "audio/i2s_mic.cpp", "app/detection_hook.cpp", "model/partition_esp32.cpp",
-                "platform/platform_esp32.cpp"]
+DEVICE_FILES = [
+    "main.cpp",
+    "audio/i2s_mic.cpp",
+    "app/detection_hook.cpp",
+    "model/partition_esp32.cpp",
+    "platform/platform_esp32.cpp",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,5 +40,5 @@ def test_device_file_compiles_against_the_real_esp_idf_headers(components, name)
 def test_the_check_can_fail(components, tmp_path):
     """An API of ESP-IDF 4 (the legacy I2S driver's i2s_read) is not in the version the firmware pins."""
     source = tmp_path / "old_api.cpp"
-    source.write_text('#include <driver/i2s_std.h>\nvoid f() { size_t n; i2s_read(0, nullptr, 0, &n, 0); }\n')
+    source.write_text("#include <driver/i2s_std.h>\nvoid f() { size_t n; i2s_read(0, nullptr, 0, &n, 0); }\n")
     assert firmware_runtime.compile_against_idf(source, components).returncode != 0

@@ -39,9 +39,11 @@ from tests.helpers.firmware_runtime import FIRMWARE
 RATES = (8000, 16000, 22050, 44100, 48000)
 MASTER_RATE = 48000
 RECORDINGS = [f"{rate}_{layout}" for rate in RATES for layout in ("mono", "stereo")]
-PHRASES = [("hey kiwi, turn on the kitchen lights please", "en-us", 0.9),
-           ("seven, left, marvin, house", "en-gb", 0.2),
-           ("okay nabu, what time is it", "en+f3", 0.03)]
+PHRASES = [
+    ("hey kiwi, turn on the kitchen lights please", "en-us", 0.9),
+    ("seven, left, marvin, house", "en-gb", 0.2),
+    ("okay nabu, what time is it", "en+f3", 0.03),
+]
 
 
 def _tools_missing() -> str | None:
@@ -84,8 +86,10 @@ def _speech(rng: np.random.Generator, text: str, voice: str, folder: Path) -> np
     x = np.zeros(n)
     for k in range(1, 60):
         f = k * f0
-        gain = sum(np.exp(-(((f - fc) / 120) ** 2)) for fc in (500 + 300 * np.sin(3 * t), 1500 + 500 * np.cos(2 * t),
-                                                              2600 + rng.uniform(-100, 100)))
+        gain = sum(
+            np.exp(-(((f - fc) / 120) ** 2))
+            for fc in (500 + 300 * np.sin(3 * t), 1500 + 500 * np.cos(2 * t), 2600 + rng.uniform(-100, 100))
+        )
         x += np.where(f < 7800, gain / k, 0) * np.sin(2 * np.pi * k * phase)
     return (x * (np.sin(2 * np.pi * 2.5 * t) > -0.3)).astype(np.float32)
 
@@ -101,13 +105,20 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
     parts = [np.zeros(second // 2, np.float32)]
     for text, voice, peak in PHRASES:
         x = _speech(rng, text, voice, folder)
-        parts += [peak * x / np.abs(x).max(), np.zeros(second // 4, np.float32),
-                  rng.normal(0, 0.01, second).astype(np.float32)]
+        parts += [
+            peak * x / np.abs(x).max(),
+            np.zeros(second // 4, np.float32),
+            rng.normal(0, 0.01, second).astype(np.float32),
+        ]
     t = np.arange(second) / MASTER_RATE
     fan = resample(rng.normal(0, 0.25, 2 * second // 4).astype(np.float32), MASTER_RATE // 4, MASTER_RATE)
-    parts += [0.1 * np.sin(2 * np.pi * (100 + 3900 * t) * t).astype(np.float32),
-              rng.uniform(-0.8, 0.8, second // 2).astype(np.float32), np.zeros(second // 2, np.float32),
-              fan, 0.3 * np.sin(2 * np.pi * 330 * t).astype(np.float32)]  # steady: the noise estimate catches up
+    parts += [
+        0.1 * np.sin(2 * np.pi * (100 + 3900 * t) * t).astype(np.float32),
+        rng.uniform(-0.8, 0.8, second // 2).astype(np.float32),
+        np.zeros(second // 2, np.float32),
+        fan,
+        0.3 * np.sin(2 * np.pi * 330 * t).astype(np.float32),
+    ]  # steady: the noise estimate catches up
     master = np.concatenate(parts)
     master[second // 2 :] += rng.normal(0, 0.002, master.size - second // 2).astype(np.float32)
     paths = {}
@@ -138,8 +149,10 @@ def firmware_features(tool: Path, clips: list[np.ndarray], tmp_path: Path) -> li
 def assert_identical(got: np.ndarray, want: np.ndarray) -> None:
     assert got.shape == want.shape, (got.shape, want.shape)
     differ = np.argwhere(got != want)
-    assert differ.size == 0, (f"{len(differ)} of {want.size} values differ, first at slice/channel "
-                              f"{tuple(differ[0])}, max |diff| {np.abs(got - want).max():.4f}")
+    assert differ.size == 0, (
+        f"{len(differ)} of {want.size} values differ, first at slice/channel "
+        f"{tuple(differ[0])}, max |diff| {np.abs(got - want).max():.4f}"
+    )
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
@@ -173,10 +186,32 @@ def _link_with_log1pf_shim(tool: Path, tmp_path: Path, m32: bool) -> Path:
     shim.write_text(LOG1PF_SHIM)
     out = tmp_path / f"micro_features_host_shim{'32' if m32 else '64'}"
     build = tool.parent
-    subprocess.run(["g++", *flags, "-std=c++17", "-O2", "-I", str(FIRMWARE / "src"), "-isystem",
-                    str(Path(source) / "include"), str(FIRMWARE / "host/micro_features_host.cc"), "-x", "c", str(shim),
-                    "-x", "none", "-Wl,--wrap=log1pf", str(build / "libkwt_micro_frontend.a"),
-                    str(build / "libmicro_features.a"), "-lm", "-o", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "g++",
+            *flags,
+            "-std=c++17",
+            "-O2",
+            "-I",
+            str(FIRMWARE / "src"),
+            "-isystem",
+            str(Path(source) / "include"),
+            str(FIRMWARE / "host/micro_features_host.cc"),
+            "-x",
+            "c",
+            str(shim),
+            "-x",
+            "none",
+            "-Wl,--wrap=log1pf",
+            str(build / "libkwt_micro_frontend.a"),
+            str(build / "libmicro_features.a"),
+            "-lm",
+            "-o",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -194,10 +229,14 @@ def test_32_bit_build_computes_what_the_64_bit_build_computes(native_tool, m32_t
 # (file, exact text in the firmware source, replacement): each changes one value of the configuration or the
 # output scale; the window constants change with their header constant, which the frontend checks at set-up.
 MUTATIONS = {
-    "window_25ms": [("cc", "config.window.size_ms = 30;", "config.window.size_ms = 25;"),
-                    ("h", "kWindowSamples = 480;", "kWindowSamples = 400;")],
-    "step_20ms": [("cc", "config.window.step_size_ms = 10;", "config.window.step_size_ms = 20;"),
-                  ("h", "kStepSamples = 160;", "kStepSamples = 320;")],
+    "window_25ms": [
+        ("cc", "config.window.size_ms = 30;", "config.window.size_ms = 25;"),
+        ("h", "kWindowSamples = 480;", "kWindowSamples = 400;"),
+    ],
+    "step_20ms": [
+        ("cc", "config.window.step_size_ms = 10;", "config.window.step_size_ms = 20;"),
+        ("h", "kStepSamples = 160;", "kStepSamples = 320;"),
+    ],
     "lower_band_150": [("cc", "lower_band_limit = 125.0f;", "lower_band_limit = 150.0f;")],
     "upper_band_7000": [("cc", "upper_band_limit = 7500.0f;", "upper_band_limit = 7000.0f;")],
     "smoothing_bits_9": [("cc", "smoothing_bits = 10;", "smoothing_bits = 9;")],
@@ -227,11 +266,25 @@ def test_the_check_can_fail_any_config_change_gives_other_features(native_tool, 
                 text = text.replace(old, new)
         (features / f"micro_frontend.{ext}").write_text(text)
     tool = tmp_path / "micro_features_host_mutated"
-    subprocess.run(["g++", "-std=c++17", "-O2", "-I", str(tmp_path / "src"), "-isystem",
-                    str(Path(firmware_runtime.micro_features_source()) / "include"),
-                    str(FIRMWARE / "host/micro_features_host.cc"), str(features / "micro_frontend.cc"),
-                    str(native_tool.parent / "libmicro_features.a"), "-lm", "-o", str(tool)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-O2",
+            "-I",
+            str(tmp_path / "src"),
+            "-isystem",
+            str(Path(firmware_runtime.micro_features_source()) / "include"),
+            str(FIRMWARE / "host/micro_features_host.cc"),
+            str(features / "micro_frontend.cc"),
+            str(native_tool.parent / "libmicro_features.a"),
+            "-lm",
+            "-o",
+            str(tool),
+        ],
+        check=True,
+        capture_output=True,
+    )
     samples = load_audio(recordings["16000_mono"]).samples
     done = subprocess.run([str(tool)], input=_pcm16(samples), capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")

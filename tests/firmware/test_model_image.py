@@ -24,8 +24,15 @@ from kwtui.core.device.model_image import (
 
 LABELS = ["marvin", "sheila", "_unknown", "_background"]
 PARAMS = dict(
-    sigmoid_output=True, threshold=0.85, average_window=4, refractory_ms=1500, hop_ms=100,
-    input_scale=0.0234375, input_zero_point=-128, output_scale=1 / 256, output_zero_point=-128,
+    sigmoid_output=True,
+    threshold=0.85,
+    average_window=4,
+    refractory_ms=1500,
+    hop_ms=100,
+    input_scale=0.0234375,
+    input_zero_point=-128,
+    output_scale=1 / 256,
+    output_zero_point=-128,
 )
 
 
@@ -115,8 +122,17 @@ def _corruptions(image: bytes) -> dict[str, tuple[bytes, str]]:
     }
 
 
-CORRUPTIONS = ["bad_magic", "erased_partition", "future_version", "flipped_label_byte", "flipped_arena_size",
-               "flipped_model_byte", "truncated_model", "truncated_header", "header_only"]
+CORRUPTIONS = [
+    "bad_magic",
+    "erased_partition",
+    "future_version",
+    "flipped_label_byte",
+    "flipped_arena_size",
+    "flipped_model_byte",
+    "truncated_model",
+    "truncated_header",
+    "header_only",
+]
 
 
 @pytest.mark.parametrize("case", CORRUPTIONS)
@@ -177,13 +193,21 @@ def test_real_tflite_model_runs_from_the_image_bytes(host_tools, tmp_path):
 
 
 COMMANDS = ["yes", "no", "left", "right", "_unknown", "_background"]
-STREAMING = dict(input_scale=26 / 255, input_zero_point=-128, output_scale=1 / 256, output_zero_point=0,
-                 frontend="micro", stride=3, hop_ms=30, refractory_ms=1000,
-                 threshold=[0.61, 0.72, 0.83, 0.94], average_window=[1, 4, 9, 16])
+STREAMING = dict(
+    input_scale=26 / 255,
+    input_zero_point=-128,
+    output_scale=1 / 256,
+    output_zero_point=0,
+    frontend="micro",
+    stride=3,
+    hop_ms=30,
+    refractory_ms=1000,
+    threshold=[0.61, 0.72, 0.83, 0.94],
+    average_window=[1, 4, 9, 16],
+)
 
 
-def test_a_streaming_commands_image_carries_frontend_stride_and_a_point_per_keyword(host_tools, tflite_bytes,
-                                                                                     tmp_path):
+def test_a_streaming_commands_image_carries_frontend_stride_and_a_point_per_keyword(host_tools, tflite_bytes, tmp_path):
     image = build_model_image(tflite_bytes, COMMANDS, 40_000, 4, **STREAMING)
     parsed = parse_model_image(image)
     assert (parsed.frontend, parsed.stride, parsed.hop_ms) == ("micro", 3, 30)
@@ -211,18 +235,36 @@ def _table(image: bytes) -> int:
     return -(-(FIXED_SIZE + labels_len) // 4) * 4
 
 
-@pytest.mark.parametrize("field", ["window_0", "window_17", "threshold_0", "threshold_nan", "threshold_above_1",
-                                   "stride_0", "stride_9", "hop_not_stride", "hop_wraps", "frontend_2",
-                                   "refractory_huge"])
-def test_out_of_range_fields_with_a_valid_crc_are_refused_by_the_firmware(host_tools, tflite_bytes, tmp_path,
-                                                                          field):
+@pytest.mark.parametrize(
+    "field",
+    [
+        "window_0",
+        "window_17",
+        "threshold_0",
+        "threshold_nan",
+        "threshold_above_1",
+        "stride_0",
+        "stride_9",
+        "hop_not_stride",
+        "hop_wraps",
+        "frontend_2",
+        "refractory_huge",
+    ],
+)
+def test_out_of_range_fields_with_a_valid_crc_are_refused_by_the_firmware(host_tools, tflite_bytes, tmp_path, field):
     image = build_model_image(tflite_bytes, COMMANDS, 40_000, 4, **STREAMING)
     keyword_2 = _table(image) + 2 * 8
     change = {
-        "window_0": (keyword_2 + 4, "<H", 0), "window_17": (keyword_2 + 4, "<H", 17),
-        "threshold_0": (keyword_2, "<f", 0.0), "threshold_nan": (keyword_2, "<f", float("nan")),
-        "threshold_above_1": (keyword_2, "<f", 1.5), "stride_0": (35, "<B", 0), "stride_9": (35, "<B", 9),
-        "hop_not_stride": (40, "<I", 100), "hop_wraps": (40, "<I", 2**32 - 1), "frontend_2": (34, "<B", 2),
+        "window_0": (keyword_2 + 4, "<H", 0),
+        "window_17": (keyword_2 + 4, "<H", 17),
+        "threshold_0": (keyword_2, "<f", 0.0),
+        "threshold_nan": (keyword_2, "<f", float("nan")),
+        "threshold_above_1": (keyword_2, "<f", 1.5),
+        "stride_0": (35, "<B", 0),
+        "stride_9": (35, "<B", 9),
+        "hop_not_stride": (40, "<I", 100),
+        "hop_wraps": (40, "<I", 2**32 - 1),
+        "frontend_2": (34, "<B", 2),
         "refractory_huge": (36, "<I", 2**31),
     }[field]
     data = _resealed(image, *change)
@@ -236,8 +278,29 @@ def test_a_version_1_image_is_still_read_as_one_point_for_every_keyword(host_too
     """An image flashed by an earlier kwtui: no per-keyword table, the spectrogram, the whole window per hop."""
     labels_bytes = b"".join(x.encode() + b"\0" for x in LABELS)
     header_size = -(-(FIXED_SIZE + len(labels_bytes)) // 16) * 16
-    fixed = struct.pack("<4sHHIIIHHHHfHHIIfifiI", MAGIC, 1, header_size, len(tflite_bytes), zlib.crc32(tflite_bytes),
-                        23_456, 4, 2, 1, len(labels_bytes), 0.85, 4, 0, 1500, 100, 0.5, -128, 1 / 256, -128, 0)
+    fixed = struct.pack(
+        "<4sHHIIIHHHHfHHIIfifiI",
+        MAGIC,
+        1,
+        header_size,
+        len(tflite_bytes),
+        zlib.crc32(tflite_bytes),
+        23_456,
+        4,
+        2,
+        1,
+        len(labels_bytes),
+        0.85,
+        4,
+        0,
+        1500,
+        100,
+        0.5,
+        -128,
+        1 / 256,
+        -128,
+        0,
+    )
     header = bytearray(header_size)
     header[:FIXED_SIZE], header[FIXED_SIZE : FIXED_SIZE + len(labels_bytes)] = fixed, labels_bytes
     struct.pack_into("<I", header, 60, zlib.crc32(bytes(header)))

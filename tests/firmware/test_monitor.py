@@ -37,7 +37,9 @@ def test_parse_line():
     event = parse_line("DETECT label=marvin score=0.953 t_ms=123456\r\n", host_time=5.0)
     assert event == DetectionEvent("marvin", 0.953, 123456, 5.0)
     assert parse_line("DETECT label=_unknown score=1.000 t_ms=0").label == "_unknown"
-    assert parse_line("DETECT label=hey marvin score=0.900 t_ms=7").label == "hey marvin"  # folder names may have spaces
+    assert (
+        parse_line("DETECT label=hey marvin score=0.900 t_ms=7").label == "hey marvin"
+    )  # folder names may have spaces
     for other in ("model: partition (v1, 3 classes, arena 24576)", "DETECT label= score=x t_ms=1", "", "DETECTED"):
         assert parse_line(other) is None
 
@@ -67,9 +69,17 @@ def test_any_bytes_never_stop_the_monitor_nor_reach_the_terminal_raw(pty_port):
     as text without control characters, and still parses the good detection that follows."""
     master, path = pty_port
     noise = bytes(range(256)).replace(b"\n", b"")
-    got = _monitored(master, path, [b"DETECT label=yes score=0..63 t_ms=5\r\nDETECT label=\x1b[2Jno score=1e999 t_ms=9\r\n"
-                                    + noise + b"\r\nDETECT label=yes score=0.9 t_ms=99999999999999999999999\r\n"
-                            + b"\x1b]0;owned\x07title\r\nDETECT label=left score=0.75 t_ms=42\r\n"], 1)
+    got = _monitored(
+        master,
+        path,
+        [
+            b"DETECT label=yes score=0..63 t_ms=5\r\nDETECT label=\x1b[2Jno score=1e999 t_ms=9\r\n"
+            + noise
+            + b"\r\nDETECT label=yes score=0.9 t_ms=99999999999999999999999\r\n"
+            + b"\x1b]0;owned\x07title\r\nDETECT label=left score=0.75 t_ms=42\r\n"
+        ],
+        1,
+    )
     assert [(e.label, e.score, e.device_ms) for e in got if isinstance(e, DetectionEvent)] == [("left", 0.75, 42)]
     texts = [e.text for e in got if isinstance(e, StatusLine)]
     assert len(texts) >= 4 and not any(ch in t for t in texts for ch in "\x1b\x07\x00\x9b")
@@ -77,10 +87,16 @@ def test_any_bytes_never_stop_the_monitor_nor_reach_the_terminal_raw(pty_port):
 
 def test_monitor_reads_detections_and_other_lines_from_a_pty(pty_port):
     master, path = pty_port
-    got = _monitored(master, path, [b"ets Jun  8 2016 00:22:57\r\nkwtui: model from partition\r\nDETECT label=mar",
-                            # a line split across two reads
-                            b"vin score=0.912 t_ms=4000\r\n\xff\xfe garbage\r\nDETECT label=sheila score=0.990 t_ms=6100\r\n"],
-                     2)
+    got = _monitored(
+        master,
+        path,
+        [
+            b"ets Jun  8 2016 00:22:57\r\nkwtui: model from partition\r\nDETECT label=mar",
+            # a line split across two reads
+            b"vin score=0.912 t_ms=4000\r\n\xff\xfe garbage\r\nDETECT label=sheila score=0.990 t_ms=6100\r\n",
+        ],
+        2,
+    )
     detections = [(e.label, e.score, e.device_ms) for e in got if isinstance(e, DetectionEvent)]
     assert detections == [("marvin", 0.912, 4000), ("sheila", 0.99, 6100)]
     others = [e.text for e in got if isinstance(e, StatusLine)]
@@ -90,8 +106,13 @@ def test_monitor_reads_detections_and_other_lines_from_a_pty(pty_port):
 
 def test_cli_monitor_json_until_ctrl_c(pty_port):
     master, path = pty_port
-    proc = subprocess.Popen([sys.executable, "-m", "kwtui", "monitor", "--port", path, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwtui", "monitor", "--port", path, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         time.sleep(1.5)  # start-up of the CLI
         os.write(master, b"boot\r\nDETECT label=marvin score=0.950 t_ms=1000\r\n")
@@ -104,13 +125,22 @@ def test_cli_monitor_json_until_ctrl_c(pty_port):
     events = [json.loads(line) for line in out.splitlines()]
     assert events[0] == {"event": "line", "text": "boot", "host_time": events[0]["host_time"]}
     assert {k: events[1][k] for k in ("event", "label", "score", "device_ms")} == {
-        "event": "detection", "label": "marvin", "score": 0.95, "device_ms": 1000}
+        "event": "detection",
+        "label": "marvin",
+        "score": 0.95,
+        "device_ms": 1000,
+    }
 
 
 def test_cli_monitor_text_output(pty_port):
     master, path = pty_port
-    proc = subprocess.Popen([sys.executable, "-m", "kwtui", "monitor", "--port", path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwtui", "monitor", "--port", path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         time.sleep(1.5)
         os.write(master, b"DETECT label=left score=0.931 t_ms=77\r\n")
@@ -124,7 +154,15 @@ def test_cli_monitor_text_output(pty_port):
 
 
 def test_cli_monitor_missing_port_is_a_one_line_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "kwtui", "monitor", "--port", str(tmp_path / "ttyUSB5")],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kwtui", "monitor", "--port", str(tmp_path / "ttyUSB5")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == f"error: {tmp_path / 'ttyUSB5'}: no such serial port; plug the board in or pick one with --port (see `ls /dev/tty*`)"
+    assert (
+        done.stderr.strip()
+        == f"error: {tmp_path / 'ttyUSB5'}: no such serial port; plug the board in or pick one with --port (see `ls /dev/tty*`)"
+    )

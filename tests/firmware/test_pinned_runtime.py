@@ -22,8 +22,7 @@ from kwtui.core.stages.convert import ARENA_ALIGN, io_quantization, tflm_predict
 from kwtui.core.stages.flash import load_converted_model, model_image_from_run
 from tests.helpers import firmware_runtime
 
-pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None,
-                                reason=str(firmware_runtime.available()))
+pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None, reason=str(firmware_runtime.available()))
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +33,21 @@ def device(trained_run, tmp_path_factory):
     image.write_bytes(model_image_from_run(layout))
     tflite, meta = load_converted_model(layout)
     windows = load_batch(load_splits(layout, ("test",))["test"].paths)[..., 0]
-    smallest = smallest_arena(lambda size: firmware_runtime.run(tool, image, arena=size).returncode == 0,
-                              4096, 1 << 20, ARENA_ALIGN)
-    print("firmware runtime: esp-tflite-micro", firmware_runtime.pinned_versions(), "| verification: tflite-micro",
-          importlib.metadata.version("tflite-micro"), "| header arena", meta["arena_bytes"],
-          "| 64-bit minimum (kwtui)", meta["arena_min_bytes"], "| 32-bit minimum (pinned runtime)", smallest)
+    smallest = smallest_arena(
+        lambda size: firmware_runtime.run(tool, image, arena=size).returncode == 0, 4096, 1 << 20, ARENA_ALIGN
+    )
+    print(
+        "firmware runtime: esp-tflite-micro",
+        firmware_runtime.pinned_versions(),
+        "| verification: tflite-micro",
+        importlib.metadata.version("tflite-micro"),
+        "| header arena",
+        meta["arena_bytes"],
+        "| 64-bit minimum (kwtui)",
+        meta["arena_min_bytes"],
+        "| 32-bit minimum (pinned runtime)",
+        smallest,
+    )
     return tool, image, tflite, meta, windows, smallest
 
 
@@ -67,8 +76,11 @@ def test_an_arena_too_small_is_one_error_line_not_a_crash(device):
     tool, image, *_, smallest = device
     for size in [smallest - ARENA_ALIGN * k for k in range(1, 9)] + [smallest // 2, 4096, 2048, 100]:
         done = firmware_runtime.run(tool, image, arena=size)
-        assert done.returncode == 3, (size, done.returncode, signal.Signals(-done.returncode).name
-                                      if done.returncode < 0 else done.stdout)
+        assert done.returncode == 3, (
+            size,
+            done.returncode,
+            signal.Signals(-done.returncode).name if done.returncode < 0 else done.stdout,
+        )
         errors = [line for line in done.stdout.splitlines() if line.startswith("kwtui: error:")]
         assert len(errors) == 1 and "arena" in errors[0], done.stdout
 
@@ -91,9 +103,11 @@ def test_a_model_with_an_op_the_firmware_lacks_is_refused_before_allocating(devi
     builder = flatbuffers.Builder(len(tflite) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     image = tmp_path / "model_partition.bin"
-    image.write_bytes(build_model_image(bytes(builder.Output()), list(meta["labels"]), int(meta["arena_bytes"]),
-                                        int(meta["num_keywords"])))
+    image.write_bytes(
+        build_model_image(
+            bytes(builder.Output()), list(meta["labels"]), int(meta["arena_bytes"]), int(meta["num_keywords"])
+        )
+    )
     done = firmware_runtime.run(tool, image)
     assert done.returncode == 3
     assert "kwtui: error: the model uses op ADD, which this firmware does not register" in done.stdout
-

@@ -64,8 +64,23 @@ def test_without_sources_the_reason_names_where_it_looked(sandbox):
 def test_no_path_of_a_development_machine_in_the_project():
     """Code, scripts and docs look for nothing at a path of the machine they were written on. The README's
     screenshots are pictures of a real run's screen (the esptool command names the interpreter) and are left out."""
-    tracked = subprocess.run(["git", "-C", str(ROOT), "grep", "-l", "-e", "/work/", "-e", "\\.mirror",
-                              "--", ".", ":!tests/firmware/test_pinned_sources.py",
-                              ":!docs/screenshots"],
-                             capture_output=True, text=True)
+    tracked = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(ROOT),
+            "grep",
+            "-l",
+            "-e",
+            "/work/",
+            "-e",
+            "\\.mirror",
+            "--",
+            ".",
+            ":!tests/firmware/test_pinned_sources.py",
+            ":!docs/screenshots",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert tracked.stdout == "", tracked.stdout

@@ -20,10 +20,15 @@ def cpp_detect(tool, scores, labels, num_keywords, window, threshold, refractory
     """The firmware's PostProcessor (host build); `window` and `threshold` are one value or one per keyword."""
     windows = [int(w) for w in per_keyword(window, num_keywords)]
     thresholds = per_keyword(threshold, num_keywords)
-    lines = [f"{len(labels)} {num_keywords} {refractory_ms} {hop_ms}",
-             " ".join(f"{w} {t!r}" for w, t in zip(windows, thresholds)), " ".join(labels)]
+    lines = [
+        f"{len(labels)} {num_keywords} {refractory_ms} {hop_ms}",
+        " ".join(f"{w} {t!r}" for w, t in zip(windows, thresholds)),
+        " ".join(labels),
+    ]
     lines += [" ".join(f"{float(v):.9g}" for v in row) for row in np.asarray(scores, dtype=np.float32)]
-    out = subprocess.run([str(tool), str(start_ms)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(tool), str(start_ms)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True
+    )
     found = []
     for line in out.stdout.splitlines():
         event = parse_line(line)
@@ -79,7 +84,9 @@ def test_same_detections_as_python(host_tools, case):
 
 def test_nothing_detected_below_threshold(host_tools):
     scores = np.tile(np.float32([0.89, 0.1, 0.01]), (50, 1))
-    got = cpp_detect(host_tools["postprocess_host"], scores, ["marvin", "_unknown", "_background"], 1, 3, 0.9, 1000, 100)
+    got = cpp_detect(
+        host_tools["postprocess_host"], scores, ["marvin", "_unknown", "_background"], 1, 3, 0.9, 1000, 100
+    )
     assert got == []
 
 

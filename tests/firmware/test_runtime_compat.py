@@ -18,8 +18,11 @@ def _fc_scale_counts(tflite: bytes) -> list[int]:
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(tflite, 0)
-    fc = [i for i, c in enumerate(model.operatorCodes)
-          if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED]
+    fc = [
+        i
+        for i, c in enumerate(model.operatorCodes)
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED
+    ]
     counts = []
     for graph in model.subgraphs:
         for op in graph.operators:
@@ -30,8 +33,12 @@ def _fc_scale_counts(tflite: bytes) -> list[int]:
 
 def test_converted_model_fits_the_pinned_runtime(trained_run):
     tflite = trained_run.run_path.joinpath("model.tflite").read_bytes()
-    print("firmware runtime:", runtime_compat.FIRMWARE_RUNTIME,
-          "| verification runtime: tflite-micro", importlib.metadata.version("tflite-micro"))
+    print(
+        "firmware runtime:",
+        runtime_compat.FIRMWARE_RUNTIME,
+        "| verification runtime: tflite-micro",
+        importlib.metadata.version("tflite-micro"),
+    )
     assert runtime_compat.incompatibilities(tflite) == []
     counts = _fc_scale_counts(tflite)
     assert counts and all(n == 1 for n in counts)  # per-tensor dense weights

@@ -101,8 +101,9 @@ def test_the_flashed_partition_of_a_commands_model_is_what_the_firmware_selects(
     assert [float(fields[f"keyword{k}_threshold"]) for k in range(4)] == pytest.approx(meta["thresholds"], abs=1e-6)
 
 
-def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_detections(commands_run, host_tools,
-                                                                                          tmp_path):
+def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_detections(
+    commands_run, host_tools, tmp_path
+):
     """A 20 s recording (tone bursts of the keywords between noise, as the model was trained) through the firmware's
     own code, stage by stage: its micro frontend (pinned ESPMicroSpeechFeatures, 64-bit so libm's log1pf is the one
     pymicro-features has), its streaming inference (-m32, pinned esp-tflite-micro + ESP-NN) fed from the flashed
@@ -152,8 +153,9 @@ def test_the_firmware_path_over_a_recording_gives_pythons_features_outputs_and_d
     print(f"{len(expected)} detections over {len(audio) / 16000:.0f} s, identical in C++ and Python")
 
 
-def test_a_commands_model_flashed_into_the_simulated_esp32_boots_from_what_landed_in_flash(commands_run, host_tools,
-                                                                                          tmp_path):
+def test_a_commands_model_flashed_into_the_simulated_esp32_boots_from_what_landed_in_flash(
+    commands_run, host_tools, tmp_path
+):
     """`kwtui flash` (the real esptool, public API) writes the streaming commands model into a simulated ESP32's
     flash (tests/helpers/esp32_sim.py: the ROM loader's and stub's protocol on a pseudo-terminal; no board here);
     the bytes read back from its model partition are what the firmware selects at boot, and its streaming inference
@@ -175,7 +177,9 @@ def test_a_commands_model_flashed_into_the_simulated_esp32_boots_from_what_lande
         # --force: the tone model may detect fewer than half of its held-out clips (test_weak_models_are_refused)
         done = kwtui("flash", preset_file, "--port", board.port, "--force", timeout=180)
     assert done.returncode == 0, done.stderr[-1500:]
-    offset, size = next((p.offset, p.size) for p in read_partition_csv(FIRMWARE / "partitions.csv") if p.name == "model")
+    offset, size = next(
+        (p.offset, p.size) for p in read_partition_csv(FIRMWARE / "partitions.csv") if p.name == "model"
+    )
     partition = tmp_path / "read_back.bin"
     partition.write_bytes(bytes(board.flash[offset : offset + size]))
     parsed = subprocess.run([str(host_tools["model_image_host"]), str(partition)], capture_output=True, text=True)

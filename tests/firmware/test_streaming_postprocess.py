@@ -13,8 +13,10 @@ from kwtui.core.postprocess import PostProcessor, detect, detect_indices, keywor
 
 def _reference(scores, keyword_indices, hop_ms, window, threshold, refractory_ms):
     labels = [f"c{i}" for i in range(scores.shape[1])]
-    return [(int(round(d.time_ms / hop_ms)), d.class_index)
-            for d in detect(scores, labels, keyword_indices, hop_ms, window, threshold, refractory_ms)]
+    return [
+        (int(round(d.time_ms / hop_ms)), d.class_index)
+        for d in detect(scores, labels, keyword_indices, hop_ms, window, threshold, refractory_ms)
+    ]
 
 
 def _fast(scores, keyword_indices, hop_ms, window, threshold, refractory_ms):
@@ -74,17 +76,21 @@ def test_ties_pick_the_first_keyword():
     refractory_ms=st.sampled_from([0, 90, 300, 1000]),
     seed=st.integers(0, 2**31),
 )
-def test_a_threshold_and_window_per_keyword_vectorized_equals_postprocessor(n, keywords, windows, thresholds,
-                                                                          refractory_ms, seed):
+def test_a_threshold_and_window_per_keyword_vectorized_equals_postprocessor(
+    n, keywords, windows, thresholds, refractory_ms, seed
+):
     rng = np.random.default_rng(seed)
     scores = rng.uniform(0, 1, (n, keywords + 2)).astype(np.float32)
     indices, hop_ms = list(range(keywords)), 30
     windows, thresholds = windows[:keywords], thresholds[:keywords]
     labels = [f"c{i}" for i in range(scores.shape[1])]
-    reference = [(int(round(d.time_ms / hop_ms)), d.class_index)
-                 for d in detect(scores, labels, indices, hop_ms, windows, thresholds, refractory_ms)]
-    idx, cls = detect_indices(keyword_means(scores, indices, windows), indices, hop_ms, thresholds, refractory_ms,
-                              per_keyword_columns=True)
+    reference = [
+        (int(round(d.time_ms / hop_ms)), d.class_index)
+        for d in detect(scores, labels, indices, hop_ms, windows, thresholds, refractory_ms)
+    ]
+    idx, cls = detect_indices(
+        keyword_means(scores, indices, windows), indices, hop_ms, thresholds, refractory_ms, per_keyword_columns=True
+    )
     assert list(zip(idx.tolist(), cls.tolist())) == reference
 
 

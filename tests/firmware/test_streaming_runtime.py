@@ -29,8 +29,7 @@ from kwtui.core.device.arena_probe import runs_in_child, smallest_arena
 from kwtui.core.device.model_image import build_model_image
 from tests.helpers import firmware_runtime
 
-pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None,
-                                reason=str(firmware_runtime.available()))
+pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None, reason=str(firmware_runtime.available()))
 
 RECORDINGS = 4
 STRIDES_PER_RECORDING = 300  # 9 s at 3 slices (30 ms) per inference
@@ -56,6 +55,7 @@ class Streaming:
 
 
 # --- material: speech (espeak-ng) or structured random features -----------------------------------------------------
+
 
 def _speech_clips(seed: int) -> tuple[list[np.ndarray], list[int]]:
     """1 s clips at 16 kHz and their classes: the keywords (0-3), other words (_unknown, 4), noise (_background, 5)."""
@@ -94,7 +94,7 @@ def _structured_features(rng: np.random.Generator, frames: int, label: int) -> n
     """Micro-frontend-like features without speech: a smooth spectral envelope per class that comes and goes,
     over a noise floor, in [0, 26]."""
     bins = np.arange(micro_frontend.CHANNELS)
-    envelope = 12 * np.exp(-((bins - 5 - 6 * label) / (3 + label)) ** 2)
+    envelope = 12 * np.exp(-(((bins - 5 - 6 * label) / (3 + label)) ** 2))
     level = np.clip(np.sin(np.linspace(0, rng.uniform(2, 12), frames) + rng.uniform(0, 6)), 0, None)
     floor = rng.uniform(2, 6) + rng.normal(0, 0.8, (frames, micro_frontend.CHANNELS))
     return np.clip(floor + level[:, None] * envelope[None, :] * rng.uniform(0.5, 1.5), 0, 26).astype(np.float32)
@@ -128,6 +128,7 @@ def recordings() -> np.ndarray:
 
 # --- the models --------------------------------------------------------------------------------------------------
 
+
 def _make_streaming(kind: str, folder: Path) -> Streaming:
     from kwtui.core.native import import_tensorflow_quietly
 
@@ -155,13 +156,34 @@ def _make_streaming(kind: str, folder: Path) -> Streaming:
     quant = io_quantization(tflite)
     labels_ = ["marvin"] if sigmoid else [*KEYWORDS, "_unknown", "_background"]
     image = folder / f"{kind}_partition.bin"
-    image.write_bytes(build_model_image(
-        tflite, labels_, arena, len(labels_) if sigmoid else len(KEYWORDS), sigmoid_output=sigmoid,
-        hop_ms=stride * micro_frontend.STEP_MS, frontend="micro", stride=stride,
-        input_scale=quant["input_scale"], input_zero_point=quant["input_zero_point"],
-        output_scale=quant["output_scale"], output_zero_point=quant["output_zero_point"]))
-    return Streaming(kind, tflite, image, arena, stride, outputs, quant["input_scale"], quant["input_zero_point"],
-                     quant["output_scale"], quant["output_zero_point"])
+    image.write_bytes(
+        build_model_image(
+            tflite,
+            labels_,
+            arena,
+            len(labels_) if sigmoid else len(KEYWORDS),
+            sigmoid_output=sigmoid,
+            hop_ms=stride * micro_frontend.STEP_MS,
+            frontend="micro",
+            stride=stride,
+            input_scale=quant["input_scale"],
+            input_zero_point=quant["input_zero_point"],
+            output_scale=quant["output_scale"],
+            output_zero_point=quant["output_zero_point"],
+        )
+    )
+    return Streaming(
+        kind,
+        tflite,
+        image,
+        arena,
+        stride,
+        outputs,
+        quant["input_scale"],
+        quant["input_zero_point"],
+        quant["output_scale"],
+        quant["output_zero_point"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +237,7 @@ def _why(done: firmware_runtime.Outcome) -> str:
 
 # --- the tests ---------------------------------------------------------------------------------------------------
 
+
 def test_the_chip_runtime_streams_exactly_what_python_tflm_computes(tool, streaming, recordings):
     done = firmware_runtime.run_stream(tool, streaming.image, recordings)
     assert done.returncode == 0, _why(done)
@@ -223,10 +246,12 @@ def test_the_chip_runtime_streams_exactly_what_python_tflm_computes(tool, stream
     verified = np.stack([_python_tflm(streaming, r) for r in recordings])  # a fresh interpreter per recording
     assert on_chip.shape == verified.shape == (RECORDINGS, STRIDES_PER_RECORDING, streaming.outputs)
     steps = int(np.abs(on_chip - verified).max())
-    print(f"{streaming.kind}: {RECORDINGS} recordings x {STRIDES_PER_RECORDING} strides, max difference {steps} "
-          f"uint8 steps; outputs {verified.min()}..{verified.max()} ({len(np.unique(verified))} distinct values) | "
-          f"firmware runtime esp-tflite-micro {firmware_runtime.pinned_versions()} | verification tflite-micro "
-          f"{importlib.metadata.version('tflite-micro')}")
+    print(
+        f"{streaming.kind}: {RECORDINGS} recordings x {STRIDES_PER_RECORDING} strides, max difference {steps} "
+        f"uint8 steps; outputs {verified.min()}..{verified.max()} ({len(np.unique(verified))} distinct values) | "
+        f"firmware runtime esp-tflite-micro {firmware_runtime.pinned_versions()} | verification tflite-micro "
+        f"{importlib.metadata.version('tflite-micro')}"
+    )
     assert steps == 0
     # Meaningful only if the outputs move: the comparison covers many output values, not one constant.
     assert len(np.unique(verified)) >= 8 and verified.max() - verified.min() >= 100
@@ -246,13 +271,23 @@ def test_each_recording_starts_from_a_fresh_state(tool, streaming, recordings):
 def test_the_image_arena_holds_what_the_chip_runtime_needs(tool, streaming):
     done = firmware_runtime.run_stream(tool, streaming.image, np.zeros((0, streaming.stride, 40)))
     assert done.returncode == 0, _why(done)
-    smallest = smallest_arena(lambda size: firmware_runtime.run_stream(
-        tool, streaming.image, np.zeros((2, streaming.stride, 40)), arena=size).returncode == 0, 4096, 1 << 20,
-        ARENA_ALIGN)
+    smallest = smallest_arena(
+        lambda size: (
+            firmware_runtime.run_stream(
+                tool, streaming.image, np.zeros((2, streaming.stride, 40)), arena=size
+            ).returncode
+            == 0
+        ),
+        4096,
+        1 << 20,
+        ARENA_ALIGN,
+    )
     variables = int(done.stdout.split("state_variables=")[1].split()[0])
-    print(f"{streaming.kind}: image arena {streaming.arena} B (kwtui: 64-bit Python TFLM minimum + "
-          f"{ARENA_MARGIN_BYTES}), 32-bit pinned runtime: uses {done.arena_used} B, smallest arena {smallest} B; "
-          f"{variables} state variables")
+    print(
+        f"{streaming.kind}: image arena {streaming.arena} B (kwtui: 64-bit Python TFLM minimum + "
+        f"{ARENA_MARGIN_BYTES}), 32-bit pinned runtime: uses {done.arena_used} B, smallest arena {smallest} B; "
+        f"{variables} state variables"
+    )
     assert variables >= 1
     assert done.arena_used <= smallest <= streaming.arena
 
@@ -260,9 +295,17 @@ def test_the_image_arena_holds_what_the_chip_runtime_needs(tool, streaming):
 def test_an_arena_too_small_is_one_error_line_at_every_size(tool, streaming):
     """Every size from just below the smallest arena down to nothing, 16 bytes apart: TFLM 1.3.8 alone segfaults
     at many of them (inference.cpp's GuardedArena)."""
-    smallest = smallest_arena(lambda size: firmware_runtime.run_stream(
-        tool, streaming.image, np.zeros((1, streaming.stride, 40)), arena=size).returncode == 0, 4096, 1 << 20,
-        ARENA_ALIGN)
+    smallest = smallest_arena(
+        lambda size: (
+            firmware_runtime.run_stream(
+                tool, streaming.image, np.zeros((1, streaming.stride, 40)), arena=size
+            ).returncode
+            == 0
+        ),
+        4096,
+        1 << 20,
+        ARENA_ALIGN,
+    )
     sizes = list(range(smallest - ARENA_ALIGN, 0, -ARENA_ALIGN)) + [smallest - 1, 1000, 100, 1, 0]
     for size in sizes:
         done = firmware_runtime.run_stream(tool, streaming.image, np.zeros((1, streaming.stride, 40)), arena=size)
@@ -277,16 +320,28 @@ def test_a_model_with_an_op_the_firmware_lacks_is_refused(tool, streaming, tmp_p
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(streaming.tflite, 0)
-    [code] = [c for c in model.operatorCodes
-              if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.STRIDED_SLICE]
+    [code] = [
+        c
+        for c in model.operatorCodes
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.STRIDED_SLICE
+    ]
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.ADD
     builder = flatbuffers.Builder(len(streaming.tflite) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     image = tmp_path / "model_partition.bin"
     labels = [f"c{i}" for i in range(streaming.outputs)]
-    image.write_bytes(build_model_image(bytes(builder.Output()), labels, streaming.arena, 1,
-                                        sigmoid_output=streaming.outputs == 1, hop_ms=30, frontend="micro",
-                                        stride=streaming.stride))
+    image.write_bytes(
+        build_model_image(
+            bytes(builder.Output()),
+            labels,
+            streaming.arena,
+            1,
+            sigmoid_output=streaming.outputs == 1,
+            hop_ms=30,
+            frontend="micro",
+            stride=streaming.stride,
+        )
+    )
     done = firmware_runtime.run_stream(tool, image, np.zeros((1, streaming.stride, 40)))
     assert done.returncode == 3, _why(done)
     errors = _errors(done.stdout)
@@ -299,9 +354,18 @@ def test_a_header_that_does_not_match_the_model_is_refused(tool, streaming, tmp_
     labels = [f"c{i}" for i in range(streaming.outputs)]
     for frontend, stride, hop_ms in (("spectrogram", 1, 100), ("micro", 2, 20)):
         image = tmp_path / f"{frontend}{stride}.bin"
-        image.write_bytes(build_model_image(streaming.tflite, labels, streaming.arena, 1,
-                                            sigmoid_output=streaming.outputs == 1, hop_ms=hop_ms, frontend=frontend,
-                                            stride=stride))
+        image.write_bytes(
+            build_model_image(
+                streaming.tflite,
+                labels,
+                streaming.arena,
+                1,
+                sigmoid_output=streaming.outputs == 1,
+                hop_ms=hop_ms,
+                frontend=frontend,
+                stride=stride,
+            )
+        )
         done = firmware_runtime.run_stream(tool, image, np.zeros((1, streaming.stride, 40)))
         assert done.returncode == 3, _why(done)
         errors = _errors(done.stdout)
@@ -317,8 +381,18 @@ def test_a_damaged_model_in_a_crc_valid_image_is_one_error_line_never_a_crash(to
 
     def image_of(model: bytes) -> Path:
         path = tmp_path / "model_partition.bin"
-        path.write_bytes(build_model_image(model, labels, streaming.arena, 1, sigmoid_output=streaming.outputs == 1,
-                                           hop_ms=30, frontend="micro", stride=streaming.stride))
+        path.write_bytes(
+            build_model_image(
+                model,
+                labels,
+                streaming.arena,
+                1,
+                sigmoid_output=streaming.outputs == 1,
+                hop_ms=30,
+                frontend="micro",
+                stride=streaming.stride,
+            )
+        )
         return path
 
     strides = np.zeros((2, streaming.stride, 40), np.float32)
@@ -375,7 +449,8 @@ def test_mutated_model_bytes_are_refused_or_run_never_out_of_bounds(sanitized_to
         assert not report and done.returncode in (0, 1, 3), f"{what}: {_why(done)}"
         if done.returncode:
             assert len(_errors(done.stdout)) == 1, f"{what}: {done.stdout[-600:]}"
-        outcomes[("ran", "failed", "", "refused")[done.returncode]] = outcomes.get(
-            ("ran", "failed", "", "refused")[done.returncode], 0) + 1
+        outcomes[("ran", "failed", "", "refused")[done.returncode]] = (
+            outcomes.get(("ran", "failed", "", "refused")[done.returncode], 0) + 1
+        )
     print(f"{FUZZ_IMAGES} mutated {streaming.kind} images:", outcomes)
     assert outcomes.get("refused", 0) > 0  # the mutations do reach the checks

@@ -72,9 +72,7 @@ def kwtui(
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})
     command = ["nice", "-n", "10", *(prefix or []), *kwtui_command(), *map(str, args)]
-    return subprocess.run(
-        command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def write_preset(path: Path, text: str) -> Path:
@@ -230,7 +228,10 @@ def make_bad_corpus(root: Path) -> Corpus:
     for k, rate in enumerate((8000, 22050, 44100, 48000)):
         usable(f"yes/rate_{rate}.wav", yes(4 + k, rate), rate)
     usable("no/short_0.1s.wav", speech_clip("no", 20, seconds=0.1))
-    usable("no/long_3s.wav", np.concatenate([noise(1.0, 7, volume=0.01), speech_clip("no", 21), noise(1.0, 8, volume=0.01)]))
+    usable(
+        "no/long_3s.wav",
+        np.concatenate([noise(1.0, 7, volume=0.01), speech_clip("no", 21), noise(1.0, 8, volume=0.01)]),
+    )
     # odd paths
     usable("yes/with space.wav", yes(8))
     usable("no/ñandú-ÿes 語.wav", speech_clip("no", 22))

@@ -33,10 +33,25 @@ SPI_REG_BASE = 0x3FF42000  # ESP32 SPI1
 SPI_CMD_USR = 1 << 18
 SPI_USR2_OFFS, SPI_W0_OFFS, SPI_ADDR_OFFS = 0x24, 0x80, 0x04
 
-OPS = {"FLASH_BEGIN": 0x02, "FLASH_DATA": 0x03, "FLASH_END": 0x04, "MEM_BEGIN": 0x05, "MEM_END": 0x06,
-       "MEM_DATA": 0x07, "SYNC": 0x08, "WRITE_REG": 0x09, "READ_REG": 0x0A, "SPI_SET_PARAMS": 0x0B,
-       "SPI_ATTACH": 0x0D, "CHANGE_BAUDRATE": 0x0F, "FLASH_DEFL_BEGIN": 0x10, "FLASH_DEFL_DATA": 0x11,
-       "FLASH_DEFL_END": 0x12, "SPI_FLASH_MD5": 0x13, "GET_SECURITY_INFO": 0x14}
+OPS = {
+    "FLASH_BEGIN": 0x02,
+    "FLASH_DATA": 0x03,
+    "FLASH_END": 0x04,
+    "MEM_BEGIN": 0x05,
+    "MEM_END": 0x06,
+    "MEM_DATA": 0x07,
+    "SYNC": 0x08,
+    "WRITE_REG": 0x09,
+    "READ_REG": 0x0A,
+    "SPI_SET_PARAMS": 0x0B,
+    "SPI_ATTACH": 0x0D,
+    "CHANGE_BAUDRATE": 0x0F,
+    "FLASH_DEFL_BEGIN": 0x10,
+    "FLASH_DEFL_DATA": 0x11,
+    "FLASH_DEFL_END": 0x12,
+    "SPI_FLASH_MD5": 0x13,
+    "GET_SECURITY_INFO": 0x14,
+}
 INVALID_COMMAND = 0x05
 
 
@@ -193,8 +208,13 @@ class SimulatedEsp32:
             return
         if not compressed:
             self.flash[offset : offset + erase_size] = b"\xff" * erase_size
-        self._write = {"offset": offset, "position": offset, "block": block_size, "erase": erase_size,
-                       "inflate": zlib.decompressobj() if compressed else None}
+        self._write = {
+            "offset": offset,
+            "position": offset,
+            "block": block_size,
+            "erase": erase_size,
+            "inflate": zlib.decompressobj() if compressed else None,
+        }
         self._reply(op)
 
     def _op_flash_begin(self, op: int, data: bytes) -> None:

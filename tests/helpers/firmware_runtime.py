@@ -81,9 +81,11 @@ def sources() -> tuple[Path, Path] | str:
     tflm_dir = _source("KWT_ESP_TFLITE_MICRO_DIR", f"esp-tflite-micro-{versions['esp-tflite-micro']}")
     nn_dir = _source("KWT_ESP_NN_DIR", f"esp-nn-{versions['esp-nn']}")
     if tflm_dir is None or nn_dir is None:
-        return ("the firmware's pinned TFLM sources are not on this machine (esp-tflite-micro "
-                f"{versions['esp-tflite-micro']}, esp-nn {versions['esp-nn']}: no archives in {archives_folder()}; "
-                "set KWT_FIRMWARE_SOURCES, or KWT_ESP_TFLITE_MICRO_DIR and KWT_ESP_NN_DIR)")
+        return (
+            "the firmware's pinned TFLM sources are not on this machine (esp-tflite-micro "
+            f"{versions['esp-tflite-micro']}, esp-nn {versions['esp-nn']}: no archives in {archives_folder()}; "
+            "set KWT_FIRMWARE_SOURCES, or KWT_ESP_TFLITE_MICRO_DIR and KWT_ESP_NN_DIR)"
+        )
     return tflm_dir, nn_dir
 
 
@@ -94,14 +96,17 @@ def micro_features_source() -> Path | str:
     """ESPMicroSpeechFeatures' source tree at the pinned version, or why there is none."""
     found = _source("KWT_MICRO_FEATURES_DIR", f"ESPMicroSpeechFeatures-{MICRO_FEATURES_VERSION}")
     if found is None:
-        return (f"ESPMicroSpeechFeatures {MICRO_FEATURES_VERSION} sources are not on this machine (no archive in "
-                f"{archives_folder()}; set KWT_FIRMWARE_SOURCES or KWT_MICRO_FEATURES_DIR)")
+        return (
+            f"ESPMicroSpeechFeatures {MICRO_FEATURES_VERSION} sources are not on this machine (no archive in "
+            f"{archives_folder()}; set KWT_FIRMWARE_SOURCES or KWT_MICRO_FEATURES_DIR)"
+        )
     return found
 
 
 def _m32_works() -> bool:
-    probe = subprocess.run(["g++", "-m32", "-x", "c++", "-", "-o", os.devnull], input="int main(){}",
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["g++", "-m32", "-x", "c++", "-", "-o", os.devnull], input="int main(){}", capture_output=True, text=True
+    )
     return probe.returncode == 0
 
 
@@ -122,12 +127,16 @@ def available() -> str | None:
 # everywhere: flatbuffers' Verifier (header code, inlined into the firmware's own sources) forms the pointer an
 # offset names before checking that it lies inside the buffer - that check is what refuses the model - and any
 # access through such a pointer is still ASan's to catch.
-SANITIZERS = ("-fsanitize=address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all "
-              "-fno-omit-frame-pointer -Wno-stringop-overread")
+SANITIZERS = (
+    "-fsanitize=address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all "
+    "-fno-omit-frame-pointer -Wno-stringop-overread"
+)
 # what a sanitized tool runs with: any report ends it with exit code SANITIZER_EXIT (leak checks do not run -m32)
 SANITIZER_EXIT = 99
-SANITIZER_ENV = {"ASAN_OPTIONS": f"detect_leaks=0:abort_on_error=0:exitcode={SANITIZER_EXIT}",
-                 "UBSAN_OPTIONS": f"halt_on_error=1:print_stacktrace=1:exitcode={SANITIZER_EXIT}"}
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": f"detect_leaks=0:abort_on_error=0:exitcode={SANITIZER_EXIT}",
+    "UBSAN_OPTIONS": f"halt_on_error=1:print_stacktrace=1:exitcode={SANITIZER_EXIT}",
+}
 
 
 def build(sanitized: bool = False) -> Path:
@@ -146,12 +155,27 @@ def build(sanitized: bool = False) -> Path:
     # compiler as plain machine arithmetic, not a crash. Everything else - every memory access (ASan), null,
     # alignment, bounds, and all of the firmware's own code - stays checked.
     third_party = "-fno-sanitize=shift,signed-integer-overflow" if sanitized else ""
-    subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                    f"-DKWT_TFLM_DIR={tflm_dir}", f"-DKWT_ESP_NN_DIR={nn_dir}", f"-DCMAKE_CXX_FLAGS={flags}",
-                    f"-DCMAKE_C_FLAGS={flags}", f"-DKWT_TFLM_EXTRA_OPTIONS={third_party}"],
-                   check=True, capture_output=True, text=True)
-    done = subprocess.run(["make", "-C", str(build_dir), f"-j{os.cpu_count() or 2}", "inference_host"],
-                          capture_output=True, text=True)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(FIRMWARE / "host"),
+            "-B",
+            str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DKWT_TFLM_DIR={tflm_dir}",
+            f"-DKWT_ESP_NN_DIR={nn_dir}",
+            f"-DCMAKE_CXX_FLAGS={flags}",
+            f"-DCMAKE_C_FLAGS={flags}",
+            f"-DKWT_TFLM_EXTRA_OPTIONS={third_party}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    done = subprocess.run(
+        ["make", "-C", str(build_dir), f"-j{os.cpu_count() or 2}", "inference_host"], capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stdout[-3000:] + done.stderr[-3000:])
     return build_dir / "inference_host"
@@ -184,21 +208,43 @@ def run(tool: Path, image: Path, windows: np.ndarray | None = None, arena: int |
 # --- the real ESP-IDF headers, for a compile-only check of the device files -------------------------------------
 
 IDF_INCLUDE_DIRS = (  # FreeRTOS from IDF's Linux port first (see firmware/host/idf_check/sdkconfig.h)
-    "freertos/FreeRTOS-Kernel/portable/linux/include", "freertos/FreeRTOS-Kernel/portable/linux/include/freertos",
-    "freertos/config/linux/include", "freertos/FreeRTOS-Kernel/include", "freertos/config/include",
-    "freertos/config/include/freertos", "freertos/esp_additions/include", "esp_driver_i2s/include",
-    "esp_driver_gpio/include", "esp_partition/include", "esp_timer/include", "heap/include", "esp_common/include",
-    "esp_hw_support/include", "esp_hw_support/include/soc", "soc/esp32/include", "soc/esp32/register",
-    "soc/include", "hal/include", "hal/esp32/include", "hal/platform_port/include", "esp_rom/include",
-    "esp_rom/esp32/include", "esp_rom/esp32", "log/include", "esp_system/include", "esp_pm/include",
-    "spi_flash/include", "esp_mm/include",
+    "freertos/FreeRTOS-Kernel/portable/linux/include",
+    "freertos/FreeRTOS-Kernel/portable/linux/include/freertos",
+    "freertos/config/linux/include",
+    "freertos/FreeRTOS-Kernel/include",
+    "freertos/config/include",
+    "freertos/config/include/freertos",
+    "freertos/esp_additions/include",
+    "esp_driver_i2s/include",
+    "esp_driver_gpio/include",
+    "esp_partition/include",
+    "esp_timer/include",
+    "heap/include",
+    "esp_common/include",
+    "esp_hw_support/include",
+    "esp_hw_support/include/soc",
+    "soc/esp32/include",
+    "soc/esp32/register",
+    "soc/include",
+    "hal/include",
+    "hal/esp32/include",
+    "hal/platform_port/include",
+    "esp_rom/include",
+    "esp_rom/esp32/include",
+    "esp_rom/esp32",
+    "log/include",
+    "esp_system/include",
+    "esp_pm/include",
+    "spi_flash/include",
+    "esp_mm/include",
 )
 
 
 def idf_version() -> str:
     """The ESP-IDF the PlatformIO platform pin brings (stated beside it in firmware/platformio.ini)."""
-    return re.search(r"platform = espressif32@[\d.]+\s*; ESP-IDF ([\d.]+)",
-                     (FIRMWARE / "platformio.ini").read_text()).group(1)
+    return re.search(
+        r"platform = espressif32@[\d.]+\s*; ESP-IDF ([\d.]+)", (FIRMWARE / "platformio.ini").read_text()
+    ).group(1)
 
 
 def idf_components() -> Path | str:
@@ -206,8 +252,10 @@ def idf_components() -> Path | str:
     version = idf_version()
     found = _source("KWT_ESP_IDF_DIR", f"esp-idf-{version}-components")
     if found is None:
-        return (f"ESP-IDF {version} sources are not on this machine (no archive in {archives_folder()}; set "
-                "KWT_FIRMWARE_SOURCES or KWT_ESP_IDF_DIR)")
+        return (
+            f"ESP-IDF {version} sources are not on this machine (no archive in {archives_folder()}; set "
+            "KWT_FIRMWARE_SOURCES or KWT_ESP_IDF_DIR)"
+        )
     return found / "components"
 
 
@@ -216,12 +264,30 @@ def compile_against_idf(source: Path, components: Path) -> subprocess.CompletedP
     frontend = micro_features_source()  # main.cpp holds TFLM's audio frontend (src/features/micro_frontend.h)
     if isinstance(frontend, Path):
         includes += ["-isystem", str(frontend / "include")]
-    return subprocess.run(["g++", "-std=gnu++17", "-m32", "-DESP_PLATFORM", "-fsyntax-only", "-Wall", "-Wextra",
-                           "-Werror", "-I", str(FIRMWARE / "host/idf_check"), *includes, "-I", str(FIRMWARE / "src"),
-                           str(source)], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            "g++",
+            "-std=gnu++17",
+            "-m32",
+            "-DESP_PLATFORM",
+            "-fsyntax-only",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            str(FIRMWARE / "host/idf_check"),
+            *includes,
+            "-I",
+            str(FIRMWARE / "src"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 # --- the firmware's micro frontend (src/features/micro_frontend.cc) on the pinned ESPMicroSpeechFeatures ---------
+
 
 def build_micro_features(m32: bool = True) -> Path:
     """micro_features_host, built (or brought up to date) in the cache: with 4-byte pointers (g++ -m32) as on the
@@ -232,10 +298,26 @@ def build_micro_features(m32: bool = True) -> Path:
     checkout = hashlib.sha256(str(FIRMWARE).encode()).hexdigest()[:12]  # CMake refuses another checkout's cache
     build_dir = CACHE / f"micro_features_host-{'m32' if m32 else 'native'}-{MICRO_FEATURES_VERSION}-{checkout}"
     flags = ["-DCMAKE_CXX_FLAGS=-m32", "-DCMAKE_C_FLAGS=-m32"] if m32 else ["-DCMAKE_CXX_FLAGS=", "-DCMAKE_C_FLAGS="]
-    subprocess.run(["cmake", "-S", str(FIRMWARE / "host"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                    f"-DKWT_MICRO_FEATURES_DIR={source}", *flags], check=True, capture_output=True, text=True)
-    done = subprocess.run(["make", "-C", str(build_dir), f"-j{min(os.cpu_count() or 2, 2)}", "micro_features_host"],
-                          capture_output=True, text=True)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(FIRMWARE / "host"),
+            "-B",
+            str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DKWT_MICRO_FEATURES_DIR={source}",
+            *flags,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    done = subprocess.run(
+        ["make", "-C", str(build_dir), f"-j{min(os.cpu_count() or 2, 2)}", "micro_features_host"],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stdout[-3000:] + done.stderr[-3000:])
     return build_dir / "micro_features_host"
@@ -243,8 +325,10 @@ def build_micro_features(m32: bool = True) -> Path:
 
 # --- the firmware's streaming inference (inference_run_stride / inference_reset) -----------------------------------
 
-def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None = None,
-               env: dict[str, str] | None = None) -> Outcome:
+
+def run_stream(
+    tool: Path, image: Path, strides: np.ndarray, arena: int | None = None, env: dict[str, str] | None = None
+) -> Outcome:
     """The firmware's streaming inference, from a model partition image, on float32 feature slices: one recording
     (n_strides, stride, 40), fed stride after stride, or several (n_recordings, n_strides, stride, 40), with the
     model state reset (inference_reset) before each recording after the first. One line of probabilities per
@@ -252,8 +336,9 @@ def run_stream(tool: Path, image: Path, strides: np.ndarray, arena: int | None =
     x = np.ascontiguousarray(strides, dtype=np.float32)
     per_recording = [str(x.shape[1])] if x.ndim == 4 else []
     args = [str(tool), str(image), str(arena) if arena is not None else "-", *per_recording]
-    done = subprocess.run(args, input=x.tobytes(), capture_output=True, timeout=300,
-                          env={**os.environ, **env} if env else None)
+    done = subprocess.run(
+        args, input=x.tobytes(), capture_output=True, timeout=300, env={**os.environ, **env} if env else None
+    )
     return Outcome(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
 
 
@@ -286,8 +371,11 @@ def mutated_images(image: bytes, count: int, seed: int) -> list[tuple[str, bytes
             what = f"flipped bytes {at}"
         elif kind == "word":
             at = int(rng.integers(0, size // 4)) * 4
-            value = _INTERESTING_WORDS[int(rng.integers(len(_INTERESTING_WORDS)))] if rng.random() < 0.7 \
+            value = (
+                _INTERESTING_WORDS[int(rng.integers(len(_INTERESTING_WORDS)))]
+                if rng.random() < 0.7
                 else int(rng.integers(0, 1 << 32))
+            )
             struct.pack_into("<I", data, start + at, value)
             what = f"word at {at} = {value:#x}"
         else:

@@ -42,7 +42,9 @@ def _tone_clip(rng: np.random.Generator, freqs: list[float], noise: float) -> np
     return (rng.uniform(0.3, 0.9) * signal + noise * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
 
 
-def tone_preset(run_dir: Path, keywords: list[str], unknown: bool = True, background: bool = True, **sections) -> Preset:
+def tone_preset(
+    run_dir: Path, keywords: list[str], unknown: bool = True, background: bool = True, **sections
+) -> Preset:
     data = {
         "name": "tones",
         "run_dir": str(run_dir),
@@ -105,7 +107,9 @@ def make_tone_store(
         "noise_test_regions": [{"path": str(noise_path.resolve()), "start_s": 10.0, "end_s": 20.0}],
         "synthetic": "tone store from tests/helpers/model.py",
         "params_sha1": records.features_fingerprint(preset),
-        "kind": "features", "version": records.RECORD_VERSION, "fingerprint": records.features_fingerprint(preset),
+        "kind": "features",
+        "version": records.RECORD_VERSION,
+        "fingerprint": records.features_fingerprint(preset),
         "labels": preset.class_names,
     }
     (features / "features.json").write_text(json.dumps(info, indent=2))

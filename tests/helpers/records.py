@@ -13,27 +13,50 @@ def write_fresh_records(layout: RunLayout, run_id: str = "fixture", extra_featur
     preset = layout.preset
     fingerprint = records.features_fingerprint(preset)
     features = {"classes": preset.class_names, "params_sha1": fingerprint, **(extra_features or {})}
-    layout.features_info.write_text(records.StageRecord("features", fingerprint, preset.class_names, body=features).to_json())
+    layout.features_info.write_text(
+        records.StageRecord("features", fingerprint, preset.class_names, body=features).to_json()
+    )
     train = records.StageRecord("train", records.train_fingerprint(preset), preset.class_names, run_id=run_id)
     layout.train_record.write_text(train.to_json())
 
 
 def model_record_fields(layout: RunLayout) -> dict:
     """The keys of model.json that tie a converted model to its training run and settings."""
-    return {"kind": "model", "version": records.RECORD_VERSION, "labels": layout.preset.class_names,
-            "fingerprint": records.model_fingerprint(layout), "train_fingerprint": records.train_fingerprint(layout.preset),
-            "train_run": records.train_run_id(layout)}
+    return {
+        "kind": "model",
+        "version": records.RECORD_VERSION,
+        "labels": layout.preset.class_names,
+        "fingerprint": records.model_fingerprint(layout),
+        "train_fingerprint": records.train_fingerprint(layout.preset),
+        "train_run": records.train_run_id(layout),
+    }
 
 
 def converted_meta(labels: list[str], num_keywords: int, model_bytes: int, **overrides) -> dict:
     """model.json as `kwtui convert` writes it (the fields the flash stage reads, plus a few others)."""
     meta = {
-        "preset": "fw", "quantization": "int8", "model_bytes": model_bytes, "arena_bytes": 24_576,
-        "arena_min_bytes": 24_064, "arena_margin_bytes": 512, "ops": ["CONV_2D", "FULLY_CONNECTED", "SOFTMAX"],
-        "labels": labels, "num_keywords": num_keywords, "sigmoid_output": False, "input_dtype": "int8",
-        "input_scale": 0.0321, "input_zero_point": 59, "output_dtype": "int8", "output_scale": 0.00390625,
-        "output_zero_point": -128, "feature_frames": 99, "feature_bins": 43, "average_window": 3,
-        "threshold": 0.9, "refractory_ms": 1000, "hop_ms": 100,
+        "preset": "fw",
+        "quantization": "int8",
+        "model_bytes": model_bytes,
+        "arena_bytes": 24_576,
+        "arena_min_bytes": 24_064,
+        "arena_margin_bytes": 512,
+        "ops": ["CONV_2D", "FULLY_CONNECTED", "SOFTMAX"],
+        "labels": labels,
+        "num_keywords": num_keywords,
+        "sigmoid_output": False,
+        "input_dtype": "int8",
+        "input_scale": 0.0321,
+        "input_zero_point": 59,
+        "output_dtype": "int8",
+        "output_scale": 0.00390625,
+        "output_zero_point": -128,
+        "feature_frames": 99,
+        "feature_bins": 43,
+        "average_window": 3,
+        "threshold": 0.9,
+        "refractory_ms": 1000,
+        "hop_ms": 100,
     }
     meta.update(overrides)
     return meta

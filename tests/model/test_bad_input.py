@@ -24,8 +24,9 @@ SMALL = (8, 3, 3)
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "kwtui", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "kwtui", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_missing_store_exits_2_with_one_line(tmp_path):
@@ -110,7 +111,9 @@ def test_disk_full_during_export_keeps_the_previous_export(trained_run, tmp_path
     layout = RunLayout(preset)
     outputs = [layout.tflite, layout.model_cc, layout.model_h, layout.run_dir / "model.json"]
     before = {p: p.read_bytes() for p in outputs}
-    monkeypatch.setattr(writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
+    monkeypatch.setattr(
+        writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}"
+    )
     os.symlink("/dev/full", layout.run_dir / writer.temp_name("model.cc"))  # real ENOSPC when model.cc is written
     with pytest.raises(KwtuiError, match="disk full"):
         run_convert(preset, ev.ignore, ev.CancelToken())
@@ -135,18 +138,22 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, damage):
     """Keras calls a cut-off .keras archive "File not found": kwtui says it is damaged and how to go on, exit 1,
     and the checkpoint is left for the user to inspect."""
     preset = make_tone_store(tmp_path / "run", per_class=SMALL)
-    run_train(dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=1)), ev.ignore,
-              ev.CancelToken())
+    run_train(
+        dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=1)), ev.ignore, ev.CancelToken()
+    )
     layout = RunLayout(preset)
     checkpoint = layout.last_checkpoint
     damaged = checkpoint.read_bytes()[:3000] if damage == "truncate" else b"not a zip archive"
     checkpoint.write_bytes(damaged)
-    path = save_preset(dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=2)),
-                       tmp_path / "p.toml")
+    path = save_preset(
+        dataclasses.replace(preset, train=dataclasses.replace(preset.train, epochs=2)), tmp_path / "p.toml"
+    )
     result = _cli("train", path, "--resume")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == (f"error: {checkpoint}: damaged ({len(damaged)} bytes, not a complete .keras archive); "
-                         "run without --resume to start over"), result.stderr
+    assert lines[-1] == (
+        f"error: {checkpoint}: damaged ({len(damaged)} bytes, not a complete .keras archive); "
+        "run without --resume to start over"
+    ), result.stderr
     assert "Traceback" not in result.stderr and "File not found" not in result.stderr
     assert checkpoint.read_bytes() == damaged

@@ -14,8 +14,12 @@ from tests.helpers.model import make_tone_store
 def test_run_json_stream_is_clean_and_complete(tmp_path):
     preset = make_tone_store(tmp_path / "run", per_class=(16, 6, 6), train={"epochs": 2, "batch_size": 8})
     path = save_preset(preset, tmp_path / "tones.toml")
-    result = subprocess.run([sys.executable, "-m", "kwtui", "run", str(path), "--from", "train", "--json"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "kwtui", "run", str(path), "--from", "train", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
     finished = {e["stage"]: e["summary"] for e in events if e["event"] == "finished"}

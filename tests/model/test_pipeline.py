@@ -35,7 +35,10 @@ def test_model_learns_well_above_chance(layout, trained_run):
     assert matrix.shape == (4, 4) and matrix.sum() == report["test_clips"]
     assert set(report["per_class"]) == {"yes", "no", "_unknown", "_background"}
     assert report["ambient"]["seconds_by_kind"]["noise"] == pytest.approx(10.0, abs=0.1)  # held-out noise, once
-    assert report["keyword_placements"]["clips"] == report["per_class"]["yes"]["support"] + report["per_class"]["no"]["support"]
+    assert (
+        report["keyword_placements"]["clips"]
+        == report["per_class"]["yes"]["support"] + report["per_class"]["no"]["support"]
+    )
     sweep = report["threshold_sweep"]
     frr = [row["false_reject_rate"] for row in sweep]
     assert frr == sorted(frr), "FRR must not decrease with the threshold"
@@ -125,9 +128,22 @@ def test_model_cc_compiles_and_holds_the_tflite_bytes(layout, meta, tmp_path):
     (tmp_path / "main.cc").write_text(MAIN_CC)
     binary = tmp_path / "check"
     subprocess.run(
-        ["g++", "-std=c++17", "-Wall", "-Werror", "-O0", f"-I{layout.run_dir}", str(tmp_path / "main.cc"),
-         str(layout.model_cc), "-o", str(binary)],
-        check=True, capture_output=True, text=True, timeout=120,
+        [
+            "g++",
+            "-std=c++17",
+            "-Wall",
+            "-Werror",
+            "-O0",
+            f"-I{layout.run_dir}",
+            str(tmp_path / "main.cc"),
+            str(layout.model_cc),
+            "-o",
+            str(binary),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     dumped = tmp_path / "dumped.tflite"
     out = subprocess.run([str(binary), str(dumped)], check=True, capture_output=True, text=True).stdout.split()
@@ -150,11 +166,13 @@ def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_ru
     tflm = load_scorer(layout, layout.best_model)(x)
     keras_out = np.asarray(load_keras(layout.best_model)(x, training=False))
     assert np.max(np.abs(tflm - keras_out)) < 1e-4
-    probe = ("import sys; from kwtui.core.preset import load_preset; from kwtui.core import events as ev; "
-             "from kwtui.core.stages.evaluate import run_evaluate; "
-             f"run_evaluate(load_preset({str(save_preset(trained_run, tmp_path / 'p.toml'))!r}), ev.ignore, "
-             "ev.CancelToken()); "
-             "print('tensorflow' in sys.modules)")
+    probe = (
+        "import sys; from kwtui.core.preset import load_preset; from kwtui.core import events as ev; "
+        "from kwtui.core.stages.evaluate import run_evaluate; "
+        f"run_evaluate(load_preset({str(save_preset(trained_run, tmp_path / 'p.toml'))!r}), ev.ignore, "
+        "ev.CancelToken()); "
+        "print('tensorflow' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
@@ -178,8 +196,9 @@ def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, t
     preset.features.output = str(tmp_path / "run" / "features")
     folder = tmp_path / "recordings"
     folder.mkdir()
-    sf.write(folder / "room.wav", (0.1 * np.random.default_rng(0).standard_normal(48000 * 90)).astype(np.float32),
-             48000)
+    sf.write(
+        folder / "room.wav", (0.1 * np.random.default_rng(0).standard_normal(48000 * 90)).astype(np.float32), 48000
+    )
     os.mkfifo(folder / "pipe.wav")
     (folder / "notes.wav").write_bytes(b"this is not a wav file at all" * 10)
     preset.evaluate.ambient_folders = [str(folder), str(tmp_path / "missing")]

@@ -19,16 +19,36 @@ from tests.helpers.report import operating_point, point, report
 def _commands_report() -> Report:
     """Command words with a point per keyword: every kind of field is set."""
     hours = 2.0
-    curve = [point(t, frr, fa, hours, w, {"yes": frr, "no": frr / 2}, misses=int(frr * 40))
-             for w in (1, 3) for t, frr, fa in ((0.5, 0.02, 30), (0.9, 0.1, 2), (0.99, 0.6, 0))]
-    own = {kw: KeywordPoint(point(0.9, 0.1, 1, hours, 3), kw == "yes", "target" if kw == "yes" else "fallback: x", 0.25)
-           for kw in ("yes", "no")}
-    op = operating_point(curve[4], keywords=2, meets_target=False, chosen_by="per keyword", sources={"speech": 2},
-                         words={"yet": 1}, frr_ci=(0.05, 0.2), per_keyword_false_reject_rate_ci={"yes": (0.1, 0.3),
-                         "no": None}, per_keyword_clips={"yes": 20, "no": 20}, false_accepts_per_hour_ci=(0.1, 3.6),
-                         per_keyword_points=own)
-    return report(op, curve, hours=hours, needed=2.0, labels=("yes", "no", "_unknown"),
-                  support_warnings=("FRR rests on few test clips",))
+    curve = [
+        point(t, frr, fa, hours, w, {"yes": frr, "no": frr / 2}, misses=int(frr * 40))
+        for w in (1, 3)
+        for t, frr, fa in ((0.5, 0.02, 30), (0.9, 0.1, 2), (0.99, 0.6, 0))
+    ]
+    own = {
+        kw: KeywordPoint(point(0.9, 0.1, 1, hours, 3), kw == "yes", "target" if kw == "yes" else "fallback: x", 0.25)
+        for kw in ("yes", "no")
+    }
+    op = operating_point(
+        curve[4],
+        keywords=2,
+        meets_target=False,
+        chosen_by="per keyword",
+        sources={"speech": 2},
+        words={"yet": 1},
+        frr_ci=(0.05, 0.2),
+        per_keyword_false_reject_rate_ci={"yes": (0.1, 0.3), "no": None},
+        per_keyword_clips={"yes": 20, "no": 20},
+        false_accepts_per_hour_ci=(0.1, 3.6),
+        per_keyword_points=own,
+    )
+    return report(
+        op,
+        curve,
+        hours=hours,
+        needed=2.0,
+        labels=("yes", "no", "_unknown"),
+        support_warnings=("FRR rests on few test clips",),
+    )
 
 
 def test_a_report_round_trips_through_its_json() -> None:
@@ -39,7 +59,9 @@ def test_a_report_round_trips_through_its_json() -> None:
     # the derived parts are written for people and other tools (bench/, the firmware tests)
     assert data["verdict"]["line"] == original.verdict.line()
     assert [p["threshold"] for p in data["threshold_sweep"]] == [0.5, 0.9, 0.99]
-    assert data["operating_point"]["false_reject_rate"] == 0.1 and set(data["operating_point"]["per_keyword_points"]) == {"yes", "no"}
+    assert data["operating_point"]["false_reject_rate"] == 0.1 and set(
+        data["operating_point"]["per_keyword_points"]
+    ) == {"yes", "no"}
 
 
 @pytest.mark.parametrize("version", [1, REPORT_VERSION + 1, None])
@@ -60,12 +82,20 @@ def test_a_report_missing_a_field_is_refused_in_one_line() -> None:
 
 
 def test_a_stale_report_makes_the_evaluation_stale_and_readers_refuse_it(tmp_path) -> None:
-    preset = from_dict({"name": "rep", "run_dir": str(tmp_path / "run"), "classes": {"keywords": ["yes", "no"]},
-                        "evaluate": {"target_fa_per_hour": 0.5}})
+    preset = from_dict(
+        {
+            "name": "rep",
+            "run_dir": str(tmp_path / "run"),
+            "classes": {"keywords": ["yes", "no"]},
+            "evaluate": {"target_fa_per_hour": 0.5},
+        }
+    )
     layout = RunLayout(preset)
     write_fresh_records(layout)
-    fresh = _commands_report().to_dict() | {"fingerprint": records.report_fingerprint(layout),
-                                            "labels": preset.class_names}
+    fresh = _commands_report().to_dict() | {
+        "fingerprint": records.report_fingerprint(layout),
+        "labels": preset.class_names,
+    }
     layout.report_json.write_text(json.dumps(fresh))
     assert records.evaluate_status(layout).done
     assert records.detector_settings(layout).thresholds == (0.9, 0.9)

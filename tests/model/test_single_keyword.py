@@ -17,11 +17,15 @@ from tests.helpers.data import demo_preset_data
 
 
 def test_single_keyword_gets_negatives_and_one_sigmoid_output(demo_dataset, tmp_path):
-    preset = from_dict(demo_preset_data(
-        demo_dataset, tmp_path / "run",
-        classes={"keywords": ["marvin"], "unknown": False, "background": False},
-        train={"epochs": 3}, convert={"firmware_dir": str(tmp_path / "fw")},
-    ))
+    preset = from_dict(
+        demo_preset_data(
+            demo_dataset,
+            tmp_path / "run",
+            classes={"keywords": ["marvin"], "unknown": False, "background": False},
+            train={"epochs": 3},
+            convert={"firmware_dir": str(tmp_path / "fw")},
+        )
+    )
     assert preset.single_sigmoid and preset.class_names == ["marvin"]
     run_pipeline(preset, ev.ignore, ev.CancelToken())
 

@@ -90,7 +90,9 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
     run_train(preset, ev.ignore, ev.CancelToken())
     saved = {p: p.read_bytes() for p in (layout.best_model, layout.last_checkpoint, layout.train_state)}
     # Real ENOSPC: the checkpoint temps (fixed names here) point at /dev/full.
-    monkeypatch.setattr(writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}")
+    monkeypatch.setattr(
+        writer, "temp_name", lambda name, keep_suffix=False: f".kwtui-tmp-{os.getpid()}-0000ffff-{name}"
+    )
     for target in (layout.best_model, layout.last_checkpoint):
         os.symlink("/dev/full", target.with_name(writer.temp_name(target.name)))
     with pytest.raises(KwtuiError, match="disk full") as info:
@@ -102,8 +104,9 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
 
 
 def test_dscnn_trains_and_converts_to_firmware_ops(tmp_path):
-    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 1, "model": "dscnn"},
-                             convert={"representative_samples": 20})
+    preset = make_tone_store(
+        tmp_path / "run", per_class=SMALL, train={"epochs": 1, "model": "dscnn"}, convert={"representative_samples": 20}
+    )
     run_train(preset, ev.ignore, ev.CancelToken())
     summary = run_convert(preset, ev.ignore, ev.CancelToken())
     meta = json.loads((RunLayout(preset).run_dir / "model.json").read_text())
@@ -113,10 +116,15 @@ def test_dscnn_trains_and_converts_to_firmware_ops(tmp_path):
 
 def test_single_keyword_without_other_classes_gets_one_sigmoid_output(tmp_path):
     store = make_tone_store(tmp_path / "store", ["marvin"], per_class=SMALL)
-    preset = _with(store, name="solo", run_dir=str(tmp_path / "solo"),
-                   classes={"unknown": False, "background": False},
-                   features={"output": str(store.features_path)},
-                   train={"epochs": 2}, convert={"firmware_dir": str(tmp_path / "fw")})
+    preset = _with(
+        store,
+        name="solo",
+        run_dir=str(tmp_path / "solo"),
+        classes={"unknown": False, "background": False},
+        features={"output": str(store.features_path)},
+        train={"epochs": 2},
+        convert={"firmware_dir": str(tmp_path / "fw")},
+    )
     # the store's _unknown/_background files are this binary model's negatives: its record says so
     info_path = store.features_path / "features.json"
     info = json.loads(info_path.read_text())
@@ -144,8 +152,9 @@ def test_op_check_refuses_ops_the_firmware_lacks():
 
 def test_early_stopping_stops_after_patience(tmp_path):
     # A learning rate this small cannot improve validation after the first epoch.
-    preset = make_tone_store(tmp_path / "run", per_class=SMALL,
-                             train={"epochs": 6, "early_stopping": 1, "learning_rate": 1e-12})
+    preset = make_tone_store(
+        tmp_path / "run", per_class=SMALL, train={"epochs": 6, "early_stopping": 1, "learning_rate": 1e-12}
+    )
     summary = run_train(preset, ev.ignore, ev.CancelToken())
     assert summary["stopped_early_at"] == 2 and summary["epochs_done"] == 2 and summary["best_epoch"] == 1
 
@@ -155,8 +164,12 @@ def test_float_conversion_runs_in_tflm(trained_run, tmp_path):
 
     run = tmp_path / "copy"
     shutil.copytree(trained_run.run_path, run)
-    preset = _with(trained_run, run_dir=str(run), features={"output": str(run / "features")},
-                   convert={"quantization": "float", "firmware_dir": str(tmp_path / "fw")})
+    preset = _with(
+        trained_run,
+        run_dir=str(run),
+        features={"output": str(run / "features")},
+        convert={"quantization": "float", "firmware_dir": str(tmp_path / "fw")},
+    )
     summary = run_convert(preset, ev.ignore, ev.CancelToken())
     assert summary["tflm_accuracy"] == pytest.approx(summary["float_accuracy"], abs=0.021)
     meta = json.loads((run / "model.json").read_text())

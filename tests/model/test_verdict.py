@@ -12,8 +12,12 @@ from tests.helpers.report import report as report_of
 
 def _curve(hours):
     # a small model: only the strictest points have no false accepts, and they hear nothing
-    return [_point(0.3, 0.0, 40, hours), _point(0.6, 0.05, 12, hours), _point(0.9, 0.4, 3, hours),
-            _point(0.999, 1.0, 0, hours)]
+    return [
+        _point(0.3, 0.0, 40, hours),
+        _point(0.6, 0.05, 12, hours),
+        _point(0.9, 0.4, 3, hours),
+        _point(0.999, 1.0, 0, hours),
+    ]
 
 
 def test_too_little_audio_for_the_target_is_not_measurable_and_falls_back():
@@ -53,8 +57,9 @@ def test_verdicts():
     unmeasured = judge(_report(0.05, 0.0, 0.03, 2.0, False))
     assert unmeasured.status == "not measurable"
     assert "evaluate.ambient_folders" in unmeasured.next_steps[0] and "0.03 h" in unmeasured.next_steps[0]
-    useless = judge(_report(0.66, 0.0, 0.03, 2.0, False, accuracy=0.5,
-                            per_class={"_unknown": ClassFigures(0.9, 0.38, 10)}))
+    useless = judge(
+        _report(0.66, 0.0, 0.03, 2.0, False, accuracy=0.5, per_class={"_unknown": ClassFigures(0.9, 0.38, 10)})
+    )
     assert useless.status == "not usable"  # misses most keywords: not usable, however little audio
     assert any("_unknown recall 38%" in step for step in useless.next_steps)
     assert len(useless.next_steps) <= 3

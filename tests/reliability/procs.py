@@ -46,9 +46,7 @@ def watch(
     full_env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = ["nice", "-n", "10", *kwtui_command(), *map(str, args), "--json"]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        command, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outcome = Outcome(returncode=0)
     stderr_chunks: list[str] = []
     reader = threading.Thread(target=lambda: stderr_chunks.extend(proc.stderr), daemon=True)
@@ -64,9 +62,11 @@ def watch(
 
     timer = None
     if after_s is not None:
+
         def fire() -> None:
             if proc.poll() is None and outcome.signalled is None:
                 send(after_signal)
+
         timer = threading.Timer(after_s, fire)
         timer.start()
     lines: queue.Queue = queue.Queue()
@@ -122,8 +122,13 @@ def temp_files(root: Path) -> list[str]:
     found = []
     for path in root.rglob("*"):
         name = path.name
-        if (".tmp" in name or name.endswith((".part", ".partial", "~")) or name.startswith(".tmp")
-                or writer.is_temp_name(name) or name == writer.JOURNAL_NAME):
+        if (
+            ".tmp" in name
+            or name.endswith((".part", ".partial", "~"))
+            or name.startswith(".tmp")
+            or writer.is_temp_name(name)
+            or name == writer.JOURNAL_NAME
+        ):
             found.append(str(path.relative_to(root)))
     return sorted(found)
 

@@ -17,8 +17,13 @@ from tests.tui.scripted import write_tiny_dataset
 
 
 def _preset(tmp_path: Path, dataset: Path, **sections) -> Path:
-    data = {"name": "bad", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
-            "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}}
+    data = {
+        "name": "bad",
+        "run_dir": str(tmp_path / "run"),
+        "dataset": {"path": str(dataset)},
+        "classes": {"keywords": ["yes", "no"]},
+        "features": {"variants": 0, "workers": 1},
+    }
     for key, value in sections.items():
         data.setdefault(key, {}).update(value)
     path = tmp_path / "bad.toml"
@@ -88,20 +93,23 @@ def test_a_split_list_that_is_not_utf8_is_refused_naming_it(tmp_path):
     assert result.returncode == 2 and "testing_list.txt" in _one_error(result)
 
 
-@pytest.mark.parametrize("override,field", [
-    ("classes.unknown_ratio=nan", "classes.unknown_ratio"),
-    ("train.seed=-5", "train.seed"),
-    ("train.seed=9223372036854775807", "train.seed"),
-    ("evaluate.hop_ms=inf", "evaluate.hop_ms"),
-    ("evaluate.hop_ms=1e-9", "evaluate.hop_ms"),
-    ("evaluate.refractory_ms=nan", "evaluate.refractory_ms"),
-    ("train.learning_rate=nan", "train.learning_rate"),
-    ("features.time_shift_ms=1e300", "features.time_shift_ms"),
-    ("features.background_stride_s=inf", "features.background_stride_s"),
-    ("evaluate.average_window=9223372036854775807", "evaluate.average_window"),
-    ("evaluate.refractory_ms=1e300", "evaluate.refractory_ms"),
-    ("features.variants=1000000000", "features.variants"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("classes.unknown_ratio=nan", "classes.unknown_ratio"),
+        ("train.seed=-5", "train.seed"),
+        ("train.seed=9223372036854775807", "train.seed"),
+        ("evaluate.hop_ms=inf", "evaluate.hop_ms"),
+        ("evaluate.hop_ms=1e-9", "evaluate.hop_ms"),
+        ("evaluate.refractory_ms=nan", "evaluate.refractory_ms"),
+        ("train.learning_rate=nan", "train.learning_rate"),
+        ("features.time_shift_ms=1e300", "features.time_shift_ms"),
+        ("features.background_stride_s=inf", "features.background_stride_s"),
+        ("evaluate.average_window=9223372036854775807", "evaluate.average_window"),
+        ("evaluate.refractory_ms=1e300", "evaluate.refractory_ms"),
+        ("features.variants=1000000000", "features.variants"),
+    ],
+)
 def test_preset_values_outside_a_fields_domain_exit_2_naming_it(tmp_path, override, field):
     dataset = write_tiny_dataset(tmp_path / "data")
     for command in (["presets", "validate"], ["features"]):
@@ -183,13 +191,16 @@ def test_a_word_folder_linking_to_another_word_is_skipped(tmp_path):
     assert result.returncode == 0 and not (tmp_path / "run" / "features" / "zzz_alias").exists()
 
 
-@pytest.mark.parametrize("args,says", [
-    (["monitor", "--baud", "-5"], "--baud"),
-    (["nosuch"], "No such command"),
-    (["features"], "Missing argument"),
-    (["run", "presets/commands.toml", "--from", "nowhere"], "--from nowhere"),
-    (["scan", "/dev/null"], "/dev/null"),
-])
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["monitor", "--baud", "-5"], "--baud"),
+        (["nosuch"], "No such command"),
+        (["features"], "Missing argument"),
+        (["run", "presets/commands.toml", "--from", "nowhere"], "--from nowhere"),
+        (["scan", "/dev/null"], "/dev/null"),
+    ],
+)
 def test_bad_command_lines_are_one_line_and_exit_2(args, says):
     result = kwtui(*args, timeout=60)
     assert result.returncode == 2, result.stderr

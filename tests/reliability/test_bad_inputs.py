@@ -156,8 +156,10 @@ def _only_unreadable_keyword_clips(root):
         (lambda root: root / "missing", ["dataset folder not found"]),
         (lambda root: (root / "file.wav").write_bytes(b"RIFF") and root / "file.wav", ["dataset folder not found"]),
         (lambda root: (root / "empty").mkdir() or root / "empty", ["classes.keywords", "yes"]),
-        (lambda root: [(root / "ds" / w).mkdir(parents=True) for w in ("yes", "no")] and root / "ds",
-         ["classes.keywords", "no readable clips", "yes, no"]),
+        (
+            lambda root: [(root / "ds" / w).mkdir(parents=True) for w in ("yes", "no")] and root / "ds",
+            ["classes.keywords", "no readable clips", "yes, no"],
+        ),
         (lambda root: _only_unreadable_keyword_clips(root / "ds"), ["classes.keywords", "no readable clips", "no"]),
     ],
     ids=["missing-folder", "a-file", "empty-folder", "word-folders-without-clips", "keyword-only-broken-clips"],
@@ -190,7 +192,8 @@ def test_background_without_noise_files_exits_2(tmp_path, clean_dataset):
     preset = write_preset(
         tmp_path / "noiseless.toml",
         PRESET.format(dataset=clean_dataset, run_dir=tmp_path / "run").replace(
-            "unknown_ratio = 0.0", 'unknown_ratio = 0.0\nnoise_folders = ["_no_such_noise_"]'),
+            "unknown_ratio = 0.0", 'unknown_ratio = 0.0\nnoise_folders = ["_no_such_noise_"]'
+        ),
     )
     result = kwtui("features", preset, timeout=120)
     assert result.returncode == 2, result.stderr

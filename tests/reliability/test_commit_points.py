@@ -51,8 +51,9 @@ def _pick_kill_points(log: list[tuple[int, str]], most: int = 8) -> list[int]:
 
 
 def test_kill_at_commit_points_then_rerun_equals_uninterrupted(tmp_path):
-    preset = make_tone_store(tmp_path / "base" / "run", per_class=SMALL, train={"epochs": 2},
-                             convert={"representative_samples": 10})
+    preset = make_tone_store(
+        tmp_path / "base" / "run", per_class=SMALL, train={"epochs": 2}, convert={"representative_samples": 10}
+    )
     base_file = tmp_path / "base" / "tones.toml"
     base_file.write_text(tomli_w.dumps(preset.to_dict()))
     log_file = tmp_path / "commits.log"
@@ -65,8 +66,13 @@ def test_kill_at_commit_points_then_rerun_equals_uninterrupted(tmp_path):
 
     for point in points:
         case = tmp_path / f"kill{point}"
-        shutil.copytree(tmp_path / "base", case, ignore=shutil.ignore_patterns(
-            "train.json", "report.*", "model.*", "model_*.keras", "history.csv", "checkpoints"))
+        shutil.copytree(
+            tmp_path / "base",
+            case,
+            ignore=shutil.ignore_patterns(
+                "train.json", "report.*", "model.*", "model_*.keras", "history.csv", "checkpoints"
+            ),
+        )
         case_file = case / "tones.toml"
         data = preset.to_dict()
         data["run_dir"] = str(case / "run")

@@ -36,12 +36,17 @@ def kwtui_traceback(stderr: str) -> bool:
     return any(part in line for line in frames for part in ("/kwtui/core/", "/kwtui/cli/", "/kwtui/tui/"))
 
 
-
 def hammer(args: list, first_after_s: float, presses: int, gap_s: float, timeout: float = 30) -> tuple[int, str, list]:
     """Start `kwtui ARGS`, press Ctrl-C `presses` times (to the process, like a terminal), return (rc, stderr, pids)."""
     env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen(["nice", "-n", "10", *kwtui_command(), *map(str, args)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["nice", "-n", "10", *kwtui_command(), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(first_after_s)
     children: list[int] = []
     for _ in range(presses):

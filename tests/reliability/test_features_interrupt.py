@@ -124,8 +124,9 @@ def test_two_runs_on_one_folder_never_corrupt_it(tmp_path, resume_dataset):
     assert watch(["features", ref_preset], timeout=300).returncode == 0
     preset, run_dir = _preset(tmp_path, "twice", resume_dataset)
     outcomes = []
-    threads = [threading.Thread(target=lambda: outcomes.append(watch(["features", preset], timeout=300)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(watch(["features", preset], timeout=300))) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
         time.sleep(0.5)

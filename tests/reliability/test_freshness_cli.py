@@ -68,7 +68,9 @@ def test_run_redoes_exactly_the_stale_stages(trained_run, tmp_path):
         sets = [arg for item in overrides for arg in ("--set", item)]
         done = kwtui("run", preset_file, "--from", "train", "--until", "convert", "--json", *sets, timeout=300)
         assert done.returncode == 0, done.stderr
-        return {e["stage"]: e["summary"] for e in map(json.loads, done.stdout.splitlines()) if e.get("event") == "finished"}
+        return {
+            e["stage"]: e["summary"] for e in map(json.loads, done.stdout.splitlines()) if e.get("event") == "finished"
+        }
 
     # the report holds the whole curve: another averaging window (the target picks the point) changes nothing
     finished = stages_run("evaluate.average_window=2")
@@ -86,8 +88,12 @@ def test_records_are_typed_and_versioned(trained_run):
     from kwtui.core.report import REPORT_VERSION
 
     layout = RunLayout(trained_run)
-    for path, kind in ((layout.features_info, "features"), (layout.train_record, "train"),
-                       (layout.report_json, "report"), (layout.model_json, "model")):
+    for path, kind in (
+        (layout.features_info, "features"),
+        (layout.train_record, "train"),
+        (layout.report_json, "report"),
+        (layout.model_json, "model"),
+    ):
         record = load_record(path, kind)
         version = REPORT_VERSION if kind == "report" else RECORD_VERSION  # a report has its own (kwtui.core.report)
         assert isinstance(record, StageRecord) and record.kind == kind and record.version == version
@@ -167,5 +173,7 @@ def test_a_changed_model_or_hand_edited_model_json_is_refused_in_one_line(traine
         result = kwtui("flash", preset_file, "--dry-run", timeout=180)
         assert result.returncode == 2, (key, value, result.stderr)
         assert f"'{key}'" in _one_error(result), (key, result.stderr)
-    layout.model_json.write_text(meta_text.replace('"arena_bytes": ' + str(meta["arena_bytes"]), '"arena_bytes": 1e400'))
+    layout.model_json.write_text(
+        meta_text.replace('"arena_bytes": ' + str(meta["arena_bytes"]), '"arena_bytes": 1e400')
+    )
     assert "'arena_bytes'" in _one_error(kwtui("flash", preset_file, "--dry-run", timeout=180))

@@ -35,16 +35,26 @@ def tone_run(tmp_path: Path):
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file() and p.name != locks.LOCK_NAME}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != locks.LOCK_NAME
+    }
 
 
 def test_features_are_not_regenerated_under_a_stage_reading_them(tmp_path):
     """`kwtui train X &` then `kwtui run X --set features.seed=7`: the second would regenerate (delete) the
     features the first is reading. It is refused at once, and the features are untouched."""
     dataset = write_tiny_dataset(tmp_path / "data")
-    preset = from_dict({"name": "lk", "run_dir": str(tmp_path / "run"), "dataset": {"path": str(dataset)},
-                        "classes": {"keywords": ["yes", "no"]}, "features": {"variants": 0, "workers": 1}})
+    preset = from_dict(
+        {
+            "name": "lk",
+            "run_dir": str(tmp_path / "run"),
+            "dataset": {"path": str(dataset)},
+            "classes": {"keywords": ["yes", "no"]},
+            "features": {"variants": 0, "workers": 1},
+        }
+    )
     path = tmp_path / "lk.toml"
     path.write_text(tomli_w.dumps(preset.to_dict()))
     assert kwtui("features", path, timeout=300).returncode == 0
@@ -59,8 +69,10 @@ def test_features_are_not_regenerated_under_a_stage_reading_them(tmp_path):
 
 def test_two_readers_share_the_features_and_a_writer_is_refused_by_either(tmp_path):
     folder = ownership.claim(tmp_path / "features", "features.output")
-    script = ("import sys, time; from kwtui.core.io import locks\n"
-              "with locks.shared(sys.argv[1], 'evaluate'):\n    print('held', flush=True); time.sleep(30)\n")
+    script = (
+        "import sys, time; from kwtui.core.io import locks\n"
+        "with locks.shared(sys.argv[1], 'evaluate'):\n    print('held', flush=True); time.sleep(30)\n"
+    )
     with subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE, text=True) as other:
         try:
             assert other.stdout.readline().strip() == "held"
@@ -84,8 +96,9 @@ def test_a_refused_run_leaves_the_running_ones_record_alone(tone_run):
     layout.preset_copy.write_text(tomli_w.dumps(preset.to_dict()))
     before = layout.preset_copy.read_bytes()
     with locks.exclusive(layout.run_dir, "run"):
-        result = kwtui("run", path, "--from", "train", "--set", "train.epochs=9", "--set", "train.learning_rate=0.5",
-                       timeout=120)
+        result = kwtui(
+            "run", path, "--from", "train", "--set", "train.epochs=9", "--set", "train.learning_rate=0.5", timeout=120
+        )
     assert result.returncode == 2, result.stderr
     assert f"in use by kwtui run (pid {os.getpid()})" in result.stderr.strip().splitlines()[-1]
     assert layout.preset_copy.read_bytes() == before
@@ -110,10 +123,12 @@ def test_a_second_writer_is_refused_before_tensorflow_loads(tone_run, tmp_path, 
 def test_a_child_dies_with_the_stage_that_started_it(tmp_path):
     """evaluate's float-model child writes into the run folder: SIGKILL of the stage must end it too (it wrote
     model_float.tflite 4.5 s later, without the lock)."""
-    script = ("import subprocess, sys; from kwtui.core.native import dies_with_parent\n"
-              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
-              " preexec_fn=dies_with_parent())\n"
-              "print(child.pid, flush=True); child.wait()\n")
+    script = (
+        "import subprocess, sys; from kwtui.core.native import dies_with_parent\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " preexec_fn=dies_with_parent())\n"
+        "print(child.pid, flush=True); child.wait()\n"
+    )
     with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as stage:
         child = int(stage.stdout.readline())
         assert psutil.pid_exists(child)

@@ -148,7 +148,12 @@ def test_features_in_512_mb_on_a_dataset_10x_larger(tmp_path, memory_cap):
     env = {**os.environ, "NO_COLOR": "1"}
     result = subprocess.run(
         ["nice", "-n", "10", *kwtui_command(), "features", str(preset), "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, preexec_fn=memory_cap.preexec,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=memory_cap.preexec,
     )
     assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-2000:]}"
     assert memory_cap.oom_kills() == 0
@@ -157,8 +162,10 @@ def test_features_in_512_mb_on_a_dataset_10x_larger(tmp_path, memory_cap):
     assert summary["files_written"] == 2 * CLIPS_PER_WORD
     peak_tree_rss = max(e["rss_bytes"] for e in events if e["event"] == "resources")
     assert peak_tree_rss < CAP, peak_tree_rss
-    print(f"\n{memory_cap.kind}: {as_arrays / 2**30:.1f} GiB of audio as arrays, cap {CAP / 2**20:.0f} MiB, "
-          f"peak tree RSS {peak_tree_rss / 2**20:.0f} MiB, {summary['seconds']} s")
+    print(
+        f"\n{memory_cap.kind}: {as_arrays / 2**30:.1f} GiB of audio as arrays, cap {CAP / 2**20:.0f} MiB, "
+        f"peak tree RSS {peak_tree_rss / 2**20:.0f} MiB, {summary['seconds']} s"
+    )
     features_dir = tmp_path / "run" / "features"
     sizes = {p.stat().st_size for p in features_dir.rglob("*.npy")}
     assert sizes == {128 + FEATURE_SHAPE[0] * FEATURE_SHAPE[1] * 4}
@@ -180,7 +187,9 @@ def _valid_keras(path: Path) -> bool:
 def test_disk_full_while_training_keeps_the_best_model(tmp_path, small_tmpfs):
     """Run folder on a 1.1 MB tmpfs: epoch 1's checkpoints (~450 kB each) fit, a later save hits ENOSPC."""
     preset = make_tone_store(
-        small_tmpfs / "run", per_class=(24, 8, 8), train={"epochs": 4},
+        small_tmpfs / "run",
+        per_class=(24, 8, 8),
+        train={"epochs": 4},
         features={"output": str(tmp_path / "features")},
     )
     preset_file = save_preset(preset, tmp_path / "tones.toml")
@@ -211,7 +220,11 @@ def test_features_in_512_mb_with_an_hour_of_background_noise(tmp_path, memory_ca
     preset = write_preset(tmp_path / "noisy.toml", text + "background_stride_s = 10.0\n")
     result = subprocess.run(
         ["nice", "-n", "10", *kwtui_command(), "features", str(preset)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, preexec_fn=memory_cap.preexec,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=memory_cap.preexec,
     )
     assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
     assert memory_cap.oom_kills() == 0
@@ -244,7 +257,11 @@ def test_features_in_512_mb_with_long_and_lying_clips_in_keyword_folders(tmp_pat
     preset = write_preset(tmp_path / "long.toml", PRESET.format(dataset=dataset, run_dir=tmp_path / "run"))
     result = subprocess.run(
         ["nice", "-n", "10", *kwtui_command(), "features", str(preset), "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, preexec_fn=memory_cap.preexec,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=memory_cap.preexec,
     )
     assert result.returncode == 0, f"{memory_cap.kind}: {result.stderr[-1000:]}"
     assert memory_cap.oom_kills() == 0

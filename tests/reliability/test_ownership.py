@@ -59,14 +59,17 @@ def tone_preset_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [
-    ["features", "{preset}", "--set", "features.output={decoy}"],
-    ["train", "{preset}", "--set", "run_dir={decoy}"],
-    ["evaluate", "{preset}", "--set", "run_dir={decoy}"],
-    ["convert", "{preset}", "--set", "run_dir={decoy}"],
-    ["run", "{preset}", "--set", "run_dir={decoy}"],
-    ["demo-data", "{decoy}"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["features", "{preset}", "--set", "features.output={decoy}"],
+        ["train", "{preset}", "--set", "run_dir={decoy}"],
+        ["evaluate", "{preset}", "--set", "run_dir={decoy}"],
+        ["convert", "{preset}", "--set", "run_dir={decoy}"],
+        ["run", "{preset}", "--set", "run_dir={decoy}"],
+        ["demo-data", "{decoy}"],
+    ],
+)
 def test_a_folder_with_user_files_is_refused_and_untouched(tmp_path, tone_preset_file, command):
     decoy = make_decoys(tmp_path / "decoy")
     before = tree_hash(decoy)
@@ -82,8 +85,9 @@ def test_a_folder_with_user_files_is_refused_and_untouched(tmp_path, tone_preset
 def test_stale_temp_clean_up_removes_only_kwtui_temps_of_dead_processes(tmp_path):
     folder = ownership.claim(tmp_path / "owned", "run_dir")
     make_decoys(folder)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     (folder / f".kwtui-tmp-{dead}-0123abcd-model.cc").write_text("half")
     mine = folder / f".kwtui-tmp-{os.getpid()}-0123abcd-model.h"
     mine.write_text("in progress")
@@ -203,9 +207,16 @@ def test_a_keyword_folder_named_like_a_manifest_is_refused_and_leaves_nothing(tm
     dataset = write_tiny_dataset(tmp_path / "data")
     (dataset / "left").rename(dataset / "train.csv")
     preset = tmp_path / "p.toml"
-    preset.write_text(tomli_w.dumps({"name": "clash", "run_dir": str(tmp_path / "run"),
-                                     "dataset": {"path": str(dataset)},
-                                     "classes": {"keywords": ["yes", "train.csv"]}}))
+    preset.write_text(
+        tomli_w.dumps(
+            {
+                "name": "clash",
+                "run_dir": str(tmp_path / "run"),
+                "dataset": {"path": str(dataset)},
+                "classes": {"keywords": ["yes", "train.csv"]},
+            }
+        )
+    )
     result = kwtui("features", preset, timeout=120)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

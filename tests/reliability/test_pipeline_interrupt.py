@@ -71,7 +71,9 @@ def test_ctrl_c_during_run_exits_130_with_one_line(tmp_path, demo_dataset):
     preset = write_preset(tmp_path / "ssh.toml", PRESET.format(dataset=demo_dataset, run_dir=run_dir))
     outcome = watch(
         ["run", preset],
-        decide=lambda e: signal.SIGINT if e["event"] == "progress" and e["stage"] == "features" and e["done"] > 20 else None,
+        decide=lambda e: (
+            signal.SIGINT if e["event"] == "progress" and e["stage"] == "features" and e["done"] > 20 else None
+        ),
         timeout=300,
     )
     assert outcome.signalled == signal.SIGINT

@@ -28,8 +28,12 @@ INVALID = [
     ("negative-epochs", BASE + "[train]\nepochs = -1\n", ["train.epochs", "between 1 and"], 7),
     ("zero-batch", BASE + "[train]\nbatch_size = 0\n", ["train.batch_size", "between 1 and"], 7),
     ("empty-keywords", 'name = "rel"\n[classes]\nkeywords = []\n', ["classes.keywords", "at least one"], 3),
-    ("duplicate-keywords", 'name = "rel"\n[classes]\nkeywords = ["yes", "no", "yes"]\n',
-     ["classes.keywords", "duplicate", "yes"], 3),
+    (
+        "duplicate-keywords",
+        'name = "rel"\n[classes]\nkeywords = ["yes", "no", "yes"]\n',
+        ["classes.keywords", "duplicate", "yes"],
+        3,
+    ),
     ("bad-choice", BASE + '[train]\nmodel = "transformer"\n', ["train.model", "cnn"], 7),
     ("threshold-range", BASE + "[evaluate]\nthreshold = 1.5\n", ["evaluate.threshold"], 7),
     ("name-too-long", BASE.replace('"rel"', '"' + "r" * 300 + '"'), ["name", "at most 64"], 1),
@@ -148,8 +152,10 @@ def test_a_shipped_preset_given_by_its_checkout_path_elsewhere_is_named(tmp_path
     """`kwtui run presets/esphome.toml` from outside a checkout: the line says the shipped preset's name."""
     result = kwtui("presets", "validate", "presets/esphome.toml", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: presets/esphome.toml: preset not found (see `kwtui presets list`); "
-                                     "the shipped preset of that name is `esphome`")
+    assert result.stderr.strip() == (
+        "error: presets/esphome.toml: preset not found (see `kwtui presets list`); "
+        "the shipped preset of that name is `esphome`"
+    )
 
 
 def test_version():
@@ -159,8 +165,20 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"kwtui {version('kwtui')}"
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["flash"], ["detect"], ["demo-data"], ["monitor"], ["scan"],
-                                     ["export", "esphome"], ["presets", "validate"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["run"],
+        ["flash"],
+        ["detect"],
+        ["demo-data"],
+        ["monitor"],
+        ["scan"],
+        ["export", "esphome"],
+        ["presets", "validate"],
+    ],
+)
 def test_help_reads_like_a_unix_tool(command):
     """Flags carry no `<bool>`, options name what they take in capitals (`--set KEY=VALUE`), and the text fits
     80 columns without a box drawn around it (a copy from an SSH terminal is plain text)."""

@@ -24,17 +24,34 @@ import pytest
 from tests.helpers.corpus import REPO, kwtui
 from tests.reliability.procs import temp_files, tree_digest
 
-OUTPUTS = ("features/features.json", "features/train.csv", "history.csv", "model_best.keras", "report.json",
-           "report.txt", "model.tflite", "model.cc", "model.h", "fw/model.cc", "fw/model.h", "preset.toml")
+OUTPUTS = (
+    "features/features.json",
+    "features/train.csv",
+    "history.csv",
+    "model_best.keras",
+    "report.json",
+    "report.txt",
+    "model.tflite",
+    "model.cc",
+    "model.h",
+    "fw/model.cc",
+    "fw/model.h",
+    "preset.toml",
+)
 
 
 def _replay(demo_dataset, run_dir):
     result = kwtui(
-        "run", "presets/commands.toml",
-        "--set", f"dataset.path={demo_dataset}",
-        "--set", f"run_dir={run_dir}",
-        "--set", "train.epochs=2",
-        "--set", f"convert.firmware_dir={run_dir / 'fw'}",
+        "run",
+        "presets/commands.toml",
+        "--set",
+        f"dataset.path={demo_dataset}",
+        "--set",
+        f"run_dir={run_dir}",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        f"convert.firmware_dir={run_dir / 'fw'}",
         "--json",
         timeout=600,
     )

@@ -60,11 +60,15 @@ def _field_values(section: str, key: str) -> st.SearchStrategy:
     if kind is bool:
         own = st.booleans()
     elif kind is int and bounds:
-        own = st.one_of(st.sampled_from([int(bounds[0]), int(min(bounds[1], bounds[0] + 3))]),
-                        st.integers(int(bounds[0]), int(min(bounds[1], bounds[0] + 50))))
+        own = st.one_of(
+            st.sampled_from([int(bounds[0]), int(min(bounds[1], bounds[0] + 3))]),
+            st.integers(int(bounds[0]), int(min(bounds[1], bounds[0] + 50))),
+        )
     elif kind is float and bounds:
-        own = st.one_of(st.sampled_from([float(bounds[0]), float(bounds[1])]),
-                        st.floats(float(bounds[0]), float(bounds[1]), allow_nan=False))
+        own = st.one_of(
+            st.sampled_from([float(bounds[0]), float(bounds[1])]),
+            st.floats(float(bounds[0]), float(bounds[1]), allow_nan=False),
+        )
     else:
         own = st.just(getattr(owner, key))
     return st.sampled_from([True, True, True, True, False]).flatmap(lambda mine: own if mine else toml_values)
@@ -74,8 +78,9 @@ def _names_it(message: str, section: str, key: str, value) -> bool:
     return f"{section}.{key}" in message or (isinstance(value, str) and value and value in message)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_a_features_field_that_validates_runs(tiny_dataset, data):
     from kwtui.core.stages.pipeline import run_stage
@@ -83,16 +88,22 @@ def test_a_features_field_that_validates_runs(tiny_dataset, data):
     section, key = data.draw(st.sampled_from(FEATURE_FIELDS))
     value = data.draw(_field_values(section, key))
     with tempfile.TemporaryDirectory() as folder:
-        raw = {"name": "prop", "run_dir": str(Path(folder) / "run"), "dataset": {"path": str(tiny_dataset)},
-               "classes": {"keywords": ["yes", "no"]}, "features": {"workers": 1, "variants": 0}}
+        raw = {
+            "name": "prop",
+            "run_dir": str(Path(folder) / "run"),
+            "dataset": {"path": str(tiny_dataset)},
+            "classes": {"keywords": ["yes", "no"]},
+            "features": {"workers": 1, "variants": 0},
+        }
         raw.setdefault(section, {})[key] = value
         try:
             preset = from_dict(raw)
         except PresetError as exc:
             assert f"{section}.{key}" in str(exc), str(exc)  # first, or beside the field it conflicts with
             return
-        preset = dataclasses.replace(preset, features=dataclasses.replace(
-            preset.features, workers=1, variants=min(preset.features.variants, 2)))  # time, not behaviour
+        preset = dataclasses.replace(
+            preset, features=dataclasses.replace(preset.features, workers=1, variants=min(preset.features.variants, 2))
+        )  # time, not behaviour
         try:
             summary = run_stage("features", preset, ignore, CancelToken())
         except UserError as exc:

@@ -22,8 +22,9 @@ SIZE = (120, 40)  # the size the README promises readable
 
 async def capture(presets_dir: Path) -> None:
     preset = load_preset(shipped_presets_dir() / "commands.toml", ["train.epochs=40", "features.variants=2"])
-    app = create_app(preset, preset_path=shipped_presets_dir() / "commands.toml", presets_dir=presets_dir,
-                     port_lister=lambda: [])
+    app = create_app(
+        preset, preset_path=shipped_presets_dir() / "commands.toml", presets_dir=presets_dir, port_lister=lambda: []
+    )
 
     def shot(name: str) -> None:
         app.save_screenshot(f"{name}.svg", str(OUT))

@@ -43,4 +43,3 @@ async def wait_stage(pilot: Pilot, step, name: str, timeout: float = 120.0) -> N
     await pilot.pause(0.1)
     await wait_until(pilot, lambda: not app.task_running(name), timeout, f"task {name}")
     await pilot.pause(0.1)
-

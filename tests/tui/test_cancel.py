@@ -72,8 +72,12 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
 @pytest.mark.slow
 def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    data = demo_preset_data(Path(demo_features.dataset.path), tmp_path / "run",
-                            features={"output": str(demo_features.features_path)}, train={"epochs": 50})
+    data = demo_preset_data(
+        Path(demo_features.dataset.path),
+        tmp_path / "run",
+        features={"output": str(demo_features.features_path)},
+        train={"epochs": 50},
+    )
     preset = from_dict(data)
     layout = RunLayout(preset)
     threads_before = set(threading.enumerate())
@@ -103,7 +107,6 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
 
     asyncio.run(scenario())
     time.sleep(0.5)
-    leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
-                and not t.daemon]
+    leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and not t.daemon]
     assert leftover == []
     assert not list(layout.run_dir.rglob("*.tmp"))

@@ -39,9 +39,15 @@ def test_missing_folder_then_make_the_demo_dataset(tmp_path: Path, monkeypatch) 
 
 def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    preset = from_dict({"name": "mine", "classes": {"keywords": ["left", "right"]},
-                        "train": {"epochs": 7, "model": "dscnn"},
-                        "features": {"variants": 3, "frontend": "spectrogram"}, "evaluate": {"hop_ms": 100}})
+    preset = from_dict(
+        {
+            "name": "mine",
+            "classes": {"keywords": ["left", "right"]},
+            "train": {"epochs": 7, "model": "dscnn"},
+            "features": {"variants": 3, "frontend": "spectrogram"},
+            "evaluate": {"hop_ms": 100},
+        }
+    )
     path = save_preset(preset, tmp_path / "mine.toml")
 
     async def scenario() -> None:
@@ -101,8 +107,14 @@ def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> 
     write_tiny_dataset(work / "data" / "tiny")
     elsewhere.mkdir()
     monkeypatch.chdir(work)
-    preset = from_dict({"name": "rel", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]},
-                        "features": {"variants": 0}})
+    preset = from_dict(
+        {
+            "name": "rel",
+            "dataset": {"path": "data/tiny"},
+            "classes": {"keywords": ["yes", "no"]},
+            "features": {"variants": 0},
+        }
+    )
     relative = save_preset(preset, work / "rel.toml")
 
     async def scenario() -> None:
@@ -119,11 +131,17 @@ def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> 
     assert data["run_dir"] == str(work / "runs" / "anywhere")
 
     kwtui = [sys.executable, "-m", "kwtui"]
-    replay = subprocess.run([*kwtui, "features", str(saved)], cwd=elsewhere, capture_output=True, text=True,
-                            timeout=300)
+    replay = subprocess.run(
+        [*kwtui, "features", str(saved)], cwd=elsewhere, capture_output=True, text=True, timeout=300
+    )
     assert replay.returncode == 0, replay.stderr
     assert (work / "runs" / "anywhere" / "features" / "train.csv").exists()
-    wrong = subprocess.run([*kwtui, "run", str(relative), "--until", "features"], cwd=elsewhere,
-                           capture_output=True, text=True, timeout=300)
+    wrong = subprocess.run(
+        [*kwtui, "run", str(relative), "--until", "features"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert wrong.returncode == 2 and "data/tiny: dataset folder not found" in wrong.stderr, wrong.stderr
     assert list(elsewhere.iterdir()) == []  # no runs/rel created before the check

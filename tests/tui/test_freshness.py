@@ -24,8 +24,9 @@ FEATURES, TRAINING, EVALUATE = 2, 3, 4
 def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(trained_run, tmp_path: Path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(trained_run.run_path, run)
-    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
-                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
     status = records.status(RunLayout(preset))
     assert all(s.done for s in status.values()), status
 
@@ -67,8 +68,9 @@ def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, 
 
     run = tmp_path / "run"
     shutil.copytree(trained_run.run_path, run)
-    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
-                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
     rows = list(csv.DictReader((run / "history.csv").open()))
     best = max(rows, key=lambda r: float(r["val_accuracy"]))
 
@@ -103,8 +105,12 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
     data["features"]["output"] = ""
     preset = from_dict(data)
     warnings: list[str] = []
-    run_train(preset, lambda e: warnings.append(e.message) if isinstance(e, ev.StageWarning) else None,
-              ev.CancelToken(), resume=True)
+    run_train(
+        preset,
+        lambda e: warnings.append(e.message) if isinstance(e, ev.StageWarning) else None,
+        ev.CancelToken(),
+        resume=True,
+    )
     assert any("nothing to train; raise train.epochs above" in w for w in warnings), warnings
 
 
@@ -115,8 +121,9 @@ def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run
 
     run = tmp_path / "run"
     shutil.copytree(trained_run.run_path, run)
-    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
-                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
     best_bytes = RunLayout(preset).best_model.read_bytes()
 
     async def scenario() -> tuple[str, bool, bool]:

@@ -50,8 +50,9 @@ def test_evaluate_shows_every_class_name_and_every_note_whole(trained_run, tmp_p
 
     run = tmp_path / "run"
     shutil.copytree(trained_run.run_path, run)
-    preset = from_dict({**trained_run.to_dict(), "run_dir": str(run),
-                        "features": {**trained_run.to_dict()["features"], "output": ""}})
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
 
     async def scenario() -> tuple[list[str], list[str], dict[str, tuple[int, int]]]:
         app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])

@@ -68,8 +68,12 @@ def test_loading_a_preset_resets_what_depends_on_it(tmp_path: Path, monkeypatch)
     write_results(RunLayout(first))  # a finished run of the first preset: its steps show done
 
     async def scenario() -> None:
-        app = create_app(first, stage_runner=functools.partial(scripted_runner), presets_dir=tmp_path / "presets",
-                         port_lister=lambda: [])
+        app = create_app(
+            first,
+            stage_runner=functools.partial(scripted_runner),
+            presets_dir=tmp_path / "presets",
+            port_lister=lambda: [],
+        )
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_stage(pilot, None, "scan", 30)
             bar = app.query_one(StepBar)
@@ -90,8 +94,12 @@ def test_flash_step_counts_ports_as_auto_sees_them_and_points_at_the_log(tmp_pat
     write_results(RunLayout(preset))
 
     async def scenario() -> None:
-        app = create_app(preset, stage_runner=functools.partial(scripted_runner), presets_dir=tmp_path / "presets",
-                         port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")])
+        app = create_app(
+            preset,
+            stage_runner=functools.partial(scripted_runner),
+            presets_dir=tmp_path / "presets",
+            port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")],
+        )
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_stage(pilot, None, "scan", 30)
             app.go_to(5)

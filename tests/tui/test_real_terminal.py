@@ -19,22 +19,40 @@ import pytest
 
 KWTUI = Path(sys.executable).with_name("kwtui")
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed (scripts/setup.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux not installed (scripts/setup.sh installs it)"
+)
 
 
 class Tmux:
     def __init__(self, tmp_path: Path, width: int, height: int) -> None:
         self.socket = f"kwtui-test-{os.getpid()}-{width}x{height}"
-        self.env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state"),
-                    "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        self.env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }
         self.env.pop("COLUMNS", None)
         self.env.pop("LINES", None)
-        self.run("new-session", "-d", "-s", "w", "-x", str(width), "-y", str(height), "-c", str(tmp_path),
-                 f"env -u COLUMNS -u LINES {KWTUI}")
+        self.run(
+            "new-session",
+            "-d",
+            "-s",
+            "w",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            str(tmp_path),
+            f"env -u COLUMNS -u LINES {KWTUI}",
+        )
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=True
+        ).stdout
 
     def screen(self) -> list[str]:
         return self.run("capture-pane", "-p", "-t", "w").split("\n")[:-1]
@@ -58,12 +76,18 @@ class Tmux:
 
 def _fills(width: int, height: int):
     """The wizard fills exactly this window: header first, footer last, the step bar and a step visible."""
+
     def check(lines: list[str]) -> bool:
         if len(lines) != height:
             return False
         footer = lines[-1]
-        return ("kwtui" in lines[0] and "Quit" in footer and "Dataset" in "\n".join(lines[1:4])
-                and all(len(line) <= width for line in lines))
+        return (
+            "kwtui" in lines[0]
+            and "Quit" in footer
+            and "Dataset" in "\n".join(lines[1:4])
+            and all(len(line) <= width for line in lines)
+        )
+
     return check
 
 
@@ -125,8 +149,9 @@ def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tu
             if i:
                 time.sleep(0.5 if i != 1 else 2.0)  # the dataset scan runs first
                 tmux.run("send-keys", "-t", "w", "C-n")
-            lines = tmux.wait_for(lambda ls, t=title: len(ls) == height and any(t in line for line in ls[:4])
-                                  and "Quit" in ls[-1])
+            lines = tmux.wait_for(
+                lambda ls, t=title: len(ls) == height and any(t in line for line in ls[:4]) and "Quit" in ls[-1]
+            )
             assert all(len(line) <= width for line in lines)
     finally:
         tmux.close()

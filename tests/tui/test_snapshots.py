@@ -25,11 +25,21 @@ def snapshot_app(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KWTUI_FAKE_FREE_BYTES", str(50 * 1024**3))
     write_tiny_dataset(tmp_path / "data" / "tiny")
-    preset = from_dict({"name": "snap", "dataset": {"path": "data/tiny"},
-                        "classes": {"keywords": ["yes", "no"]}, "train": {"epochs": 4}})
-    app = create_app(preset, stage_runner=functools.partial(scripted_runner), pump_interval=0.0,
-                     presets_dir=tmp_path / "presets",
-                     port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")])
+    preset = from_dict(
+        {
+            "name": "snap",
+            "dataset": {"path": "data/tiny"},
+            "classes": {"keywords": ["yes", "no"]},
+            "train": {"epochs": 4},
+        }
+    )
+    app = create_app(
+        preset,
+        stage_runner=functools.partial(scripted_runner),
+        pump_interval=0.0,
+        presets_dir=tmp_path / "presets",
+        port_lister=lambda: [("/dev/ttyUSB0 CP210x", "/dev/ttyUSB0")],
+    )
     write_results(RunLayout(preset))  # report.json/model.json of a finished run, for the Evaluate screen
     app.animation_level = "none"  # no smooth scrolling: the picture must not depend on timing
     return app
@@ -48,8 +58,9 @@ async def at_step(pilot, index: int) -> None:
 async def classes_step(pilot) -> None:
     await at_step(pilot, 1)
     await pilot.pause(0.5)
-    await wait_until(pilot, lambda: not pilot.app.task_running("plan") and pilot.app.steps[1].plan is not None,
-                     30, "class plan")
+    await wait_until(
+        pilot, lambda: not pilot.app.task_running("plan") and pilot.app.steps[1].plan is not None, 30, "class plan"
+    )
     await pilot.pause()
 
 

@@ -110,8 +110,11 @@ def pieces_of(region: Region) -> list[Region]:
     step = int(PIECE_SECONDS * SAMPLE_RATE)
     if region.end - region.start <= step * 1.5:
         return [region]
-    return [Region(region.source, s, min(region.end, s + step), region.kind, region.label, region.is_clip)
-            for s in range(region.start, region.end, step) if min(region.end, s + step) - s >= SAMPLE_RATE // 2]
+    return [
+        Region(region.source, s, min(region.end, s + step), region.kind, region.label, region.is_clip)
+        for s in range(region.start, region.end, step)
+        if min(region.end, s + step) - s >= SAMPLE_RATE // 2
+    ]
 
 
 def _noise_bed(material: Material, rng: np.random.Generator) -> Region | None:
@@ -179,7 +182,9 @@ def read_cache_region(path: str, start: int, end: int) -> np.ndarray:
         return np.fromfile(f, dtype="<f4", count=max(0, end - start))
 
 
-def render(stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
+def render(
+    stream: Stream, read: Callable[[Region, int, int], np.ndarray], chunk_seconds: float = 30.0
+) -> Iterator[np.ndarray]:
     """The stream's audio, in chunks of about `chunk_seconds` (whole pieces; a piece is at most ~15 s)."""
     chunk: list[np.ndarray] = []
     size = 0
@@ -236,7 +241,9 @@ def recordings_in(folders: list[str]) -> tuple[list[Path], list[tuple[str, str]]
             problems.append((folder, "not a folder"))
             continue
         try:
-            for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: problems.append((str(e.filename), e.strerror or str(e)))):
+            for dirpath, dirnames, filenames in os.walk(
+                root, onerror=lambda e: problems.append((str(e.filename), e.strerror or str(e)))
+            ):
                 dirnames.sort()
                 for name in sorted(filenames):
                     if not name.lower().endswith(".wav") or name.startswith("."):

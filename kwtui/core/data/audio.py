@@ -178,8 +178,15 @@ def _clip_info(path: str | Path) -> tuple[int, int, int] | None:
         return None
     rate, frames, channels = int(info.samplerate), int(info.frames), int(info.channels)
     _check_clip(rate, frames)
-    bytes_per_frame = channels * {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
-                                  "DOUBLE": 8}.get(str(info.subtype), 0)
+    bytes_per_frame = channels * {
+        "PCM_U8": 1,
+        "PCM_S8": 1,
+        "PCM_16": 2,
+        "PCM_24": 3,
+        "PCM_32": 4,
+        "FLOAT": 4,
+        "DOUBLE": 8,
+    }.get(str(info.subtype), 0)
     uncompressed = str(info.format) in {"WAV", "WAVEX", "RF64", "W64", "AIFF", "CAF"}  # FLAC etc. hold fewer bytes
     if uncompressed and bytes_per_frame and frames * bytes_per_frame > os.path.getsize(path):
         raise BadAudio("the header claims more samples than the file holds (truncated or corrupt)")
@@ -190,8 +197,10 @@ def _check_clip(rate: int, frames: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise BadAudio(f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     if frames > MAX_CLIP_SECONDS * rate:
-        raise BadAudio(f"{frames / rate / 60:.0f} min long: a recording, not a clip (put it in a noise folder, "
-                       f"or cut clips of at most {MAX_CLIP_SECONDS // 60} min)")
+        raise BadAudio(
+            f"{frames / rate / 60:.0f} min long: a recording, not a clip (put it in a noise folder, "
+            f"or cut clips of at most {MAX_CLIP_SECONDS // 60} min)"
+        )
 
 
 def _loudest_second(path: str | Path, rate: int, frames: int) -> int:
@@ -212,5 +221,5 @@ def _loudest_second(path: str | Path, rate: int, frames: int) -> int:
                     best, best_start = float(sums[i]), position + i
             keep = min(window - 1, len(power))
             position += len(power) - keep
-            tail = power[len(power) - keep:]
+            tail = power[len(power) - keep :]
     return min(best_start, max(0, frames - window))

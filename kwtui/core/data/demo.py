@@ -38,7 +38,14 @@ KEYWORDS = ("yes", "no", "left", "right", "marvin")
 FILLERS = ("up", "down", "go", "stop", "on", "off", "sheila", "house", "bird", "tree")
 DEFAULT_WORDS = KEYWORDS + FILLERS
 VOICES = (
-    "en", "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",
+    "en",
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
     "en-us-nyc",
 )
 VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
@@ -98,27 +105,153 @@ SENTENCES = (
 # Sentence templates and their words, for variety beyond the fixed sentences (a model must not learn a handful of
 # sentences as "not a keyword"): near misses of the demo keywords are among the words.
 TEMPLATES = (
-    "{name} {did} the {adj} {noun} {time}", "did you {do} the {noun} {time}", "I think the {noun} is {adj} {time}",
-    "{name} said the {noun} was {adj}", "we could {do} a {adj} {noun} {place}", "there is a {adj} {noun} {place}",
-    "please {do} the {noun} {place}", "my {family} {did} a {noun} {time}", "{name} will {do} the {noun} {time}",
-    "have you seen the {adj} {noun} {place}", "the {noun} {place} looks {adj}", "{name} and {name} {did} the {noun}",
+    "{name} {did} the {adj} {noun} {time}",
+    "did you {do} the {noun} {time}",
+    "I think the {noun} is {adj} {time}",
+    "{name} said the {noun} was {adj}",
+    "we could {do} a {adj} {noun} {place}",
+    "there is a {adj} {noun} {place}",
+    "please {do} the {noun} {place}",
+    "my {family} {did} a {noun} {time}",
+    "{name} will {do} the {noun} {time}",
+    "have you seen the {adj} {noun} {place}",
+    "the {noun} {place} looks {adj}",
+    "{name} and {name} {did} the {noun}",
 )
 WORDS = {
-    "name": ("Martin", "Marvel", "Melvin", "Shelly", "Lefty", "Sheldon", "Harvey", "Kevin", "Mervyn", "Norman",
-             "Nora", "Noah", "Rita", "Bryce", "Wyatt", "Tess", "Jess", "Leslie", "Marta", "Marion"),
-    "did": ("fixed", "painted", "lifted", "wrote", "found", "checked", "opened", "brought", "sold", "moved",
-            "cleaned", "guessed", "noticed", "carved", "knitted", "wrapped", "lost", "borrowed"),
-    "do": ("fix", "paint", "carry", "lift", "mend", "find", "check", "open", "bring", "sell", "move", "clean",
-           "carve", "wrap", "borrow", "measure", "ride"),
-    "adj": ("bright", "yellow", "heavy", "tiny", "noisy", "lovely", "marvellous", "nice", "light", "new", "old",
-            "tight", "lofty", "restless", "knotted", "bigger", "narrow", "messy", "yearly"),
-    "noun": ("lamp", "kettle", "garden", "letter", "bridge", "window", "ladder", "notebook", "yacht", "kite",
-             "nose", "note", "market", "margin", "carving", "loft", "theft", "knight", "marble", "lettuce",
-             "necklace", "violin", "bicycle", "chess set", "yoghurt", "lemon"),
-    "time": ("yesterday", "last night", "this morning", "yet again", "at noon", "tonight", "in the evening",
-             "by Friday", "after lunch", "last summer", "next week"),
-    "place": ("in the kitchen", "near the bridge", "by the window", "at the market", "in the loft",
-              "behind the shed", "at the station", "in the garden"),
+    "name": (
+        "Martin",
+        "Marvel",
+        "Melvin",
+        "Shelly",
+        "Lefty",
+        "Sheldon",
+        "Harvey",
+        "Kevin",
+        "Mervyn",
+        "Norman",
+        "Nora",
+        "Noah",
+        "Rita",
+        "Bryce",
+        "Wyatt",
+        "Tess",
+        "Jess",
+        "Leslie",
+        "Marta",
+        "Marion",
+    ),
+    "did": (
+        "fixed",
+        "painted",
+        "lifted",
+        "wrote",
+        "found",
+        "checked",
+        "opened",
+        "brought",
+        "sold",
+        "moved",
+        "cleaned",
+        "guessed",
+        "noticed",
+        "carved",
+        "knitted",
+        "wrapped",
+        "lost",
+        "borrowed",
+    ),
+    "do": (
+        "fix",
+        "paint",
+        "carry",
+        "lift",
+        "mend",
+        "find",
+        "check",
+        "open",
+        "bring",
+        "sell",
+        "move",
+        "clean",
+        "carve",
+        "wrap",
+        "borrow",
+        "measure",
+        "ride",
+    ),
+    "adj": (
+        "bright",
+        "yellow",
+        "heavy",
+        "tiny",
+        "noisy",
+        "lovely",
+        "marvellous",
+        "nice",
+        "light",
+        "new",
+        "old",
+        "tight",
+        "lofty",
+        "restless",
+        "knotted",
+        "bigger",
+        "narrow",
+        "messy",
+        "yearly",
+    ),
+    "noun": (
+        "lamp",
+        "kettle",
+        "garden",
+        "letter",
+        "bridge",
+        "window",
+        "ladder",
+        "notebook",
+        "yacht",
+        "kite",
+        "nose",
+        "note",
+        "market",
+        "margin",
+        "carving",
+        "loft",
+        "theft",
+        "knight",
+        "marble",
+        "lettuce",
+        "necklace",
+        "violin",
+        "bicycle",
+        "chess set",
+        "yoghurt",
+        "lemon",
+    ),
+    "time": (
+        "yesterday",
+        "last night",
+        "this morning",
+        "yet again",
+        "at noon",
+        "tonight",
+        "in the evening",
+        "by Friday",
+        "after lunch",
+        "last summer",
+        "next week",
+    ),
+    "place": (
+        "in the kitchen",
+        "near the bridge",
+        "by the window",
+        "at the market",
+        "in the loft",
+        "behind the shed",
+        "at the station",
+        "in the garden",
+    ),
     "family": ("sister", "brother", "uncle", "aunt", "neighbour", "cousin", "friend"),
 }
 SPEECH_FILES = 6  # files of running speech in _running_speech_
@@ -171,8 +304,17 @@ def make_speakers(count: int, rng: np.random.Generator) -> list[Speaker]:
 def synthesize(binary: str, speaker: Speaker, word: str, repetition: int) -> tuple[np.ndarray, int]:
     """One utterance as float32 samples; later repetitions are a little faster and higher, like a real person."""
     cmd = [
-        binary, "-v", f"{speaker.voice}{speaker.variant}", "-s", str(speaker.speed + 6 * repetition),
-        "-p", str(min(99, speaker.pitch + 3 * repetition)), "-a", str(speaker.amplitude), "--stdout", word,
+        binary,
+        "-v",
+        f"{speaker.voice}{speaker.variant}",
+        "-s",
+        str(speaker.speed + 6 * repetition),
+        "-p",
+        str(min(99, speaker.pitch + 3 * repetition)),
+        "-a",
+        str(speaker.amplitude),
+        "--stdout",
+        word,
     ]
     result = subprocess.run(cmd, capture_output=True, timeout=60)
     if result.returncode != 0 or not result.stdout:
@@ -217,8 +359,15 @@ def make_noise(kind: str, seconds: float, rate: int, rng: np.random.Generator) -
 
 # Words that sound like a Speech Commands word (and the demo's): a sentence saying one says that word.
 HOMOPHONES = {
-    "no": ("know", "knows"), "right": ("write", "writes", "rite", "wright"), "two": ("to", "too"),
-    "four": ("for", "fore"), "eight": ("ate",), "one": ("won",), "up": (), "off": (), "on": (),
+    "no": ("know", "knows"),
+    "right": ("write", "writes", "rite", "wright"),
+    "two": ("to", "too"),
+    "four": ("for", "fore"),
+    "eight": ("ate",),
+    "one": ("won",),
+    "up": (),
+    "off": (),
+    "on": (),
 }
 
 
@@ -246,8 +395,9 @@ def generated_sentence(rng: np.random.Generator, banned: set[str]) -> str:
     return out
 
 
-def running_speech(binary: str, sentences: list[str], speakers: list[Speaker],
-                   rng: np.random.Generator, banned: set[str] | None = None) -> tuple[np.ndarray, int]:
+def running_speech(
+    binary: str, sentences: list[str], speakers: list[Speaker], rng: np.random.Generator, banned: set[str] | None = None
+) -> tuple[np.ndarray, int]:
     """Two talkers taking turns, SENTENCES_PER_FILE sentences (half of them from TEMPLATES) with short pauses,
     and a faint noise floor."""
     pair = [speakers[int(i)] for i in rng.choice(len(speakers), size=2, replace=len(speakers) < 2)]
@@ -343,8 +493,9 @@ def make_demo_dataset(
     sentences = sentences_without(words)
     for k in range(SPEECH_FILES if sentences else 0):
         cancel.raise_if_cancelled()
-        audio, rate = running_speech(binary, sentences, speakers, np.random.default_rng([seed, 7, k]),
-                                     {w.lower() for w in words})
+        audio, rate = running_speech(
+            binary, sentences, speakers, np.random.default_rng([seed, 7, k]), {w.lower() for w in words}
+        )
         write_wav(speech_dir / f"conversation_{k}.wav", audio, rate)
         done += 1
         report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
@@ -358,10 +509,11 @@ def make_demo_dataset(
     for list_name, members in lists.items():
         lines = [c for c in clips if c.split("/")[1].split("_nohash_")[0] in members]
         writer.write_text(out / list_name, "".join(line + "\n" for line in lines))
-    writer.write_text(out / "README.txt", 
+    writer.write_text(
+        out / "README.txt",
         "Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng.\n"
         "Not real speech: good for demos and tests, not for a model you deploy.\n"
-        f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)}; seed: {seed}\n"
+        f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)}; seed: {seed}\n",
     )
     summary = {
         "path": str(out),

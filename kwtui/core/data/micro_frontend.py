@@ -69,7 +69,15 @@ def feature_definition() -> dict[str, object]:
     """The parameters that define the feature, stored with every feature folder."""
     from importlib.metadata import version
 
-    return {"frontend": NAME, "implementation": f"pymicro-features {version('pymicro-features')}",
-            "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "window": WINDOW_SAMPLES,
-            "stride": STEP_SAMPLES, "channels": CHANNELS, "scale": 1 / FEATURE_SCALE, "shape": list(SHAPE),
-            "dtype": "float32"}
+    return {
+        "frontend": NAME,
+        "implementation": f"pymicro-features {version('pymicro-features')}",
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": CLIP_SAMPLES,
+        "window": WINDOW_SAMPLES,
+        "stride": STEP_SAMPLES,
+        "channels": CHANNELS,
+        "scale": 1 / FEATURE_SCALE,
+        "shape": list(SHAPE),
+        "dtype": "float32",
+    }

@@ -22,10 +22,66 @@ from kwtui.core.errors import KwtuiError
 VERSION = 1  # in the synthesized folder's manifest: bump when the edits change
 
 # espeak-ng's English phoneme mnemonics (`espeak-ng -x`), longest first so "aI@" wins over "aI" and "a"
-_VOWELS = ("aI@", "aU@", "A@", "A:", "aI", "aU", "a#", "a2", "e@", "eI", "i@", "i:", "I2", "O@", "O:", "oU", "OI",
-           "o@", "U@", "u:", "3:", "@L", "@2", "@5", "a", "E", "I", "i", "0", "U", "V", "@")
-_CONSONANTS = ("tS", "dZ", "p", "b", "t", "d", "k", "g", "f", "v", "T", "D", "s", "z", "S", "Z", "h", "m", "n", "N",
-               "l", "r", "w", "j")
+_VOWELS = (
+    "aI@",
+    "aU@",
+    "A@",
+    "A:",
+    "aI",
+    "aU",
+    "a#",
+    "a2",
+    "e@",
+    "eI",
+    "i@",
+    "i:",
+    "I2",
+    "O@",
+    "O:",
+    "oU",
+    "OI",
+    "o@",
+    "U@",
+    "u:",
+    "3:",
+    "@L",
+    "@2",
+    "@5",
+    "a",
+    "E",
+    "I",
+    "i",
+    "0",
+    "U",
+    "V",
+    "@",
+)
+_CONSONANTS = (
+    "tS",
+    "dZ",
+    "p",
+    "b",
+    "t",
+    "d",
+    "k",
+    "g",
+    "f",
+    "v",
+    "T",
+    "D",
+    "s",
+    "z",
+    "S",
+    "Z",
+    "h",
+    "m",
+    "n",
+    "N",
+    "l",
+    "r",
+    "w",
+    "j",
+)
 _TOKENS = sorted(_VOWELS + _CONSONANTS, key=len, reverse=True)
 # Replacements: vowels of clearly other quality, consonants of other places and manners, endings that turn a
 # word into a longer one ("marvin" -> "marvelling", "marvellous")
@@ -86,8 +142,11 @@ def near_misses(binary: str, keywords: list[str], others: list[str]) -> dict[str
     taken, whole = set(said.values()), [said[k] for k in keywords]
     out = {}
     for keyword in keywords:
-        out[keyword] = [e for e in edits(phonemes(binary, keyword))
-                        if plain_phonemes(e) not in taken and not any(k in plain_phonemes(e) for k in whole)]
+        out[keyword] = [
+            e
+            for e in edits(phonemes(binary, keyword))
+            if plain_phonemes(e) not in taken and not any(k in plain_phonemes(e) for k in whole)
+        ]
     return out
 
 

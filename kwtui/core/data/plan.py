@@ -158,9 +158,11 @@ def _require_keyword_folders(preset: Preset, scan: DatasetScan) -> None:
     twins = [(k, same[unicodedata.normalize("NFC", k)]) for k in missing if unicodedata.normalize("NFC", k) in same]
     if twins:  # macOS file systems and some archivers write names decomposed (NFD): same letters, other bytes
         typed, folder = twins[0]
-        raise UserError(f"classes.keywords: {typed!r} matches the folder {folder!r} in {scan.path} only in how its "
-                        f"accents are encoded ({ascii(typed)} vs {ascii(folder)}); rename the folder to the composed "
-                        f"form: convmv -r -f utf8 -t utf8 --nfc --notest {scan.path}")
+        raise UserError(
+            f"classes.keywords: {typed!r} matches the folder {folder!r} in {scan.path} only in how its "
+            f"accents are encoded ({ascii(typed)} vs {ascii(folder)}); rename the folder to the composed "
+            f"form: convmv -r -f utf8 -t utf8 --nfc --notest {scan.path}"
+        )
     raise UserError(f"classes.keywords: no folder for {', '.join(missing)} in {scan.path} (words: {available})")
 
 
@@ -189,8 +191,15 @@ class _Planner:
     def clip_job(self, word: str, clip: ClipInfo, label: str, split: str, variant: int = 0) -> Job:
         suffix = f"__v{variant}" if variant else ""
         output = f"{word}/{_stem(clip.name)}{suffix}.npy"
-        return Job(os.path.join(self.root, word, clip.name), output, label, split, variant,
-                   stable_int(self.seed, output, variant), notes=_notes(clip))
+        return Job(
+            os.path.join(self.root, word, clip.name),
+            output,
+            label,
+            split,
+            variant,
+            stable_int(self.seed, output, variant),
+            notes=_notes(clip),
+        )
 
     def readable(self, word: str, clip: ClipInfo) -> bool:
         if clip.error:
@@ -210,8 +219,10 @@ class _Planner:
                     self.jobs.extend(self.clip_job(word, clip, word, split, v) for v in range(1, variants + 1))
         empty = [w for w in self.keywords if all(c.error for c in self.scan.words[w].clips)]
         if empty:  # stop now, not after making every other feature file (training would refuse later)
-            raise UserError(f"classes.keywords: no readable clips for {', '.join(empty)} in {self.scan.path}; "
-                            "add clips or remove the keyword")
+            raise UserError(
+                f"classes.keywords: no readable clips for {', '.join(empty)} in {self.scan.path}; "
+                "add clips or remove the keyword"
+            )
 
     def add_unknown_words(self) -> None:
         """Other words as _unknown: per split, a stable hash-ordered sample of `unknown_ratio` times the keywords."""
@@ -270,8 +281,11 @@ class _Planner:
         speech_label = UNKNOWN if classes.unknown or self.negatives_only else BACKGROUND
         sources = [(folder, "noise", BACKGROUND, noise_windows, "_background") for folder in classes.noise_folders]
         speech_windows = classes.unknown or classes.background or self.negatives_only
-        return sources + [(folder, "speech", speech_label, speech_windows, "_negative_speech")
-                          for folder in classes.negative_speech if folder not in classes.noise_folders]
+        return sources + [
+            (folder, "speech", speech_label, speech_windows, "_negative_speech")
+            for folder in classes.negative_speech
+            if folder not in classes.noise_folders
+        ]
 
     def add_windows(self, folder: str, clip: ClipInfo, region: NoiseRegion, label: str, prefix: str) -> None:
         """1 s windows of one region every `features.background_stride_s`."""
@@ -282,12 +296,23 @@ class _Planner:
         while region.start_s + k * stride + 1.0 <= region.end_s + 1e-9:
             offset = round(region.start_s + k * stride, 3)
             output = f"{prefix}__{int(round(offset * 1000))}.npy"
-            self.jobs.append(Job(os.path.join(self.root, folder, clip.name), output, label, region.split,
-                                 AUGMENTED_NEGATIVE if augmented else 0, stable_int(self.seed, output, 0), offset,
-                                 notes))
+            self.jobs.append(
+                Job(
+                    os.path.join(self.root, folder, clip.name),
+                    output,
+                    label,
+                    region.split,
+                    AUGMENTED_NEGATIVE if augmented else 0,
+                    stable_int(self.seed, output, 0),
+                    offset,
+                    notes,
+                )
+            )
             k += 1
 
 
 def _regions(rel: str, duration: float, kind: str) -> list[NoiseRegion]:
-    return [NoiseRegion(rel, split, round(lo * duration, 3), round(hi * duration, 3), kind)
-            for split, lo, hi in NOISE_REGIONS]
+    return [
+        NoiseRegion(rel, split, round(lo * duration, 3), round(hi * duration, 3), kind)
+        for split, lo, hi in NOISE_REGIONS
+    ]

@@ -46,9 +46,16 @@ class WordInfo:
 
 
 SEVERITY = {  # problem kind -> unusable (skipped) / converted (used after a conversion) / notes
-    "unreadable": "unusable", "empty_folder": "unusable", "duplicate_folder": "unusable", "reserved_name": "unusable",
-    "wrong_length": "converted", "stereo": "converted", "sample_rate": "converted", "bit_depth": "converted",
-    "stray_file": "notes", "missing_listed": "notes",
+    "unreadable": "unusable",
+    "empty_folder": "unusable",
+    "duplicate_folder": "unusable",
+    "reserved_name": "unusable",
+    "wrong_length": "converted",
+    "stereo": "converted",
+    "sample_rate": "converted",
+    "bit_depth": "converted",
+    "stray_file": "notes",
+    "missing_listed": "notes",
 }
 
 
@@ -112,7 +119,9 @@ class DatasetScan:
 
     def conversion_summary(self) -> dict[str, int]:
         """One line per kind of conversion ("22050 Hz (resampled to 16 kHz)": 940 files)."""
-        return dict(Counter(_CONVERSION_LABELS.get(p.kind, p.message) for p in self.problems_by_severity()["converted"]))
+        return dict(
+            Counter(_CONVERSION_LABELS.get(p.kind, p.message) for p in self.problems_by_severity()["converted"])
+        )
 
     def to_dict(self, max_problems: int = 200) -> dict[str, Any]:
         return {
@@ -126,8 +135,10 @@ class DatasetScan:
             "rates": self.rates,
             "channels": self.channels,
             "noise": {
-                folder: [{"file": c.name, "seconds": round(c.seconds, 2), "rate": c.rate, "channels": c.channels}
-                         for c in files]
+                folder: [
+                    {"file": c.name, "seconds": round(c.seconds, 2), "rate": c.rate, "channels": c.channels}
+                    for c in files
+                ]
                 for folder, files in self.noise.items()
             },
             "has_split_lists": self.validation_list is not None or self.testing_list is not None,
@@ -160,7 +171,7 @@ def _read_list(path: Path, dataset: Path | None = None) -> set[str]:
     for line in text.splitlines():
         entry = line.strip().replace("\\", "/")
         if root and entry.startswith(root + "/"):
-            entry = entry[len(root) + 1:]
+            entry = entry[len(root) + 1 :]
         while entry.startswith("./"):
             entry = entry[2:]
         if entry:
@@ -182,12 +193,16 @@ def _list_path(dataset: Path, configured: str, default_name: str) -> Path | None
 def _clip_problems(rel: str, clip: ClipInfo) -> list[Problem]:
     if clip.error:
         return [Problem(rel, "unreadable", clip.error)]
-    return [Problem(rel, kind, message)
-            for kind, message in _header_problems(clip.frames, clip.seconds, clip.channels, clip.rate, clip.subtype)]
+    return [
+        Problem(rel, kind, message)
+        for kind, message in _header_problems(clip.frames, clip.seconds, clip.channels, clip.rate, clip.subtype)
+    ]
 
 
 @functools.lru_cache(maxsize=4096)  # one shared message per kind of header (100k clips share a handful)
-def _header_problems(frames: int, seconds: float, channels: int, rate: int, subtype: str) -> tuple[tuple[str, str], ...]:
+def _header_problems(
+    frames: int, seconds: float, channels: int, rate: int, subtype: str
+) -> tuple[tuple[str, str], ...]:
     found = []
     if frames == 0:
         found.append(("wrong_length", "empty (0 samples)"))
@@ -240,7 +255,9 @@ def _list_folders(root: Path, scan: DatasetScan) -> list[tuple[str, list[str]]]:
     try:
         top = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
-        raise UserError(f"{root}: cannot list the dataset folder ({exc.strerror or exc}); check its permissions") from None
+        raise UserError(
+            f"{root}: cannot list the dataset folder ({exc.strerror or exc}); check its permissions"
+        ) from None
     real_of: dict[str, str] = {}  # a word folder that links to another one would label the same clips twice
     for entry in top:
         if not _is_dir(entry):
@@ -251,9 +268,13 @@ def _list_folders(root: Path, scan: DatasetScan) -> list[tuple[str, list[str]]]:
             continue
         real = os.path.realpath(entry.path)
         if real in real_of:
-            scan.problems.append(Problem(entry.name, "duplicate_folder",
-                                         f"the same folder as {real_of[real]} (a link): skipped, its clips "
-                                         "would get two labels"))
+            scan.problems.append(
+                Problem(
+                    entry.name,
+                    "duplicate_folder",
+                    f"the same folder as {real_of[real]} (a link): skipped, its clips would get two labels",
+                )
+            )
             continue
         real_of[real] = entry.name
         # broken or looping symlinks are kept: reading their header fails, so they are listed as unreadable
@@ -261,8 +282,9 @@ def _list_folders(root: Path, scan: DatasetScan) -> list[tuple[str, list[str]]]:
             inside = [e for e in os.scandir(entry.path) if not e.name.startswith(".")]
             names = sorted(e.name for e in inside if not _is_dir(e))
             for sub in sorted(e.name for e in inside if _is_dir(e) and e.name.lower().endswith(".wav")):
-                scan.problems.append(Problem(f"{entry.name}/{sub}", "unreadable",
-                                             "a folder named like a clip, not a file: skipped"))
+                scan.problems.append(
+                    Problem(f"{entry.name}/{sub}", "unreadable", "a folder named like a clip, not a file: skipped")
+                )
         except OSError as exc:
             scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
             continue
@@ -284,8 +306,9 @@ def _wav_paths(root: Path, folders: list[tuple[str, list[str]]], scan: DatasetSc
     return paths
 
 
-def _read_all_headers(paths: list[str], report: Reporter, cancel: CancelToken, workers: int,
-                      started: float) -> list[ClipInfo]:
+def _read_all_headers(
+    paths: list[str], report: Reporter, cancel: CancelToken, workers: int, started: float
+) -> list[ClipInfo]:
     """Every header, in order. The first 256 are read in this thread: when they come as fast as from the page
     cache (a re-run, or the features stage after a scan), threads would only add GIL hand-offs and the rest are
     read here too; threads are for a cold disk (BENCHMARKS.md, "Memory and scan")."""

@@ -84,7 +84,13 @@ def spectrogram(audio: np.ndarray) -> np.ndarray:
 def feature_definition() -> dict[str, object]:
     """The parameters that define the feature, stored with every feature folder."""
     return {
-        "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "window": WINDOW,
-        "stride": STRIDE, "fft_length": FFT_LENGTH, "pool": POOL,
-        "log_epsilon": LOG_EPSILON, "shape": list(SHAPE), "dtype": "float32",
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": CLIP_SAMPLES,
+        "window": WINDOW,
+        "stride": STRIDE,
+        "fft_length": FFT_LENGTH,
+        "pool": POOL,
+        "log_epsilon": LOG_EPSILON,
+        "shape": list(SHAPE),
+        "dtype": "float32",
     }

@@ -32,8 +32,14 @@ def _files(near_misses_of: tuple[str, ...]) -> int:
 
 
 def definition(banned: set[str], seed: int, near_misses_of: tuple[str, ...] = ()) -> dict[str, Any]:
-    found = {"version": VERSION, "files": _files(near_misses_of), "speakers": SPEAKERS, "seed": seed,
-             "without_words": sorted(banned), "espeak": shutil.which("espeak-ng") or ""}
+    found = {
+        "version": VERSION,
+        "files": _files(near_misses_of),
+        "speakers": SPEAKERS,
+        "seed": seed,
+        "without_words": sorted(banned),
+        "espeak": shutil.which("espeak-ng") or "",
+    }
     if near_misses_of:
         found.update(near_misses_of=list(near_misses_of), near_miss_version=near_misses.VERSION)
     return found
@@ -43,8 +49,15 @@ def available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: CancelToken,
-           stage: str, near_misses_of: tuple[str, ...] = ()) -> list[Path]:
+def ensure(
+    folder: Path,
+    banned: set[str],
+    seed: int,
+    report: Reporter,
+    cancel: CancelToken,
+    stage: str,
+    near_misses_of: tuple[str, ...] = (),
+) -> list[Path]:
     """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last.
     With `near_misses_of` (keywords), every sentence holds one near miss of one of them (near_misses.py)."""
     wanted = definition({w.lower() for w in banned}, seed, near_misses_of)
@@ -63,16 +76,22 @@ def ensure(folder: Path, banned: set[str], seed: int, report: Reporter, cancel: 
     if near_misses_of:
         keywords = list(near_misses_of)
         edits = near_misses.near_misses(binary, keywords, sorted(set(banned) - set(keywords)))
-        sentences = near_misses.sentences(edits, sentences, NEAR_MISS_FILES * demo.SENTENCES_PER_FILE,
-                                          np.random.default_rng([seed, 41]))
+        sentences = near_misses.sentences(
+            edits, sentences, NEAR_MISS_FILES * demo.SENTENCES_PER_FILE, np.random.default_rng([seed, 41])
+        )
         what = f"near misses of {', '.join(keywords)}"
     files = wanted["files"]
     report(Started(stage, total=files, unit="files", message=f"{what}: synthesizing {files} files into {folder}"))
     paths = []
     for k in range(files):
         cancel.raise_if_cancelled()
-        audio, rate = demo.running_speech(binary, sentences, speakers, np.random.default_rng([seed, 37, k]),
-                                          None if near_misses_of else set(wanted["without_words"]))
+        audio, rate = demo.running_speech(
+            binary,
+            sentences,
+            speakers,
+            np.random.default_rng([seed, 37, k]),
+            None if near_misses_of else set(wanted["without_words"]),
+        )
         path = folder / f"conversation_{k}.wav"
         demo.write_wav(path, audio, rate)
         paths.append(path)

@@ -27,9 +27,14 @@ class ClipInfo:
         return self.frames / self.rate if self.rate else 0.0
 
 
-
-_PCM_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32): "PCM_32", (3, 32): "FLOAT",
-                 (3, 64): "DOUBLE"}
+_PCM_SUBTYPES = {
+    (1, 8): "PCM_U8",
+    (1, 16): "PCM_16",
+    (1, 24): "PCM_24",
+    (1, 32): "PCM_32",
+    (3, 32): "FLOAT",
+    (3, 64): "DOUBLE",
+}
 
 
 def _plain_wav_header(path: str, name: str) -> ClipInfo | None:
@@ -107,7 +112,7 @@ def os_reason(path: str) -> str:
 
 
 def special_file_kind(path: str) -> str:
-    """"fifo", "device", "socket" or "folder" for what is not a regular file (after symlinks), else ""."""
+    """ "fifo", "device", "socket" or "folder" for what is not a regular file (after symlinks), else ""."""
     import stat
 
     try:

@@ -95,6 +95,9 @@ def compute_summary(tflite: bytes, hop_ms: float) -> dict[str, Any]:
     """MACs per inference and per second of audio (one inference per hop), and the estimates per chip."""
     costs = op_costs(tflite)
     macs = int(sum(c.macs for c in costs))
-    estimates = {f"{chip}{'_esp_nn' if nn else ''}": round(float(estimated_ms(costs, chip, nn)), 1)
-                 for chip in CHIPS for nn in (False, True)}
+    estimates = {
+        f"{chip}{'_esp_nn' if nn else ''}": round(float(estimated_ms(costs, chip, nn)), 1)
+        for chip in CHIPS
+        for nn in (False, True)
+    }
     return {"macs_per_inference": macs, "macs_per_second": int(macs * 1000 / hop_ms), "estimated_ms": estimates}

@@ -8,10 +8,30 @@ from typing import Any
 import numpy as np
 
 # Registered by ESPHome's micro_wake_word (its op resolver); anything else fails to load on the device.
-ESPHOME_OPS = frozenset({
-    "CALL_ONCE", "VAR_HANDLE", "RESHAPE", "READ_VARIABLE", "STRIDED_SLICE", "CONCATENATION", "ASSIGN_VARIABLE",
-    "CONV_2D", "MUL", "ADD", "MEAN", "FULLY_CONNECTED", "LOGISTIC", "QUANTIZE", "DEPTHWISE_CONV_2D",
-    "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "PACK", "SPLIT_V"})
+ESPHOME_OPS = frozenset(
+    {
+        "CALL_ONCE",
+        "VAR_HANDLE",
+        "RESHAPE",
+        "READ_VARIABLE",
+        "STRIDED_SLICE",
+        "CONCATENATION",
+        "ASSIGN_VARIABLE",
+        "CONV_2D",
+        "MUL",
+        "ADD",
+        "MEAN",
+        "FULLY_CONNECTED",
+        "LOGISTIC",
+        "QUANTIZE",
+        "DEPTHWISE_CONV_2D",
+        "AVERAGE_POOL_2D",
+        "MAX_POOL_2D",
+        "PAD",
+        "PACK",
+        "SPLIT_V",
+    }
+)
 MAX_STATE_VARIABLES = 20  # ESPHome creates its MicroResourceVariables with room for 20
 SCHEMA_VERSION = 3
 INPUT_SCALE = 26.0 / 255.0  # ESPHome quantizes the frontend's output with these, whatever the model says

@@ -12,6 +12,7 @@ from kwtui.core.errors import Cancelled, KwtuiError, UserError
 
 STAGE = "flash"
 
+
 def _template_logger_base() -> type:
     from esptool.logger import TemplateLogger
 
@@ -57,8 +58,9 @@ def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_byte
         def set_verbosity(self, verbosity: str) -> None:
             pass
 
-        def progress_bar(self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "",
-                         bar_length: int = 30) -> None:
+        def progress_bar(
+            self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "", bar_length: int = 30
+        ) -> None:
             if cancel.cancelled:
                 # The partition is left with a bad CRC: the firmware then boots its compiled-in model.
                 raise Cancelled("flash cancelled; the device falls back to its compiled-in model until re-flashed")
@@ -73,8 +75,17 @@ def make_progress_logger(report: ev.Reporter, cancel: ev.CancelToken, total_byte
             elapsed = max(time.monotonic() - self.started, 1e-6)
             rate = done / elapsed
             eta = (total - done) / rate if rate > 0 else None
-            report(ev.Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="bytes",
-                               message=f"writing file {min(self.file_index + 1, files)}/{files}"))
+            report(
+                ev.Progress(
+                    STAGE,
+                    done,
+                    total,
+                    rate=rate,
+                    eta_s=eta,
+                    unit="bytes",
+                    message=f"writing file {min(self.file_index + 1, files)}/{files}",
+                )
+            )
 
     return ProgressLogger()
 
@@ -115,7 +126,7 @@ def esptool_error(exc: BaseException, port: str | None) -> KwtuiError:
             "(`sudo usermod -aG dialout $USER`, then log out and back in)"
         )
     if "Wrong chip argument" in text or "not " in text and "This chip is" in text:
-        return UserError(f"flash.chip: {text}; set flash.chip to the board's chip or \"auto\"")
+        return UserError(f'flash.chip: {text}; set flash.chip to the board\'s chip or "auto"')
     if "No such file" in text or "Errno 2" in text or "could not open port" in text.lower():
         return UserError(f"{where}: no such serial port; plug the board in or pick one with --port")
     if "Failed to connect" in text or "No serial data received" in text:
@@ -130,8 +141,9 @@ ROM_BAUD = 115200
 CONNECT_ATTEMPTS = 3
 
 
-def flash_board(port: str, baud: int, expected_chip: str, plan_for: Any, logger: Any,
-                report: ev.Reporter) -> tuple[str, Any]:
+def flash_board(
+    port: str, baud: int, expected_chip: str, plan_for: Any, logger: Any, report: ev.Reporter
+) -> tuple[str, Any]:
     """One esptool session through its public API: detect the chip (refusing another than `expected_chip`), load
     the flasher stub, raise the baud rate, attach the flash, write what `plan_for(chip)` plans (its `.writes`:
     (offset, path)), verify (esptool's MD5 check), reset the board. Returns (chip, plan)."""
@@ -151,8 +163,14 @@ def flash_board(port: str, baud: int, expected_chip: str, plan_for: Any, logger:
             if baud != ROM_BAUD:
                 esp.change_baud(baud)
             attach_flash(esp)
-            write_flash(esp, [(offset, str(path)) for offset, path in plan.writes], flash_freq="keep",
-                        flash_mode="keep", flash_size="keep", compress=True)
+            write_flash(
+                esp,
+                [(offset, str(path)) for offset, path in plan.writes],
+                flash_freq="keep",
+                flash_mode="keep",
+                flash_size="keep",
+                compress=True,
+            )
             # esptool counts compressed bytes: a file that compresses ends its bar short of its size; written and
             # MD5-verified means all of it
             written = sum(Path(path).stat().st_size for _, path in plan.writes)

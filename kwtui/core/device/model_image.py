@@ -91,8 +91,9 @@ def _header_size(labels_len: int, num_keywords: int) -> int:
     return -(-end // ALIGN) * ALIGN
 
 
-def _check_post(thresholds: list[float], windows: list[int], frontend: str, stride: int, hop_ms: int,
-                refractory_ms: int) -> None:
+def _check_post(
+    thresholds: list[float], windows: list[int], frontend: str, stride: int, hop_ms: int, refractory_ms: int
+) -> None:
     for window in windows:
         if not 1 <= window <= MAX_AVERAGE_WINDOW:
             raise ModelImageError(f"average_window {window}: the firmware takes 1 to {MAX_AVERAGE_WINDOW}")
@@ -102,7 +103,9 @@ def _check_post(thresholds: list[float], windows: list[int], frontend: str, stri
     if frontend not in FRONTENDS:
         raise ModelImageError(f"frontend {frontend!r}: the firmware computes {' or '.join(FRONTENDS)}")
     if not 1 <= stride <= MAX_STRIDE or (frontend == "spectrogram" and stride != 1):
-        raise ModelImageError(f"stride {stride}: 1 for the spectrogram, 1 to {MAX_STRIDE} slices for the micro frontend")
+        raise ModelImageError(
+            f"stride {stride}: 1 for the spectrogram, 1 to {MAX_STRIDE} slices for the micro frontend"
+        )
     if frontend == "micro" and hop_ms != stride * 10:
         raise ModelImageError(f"hop_ms {hop_ms}: a streaming model runs every stride ({stride} x 10 ms)")
     if not HOP_MS_RANGE[0] <= hop_ms <= HOP_MS_RANGE[1]:
@@ -155,10 +158,27 @@ def build_model_image(
     if header_size > 0xFFFF:
         raise ModelImageError("labels too long")
     fixed = _FIXED.pack(
-        MAGIC, VERSION, header_size, len(tflite), zlib.crc32(tflite), int(arena_size),
-        len(labels), num_keywords, FLAG_SIGMOID if sigmoid_output else 0, len(label_bytes),
-        thresholds[0], windows[0], FRONTENDS.index(frontend), int(stride), refractory, hop,
-        float(input_scale), int(input_zero_point), float(output_scale), int(output_zero_point), 0,
+        MAGIC,
+        VERSION,
+        header_size,
+        len(tflite),
+        zlib.crc32(tflite),
+        int(arena_size),
+        len(labels),
+        num_keywords,
+        FLAG_SIGMOID if sigmoid_output else 0,
+        len(label_bytes),
+        thresholds[0],
+        windows[0],
+        FRONTENDS.index(frontend),
+        int(stride),
+        refractory,
+        hop,
+        float(input_scale),
+        int(input_zero_point),
+        float(output_scale),
+        int(output_zero_point),
+        0,
     )
     header = bytearray(header_size)
     header[:FIXED_SIZE] = fixed
@@ -173,9 +193,29 @@ def parse_model_image(data: bytes) -> ModelImage:
     """Read and check an image (the same checks as the firmware). Raises ModelImageError."""
     if len(data) < FIXED_SIZE:
         raise ModelImageError(f"too small: {len(data)} bytes, the header alone is {FIXED_SIZE}")
-    (magic, version, header_size, model_len, model_crc, arena_size, num_classes, num_keywords, flags,
-     labels_len, threshold, average_window, frontend_code, stride, refractory_ms, hop_ms, input_scale, input_zp,
-     output_scale, output_zp, header_crc) = _FIXED.unpack_from(data)
+    (
+        magic,
+        version,
+        header_size,
+        model_len,
+        model_crc,
+        arena_size,
+        num_classes,
+        num_keywords,
+        flags,
+        labels_len,
+        threshold,
+        average_window,
+        frontend_code,
+        stride,
+        refractory_ms,
+        hop_ms,
+        input_scale,
+        input_zp,
+        output_scale,
+        output_zp,
+        header_crc,
+    ) = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise ModelImageError(f"bad magic {magic!r} (expected {MAGIC!r}); not a model image")
     if version not in READS_VERSIONS:
@@ -196,8 +236,12 @@ def parse_model_image(data: bytes) -> ModelImage:
         thresholds, windows = [t for t, _, _ in table], [w for _, w, _ in table]
         frontend = FRONTENDS[frontend_code] if frontend_code < len(FRONTENDS) else f"unknown ({frontend_code})"
     else:  # version 1: one threshold and window, the spectrogram, the whole window at every hop
-        thresholds, windows, frontend, stride = [threshold] * num_keywords, [average_window] * num_keywords, \
-            "spectrogram", 1
+        thresholds, windows, frontend, stride = (
+            [threshold] * num_keywords,
+            [average_window] * num_keywords,
+            "spectrogram",
+            1,
+        )
     try:
         _check_post(thresholds, windows, frontend, stride, hop_ms, refractory_ms)
     except ModelImageError as exc:
@@ -214,10 +258,24 @@ def parse_model_image(data: bytes) -> ModelImage:
     if zlib.crc32(model) != model_crc:
         raise ModelImageError("model CRC mismatch (corrupted model)")
     return ModelImage(
-        model=model, labels=labels, arena_size=arena_size, num_keywords=num_keywords,
-        sigmoid_output=bool(flags & FLAG_SIGMOID), threshold=threshold, average_window=average_window,
-        refractory_ms=refractory_ms, hop_ms=hop_ms, input_scale=input_scale, input_zero_point=input_zp,
-        output_scale=output_scale, output_zero_point=output_zp, header_size=header_size,
-        model_crc32=model_crc, version=version, frontend=frontend, stride=stride, thresholds=tuple(thresholds),
+        model=model,
+        labels=labels,
+        arena_size=arena_size,
+        num_keywords=num_keywords,
+        sigmoid_output=bool(flags & FLAG_SIGMOID),
+        threshold=threshold,
+        average_window=average_window,
+        refractory_ms=refractory_ms,
+        hop_ms=hop_ms,
+        input_scale=input_scale,
+        input_zero_point=input_zp,
+        output_scale=output_scale,
+        output_zero_point=output_zp,
+        header_size=header_size,
+        model_crc32=model_crc,
+        version=version,
+        frontend=frontend,
+        stride=stride,
+        thresholds=tuple(thresholds),
         average_windows=tuple(windows),
     )

@@ -82,8 +82,10 @@ def check_port_access(port: str) -> None:
             "(`sudo usermod -aG dialout $USER`, then log out and back in)"
         )
     if not _is_serial_device(port):
-        raise UserError(f"{port}: not a serial port (a serial port is a character device such as /dev/ttyUSB0); "
-                        "pick one with --port (see `ls /dev/tty*`)")
+        raise UserError(
+            f"{port}: not a serial port (a serial port is a character device such as /dev/ttyUSB0); "
+            "pick one with --port (see `ls /dev/tty*`)"
+        )
 
 
 def normalize_chip(name: str) -> str:
@@ -96,6 +98,6 @@ def check_chip(expected: str, detected: str, port: str) -> str:
     if expected != "auto" and found != expected:
         raise UserError(
             f"flash.chip: the preset says {expected} but the board on {port} is {detected}; "
-            f"set flash.chip = \"{found}\" (or \"auto\")"
+            f'set flash.chip = "{found}" (or "auto")'
         )
     return found

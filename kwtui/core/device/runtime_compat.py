@@ -20,10 +20,24 @@ from dataclasses import dataclass
 # The runtime the firmware links (firmware/src/idf_component.yml) and kwtui's rules for it.
 FIRMWARE_RUNTIME = "espressif/esp-tflite-micro 1.3.8 with espressif/esp-nn 1.2.0 (ESP-IDF component registry)"
 FIRMWARE_OPS = (
-    "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
-    "SOFTMAX", "LOGISTIC", "MEAN", "QUANTIZE", "DEQUANTIZE",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "MAX_POOL_2D",
+    "AVERAGE_POOL_2D",
+    "RESHAPE",
+    "FULLY_CONNECTED",
+    "SOFTMAX",
+    "LOGISTIC",
+    "MEAN",
+    "QUANTIZE",
+    "DEQUANTIZE",
     # streaming models: state in resource variables (created from the arena), set up once by CALL_ONCE
-    "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE", "CONCATENATION", "STRIDED_SLICE",
+    "VAR_HANDLE",
+    "READ_VARIABLE",
+    "ASSIGN_VARIABLE",
+    "CALL_ONCE",
+    "CONCATENATION",
+    "STRIDED_SLICE",
 )
 PER_CHANNEL_FULLY_CONNECTED = False
 SCHEMA_VERSION = 3
@@ -65,9 +79,12 @@ def incompatibilities(tflite: bytes) -> list[Incompatibility]:
             weights = graph.tensors[operator.inputs[1]]
             quant = weights.quantization
             if quant is not None and quant.scale is not None and len(quant.scale) > 1:
-                found.append(Incompatibility(
-                    f"FULLY_CONNECTED weights {weights.name.decode(errors='replace')!r} quantized per channel "
-                    f"({len(quant.scale)} scales; the runtime uses one)"))
+                found.append(
+                    Incompatibility(
+                        f"FULLY_CONNECTED weights {weights.name.decode(errors='replace')!r} quantized per channel "
+                        f"({len(quant.scale)} scales; the runtime uses one)"
+                    )
+                )
     return found
 
 

@@ -16,7 +16,9 @@ from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.events import CancelToken
 
 # a score is one decimal number: a line the UART garbled ("score=0..63") is shown as text, never a detection
-DETECTION_RE = re.compile(r"^DETECT label=(?P<label>.+?) score=(?P<score>\d+(?:\.\d*)?|\.\d+) t_ms=(?P<t_ms>\d{1,15})\b")
+DETECTION_RE = re.compile(
+    r"^DETECT label=(?P<label>.+?) score=(?P<score>\d+(?:\.\d*)?|\.\d+) t_ms=(?P<t_ms>\d{1,15})\b"
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,11 @@ def open_serial(port: str, baud: int) -> Any:
 
 def _port_error(port: str, exc: Exception) -> KwtuiError:
     text = str(exc)
-    if isinstance(getattr(exc, "__context__", None), PermissionError) or "Permission denied" in text or "[Errno 13]" in text:
+    if (
+        isinstance(getattr(exc, "__context__", None), PermissionError)
+        or "Permission denied" in text
+        or "[Errno 13]" in text
+    ):
         return UserError(
             f"{port}: permission denied; add yourself to the serial group "
             "(`sudo usermod -aG dialout $USER`, then log out and in) or pick another port with --port"

@@ -76,8 +76,10 @@ def load_rooms(folder: str | None) -> list[np.ndarray]:
         return []
     import soundfile as sf
 
-    return [np.asarray(sf.read(path, dtype="float32")[0], dtype=np.float32)
-            for path in sorted(Path(folder).glob("room_*.wav"))]
+    return [
+        np.asarray(sf.read(path, dtype="float32")[0], dtype=np.float32)
+        for path in sorted(Path(folder).glob("room_*.wav"))
+    ]
 
 
 def apply(x: np.ndarray, rng: np.random.Generator, rooms: list[np.ndarray]) -> np.ndarray:

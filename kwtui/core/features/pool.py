@@ -49,7 +49,9 @@ def batches_by_folder(plan: ClipPlan, todo: list[int], workers: int) -> list[lis
 
 def _forkserver() -> Any:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["kwtui.core.features.worker", "threadpoolctl"])  # workers start with numpy & co. imported
+    context.set_forkserver_preload(
+        ["kwtui.core.features.worker", "threadpoolctl"]
+    )  # workers start with numpy & co. imported
     return context
 
 

@@ -118,8 +118,11 @@ def check_files(paths: list[Path], report: Any = None, cancel: Any = None, stage
                 cancel.raise_if_cancelled()
             if report is not None:
                 rate = (i + 1) / max(time.monotonic() - started, 1e-6)
-                report(ev.Progress(stage, i + 1, len(paths), rate, (len(paths) - i - 1) / rate, "files",
-                                   "checking feature files"))
+                report(
+                    ev.Progress(
+                        stage, i + 1, len(paths), rate, (len(paths) - i - 1) / rate, "files", "checking feature files"
+                    )
+                )
 
 
 def _standard_header(shape: tuple[int, int]) -> bytes:
@@ -133,7 +136,9 @@ def _nbytes(shape: tuple[int, int]) -> int:
 
 
 # what np.save writes for float32 arrays of each frontend's shape: the fast path's expected prefixes
-_HEADERS: dict[int, tuple[bytes, tuple[int, int]]] = {len(_standard_header(shape)) + _nbytes(shape): (_standard_header(shape), shape) for shape in SHAPES}
+_HEADERS: dict[int, tuple[bytes, tuple[int, int]]] = {
+    len(_standard_header(shape)) + _nbytes(shape): (_standard_header(shape), shape) for shape in SHAPES
+}
 _LONGEST = max(_HEADERS)
 
 
@@ -160,7 +165,9 @@ def load_feature(path: Path, header_only: bool = False) -> np.ndarray | None:
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read_header(handle)
             offset = handle.tell()
             if shape not in SHAPES or dtype != np.float32 or fortran:
@@ -190,8 +197,10 @@ def load_batch(paths: list[Path]) -> np.ndarray:
         if batch is None:
             batch = np.empty((len(paths), *features.shape, 1), dtype=np.float32)
         elif features.shape != batch.shape[1:3]:
-            raise CorruptFeature(f"{path}: features of shape {features.shape} among {batch.shape[1:3]}: made by "
-                                 "another frontend; delete the feature folder and re-run `kwtui features`")
+            raise CorruptFeature(
+                f"{path}: features of shape {features.shape} among {batch.shape[1:3]}: made by "
+                "another frontend; delete the feature folder and re-run `kwtui features`"
+            )
         batch[i, :, :, 0] = features
     return batch if batch is not None else np.empty((0, *INPUT_SHAPE), dtype=np.float32)
 

@@ -183,7 +183,9 @@ def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
     return writer.write_bytes(Path(target), _npy_bytes(array))
 
 
-def process_batch(features_dir: str, batch: list[tuple[int, str, str, int, int, float]]) -> list[tuple[int, str, str, int]]:
+def process_batch(
+    features_dir: str, batch: list[tuple[int, str, str, int, int, float]]
+) -> list[tuple[int, str, str, int]]:
     """Worker entry: [(index, source, output, variant, seed, start_s)] -> [(index, status, message, bytes)].
 
     status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error). A batch stops

@@ -55,8 +55,9 @@ def claim(folder: Path, field: str) -> Path:
     except UserError:
         raise
     except OSError as exc:
-        raise UserError(f"{field} {folder}: cannot create or write the folder ({exc.strerror or exc}); "
-                        "choose a writable folder") from None
+        raise UserError(
+            f"{field} {folder}: cannot create or write the folder ({exc.strerror or exc}); choose a writable folder"
+        ) from None
     except KwtuiError as exc:
         raise UserError(f"{field} {folder}: cannot write the folder ({exc}); choose a writable folder") from None
     return folder

@@ -37,15 +37,25 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "format": FEATURE_FORMAT_VERSION,
         "dataset": str(preset.dataset_path.resolve()),
         "feature": frontend(preset.features.frontend).definition(),
-        "keywords": list(c.keywords), "unknown": c.unknown, "background": c.background,
-        "noise_folders": list(c.noise_folders), "unknown_ratio": c.unknown_ratio,
-        "negative_speech": list(c.negative_speech), "synthesize_negative_speech": c.synthesize_negative_speech,
+        "keywords": list(c.keywords),
+        "unknown": c.unknown,
+        "background": c.background,
+        "noise_folders": list(c.noise_folders),
+        "unknown_ratio": c.unknown_ratio,
+        "negative_speech": list(c.negative_speech),
+        "synthesize_negative_speech": c.synthesize_negative_speech,
         **({"near_miss_negatives": True} if c.near_miss_negatives else {}),
-        "variants": f.variants, "time_shift_ms": f.time_shift_ms, "noise_snr_db": list(f.noise_snr_db),
-        "augment": f.augment, "augment_negatives": f.augment_negatives,
-        "background_stride_s": f.background_stride_s, "seed": f.seed,
-        "validation_list": d.validation_list, "testing_list": d.testing_list,
-        "validation_percent": d.validation_percent, "testing_percent": d.testing_percent,
+        "variants": f.variants,
+        "time_shift_ms": f.time_shift_ms,
+        "noise_snr_db": list(f.noise_snr_db),
+        "augment": f.augment,
+        "augment_negatives": f.augment_negatives,
+        "background_stride_s": f.background_stride_s,
+        "seed": f.seed,
+        "validation_list": d.validation_list,
+        "testing_list": d.testing_list,
+        "validation_percent": d.validation_percent,
+        "testing_percent": d.testing_percent,
     }
 
 
@@ -57,8 +67,14 @@ def train_fingerprint(preset: Preset) -> str:
     """The trained model depends on the features and on every train field (epochs included)."""
     import dataclasses
 
-    return digest({"features": features_fingerprint(preset), "train": dataclasses.asdict(preset.train),
-                   "labels": preset.class_names, "sigmoid": preset.single_sigmoid})
+    return digest(
+        {
+            "features": features_fingerprint(preset),
+            "train": dataclasses.asdict(preset.train),
+            "labels": preset.class_names,
+            "sigmoid": preset.single_sigmoid,
+        }
+    )
 
 
 def train_run_id(layout: RunLayout) -> str:
@@ -104,11 +120,18 @@ def detector_settings(layout: RunLayout) -> DetectorSettings:
             op = load_report(layout).operating_point
             keywords = len(layout.preset.classes.keywords)
             per_keyword = len(op.thresholds) == len(op.average_windows) == keywords
-            return DetectorSettings(op.point.threshold, op.point.average_window,
-                                    f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {op.chosen_by}",
-                                    op.thresholds if per_keyword else (), op.average_windows if per_keyword else ())
-        return DetectorSettings(cfg.threshold, cfg.average_window,
-                                "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)")
+            return DetectorSettings(
+                op.point.threshold,
+                op.point.average_window,
+                f"evaluation, target {cfg.target_fa_per_hour:g} FA/h: {op.chosen_by}",
+                op.thresholds if per_keyword else (),
+                op.average_windows if per_keyword else (),
+            )
+        return DetectorSettings(
+            cfg.threshold,
+            cfg.average_window,
+            "preset (no up-to-date evaluation to pick one for evaluate.target_fa_per_hour)",
+        )
     return DetectorSettings(cfg.threshold, cfg.average_window, "preset (evaluate.threshold, evaluate.average_window)")
 
 
@@ -122,10 +145,20 @@ def model_fingerprint(layout: RunLayout) -> str:
     convert.pop("firmware_dir", None)  # where a copy goes does not change the model
     evaluate = dataclasses.asdict(preset.evaluate)
     op = detector_settings(layout)
-    evaluate.update(threshold=op.threshold, average_window=op.average_window, thresholds=list(op.thresholds),
-                    average_windows=list(op.average_windows))
-    return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "convert": convert,
-                   "evaluate": evaluate})
+    evaluate.update(
+        threshold=op.threshold,
+        average_window=op.average_window,
+        thresholds=list(op.thresholds),
+        average_windows=list(op.average_windows),
+    )
+    return digest(
+        {
+            "train_run": train_run_id(layout),
+            "train": train_fingerprint(preset),
+            "convert": convert,
+            "evaluate": evaluate,
+        }
+    )
 
 
 def report_fingerprint(layout: RunLayout) -> str:
@@ -185,8 +218,14 @@ class StageRecord:
             return None
         body = {k: v for k, v in data.items() if k not in cls._HEADER}
         labels = data.get("labels", data.get("classes", []))
-        return cls(kind, fingerprint, list(labels) if isinstance(labels, list) else [], str(data.get("run_id", "")),
-                   version, body)
+        return cls(
+            kind,
+            fingerprint,
+            list(labels) if isinstance(labels, list) else [],
+            str(data.get("run_id", "")),
+            version,
+            body,
+        )
 
 
 def load_record(path: Path, kind: str) -> StageRecord | None:
@@ -207,7 +246,9 @@ class StageStatus:
 def _labels_reason(record: dict[str, Any], preset: Preset, what: str) -> str:
     old = record.get("labels")
     if old is not None and list(old) != list(preset.class_names):
-        return f"the {what} was made for classes [{', '.join(old)}]; the preset now has [{', '.join(preset.class_names)}]"
+        return (
+            f"the {what} was made for classes [{', '.join(old)}]; the preset now has [{', '.join(preset.class_names)}]"
+        )
     return f"the {what} was made with other settings"
 
 
@@ -220,8 +261,11 @@ def features_status(layout: RunLayout) -> StageStatus:
         old = record.get("classes")
         preset = layout.preset
         if old is not None and list(old) != list(preset.class_names) and not preset.single_sigmoid:
-            return StageStatus("stale", f"the features were made for classes [{', '.join(old)}]; "
-                                        f"the preset now has [{', '.join(preset.class_names)}]")
+            return StageStatus(
+                "stale",
+                f"the features were made for classes [{', '.join(old)}]; "
+                f"the preset now has [{', '.join(preset.class_names)}]",
+            )
         return StageStatus("stale", "the features were made with other settings")
     return StageStatus("done")
 
@@ -236,16 +280,22 @@ def _status(record_path: Any, kind: str, fingerprint: str, missing: str, what: s
 
 
 def train_status(layout: RunLayout) -> StageStatus:
-    return _status(layout.train_record, "train", train_fingerprint(layout.preset), "no trained model yet", "model",
-                   layout.preset)
+    return _status(
+        layout.train_record, "train", train_fingerprint(layout.preset), "no trained model yet", "model", layout.preset
+    )
 
 
 def evaluate_status(layout: RunLayout) -> StageStatus:
     data = read_record(layout.report_json)
     if data is not None and data.get("kind") == "report" and data.get("version") != REPORT_VERSION:
-        return StageStatus("stale", f"{layout.report_json.name} is report version {data.get('version')}; this kwtui "
-                                    f"reads version {REPORT_VERSION}")
-    return _status(layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset)
+        return StageStatus(
+            "stale",
+            f"{layout.report_json.name} is report version {data.get('version')}; this kwtui "
+            f"reads version {REPORT_VERSION}",
+        )
+    return _status(
+        layout.report_json, "report", report_fingerprint(layout), "not evaluated yet", "report", layout.preset
+    )
 
 
 def model_file_problem(tflite_path: Path, record: dict[str, Any]) -> str | None:
@@ -256,16 +306,19 @@ def model_file_problem(tflite_path: Path, record: dict[str, Any]) -> str | None:
     except OSError as exc:
         return f"{tflite_path}: cannot read the converted model ({exc.strerror or exc})"
     if isinstance(expected_size, int) and len(data) != expected_size:
-        return (f"{tflite_path}: {len(data)} bytes where model.json says {expected_size}: the model was changed or cut "
-                "off since it was converted")
+        return (
+            f"{tflite_path}: {len(data)} bytes where model.json says {expected_size}: the model was changed or cut "
+            "off since it was converted"
+        )
     if isinstance(expected_sha, str) and hashlib.sha256(data).hexdigest() != expected_sha:
         return f"{tflite_path}: its sha256 is not model.json's: the model was changed since it was converted"
     return None
 
 
 def convert_status(layout: RunLayout) -> StageStatus:
-    found = _status(layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model",
-                    layout.preset)
+    found = _status(
+        layout.model_json, "model", model_fingerprint(layout), "not converted yet", "converted model", layout.preset
+    )
     if found.done:
         problem = model_file_problem(layout.tflite, read_record(layout.model_json) or {})
         if problem:
@@ -273,8 +326,7 @@ def convert_status(layout: RunLayout) -> StageStatus:
     return found
 
 
-_CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status,
-           "convert": convert_status}
+_CHECKS = {"features": features_status, "train": train_status, "evaluate": evaluate_status, "convert": convert_status}
 
 
 def status(layout: RunLayout) -> dict[str, StageStatus]:
@@ -302,8 +354,14 @@ def held_out_detected_share(layout: RunLayout) -> float | None:
     if settings.chosen_by.startswith("evaluation"):
         frr = report.operating_point.point.false_reject_rate
     else:
-        frr = next((p.false_reject_rate for p in report.curve if p.average_window == settings.average_window
-                    and abs(p.threshold - settings.threshold) < 1e-9), None)
+        frr = next(
+            (
+                p.false_reject_rate
+                for p in report.curve
+                if p.average_window == settings.average_window and abs(p.threshold - settings.threshold) < 1e-9
+            ),
+            None,
+        )
     return None if frr is None else 1.0 - float(frr)
 
 
@@ -312,9 +370,11 @@ def refuse_weak_model(layout: RunLayout, command: str) -> None:
     at its operating point: it would rarely fire. `--force` skips this."""
     share = held_out_detected_share(layout)
     if share is not None and share < MIN_DETECTED_SHARE:
-        raise UserError(f"the model detects {share:.0%} of the held-out keyword clips at its operating point: on the "
-                        f"device it would rarely fire; see {layout.report_txt} for what to improve, or add --force "
-                        f"to `kwtui {command}` to deploy it anyway")
+        raise UserError(
+            f"the model detects {share:.0%} of the held-out keyword clips at its operating point: on the "
+            f"device it would rarely fire; see {layout.report_txt} for what to improve, or add --force "
+            f"to `kwtui {command}` to deploy it anyway"
+        )
 
 
 MAX_NAMED_SETTINGS = 4
@@ -360,8 +420,10 @@ def stale_hint(layout: RunLayout, command: str | None) -> str:
         more = len(named) - MAX_NAMED_SETTINGS
         hint += " (" + "; ".join(named[:MAX_NAMED_SETTINGS]) + (f"; {more} more" if more > 0 else "") + ")"
     if usable and command:
-        hint += (f"; or, to use the model made with the run folder's settings (its preset.toml), "
-                 f"`kwtui {command} {layout.run_dir}`")
+        hint += (
+            f"; or, to use the model made with the run folder's settings (its preset.toml), "
+            f"`kwtui {command} {layout.run_dir}`"
+        )
     return hint
 
 
@@ -374,9 +436,13 @@ def require_deployable(layout: RunLayout, command: str = "flash") -> None:
         raise UserError(f"{layout.tflite}: no converted model; run `kwtui convert {name}` first")
     trained = train_status(layout)
     if not trained.done:
-        raise UserError(f"{trained.reason}{stale_hint(layout, command)}: run `kwtui train {name}`, then "
-                        f"`kwtui convert {name}` first")
-    if record.get("train_fingerprint") != train_fingerprint(layout.preset) or record.get("train_run") != train_run_id(layout):
+        raise UserError(
+            f"{trained.reason}{stale_hint(layout, command)}: run `kwtui train {name}`, then "
+            f"`kwtui convert {name}` first"
+        )
+    if record.get("train_fingerprint") != train_fingerprint(layout.preset) or record.get("train_run") != train_run_id(
+        layout
+    ):
         reason = _labels_reason(record, layout.preset, "converted model")
         if reason.endswith("other settings"):
             reason = "the converted model is from an earlier training run"

@@ -139,7 +139,7 @@ def _write_fd(path: Path, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -182,7 +182,9 @@ class Unit:
         try:
             for tmp, target in self.pairs:
                 if os.path.isdir(target) and not os.path.islink(target):  # a rename could never complete
-                    raise KwtuiError(f"{target}: is a folder, so this result cannot be written there; rename the folder")
+                    raise KwtuiError(
+                        f"{target}: is a folder, so this result cannot be written there; rename the folder"
+                    )
                 _fsync_file(tmp)
             record = [[os.path.abspath(t), os.path.abspath(p)] for t, p in self.pairs]
             write_text(self.journal, json.dumps(record), fsync=True)

@@ -65,7 +65,8 @@ def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) 
         converter.inference_output_type = tf.int8
         # The firmware's pinned TFLM reads one scale per FULLY_CONNECTED weight tensor (runtime_compat).
         converter._experimental_disable_per_channel_quantization_for_dense_layers = (  # noqa: SLF001
-            not runtime_compat.PER_CHANNEL_FULLY_CONNECTED)
+            not runtime_compat.PER_CHANNEL_FULLY_CONNECTED
+        )
     with warnings.catch_warnings(), quiet_native_output():
         warnings.simplefilter("ignore")
         try:
@@ -89,7 +90,7 @@ def check_firmware_ops(ops: list[str]) -> None:
     if missing:
         raise KwtuiError(
             f"convert: the model uses op(s) the firmware does not register: {', '.join(missing)} "
-            f"(registered: {', '.join(FIRMWARE_OPS)}); choose train.model = \"cnn\" or \"dscnn\""
+            f'(registered: {", ".join(FIRMWARE_OPS)}); choose train.model = "cnn" or "dscnn"'
         )
 
 
@@ -139,8 +140,9 @@ def io_quantization(tflite: bytes) -> dict[str, Any]:
     return result
 
 
-def tflm_predict(tflite: bytes, arena_size: int, x: np.ndarray, quant: dict[str, Any],
-                 cancel: ev.CancelToken | None = None) -> np.ndarray:
+def tflm_predict(
+    tflite: bytes, arena_size: int, x: np.ndarray, quant: dict[str, Any], cancel: ev.CancelToken | None = None
+) -> np.ndarray:
     """Probabilities (n, outputs) from TFLM, quantizing inputs and dequantizing outputs as the firmware does."""
     return _tflm_run(tflm_interpreter(tflite, arena_size), x, quant, cancel)
 
@@ -166,8 +168,15 @@ def _tflm_run(interpreter: Any, x: np.ndarray, quant: dict[str, Any], cancel: ev
 VERIFY_CHUNK = 512  # clips loaded at a time: memory stays flat with the size of the test split
 
 
-def verify(keras_model: Any, tflite: bytes, arena: int, quant: dict[str, Any], paths: list[Path],
-           cancel: ev.CancelToken, report: ev.Reporter) -> tuple[np.ndarray, np.ndarray]:
+def verify(
+    keras_model: Any,
+    tflite: bytes,
+    arena: int,
+    quant: dict[str, Any],
+    paths: list[Path],
+    cancel: ev.CancelToken,
+    report: ev.Reporter,
+) -> tuple[np.ndarray, np.ndarray]:
     """Float (Keras) and TFLM probabilities for the same clips, read from disk in chunks."""
     float_parts, tflm_parts = [], []
     interpreter = tflm_interpreter(tflite, arena)
@@ -178,8 +187,11 @@ def verify(keras_model: Any, tflite: bytes, arena: int, quant: dict[str, Any], p
         tflm_parts.append(_tflm_run(interpreter, x, quant, cancel))
         done = start + len(x)
         rate = done / max(time.monotonic() - started, 1e-6)
-        report(ev.Progress(STAGE, done, len(paths), rate, (len(paths) - done) / rate, "clips",
-                           "TFLite Micro vs float check"))
+        report(
+            ev.Progress(
+                STAGE, done, len(paths), rate, (len(paths) - done) / rate, "clips", "TFLite Micro vs float check"
+            )
+        )
     return np.concatenate(float_parts), np.concatenate(tflm_parts)
 
 
@@ -211,7 +223,9 @@ def _firmware_dir(layout: RunLayout, report: ev.Reporter) -> Path | None:
                 with open(target, "rb") as handle:
                     head = handle.read(64)
             except OSError as exc:
-                raise UserError(f"convert.firmware_dir {target}: unreadable ({exc.strerror}); fix its permissions") from None
+                raise UserError(
+                    f"convert.firmware_dir {target}: unreadable ({exc.strerror}); fix its permissions"
+                ) from None
             if not head.startswith(_KWTUI_SOURCE_HEADS):
                 raise UserError(
                     f"convert.firmware_dir {target}: not written by kwtui, so it is left alone; move it away or "
@@ -253,8 +267,9 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     if preset.train.model == "stream":
         model = _streaming_model(keras_model, representative, test, cancel, report)
     else:
-        model = _whole_window_model(keras_model, preset, source, n_outputs, sigmoid, representative, test, cancel,
-                                    report)
+        model = _whole_window_model(
+            keras_model, preset, source, n_outputs, sigmoid, representative, test, cancel, report
+        )
     tflite, stride = model.tflite, model.stride
     ops = model_ops(tflite)
     float_acc = accuracy(model.float_probs, test.labels, sigmoid)
@@ -314,7 +329,9 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     try:
         written = export_files(tflite, meta, layout, firmware_dir)
     except OSError as exc:
-        raise KwtuiError(f"convert: cannot write the model files ({exc.strerror or exc}); previous export kept") from None
+        raise KwtuiError(
+            f"convert: cannot write the model files ({exc.strerror or exc}); previous export kept"
+        ) from None
 
     summary = {
         "quantization": quantization,
@@ -361,19 +378,27 @@ def _check_runtime(tflite: bytes) -> None:
     check_firmware_ops(model_ops(tflite))
     problems = runtime_compat.incompatibilities(tflite)
     if problems:
-        raise KwtuiError(f"convert: the model uses what the firmware's runtime ({runtime_compat.FIRMWARE_RUNTIME}) "
-                         f"lacks: {'; '.join(map(str, problems))}")
+        raise KwtuiError(
+            f"convert: the model uses what the firmware's runtime ({runtime_compat.FIRMWARE_RUNTIME}) "
+            f"lacks: {'; '.join(map(str, problems))}"
+        )
 
 
 def _warn_if_slow(compute: dict[str, Any], hop_ms: float, report: ev.Reporter) -> None:
     slowest = compute["estimated_ms"]["esp32_esp_nn"]  # the firmware links ESP-NN; the plain ESP32 is the slower chip
     if slowest > hop_ms:
-        report(ev.StageWarning(STAGE, f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
-                                 f"than the {hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a smaller train.model"))
+        report(
+            ev.StageWarning(
+                STAGE,
+                f"about {slowest:.0f} ms per inference on an ESP32 (estimate), longer "
+                f"than the {hop_ms:.0f} ms hop: raise evaluate.hop_ms or choose a smaller train.model",
+            )
+        )
 
 
-def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, cancel: ev.CancelToken,
-                     report: ev.Reporter) -> ConvertedModel:
+def _streaming_model(
+    keras_model: Any, representative: np.ndarray, test: Any, cancel: ev.CancelToken, report: ev.Reporter
+) -> ConvertedModel:
     """The streaming graph of the trained model (kwtui.core.streaming, the path the ESPHome export takes too),
     verified stride by stride in TFLM against the whole-clip model."""
     from kwtui.core.device.arena_probe import arena_with_margin
@@ -393,20 +418,40 @@ def _streaming_model(keras_model: Any, representative: np.ndarray, test: Any, ca
     _warn_if_slow(compute, stride * micro_frontend.STEP_MS, report)
     arena_min, arena = arena_with_margin(tflite, ARENA_MARGIN_BYTES, ARENA_LIMIT, ARENA_ALIGN, "convert")
     with quiet_native_output():
-        comparison, streamed, whole = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths,
-                                                               cancel, report, STAGE)
+        comparison, streamed, whole = compare_with_whole_clips(
+            keras_model, tflite, arena, stride, test.paths, cancel, report, STAGE
+        )
     if not within_stream_tolerance(comparison):
         raise KwtuiError(
             f"convert: the streaming model differs from the trained model (mean |difference| "
             f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
-            "clips); retrain or report this")
-    return ConvertedModel(tflite, stride, arena, arena_min, io_quantization(tflite), compute, whole, streamed,
-                          describe_model(tflite)["variables"], comparison)
+            "clips); retrain or report this"
+        )
+    return ConvertedModel(
+        tflite,
+        stride,
+        arena,
+        arena_min,
+        io_quantization(tflite),
+        compute,
+        whole,
+        streamed,
+        describe_model(tflite)["variables"],
+        comparison,
+    )
 
 
-def _whole_window_model(keras_model: Any, preset: Preset, source: Path, n_outputs: int, sigmoid: bool,
-                        representative: np.ndarray, test: Any, cancel: ev.CancelToken,
-                        report: ev.Reporter) -> ConvertedModel:
+def _whole_window_model(
+    keras_model: Any,
+    preset: Preset,
+    source: Path,
+    n_outputs: int,
+    sigmoid: bool,
+    representative: np.ndarray,
+    test: Any,
+    cancel: ev.CancelToken,
+    report: ev.Reporter,
+) -> ConvertedModel:
     """The legacy models: the whole feature window in, one inference per hop."""
     from kwtui.core.model import inference_clone
 

@@ -76,14 +76,16 @@ def check_preset(preset: Preset) -> None:
         raise UserError(
             f"export esphome: ESPHome computes the micro frontend's features and runs a streaming model; this preset "
             f"has features.frontend = {preset.features.frontend!r} and train.model = {preset.train.model!r}: set "
-            "features.frontend = \"micro\" and train.model = \"stream\" (see presets/esphome.toml) and re-run")
+            'features.frontend = "micro" and train.model = "stream" (see presets/esphome.toml) and re-run'
+        )
     if not preset.single_sigmoid:
         raise UserError(
             f"export esphome: ESPHome's micro_wake_word loads one wake word per model (one sigmoid output); preset "
             f"{preset.name} detects {', '.join(preset.classes.keywords)}"
             + (" with _unknown/_background classes" if len(preset.classes.keywords) == 1 else "")
             + ": its model is for kwtui's firmware (`kwtui flash`); for ESPHome train a preset with one keyword and "
-            "classes.unknown = classes.background = false (see presets/esphome.toml)")
+            "classes.unknown = classes.background = false (see presets/esphome.toml)"
+        )
 
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -105,15 +107,23 @@ def describe_model(tflite: bytes) -> dict[str, Any]:
     def tensor(subgraph: Any, index: int) -> dict[str, Any]:
         t = subgraph.tensors[index]
         q = t.quantization
-        return {"shape": [int(d) for d in t.shape], "type": type_names.get(t.type, str(t.type)),
-                "scale": [float(s) for s in (q.scale if q is not None and q.scale is not None else [])],
-                "zero_point": [int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])]}
+        return {
+            "shape": [int(d) for d in t.shape],
+            "type": type_names.get(t.type, str(t.type)),
+            "scale": [float(s) for s in (q.scale if q is not None and q.scale is not None else [])],
+            "zero_point": [int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])],
+        }
 
     main = model.subgraphs[0]
     ops = [op_name(o) for sg in model.subgraphs for o in sg.operators]
-    return {"schema_version": int(model.version), "subgraphs": len(model.subgraphs), "ops": sorted(set(ops)),
-            "variables": sum(1 for o in main.operators if op_name(o) == "VAR_HANDLE"),
-            "inputs": [tensor(main, i) for i in main.inputs], "outputs": [tensor(main, i) for i in main.outputs]}
+    return {
+        "schema_version": int(model.version),
+        "subgraphs": len(model.subgraphs),
+        "ops": sorted(set(ops)),
+        "variables": sum(1 for o in main.operators if op_name(o) == "VAR_HANDLE"),
+        "inputs": [tensor(main, i) for i in main.inputs],
+        "outputs": [tensor(main, i) for i in main.outputs],
+    }
 
 
 def esphome_problems(description: dict[str, Any], stride: int | None = None) -> list[str]:
@@ -130,13 +140,23 @@ def esphome_problems(description: dict[str, Any], stride: int | None = None) -> 
         problems.append("not one input and one output")
         return problems
     given, out = description["inputs"][0], description["outputs"][0]
-    shape_ok = len(given["shape"]) == 3 and given["shape"][0] == 1 and given["shape"][2] == micro_frontend.CHANNELS \
+    shape_ok = (
+        len(given["shape"]) == 3
+        and given["shape"][0] == 1
+        and given["shape"][2] == micro_frontend.CHANNELS
         and (stride is None or given["shape"][1] == stride)
+    )
     if not shape_ok or given["type"] != "int8":
         problems.append(f"input {given['type']} {given['shape']} (ESPHome feeds int8 [1, stride, 40])")
-    if len(given["scale"]) != 1 or abs(given["scale"][0] - INPUT_SCALE) > 1e-6 or given["zero_point"] != [INPUT_ZERO_POINT]:
-        problems.append(f"input quantization {given['scale']} / {given['zero_point']} (ESPHome quantizes with "
-                        f"{INPUT_SCALE:.6f} / {INPUT_ZERO_POINT})")
+    if (
+        len(given["scale"]) != 1
+        or abs(given["scale"][0] - INPUT_SCALE) > 1e-6
+        or given["zero_point"] != [INPUT_ZERO_POINT]
+    ):
+        problems.append(
+            f"input quantization {given['scale']} / {given['zero_point']} (ESPHome quantizes with "
+            f"{INPUT_SCALE:.6f} / {INPUT_ZERO_POINT})"
+        )
     if out["shape"] != [1, 1] or out["type"] != "uint8":
         problems.append(f"output {out['type']} {out['shape']} (ESPHome reads uint8 [1, 1])")
     return problems
@@ -159,8 +179,13 @@ def within_tolerance(rates: dict[str, Any]) -> bool:
 
 def padded(clip: np.ndarray) -> np.ndarray:
     rate = SAMPLE_RATE
-    return np.concatenate([np.zeros(int(PAD_BEFORE_S * rate), np.float32), np.asarray(clip, np.float32),
-                           np.zeros(int(PAD_AFTER_S * rate), np.float32)])
+    return np.concatenate(
+        [
+            np.zeros(int(PAD_BEFORE_S * rate), np.float32),
+            np.asarray(clip, np.float32),
+            np.zeros(int(PAD_AFTER_S * rate), np.float32),
+        ]
+    )
 
 
 def device_score(tflite: bytes, arena: int, window: int, audio: np.ndarray) -> float:
@@ -198,9 +223,16 @@ def host_runtime_score(manifest_path: Path, audio: np.ndarray) -> float:
         detector.close()
 
 
-def held_out_detection(tflite: bytes, arena: int, cutoff: float, window: int, manifest_path: Path,
-                       clips: dict[str, list[np.ndarray]], cancel: ev.CancelToken,
-                       report: ev.Reporter) -> dict[str, Any]:
+def held_out_detection(
+    tflite: bytes,
+    arena: int,
+    cutoff: float,
+    window: int,
+    manifest_path: Path,
+    clips: dict[str, list[np.ndarray]],
+    cancel: ev.CancelToken,
+    report: ev.Reporter,
+) -> dict[str, Any]:
     """Per group of clips ("keyword", "other words"), each padded with silence: the share detected by kwtui's
     model of the device and by pymicro-wakeword at `cutoff`, and how far apart their best averages are."""
     result: dict[str, Any] = {}
@@ -217,17 +249,24 @@ def held_out_detection(tflite: bytes, arena: int, cutoff: float, window: int, ma
             theirs.append(host_runtime_score(manifest_path, audio))
             done += 1
             rate = done / max(time.monotonic() - started, 1e-6)
-            report(ev.Progress(STAGE, done, total, rate, (total - done) / rate, "clips",
-                               "held-out clips in ESPHome's host runtime"))
+            report(
+                ev.Progress(
+                    STAGE, done, total, rate, (total - done) / rate, "clips", "held-out clips in ESPHome's host runtime"
+                )
+            )
         a, b = np.asarray(ours), np.asarray(theirs)
         n = max(1, len(group))
         near = (np.abs(a - cutoff) <= SCORE_TOLERANCE) & (np.abs(b - cutoff) <= SCORE_TOLERANCE)
         differ = (a > cutoff) != (b > cutoff)
-        result[name] = {"clips": len(group), "kwtui": round(float(np.sum(a > cutoff)) / n, 4),
-                        "pymicro_wakeword": round(float(np.sum(b > cutoff)) / n, 4),
-                        "max_score_difference": round(float(np.max(np.abs(a - b))), 4) if len(a) else 0.0,
-                        "borderline": int(near.sum()), "disagreements": int(differ.sum()),
-                        "disagreements_not_borderline": int((differ & ~near).sum())}
+        result[name] = {
+            "clips": len(group),
+            "kwtui": round(float(np.sum(a > cutoff)) / n, 4),
+            "pymicro_wakeword": round(float(np.sum(b > cutoff)) / n, 4),
+            "max_score_difference": round(float(np.max(np.abs(a - b))), 4) if len(a) else 0.0,
+            "borderline": int(near.sum()),
+            "disagreements": int(differ.sum()),
+            "disagreements_not_borderline": int((differ & ~near).sum()),
+        }
     return result
 
 
@@ -241,23 +280,43 @@ def esphome_settings(layout: RunLayout, stride: int, report: ev.Reporter) -> dic
     preset = layout.preset
     settings = records.detector_settings(layout)
     if settings.chosen_by.startswith("preset") and preset.evaluate.target_fa_per_hour > 0:
-        report(ev.StageWarning(STAGE, f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
-                                 f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
-                                 f"{preset.evaluate.target_fa_per_hour:g} false accepts/h"))
+        report(
+            ev.StageWarning(
+                STAGE,
+                f"no up-to-date evaluation: probability_cutoff and sliding_window_size are the "
+                f"preset's; run `kwtui evaluate {preset.name}` for the operating point at "
+                f"{preset.evaluate.target_fa_per_hour:g} false accepts/h",
+            )
+        )
     step_ms = stride * micro_frontend.STEP_MS
     window = settings.average_window
     threshold = settings.threshold
     if threshold > MAX_CUTOFF:
         threshold = MAX_CUTOFF
-        report(ev.StageWarning(STAGE, f"probability_cutoff {settings.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
-                                 "runtime can never fire: it averages uint8 probabilities / 256)"))
+        report(
+            ev.StageWarning(
+                STAGE,
+                f"probability_cutoff {settings.threshold:g} -> {MAX_CUTOFF} (above it ESPHome's host "
+                "runtime can never fire: it averages uint8 probabilities / 256)",
+            )
+        )
     if abs(preset.evaluate.hop_ms - step_ms) > 1e-6:
         window = max(1, int(round(settings.average_window * preset.evaluate.hop_ms / step_ms)))
-        report(ev.StageWarning(STAGE, f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
-                                 f"model every {step_ms} ms: sliding_window_size {settings.average_window} -> {window} "
-                                 f"(same duration); evaluate with hop_ms = {step_ms} for the exact operating point"))
-    return {"threshold": threshold, "average_window": window, "chosen_by": settings.chosen_by,
-            "evaluated_hop_ms": preset.evaluate.hop_ms, "step_ms": step_ms}
+        report(
+            ev.StageWarning(
+                STAGE,
+                f"evaluated with evaluate.hop_ms = {preset.evaluate.hop_ms:g} but ESPHome runs the "
+                f"model every {step_ms} ms: sliding_window_size {settings.average_window} -> {window} "
+                f"(same duration); evaluate with hop_ms = {step_ms} for the exact operating point",
+            )
+        )
+    return {
+        "threshold": threshold,
+        "average_window": window,
+        "chosen_by": settings.chosen_by,
+        "evaluated_hop_ms": preset.evaluate.hop_ms,
+        "step_ms": step_ms,
+    }
 
 
 def manifest(keyword: str, model_file: str, cutoff: float, window: int, arena: int) -> dict[str, Any]:
@@ -292,8 +351,13 @@ def yaml_line(manifest_path: Path) -> str:
 # --- the stage ----------------------------------------------------------------------------------------------------
 
 
-def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken,
-                       out: str | Path | None = None, force_deploy: bool = False) -> dict[str, Any]:
+def run_export_esphome(
+    preset: Preset,
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    out: str | Path | None = None,
+    force_deploy: bool = False,
+) -> dict[str, Any]:
     check_preset(preset)
     layout = RunLayout(preset)
     target = esphome_dir(preset, out)
@@ -303,8 +367,9 @@ def run_export_esphome(preset: Preset, report: ev.Reporter, cancel: ev.CancelTok
         return _export(preset, layout, target, report, cancel, force_deploy)
 
 
-def _refuse_if_it_rarely_fires(rates: dict[str, Any] | None, micro: dict[str, Any], keyword: str,
-                               force_deploy: bool, report: ev.Reporter) -> None:
+def _refuse_if_it_rarely_fires(
+    rates: dict[str, Any] | None, micro: dict[str, Any], keyword: str, force_deploy: bool, report: ev.Reporter
+) -> None:
     """A manifest that detects fewer than half of the held-out keyword clips, in kwtui's model of the device or
     in ESPHome's host runtime, is not written (exit 2) unless --force."""
     if not rates or not rates.get("clips"):
@@ -312,14 +377,18 @@ def _refuse_if_it_rarely_fires(rates: dict[str, Any] | None, micro: dict[str, An
     share = min(rates["kwtui"], rates["pymicro_wakeword"])
     if share >= records.MIN_DETECTED_SHARE:
         return
-    what = (f"detects {rates['pymicro_wakeword']:.0%} (ESPHome's host runtime) and {rates['kwtui']:.0%} (kwtui's model "
-            f"of the device) of {rates['clips']} held-out \"{keyword}\" clips at probability_cutoff "
-            f"{micro['probability_cutoff']:g}, sliding_window_size {micro['sliding_window_size']}")
+    what = (
+        f"detects {rates['pymicro_wakeword']:.0%} (ESPHome's host runtime) and {rates['kwtui']:.0%} (kwtui's model "
+        f'of the device) of {rates["clips"]} held-out "{keyword}" clips at probability_cutoff '
+        f"{micro['probability_cutoff']:g}, sliding_window_size {micro['sliding_window_size']}"
+    )
     if force_deploy:
         report(ev.StageWarning(STAGE, f"--force: exporting a model that {what}"))
         return
-    raise UserError(f"export esphome: the model {what}: in ESPHome it would rarely fire; train on more clips or "
-                    "longer (the report's verdict says what), or add --force to export it anyway")
+    raise UserError(
+        f"export esphome: the model {what}: in ESPHome it would rarely fire; train on more clips or "
+        "longer (the report's verdict says what), or add --force to export it anyway"
+    )
 
 
 def check_output_folder(target: Path) -> None:
@@ -346,11 +415,15 @@ def refuse_foreign_files(target: Path, stem: str) -> None:
         except (OSError, ValueError, AttributeError):
             ours = False
         if not ours:
-            raise UserError(f"--out {manifest_path}: not written by kwtui, so it is left alone; move it away or "
-                            "choose another --out")
+            raise UserError(
+                f"--out {manifest_path}: not written by kwtui, so it is left alone; move it away or "
+                "choose another --out"
+            )
     if model_path.exists() and not ours:
-        raise UserError(f"--out {model_path}: not written by kwtui (no kwtui manifest beside it), so it is left "
-                        "alone; move it away or choose another --out")
+        raise UserError(
+            f"--out {model_path}: not written by kwtui (no kwtui manifest beside it), so it is left "
+            "alone; move it away or choose another --out"
+        )
 
 
 def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Reporter) -> dict[str, list[np.ndarray]]:
@@ -372,8 +445,14 @@ def _held_out_clips(preset: Preset, layout: RunLayout, test: Any, report: ev.Rep
     return clips
 
 
-def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter,
-            cancel: ev.CancelToken, force_deploy: bool = False) -> dict[str, Any]:
+def _export(
+    preset: Preset,
+    layout: RunLayout,
+    target: Path,
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    force_deploy: bool = False,
+) -> dict[str, Any]:
     from kwtui.core.stages.train import load_keras, trained_model_path
 
     started = time.monotonic()
@@ -386,7 +465,9 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     module, stride = streaming_module(keras_model)
     macs = streaming_macs(keras_model)
     train = splits["train"]
-    picks = np.random.default_rng([preset.train.seed, 7]).permutation(len(train))[: preset.convert.representative_samples]
+    picks = np.random.default_rng([preset.train.seed, 7]).permutation(len(train))[
+        : preset.convert.representative_samples
+    ]
     representative = load_batch([train.paths[i] for i in sorted(picks)])[:, :, :, 0]
     cancel.raise_if_cancelled()
     tflite = to_streaming_tflite(module, stride, representative)
@@ -397,12 +478,15 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     cancel.raise_if_cancelled()
     arena_min, arena = arena_with_margin(tflite, ARENA_MARGIN_BYTES, ARENA_LIMIT, ARENA_ALIGN, "export esphome")
     with quiet_native_output():
-        comparison, _, _ = compare_with_whole_clips(keras_model, tflite, arena, stride, test.paths, cancel, report, STAGE)
+        comparison, _, _ = compare_with_whole_clips(
+            keras_model, tflite, arena, stride, test.paths, cancel, report, STAGE
+        )
     if not within_stream_tolerance(comparison):
         raise KwtuiError(
             f"export esphome: the streaming model differs from the trained model (mean |difference| "
             f"{comparison['mean_abs_difference']}, agreement {comparison['agreement']} on {comparison['clips']} "
-            "clips); retrain or report this")
+            "clips); retrain or report this"
+        )
     point = esphome_settings(layout, stride, report)
     keyword = preset.classes.keywords[0]
     stem = wake_word_file_stem(keyword)
@@ -412,38 +496,71 @@ def _export(preset: Preset, layout: RunLayout, target: Path, report: ev.Reporter
     with tempfile.TemporaryDirectory(prefix="kwtui-esphome-check-") as folder:
         (Path(folder) / f"{stem}.tflite").write_bytes(tflite)
         (Path(folder) / f"{stem}.json").write_text(manifest_text)
-        detection = held_out_detection(tflite, arena, body["micro"]["probability_cutoff"],
-                                       body["micro"]["sliding_window_size"], Path(folder) / f"{stem}.json", clips,
-                                       cancel, report)
+        detection = held_out_detection(
+            tflite,
+            arena,
+            body["micro"]["probability_cutoff"],
+            body["micro"]["sliding_window_size"],
+            Path(folder) / f"{stem}.json",
+            clips,
+            cancel,
+            report,
+        )
     for name, rates in detection.items():
         if not within_tolerance(rates):
-            report(ev.StageWarning(STAGE, f"{name}: ESPHome's host runtime detects {rates['pymicro_wakeword']:.0%} of "
-                                     f"{rates['clips']} held-out clips, kwtui's model of the device "
-                                     f"{rates['kwtui']:.0%} ({rates['disagreements_not_borderline']} clips decided differently away from "
-                                     f"the cutoff, best averages up to {rates['max_score_difference']:.3f} apart)"))
+            report(
+                ev.StageWarning(
+                    STAGE,
+                    f"{name}: ESPHome's host runtime detects {rates['pymicro_wakeword']:.0%} of "
+                    f"{rates['clips']} held-out clips, kwtui's model of the device "
+                    f"{rates['kwtui']:.0%} ({rates['disagreements_not_borderline']} clips decided differently away from "
+                    f"the cutoff, best averages up to {rates['max_score_difference']:.3f} apart)",
+                )
+            )
     _refuse_if_it_rarely_fires(detection.get("keyword"), body["micro"], keyword, force_deploy, report)
     model_path, manifest_path = target / f"{stem}.tflite", target / f"{stem}.json"
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {target}: cannot create the folder ({exc.strerror}); choose another") from None
-    record = {"train_fingerprint": records.train_fingerprint(preset), "train_run": records.train_run_id(layout),
-              "files": [str(model_path), str(manifest_path)], "manifest": body, "model": description,
-              "arena_min_bytes": arena_min, "arena_margin_bytes": arena - arena_min, "streaming_check": comparison,
-              "operating_point": point, "held_out_detection": detection, "macs_per_inference": macs}
+    record = {
+        "train_fingerprint": records.train_fingerprint(preset),
+        "train_run": records.train_run_id(layout),
+        "files": [str(model_path), str(manifest_path)],
+        "manifest": body,
+        "model": description,
+        "arena_min_bytes": arena_min,
+        "arena_margin_bytes": arena - arena_min,
+        "streaming_check": comparison,
+        "operating_point": point,
+        "held_out_detection": detection,
+        "macs_per_inference": macs,
+    }
     writer.write_files({model_path: tflite, manifest_path: manifest_text.encode()}, journal_dir=target)
     writer.write_text(layout.esphome_record, json.dumps(record, indent=2) + "\n")
     summary = {
-        "wake_word": body["wake_word"], "model": str(model_path), "manifest": str(manifest_path),
-        "model_bytes": len(tflite), "tensor_arena_size": arena, "arena_min_bytes": arena_min,
+        "wake_word": body["wake_word"],
+        "model": str(model_path),
+        "manifest": str(manifest_path),
+        "model_bytes": len(tflite),
+        "tensor_arena_size": arena,
+        "arena_min_bytes": arena_min,
         "probability_cutoff": body["micro"]["probability_cutoff"],
-        "sliding_window_size": body["micro"]["sliding_window_size"], "stride": stride,
-        "state_variables": description["variables"], "ops": " ".join(description["ops"]),
-        "macs_per_inference": macs, "macs_per_second": round(macs * 1000 / (stride * micro_frontend.STEP_MS)),
-        "stream_agreement": comparison["agreement"], "stream_mean_abs_difference": comparison["mean_abs_difference"],
-        **{f"detected_{name.replace(' ', '_')}_{runtime}": rates[runtime] for name, rates in detection.items()
-           for runtime in ("pymicro_wakeword", "kwtui")},
-        "esphome_yaml": yaml_line(manifest_path), "seconds": round(time.monotonic() - started, 1),
+        "sliding_window_size": body["micro"]["sliding_window_size"],
+        "stride": stride,
+        "state_variables": description["variables"],
+        "ops": " ".join(description["ops"]),
+        "macs_per_inference": macs,
+        "macs_per_second": round(macs * 1000 / (stride * micro_frontend.STEP_MS)),
+        "stream_agreement": comparison["agreement"],
+        "stream_mean_abs_difference": comparison["mean_abs_difference"],
+        **{
+            f"detected_{name.replace(' ', '_')}_{runtime}": rates[runtime]
+            for name, rates in detection.items()
+            for runtime in ("pymicro_wakeword", "kwtui")
+        },
+        "esphome_yaml": yaml_line(manifest_path),
+        "seconds": round(time.monotonic() - started, 1),
     }
     report(ev.Finished(STAGE, summary))
     return summary

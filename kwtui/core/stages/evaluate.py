@@ -52,13 +52,18 @@ STAGE = "evaluate"
 CHUNK = 64  # clips per prediction call: memory stays flat with the size of the test split (TF keeps what a call used)
 WINDOW_BATCH = 64  # sliding windows per prediction call (larger batches only add TF working memory)
 AVERAGE_SPAN_MS = 500  # the curve's averaging windows cover up to this much audio (latency grows with each)
-THRESHOLDS = sorted({round(float(t), 3) for t in np.concatenate(
-    [np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])})
+THRESHOLDS = sorted(
+    {
+        round(float(t), 3)
+        for t in np.concatenate([np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])
+    }
+)
 HIT_BEFORE_S, HIT_AFTER_S = 0.75, 0.75  # a detection counts for a placed keyword when its window starts this near
 
 
-def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelToken, report: ev.Reporter,
-                   what: str) -> np.ndarray:
+def predict_chunks(
+    model: Any, items: list[Any], load: Any, cancel: ev.CancelToken, report: ev.Reporter, what: str
+) -> np.ndarray:
     """Predict over `items` in chunks of CHUNK, loading each chunk with `load(items_slice)`."""
     outputs = []
     started = time.monotonic()
@@ -72,8 +77,16 @@ def predict_chunks(model: Any, items: list[Any], load: Any, cancel: ev.CancelTok
     return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
 
 
-def stream_scores(model: Any, chunks: Iterable[np.ndarray], samples: int, hop: int, cancel: ev.CancelToken,
-                  report: ev.Reporter, what: str, frontend_name: str = "spectrogram") -> tuple[np.ndarray, float]:
+def stream_scores(
+    model: Any,
+    chunks: Iterable[np.ndarray],
+    samples: int,
+    hop: int,
+    cancel: ev.CancelToken,
+    report: ev.Reporter,
+    what: str,
+    frontend_name: str = "spectrogram",
+) -> tuple[np.ndarray, float]:
     """The outputs of `model` (a callable: features batch -> outputs) for every 1 s window every `hop` samples of
     a stream given in chunks, holding one chunk and one batch of windows at a time.
     Returns (scores, windows per second of wall time)."""
@@ -152,8 +165,9 @@ def _micro_windows(chunks: Iterable[np.ndarray], hop: int) -> Iterable[np.ndarra
             at += step
 
 
-def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str],
-                          sigmoid: bool) -> tuple[float | None, ConfusionMatrix, dict[str, ClassFigures]]:
+def classification_report(
+    probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool
+) -> tuple[float | None, ConfusionMatrix, dict[str, ClassFigures]]:
     """(accuracy, confusion matrix, precision / recall / support per class) on the isolated test clips."""
     predicted = (probs[:, 0] >= 0.5).astype(int) if sigmoid else probs.argmax(axis=1)
     n = len(names)
@@ -163,8 +177,9 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, names: list[str
     for i, name in enumerate(names):
         tp = int(confusion[i, i])
         predicted_i, actual_i = int(confusion[:, i].sum()), int(confusion[i].sum())
-        per_class[name] = ClassFigures(round(tp / predicted_i, 4) if predicted_i else None,
-                                       round(tp / actual_i, 4) if actual_i else None, actual_i)
+        per_class[name] = ClassFigures(
+            round(tp / predicted_i, 4) if predicted_i else None, round(tp / actual_i, 4) if actual_i else None, actual_i
+        )
     accuracy = round(float(np.mean(predicted == labels)), 4) if len(labels) else None
     return accuracy, ConfusionMatrix(tuple(names), tuple(tuple(int(v) for v in row) for row in confusion)), per_class
 
@@ -175,8 +190,9 @@ def _resolve(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Pat
     return path if path.is_absolute() else Path(info.get("dataset") or preset.dataset_path) / path
 
 
-def _cached_regions(entries: list[dict[str, Any]], kind: str, preset: Preset, info: dict[str, Any],
-                    report: ev.Reporter) -> list[ambient.Region]:
+def _cached_regions(
+    entries: list[dict[str, Any]], kind: str, preset: Preset, info: dict[str, Any], report: ev.Reporter
+) -> list[ambient.Region]:
     """Held-out regions of long files, read through the 16 kHz cache (converted once, block by block)."""
     cache_dir = RunLayout(preset).noise_cache_dir
     regions = []
@@ -203,8 +219,9 @@ def _prepare(path: Path, cache_dir: Path, report: ev.Reporter) -> Path | None:
     return None
 
 
-def held_out_material(preset: Preset, info: dict[str, Any], test: Split, features_dir: Path,
-                      report: ev.Reporter) -> ambient.Material:
+def held_out_material(
+    preset: Preset, info: dict[str, Any], test: Split, features_dir: Path, report: ev.Reporter
+) -> ambient.Material:
     """Everything evaluation may play: the test split (never trained on) and the user's ambient recordings.
     Feature files mirror the dataset (<word>/<clip>.npy <- <word>/<clip>.wav), so clips are read from their wavs."""
     keywords = list(preset.classes.keywords)
@@ -215,18 +232,30 @@ def held_out_material(preset: Preset, info: dict[str, Any], test: Split, feature
         word = relative.parts[0]
         if word.startswith("_") or "__v" in path.stem:
             continue  # windows of noise or running speech (their regions are used whole), augmented copies
-        region = ambient.Region(str(dataset / relative.with_suffix(".wav")), 0, CLIP_SAMPLES,
-                                "keyword" if word in keywords else "words", word, is_clip=True)
+        region = ambient.Region(
+            str(dataset / relative.with_suffix(".wav")),
+            0,
+            CLIP_SAMPLES,
+            "keyword" if word in keywords else "words",
+            word,
+            is_clip=True,
+        )
         if word in keywords:
             material.keywords.append((region, keywords.index(word)))
         else:
             material.words.append(region)
     regions = info.get("noise_regions") or []
     test_regions = [r for r in regions if r.get("split") == "test"]
-    material.noise = _cached_regions([r for r in test_regions if r.get("kind", "noise") == "noise"]
-                                     or info.get("noise_test_regions", []), "noise", preset, info, report)
-    material.speech = _cached_regions([r for r in test_regions if r.get("kind") == "speech"], "speech", preset,
-                                      info, report)
+    material.noise = _cached_regions(
+        [r for r in test_regions if r.get("kind", "noise") == "noise"] or info.get("noise_test_regions", []),
+        "noise",
+        preset,
+        info,
+        report,
+    )
+    material.speech = _cached_regions(
+        [r for r in test_regions if r.get("kind") == "speech"], "speech", preset, info, report
+    )
     files, problems = ambient.recordings_in(list(preset.evaluate.ambient_folders))
     for where, why in problems:  # a folder the user named must be used, never silently skipped
         if str(where) in map(str, preset.evaluate.ambient_folders):
@@ -260,8 +289,13 @@ class _Reader:
         return self.last[1][start:end]
 
 
-def _hits(detected_at: np.ndarray, detected_class: np.ndarray, stream: ambient.Stream, hop: int,
-          average_window: int | dict[int, int]) -> np.ndarray:
+def _hits(
+    detected_at: np.ndarray,
+    detected_class: np.ndarray,
+    stream: ambient.Stream,
+    hop: int,
+    average_window: int | dict[int, int],
+) -> np.ndarray:
     """For every placed keyword: did a detection of that keyword come while its window covered the clip?
     `average_window`: one for all keywords, or each keyword index's own."""
     starts = detected_at * hop
@@ -290,9 +324,18 @@ def _miss_rate(hit: np.ndarray) -> float | None:
     return round(float(np.mean(~hit)), 4) if len(hit) else None
 
 
-def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
-                    keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
-                    hours: float, windows: Iterable[int], thresholds: Iterable[float]) -> list[CurvePoint]:
+def detection_curve(
+    ambient_scores: np.ndarray,
+    keyword_scores_: np.ndarray,
+    keyword_stream: ambient.Stream,
+    keyword_indices: list[int],
+    keywords: list[str],
+    hop_ms: float,
+    refractory_ms: float,
+    hours: float,
+    windows: Iterable[int],
+    thresholds: Iterable[float],
+) -> list[CurvePoint]:
     """One point per (averaging window, threshold): false accepts on the ambient stream, misses of the placed
     keywords, through exactly the firmware's post-processing."""
     hop = int(round(hop_ms * SAMPLE_RATE / 1000))
@@ -302,23 +345,40 @@ def detection_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, key
         ambient_means = moving_mean(ambient_scores, window) if len(ambient_scores) else ambient_scores
         keyword_means = moving_mean(keyword_scores_, window) if len(keyword_scores_) else keyword_scores_
         for threshold in thresholds:
-            fa = len(detect_indices(ambient_means, keyword_indices, hop_ms, threshold, refractory_ms)[0]) \
-                if len(ambient_means) else None
-            at, cls = detect_indices(keyword_means, keyword_indices, hop_ms, threshold, refractory_ms) \
-                if len(keyword_means) else (np.zeros(0, int), np.zeros(0, int))
+            fa = (
+                len(detect_indices(ambient_means, keyword_indices, hop_ms, threshold, refractory_ms)[0])
+                if len(ambient_means)
+                else None
+            )
+            at, cls = (
+                detect_indices(keyword_means, keyword_indices, hop_ms, threshold, refractory_ms)
+                if len(keyword_means)
+                else (np.zeros(0, int), np.zeros(0, int))
+            )
             # a single-sigmoid model has one output: its keyword is keyword 0
-            hit = _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int),
-                        keyword_stream, hop, window)
-            per_keyword = {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords)
-                           if np.any(placed == i)}
-            points.append(CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)),
-                                     per_keyword))
+            hit = _hits(
+                at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop, window
+            )
+            per_keyword = {
+                kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords) if np.any(placed == i)
+            }
+            points.append(
+                CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)), per_keyword)
+            )
     return points
 
 
-def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
-                  index: int, hop_ms: float, refractory_ms: float, hours: float, windows: Iterable[int],
-                  thresholds: Iterable[float]) -> list[CurvePoint]:
+def keyword_curve(
+    ambient_scores: np.ndarray,
+    keyword_scores_: np.ndarray,
+    keyword_stream: ambient.Stream,
+    index: int,
+    hop_ms: float,
+    refractory_ms: float,
+    hours: float,
+    windows: Iterable[int],
+    thresholds: Iterable[float],
+) -> list[CurvePoint]:
     """One keyword's own curve: its false accepts on the ambient stream and its misses, with the post-processing
     watching that keyword alone, for every (averaging window, threshold)."""
     hop = int(round(hop_ms * SAMPLE_RATE / 1000))
@@ -329,55 +389,115 @@ def keyword_curve(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keywo
         ambient_means = keyword_means(ambient_scores, [index], window) if len(ambient_scores) else None
         keyword_means_ = keyword_means(keyword_scores_, [index], window) if len(keyword_scores_) else None
         for threshold in thresholds:
-            fa = (len(detect_indices(ambient_means, [index], hop_ms, threshold, refractory_ms, True)[0])
-                  if ambient_means is not None else None)
-            at, cls = (detect_indices(keyword_means_, [index], hop_ms, threshold, refractory_ms, True)
-                       if keyword_means_ is not None else (np.zeros(0, int), np.zeros(0, int)))
+            fa = (
+                len(detect_indices(ambient_means, [index], hop_ms, threshold, refractory_ms, True)[0])
+                if ambient_means is not None
+                else None
+            )
+            at, cls = (
+                detect_indices(keyword_means_, [index], hop_ms, threshold, refractory_ms, True)
+                if keyword_means_ is not None
+                else (np.zeros(0, int), np.zeros(0, int))
+            )
             hit = _hits(at, np.asarray(cls), keyword_stream, hop, window)[mine]
             points.append(CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit))))
     return points
 
 
-def placement_hits(keyword_scores_: np.ndarray, keyword_stream: ambient.Stream, keyword_indices: list[int],
-                   hop_ms: float, refractory_ms: float, thresholds: list[float], windows: list[int]) -> np.ndarray:
+def placement_hits(
+    keyword_scores_: np.ndarray,
+    keyword_stream: ambient.Stream,
+    keyword_indices: list[int],
+    hop_ms: float,
+    refractory_ms: float,
+    thresholds: list[float],
+    windows: list[int],
+) -> np.ndarray:
     """For every placed keyword (in `keyword_stream.keywords` order): did the device, with a threshold and window
     per keyword, detect it?"""
     hop = int(round(hop_ms * SAMPLE_RATE / 1000))
-    at, cls = (detect_indices(keyword_means(keyword_scores_, keyword_indices, windows), keyword_indices, hop_ms,
-                              thresholds, refractory_ms, True)
-               if len(keyword_scores_) else (np.zeros(0, int), np.zeros(0, int)))
-    return _hits(at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop,
-                 dict(enumerate(windows)))
+    at, cls = (
+        detect_indices(
+            keyword_means(keyword_scores_, keyword_indices, windows),
+            keyword_indices,
+            hop_ms,
+            thresholds,
+            refractory_ms,
+            True,
+        )
+        if len(keyword_scores_)
+        else (np.zeros(0, int), np.zeros(0, int))
+    )
+    return _hits(
+        at,
+        np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int),
+        keyword_stream,
+        hop,
+        dict(enumerate(windows)),
+    )
 
 
-def combined_point(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
-                   keyword_indices: list[int], keywords: list[str], hop_ms: float, refractory_ms: float,
-                   hours: float, thresholds: list[float], windows: list[int]) -> CurvePoint:
+def combined_point(
+    ambient_scores: np.ndarray,
+    keyword_scores_: np.ndarray,
+    keyword_stream: ambient.Stream,
+    keyword_indices: list[int],
+    keywords: list[str],
+    hop_ms: float,
+    refractory_ms: float,
+    hours: float,
+    thresholds: list[float],
+    windows: list[int],
+) -> CurvePoint:
     """What the device gets with a threshold and window per keyword: every keyword watched at once, through the
     firmware's post-processing (the highest candidate wins, one refractory period for all). Its threshold and
     window are keyword 0's."""
     placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
     fa = None
     if len(ambient_scores):
-        fa = len(detect_indices(keyword_means(ambient_scores, keyword_indices, windows), keyword_indices, hop_ms,
-                                thresholds, refractory_ms, True)[0])
+        fa = len(
+            detect_indices(
+                keyword_means(ambient_scores, keyword_indices, windows),
+                keyword_indices,
+                hop_ms,
+                thresholds,
+                refractory_ms,
+                True,
+            )[0]
+        )
     hit = placement_hits(keyword_scores_, keyword_stream, keyword_indices, hop_ms, refractory_ms, thresholds, windows)
-    return CurvePoint(windows[0], thresholds[0], fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)),
-                      {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords)
-                       if np.any(placed == i)})
+    return CurvePoint(
+        windows[0],
+        thresholds[0],
+        fa,
+        _per_hour(fa, hours),
+        _miss_rate(hit),
+        int(np.sum(~hit)),
+        {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords) if np.any(placed == i)},
+    )
 
 
-def choose_per_keyword(ambient_scores: np.ndarray, keyword_scores_: np.ndarray, keyword_stream: ambient.Stream,
-                       keywords: list[str], hop_ms: float, refractory_ms: float, hours: float, windows: list[int],
-                       thresholds: list[float], target: float) -> tuple[list[KeywordPoint], bool]:
+def choose_per_keyword(
+    ambient_scores: np.ndarray,
+    keyword_scores_: np.ndarray,
+    keyword_stream: ambient.Stream,
+    keywords: list[str],
+    hop_ms: float,
+    refractory_ms: float,
+    hours: float,
+    windows: list[int],
+    thresholds: list[float],
+    target: float,
+) -> tuple[list[KeywordPoint], bool]:
     """Each keyword's own operating point, for an equal share of the target rate (target / keywords): the lowest
     miss rate at or under it, else the fewest false accepts. -> (points in keyword order, every share met)"""
     share = target / len(keywords)
     chosen: list[KeywordPoint] = []
     all_met = True
     for index in range(len(keywords)):
-        curve = keyword_curve(ambient_scores, keyword_scores_, keyword_stream, index, hop_ms, refractory_ms, hours,
-                              windows, thresholds)
+        curve = keyword_curve(
+            ambient_scores, keyword_scores_, keyword_stream, index, hop_ms, refractory_ms, hours, windows, thresholds
+        )
         choice = choose_for_target(curve, share, hours)
         chosen.append(KeywordPoint(choice.point, choice.meets_target, choice.chosen_by, round(share, 4)))
         all_met &= choice.meets_target
@@ -396,8 +516,14 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
 
     preset = layout.preset
     sigmoid = sigmoid_output(preset)
-    tflite = float_model(source, layout.float_tflite, records.train_run_id(layout),
-                         preset.train.model, 1 if sigmoid else len(preset.class_names), sigmoid)
+    tflite = float_model(
+        source,
+        layout.float_tflite,
+        records.train_run_id(layout),
+        preset.train.model,
+        1 if sigmoid else len(preset.class_names),
+        sigmoid,
+    )
     return TflmScorer(tflite)
 
 
@@ -428,78 +554,166 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     ambient_plan = ambient.ambient_stream(material, snr, seed)
     keyword_plan = ambient.keyword_stream(material, snr, seed)
     reader = _Reader()
-    ambient_scores, ambient_rate = stream_scores(model, ambient.render(ambient_plan, reader), ambient_plan.samples,
-                                                 hop, cancel, report, "sliding over ambient audio",
-                                                 preset.features.frontend)
-    keyword_scores_, _ = stream_scores(model, ambient.render(keyword_plan, reader), keyword_plan.samples, hop,
-                                       cancel, report, "keywords inside ambient audio", preset.features.frontend)
+    ambient_scores, ambient_rate = stream_scores(
+        model,
+        ambient.render(ambient_plan, reader),
+        ambient_plan.samples,
+        hop,
+        cancel,
+        report,
+        "sliding over ambient audio",
+        preset.features.frontend,
+    )
+    keyword_scores_, _ = stream_scores(
+        model,
+        ambient.render(keyword_plan, reader),
+        keyword_plan.samples,
+        hop,
+        cancel,
+        report,
+        "keywords inside ambient audio",
+        preset.features.frontend,
+    )
     hours = ambient_plan.seconds / 3600.0
     keyword_indices = [0] if sigmoid else list(range(len(keywords)))
     windows = curve_windows(cfg.hop_ms, cfg.average_window)
     thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
     cancel.raise_if_cancelled()
-    curve = detection_curve(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
-                            cfg.refractory_ms, hours, windows, thresholds)
+    curve = detection_curve(
+        ambient_scores,
+        keyword_scores_,
+        keyword_plan,
+        keyword_indices,
+        keywords,
+        cfg.hop_ms,
+        cfg.refractory_ms,
+        hours,
+        windows,
+        thresholds,
+    )
     target = cfg.target_fa_per_hour
     per_keyword_points: dict[str, KeywordPoint] | None = None
     if target > 0 and len(keyword_indices) > 1:  # command words: a threshold and window per keyword
-        points, met = choose_per_keyword(ambient_scores, keyword_scores_, keyword_plan, keywords, cfg.hop_ms,
-                                         cfg.refractory_ms, hours, list(windows), list(thresholds), target)
+        points, met = choose_per_keyword(
+            ambient_scores,
+            keyword_scores_,
+            keyword_plan,
+            keywords,
+            cfg.hop_ms,
+            cfg.refractory_ms,
+            hours,
+            list(windows),
+            list(thresholds),
+            target,
+        )
         chosen_thresholds = [p.point.threshold for p in points]
         chosen_windows = [p.point.average_window for p in points]
-        chosen = combined_point(ambient_scores, keyword_scores_, keyword_plan, keyword_indices, keywords, cfg.hop_ms,
-                                cfg.refractory_ms, hours, chosen_thresholds, chosen_windows)
+        chosen = combined_point(
+            ambient_scores,
+            keyword_scores_,
+            keyword_plan,
+            keyword_indices,
+            keywords,
+            cfg.hop_ms,
+            cfg.refractory_ms,
+            hours,
+            chosen_thresholds,
+            chosen_windows,
+        )
         met = met and chosen.false_accepts_per_hour is not None and chosen.false_accepts_per_hour <= target
         per_keyword_points = dict(zip(keywords, points, strict=True))
         reasons: dict[str, list[str]] = {}  # each fallback reason once, with the keywords it applies to
         for kw, kp in per_keyword_points.items():
             if not kp.met:
                 reasons.setdefault(kp.chosen_by.replace(f"{kp.share_fa_per_hour:g} FA/h", "its share"), []).append(kw)
-        chosen_by = ("target, per keyword" if met else "per keyword (a share of the target each); " + "; ".join(
-            f"{', '.join(kws)}: {why}" for why, kws in reasons.items()))
+        chosen_by = (
+            "target, per keyword"
+            if met
+            else "per keyword (a share of the target each); "
+            + "; ".join(f"{', '.join(kws)}: {why}" for why, kws in reasons.items())
+        )
     else:
         if target > 0:
             choice = choose_for_target(curve, target, hours)
             chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
         else:
-            chosen = next(p for p in curve if p.average_window == cfg.average_window
-                          and abs(p.threshold - cfg.threshold) < 1e-9)
+            chosen = next(
+                p for p in curve if p.average_window == cfg.average_window and abs(p.threshold - cfg.threshold) < 1e-9
+            )
             met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
         chosen_thresholds = [chosen.threshold] * len(keyword_indices)
         chosen_windows = [chosen.average_window] * len(keyword_indices)
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
-    sources = _false_accept_sources(ambient_scores, chosen_thresholds, chosen_windows, ambient_plan, keyword_indices,
-                                    cfg.hop_ms, cfg.refractory_ms, hop)
+    sources = _false_accept_sources(
+        ambient_scores,
+        chosen_thresholds,
+        chosen_windows,
+        ambient_plan,
+        keyword_indices,
+        cfg.hop_ms,
+        cfg.refractory_ms,
+        hop,
+    )
     needed = ambient.needed_hours(target)
     support_warnings = _support_warnings(hours, target, needed, per_keyword_clips, material)
     for message in support_warnings:
         report(ev.StageWarning(STAGE, message))
     op = OperatingPoint(
-        chosen, tuple(chosen_thresholds), tuple(chosen_windows), cfg.refractory_ms, cfg.hop_ms, chosen_by, met,
+        chosen,
+        tuple(chosen_thresholds),
+        tuple(chosen_windows),
+        cfg.refractory_ms,
+        cfg.hop_ms,
+        chosen_by,
+        met,
         false_reject_rate_ci=_rounded(stats.wilson_interval(chosen.misses, len(placed)), 4),
         per_keyword_false_reject_rate_ci={
             kw: _rounded(stats.wilson_interval(int(round(frr * per_keyword_clips[kw])), per_keyword_clips[kw]), 4)
-            for kw, frr in (chosen.per_keyword_false_reject_rate or {}).items()},
+            for kw, frr in (chosen.per_keyword_false_reject_rate or {}).items()
+        },
         per_keyword_clips=per_keyword_clips,
-        false_accepts_per_hour_ci=(_rounded(stats.poisson_rate_interval(chosen.false_accepts, hours), 3)
-                                   if chosen.false_accepts is not None else None),
-        false_accepts_by_source=sources["by_kind"], false_accepts_by_word=sources["by_word"],
-        per_keyword_points=per_keyword_points)
+        false_accepts_per_hour_ci=(
+            _rounded(stats.poisson_rate_interval(chosen.false_accepts, hours), 3)
+            if chosen.false_accepts is not None
+            else None
+        ),
+        false_accepts_by_source=sources["by_kind"],
+        false_accepts_by_word=sources["by_word"],
+        per_keyword_points=per_keyword_points,
+    )
     held_out = source != layout.final_model
     evaluation = Report(
-        fingerprint=records.report_fingerprint(layout), labels=tuple(preset.class_names), preset=preset.name,
-        model=str(source), test_held_out=held_out,
+        fingerprint=records.report_fingerprint(layout),
+        labels=tuple(preset.class_names),
+        preset=preset.name,
+        model=str(source),
+        test_held_out=held_out,
         note="" if held_out else "final-fit-all model: it was trained on the test split, figures are optimistic",
-        test_clips=len(test), accuracy=accuracy, confusion_matrix=confusion, per_class=per_class,
+        test_clips=len(test),
+        accuracy=accuracy,
+        confusion_matrix=confusion,
+        per_class=per_class,
         ambient=AmbientAudio(
-            round(ambient_plan.seconds, 1), round(hours, 4), ambient_plan.seconds_by_kind(),
-            {"other_word_clips": len(material.words), "speech_regions": len(material.speech),
-             "noise_regions": len(material.noise), "recordings": len(material.recordings)},
-            snr, int(len(ambient_scores))),
+            round(ambient_plan.seconds, 1),
+            round(hours, 4),
+            ambient_plan.seconds_by_kind(),
+            {
+                "other_word_clips": len(material.words),
+                "speech_regions": len(material.speech),
+                "noise_regions": len(material.noise),
+                "recordings": len(material.recordings),
+            },
+            snr,
+            int(len(ambient_scores)),
+        ),
         keyword_placements=KeywordPlacements(len(placed), per_keyword_clips, round(keyword_plan.seconds, 1)),
-        target_fa_per_hour=target, needed_hours=round(needed, 2), support_warnings=tuple(support_warnings),
-        operating_point=op, curve=tuple(curve))
+        target_fa_per_hour=target,
+        needed_hours=round(needed, 2),
+        support_warnings=tuple(support_warnings),
+        operating_point=op,
+        curve=tuple(curve),
+    )
     verdict = evaluation.verdict
     write_reports(layout, evaluation)
     summary = {
@@ -524,17 +738,25 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     return summary
 
 
-def _false_accept_sources(scores: np.ndarray, thresholds: list[float], windows: list[int], stream: ambient.Stream,
-                          keyword_indices: list[int], hop_ms: float, refractory_ms: float,
-                          hop: int) -> dict[str, dict[str, int]]:
+def _false_accept_sources(
+    scores: np.ndarray,
+    thresholds: list[float],
+    windows: list[int],
+    stream: ambient.Stream,
+    keyword_indices: list[int],
+    hop_ms: float,
+    refractory_ms: float,
+    hop: int,
+) -> dict[str, dict[str, int]]:
     """Where the operating point's false accepts (a threshold and window per keyword) happened: by kind of audio,
     and by other word (near misses)."""
     by_kind: dict[str, int] = {}
     by_word: dict[str, int] = {}
     if not len(scores):
         return {"by_kind": by_kind, "by_word": by_word}
-    at, _ = detect_indices(keyword_means(scores, keyword_indices, windows), keyword_indices, hop_ms, thresholds,
-                           refractory_ms, True)
+    at, _ = detect_indices(
+        keyword_means(scores, keyword_indices, windows), keyword_indices, hop_ms, thresholds, refractory_ms, True
+    )
     middles = [int(index) * hop + CLIP_SAMPLES // 2 for index in at]  # the middle of each window
     for kind, label in stream.kinds_at(middles):
         by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -547,27 +769,38 @@ def _rounded(interval: tuple[float, float] | None, digits: int) -> tuple[float, 
     return None if interval is None else (round(interval[0], digits), round(interval[1], digits))
 
 
-def _support_warnings(hours: float, target: float, needed: float, clips: dict[str, int],
-                      material: ambient.Material) -> list[str]:
+def _support_warnings(
+    hours: float, target: float, needed: float, clips: dict[str, int], material: ambient.Material
+) -> list[str]:
     """What the figures cannot support: a rate from too little ambient audio, FRR from a handful of clips."""
     found = []
     if hours <= 0:
-        found.append("no held-out ambient audio (no test _unknown clips, running speech, noise or "
-                     "evaluate.ambient_folders): false accepts per hour not measured")
+        found.append(
+            "no held-out ambient audio (no test _unknown clips, running speech, noise or "
+            "evaluate.ambient_folders): false accepts per hour not measured"
+        )
     elif target > 0 and hours < needed:
-        found.append(f"ambient audio is {hours * 60:.1f} min: too short to support {target:g} false accepts/h "
-                     f"(needs {needed:g} h; add {needed - hours:.1f} h of recordings without the keywords to "
-                     "evaluate.ambient_folders)")
+        found.append(
+            f"ambient audio is {hours * 60:.1f} min: too short to support {target:g} false accepts/h "
+            f"(needs {needed:g} h; add {needed - hours:.1f} h of recordings without the keywords to "
+            "evaluate.ambient_folders)"
+        )
     elif target <= 0 and hours < stats.MIN_HOURS_PER_RATE:
-        found.append(f"false accepts/h rest on {hours * 60:.1f} min of ambient audio: too little for a rate "
-                     f"(about {stats.MIN_HOURS_PER_RATE:g} h needed; see the 95 % interval)")
+        found.append(
+            f"false accepts/h rest on {hours * 60:.1f} min of ambient audio: too little for a rate "
+            f"(about {stats.MIN_HOURS_PER_RATE:g} h needed; see the 95 % interval)"
+        )
     if not material.speech and not material.recordings:
-        found.append("no running speech in the ambient audio (only isolated words and noise): add recordings of "
-                     "conversation without the keywords to classes.negative_speech or evaluate.ambient_folders")
+        found.append(
+            "no running speech in the ambient audio (only isolated words and noise): add recordings of "
+            "conversation without the keywords to classes.negative_speech or evaluate.ambient_folders"
+        )
     few = [f"{kw} ({n})" for kw, n in clips.items() if n < stats.MIN_CLIPS_PER_KEYWORD]
     if few:
-        found.append(f"FRR rests on few test clips: {', '.join(few)}; about {stats.MIN_CLIPS_PER_KEYWORD} per keyword "
-                     "needed (see the 95 % interval)")
+        found.append(
+            f"FRR rests on few test clips: {', '.join(few)}; about {stats.MIN_CLIPS_PER_KEYWORD} per keyword "
+            "needed (see the 95 % interval)"
+        )
     return found
 
 
@@ -581,8 +814,13 @@ def _interval(ci: tuple[float, float] | None) -> str:
 
 def report_text(data: Report) -> str:
     verdict = data.verdict
-    lines = [verdict.line(), *(f"  next: {step}" for step in verdict.next_steps), "",
-             f"kwtui evaluation: {data.preset}", f"model: {data.model}"]
+    lines = [
+        verdict.line(),
+        *(f"  next: {step}" for step in verdict.next_steps),
+        "",
+        f"kwtui evaluation: {data.preset}",
+        f"model: {data.model}",
+    ]
     if not data.test_held_out:
         lines.append(f"NOTE: {data.note}")
     lines.append(f"isolated test clips: {data.test_clips}   accuracy: {_fmt(data.accuracy)}")
@@ -604,25 +842,42 @@ def report_text(data: Report) -> str:
         f"ambient audio (held out): {amb.hours:.3f} h = {amb.seconds:g} s ({kinds}); speech over noise at "
         f"{amb.snr_db[0]:g}-{amb.snr_db[1]:g} dB SNR; {amb.windows} windows",
         f"keywords placed inside ambient audio: {kp.clips} held-out clips "
-        + "(" + ", ".join(f"{k} {n}" for k, n in kp.per_keyword.items()) + ")",
+        + "("
+        + ", ".join(f"{k} {n}" for k, n in kp.per_keyword.items())
+        + ")",
         "",
-        (f"operating point ({op.chosen_by}" + (f", target {target:g} FA/h" if target > 0 else "") + "): "
-         + (f"threshold {point.threshold:g}, average of last {point.average_window}, "
-            if op.per_keyword_points is None else "a threshold and window per keyword (below), ")
-         + f"refractory {op.refractory_ms:.0f} ms, hop {op.hop_ms:.0f} ms"),
-        *(f"    {kw}: threshold {p.point.threshold:g}, average of last {p.point.average_window} (alone: FRR "
-          f"{_fmt(p.point.false_reject_rate)}, {_fmt(p.point.false_accepts, 'd')} false accepts; its share "
-          f"{p.share_fa_per_hour:g} FA/h{'' if p.met else ' not met'})"
-          for kw, p in (op.per_keyword_points or {}).items()),
+        (
+            f"operating point ({op.chosen_by}"
+            + (f", target {target:g} FA/h" if target > 0 else "")
+            + "): "
+            + (
+                f"threshold {point.threshold:g}, average of last {point.average_window}, "
+                if op.per_keyword_points is None
+                else "a threshold and window per keyword (below), "
+            )
+            + f"refractory {op.refractory_ms:.0f} ms, hop {op.hop_ms:.0f} ms"
+        ),
+        *(
+            f"    {kw}: threshold {p.point.threshold:g}, average of last {p.point.average_window} (alone: FRR "
+            f"{_fmt(p.point.false_reject_rate)}, {_fmt(p.point.false_accepts, 'd')} false accepts; its share "
+            f"{p.share_fa_per_hour:g} FA/h{'' if p.met else ' not met'})"
+            for kw, p in (op.per_keyword_points or {}).items()
+        ),
         f"  false reject rate: {_fmt(point.false_reject_rate)} (95 % CI {_interval(op.false_reject_rate_ci)})",
-        *(f"    {kw}: {_fmt(v)} of {op.per_keyword_clips.get(kw, '?')} "
-          f"(95 % CI {_interval(op.per_keyword_false_reject_rate_ci.get(kw))})"
-          for kw, v in (point.per_keyword_false_reject_rate or {}).items()),
+        *(
+            f"    {kw}: {_fmt(v)} of {op.per_keyword_clips.get(kw, '?')} "
+            f"(95 % CI {_interval(op.per_keyword_false_reject_rate_ci.get(kw))})"
+            for kw, v in (point.per_keyword_false_reject_rate or {}).items()
+        ),
         f"  false accepts: {_fmt(point.false_accepts, 'd')} in {amb.hours:.3f} h = "
         f"{_fmt(point.false_accepts_per_hour, '.2f')} per hour (95 % CI {_interval(op.false_accepts_per_hour_ci)})",
-        "  by source: " + (", ".join(f"{k} {v}" for k, v in op.false_accepts_by_source.items()) or "none")
-        + ("; other words: " + ", ".join(f"{k} {v}" for k, v in list(op.false_accepts_by_word.items())[:8])
-           if op.false_accepts_by_word else ""),
+        "  by source: "
+        + (", ".join(f"{k} {v}" for k, v in op.false_accepts_by_source.items()) or "none")
+        + (
+            "; other words: " + ", ".join(f"{k} {v}" for k, v in list(op.false_accepts_by_word.items())[:8])
+            if op.false_accepts_by_word
+            else ""
+        ),
         *(f"  WARNING: {w}" for w in data.support_warnings),
         "",
         "best FRR at each false-accept rate (whole curve in report.json)",
@@ -631,19 +886,26 @@ def report_text(data: Report) -> str:
     for limit in (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0):
         best, met = best_point(list(data.curve), limit)
         if met:
-            lines.append(f"{limit:>13g}{_fmt(best.false_reject_rate):>8}{best.threshold:>11g}"
-                         f"{best.average_window:>8}")
+            lines.append(f"{limit:>13g}{_fmt(best.false_reject_rate):>8}{best.threshold:>11g}{best.average_window:>8}")
         else:
             lines.append(f"{limit:>13g}{'-':>8}{'':>11}{'':>8}")
-    lines += ["", f"threshold sweep at average window {point.average_window}",
-              f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}"]
+    lines += [
+        "",
+        f"threshold sweep at average window {point.average_window}",
+        f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}",
+    ]
     for row in data.threshold_sweep:
-        lines.append(f"{row.threshold:>10g}{_fmt(row.false_reject_rate):>8}"
-                     f"{_fmt(row.false_accepts_per_hour, '.2f'):>10}")
+        lines.append(
+            f"{row.threshold:>10g}{_fmt(row.false_reject_rate):>8}{_fmt(row.false_accepts_per_hour, '.2f'):>10}"
+        )
     return "\n".join(lines) + "\n"
 
 
 def write_reports(layout: RunLayout, data: Report) -> None:
     """report.txt and its record report.json, committed as one unit."""
-    writer.write_files({layout.report_txt: report_text(data).encode("utf-8"),
-                        layout.report_json: (json.dumps(data.to_dict(), indent=2) + "\n").encode("utf-8")})
+    writer.write_files(
+        {
+            layout.report_txt: report_text(data).encode("utf-8"),
+            layout.report_json: (json.dumps(data.to_dict(), indent=2) + "\n").encode("utf-8"),
+        }
+    )

@@ -50,7 +50,6 @@ MAX_FILE_WARNINGS = 20  # individual StageWarning events per kind; the rest are 
 # --- the stage ---------------------------------------------------------------------------
 
 
-
 def _params(preset: Preset, dataset: Path) -> dict[str, Any]:
     return records.features_params(preset)
 
@@ -86,8 +85,11 @@ def _prepare_folder(features_dir: Path, params: dict[str, Any], plan: ClipPlan, 
             old = {}
         if old != params:
             changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-            report(StageWarning(STAGE, f"settings changed ({', '.join(changed)}): regenerating all features",
-                           str(features_dir)))
+            report(
+                StageWarning(
+                    STAGE, f"settings changed ({', '.join(changed)}): regenerating all features", str(features_dir)
+                )
+            )
             ours = _listed_in_manifests(features_dir) | {job.output for job in plan.jobs}
             for relative in ours:
                 if relative.endswith(".npy") and not os.path.isabs(relative) and ".." not in relative.split("/"):
@@ -125,7 +127,11 @@ def _warn_converted(report: Reporter, converted: list[tuple[str, str]]) -> None:
         if len(paths) == 1:
             report(StageWarning(STAGE, f"converted: {kind}", paths[0]))
         else:
-            report(StageWarning(STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"))
+            report(
+                StageWarning(
+                    STAGE, f"converted: {kind}: {paths[0]} and {len(paths) - 1} more (listed in features.json)"
+                )
+            )
 
 
 def _todo(plan: ClipPlan, features_dir: Path, file_bytes: int) -> list[int]:
@@ -167,15 +173,22 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken) -> dict[
     ownership.claim(features_dir, "features.output")
     start_forkserver()
     report(Started(STAGE, message=f"scanning {preset.dataset_path}"))
-    scan = scan_dataset(preset.dataset_path, report, cancel, preset.dataset.validation_list,
-                        preset.dataset.testing_list)
+    scan = scan_dataset(
+        preset.dataset_path, report, cancel, preset.dataset.validation_list, preset.dataset.testing_list
+    )
     if scan.unmatched_listed:
-        report(StageWarning(STAGE, f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
-                              "(`kwtui scan` lists them); check the lists' paths"))
+        report(
+            StageWarning(
+                STAGE,
+                f"{scan.unmatched_listed} split-list entries match no clip in {preset.dataset_path} "
+                "(`kwtui scan` lists them); check the lists' paths",
+            )
+        )
     scan = _without_reserved_words(preset, scan, report)
     planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
-    planned = _with_near_misses(_with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report,
-                                cancel)
+    planned = _with_near_misses(
+        _with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report, cancel
+    )
     plan = plan_clips(planned, scan)
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
@@ -203,19 +216,26 @@ def _with_folders_anywhere(preset: Preset, scan: Any) -> Preset:
                 continue
             path = Path(os.path.expandvars(os.path.expanduser(folder)))
             if not path.is_absolute():
-                path = Path(os.path.abspath(path)) if (path.is_dir() and "/" in folder) else preset.dataset_path / folder
+                path = (
+                    Path(os.path.abspath(path)) if (path.is_dir() and "/" in folder) else preset.dataset_path / folder
+                )
             if not path.is_dir():
                 if folder in _DEFAULT_FOLDERS[field_name]:
                     resolved.append(folder)
                     continue
-                raise UserError(f"classes.{field_name}: {folder!r} is neither a folder of the dataset "
-                                f"({preset.dataset_path}) nor a folder at that path; fix the name or remove it")
-            wavs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".wav" and p.is_file()
-                          and not p.name.startswith("."))
+                raise UserError(
+                    f"classes.{field_name}: {folder!r} is neither a folder of the dataset "
+                    f"({preset.dataset_path}) nor a folder at that path; fix the name or remove it"
+                )
+            wavs = sorted(
+                p for p in path.iterdir() if p.suffix.lower() == ".wav" and p.is_file() and not p.name.startswith(".")
+            )
             headers = [read_header(str(p)) for p in wavs]
             if not any(not h.error and h.seconds >= 1.0 for h in headers):
-                raise UserError(f"classes.{field_name}: {path} holds no usable audio (.wav files of at least 1 s "
-                                "directly in it); add some or remove the folder from the preset")
+                raise UserError(
+                    f"classes.{field_name}: {path} holds no usable audio (.wav files of at least 1 s "
+                    "directly in it); add some or remove the folder from the preset"
+                )
             scan.noise[str(path)] = headers
             resolved.append(str(path))
         if resolved != folders:
@@ -231,71 +251,110 @@ def _without_reserved_words(preset: Preset, scan: DatasetScan, report: Reporter)
     clash = sorted(set(scan.words) & _RESERVED_NAMES)
     for word in clash:
         if word in preset.classes.keywords:
-            raise UserError(f"{preset.dataset_path / word}: a keyword folder named like a file kwtui writes into the "
-                            "features folder; rename the folder and the keyword")
+            raise UserError(
+                f"{preset.dataset_path / word}: a keyword folder named like a file kwtui writes into the "
+                "features folder; rename the folder and the keyword"
+            )
     if not clash:
         return scan
     # skipped like an unreadable folder: warned once with the other skipped files, and listed in features.json
-    problems = [Problem(word, "reserved_name", "a word folder named like a file kwtui writes into the features "
-                                               "folder (rename it to use its clips)") for word in clash]
-    return dataclasses.replace(scan, words={w: info for w, info in scan.words.items() if w not in clash},
-                               problems=[*scan.problems, *problems])
+    problems = [
+        Problem(
+            word,
+            "reserved_name",
+            "a word folder named like a file kwtui writes into the features folder (rename it to use its clips)",
+        )
+        for word in clash
+    ]
+    return dataclasses.replace(
+        scan, words={w: info for w, info in scan.words.items() if w not in clash}, problems=[*scan.problems, *problems]
+    )
 
 
 def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:
     """features.output inside the dataset would mix kwtui's .npy files into the user's word folders (and the
     next scan would see them): refused before anything is written."""
-    out, data = Path(os.path.abspath(os.path.expanduser(features_dir))), Path(os.path.abspath(os.path.expanduser(dataset)))
+    out, data = (
+        Path(os.path.abspath(os.path.expanduser(features_dir))),
+        Path(os.path.abspath(os.path.expanduser(dataset))),
+    )
     with contextlib.suppress(OSError):
         out, data = out.resolve(), data.resolve()
     if out == data or data in out.parents:
-        raise UserError(f"features.output: {features_dir} is inside the dataset {dataset}; kwtui would write its "
-                        "feature files among your clips: choose a folder outside it (the default is runs/<name>/features)")
+        raise UserError(
+            f"features.output: {features_dir} is inside the dataset {dataset}; kwtui would write its "
+            "feature files among your clips: choose a folder outside it (the default is runs/<name>/features)"
+        )
 
 
-def _with_synthetic_speech(preset: Preset, layout: RunLayout, scan: Any, report: Reporter,
-                           cancel: CancelToken) -> Preset:
+def _with_synthetic_speech(
+    preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken
+) -> Preset:
     """The preset to plan with: when the model needs running speech as negatives and no folder of
     classes.negative_speech holds any, synthesized speech without the dataset's words joins them (and the scan)."""
     classes = preset.classes
     needs_speech = classes.unknown or classes.background or preset.single_sigmoid
-    found = any(not clip.error and clip.seconds >= 1.0
-                for folder in classes.negative_speech for clip in scan.noise.get(folder, []))
+    found = any(
+        not clip.error and clip.seconds >= 1.0
+        for folder in classes.negative_speech
+        for clip in scan.noise.get(folder, [])
+    )
     if found or not needs_speech or not classes.synthesize_negative_speech:
         return preset
     if not synthetic_speech.available():
-        report(StageWarning(STAGE, "no running speech in classes.negative_speech and espeak-ng is not installed to "
-                              "synthesize it: the model may fire on conversation; add recordings of speech "
-                              "without the keywords to a folder named in classes.negative_speech"))
+        report(
+            StageWarning(
+                STAGE,
+                "no running speech in classes.negative_speech and espeak-ng is not installed to "
+                "synthesize it: the model may fire on conversation; add recordings of speech "
+                "without the keywords to a folder named in classes.negative_speech",
+            )
+        )
         return preset
     folder = layout.synthetic_speech_dir.absolute()  # the plan reads it from the workers, wherever they run
-    files = synthetic_speech.ensure(folder, set(scan.words) | set(classes.keywords), preset.features.seed, report,
-                                    cancel, STAGE)
+    files = synthetic_speech.ensure(
+        folder, set(scan.words) | set(classes.keywords), preset.features.seed, report, cancel, STAGE
+    )
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
     minutes = sum(clip.seconds for clip in scan.noise[str(folder)] if not clip.error) / 60
-    report(StageWarning(STAGE, f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
-                          f"): training on {minutes:.1f} min synthesized by espeak-ng without the dataset's words "
-                          f"({folder}); recordings of real conversation are better negatives"))
-    return dataclasses.replace(preset, classes=dataclasses.replace(
-        classes, negative_speech=[*classes.negative_speech, str(folder)]))
+    report(
+        StageWarning(
+            STAGE,
+            f"no running speech in classes.negative_speech ({', '.join(classes.negative_speech) or 'none'}"
+            f"): training on {minutes:.1f} min synthesized by espeak-ng without the dataset's words "
+            f"({folder}); recordings of real conversation are better negatives",
+        )
+    )
+    return dataclasses.replace(
+        preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
+    )
 
 
-def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Reporter,
-                      cancel: CancelToken) -> Preset:
+def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken) -> Preset:
     """With classes.near_miss_negatives: sentences holding near misses of the keywords (synthesized once into the
     run folder) join classes.negative_speech and the scan."""
     classes = preset.classes
     if not classes.near_miss_negatives:
         return preset
     if not synthetic_speech.available():
-        raise UserError("classes.near_miss_negatives: espeak-ng synthesizes the near misses and is not installed; "
-                        "install it (apt-get install espeak-ng) or set classes.near_miss_negatives = false")
+        raise UserError(
+            "classes.near_miss_negatives: espeak-ng synthesizes the near misses and is not installed; "
+            "install it (apt-get install espeak-ng) or set classes.near_miss_negatives = false"
+        )
     folder = layout.near_miss_speech_dir.absolute()  # the plan reads it from the workers, wherever they run
-    files = synthetic_speech.ensure(folder, set(scan.words) | set(classes.keywords), preset.features.seed, report,
-                                    cancel, STAGE, tuple(classes.keywords))
+    files = synthetic_speech.ensure(
+        folder,
+        set(scan.words) | set(classes.keywords),
+        preset.features.seed,
+        report,
+        cancel,
+        STAGE,
+        tuple(classes.keywords),
+    )
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
-    return dataclasses.replace(preset, classes=dataclasses.replace(
-        classes, negative_speech=[*classes.negative_speech, str(folder)]))
+    return dataclasses.replace(
+        preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
+    )
 
 
 @contextlib.contextmanager
@@ -307,8 +366,14 @@ def _exclusive(features_dir: Path) -> Iterator[None]:
 
 
 def _generate(
-    preset: Preset, layout: RunLayout, scan: Any, plan: ClipPlan, params: dict[str, Any], started: float,
-    report: Reporter, cancel: CancelToken,
+    preset: Preset,
+    layout: RunLayout,
+    scan: Any,
+    plan: ClipPlan,
+    params: dict[str, Any],
+    started: float,
+    report: Reporter,
+    cancel: CancelToken,
 ) -> dict[str, Any]:
     features_dir = layout.features_dir
     try:
@@ -327,8 +392,14 @@ def _generate(
 
     monitor = ResourceMonitor(features_dir, STAGE)
     total = len(plan.jobs)
-    report(Started(STAGE, total=total, unit="files",
-                   message=f"{total} feature files ({existing} already done) -> {features_dir}"))
+    report(
+        Started(
+            STAGE,
+            total=total,
+            unit="files",
+            message=f"{total} feature files ({existing} already done) -> {features_dir}",
+        )
+    )
     skipped = _run_pool(preset, plan, scan.path, todo, features_dir, existing, monitor, report, cancel)
 
     root = str(scan.path)
@@ -362,8 +433,10 @@ def _generate(
         "files_converted": len(converted),
         **{f"{split}_files": sum(info["counts"][split].values()) for split in SPLITS},
         # which folders of running speech and noise were used, and how much of each
-        "negatives": "; ".join(f"{n['folder']} {sum(n['minutes'].values()):.1f} min {n['kind']}"
-                               for n in info["negatives"]) or "none",
+        "negatives": "; ".join(
+            f"{n['folder']} {sum(n['minutes'].values()):.1f} min {n['kind']}" for n in info["negatives"]
+        )
+        or "none",
         "seconds": round(seconds, 2),
         "clips_per_s": round(processed / seconds, 1) if seconds > 0 else 0.0,
         "peak_rss_mb": round(monitor.peak_rss / 1e6, 1),
@@ -374,7 +447,10 @@ def _generate(
 
 
 def _convert_noise(
-    plan: ClipPlan, todo: list[int], train_noise: list[tuple[str, float, float]], cache_dir: Path,
+    plan: ClipPlan,
+    todo: list[int],
+    train_noise: list[tuple[str, float, float]],
+    cache_dir: Path,
     cancel: CancelToken,
 ) -> dict[str, tuple[str | None, str | None]]:
     """Convert once, here, each noise file the pending jobs read: {source: (cache file, None) or (None, reason)}."""
@@ -410,8 +486,15 @@ def _impulse_responses(preset: Preset, plan: ClipPlan, todo: list[int], announce
 
 
 def _run_pool(
-    preset: Preset, plan: ClipPlan, dataset_root: Path, todo: list[int], features_dir: Path, existing: int,
-    monitor: ResourceMonitor, report: Reporter, cancel: CancelToken,
+    preset: Preset,
+    plan: ClipPlan,
+    dataset_root: Path,
+    todo: list[int],
+    features_dir: Path,
+    existing: int,
+    monitor: ResourceMonitor,
+    report: Reporter,
+    cancel: CancelToken,
 ) -> dict[str, str]:
     """Process `todo` jobs; returns {output: reason} for skipped files. Raises on cancel / full disk."""
     total = len(plan.jobs)
@@ -447,13 +530,16 @@ def _run_pool(
     started = time.monotonic()
     last_progress = 0.0
     stop = stop_event()
-    preparing(f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
-              + (" and the augmentation)" if preset.features.augment else ")"))
+    preparing(
+        f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
+        + (" and the augmentation)" if preset.features.augment else ")")
+    )
     pool = make_pool(workers, config, stop)
     in_flight: set[Future[Any]] = set()
     next_batch = 0
     failure: str = ""
     stop_now = True  # unless the loop ends normally (done, cancelled, failure)
+
     def count(results: list[tuple[int, str, str, int]]) -> str:
         """Add a batch's results to the counts; returns a failure message, if any."""
         nonlocal done
@@ -468,8 +554,8 @@ def _run_pool(
             else:
                 problem = problem or (
                     f"features: disk full while writing {features_dir} ({message}); free some space and re-run to resume"
-                    if status == "nospace" else
-                    f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
+                    if status == "nospace"
+                    else f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
                 )
         return problem
 
@@ -487,8 +573,9 @@ def _run_pool(
                         count(future.result())
                 break
             while next_batch < len(batches) and len(in_flight) < max_in_flight:
-                batch = [(i, (j := plan.jobs[i]).source, j.output, j.variant, j.seed, j.start_s)
-                         for i in batches[next_batch]]
+                batch = [
+                    (i, (j := plan.jobs[i]).source, j.output, j.variant, j.seed, j.start_s) for i in batches[next_batch]
+                ]
                 in_flight.add(pool.submit(process_batch, str(features_dir), batch))
                 next_batch += 1
             finished, in_flight = wait(in_flight, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -498,8 +585,10 @@ def _run_pool(
                 except BrokenProcessPool:
                     if cancel.cancelled:  # Ctrl-C while workers were starting: a stop, not a crash
                         break
-                    failure = (f"features: a worker process died (out of memory or killed?); {done} of {total} "
-                               "files are done, re-run to resume (or lower features.workers)")
+                    failure = (
+                        f"features: a worker process died (out of memory or killed?); {done} of {total} "
+                        "files are done, re-run to resume (or lower features.workers)"
+                    )
                     break
                 problem = count(results)
                 failure = failure or problem
@@ -526,8 +615,13 @@ def _run_pool(
 
 
 def _write_outputs(
-    layout: RunLayout, plan: ClipPlan, scan: Any, params: dict[str, Any], skipped: dict[str, str],
-    converted: list[tuple[str, str]], skipped_items: list[tuple[str, str]],
+    layout: RunLayout,
+    plan: ClipPlan,
+    scan: Any,
+    params: dict[str, Any],
+    skipped: dict[str, str],
+    converted: list[tuple[str, str]],
+    skipped_items: list[tuple[str, str]],
 ) -> dict[str, Any]:
     rows: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     counts: dict[str, dict[str, int]] = {s: {c: 0 for c in plan.classes} for s in SPLITS}
@@ -549,7 +643,9 @@ def _write_outputs(
         "dataset": str(Path(root).resolve()),
         "classes": plan.classes,
         "feature": params["feature"],
-        "augmentation": {k: params[k] for k in ("variants", "time_shift_ms", "noise_snr_db", "augment", "augment_negatives", "seed")},
+        "augmentation": {
+            k: params[k] for k in ("variants", "time_shift_ms", "noise_snr_db", "augment", "augment_negatives", "seed")
+        },
         "background_stride_s": params["background_stride_s"],
         "splits_from": "lists" if scan.validation_list is not None or scan.testing_list is not None else "hash",
         "counts": counts,
@@ -577,12 +673,16 @@ def negative_sources(regions: list[NoiseRegion], root: str) -> list[dict[str, An
     sources: dict[tuple[str, str], dict[str, Any]] = {}
     for region in regions:
         folder = os.path.dirname(_relative(region.file, root)) or "."
-        entry = sources.setdefault((folder, region.kind), {"folder": folder, "kind": region.kind, "files": set(),
-                                                           "minutes": {split: 0.0 for split in SPLITS}})
+        entry = sources.setdefault(
+            (folder, region.kind),
+            {"folder": folder, "kind": region.kind, "files": set(), "minutes": {split: 0.0 for split in SPLITS}},
+        )
         entry["files"].add(region.file)
         entry["minutes"][region.split] += (region.end_s - region.start_s) / 60
-    return [{**e, "files": len(e["files"]), "minutes": {k: round(v, 2) for k, v in e["minutes"].items()}}
-            for e in sources.values()]
+    return [
+        {**e, "files": len(e["files"]), "minutes": {k: round(v, 2) for k, v in e["minutes"].items()}}
+        for e in sources.values()
+    ]
 
 
 def _relative(path: str, root: str) -> str:

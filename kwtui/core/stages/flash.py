@@ -101,6 +101,7 @@ def _outputs_problem(tflite: bytes, meta: dict[str, Any]) -> str | None:
 
 def _meta_problem(meta: dict[str, Any]) -> str | None:
     """The first field of a (hand-edited) model.json the partition image cannot be built from, or None."""
+
     def integer(key: str, low: int, high: int) -> bool:
         value = meta.get(key)
         return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
@@ -160,8 +161,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        raise UserError(f"{path.parent}: cannot write {path.name} there ({exc.strerror}); make the run folder "
-                        "writable, or copy it somewhere writable and flash that copy") from None
+        raise UserError(
+            f"{path.parent}: cannot write {path.name} there ({exc.strerror}); make the run folder "
+            "writable, or copy it somewhere writable and flash that copy"
+        ) from None
 
 
 def firmware_files(folder: Path) -> dict[str, Path]:
@@ -227,8 +230,14 @@ def plan_flash(preset: Preset, image_path: Path, image_bytes: int, chip: str, po
 # --- the stage -------------------------------------------------------------------------------------
 
 
-def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_run: bool = False,
-              port: str | None = None, force_deploy: bool = False) -> dict[str, Any]:
+def run_flash(
+    preset: Preset,
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    dry_run: bool = False,
+    port: str | None = None,
+    force_deploy: bool = False,
+) -> dict[str, Any]:
     started = time.monotonic()
     layout = RunLayout(preset)
     report(ev.Started(STAGE, message="dry run: nothing is written to the board" if dry_run else ""))
@@ -238,14 +247,27 @@ def run_flash(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, dry_r
         return _flash(preset, layout, report, cancel, dry_run, port, force_deploy, started)
 
 
-def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, dry_run: bool,
-           port: str | None, force_deploy: bool, started: float) -> dict[str, Any]:
+def _flash(
+    preset: Preset,
+    layout: RunLayout,
+    report: ev.Reporter,
+    cancel: ev.CancelToken,
+    dry_run: bool,
+    port: str | None,
+    force_deploy: bool,
+    started: float,
+) -> dict[str, Any]:
     records.require_deployable(layout)
     if force_deploy:
         share = records.held_out_detected_share(layout)
         if share is not None and share < records.MIN_DETECTED_SHARE:
-            report(ev.StageWarning(STAGE, f"--force: flashing a model that detects {share:.0%} of the held-out keyword "
-                                     "clips at its operating point"))
+            report(
+                ev.StageWarning(
+                    STAGE,
+                    f"--force: flashing a model that detects {share:.0%} of the held-out keyword "
+                    "clips at its operating point",
+                )
+            )
     else:
         records.refuse_weak_model(layout, "flash")
     ownership.claim(layout.run_dir, "run_dir")
@@ -273,7 +295,7 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
 
     if dry_run:
         if chip == "auto" and preset.flash.firmware_bin:
-            raise UserError("flash.chip: \"auto\" needs a board to detect; set the chip for a dry run with firmware_bin")
+            raise UserError('flash.chip: "auto" needs a board to detect; set the chip for a dry run with firmware_bin')
         plan = plan_flash(preset, image_path, len(image), chip, wanted)
     else:
         assert wanted is not None  # only a dry run goes without a port (raised above otherwise)
@@ -285,8 +307,14 @@ def _flash(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         total = sum(path.stat().st_size for _, path in guess.writes)
         logger = make_progress_logger(report, cancel, total, len(guess.writes))
         cancel.raise_if_cancelled()
-        chip, plan = flash_board(wanted, int(preset.flash.baud), chip, lambda found: plan_flash(
-            preset, image_path, len(image), found, wanted), logger, report)
+        chip, plan = flash_board(
+            wanted,
+            int(preset.flash.baud),
+            chip,
+            lambda found: plan_flash(preset, image_path, len(image), found, wanted),
+            logger,
+            report,
+        )
 
     summary = {
         "dry_run": dry_run,

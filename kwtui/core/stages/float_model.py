@@ -41,9 +41,22 @@ def float_model(source: Path, target: Path, run_id: str, kind: str, n_outputs: i
         pass
     env = {k: v for k, v in os.environ.items() if not k.startswith("KWTUI_TEST_")}  # its commits are not the run's
     # the child writes into the run folder: it must end with the stage that holds the folder's lock
-    done = subprocess.run([sys.executable, "-m", "kwtui.core.stages.float_model", str(source), str(target), kind,
-                           str(n_outputs), "1" if sigmoid else "0"], capture_output=True, text=True, env=env,
-                          preexec_fn=dies_with_parent())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kwtui.core.stages.float_model",
+            str(source),
+            str(target),
+            kind,
+            str(n_outputs),
+            "1" if sigmoid else "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=dies_with_parent(),
+    )
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise KwtuiError(f"evaluate: cannot convert {source.name} for evaluation ({(lines or ['?'])[-1][:160]})")

@@ -55,9 +55,10 @@ def _run(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, **op
     except Cancelled as exc:
         if str(exc) != "cancelled":  # the stage said what was done and how to resume
             raise
-        raise Cancelled(f"{stage}: cancelled before it finished; its previous results are kept unchanged and "
-                        f"nothing half-done was written; re-run `kwtui {command_of(stage)} {preset.name}` to do it"
-                        ) from None
+        raise Cancelled(
+            f"{stage}: cancelled before it finished; its previous results are kept unchanged and "
+            f"nothing half-done was written; re-run `kwtui {command_of(stage)} {preset.name}` to do it"
+        ) from None
 
 
 def stages_between(start: str | None, until: str | None, preset: Preset) -> list[str]:
@@ -121,8 +122,15 @@ def run_pipeline(
         return _run_stages(preset, layout, chosen, report, cancel, **options)
 
 
-def run_command(stage: str, preset: Preset, report: Reporter, cancel: CancelToken, until: str | None = None,
-                holder: str | None = None, **options: Any) -> dict[str, Any]:
+def run_command(
+    stage: str,
+    preset: Preset,
+    report: Reporter,
+    cancel: CancelToken,
+    until: str | None = None,
+    holder: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """`kwtui <stage>` and a wizard step's button: stages `stage`..`until` through `run_pipeline` (the preset copy,
     the pre-checks and locks of `kwtui run`), run even when their records are up to date. A stage that only reads
     the run folder (flash) or an export runs alone, under its own locks and checks. Returns the last stage's
@@ -130,13 +138,22 @@ def run_command(stage: str, preset: Preset, report: Reporter, cancel: CancelToke
     the command)."""
     if not REGISTRY[stage].in_pipeline or (not REGISTRY[stage].writes_run_folder and (until or stage) == stage):
         return run_stage(stage, preset, report, cancel, **options)
-    results = run_pipeline(preset, report, cancel, start=stage, until=until or stage,
-                           holder=holder or command_of(stage), force=True, **options)
+    results = run_pipeline(
+        preset,
+        report,
+        cancel,
+        start=stage,
+        until=until or stage,
+        holder=holder or command_of(stage),
+        force=True,
+        **options,
+    )
     return {**results[list(results)[-1]], "stages": results}
 
 
-def _run_stages(preset: Preset, layout: RunLayout, chosen: list[str], report: Reporter, cancel: CancelToken,
-                **options: Any) -> dict[str, dict[str, Any]]:
+def _run_stages(
+    preset: Preset, layout: RunLayout, chosen: list[str], report: Reporter, cancel: CancelToken, **options: Any
+) -> dict[str, dict[str, Any]]:
     from kwtui.core.io import records
 
     results = {}
@@ -173,4 +190,3 @@ def _refuse_without_test_split(preset: Preset) -> None:
         f"{RunLayout(preset).manifest('test')}: no keyword clips to test (features kept); add a testing_list.txt to "
         f"{preset.dataset.path}, or remove its split lists to split by speaker hash (dataset.testing_percent)"
     )
-

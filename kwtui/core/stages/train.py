@@ -81,9 +81,16 @@ def save_model_atomic(model: Any, path: Path) -> None:
 def _fingerprint(preset: Preset) -> dict[str, Any]:
     """What a resumed run must share with the saved one (epochs and patience may change: resume extends)."""
     cfg = preset.train
-    return {"model": cfg.model, "classes": preset.class_names, "sigmoid": sigmoid_output(preset),
-            "features": records.features_fingerprint(preset), "batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate, "class_weights": cfg.class_weights, "seed": cfg.seed}
+    return {
+        "model": cfg.model,
+        "classes": preset.class_names,
+        "sigmoid": sigmoid_output(preset),
+        "features": records.features_fingerprint(preset),
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "class_weights": cfg.class_weights,
+        "seed": cfg.seed,
+    }
 
 
 def read_state(layout: RunLayout) -> dict[str, Any] | None:
@@ -291,7 +298,9 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
         for seq in (train_seq, val_seq):
             if seq is not None and getattr(seq, "error", None) is not None:
                 raise seq.error from None
-        raise KwtuiError(f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})") from exc
+        raise KwtuiError(
+            f"train: training failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})"
+        ) from exc
 
 
 # Threads reading batches ahead of training: the files are small, so reading is mostly waiting, and one thread
@@ -303,8 +312,10 @@ def split_sizes_line(info: dict[str, Any]) -> str:
     """`clips per class (train/validation/test): yes 120/14/15, ...`: what training will see, before it starts."""
     counts = info.get("counts", {})
     classes = info.get("classes") or list(counts.get("train", {}))
-    parts = [f"{name} {'/'.join(str(counts.get(split, {}).get(name, 0)) for split in ('train', 'validation', 'test'))}"
-             for name in classes]
+    parts = [
+        f"{name} {'/'.join(str(counts.get(split, {}).get(name, 0)) for split in ('train', 'validation', 'test'))}"
+        for name in classes
+    ]
     return "clips per class (train/validation/test): " + ", ".join(parts)
 
 
@@ -315,14 +326,22 @@ def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resum
         return _train(preset, layout, report, cancel, resume)
 
 
-def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool) -> dict[str, Any]:
+def _train(
+    preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool
+) -> dict[str, Any]:
     cfg = preset.train
     started = time.monotonic()
     records.require(layout, "features")
     splits = load_splits(layout)
     train, val = splits["train"], splits["validation"]
-    report(ev.Started(STAGE, total=None, unit="files",
-                      message=f"checking feature files; {split_sizes_line(features_info(layout))}"))
+    report(
+        ev.Started(
+            STAGE,
+            total=None,
+            unit="files",
+            message=f"checking feature files; {split_sizes_line(features_info(layout))}",
+        )
+    )
     for split in (train, val):
         cancel.raise_if_cancelled()
         check_files(split.paths, report, cancel, STAGE)
@@ -335,8 +354,15 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
     negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
     weights[negatives] *= cfg.negative_weight  # a false accept can cost more than a miss
-    train_seq = make_sequence(train, cfg.batch_size, shuffle=True, seed=cfg.seed, weights=weights,
-                              workers=READ_THREADS, spec_augment=cfg.spec_augment)
+    train_seq = make_sequence(
+        train,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        weights=weights,
+        workers=READ_THREADS,
+        spec_augment=cfg.spec_augment,
+    )
     val_seq = make_sequence(val, cfg.batch_size, shuffle=False, workers=READ_THREADS) if len(val) else None
     if val_seq is None:
         report(ev.StageWarning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
@@ -356,8 +382,9 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         model = load_keras(layout.last_checkpoint, "run without --resume to start over")
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
-        model = build_model(cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed,
-                            frontend(preset.features.frontend).input_shape)
+        model = build_model(
+            cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed, frontend(preset.features.frontend).input_shape
+        )
     resumed_from = state["epochs_done"]
 
     report(
@@ -370,8 +397,13 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
         )
     )
     if resume and resumed_from >= cfg.epochs:
-        report(ev.StageWarning(STAGE, f"{resumed_from} epochs are already done and train.epochs is {cfg.epochs}: nothing "
-                                 f"to train; raise train.epochs above {resumed_from} to train longer"))
+        report(
+            ev.StageWarning(
+                STAGE,
+                f"{resumed_from} epochs are already done and train.epochs is {cfg.epochs}: nothing "
+                f"to train; raise train.epochs above {resumed_from} to train longer",
+            )
+        )
     if resumed_from < cfg.epochs and not state.get("stopped_early"):
         callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state)
         _fit(model, train_seq, val_seq, cfg.epochs, resumed_from, callback)
@@ -393,9 +425,15 @@ def _train(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.Ca
     elapsed = time.monotonic() - started
     summary["seconds"] = round(elapsed, 1)
     record = records.StageRecord(
-        "train", records.train_fingerprint(preset), preset.class_names, run_id=secrets.token_hex(8),
-        body={"features_fingerprint": records.features_fingerprint(preset), "model": str(deployed_model_path(layout)),
-              "summary": summary},
+        "train",
+        records.train_fingerprint(preset),
+        preset.class_names,
+        run_id=secrets.token_hex(8),
+        body={
+            "features_fingerprint": records.features_fingerprint(preset),
+            "model": str(deployed_model_path(layout)),
+            "summary": summary,
+        },
     )
     writer.write_text(layout.train_record, record.to_json(), fsync=True)
     report(ev.Finished(STAGE, summary))
@@ -419,11 +457,24 @@ def _final_fit_all(
         np.concatenate([s.labels for s in splits.values()]),
     )
     model = load_keras(layout.best_model)
-    seq = make_sequence(everything, cfg.batch_size, shuffle=True, seed=cfg.seed + 1, weights=weights,
-                        workers=READ_THREADS, spec_augment=cfg.spec_augment)
+    seq = make_sequence(
+        everything,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed + 1,
+        weights=weights,
+        workers=READ_THREADS,
+        spec_augment=cfg.spec_augment,
+    )
     state: dict[str, Any] = {"epochs_done": 0, "best": None, "history": []}
-    report(ev.Started(STAGE, total=len(seq) * cfg.final_fit_all, unit="batches",
-                      message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)"))
+    report(
+        ev.Started(
+            STAGE,
+            total=len(seq) * cfg.final_fit_all,
+            unit="batches",
+            message=f"final fit on train+validation+test for {cfg.final_fit_all} epoch(s)",
+        )
+    )
     callback = make_callback(report, cancel, layout, seq, cfg.final_fit_all, state, save=False, label="final fit ")
     _fit(model, seq, None, cfg.final_fit_all, 0, callback)
     path = layout.final_model

@@ -70,8 +70,13 @@ class NamePrompt(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, value: str, check: Callable[[str], str | None] | None = None,
-                 exists: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        value: str,
+        check: Callable[[str], str | None] | None = None,
+        exists: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.prompt_title = title
         self.value = value
@@ -102,7 +107,8 @@ class NamePrompt(ModalScreen[str | None]):
         if self.exists and self.exists(name) and self.confirming != name:
             self.confirming = name
             self.query_one("#name-error", Label).update(
-                f"[yellow]a preset named {escape(name)} exists: Enter again to overwrite it, or change the name[/]")
+                f"[yellow]a preset named {escape(name)} exists: Enter again to overwrite it, or change the name[/]"
+            )
             return
         self.dismiss(name)
 

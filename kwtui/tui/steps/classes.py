@@ -50,8 +50,7 @@ class ClassesStep(Step):
         self._plan_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]2 Classes[/b]  Space picks keywords; [ ] reorder (= model output order)",
-                    classes="step-title")
+        yield Label("[b]2 Classes[/b]  Space picks keywords; [ ] reorder (= model output order)", classes="step-title")
         with Horizontal(id="classes-top"):
             yield KeywordList(id="keywords")
             with Vertical(id="class-options"):
@@ -118,8 +117,10 @@ class ClassesStep(Step):
         widget = self.query_one("#keywords", KeywordList)
         widget.clear_options()
         widget.add_options(
-            [Selection(f"{w} ({self.counts[w]})" if w in self.counts else f"{w} (missing)", w, w in kept)
-             for w in self.order]
+            [
+                Selection(f"{w} ({self.counts[w]})" if w in self.counts else f"{w} (missing)", w, w in kept)
+                for w in self.order
+            ]
         )
         if highlight in self.order:
             widget.highlighted = self.order.index(highlight)
@@ -144,8 +145,11 @@ class ClassesStep(Step):
 
     def show_order(self) -> None:
         names = self.keywords if self.order else self._keywords
-        extra = [n for n, box in (("_unknown", "#unknown"), ("_background", "#background"))
-                 if self.query_one(box, Checkbox).value]
+        extra = [
+            n
+            for n, box in (("_unknown", "#unknown"), ("_background", "#background"))
+            if self.query_one(box, Checkbox).value
+        ]
         self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra))
 
     def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled) -> None:

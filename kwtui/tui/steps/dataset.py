@@ -29,8 +29,9 @@ class DatasetStep(Step):
         self.scanned_path: str = ""
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]1 Dataset[/b]  a Speech-Commands folder: one sub-folder of .wav clips per word",
-                    classes="step-title")
+        yield Label(
+            "[b]1 Dataset[/b]  a Speech-Commands folder: one sub-folder of .wav clips per word", classes="step-title"
+        )
         with Horizontal(classes="row"):
             yield Input(placeholder="dataset folder", id="dataset-path", suggester=PathSuggester(), compact=True)
             yield Button("Scan", id="scan", variant="primary", compact=True)
@@ -178,7 +179,9 @@ def problem_lines(scan: Any) -> list[str]:
 
 def problem_status(scan: Any) -> str:
     groups = scan.problems_by_severity()
-    parts = [f"{len(groups['unusable'])} unusable" if groups["unusable"] else "",
-             f"{len(groups['converted'])} converted" if groups["converted"] else "",
-             f"{len(groups['notes'])} notes" if groups["notes"] else ""]
+    parts = [
+        f"{len(groups['unusable'])} unusable" if groups["unusable"] else "",
+        f"{len(groups['converted'])} converted" if groups["converted"] else "",
+        f"{len(groups['notes'])} notes" if groups["notes"] else "",
+    ]
     return ", ".join(p for p in parts if p) or "no problems"

@@ -36,8 +36,10 @@ def _compute_text(compute: dict[str, Any] | None) -> str:
     if not compute:
         return ""
     ms = compute.get("estimated_ms") or {}
-    return (f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32_esp_nn', 0):.0f} ms ESP32"
-            f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3)")
+    return (
+        f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32_esp_nn', 0):.0f} ms ESP32"
+        f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3)"
+    )
 
 
 def _rate(value: float | None) -> str:
@@ -64,8 +66,10 @@ class EvaluateStep(StageStep):
         self.firmware_dir = ""  # where the last conversion wrote model.cc
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]5 Evaluate & convert[/b]  FRR and false accepts/hour on held-out ambient audio, int8 in TFLM",
-                    classes="step-title")
+        yield Label(
+            "[b]5 Evaluate & convert[/b]  FRR and false accepts/hour on held-out ambient audio, int8 in TFLM",
+            classes="step-title",
+        )
         with Horizontal(classes="row"):
             yield Button("Evaluate + convert", id="evaluate-start", variant="primary", compact=True)
             yield Button("Convert only", id="convert-start", compact=True)
@@ -81,7 +85,9 @@ class EvaluateStep(StageStep):
         yield Label("", id="convert-summary", classes="status")
         with Horizontal(id="eval-tables"):
             with Vertical(id="eval-left", classes="eval-col"):
-                yield Label("confusion: true x predicted, precision, recall", id="confusion-title", classes="table-title")
+                yield Label(
+                    "confusion: true x predicted, precision, recall", id="confusion-title", classes="table-title"
+                )
                 yield DataTable(id="confusion", cursor_type="none")
             with Vertical(id="eval-right", classes="eval-col"):
                 yield DetectionCurve(id="curve")
@@ -239,10 +245,12 @@ class EvaluateStep(StageStep):
         table.add_columns("", *(str(k + 1) for k in range(len(classes))) if numbered else classes, "prec", "recall")
         for name, label, row in zip(classes, labels, rows):
             item = per_class.get(name)
-            table.add_row(label, *map(str, row), percent(item.precision if item else None),
-                          percent(item.recall if item else None))
+            table.add_row(
+                label, *map(str, row), percent(item.precision if item else None), percent(item.recall if item else None)
+            )
         self.query_one("#confusion-title", Label).update(
-            "confusion: true x predicted" + (" (by row number)" if numbered else "") + ", precision, recall")
+            "confusion: true x predicted" + (" (by row number)" if numbered else "") + ", precision, recall"
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "sweep" and event.data_table.has_focus and 0 <= event.cursor_row < len(self.sweep):
@@ -271,16 +279,18 @@ class EvaluateStep(StageStep):
         report = self.report
         op = report.operating_point if report is not None else None
         if report is not None and op is not None and self.target > 0 and op.per_keyword_points:
-            self.query_one("#threshold-choice", Label).update(_per_keyword_text(report, op, self.target,
-                                                                                 self.accuracy))
+            self.query_one("#threshold-choice", Label).update(_per_keyword_text(report, op, self.target, self.accuracy))
             return
         row = next((r for r in self.sweep if abs(r.threshold - self.threshold) < 1e-9), None)
         if self.target <= 0:  # picked by hand: the curve's marker follows, and no target line is drawn
             self.query_one("#curve", DetectionCurve).set_choice(
-                row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0)
+                row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0
+            )
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
-        text = (f"accuracy {percent(self.accuracy)}  operating point ({how}): "
-                f"threshold {self.threshold:g}, window {self.average_window}")
+        text = (
+            f"accuracy {percent(self.accuracy)}  operating point ({how}): "
+            f"threshold {self.threshold:g}, window {self.average_window}"
+        )
         if row and report is not None and op is not None:
             text += f": FRR {percent(row.false_reject_rate)}"
             same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
@@ -297,8 +307,9 @@ class EvaluateStep(StageStep):
             if report.support_warnings:
                 text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
         baked = self.model_info or {}
-        if baked.get("threshold") is not None and (abs(baked["threshold"] - self.threshold) > 1e-9
-                                                   or baked.get("average_window") != self.average_window):
+        if baked.get("threshold") is not None and (
+            abs(baked["threshold"] - self.threshold) > 1e-9 or baked.get("average_window") != self.average_window
+        ):
             text += f"  [yellow](flashing uses it; model.h keeps {baked['threshold']:g} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
@@ -307,24 +318,30 @@ class EvaluateStep(StageStep):
         label = self.query_one("#convert-summary", Label)
         if not info:
             stale = converted is not None and converted.state == "stale"
-            label.update(f"[yellow]converted model out of date: {converted.reason}[/]" if stale else "not converted yet")
+            label.update(
+                f"[yellow]converted model out of date: {converted.reason}[/]" if stale else "not converted yet"
+            )
             return
         quant = info.get("quantization", "int8")
         label.update(
             f"float {percent(info.get('float_accuracy'))}  {quant} in TFLM {percent(info.get('tflm_accuracy'))}"
             f"  model {info.get('model_bytes', '?')} B  arena {info.get('arena_bytes', '?')} B"
-            + _compute_text(info.get("compute")) + "\n"
-            + (f"model.cc/.h: {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
-               if layout.preset.convert.firmware_dir else
-               f"model.cc/.h: {layout.run_dir} (step 6 writes the board's model partition)")
+            + _compute_text(info.get("compute"))
+            + "\n"
+            + (
+                f"model.cc/.h: {layout.run_dir} and {self.firmware_dir or layout.firmware_dir}"
+                if layout.preset.convert.firmware_dir
+                else f"model.cc/.h: {layout.run_dir} (step 6 writes the board's model partition)"
+            )
         )
 
 
 def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accuracy: float | None) -> str:
     """Command words: the threshold and window each keyword got, and what all of them together do on the device
     (pick a row of the sweep to use one point for every keyword instead)."""
-    points = " ".join(f"{kw} {p.point.threshold:g}/w{p.point.average_window}"
-                      for kw, p in (op.per_keyword_points or {}).items())
+    points = " ".join(
+        f"{kw} {p.point.threshold:g}/w{p.point.average_window}" for kw, p in (op.per_keyword_points or {}).items()
+    )
     text = f"accuracy {percent(accuracy)}  a point per keyword for {target:g} FA/h: {points}"
     text += f"\ntogether: FRR {percent(op.point.false_reject_rate)}"
     per_keyword = op.point.per_keyword_false_reject_rate or {}

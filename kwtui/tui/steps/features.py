@@ -89,8 +89,9 @@ class FeaturesStep(StageStep):
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]3 Features[/b]  every clip and its variants as features, one .npy each; resumable",
-                    classes="step-title")
+        yield Label(
+            "[b]3 Features[/b]  every clip and its variants as features, one .npy each; resumable", classes="step-title"
+        )
         with Horizontal(classes="fields"):
             yield Label("workers", classes="inline-label")
             yield Input(id="workers", classes="short", tooltip="0 = all cores", compact=True)
@@ -145,9 +146,11 @@ class FeaturesStep(StageStep):
             return
         total = sum(counts.values())
         self.query_one(f"#{self.stage}-progress", ProgressBar).update(total=max(total, 1), progress=max(total, 1))
-        self.set_status(f"made earlier: {total} feature files ({counts.get('train', 0)} train, "
-                        f"{counts.get('validation', 0)} validation, {counts.get('test', 0)} test); Re-run makes them "
-                        "again")
+        self.set_status(
+            f"made earlier: {total} feature files ({counts.get('train', 0)} train, "
+            f"{counts.get('validation', 0)} validation, {counts.get('test', 0)} test); Re-run makes them "
+            "again"
+        )
 
     def ready_for_next(self) -> str | None:
         if self.wizard.task_running(self.stage):

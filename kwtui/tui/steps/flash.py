@@ -53,8 +53,7 @@ class FlashStep(StageStep):
         self.detections = 0
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]6 Flash[/b]  write the model to the ESP32 model partition with esptool",
-                    classes="step-title")
+        yield Label("[b]6 Flash[/b]  write the model to the ESP32 model partition with esptool", classes="step-title")
         with Horizontal(classes="fields"):
             yield Label("port", classes="inline-label")
             yield Select([("auto", "auto")], allow_blank=False, id="port", classes="port-select", compact=True)
@@ -65,10 +64,18 @@ class FlashStep(StageStep):
             yield Input(id="baud", classes="medium", compact=True)
         with Horizontal(classes="field"):
             yield Label("firmware bins", classes="field-label")
-            yield Input(id="firmware-bin", placeholder="optional: built firmware folder (.bin files)",
-                        suggester=PathSuggester(), compact=True)
-            yield Button("ESPHome", id="esphome-export", compact=True,
-                         tooltip="instead of kwtui's firmware: export for ESPHome's micro_wake_word")
+            yield Input(
+                id="firmware-bin",
+                placeholder="optional: built firmware folder (.bin files)",
+                suggester=PathSuggester(),
+                compact=True,
+            )
+            yield Button(
+                "ESPHome",
+                id="esphome-export",
+                compact=True,
+                tooltip="instead of kwtui's firmware: export for ESPHome's micro_wake_word",
+            )
         with Horizontal(classes="row"):
             yield Button("Dry run", id="flash-dry-run", variant="primary", compact=True)
             yield Button("Flash", id="flash-start", variant="warning", compact=True)
@@ -115,8 +122,11 @@ class FlashStep(StageStep):
             self.set_status("no serial port found: plug the board in, then Refresh")
         else:
             likely = [device for _, device in self.ports if device in self.esp32_like]
-            self.set_status(f"{len(likely)} ESP32-like USB serial port(s) of {len(self.ports)}" if likely else
-                            f"no ESP32-like USB serial port among {len(self.ports)}: auto will not find a board")
+            self.set_status(
+                f"{len(likely)} ESP32-like USB serial port(s) of {len(self.ports)}"
+                if likely
+                else f"no ESP32-like USB serial port among {len(self.ports)}: auto will not find a board"
+            )
 
     def start_button_label(self) -> str:
         return "Flash"
@@ -168,10 +178,14 @@ class FlashStep(StageStep):
 
         log = self.query_one("#flash-log", RichLog)
         manifest = Path(str(summary["manifest"]))
-        log.write(f"wrote {summary['model']} ({summary['model_bytes']:,} B, arena {summary['tensor_arena_size']:,} B,"
-                  f" cutoff {summary['probability_cutoff']}, window {summary['sliding_window_size']})")
-        log.write(f"copy {manifest.name} and {Path(str(summary['model'])).name} next to your device's YAML "
-                  "(e.g. config/esphome/), then add:")
+        log.write(
+            f"wrote {summary['model']} ({summary['model_bytes']:,} B, arena {summary['tensor_arena_size']:,} B,"
+            f" cutoff {summary['probability_cutoff']}, window {summary['sliding_window_size']})"
+        )
+        log.write(
+            f"copy {manifest.name} and {Path(str(summary['model'])).name} next to your device's YAML "
+            "(e.g. config/esphome/), then add:"
+        )
         for line in yaml_snippet(Path(manifest.name)).splitlines():
             log.write(Text(line, style="bold"))
         self.set_status(f"[green]ESPHome export in {manifest.parent}[/]")
@@ -190,8 +204,11 @@ class FlashStep(StageStep):
 
             def on_event(event) -> None:
                 if isinstance(event, DetectionEvent):
-                    post(MonitorLine(f"DETECT {event.label} score {event.score:.3f} (device {event.device_ms} ms)",
-                                     event))
+                    post(
+                        MonitorLine(
+                            f"DETECT {event.label} score {event.score:.3f} (device {event.device_ms} ms)", event
+                        )
+                    )
                 else:
                     post(MonitorLine(event.text))
 
@@ -243,8 +260,11 @@ class FlashStep(StageStep):
             if command:
                 self.last_command = command if isinstance(command, str) else " ".join(map(str, command))
                 log.write(f"$ {self.last_command}")
-            self.set_status("[green]dry run: the esptool command is in the log below[/]" if message.summary.get("dry_run", True)
-                            else "[green]flashed[/]")
+            self.set_status(
+                "[green]dry run: the esptool command is in the log below[/]"
+                if message.summary.get("dry_run", True)
+                else "[green]flashed[/]"
+            )
             if not message.summary.get("dry_run", True):
                 self.wizard.mark_step_done(5)
         else:

@@ -38,8 +38,9 @@ class TrainingStep(StageStep):
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]4 Training[/b]  streams features from disk; best checkpoint kept; resumable",
-                    classes="step-title")
+        yield Label(
+            "[b]4 Training[/b]  streams features from disk; best checkpoint kept; resumable", classes="step-title"
+        )
         with Horizontal(classes="fields"):
             yield Label("model", classes="inline-label")
             yield Select([(m, m) for m in MODELS], allow_blank=False, id="model", classes="select", compact=True)
@@ -58,8 +59,9 @@ class TrainingStep(StageStep):
         yield Label("", id="train-rate", classes="status")
         with Horizontal(id="curves"):
             yield LinePlot("loss", [("train", "dodger_blue1"), ("val", "orange1")], id="loss-plot")
-            yield LinePlot("accuracy", [("train", "dodger_blue1"), ("val", "orange1")], y_range=(0.0, 1.0),
-                           id="acc-plot")
+            yield LinePlot(
+                "accuracy", [("train", "dodger_blue1"), ("val", "orange1")], y_range=(0.0, 1.0), id="acc-plot"
+            )
         yield ResourceGauges(disk=False, id="train-gauges")
 
     def load_from(self, preset: Preset) -> None:
@@ -91,8 +93,10 @@ class TrainingStep(StageStep):
         try:
             path = RunLayout(self.wizard.current_preset()).history
             rows = list(csv.DictReader(path.open(encoding="utf-8"))) if path.is_file() else []
-            epochs = [(int(r["epoch"]), {k: float(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
-                      for r in rows]
+            epochs = [
+                (int(r["epoch"]), {k: float(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+                for r in rows
+            ]
         except (OSError, KeyError, ValueError, csv.Error, PresetError):
             return
         if not epochs:
@@ -108,9 +112,11 @@ class TrainingStep(StageStep):
         self.showing_history = True
         best_epoch, best = max(epochs, key=lambda e: e[1]["val_accuracy"])
         done = epochs[-1][0]
-        self.set_status(f"trained earlier: {done} epochs, best epoch {best_epoch} (val acc {best['val_accuracy']:.3f})."
-                        f" Resume: on after epoch {done} (raise epochs); Start: from scratch, this best kept as "
-                        "model_best.previous.keras")
+        self.set_status(
+            f"trained earlier: {done} epochs, best epoch {best_epoch} (val acc {best['val_accuracy']:.3f})."
+            f" Resume: on after epoch {done} (raise epochs); Start: from scratch, this best kept as "
+            "model_best.previous.keras"
+        )
 
     def set_running(self, running: bool) -> None:
         super().set_running(running)
@@ -134,9 +140,11 @@ class TrainingStep(StageStep):
         if not resume and not confirmed:
             question = self.start_over_question(preset)
             if question is not None:
+
                 def answered(go: bool | None) -> None:
                     if go:
                         self.start(confirmed=True)
+
                 self.app.push_screen(Confirm("Start over?", question, "Start over", "Keep"), answered)
                 return
         if not resume or self.showing_history:  # the live charts count batches, the history epochs
@@ -159,8 +167,10 @@ class TrainingStep(StageStep):
             done = f"{int(rows[-1]['epoch'])} epochs are trained" if rows else "A trained model is there"
         except (OSError, KeyError, ValueError, csv.Error):
             done = "A trained model is there"
-        return (f"{done} in {layout.run_dir}. Start over trains from epoch 1; the best model so far is kept as "
-                f"{layout.previous_best_model.name} (replacing an older copy there). Resume continues instead.")
+        return (
+            f"{done} in {layout.run_dir}. Start over trains from epoch 1; the best model so far is kept as "
+            f"{layout.previous_best_model.name} (replacing an older copy there). Resume continues instead."
+        )
 
     def on_stage_events(self, message: StageEvents) -> None:
         loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)

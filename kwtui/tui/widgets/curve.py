@@ -17,8 +17,11 @@ X_MIN = 0.1  # FA/h at the left edge; 0 false accepts are drawn there
 
 def frontier(curve: list[CurvePoint]) -> list[tuple[float, float]]:
     """(FA/h, lowest FRR at or under it), ascending FA/h: the curve a user chooses from."""
-    points = sorted((p.false_accepts_per_hour, p.false_reject_rate) for p in curve
-                    if p.false_accepts_per_hour is not None and p.false_reject_rate is not None)
+    points = sorted(
+        (p.false_accepts_per_hour, p.false_reject_rate)
+        for p in curve
+        if p.false_accepts_per_hour is not None and p.false_reject_rate is not None
+    )
     best: list[tuple[float, float]] = []
     for fa, frr in points:
         if not best or frr < best[-1][1]:
@@ -112,8 +115,11 @@ def axis_labels(x_min: float, x_max: float, width: int) -> str:
     one ending in /h; a label that would overlap another is left out rather than cut."""
     line = [" "] * width
     right = rate_label(x_max) + "/h"
-    spans = [(0, rate_label(x_min)), (width // 2 - 1, rate_label(math.sqrt(x_min * x_max))),
-             (width - len(right), right)]
+    spans = [
+        (0, rate_label(x_min)),
+        (width // 2 - 1, rate_label(math.sqrt(x_min * x_max))),
+        (width - len(right), right),
+    ]
     taken = -1
     for start, label in spans:
         if start <= taken or start < 0 or start + len(label) > width:

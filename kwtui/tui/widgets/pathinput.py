@@ -21,8 +21,10 @@ class PathSuggester(Suggester):
         folder = Path(parent or ".")
         try:
             names = sorted(
-                entry.name for entry in os.scandir(folder)
-                if entry.name.startswith(prefix) and not entry.name.startswith(".")
+                entry.name
+                for entry in os.scandir(folder)
+                if entry.name.startswith(prefix)
+                and not entry.name.startswith(".")
                 and (entry.is_dir() or not self.directories_only)
             )
         except OSError:

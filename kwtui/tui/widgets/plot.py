@@ -26,8 +26,15 @@ class LinePlot(Widget):
     LinePlot { height: 8; min-height: 4; }
     """
 
-    def __init__(self, title: str, series: list[tuple[str, str]], *, y_range: tuple[float, float] | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        series: list[tuple[str, str]],
+        *,
+        y_range: tuple[float, float] | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.series = {name: Series(name, color) for name, color in series}

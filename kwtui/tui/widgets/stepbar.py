@@ -31,7 +31,7 @@ class StepBar(Widget):
         self.refresh()
 
     def set_state(self, index: int, state: str) -> None:
-        """"done", "stale" or "missing" (from the step's stage record)."""
+        """ "done", "stale" or "missing" (from the step's stage record)."""
         self.done.discard(index)
         self.stale.discard(index)
         if state == "done":

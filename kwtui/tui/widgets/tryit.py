@@ -22,8 +22,9 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 STEP = 0.05
 
 
-def timeline(means: np.ndarray, keywords: list[str], thresholds: list[float], hits: list[tuple[int, int]],
-             width: int) -> Text:
+def timeline(
+    means: np.ndarray, keywords: list[str], thresholds: list[float], hits: list[tuple[int, int]], width: int
+) -> Text:
     """One row per keyword: the averaged score's maximum over each column's stretch of inferences (blocks, red
     from its threshold up), then a row marking each detection (^ under the column it happened in)."""
     n = len(means)
@@ -64,8 +65,11 @@ class TryIt(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Input(placeholder="a recording to try it on (wav, flac, ...)", id="try-path",
-                        suggester=PathSuggester(directories_only=False))
+            yield Input(
+                placeholder="a recording to try it on (wav, flac, ...)",
+                id="try-path",
+                suggester=PathSuggester(directories_only=False),
+            )
             yield Button("Try it", id="try-run", compact=True)
             yield Button("Use this threshold", id="try-use", compact=True, disabled=True)
         yield Label("", id="try-status", classes="status")
@@ -91,8 +95,9 @@ class TryIt(Vertical):
         run_dir = Path(step.wizard.preset.run_path) if step is not None else Path(".")
         path = Path(self.query_one("#try-path", Input).value.strip()).expanduser()
         self.query_one("#try-status", Label).update(f"running the device model over {escape(path.name)} ...")
-        self.run_worker(lambda: self._detect(run_dir, path), thread=True, exclusive=True, group="try-it",
-                        exit_on_error=False)
+        self.run_worker(
+            lambda: self._detect(run_dir, path), thread=True, exclusive=True, group="try-it", exit_on_error=False
+        )
 
     def _detect(self, run_dir: Path, path: Path) -> None:
         from kwtui.core.detect import check_audio, detect_file, load_detector
@@ -135,11 +140,14 @@ class TryIt(Vertical):
         hits = list(zip(at.tolist(), which.tolist()))
         counts = {detector.keywords[k]: sum(1 for _, w in hits if w == k) for k in keywords}
         width = max(10, (self.size.width or 80) - 20)
-        self.query_one("#try-plot", Static).update(timeline(means, list(detector.keywords), self.thresholds, hits,
-                                                            width))
+        self.query_one("#try-plot", Static).update(
+            timeline(means, list(detector.keywords), self.thresholds, hits, width)
+        )
         self.query_one("#try-status", Label).update(
-            f"{self.seconds:.1f} s: {len(hits)} detection(s) (" + ", ".join(f"{k} {n}" for k, n in counts.items())
-            + ")  [ and ] lower/raise the threshold; 'Use this threshold' keeps it")
+            f"{self.seconds:.1f} s: {len(hits)} detection(s) ("
+            + ", ".join(f"{k} {n}" for k, n in counts.items())
+            + ")  [ and ] lower/raise the threshold; 'Use this threshold' keeps it"
+        )
 
     def key_left_square_bracket(self) -> None:
         self.nudge(-STEP)

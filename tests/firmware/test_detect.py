@@ -234,12 +234,15 @@ def test_the_wizard_tries_the_model_on_a_recording_and_keeps_a_threshold_picked_
         async with app.run_test(size=(120, 50)) as pilot:
             app.go_to(next(i for i, s in enumerate(app.steps) if s.step_id == "evaluate"))
             await pilot.pause()
-            app.query_one("#try-path").value = str(tmp_path / "try.wav")
+            path_box = app.query_one("#try-path")
+            # the text typed must show: a bordered input in the one-row line showed only its top edge
+            assert path_box.parent.region.contains_region(path_box.content_region), path_box.region
+            path_box.value = str(tmp_path / "try.wav")
             await press_button(pilot, "try-run")
             tryit = app.query_one("#try-it")
             await wait_until(pilot, lambda: tryit.thresholds != [], 120, "the try-it run")
             status = str(app.query_one("#try-status").render())
-            assert f"{len(expected)} detection(s)" in status, status
+            assert "try.wav, " in status and f"{len(expected)} detection(s)" in status, status
             assert "^" in str(app.query_one("#try-plot").render()) and "thr " in str(
                 app.query_one("#try-plot").render()
             )

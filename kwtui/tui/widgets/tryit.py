@@ -62,6 +62,7 @@ class TryIt(Vertical):
         self.outputs = np.zeros((0, 1), np.float32)
         self.seconds = 0.0
         self.thresholds: list[float] = []
+        self.recording = ""  # the recording the scores are of
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -69,6 +70,7 @@ class TryIt(Vertical):
                 placeholder="a recording to try it on (wav, flac, ...)",
                 id="try-path",
                 suggester=PathSuggester(directories_only=False),
+                compact=True,  # one row, as every input of a .row (a bordered input there showed its top edge only)
             )
             yield Button("Try it", id="try-run", compact=True)
             yield Button("Use this threshold", id="try-use", compact=True, disabled=True)
@@ -95,6 +97,7 @@ class TryIt(Vertical):
         run_dir = Path(step.wizard.preset.run_path) if step is not None else Path(".")
         path = Path(self.query_one("#try-path", Input).value.strip()).expanduser()
         self.query_one("#try-status", Label).update(f"running the device model over {escape(path.name)} ...")
+        self._clear()  # the last recording's traces must not pass for this one's
         self.run_worker(
             lambda: self._detect(run_dir, path), thread=True, exclusive=True, group="try-it", exit_on_error=False
         )
@@ -112,13 +115,18 @@ class TryIt(Vertical):
             self.app.call_from_thread(self._status, f"[red]{escape(str(exc))}[/]")
             return
         outputs = np.concatenate(rows) if rows else np.zeros((0, len(detector.labels)), np.float32)
-        self.app.call_from_thread(self._show, detector, outputs, result.seconds)
+        self.app.call_from_thread(self._show, detector, outputs, result.seconds, path.name)
 
     def _status(self, text: str) -> None:
         self.query_one("#try-status", Label).update(text)
 
-    def _show(self, detector: Any, outputs: np.ndarray, seconds: float) -> None:
-        self.detector, self.outputs, self.seconds = detector, outputs, seconds
+    def _clear(self) -> None:
+        self.detector, self.thresholds, self.recording = None, [], ""
+        self.query_one("#try-use", Button).disabled = True
+        self.query_one("#try-plot", Static).update("")
+
+    def _show(self, detector: Any, outputs: np.ndarray, seconds: float, name: str) -> None:
+        self.detector, self.outputs, self.seconds, self.recording = detector, outputs, seconds, name
         self.thresholds = list(detector.thresholds)
         self.query_one("#try-use", Button).disabled = False
         self.redraw()
@@ -144,7 +152,7 @@ class TryIt(Vertical):
             timeline(means, list(detector.keywords), self.thresholds, hits, width)
         )
         self.query_one("#try-status", Label).update(
-            f"{self.seconds:.1f} s: {len(hits)} detection(s) ("
+            f"{escape(self.recording)}, {self.seconds:.1f} s: {len(hits)} detection(s) ("
             + ", ".join(f"{k} {n}" for k, n in counts.items())
             + ")  [ and ] lower/raise the threshold; 'Use this threshold' keeps it"
         )

@@ -277,6 +277,22 @@ def test_a_settings_change_removes_only_the_feature_files_kwtui_wrote(tmp_path):
     assert not [p for p in set(listed) - set(now) if (features / p).exists()]  # the old ones went
 
 
+def test_out_of_date_features_name_the_settings_that_changed(tmp_path):
+    """The features' stale reason (the wizard's Features and Training steps, kwtui's refusals) names what changed,
+    with both values, from the settings the features folder says its files were made with."""
+    import dataclasses
+
+    from kwtui.core.io.records import features_status
+
+    preset = _tiny_preset(tmp_path)
+    run_features(preset, ev.ignore, ev.CancelToken())
+    assert features_status(RunLayout(preset)).done
+    shifted = dataclasses.replace(preset, features=dataclasses.replace(preset.features, time_shift_ms=300.0))
+    status = features_status(RunLayout(shifted))
+    assert status.state == "stale", status
+    assert status.reason.endswith(f"(time_shift_ms: {preset.features.time_shift_ms} -> 300.0)"), status.reason
+
+
 def test_features_output_inside_the_dataset_is_refused_before_anything_is_written(tmp_path):
     from kwtui.core.errors import UserError
 

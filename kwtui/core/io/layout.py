@@ -34,6 +34,7 @@ from pathlib import Path
 from kwtui.core.preset import Preset
 
 SPLITS = ("train", "validation", "test")
+FEATURE_PARAMS_NAME = ".params.json"  # in the features folder: the settings its files were made with
 
 
 class RunLayout:
@@ -48,6 +49,10 @@ class RunLayout:
     @property
     def features_info(self) -> Path:
         return self.features_dir / "features.json"
+
+    @property
+    def features_params(self) -> Path:
+        return self.features_dir / FEATURE_PARAMS_NAME
 
     @property
     def noise_cache_dir(self) -> Path:

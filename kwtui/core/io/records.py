@@ -266,8 +266,27 @@ def features_status(layout: RunLayout) -> StageStatus:
                 f"the features were made for classes [{', '.join(old)}]; "
                 f"the preset now has [{', '.join(preset.class_names)}]",
             )
-        return StageStatus("stale", "the features were made with other settings")
+        return StageStatus("stale", "the features were made with other settings" + _changed_params(layout))
     return StageStatus("done")
+
+
+def _changed_params(layout: RunLayout) -> str:
+    """ " (time_shift_ms: 100.0 -> 250.0)": what differs between the settings the features were made with and the
+    preset's, as far as the features folder says ("" when it cannot)."""
+    try:
+        old = json.loads(layout.features_params.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    new = json.loads(json.dumps(features_params(layout.preset)))  # as JSON holds it: tuples are lists
+    if not isinstance(old, dict):
+        return ""
+    changed = [
+        f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    more = len(changed) - MAX_NAMED_SETTINGS
+    return f" ({'; '.join(changed[:MAX_NAMED_SETTINGS])}{f'; {more} more' if more > 0 else ''})" if changed else ""
 
 
 def _status(record_path: Any, kind: str, fingerprint: str, missing: str, what: str, preset: Any) -> StageStatus:

@@ -34,7 +34,7 @@ from kwtui.core.events import CancelToken, Finished, Progress, Reporter, StageWa
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
 from kwtui.core.features.worker import npy_size, process_batch
 from kwtui.core.io import locks, ownership, records, writer
-from kwtui.core.io.layout import SPLITS, RunLayout
+from kwtui.core.io.layout import FEATURE_PARAMS_NAME, SPLITS, RunLayout
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
 from kwtui.core.preset import Preset
 
@@ -42,7 +42,7 @@ STAGE = "features"
 FORMAT_VERSION = records.FEATURE_FORMAT_VERSION
 NPY_BYTES = 128 + spec.N_FRAMES * spec.N_BINS * 4  # header + float32 payload
 DISK_BYTES_PER_FILE = -(-NPY_BYTES // 4096) * 4096  # rounded up to a filesystem block
-PARAMS_FILE = ".params.json"
+PARAMS_FILE = FEATURE_PARAMS_NAME
 _RESERVED_NAMES = {"train.csv", "validation.csv", "test.csv", "features.json", PARAMS_FILE}
 CANCEL_WAIT_S = 5.0  # at most this long for running workers to finish their current file after a cancel
 MAX_FILE_WARNINGS = 20  # individual StageWarning events per kind; the rest are counted in one summary warning

@@ -116,11 +116,12 @@ class EvaluateStep(StageStep):
     def running(self) -> bool:
         return self.wizard.task_running("evaluate") or self.wizard.task_running("convert")
 
+    def start_button_label(self) -> str:
+        return "Evaluate + convert"
+
     def set_running(self, running: bool) -> None:
         super().set_running(running)
         self.query_one("#convert-start", Button).disabled = running
-        if not running:
-            self.query_one("#evaluate-start", Button).label = "Evaluate + convert"
 
     def ready_for_next(self) -> str | None:
         if self.running:

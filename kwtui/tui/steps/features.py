@@ -43,7 +43,9 @@ class StageStep(Step):
         status = self.wizard.stage_status(RECORD_OF_STAGE[self.stage])
         if status is None or status.done:
             return None
-        return f"Out of date: {status.reason}; press Re-run." if status.state == "stale" else missing
+        if status.state != "stale":
+            return missing
+        return f"Out of date: {status.reason}; press {self.start_button_label()}."  # the button as it reads
 
     def show_record_state(self) -> None:
         """On entering the step: say when its last results do not belong to the settings on screen."""

@@ -679,16 +679,20 @@ def list_presets() -> list[Path]:
     return [found[k] for k in sorted(found)]
 
 
-def headless_command(preset_path: str | Path, preset: Preset | None = None, base: Preset | None = None) -> str:
+def headless_command(
+    preset_path: str | Path, preset: Preset | dict[str, Any] | None = None, base: Preset | None = None
+) -> str:
     """A command that, pasted into a shell, replays `preset`: the preset file (a shipped one by name), plus a
-    `--set` for every field where `preset` differs from `base` (the file's content)."""
+    `--set` for every field where `preset` differs from `base` (the file's content). `preset` may also be a
+    preset's TOML data, unvalidated (the wizard's form: a field may hold the text typed where a number goes)."""
     import shlex
 
     path = Path(preset_path)
     shown = path.stem if path.parent == shipped_presets_dir() else str(path)
     parts = ["kwtui", "run", shlex.quote(shown)]
     if preset is not None and base is not None:
-        for key, value in differences(base.to_dict(), preset.to_dict()):
+        data = preset.to_dict() if isinstance(preset, Preset) else preset
+        for key, value in differences(base.to_dict(), data):
             parts += ["--set", shlex.quote(f"{key}={_toml_literal(value)}")]
     return " ".join(parts)
 

@@ -8,7 +8,6 @@ Cancel buttons and quitting set it, and quitting waits for the workers to end so
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import sys
 import traceback
@@ -25,8 +24,10 @@ from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.events import CancelToken, Event, Reporter
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError, anchored, from_dict, headless_command, save_preset
 from kwtui.core.registry import STEP_RECORDS
+from kwtui.tui.form import FormState
 from kwtui.tui.hints import in_wizard
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.pump import EventPump
@@ -100,7 +101,7 @@ class WizardApp(App[None]):
         port_lister: Callable[[], list[tuple[str, str]]] | None = None,
     ) -> None:
         super().__init__()
-        self.preset = copy.deepcopy(preset) if preset else Preset()
+        self.form = FormState(preset)  # the choices on screen (unvalidated); steps write their widgets into it
         self.preset_path = preset_path
         self.stage_runner = stage_runner or _default_runner
         self._presets_dir = presets_dir
@@ -123,7 +124,7 @@ class WizardApp(App[None]):
 
     def on_mount(self) -> None:
         for step in self.steps:
-            step.load_from(self.preset)
+            step.load_from(self.form.loaded)
         self.update_command()
         self.refresh_stage_marks()
         self.call_after_refresh(self._focus_then_replay_typed_ahead)
@@ -176,10 +177,9 @@ class WizardApp(App[None]):
     def stage_statuses(self) -> dict[str, Any] | None:
         """Every stage record's status for the settings on screen (None when a setting is invalid)."""
         from kwtui.core.io import records
-        from kwtui.core.io.layout import RunLayout
 
         try:
-            return records.status(RunLayout(from_dict(copy.deepcopy(self.preset.to_dict()))))
+            return records.status(RunLayout(self.form.to_preset()))
         except KwtuiError:
             return None
 
@@ -190,7 +190,7 @@ class WizardApp(App[None]):
 
     def go_to(self, index: int) -> None:
         index = max(0, min(index, len(self.steps) - 1))
-        self.collect_into_preset()
+        self.collect_into_form()
         self.refresh_stage_marks()
         self.query_one("#steps", ContentSwitcher).current = self.steps[index].id
         self.query_one(StepBar).current = index
@@ -210,16 +210,24 @@ class WizardApp(App[None]):
         self.go_to(self.step_index - 1)
 
     # --- preset ---------------------------------------------------------------
-    def collect_into_preset(self) -> None:
-        """Copy every step's widget values into self.preset (unvalidated)."""
+    def collect_into_form(self) -> None:
+        """Copy every step's widget values into self.form (unvalidated)."""
         for step in self.steps:
-            step.apply_to(self.preset)
+            step.apply_to(self.form)
         self.update_command()
 
     def current_preset(self) -> Preset:
-        """A validated copy of the current choices; raises PresetError naming the field."""
-        self.collect_into_preset()
-        return from_dict(copy.deepcopy(self.preset.to_dict()))
+        """The current choices as a validated preset; raises PresetError naming the field."""
+        self.collect_into_form()
+        return self.form.to_preset()
+
+    def run_layout(self) -> RunLayout:
+        """The run folder of the settings on screen; while a field holds a value the preset refuses, the one of the
+        preset the form was filled from (the wizard has no field for name, run_dir, features.output)."""
+        try:
+            return RunLayout(self.form.to_preset())
+        except PresetError:
+            return RunLayout(self.form.loaded)
 
     def command_base(self) -> tuple[Path, Preset]:
         """The preset file the headless command starts from (the loaded/saved one, else the shipped default) and
@@ -237,7 +245,7 @@ class WizardApp(App[None]):
     def headless_command(self) -> str:
         """What the bottom line shows: pasted into a shell, it replays exactly the settings on screen."""
         path, base = self.command_base()
-        return headless_command(path, self.preset, base)
+        return headless_command(path, self.form.to_dict(), base)
 
     def update_command(self) -> None:
         # one row, cut with an ellipsis where it does not fit: a copy of the screen never holds a shorter command
@@ -256,7 +264,7 @@ class WizardApp(App[None]):
     def _settings_changed(self) -> None:
         if not self.is_running or not self.query("#command"):
             return
-        self.collect_into_preset()
+        self.collect_into_form()
         if self._marks_timer is not None:
             self._marks_timer.stop()
         self._marks_timer = self.set_timer(0.4, self._refresh_marks_if_shown)
@@ -284,13 +292,13 @@ class WizardApp(App[None]):
         """Fill every step from `preset`; steps forget results of the previous choices (the step bar's marks
         come back from the stage records of the new ones). `same_choices` (a save under a name): the steps
         without a record (Dataset, Classes) keep their checkmarks."""
-        self.preset = copy.deepcopy(preset)
+        self.form = FormState(preset)
         self.preset_path = path
         bar = self.query_one(StepBar)
         kept = {i for i in bar.done if STEP_RECORDS.get(self.steps[i].step_id) is None} if same_choices else set()
         bar.reset()
         for step in self.steps:
-            step.load_from(self.preset)
+            step.load_from(self.form.loaded)
         self.update_command()
         self.refresh_stage_marks()
         for index in kept:
@@ -306,17 +314,17 @@ class WizardApp(App[None]):
         save_run_preset(preset)
 
     def action_save_preset(self) -> None:
-        self.collect_into_preset()
+        self.collect_into_form()
 
         def save(name: str | None) -> None:
             if not name:
                 return
-            preset = copy.deepcopy(self.preset)
-            old_run = preset.run_path
-            preset.name = name
-            if not preset.run_dir and old_run.exists() and old_run != preset.run_path:
-                preset.run_dir = str(old_run)  # keep pointing at the work already done
             try:
+                preset = self.form.to_preset()
+                old_run = preset.run_path
+                preset.name = name
+                if not preset.run_dir and old_run.exists() and old_run != preset.run_path:
+                    preset.run_dir = str(old_run)  # keep pointing at the work already done
                 # paths as the wizard's folder sees them, made absolute: the preset replays from any folder
                 preset = from_dict(anchored(preset, Path.cwd()).to_dict())
             except PresetError as exc:
@@ -328,7 +336,7 @@ class WizardApp(App[None]):
 
         def check(name: str) -> str | None:
             try:
-                from_dict({**self.preset.to_dict(), "name": name})
+                from_dict({**self.form.to_dict(), "name": name})
             except PresetError as exc:
                 return str(exc)
             return None
@@ -336,7 +344,7 @@ class WizardApp(App[None]):
         self.push_screen(
             NamePrompt(
                 "Save preset as",
-                self.preset.name,
+                self.form.text("name"),
                 check=check,
                 exists=lambda name: (self.presets_dir / f"{name}.toml").exists(),
             ),

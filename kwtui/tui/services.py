@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 from kwtui.core.events import CancelToken, Reporter
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
+from kwtui.tui.form import FormState
 
 
 class WizardServices(Protocol):
-    preset: Preset
+    form: FormState
     """The choices on screen (unvalidated); steps write their widgets into it."""
     port_lister: Callable[[], list[tuple[str, str]]] | None
     """(label, device) pairs of serial ports; None = the real ports."""
@@ -20,8 +22,11 @@ class WizardServices(Protocol):
     def current_preset(self) -> Preset:
         """A validated copy of the choices on screen. Raises PresetError naming the field."""
 
-    def collect_into_preset(self) -> None:
-        """Copy every step's widgets into `preset`."""
+    def collect_into_form(self) -> None:
+        """Copy every step's widgets into `form`."""
+
+    def run_layout(self) -> RunLayout:
+        """The run folder of the settings on screen (of the preset last loaded while a setting is invalid)."""
 
     def start_stage(self, stage: str, target: Any, preset: Preset, **options: Any) -> bool:
         """Run a pipeline stage (through the core orchestrator) in a worker; events go to `target`.

@@ -253,7 +253,7 @@ def test_the_wizard_tries_the_model_on_a_recording_and_keeps_a_threshold_picked_
             assert tryit.thresholds == [round(t + 0.05, 2) for t in before]
             await press_button(pilot, "try-use")
             await pilot.pause()
-            assert app.preset.evaluate.threshold == pytest.approx(tryit.thresholds[0])
-            assert app.preset.evaluate.target_fa_per_hour == 0.0
+            assert app.form.get("evaluate.threshold") == pytest.approx(tryit.thresholds[0])
+            assert app.form.get("evaluate.target_fa_per_hour") == 0.0
 
     asyncio.run(scenario())

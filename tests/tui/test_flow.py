@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, RichLog, Select
 
-from kwtui.core.io.layout import RunLayout
 from kwtui.tui.app import create_app
 from tests.tui.pilot_utils import focus, press_button, type_into, wait_stage, wait_until
 
@@ -65,7 +64,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         await type_into(pilot, "variants", "0")
         await press_button(pilot, "features-start")
         await wait_stage(pilot, app.steps[2], "features", 120)
-        layout = RunLayout(app.preset)
+        layout = app.run_layout()
         assert layout.features_info.exists() and layout.manifest("train").exists()
         assert "done" in str(app.query_one("#features-status").render())
         assert app.query_one("#features-gauges").peak_rss > 0
@@ -94,8 +93,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold
-        assert chosen != picked and app.preset.evaluate.threshold == chosen
-        assert app.preset.evaluate.target_fa_per_hour == 0  # picked by hand: the device gets exactly this
+        assert chosen != picked and app.form.get("evaluate.threshold") == chosen
+        assert app.form.get("evaluate.target_fa_per_hour") == 0  # picked by hand: the device gets exactly this
         assert "picked by hand" in str(app.query_one("#threshold-choice").render())
         row = next(r for r in app.steps[4].sweep if r.threshold == chosen)
         curve = app.query_one("#curve")
@@ -133,7 +132,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         await pilot.pause()
         await focus(pilot, "preset-path")
         await pilot.press(*str(saved), "enter")
-        await wait_until(pilot, lambda: fresh.preset.name == "yesno", 5, "preset loaded")
+        await wait_until(pilot, lambda: fresh.form.get("name") == "yesno", 5, "preset loaded")
         await wait_stage(pilot, fresh.steps[0], "scan")
         assert fresh.query_one("#dataset-path", Input).value == str(demo_dataset)
         assert fresh.steps[1].keywords == ["yes", "no"]

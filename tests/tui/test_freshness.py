@@ -37,8 +37,8 @@ def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(train
             await pilot.pause()
             assert {FEATURES, TRAINING, EVALUATE} <= bar.done
 
-            app.preset.classes.keywords = ["yes", "no", "left"]  # what the Classes step does on Space
-            app.apply_preset(app.preset)
+            app.form.set("classes.keywords", ["yes", "no", "left"])  # what the Classes step does on Space
+            app.apply_preset(app.form.to_preset())
             app.go_to(EVALUATE)
             await pilot.pause()
             assert {FEATURES, TRAINING, EVALUATE} <= bar.stale and not bar.done & {FEATURES, TRAINING, EVALUATE}
@@ -52,8 +52,8 @@ def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(train
             assert "was made for classes [yes, no, _unknown, _background]" in status, status
             assert "left" in status
 
-            app.preset.classes.keywords = ["yes", "no"]  # back to what was trained: fresh again
-            app.apply_preset(app.preset)
+            app.form.set("classes.keywords", ["yes", "no"])  # back to what was trained: fresh again
+            app.apply_preset(app.form.to_preset())
             await pilot.pause()
             assert {FEATURES, TRAINING, EVALUATE} <= bar.done
 

@@ -32,12 +32,12 @@ def test_headless_line_replays_the_screen_on_a_fresh_start_and_after_changes(tmp
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             line = str(app.query_one("#command").render())
-            assert _replayed(app.headless_command(), tmp_path) == app.preset.to_dict()
+            assert _replayed(app.headless_command(), tmp_path) == app.form.to_dict()
             assert line.startswith("headless (F2 copies): kwtui run")
 
-            app.preset.classes.keywords = ["yes", "no's", "left right"]  # quotes and spaces survive the shell
-            app.preset.train.epochs = 7
-            app.preset.dataset.path = "my data/speech"
+            app.form.set("classes.keywords", ["yes", "no's", "left right"])  # quotes and spaces survive the shell
+            app.form.set("train.epochs", 7)
+            app.form.set("dataset.path", "my data/speech")
             app.update_command()
             await pilot.pause()
             command = app.headless_command()
@@ -50,7 +50,7 @@ def test_headless_line_replays_the_screen_on_a_fresh_start_and_after_changes(tmp
             await pilot.press("f2")
             await pilot.pause()
             assert app.clipboard == command
-            assert _replayed(app.clipboard, tmp_path) == app.preset.to_dict()
+            assert _replayed(app.clipboard, tmp_path) == app.form.to_dict()
 
     asyncio.run(scenario())
 

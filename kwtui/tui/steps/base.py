@@ -1,4 +1,4 @@
-"""Step: one page of the wizard. It fills its widgets from a preset and writes them back."""
+"""Step: one page of the wizard. It fills its widgets from a preset and writes them into the wizard's form."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import ClassVar, cast
 from textual.containers import VerticalScroll
 
 from kwtui.core.preset import Preset
+from kwtui.tui.form import FormState
 from kwtui.tui.services import WizardServices
 from kwtui.tui.widgets.textinput import Input
 
@@ -25,8 +26,8 @@ class Step(VerticalScroll):
     def load_from(self, preset: Preset) -> None:
         """Fill the widgets from a preset."""
 
-    def apply_to(self, preset: Preset) -> None:
-        """Write the widget values into a preset (validation happens later, in one place)."""
+    def apply_to(self, form: FormState) -> None:
+        """Write the widget values into the form (validation happens later, in one place: FormState.to_preset)."""
 
     def on_enter(self) -> None:
         """Called when the step becomes visible."""

@@ -16,6 +16,7 @@ from textual.widgets import Checkbox, DataTable, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from kwtui.core.preset import Preset
+from kwtui.tui.form import FormState
 from kwtui.tui.format import human_bytes
 from kwtui.tui.messages import StageDone
 from kwtui.tui.steps.base import Step, float_value
@@ -78,15 +79,15 @@ class ClassesStep(Step):
         self.query_one("#unknown-ratio", Input).value = f"{preset.classes.unknown_ratio:g}"
         self.rebuild_list()
 
-    def apply_to(self, preset: Preset) -> None:
+    def apply_to(self, form: FormState) -> None:
         if self.order:
             self._keywords = self.keywords
-        preset.classes.keywords = list(self._keywords)
-        preset.classes.unknown = self.query_one("#unknown", Checkbox).value
-        preset.classes.background = self.query_one("#background", Checkbox).value
+        form.set("classes.keywords", list(self._keywords))
+        form.set("classes.unknown", bool(self.query_one("#unknown", Checkbox).value))
+        form.set("classes.background", bool(self.query_one("#background", Checkbox).value))
         folders = self.query_one("#noise-folders", Input).value
-        preset.classes.noise_folders = [f.strip() for f in folders.split(",") if f.strip()]
-        preset.classes.unknown_ratio = float_value(self.query_one("#unknown-ratio", Input))  # type: ignore[assignment]
+        form.set("classes.noise_folders", [f.strip() for f in folders.split(",") if f.strip()])
+        form.set("classes.unknown_ratio", float_value(self.query_one("#unknown-ratio", Input)))
 
     @property
     def keywords(self) -> list[str]:
@@ -181,8 +182,6 @@ class ClassesStep(Step):
         if self.wizard.task_running("plan"):  # one at a time: try again once the current one ends
             self._plan_timer = self.set_timer(0.3, self.start_plan)
             return
-        preset = self.wizard.preset
-        self.wizard.collect_into_preset()
         try:
             preset = self.wizard.current_preset()
         except Exception as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from textual.widgets import Button, DataTable, Label, RichLog
 
 from kwtui.core.events import Progress, StageWarning
 from kwtui.core.preset import Preset
+from kwtui.tui.form import FormState
 from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step
@@ -57,8 +57,8 @@ class DatasetStep(Step):
         if preset.dataset_path.is_dir():
             self.start_scan()
 
-    def apply_to(self, preset: Preset) -> None:
-        preset.dataset.path = self.path
+    def apply_to(self, form: FormState) -> None:
+        form.set("dataset.path", self.path)
 
     @property
     def path(self) -> str:
@@ -94,12 +94,13 @@ class DatasetStep(Step):
             self.set_status(f"[red]{path}: not a folder[/] (Make demo dataset creates one there)")
             return
 
-        lists = copy.deepcopy(self.wizard.preset.dataset)
+        form = self.wizard.form
+        validation_list, testing_list = form.text("dataset.validation_list"), form.text("dataset.testing_list")
 
         def work(report, cancel):
             from kwtui.core.data.scan import scan_dataset
 
-            return scan_dataset(Path(path).expanduser(), report, cancel, lists.validation_list, lists.testing_list)
+            return scan_dataset(Path(path).expanduser(), report, cancel, validation_list, testing_list)
 
         self.set_status(f"scanning {path} ...")
         self.scanned_path = path
@@ -144,7 +145,7 @@ class DatasetStep(Step):
         counts = word_counts(scan)
         for word, (clips, seconds) in counts.items():
             table.add_row(word, str(clips), human_duration(seconds) if seconds else "-", "word")
-        speech = set(self.wizard.preset.classes.negative_speech)  # folders trained on as running speech
+        speech = set(self.wizard.form.texts("classes.negative_speech"))  # folders trained on as running speech
         for name, seconds in noise_files(scan).items():
             kind = "running speech" if name.split("/", 1)[0] in speech else "noise file"
             table.add_row(name, "1", human_duration(seconds), kind)

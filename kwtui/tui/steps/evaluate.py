@@ -17,6 +17,7 @@ from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.report import CurvePoint, OperatingPoint, Report
+from kwtui.tui.form import FormState
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.features import StageStep
@@ -103,14 +104,14 @@ class EvaluateStep(StageStep):
         self.set_running(self.wizard.task_running(self.stage) or self.wizard.task_running("convert"))
         self.show_results(RunLayout(preset))
 
-    def apply_to(self, preset: Preset) -> None:
-        preset.evaluate.threshold = self.threshold
-        preset.evaluate.average_window = self.average_window
-        preset.evaluate.target_fa_per_hour = self.target
+    def apply_to(self, form: FormState) -> None:
+        form.set("evaluate.threshold", self.threshold)
+        form.set("evaluate.average_window", self.average_window)
+        form.set("evaluate.target_fa_per_hour", self.target)
 
     def on_enter(self) -> None:
         if not self.running:
-            self.show_results(RunLayout(self.wizard.preset))
+            self.show_results(self.wizard.run_layout())
 
     @property
     def running(self) -> bool:
@@ -126,7 +127,7 @@ class EvaluateStep(StageStep):
     def ready_for_next(self) -> str | None:
         if self.running:
             return "Evaluation/conversion is still running."
-        if not RunLayout(self.wizard.preset).tflite.exists():
+        if not self.wizard.run_layout().tflite.exists():
             return "Convert the model first (Evaluate + convert)."
         return None
 
@@ -161,7 +162,7 @@ class EvaluateStep(StageStep):
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()
-        layout = RunLayout(self.wizard.preset)
+        layout = self.wizard.run_layout()
         self.show_results(layout)
         self.set_running(False)
         if message.ok:
@@ -261,16 +262,15 @@ class EvaluateStep(StageStep):
             if abs(threshold - self.threshold) < 1e-9 and window == self.average_window:
                 return  # the cursor put on the current point (a refresh), not a choice
             self.threshold, self.average_window, self.target = threshold, window, 0.0  # picked by hand
-            preset = self.wizard.preset
-            preset.evaluate.threshold, preset.evaluate.average_window = threshold, window
-            preset.evaluate.target_fa_per_hour = 0.0
+            self.apply_to(self.wizard.form)  # threshold, window and no target
             self.show_threshold()
 
     def on_try_it_use_threshold(self, message: TryIt.UseThreshold) -> None:
         """A threshold tried on a recording becomes the operating point, picked by hand (every keyword)."""
         self.threshold, self.target = round(message.threshold, 3), 0.0
-        preset = self.wizard.preset
-        preset.evaluate.threshold, preset.evaluate.target_fa_per_hour = self.threshold, 0.0
+        form = self.wizard.form
+        form.set("evaluate.threshold", self.threshold)
+        form.set("evaluate.target_fa_per_hour", 0.0)
         self.show_threshold()
         self.wizard.update_command()
 

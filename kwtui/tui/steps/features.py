@@ -12,6 +12,7 @@ from textual.widgets import Button, Label, ProgressBar, RichLog
 from kwtui.core.events import Finished, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
+from kwtui.tui.form import FormState
 from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step, int_value
@@ -89,6 +90,7 @@ class FeaturesStep(StageStep):
     def __init__(self) -> None:
         super().__init__()
         self.summary: dict | None = None
+        self.layout_for_label: RunLayout | None = None  # the run folder whose features the Start button names
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -114,23 +116,23 @@ class FeaturesStep(StageStep):
         self.query_one("#workers", Input).value = str(preset.features.workers)
         self.query_one("#variants", Input).value = str(preset.features.variants)
         self.query_one("#features-seed", Input).value = str(preset.features.seed)
-        self.preset_for_label = preset
+        self.layout_for_label = RunLayout(preset)
         self.set_running(self.wizard.task_running(self.stage))
 
-    def apply_to(self, preset: Preset) -> None:
-        preset.features.workers = int_value(self.query_one("#workers", Input))  # type: ignore[assignment]
-        preset.features.variants = int_value(self.query_one("#variants", Input))  # type: ignore[assignment]
-        preset.features.seed = int_value(self.query_one("#features-seed", Input))  # type: ignore[assignment]
+    def apply_to(self, form: FormState) -> None:
+        form.set("features.workers", int_value(self.query_one("#workers", Input)))
+        form.set("features.variants", int_value(self.query_one("#variants", Input)))
+        form.set("features.seed", int_value(self.query_one("#features-seed", Input)))
 
     def start_button_label(self) -> str:
-        preset = getattr(self, "preset_for_label", None)
-        if preset is not None and RunLayout(preset).features_dir.is_dir():
-            done = RunLayout(preset).features_info.exists()
+        layout = self.layout_for_label
+        if layout is not None and layout.features_dir.is_dir():
+            done = layout.features_info.exists()
             return "Re-run" if done else "Resume"
         return "Start"
 
     def on_enter(self) -> None:
-        self.preset_for_label = self.wizard.preset
+        self.layout_for_label = self.wizard.run_layout()
         if not self.wizard.task_running(self.stage):
             self.set_running(False)
         self.show_record_state()
@@ -190,7 +192,7 @@ class FeaturesStep(StageStep):
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()
-        self.preset_for_label = self.wizard.preset
+        self.layout_for_label = self.wizard.run_layout()
         self.set_running(False)
         if message.ok:
             self.summary = message.summary

@@ -4,16 +4,15 @@ kwtui's firmware, ESPHome: the export for micro_wake_word and the YAML that load
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, RichLog, Select
 
-from kwtui.core.choices import Chip
 from kwtui.core.events import Finished, Progress, StageWarning, Started
 from kwtui.core.preset import Preset
+from kwtui.tui.form import FormState
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value
 from kwtui.tui.steps.features import StageStep
@@ -97,11 +96,11 @@ class FlashStep(StageStep):
         self.query_one("#firmware-bin", Input).value = preset.flash.firmware_bin
         self.set_running(self.wizard.task_running(self.stage))
 
-    def apply_to(self, preset: Preset) -> None:
-        preset.flash.port = str(self.query_one("#port", Select).value)
-        preset.flash.chip = cast(Chip, str(self.query_one("#chip", Select).value))  # the list holds CHIPS only
-        preset.flash.baud = int_value(self.query_one("#baud", Input))  # type: ignore[assignment]
-        preset.flash.firmware_bin = self.query_one("#firmware-bin", Input).value.strip()
+    def apply_to(self, form: FormState) -> None:
+        form.set("flash.port", str(self.query_one("#port", Select).value))
+        form.set("flash.chip", str(self.query_one("#chip", Select).value))  # the list holds CHIPS only
+        form.set("flash.baud", int_value(self.query_one("#baud", Input)))
+        form.set("flash.firmware_bin", self.query_one("#firmware-bin", Input).value.strip())
 
     def refresh_ports(self) -> None:
         self.esp32_like: set[str] = set()

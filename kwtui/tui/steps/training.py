@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import csv
-from typing import cast
 
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, Select
 
-from kwtui.core.choices import Model
 from kwtui.core.events import Finished, Metric, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.model import MODELS, family_settings
 from kwtui.core.preset import Preset, PresetError
+from kwtui.tui.form import FormState
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.screens.dialogs import Confirm
 from kwtui.tui.steps.base import float_value, int_value
@@ -71,14 +70,16 @@ class TrainingStep(StageStep):
         self.query_one("#learning-rate", Input).value = f"{preset.train.learning_rate:g}"
         self.set_running(self.wizard.task_running(self.stage))
 
-    def apply_to(self, preset: Preset) -> None:
-        # the list holds choices.MODELS only (the form's value is one of the field's Literal)
-        preset.train.model = cast(Model, str(self.query_one("#model", Select).value))
+    def apply_to(self, form: FormState) -> None:
+        model = str(self.query_one("#model", Select).value)  # the list holds choices.MODELS only
+        form.set("train.model", model)
         # the model kind brings its feature and hop (a legacy model takes the spectrogram, every 100 ms)
-        preset.features.frontend, preset.evaluate.hop_ms = family_settings(preset.train.model, preset.evaluate.hop_ms)
-        preset.train.epochs = int_value(self.query_one("#epochs", Input))  # type: ignore[assignment]
-        preset.train.batch_size = int_value(self.query_one("#batch-size", Input))  # type: ignore[assignment]
-        preset.train.learning_rate = float_value(self.query_one("#learning-rate", Input))  # type: ignore[assignment]
+        frontend, hop_ms = family_settings(model, form.number("evaluate.hop_ms"))
+        form.set("features.frontend", frontend)
+        form.set("evaluate.hop_ms", hop_ms)
+        form.set("train.epochs", int_value(self.query_one("#epochs", Input)))
+        form.set("train.batch_size", int_value(self.query_one("#batch-size", Input)))
+        form.set("train.learning_rate", float_value(self.query_one("#learning-rate", Input)))
 
     def on_enter(self) -> None:
         self.show_record_state()

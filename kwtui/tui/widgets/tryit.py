@@ -94,7 +94,7 @@ class TryIt(Vertical):
         step: Any = self.parent
         while step is not None and not hasattr(step, "wizard"):
             step = step.parent
-        run_dir = Path(step.wizard.preset.run_path) if step is not None else Path(".")
+        run_dir = step.wizard.run_layout().run_dir if step is not None else Path(".")
         path = Path(self.query_one("#try-path", Input).value.strip()).expanduser()
         self.query_one("#try-status", Label).update(f"running the device model over {escape(path.name)} ...")
         self._clear()  # the last recording's traces must not pass for this one's

@@ -45,6 +45,9 @@ def test_changed_classes_mark_later_steps_out_of_date_and_evaluate_refuses(train
             shown = str(app.query_one("#threshold-choice").render())
             assert "out of date" in shown and "classes" in shown
             assert app.query_one("#confusion").row_count == 0  # the old 4-class table is gone
+            # a step that cannot go on names its start button as the button reads
+            assert app.steps[FEATURES].ready_for_next().endswith("press Re-run."), app.steps[FEATURES].ready_for_next()
+            assert app.steps[TRAINING].ready_for_next().endswith("press Start."), app.steps[TRAINING].ready_for_next()
 
             await pilot.press("ctrl+r")  # Evaluate + convert with the old model
             await wait_stage(pilot, None, "evaluate", 120)

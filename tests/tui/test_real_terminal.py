@@ -199,3 +199,37 @@ def test_keys_typed_while_the_wizard_starts_reach_the_first_field(tmp_path: Path
         assert field.startswith("typed/before/the/screen"), field  # replaces the default, in order, whole
     finally:
         tmux.close()
+
+
+def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: Path) -> None:
+    """Space picks a word and moves it into the keyword block at once: the keys behind it in the same burst
+    ([ [ to move it up; Up Up Space to pick another) act on the list the screen then shows. SelectionList toggled
+    through two posted messages, so [ ran before the move and was undone, and a second Space was dropped."""
+    import numpy as np
+    import soundfile
+    import tomli_w
+
+    words = ["yes", "no", "alpha", "bravo", "charlie", "delta"]
+    for word in words:
+        (tmp_path / "data" / word).mkdir(parents=True)
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
+    data = {"name": "burst", "dataset": {"path": "data"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / "burst.toml").write_text(tomli_w.dumps(data))
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard burst.toml")
+        tmux.wait_for(lambda ls: any("6 words" in line for line in ls))  # scanned
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("classes: yes, no, _unknown" in line for line in ls))
+        time.sleep(0.5)
+        # the list: yes, no, alpha, bravo, charlie, delta; charlie picked, then moved up twice
+        tmux.run("send-keys", "-t", "w", "Down", "Down", "Down", "Down", "Space", "[", "[")
+        tmux.wait_for(lambda ls: any("classes: charlie, yes, no, _unknown" in line for line in ls), seconds=10)
+        # charlie (now first) dropped: it leaves the block with the cursor; two up from it is alpha, picked
+        tmux.run("send-keys", "-t", "w", "Space", "Up", "Up", "Space")
+        tmux.wait_for(lambda ls: any("classes: yes, no, alpha, _unknown" in line for line in ls), seconds=10)
+    finally:
+        tmux.close()

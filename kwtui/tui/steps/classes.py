@@ -33,8 +33,20 @@ class KeywordList(SelectionList[str]):
     ]
 
     def action_move(self, delta: int) -> None:
-        step = next(a for a in self.ancestors if isinstance(a, ClassesStep))
-        step.move_word(delta)
+        self._step().move_word(delta)
+
+    def action_select(self) -> None:
+        """Space (or a click) toggles the highlighted word and reorders the list now, not through the two messages
+        SelectionList posts: a key typed right behind Space (a burst, a paste over SSH) then meets the list the
+        screen shows, as it does when typed slowly."""
+        if self.highlighted is None:
+            return
+        word = self.get_option_at_index(self.highlighted).value
+        self.toggle(word)
+        self._step().keyword_toggled(word)
+
+    def _step(self) -> ClassesStep:
+        return next(a for a in self.ancestors if isinstance(a, ClassesStep))
 
 
 class ClassesStep(Step):
@@ -154,11 +166,16 @@ class ClassesStep(Step):
         self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra))
 
     def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled) -> None:
+        self.keyword_toggled(event.selection.value)  # nothing left to do when Space already did it
+
+    def keyword_toggled(self, word: str) -> None:
         """Keywords stay at the top in output order: a new one joins the end, a dropped one leaves the block."""
-        word = event.selection.value
         selected = set(self.query_one("#keywords", KeywordList).selected)
-        kept = [w for w in self._keywords if w in selected and w != word]
-        self._keywords = kept + ([word] if word in selected else [])
+        kept = [w for w in self._keywords if w in selected]
+        kept += [w for w in self.order if w in selected and w not in kept]
+        if kept == self._keywords:
+            return
+        self._keywords = kept
         self.rebuild_list(highlight=word)
         self.schedule_plan()
 

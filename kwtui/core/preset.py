@@ -566,11 +566,16 @@ def _line_of(text: str, key: str) -> int | None:
     return None
 
 
-def parse_value(raw: str) -> Any:
-    """A --set value: TOML syntax when it parses (42, true, ["a","b"]), else a plain string."""
+def parse_value(raw: str, key: str = "") -> Any:
+    """A --set value: TOML syntax when it parses (42, true, ["a","b"]), else a plain string. A value written as
+    TOML text or a list (it starts with a quote or a bracket) that does not parse is an error: kept as plain text
+    it would name another path than the one meant."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if raw.lstrip()[:1] in ('"', "'", "["):
+            reason = str(exc).split(" (at ")[0]
+            raise PresetError(f"--set {key or raw}: not a TOML value ({reason}): {raw}") from None
         return raw
 
 
@@ -586,7 +591,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise PresetError(f"--set {dotted}: {part} is not a section")
-        node[parts[-1]] = parse_value(raw.strip())
+        node[parts[-1]] = parse_value(raw.strip(), dotted.strip())
     return data
 
 
@@ -707,7 +712,9 @@ def _toml_literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    # a JSON string is a valid TOML basic string, but for its \uD83D\uDE00 pairs outside the BMP, which TOML
+    # refuses: those characters are written as themselves
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -80,6 +80,33 @@ def test_validate_changes_nothing_and_paths_are_expanded_after_it(monkeypatch):
     assert expand_paths(raw).dataset.path == "/srv/clips/words"
 
 
+def test_the_headless_command_replays_characters_outside_the_bmp(tmp_path):
+    """A path with an emoji, quotes and a tab in the wizard's headless line: pasted into a shell (here: split as
+    bash would and run through the real CLI), it gives the same path. JSON's \\ud83d\\ude00 pair, which TOML
+    refuses, became a literal string and then "dataset folder not found"."""
+    import shlex
+
+    from kwtui.core.preset import Preset, headless_command
+
+    changed = Preset()
+    changed.dataset.path = str(tmp_path / 'mü😀 "q"\tx')
+    command = headless_command(shipped_presets_dir() / "commands.toml", changed, Preset())
+    args = shlex.split(command)
+    assert args[:3] == ["kwtui", "run", "commands"], command
+    shown = run_cli("presets", "show", *args[2:])
+    assert shown.returncode == 0, shown.stderr
+    import tomllib
+
+    assert tomllib.loads(shown.stdout)["dataset"]["path"] == changed.dataset.path
+
+
+def test_a_set_value_written_as_toml_that_does_not_parse_is_refused():
+    result = run_cli("presets", "validate", "commands", "--set", 'dataset.path="\\ud83d\\ude00"')
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--set dataset.path: not a TOML value" in lines[0], result.stderr
+
+
 def test_overrides_apply_and_validate(tmp_path):
     preset = load_preset(shipped_presets_dir() / "commands.toml", ["features.variants=3", "features.workers=1"])
     assert preset.features.variants == 3 and preset.features.workers == 1

@@ -137,16 +137,21 @@ def test_weak_models_are_refused_by_flash_unless_forced(trained_run, tmp_path):
             point["false_reject_rate"] = frr
         layout.report_json.write_text(json.dumps(report))
         assert records.evaluate_status(layout).done  # the figures changed, not what the report was made from
-        result = kwtui("flash", preset_file, "--dry-run", timeout=180)
+        result = kwtui("flash", preset_file, timeout=180)  # refused before any port is looked for
+        dry = kwtui("flash", preset_file, "--dry-run", timeout=180)
+        assert dry.returncode == 0, dry.stderr[-1500:]  # nothing written: the command is shown
+        assert "esptool" in dry.stderr, dry.stderr
         if refused:
             assert result.returncode == 2, result.stderr
             line = _one_error(result)
             assert "detects 20% of the held-out keyword clips" in line and "--force" in line, line
+            assert "kwtui flash would refuse this model: the model detects 20%" in dry.stderr, dry.stderr
             forced = kwtui("flash", preset_file, "--dry-run", "--force", timeout=180)
             assert forced.returncode == 0, forced.stderr[-1500:]
             assert "--force: flashing a model that detects 20%" in forced.stderr
         else:
-            assert result.returncode == 0, result.stderr[-1500:]
+            assert "would refuse" not in dry.stderr
+            assert "detects" not in result.stderr, result.stderr  # it went on, to look for a board
 
 
 def test_a_changed_model_or_hand_edited_model_json_is_refused_in_one_line(trained_run, tmp_path):

@@ -268,6 +268,11 @@ def _flash(
                     "clips at its operating point",
                 )
             )
+    elif dry_run:  # nothing is written: show the command, and that flashing itself would refuse this model
+        try:
+            records.refuse_weak_model(layout, "flash")
+        except UserError as exc:
+            report(ev.StageWarning(STAGE, f"kwtui flash would refuse this model: {exc}"))
     else:
         records.refuse_weak_model(layout, "flash")
     ownership.claim(layout.run_dir, "run_dir")

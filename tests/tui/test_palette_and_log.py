@@ -55,3 +55,36 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
             assert isinstance(app.screen, HelpScreen)
 
     asyncio.run(scenario())
+
+
+def test_long_log_lines_and_questions_wrap_inside_their_dialogs(tmp_path: Path, monkeypatch):
+    """At 80x24 a long log line wraps inside the log (none runs past its edge, nothing scrolls sideways), and a
+    long question in a Confirm dialog wraps inside the dialog. Both were cut at the dialog's edge."""
+    from textual.widgets import Label
+
+    from kwtui.tui.screens.dialogs import Confirm
+
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "wizard.log"
+    log.write_text("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR " * 2 + "\n")
+    question = "2 epochs are trained in runs/commands. Start over trains from epoch 0; the best model is kept. " * 2
+
+    async def scenario() -> None:
+        app = create_app(Preset(), presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        app.log_path = log
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            view = app.screen.query_one("#log-view")
+            text = "".join(str(line.text).strip() for line in view.lines)
+            assert "written to STDERR" in text and view.virtual_size.width <= view.size.width, view.virtual_size
+            await pilot.press("escape")
+            await pilot.pause()
+            app.push_screen(Confirm("Start over?", question, "Start over"))
+            await pilot.pause()
+            body = app.screen.query_one("#confirm-body", Label)
+            dialog = app.screen.query_one(".dialog")
+            assert dialog.region.contains_region(body.region), (dialog.region, body.region)
+            assert body.region.height >= 2  # wrapped, whole
+
+    asyncio.run(scenario())

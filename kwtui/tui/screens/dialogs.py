@@ -186,7 +186,8 @@ class LogScreen(ModalScreen[None]):
 
         with Vertical(classes="dialog", id="log-dialog"):
             yield Label(f"wizard log: {self.path}", classes="dialog-title")
-            yield RichLog(id="log-view", wrap=True, markup=False, highlight=False)
+            # min_width: RichLog renders lines written before its first layout at least 78 wide, cut in a narrower box
+            yield RichLog(id="log-view", wrap=True, markup=False, highlight=False, min_width=20)
             yield Label("Escape to close", classes="hint")
 
     def on_mount(self) -> None:

@@ -68,7 +68,7 @@ class EvaluateStep(StageStep):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            "[b]5 Evaluate & convert[/b]  FRR and false accepts/hour on held-out ambient audio, int8 in TFLM",
+            "[b]5 Evaluate & convert[/b]  FRR and false accepts/h on held-out audio; int8 in TFLM",
             classes="step-title",
         )
         with Horizontal(classes="row"):

@@ -78,7 +78,8 @@ class PlainRenderer:
 
     def _due(self, key: str) -> bool:
         now = time.monotonic()
-        if now - self._last.get(key, 0.0) >= self.interval:
+        last = self._last.get(key)  # the first is due at once, however long the machine has been up
+        if last is None or now - last >= self.interval:
             self._last[key] = now
             return True
         return False
@@ -94,30 +95,41 @@ class PlainRenderer:
             return
         if (line := self._epochs.flush(event.stage)) is not None:
             self._print(line)
+        for line in self._lines(event):
+            self._print(line)
+
+    def _lines(self, event: ev.Event) -> list[str]:
+        """What `event` prints now: nothing for progress and resources until `interval` has passed."""
         match event:
             case ev.Started(stage=stage, total=total, unit=unit, message=message):
-                self._print(
+                return [
                     f"[{stage}] started" + (f": {total} {unit}" if total else "") + (f" - {message}" if message else "")
-                )
-            case ev.Progress(stage=stage, done=done, total=total, rate=rate, eta_s=eta, unit=unit, message=message):
-                phase = self._phases.get(stage)  # a new named phase ("preparing: ...") is shown at once
-                if (message and message != phase) or self._due(f"p:{stage}") or (total is not None and done >= total):
-                    self._phases[stage] = message
-                    of = f"/{total}" if total else ""
-                    eta_text = f", ETA {eta:.0f} s" if eta is not None else ""
-                    self._print(f"[{stage}] {done}{of} {unit} ({rate:.1f}/s{eta_text}) {message}".rstrip())
+                ]
+            case ev.Progress():
+                return self._progress(event)
             case ev.Resources() as r:
-                if self._due(f"r:{r.stage}"):
-                    self._print(f"[{r.stage}] {_resources_text(r)}")
+                return [f"[{r.stage}] {_resources_text(r)}"] if self._due(f"r:{r.stage}") else []
             case ev.StageWarning(stage=stage, message=message, path=path):
-                self._print(f"[{stage}] warning: {path + ': ' if path else ''}{message}")
+                return [f"[{stage}] warning: {path + ': ' if path else ''}{message}"]
             case ev.Finished(stage=stage, summary=summary):
-                for line in verdict_lines(summary):
-                    self._print(line)
                 brief = ", ".join(
                     f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "verdict"
                 )
-                self._print(f"[{stage}] done" + (f": {brief}" if brief else ""))
+                return [*verdict_lines(summary), f"[{stage}] done" + (f": {brief}" if brief else "")]
+        return []
+
+    def _progress(self, event: ev.Progress) -> list[str]:
+        """A new named phase ("preparing: ...") and the last step show at once; other steps every `interval`."""
+        stage, done, total, message = event.stage, event.done, event.total, event.message
+        new_phase = bool(message) and message != self._phases.get(stage)
+        last_step = total is not None and done >= total
+        if not (new_phase or last_step or self._due(f"p:{stage}")):
+            return []
+        self._last[f"p:{stage}"] = time.monotonic()  # the next step waits `interval` from this line
+        self._phases[stage] = message
+        of = f"/{total}" if total else ""
+        eta_text = f", ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
+        return [f"[{stage}] {done}{of} {event.unit} ({event.rate:.1f}/s{eta_text}) {message}".rstrip()]
 
     def close(self) -> None:
         for line in self._epochs.flush_all():

@@ -1,0 +1,34 @@
+"""What `kwtui <stage>` prints to a pipe or a dumb terminal: one line per event worth a line, progress throttled."""
+
+from __future__ import annotations
+
+import io
+
+from kwtui.cli.render import PlainRenderer
+from kwtui.core import events as ev
+
+
+def test_plain_lines_name_phases_at_once_and_throttle_the_rest():
+    out = io.StringIO()
+    render = PlainRenderer(out, interval=3600.0)  # nothing is ever "due" again within the test
+    for event in (
+        ev.Started("features", total=10, unit="files", message="scanning"),
+        ev.Progress("features", 0, 10, unit="files", message="preparing: noise cache"),
+        ev.Progress("features", 1, 10, unit="files", message="preparing: noise cache"),  # same phase: throttled
+        ev.Progress("features", 2, 10, rate=4.0, eta_s=2.0, unit="files", message="starting 2 workers"),
+        ev.Resources("features", rss_bytes=100 << 20, available_bytes=1 << 30),
+        ev.Resources("features", rss_bytes=120 << 20, available_bytes=1 << 30),  # throttled
+        ev.Progress("features", 10, 10, rate=5.0, unit="files", message="starting 2 workers"),  # the last: shown
+        ev.StageWarning("features", "skipped: silent", "yes/a.wav"),
+        ev.Finished("features", {"files_written": 10, "seconds": 2.5, "skipped": []}),
+    ):
+        render(event)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[features] started: 10 files - scanning"
+    assert lines[1] == "[features] 0/10 files (0.0/s) preparing: noise cache"
+    assert lines[2] == "[features] 2/10 files (4.0/s, ETA 2 s) starting 2 workers"
+    assert lines[3].startswith("[features] ") and "MB" in lines[3], lines[3]  # the first resources line
+    assert lines[4] == "[features] 10/10 files (5.0/s) starting 2 workers"
+    assert lines[5] == "[features] warning: yes/a.wav: skipped: silent"
+    assert lines[6] == "[features] done: files_written=10, seconds=2.5"
+    assert len(lines) == 7, lines

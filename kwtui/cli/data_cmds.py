@@ -29,9 +29,32 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
     """Words and clips, then problems by severity: what cannot be used first (every file), conversions one line
     per kind, notes last; --verbose lists every file."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
+    console.print(_words_table(scan))
+    _print_folders(console, scan)
+    groups = scan.problems_by_severity()
+    _print_problem_count(console, scan, groups)
+    if groups["unusable"]:
+        console.print(f"[red]cannot be used ({len(groups['unusable'])} files, skipped):[/]", highlight=False)
+        _print_files(console, groups["unusable"], verbose)
+    if groups["converted"]:
+        console.print(f"[yellow]used after a conversion ({len(groups['converted'])} files):[/]", highlight=False)
+        for label, n in scan.conversion_summary().items():
+            console.print(f"  {label}: {n} file{'s' if n != 1 else ''}", highlight=False, markup=False)
+        if verbose:
+            for problem in groups["converted"]:
+                console.print(f"    {problem.path}: {problem.message}", highlight=False, markup=False)
+    if groups["notes"]:
+        console.print(f"notes ({len(groups['notes'])}):", highlight=False)
+        _print_files(console, groups["notes"], verbose)
+    console.print(f"(headers read in {scan.seconds_taken:.1f} s)", style="dim")
+
+
+def _words_table(scan: Any) -> Any:
+    """One row per word: clips, duration, sample rates and how many of its files cannot be used."""
+    from rich.table import Table
+
     per_word: dict[str, int] = {}  # unusable files per word (conversions are not problems of a word)
     for problem in scan.problems_by_severity()["unusable"]:
         per_word[problem.path.split("/")[0]] = per_word.get(problem.path.split("/")[0], 0) + 1
@@ -52,7 +75,11 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
             _rates_text(word.rates),
             f"[yellow]{problems}[/]" if problems else "0",
         )
-    console.print(table)
+    return table
+
+
+def _print_folders(console: Any, scan: Any) -> None:
+    """The noise folders' files, and where the splits come from."""
     for folder, files in scan.noise.items():
         total = sum(c.seconds for c in files)
         console.print(
@@ -64,41 +91,29 @@ def print_scan(scan: Any, verbose: bool = False) -> None:
         "validation_list.txt / testing_list.txt" if scan.validation_list is not None else "none (hash of speaker id)"
     )
     console.print(f"split lists: {splits}", highlight=False)
-    groups = scan.problems_by_severity()
+
+
+def _print_problem_count(console: Any, scan: Any, groups: dict[str, Any]) -> None:
     if not scan.problems:
         console.print("[green]no problems found[/]")
-    else:
-        kinds = ", ".join(sorted({p.kind for p in groups["unusable"]}))
-        console.print(
-            f"problems: {len(groups['unusable'])} cannot be used"
-            + (f" ({kinds})" if kinds else "")
-            + f", {len(groups['converted'])} used after a conversion, {len(groups['notes'])} notes",
-            highlight=False,
-            markup=False,
-        )
-    unusable = groups["unusable"]
-    if unusable:
-        console.print(f"[red]cannot be used ({len(unusable)} files, skipped):[/]", highlight=False)
-        shown = unusable if verbose else unusable[:MAX_LISTED]
-        for problem in shown:
-            console.print(f"  {problem.path}: {problem.message}", highlight=False, markup=False)
-        if len(unusable) > len(shown):
-            console.print(f"  ... {len(unusable) - len(shown)} more (--verbose lists every file)", style="dim")
-    if groups["converted"]:
-        console.print(f"[yellow]used after a conversion ({len(groups['converted'])} files):[/]", highlight=False)
-        for label, n in scan.conversion_summary().items():
-            console.print(f"  {label}: {n} file{'s' if n != 1 else ''}", highlight=False, markup=False)
-        if verbose:
-            for problem in groups["converted"]:
-                console.print(f"    {problem.path}: {problem.message}", highlight=False, markup=False)
-    if groups["notes"]:
-        console.print(f"notes ({len(groups['notes'])}):", highlight=False)
-        shown = groups["notes"] if verbose else groups["notes"][:MAX_LISTED]
-        for problem in shown:
-            console.print(f"  {problem.path}: {problem.message}", highlight=False, markup=False)
-        if len(groups["notes"]) > len(shown):
-            console.print(f"  ... {len(groups['notes']) - len(shown)} more (--verbose lists every file)", style="dim")
-    console.print(f"(headers read in {scan.seconds_taken:.1f} s)", style="dim")
+        return
+    kinds = ", ".join(sorted({p.kind for p in groups["unusable"]}))
+    console.print(
+        f"problems: {len(groups['unusable'])} cannot be used"
+        + (f" ({kinds})" if kinds else "")
+        + f", {len(groups['converted'])} used after a conversion, {len(groups['notes'])} notes",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _print_files(console: Any, problems: list[Any], verbose: bool) -> None:
+    """Each file with its problem; without --verbose the first MAX_LISTED and how many more."""
+    shown = problems if verbose else problems[:MAX_LISTED]
+    for problem in shown:
+        console.print(f"  {problem.path}: {problem.message}", highlight=False, markup=False)
+    if len(problems) > len(shown):
+        console.print(f"  ... {len(problems) - len(shown)} more (--verbose lists every file)", style="dim")
 
 
 def scan_command(dataset: Path, json_output: bool, verbose: bool = False) -> None:

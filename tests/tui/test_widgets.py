@@ -120,3 +120,41 @@ def test_detection_curve_labels_both_ends_and_its_marker_follows_a_hand_picked_p
     was = [(r, line.index("●")) for r, line in enumerate(before[1:]) if "●" in line]
     plot_rows = len(after) - 2  # the title line and the axis line around them
     assert was and marker == [(plot_rows - 1, len(after[1]) - 1)]  # FRR 1 % at 3,420/h: bottom row, right edge
+
+
+def test_a_log_wraps_at_its_width_and_again_after_a_resize() -> None:
+    """Lines written into a narrow log wrap inside it (RichLog rendered them at least 78 wide and cut the end:
+    "(liste" at 80x24), and wrap again, whole, when the terminal is resized either way."""
+    import asyncio
+
+    from textual.app import App
+
+    from kwtui.tui.widgets.log import WrappedLog
+
+    line = "converted: resampled 22050 Hz: yes/20eca22b_nohash_0.wav and 246 more (listed in features.json) end"
+
+    class LogApp(App):
+        def compose(self):
+            yield WrappedLog(id="log")
+
+    def shown(log: WrappedLog) -> tuple[str, int]:
+        rows = [str(strip.text).rstrip() for strip in log.lines]
+        return " ".join(rows), max(len(r) for r in rows)
+
+    async def scenario() -> None:
+        app = LogApp()
+        async with app.run_test(size=(60, 20)) as pilot:
+            log = app.query_one(WrappedLog)
+            log.write(line)
+            await pilot.pause()
+            text, widest = shown(log)
+            assert text.replace(" ", "") == line.replace(" ", "") and widest <= log.size.width, (text, widest)
+            for width in (160, 50):
+                await pilot.resize_terminal(width, 20)
+                await pilot.pause()
+                text, widest = shown(log)
+                assert text.replace(" ", "") == line.replace(" ", ""), text
+                assert widest <= log.size.width and log.virtual_size.width <= log.size.width, (widest, log.size)
+            assert len(log.lines) >= 2  # at 50 columns: wrapped
+
+    asyncio.run(scenario())

@@ -182,18 +182,17 @@ class LogScreen(ModalScreen[None]):
         self.path = path
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import RichLog
+        from kwtui.tui.widgets.log import WrappedLog
 
         with Vertical(classes="dialog", id="log-dialog"):
             yield Label(f"wizard log: {self.path}", classes="dialog-title")
-            # min_width: RichLog renders lines written before its first layout at least 78 wide, cut in a narrower box
-            yield RichLog(id="log-view", wrap=True, markup=False, highlight=False, min_width=20)
+            yield WrappedLog(id="log-view", max_lines=2000, markup=False, highlight=False)
             yield Label("Escape to close", classes="hint")
 
     def on_mount(self) -> None:
-        from textual.widgets import RichLog
+        from kwtui.tui.widgets.log import WrappedLog
 
-        view = self.query_one("#log-view", RichLog)
+        view = self.query_one("#log-view", WrappedLog)
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(0, 2)

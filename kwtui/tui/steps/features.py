@@ -7,7 +7,7 @@ import json
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Label, ProgressBar, RichLog
+from textual.widgets import Button, Label, ProgressBar
 
 from kwtui.core.events import Finished, Progress, Resources, StageWarning, Started
 from kwtui.core.io.layout import RunLayout
@@ -17,6 +17,7 @@ from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.steps.base import Step, int_value
 from kwtui.tui.widgets.gauges import ResourceGauges
+from kwtui.tui.widgets.log import WrappedLog
 from kwtui.tui.widgets.textinput import Input
 
 RECORD_OF_STAGE = {"features": "features", "train": "train"}  # steps whose results are a stage record
@@ -110,7 +111,7 @@ class FeaturesStep(StageStep):
         yield ProgressBar(total=100, id="features-progress", show_eta=False)
         yield Label("", id="features-rate", classes="status")
         yield ResourceGauges(id="features-gauges")
-        yield RichLog(id="features-log", max_lines=2000, wrap=True, markup=False, classes="log")
+        yield WrappedLog(id="features-log", max_lines=2000, markup=False, classes="log")
 
     def load_from(self, preset: Preset) -> None:
         self.query_one("#workers", Input).value = str(preset.features.workers)
@@ -171,13 +172,13 @@ class FeaturesStep(StageStep):
         preset = self.validated_preset()
         if preset is None:
             return
-        self.query_one("#features-log", RichLog).clear()
+        self.query_one("#features-log", WrappedLog).clear()
         if self.wizard.start_stage(self.stage, self, preset):
             self.set_running(True)
             self.set_status(f"writing to {preset.features_path}")
 
     def on_stage_events(self, message: StageEvents) -> None:
-        log = self.query_one("#features-log", RichLog)
+        log = self.query_one("#features-log", WrappedLog)
         for event in message.events:
             if isinstance(event, Progress):
                 self.show_progress(event)

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Label, ProgressBar, RichLog, Select
+from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.events import Finished, Progress, StageWarning, Started
 from kwtui.core.preset import Preset
@@ -16,6 +16,7 @@ from kwtui.tui.form import FormState
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
 from kwtui.tui.steps.base import int_value
 from kwtui.tui.steps.features import StageStep
+from kwtui.tui.widgets.log import WrappedLog
 from kwtui.tui.widgets.pathinput import PathSuggester
 from kwtui.tui.widgets.textinput import Input
 
@@ -83,7 +84,7 @@ class FlashStep(StageStep):
         yield Label("", id="flash-status", classes="status")
         yield ProgressBar(total=100, id="flash-progress", show_eta=False)
         yield Label("", id="flash-rate", classes="status")
-        yield RichLog(id="flash-log", max_lines=1000, wrap=True, markup=False, classes="log")
+        yield WrappedLog(id="flash-log", max_lines=1000, markup=False, classes="log")
 
     def on_mount(self) -> None:
         self.refresh_ports()
@@ -158,7 +159,7 @@ class FlashStep(StageStep):
         if preset is None:
             return
         port = None if preset.flash.port == "auto" else preset.flash.port
-        self.query_one("#flash-log", RichLog).write(f"--- {'dry run' if dry_run else 'flashing'} ---")
+        self.query_one("#flash-log", WrappedLog).write(f"--- {'dry run' if dry_run else 'flashing'} ---")
         if self.wizard.start_stage(self.stage, self, preset, dry_run=dry_run, port=port):
             self.set_running(True)
             self.set_status("dry run ..." if dry_run else "flashing ...")
@@ -167,7 +168,7 @@ class FlashStep(StageStep):
         preset = self.validated_preset()
         if preset is None:
             return
-        self.query_one("#flash-log", RichLog).write("--- ESPHome export ---")
+        self.query_one("#flash-log", WrappedLog).write("--- ESPHome export ---")
         if self.wizard.start_stage("esphome", self, preset):
             self.set_running(True)
             self.set_status("exporting for ESPHome ...")
@@ -175,7 +176,7 @@ class FlashStep(StageStep):
     def show_esphome_result(self, summary: dict) -> None:
         from kwtui.core.stages.esphome import yaml_snippet
 
-        log = self.query_one("#flash-log", RichLog)
+        log = self.query_one("#flash-log", WrappedLog)
         manifest = Path(str(summary["manifest"]))
         log.write(
             f"wrote {summary['model']} ({summary['model_bytes']:,} B, arena {summary['tensor_arena_size']:,} B,"
@@ -219,7 +220,7 @@ class FlashStep(StageStep):
             self.set_status("monitoring ...")
 
     def on_monitor_line(self, message: MonitorLine) -> None:
-        log = self.query_one("#flash-log", RichLog)
+        log = self.query_one("#flash-log", WrappedLog)
         if message.detection is not None:
             self.detections += 1
             log.write(Text(message.text, style="bold green"))
@@ -228,7 +229,7 @@ class FlashStep(StageStep):
             log.write(message.text)
 
     def on_stage_events(self, message: StageEvents) -> None:
-        log = self.query_one("#flash-log", RichLog)
+        log = self.query_one("#flash-log", WrappedLog)
         for event in message.events:
             if isinstance(event, Progress):
                 self.show_progress(event)
@@ -242,7 +243,7 @@ class FlashStep(StageStep):
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()
         self.set_running(False)
-        log = self.query_one("#flash-log", RichLog)
+        log = self.query_one("#flash-log", WrappedLog)
         if message.stage == "monitor":
             if message.status == "failed":
                 log.write(f"error: {message.message}")

@@ -91,7 +91,7 @@ def next_steps(report: Report, measurable: bool) -> list[str]:
             steps.append(
                 (
                     1.0 + frr,
-                    f"{worst} missed {frr:.0%} at the chosen point: add {worst} clips from more "
+                    f"'{worst}' missed {frr:.0%} at the chosen point: add clips of '{worst}' from more "
                     "voices, or raise features.variants (more augmented copies per clip)",
                 )
             )

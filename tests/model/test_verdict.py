@@ -62,6 +62,8 @@ def test_verdicts():
     )
     assert useless.status == "not usable"  # misses most keywords: not usable, however little audio
     assert any("_unknown recall 38%" in step for step in useless.next_steps)
+    # the keyword is quoted: a keyword named "no" reads as a word of the sentence otherwise
+    assert any("'yes' missed 66%" in step and "clips of 'yes'" in step for step in useless.next_steps)
     assert len(useless.next_steps) <= 3
     noisy = judge(_report(0.05, 9.0, 4.0, 2.0, False, sources={"speech": 30, "words": 6}))
     assert noisy.status == "not usable"

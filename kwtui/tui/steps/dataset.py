@@ -182,7 +182,7 @@ def problem_status(scan: Any) -> str:
     groups = scan.problems_by_severity()
     parts = [
         f"{len(groups['unusable'])} unusable" if groups["unusable"] else "",
-        f"{len(groups['converted'])} converted" if groups["converted"] else "",
+        f"{len(groups['converted'])} to convert" if groups["converted"] else "",  # not done yet: features will
         f"{len(groups['notes'])} notes" if groups["notes"] else "",
     ]
     return ", ".join(p for p in parts if p) or "no problems"

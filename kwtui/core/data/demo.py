@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -420,6 +420,30 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
         sf.write(os.fsencode(tmp), samples, rate, subtype="PCM_16", format="WAV")
 
 
+class _ClipTask(NamedTuple):
+    """One keyword clip to synthesize: `speaker` says `word` (its `repetition`-th time), placed by `clip_seed`."""
+
+    word: str
+    speaker: Speaker
+    repetition: int
+    clip_seed: int
+
+
+@dataclass
+class _FileCount:
+    """The files written so far, reported (with the rate since `started`) after each one."""
+
+    report: Reporter
+    total: int
+    started: float
+    done: int = 0
+
+    def add_one(self) -> None:
+        self.done += 1
+        rate = self.done / max(1e-9, time.monotonic() - self.started)
+        self.report(Progress(STAGE, self.done, self.total, rate=rate, unit="files"))
+
+
 def make_demo_dataset(
     out_dir: str | Path,
     words: list[str] | tuple[str, ...] | None = None,
@@ -433,82 +457,24 @@ def make_demo_dataset(
     """Write the dataset; returns a summary. `noise_seconds` overrides each noise file's length (tests)."""
     cancel = cancel or CancelToken()
     binary = espeak_binary()
-    words = list(words or DEFAULT_WORDS)
-    bad = [w for w in words if not w or w.startswith("_") or "/" in w or w != w.strip()]
-    if bad:
-        raise UserError(f"--words: {bad[0]!r} is not a usable word (no '/', no leading '_')")
-    if per_word < 1:
-        raise UserError(f"--per-word: must be at least 1, got {per_word}")
+    words = _usable_words(words, per_word)
     out = ownership.claim(Path(out_dir), "demo-data folder")
     started = time.monotonic()
     rng = np.random.default_rng(seed)
 
     n_speakers = max(6, -(-per_word // CLIPS_PER_SPEAKER_WORD))
     speakers = make_speakers(n_speakers, rng)
-    # Each word: per_word clips, spread over the speakers (speaker k says it CLIPS_PER_SPEAKER_WORD times).
-    tasks: list[tuple[str, Speaker, int, int]] = []  # word, speaker, repetition, clip seed
-    for w_index, word in enumerate(words):
-        for i in range(per_word):
-            speaker = speakers[(i + w_index) % len(speakers)]
-            repetition = i // len(speakers)
-            tasks.append((word, speaker, repetition, int(rng.integers(2**31))))
-
-    total = len(tasks) + len(NOISE_FILES) + (SPEECH_FILES if sentences_without(words) else 0)
+    tasks = _clip_tasks(words, per_word, speakers, rng)
+    sentences = sentences_without(words)
+    running_files = SPEECH_FILES if sentences else 0
+    total = len(tasks) + len(NOISE_FILES) + running_files
     report(Started(STAGE, total=total, unit="files", message=f"{len(words)} words x {per_word} clips -> {out}"))
 
-    def one(task: tuple[str, Speaker, int, int]) -> str:
-        word, speaker, repetition, clip_seed = task
-        speech, rate = synthesize(binary, speaker, word, repetition)
-        clip = place_in_clip(speech, rate, np.random.default_rng(clip_seed))
-        (out / word).mkdir(exist_ok=True)
-        rel = f"{word}/{speaker.id}_nohash_{repetition}.wav"
-        write_wav(out / rel, clip, rate)
-        return rel
-
-    done = 0
-    pool_size = workers or min(4, (os.cpu_count() or 1) + 1)
-    with ThreadPoolExecutor(max_workers=pool_size) as pool:
-        futures = [pool.submit(one, t) for t in tasks]
-        try:
-            for future in futures:
-                cancel.raise_if_cancelled()
-                future.result()
-                done += 1
-                report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
-        finally:
-            for future in futures:
-                future.cancel()
-
-    noise_dir = out / "_background_noise_"
-    noise_dir.mkdir(exist_ok=True)
-    for name, seconds, rate, kind in NOISE_FILES:
-        cancel.raise_if_cancelled()
-        noise = make_noise(kind, noise_seconds or seconds, rate, np.random.default_rng([seed, len(name)]))
-        write_wav(noise_dir / name, noise, rate)
-        done += 1
-        report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
-
-    speech_dir = out / "_running_speech_"
-    speech_dir.mkdir(exist_ok=True)
-    sentences = sentences_without(words)
-    for k in range(SPEECH_FILES if sentences else 0):
-        cancel.raise_if_cancelled()
-        audio, rate = running_speech(
-            binary, sentences, speakers, np.random.default_rng([seed, 7, k]), {w.lower() for w in words}
-        )
-        write_wav(speech_dir / f"conversation_{k}.wav", audio, rate)
-        done += 1
-        report(Progress(STAGE, done, total, rate=done / max(1e-9, time.monotonic() - started), unit="files"))
-
-    # Split by speaker: ~10 % validation, ~10 % test, at least one speaker each.
-    order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]
-    n_holdout = max(1, round(0.1 * len(order)))
-    validation, testing = set(order[:n_holdout]), set(order[n_holdout : 2 * n_holdout])
-    clips = sorted(f"{word}/{speaker.id}_nohash_{rep}.wav" for word, speaker, rep, _ in tasks)
-    lists = {"validation_list.txt": validation, "testing_list.txt": testing}
-    for list_name, members in lists.items():
-        lines = [c for c in clips if c.split("/")[1].split("_nohash_")[0] in members]
-        writer.write_text(out / list_name, "".join(line + "\n" for line in lines))
+    count = _FileCount(report, total, started)
+    _write_clips(binary, out, tasks, workers, cancel, count)
+    _write_noise(out, seed, noise_seconds, cancel, count)
+    _write_running_speech(binary, out, sentences, speakers, seed, words, cancel, count)
+    _write_split_lists(out, speakers, tasks, seed)
     writer.write_text(
         out / "README.txt",
         "Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng.\n"
@@ -521,8 +487,104 @@ def make_demo_dataset(
         "clips": len(tasks),
         "speakers": len(speakers),
         "noise_files": len(NOISE_FILES),
-        "running_speech_files": SPEECH_FILES if sentences else 0,
+        "running_speech_files": running_files,
         "seconds": round(time.monotonic() - started, 2),
     }
     report(Finished(STAGE, summary))
     return summary
+
+
+def _usable_words(words: list[str] | tuple[str, ...] | None, per_word: int) -> list[str]:
+    """The words (DEFAULT_WORDS when none are given); raises UserError for a word or count that cannot be used."""
+    words = list(words or DEFAULT_WORDS)
+    bad = [w for w in words if not w or w.startswith("_") or "/" in w or w != w.strip()]
+    if bad:
+        raise UserError(f"--words: {bad[0]!r} is not a usable word (no '/', no leading '_')")
+    if per_word < 1:
+        raise UserError(f"--per-word: must be at least 1, got {per_word}")
+    return words
+
+
+def _clip_tasks(words: list[str], per_word: int, speakers: list[Speaker], rng: np.random.Generator) -> list[_ClipTask]:
+    """Each word: per_word clips, spread over the speakers (speaker k says it CLIPS_PER_SPEAKER_WORD times)."""
+    tasks: list[_ClipTask] = []
+    for w_index, word in enumerate(words):
+        for i in range(per_word):
+            speaker = speakers[(i + w_index) % len(speakers)]
+            repetition = i // len(speakers)
+            tasks.append(_ClipTask(word, speaker, repetition, int(rng.integers(2**31))))
+    return tasks
+
+
+def _write_clip(binary: str, out: Path, task: _ClipTask) -> str:
+    """Synthesize and write one keyword clip; returns its path relative to `out`."""
+    word, speaker, repetition, clip_seed = task
+    speech, rate = synthesize(binary, speaker, word, repetition)
+    clip = place_in_clip(speech, rate, np.random.default_rng(clip_seed))
+    (out / word).mkdir(exist_ok=True)
+    rel = f"{word}/{speaker.id}_nohash_{repetition}.wav"
+    write_wav(out / rel, clip, rate)
+    return rel
+
+
+def _write_clips(
+    binary: str, out: Path, tasks: list[_ClipTask], workers: int | None, cancel: CancelToken, count: _FileCount
+) -> None:
+    """The keyword clips, on a few threads (espeak runs as a subprocess); on a cancel the clips not started are
+    dropped."""
+    pool_size = workers or min(4, (os.cpu_count() or 1) + 1)
+    with ThreadPoolExecutor(max_workers=pool_size) as pool:
+        futures = [pool.submit(_write_clip, binary, out, t) for t in tasks]
+        try:
+            for future in futures:
+                cancel.raise_if_cancelled()
+                future.result()
+                count.add_one()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _write_noise(out: Path, seed: int, noise_seconds: float | None, cancel: CancelToken, count: _FileCount) -> None:
+    """The NOISE_FILES into _background_noise_."""
+    noise_dir = out / "_background_noise_"
+    noise_dir.mkdir(exist_ok=True)
+    for name, seconds, rate, kind in NOISE_FILES:
+        cancel.raise_if_cancelled()
+        noise = make_noise(kind, noise_seconds or seconds, rate, np.random.default_rng([seed, len(name)]))
+        write_wav(noise_dir / name, noise, rate)
+        count.add_one()
+
+
+def _write_running_speech(
+    binary: str,
+    out: Path,
+    sentences: list[str],
+    speakers: list[Speaker],
+    seed: int,
+    words: list[str],
+    cancel: CancelToken,
+    count: _FileCount,
+) -> None:
+    """SPEECH_FILES conversations into _running_speech_ (none when every sentence says one of the words)."""
+    speech_dir = out / "_running_speech_"
+    speech_dir.mkdir(exist_ok=True)
+    for k in range(SPEECH_FILES if sentences else 0):
+        cancel.raise_if_cancelled()
+        audio, rate = running_speech(
+            binary, sentences, speakers, np.random.default_rng([seed, 7, k]), {w.lower() for w in words}
+        )
+        write_wav(speech_dir / f"conversation_{k}.wav", audio, rate)
+        count.add_one()
+
+
+def _write_split_lists(out: Path, speakers: list[Speaker], tasks: list[_ClipTask], seed: int) -> None:
+    """validation_list.txt and testing_list.txt, split by speaker: ~10 % each, at least one speaker each."""
+    order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]
+    n_holdout = max(1, round(0.1 * len(order)))
+    validation, testing = set(order[:n_holdout]), set(order[n_holdout : 2 * n_holdout])
+    clips = sorted(f"{word}/{speaker.id}_nohash_{rep}.wav" for word, speaker, rep, _ in tasks)
+    lists = {"validation_list.txt": validation, "testing_list.txt": testing}
+    for list_name, members in lists.items():
+        lines = [c for c in clips if c.split("/")[1].split("_nohash_")[0] in members]
+        writer.write_text(out / list_name, "".join(line + "\n" for line in lines))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kwtui.core.postprocess import per_keyword
 
@@ -189,93 +190,129 @@ def build_model_image(
     return bytes(header) + bytes(tflite)
 
 
+class _Fixed(NamedTuple):
+    """The fixed 64 header bytes, field by field (the layout above)."""
+
+    magic: bytes
+    version: int
+    header_size: int
+    model_len: int
+    model_crc: int
+    arena_size: int
+    num_classes: int
+    num_keywords: int
+    flags: int
+    labels_len: int
+    threshold: float
+    average_window: int
+    frontend_code: int
+    stride: int
+    refractory_ms: int
+    hop_ms: int
+    input_scale: float
+    input_zp: int
+    output_scale: float
+    output_zp: int
+    header_crc: int
+
+
 def parse_model_image(data: bytes) -> ModelImage:
     """Read and check an image (the same checks as the firmware). Raises ModelImageError."""
+    fixed = _read_fixed(data)
+    _check_header(data, fixed)
+    thresholds, windows, frontend, stride = _post_settings(data, fixed)
+    try:
+        _check_post(thresholds, windows, frontend, stride, fixed.hop_ms, fixed.refractory_ms)
+    except ModelImageError as exc:
+        raise ModelImageError(f"header values out of range: {exc}") from None
+    labels = _read_labels(data, fixed.labels_len, fixed.num_classes)
+    model = _read_model(data, fixed.header_size, fixed.model_len, fixed.model_crc)
+    return ModelImage(
+        model=model,
+        labels=labels,
+        arena_size=fixed.arena_size,
+        num_keywords=fixed.num_keywords,
+        sigmoid_output=bool(fixed.flags & FLAG_SIGMOID),
+        threshold=fixed.threshold,
+        average_window=fixed.average_window,
+        refractory_ms=fixed.refractory_ms,
+        hop_ms=fixed.hop_ms,
+        input_scale=fixed.input_scale,
+        input_zero_point=fixed.input_zp,
+        output_scale=fixed.output_scale,
+        output_zero_point=fixed.output_zp,
+        header_size=fixed.header_size,
+        model_crc32=fixed.model_crc,
+        version=fixed.version,
+        frontend=frontend,
+        stride=stride,
+        thresholds=tuple(thresholds),
+        average_windows=tuple(windows),
+    )
+
+
+def _read_fixed(data: bytes) -> _Fixed:
     if len(data) < FIXED_SIZE:
         raise ModelImageError(f"too small: {len(data)} bytes, the header alone is {FIXED_SIZE}")
-    (
-        magic,
-        version,
-        header_size,
-        model_len,
-        model_crc,
-        arena_size,
-        num_classes,
-        num_keywords,
-        flags,
-        labels_len,
-        threshold,
-        average_window,
-        frontend_code,
-        stride,
-        refractory_ms,
-        hop_ms,
-        input_scale,
-        input_zp,
-        output_scale,
-        output_zp,
-        header_crc,
-    ) = _FIXED.unpack_from(data)
-    if magic != MAGIC:
-        raise ModelImageError(f"bad magic {magic!r} (expected {MAGIC!r}); not a model image")
-    if version not in READS_VERSIONS:
-        raise ModelImageError(f"version {version}, this kwtui reads versions {', '.join(map(str, READS_VERSIONS))}")
-    needed = _header_size(labels_len, num_keywords) if version >= 2 else FIXED_SIZE + labels_len
+    return _Fixed._make(_FIXED.unpack_from(data))
+
+
+def _check_header(data: bytes, fixed: _Fixed) -> None:
+    """Magic, version, header size, CRC, then the counts: checked in this order, the first failure is the one
+    reported."""
+    if fixed.magic != MAGIC:
+        raise ModelImageError(f"bad magic {fixed.magic!r} (expected {MAGIC!r}); not a model image")
+    if fixed.version not in READS_VERSIONS:
+        raise ModelImageError(
+            f"version {fixed.version}, this kwtui reads versions {', '.join(map(str, READS_VERSIONS))}"
+        )
+    labels_len, header_size = fixed.labels_len, fixed.header_size
+    needed = _header_size(labels_len, fixed.num_keywords) if fixed.version >= 2 else FIXED_SIZE + labels_len
     if header_size < needed or header_size % ALIGN:
         raise ModelImageError(f"bad header size {header_size}")
     if len(data) < header_size:
         raise ModelImageError(f"too small: {len(data)} bytes, header says {header_size}")
+    _check_header_crc(data, header_size, fixed.header_crc)
+    counts_ok = 1 <= fixed.num_classes <= MAX_CLASSES and 1 <= fixed.num_keywords <= fixed.num_classes
+    if not (counts_ok and fixed.model_len and fixed.arena_size):
+        raise ModelImageError("header values out of range")
+
+
+def _check_header_crc(data: bytes, header_size: int, header_crc: int) -> None:
+    """The CRC covers the header with its own field as zero."""
     zeroed = bytearray(data[:header_size])
     struct.pack_into("<I", zeroed, _HEADER_CRC_OFFSET, 0)
     if zlib.crc32(bytes(zeroed)) != header_crc:
         raise ModelImageError("header CRC mismatch (corrupted header)")
-    if not (1 <= num_classes <= MAX_CLASSES and 1 <= num_keywords <= num_classes and model_len and arena_size):
-        raise ModelImageError("header values out of range")
-    if version >= 2:
-        table = [_KEYWORD.unpack_from(data, _table_offset(labels_len) + k * _KEYWORD.size) for k in range(num_keywords)]
-        thresholds, windows = [t for t, _, _ in table], [w for _, w, _ in table]
-        frontend = FRONTENDS[frontend_code] if frontend_code < len(FRONTENDS) else f"unknown ({frontend_code})"
-    else:  # version 1: one threshold and window, the spectrogram, the whole window at every hop
-        thresholds, windows, frontend, stride = (
-            [threshold] * num_keywords,
-            [average_window] * num_keywords,
-            "spectrogram",
-            1,
-        )
-    try:
-        _check_post(thresholds, windows, frontend, stride, hop_ms, refractory_ms)
-    except ModelImageError as exc:
-        raise ModelImageError(f"header values out of range: {exc}") from None
+
+
+def _post_settings(data: bytes, fixed: _Fixed) -> tuple[list[float], list[int], str, int]:
+    """(thresholds, average windows, frontend, stride): v2 reads each keyword's from the table; v1 has one
+    threshold and window, the spectrogram, the whole window at every hop."""
+    num_keywords = fixed.num_keywords
+    if fixed.version < 2:
+        return [fixed.threshold] * num_keywords, [fixed.average_window] * num_keywords, "spectrogram", 1
+    start = _table_offset(fixed.labels_len)
+    table = [_KEYWORD.unpack_from(data, start + k * _KEYWORD.size) for k in range(num_keywords)]
+    code = fixed.frontend_code
+    frontend = FRONTENDS[code] if code < len(FRONTENDS) else f"unknown ({code})"
+    return [t for t, _, _ in table], [w for _, w, _ in table], frontend, fixed.stride
+
+
+def _read_labels(data: bytes, labels_len: int, num_classes: int) -> list[str]:
     raw_labels = bytes(data[FIXED_SIZE : FIXED_SIZE + labels_len])
     if not raw_labels.endswith(b"\0"):
         raise ModelImageError("labels are not NUL-terminated")
     labels = [x.decode("utf-8") for x in raw_labels[:-1].split(b"\0")]
     if len(labels) != num_classes or any(not x or len(x.encode()) > MAX_LABEL for x in labels):
         raise ModelImageError(f"expected {num_classes} labels, found {labels!r}")
+    return labels
+
+
+def _read_model(data: bytes, header_size: int, model_len: int, model_crc: int) -> bytes:
     model = bytes(data[header_size : header_size + model_len])
     if len(model) < model_len:
         raise ModelImageError(f"truncated: model needs {model_len} bytes, {len(model)} present")
     if zlib.crc32(model) != model_crc:
         raise ModelImageError("model CRC mismatch (corrupted model)")
-    return ModelImage(
-        model=model,
-        labels=labels,
-        arena_size=arena_size,
-        num_keywords=num_keywords,
-        sigmoid_output=bool(flags & FLAG_SIGMOID),
-        threshold=threshold,
-        average_window=average_window,
-        refractory_ms=refractory_ms,
-        hop_ms=hop_ms,
-        input_scale=input_scale,
-        input_zero_point=input_zp,
-        output_scale=output_scale,
-        output_zero_point=output_zp,
-        header_size=header_size,
-        model_crc32=model_crc,
-        version=version,
-        frontend=frontend,
-        stride=stride,
-        thresholds=tuple(thresholds),
-        average_windows=tuple(windows),
-    )
+    return model

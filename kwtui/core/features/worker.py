@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -183,33 +183,52 @@ def write_npy_atomic(target: str | Path, array: np.ndarray) -> int:
     return writer.write_bytes(Path(target), _npy_bytes(array))
 
 
-def process_batch(
-    features_dir: str, batch: list[tuple[int, str, str, int, int, float]]
-) -> list[tuple[int, str, str, int]]:
-    """Worker entry: [(index, source, output, variant, seed, start_s)] -> [(index, status, message, bytes)].
+class BatchJob(NamedTuple):
+    """One file of a batch: plan.jobs[plan_index], read from `source`, written to `output` (relative)."""
+
+    plan_index: int
+    source: str
+    output: str
+    variant: int
+    seed: int
+    start_s: float
+
+
+class JobResult(NamedTuple):
+    """What became of one BatchJob: `size` bytes written when status is "ok", else the reason in `message`."""
+
+    plan_index: int
+    status: str
+    message: str
+    size: int
+
+
+def process_batch(features_dir: str, batch: list[BatchJob]) -> list[JobResult]:
+    """Worker entry: [BatchJob(plan_index, source, output, variant, seed, start_s)] -> [JobResult(plan_index,
+    status, message, bytes)].
 
     status: "ok", "skip" (bad input, message = reason), "nospace", "error" (message = OS error). A batch stops
     early (fewer results than jobs) when the parent has set the stop event: cancel takes one file, not a batch.
     """
-    results = []
-    for index, source, output, variant, seed, start_s in batch:
+    results: list[JobResult] = []
+    for index, source, output, variant, seed, start_s in batch:  # a plain tuple in that order does too
         if _stop is not None and _stop.is_set():
             break
         try:
             features = make_features((source, variant, seed, start_s), _config)
         except BadAudio as exc:
-            results.append((index, "skip", str(exc), 0))
+            results.append(JobResult(index, "skip", str(exc), 0))
             continue
         except Exception as exc:  # a malformed file must never stop the run
-            results.append((index, "skip", f"cannot process ({exc.__class__.__name__}: {exc})"[:200], 0))
+            results.append(JobResult(index, "skip", f"cannot process ({exc.__class__.__name__}: {exc})"[:200], 0))
             continue
         try:
             size = write_npy_atomic(os.path.join(features_dir, output), features)
         except writer.DiskFull:
-            results.append((index, "nospace", "No space left on device", 0))
+            results.append(JobResult(index, "nospace", "No space left on device", 0))
             return results  # stop this batch: the parent decides
         except (OSError, KwtuiError) as exc:
-            results.append((index, "error", str(getattr(exc, "strerror", None) or exc), 0))
+            results.append(JobResult(index, "error", str(getattr(exc, "strerror", None) or exc), 0))
             return results
-        results.append((index, "ok", "", size))
+        results.append(JobResult(index, "ok", "", size))
     return results

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -32,7 +32,7 @@ from kwtui.core.data.wav import read_header
 from kwtui.core.errors import Cancelled, KwtuiError, UserError
 from kwtui.core.events import CancelToken, Finished, Progress, Reporter, StageWarning, Started
 from kwtui.core.features.pool import batches_by_folder, make_pool, shutdown_pool, start_forkserver, stop_event
-from kwtui.core.features.worker import npy_size, process_batch
+from kwtui.core.features.worker import BatchJob, JobResult, npy_size, process_batch
 from kwtui.core.io import locks, ownership, records, writer
 from kwtui.core.io.layout import FEATURE_PARAMS_NAME, SPLITS, RunLayout
 from kwtui.core.monitor import ResourceMonitor, free_disk_bytes
@@ -504,17 +504,44 @@ def _run_pool(
     workers = preset.features.workers or os.cpu_count() or 1
     batches = batches_by_folder(plan, todo, workers)
     workers = min(workers, len(batches))
-    max_in_flight = workers * 3
-    train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
-    train_speech = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_speech()]
 
     def preparing(what: str) -> None:  # the set-up before the first file says what it does, not "0/N files"
         report(Progress(STAGE, existing, total, unit="files", message=f"preparing: {what}"))
 
+    config = _worker_config(preset, plan, dataset_root, todo, preparing, cancel)
+    run = _PoolRun(plan, features_dir, existing, monitor, report, cancel)
+    stop = stop_event()
+    preparing(
+        f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
+        + (" and the augmentation)" if preset.features.augment else ")")
+    )
+    pool = make_pool(workers, config, stop)
+    stop_now = True  # unless the loop ends normally (done, cancelled, failure)
+    try:
+        run.process(pool, stop, batches, max_in_flight=workers * 3)
+        stop_now = False
+        run.report_stop()
+    finally:
+        shutdown_pool(pool, stop_now)
+    run.raise_if_stopped()
+    return run.skipped
+
+
+def _worker_config(
+    preset: Preset,
+    plan: ClipPlan,
+    dataset_root: Path,
+    todo: list[int],
+    preparing: Callable[[str], None],
+    cancel: CancelToken,
+) -> dict[str, Any]:
+    """Convert the noise and running speech the pending jobs read, then the settings every worker starts with."""
+    train_noise = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_noise()]
+    train_speech = [(str(dataset_root / r.file), r.start_s, r.end_s) for r in plan.train_speech()]
     sources = len({source for source, _, _ in train_noise + train_speech})
     preparing(f"{sources} noise and running-speech files into the noise cache (converted once, then reused)")
     noise_cache = _convert_noise(plan, todo, train_noise + train_speech, RunLayout(preset).noise_cache_dir, cancel)
-    config = {
+    return {
         "frontend": preset.features.frontend,
         "time_shift_ms": preset.features.time_shift_ms,
         "noise_snr_db": tuple(preset.features.noise_snr_db),
@@ -525,93 +552,128 @@ def _run_pool(
         "ir_dir": _impulse_responses(preset, plan, todo, preparing),
         "parent_pid": os.getpid(),
     }
-    skipped: dict[str, str] = {}
-    done = existing
-    started = time.monotonic()
-    last_progress = 0.0
-    stop = stop_event()
-    preparing(
-        f"starting {workers} worker{'s' if workers != 1 else ''} (each loads the frontend"
-        + (" and the augmentation)" if preset.features.augment else ")")
-    )
-    pool = make_pool(workers, config, stop)
-    in_flight: set[Future[Any]] = set()
-    next_batch = 0
-    failure: str = ""
-    stop_now = True  # unless the loop ends normally (done, cancelled, failure)
 
-    def count(results: list[tuple[int, str, str, int]]) -> str:
+
+class _PoolRun:
+    """The parent's side of one pool run: batches out (a bounded number in flight), results counted, progress
+    reported, and why it stopped early (cancel or failure)."""
+
+    def __init__(
+        self,
+        plan: ClipPlan,
+        features_dir: Path,
+        existing: int,
+        monitor: ResourceMonitor,
+        report: Reporter,
+        cancel: CancelToken,
+    ) -> None:
+        self.plan = plan
+        self.features_dir = features_dir
+        self.existing = existing
+        self.total = len(plan.jobs)
+        self.monitor = monitor
+        self.report = report
+        self.cancel = cancel
+        self.skipped: dict[str, str] = {}
+        self.done = existing
+        self.failure = ""
+        self.started = time.monotonic()
+        self.last_progress = 0.0
+
+    def process(self, pool: ProcessPoolExecutor, stop: Any, batches: list[list[int]], max_in_flight: int) -> None:
+        """Run the batches to the end, a cancel or the first failure."""
+        in_flight: set[Future[list[JobResult]]] = set()
+        next_batch = 0
+        while next_batch < len(batches) or in_flight:
+            if self.cancel.cancelled:
+                self._cancel(stop, in_flight)
+                break
+            while next_batch < len(batches) and len(in_flight) < max_in_flight:
+                in_flight.add(pool.submit(process_batch, str(self.features_dir), self._batch(batches[next_batch])))
+                next_batch += 1
+            finished, in_flight = wait(in_flight, timeout=0.25, return_when=FIRST_COMPLETED)
+            self._collect(finished)
+            if self.failure:
+                break
+            self._progress(all_back=next_batch == len(batches) and not in_flight)
+            self.monitor.tick(self.report)
+
+    def _batch(self, indices: list[int]) -> list[BatchJob]:
+        jobs = self.plan.jobs
+        return [BatchJob(i, (j := jobs[i]).source, j.output, j.variant, j.seed, j.start_s) for i in indices]
+
+    def _cancel(self, stop: Any, in_flight: set[Future[list[JobResult]]]) -> None:
+        """Stop the workers and count what the running batches finished."""
+        # Workers stop before their next file; batches not started are dropped; the files the running ones
+        # finished are counted, so the summary equals what is on disk.
+        stop.set()
+        for future in in_flight:
+            future.cancel()
+        finished, _ = wait(in_flight, timeout=CANCEL_WAIT_S)
+        for future in finished:
+            if not future.cancelled() and future.exception() is None:
+                self._count(future.result())
+
+    def _collect(self, finished: set[Future[list[JobResult]]]) -> None:
+        """Count the finished batches; a dead worker ends the run (unless a cancel killed it)."""
+        for future in finished:
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                if self.cancel.cancelled:  # Ctrl-C while workers were starting: a stop, not a crash
+                    return
+                self.failure = (
+                    f"features: a worker process died (out of memory or killed?); {self.done} of {self.total} "
+                    "files are done, re-run to resume (or lower features.workers)"
+                )
+                return
+            problem = self._count(results)
+            self.failure = self.failure or problem
+
+    def _count(self, results: list[JobResult]) -> str:
         """Add a batch's results to the counts; returns a failure message, if any."""
-        nonlocal done
         problem = ""
         for index, status, message, size in results:
             if status == "ok":
-                monitor.add_written(size)
-                done += 1
+                self.monitor.add_written(size)
+                self.done += 1
             elif status == "skip":
-                skipped[plan.jobs[index].output] = message
-                done += 1
+                self.skipped[self.plan.jobs[index].output] = message
+                self.done += 1
             else:
-                problem = problem or (
-                    f"features: disk full while writing {features_dir} ({message}); free some space and re-run to resume"
-                    if status == "nospace"
-                    else f"features: cannot write {features_dir / plan.jobs[index].output}: {message}"
-                )
+                problem = problem or self._write_failure(index, status, message)
         return problem
 
-    try:
-        while next_batch < len(batches) or in_flight:
-            if cancel.cancelled:
-                # Workers stop before their next file; batches not started are dropped; the files the running
-                # ones finished are counted, so the summary equals what is on disk.
-                stop.set()
-                for future in in_flight:
-                    future.cancel()
-                finished, _ = wait(in_flight, timeout=CANCEL_WAIT_S)
-                for future in finished:
-                    if not future.cancelled() and future.exception() is None:
-                        count(future.result())
-                break
-            while next_batch < len(batches) and len(in_flight) < max_in_flight:
-                batch = [
-                    (i, (j := plan.jobs[i]).source, j.output, j.variant, j.seed, j.start_s) for i in batches[next_batch]
-                ]
-                in_flight.add(pool.submit(process_batch, str(features_dir), batch))
-                next_batch += 1
-            finished, in_flight = wait(in_flight, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    if cancel.cancelled:  # Ctrl-C while workers were starting: a stop, not a crash
-                        break
-                    failure = (
-                        f"features: a worker process died (out of memory or killed?); {done} of {total} "
-                        "files are done, re-run to resume (or lower features.workers)"
-                    )
-                    break
-                problem = count(results)
-                failure = failure or problem
-            if failure:
-                break
-            now = time.monotonic()
-            if done > existing and (now - last_progress >= 0.1 or (next_batch == len(batches) and not in_flight)):
-                last_progress = now  # (until the first file is back, the "starting workers" line stands)
-                rate = (done - existing) / max(now - started, 1e-9)
-                eta = (total - done) / rate if rate > 0 else None
-                report(Progress(STAGE, done, total, rate=rate, eta_s=eta, unit="files"))
-            monitor.tick(report)
-        stop_now = False
-        if cancel.cancelled or failure:  # the count shown is what is on disk, not the last tick before the stop
-            report(Progress(STAGE, done, total, unit="files", message="cancelled" if cancel.cancelled else "stopped"))
-    finally:
-        shutdown_pool(pool, stop_now)
-    if failure:
-        _remove_temp_files(features_dir)
-        raise KwtuiError(failure)
-    if cancel.cancelled:
-        raise Cancelled(f"features: {done} of {total} files done; re-run to resume")
-    return skipped
+    def _write_failure(self, index: int, status: str, message: str) -> str:
+        if status == "nospace":
+            return (
+                f"features: disk full while writing {self.features_dir} ({message}); free some space and re-run to "
+                "resume"
+            )
+        return f"features: cannot write {self.features_dir / self.plan.jobs[index].output}: {message}"
+
+    def _progress(self, all_back: bool) -> None:
+        """Files done, rate and time left, at most every 0.1 s (and once when the last batch is back)."""
+        now = time.monotonic()
+        if self.done > self.existing and (now - self.last_progress >= 0.1 or all_back):
+            self.last_progress = now  # (until the first file is back, the "starting workers" line stands)
+            rate = (self.done - self.existing) / max(now - self.started, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else None
+            self.report(Progress(STAGE, self.done, self.total, rate=rate, eta_s=eta, unit="files"))
+
+    def report_stop(self) -> None:
+        """After a cancel or failure, the count shown is what is on disk, not the last tick before the stop."""
+        if self.cancel.cancelled or self.failure:
+            message = "cancelled" if self.cancel.cancelled else "stopped"
+            self.report(Progress(STAGE, self.done, self.total, unit="files", message=message))
+
+    def raise_if_stopped(self) -> None:
+        """A failure raises KwtuiError (its temp files removed), a cancel raises Cancelled."""
+        if self.failure:
+            _remove_temp_files(self.features_dir)
+            raise KwtuiError(self.failure)
+        if self.cancel.cancelled:
+            raise Cancelled(f"features: {self.done} of {self.total} files done; re-run to resume")
 
 
 def _write_outputs(

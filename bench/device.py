@@ -83,12 +83,12 @@ def _streaming_presets(tool) -> None:
 
     import numpy as np
 
-    from kwtui.core.device.arena_probe import measured_arena
     from kwtui.core.device.compute import compute_summary
     from kwtui.core.device.model_image import build_model_image
     from kwtui.core.model import STREAM_HOP_MS, build_model
     from kwtui.core.preset import load_preset, shipped_presets_dir
     from kwtui.core.streaming import clip_strides, stream_outputs, streaming_module, to_streaming_tflite
+    from kwtui.core.tflite.arena_probe import measured_arena
     from tests.helpers import firmware_runtime
 
     print(
@@ -149,9 +149,9 @@ def _pinned_runtime(tool, tflite: bytes, arena: int, windows) -> tuple[int, int]
 
     import numpy as np
 
-    from kwtui.core.device.arena_probe import smallest_arena
     from kwtui.core.device.model_image import build_model_image
     from kwtui.core.stages.convert import ARENA_ALIGN, io_quantization, tflm_predict
+    from kwtui.core.tflite.arena_probe import smallest_arena
     from tests.helpers import firmware_runtime
 
     quant = io_quantization(tflite)

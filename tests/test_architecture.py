@@ -86,6 +86,7 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.data": {"kwtui.core.io"},
     "kwtui.core.features": {"kwtui.core.io", "kwtui.core.data"},
     "kwtui.core.device": {"kwtui.core.io", "kwtui.core.data"},
+    "kwtui.core.tflite": set(),  # the runtime's own questions: an arena probe in a child process, the pinned op set
     "kwtui.core.stages": {"kwtui.core"},
     "kwtui.cli": {"kwtui.core", "kwtui.tui.app"},
     "kwtui.tui": {"kwtui.core"},
@@ -111,7 +112,7 @@ LEAVES = {
     "kwtui.core.operating_point",
     "kwtui.core.verdict",
     "kwtui.core.report",
-    "kwtui.core.device.esphome_rules",
+    "kwtui.core.esphome_rules",
 }  # one-concern modules any layer may use
 
 

@@ -4,7 +4,7 @@ recordings (`kwtui detect`) or a microphone (`kwtui listen`).
 
 A target is a preset (its run folder's converted model), a run folder (`model.tflite` + `model.json`), or an
 ESPHome manifest (`<wake word>.json` beside its `.tflite`). kwtui's firmware and ESPHome's micro_wake_word turn
-outputs into detections differently (kwtui.core.postprocess, kwtui.core.device.esphome_rules): each target gets
+outputs into detections differently (kwtui.core.postprocess, kwtui.core.esphome_rules): each target gets
 its own device's rule.
 """
 
@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kwtui.core import esphome_rules
 from kwtui.core.data import micro_frontend
 from kwtui.core.data.spectrogram import SAMPLE_RATE
-from kwtui.core.device import esphome_rules
 from kwtui.core.errors import UserError
 from kwtui.core.postprocess import PostProcessor, per_keyword
 from kwtui.core.streaming import OUTPUT_SCALE, quantize_slices

@@ -442,7 +442,7 @@ def _check_snr_ranges(preset: Preset) -> None:
 
 def _check_model_family(preset: Preset) -> None:
     """A model kind brings its feature, its hop, its quantization and (for ESPHome) its highest cutoff."""
-    from kwtui.core.device.esphome_rules import MAX_CUTOFF
+    from kwtui.core.esphome_rules import MAX_CUTOFF
     from kwtui.core.model import STREAM_HOP_MS
 
     if (preset.train.model == "stream") != (preset.features.frontend == "micro"):

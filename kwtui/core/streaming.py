@@ -21,8 +21,8 @@ import numpy as np
 
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
-from kwtui.core.device.esphome_rules import INPUT_SCALE, INPUT_ZERO_POINT
 from kwtui.core.errors import KwtuiError
+from kwtui.core.esphome_rules import INPUT_SCALE, INPUT_ZERO_POINT
 from kwtui.core.features.store import load_batch
 from kwtui.core.native import quiet_native_output
 
@@ -156,7 +156,7 @@ def to_streaming_tflite(module: Any, stride: int, representative: np.ndarray) ->
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.optimizations = {tf.lite.Optimize.DEFAULT}
         converter._experimental_variable_quantization = True  # noqa: SLF001 - int8 state, as ESPHome expects
-        # one scale per dense layer: what every TFLM build computes right (kwtui.core.device.runtime_compat)
+        # one scale per dense layer: what every TFLM build computes right (kwtui.core.tflite.runtime_compat)
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8

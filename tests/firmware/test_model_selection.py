@@ -3,7 +3,7 @@
 Verified here: a valid partition image wins; a corrupted or erased partition falls back to the compiled-in
 model.cc; with the committed placeholder and no valid partition, nothing runs (the firmware halts with a
 message). The firmware also compiles against a model.h/model.cc written by kwtui's real exporter
-(kwtui.core.stages.export), which checks the model.h contract. NOT verified here: esp_partition_mmap on a device.
+(kwtui.core.device.firmware_files), which checks the model.h contract. NOT verified here: esp_partition_mmap on a device.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
+from kwtui.core.device.firmware_files import model_cc_text, model_h_text
 from kwtui.core.device.model_image import build_model_image
-from kwtui.core.stages.export import model_cc_text, model_h_text
 from tests.firmware.conftest import FIRMWARE, build_host
 from tests.helpers.records import converted_meta
 
@@ -29,7 +29,7 @@ def run_tool(tool, image: bytes, tmp_path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tool_with_compiled_model(tmp_path_factory):
-    """model_image_host built against a model.cc/model.h pair from kwtui.core.stages.export (a 2-keyword model)."""
+    """model_image_host built against a model.cc/model.h pair from kwtui.core.device.firmware_files (a 2-keyword model)."""
     model_dir = tmp_path_factory.mktemp("generated-model")
     labels = ["yes", "no", "_unknown", "_background"]
     tflite = b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 8

@@ -14,12 +14,12 @@ import signal
 import numpy as np
 import pytest
 
-from kwtui.core.device.arena_probe import smallest_arena
 from kwtui.core.device.model_image import build_model_image
 from kwtui.core.features.store import load_batch, load_splits
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.stages.convert import ARENA_ALIGN, io_quantization, tflm_predict
 from kwtui.core.stages.flash import load_converted_model, model_image_from_run
+from kwtui.core.tflite.arena_probe import smallest_arena
 from tests.helpers import firmware_runtime
 
 pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None, reason=str(firmware_runtime.available()))

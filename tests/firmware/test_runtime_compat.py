@@ -1,6 +1,6 @@
 """The converter emits only what the firmware's pinned TFLM implements, checked on the flatbuffer itself.
 
-Pinned firmware runtime: kwtui.core.device.runtime_compat.FIRMWARE_RUNTIME. Verification runtime: the `tflite-micro`
+Pinned firmware runtime: kwtui.core.tflite.runtime_compat.FIRMWARE_RUNTIME. Verification runtime: the `tflite-micro`
 Python package (its version is printed with the test). The pinned runtime's FULLY_CONNECTED kernel reads one
 weight scale, so per-channel dense weights must never reach it.
 """
@@ -11,7 +11,7 @@ import importlib.metadata
 
 import numpy as np
 
-from kwtui.core.device import runtime_compat
+from kwtui.core.tflite import runtime_compat
 
 
 def _fc_scale_counts(tflite: bytes) -> list[int]:

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from kwtui.core.data import micro_frontend
-from kwtui.core.device.arena_probe import runs_in_child, smallest_arena
 from kwtui.core.device.model_image import build_model_image
+from kwtui.core.tflite.arena_probe import runs_in_child, smallest_arena
 from tests.helpers import firmware_runtime
 
 pytestmark = pytest.mark.skipif(firmware_runtime.available() is not None, reason=str(firmware_runtime.available()))
@@ -193,7 +193,7 @@ def tool() -> Path:
 
 @pytest.fixture(scope="module", params=["softmax", "sigmoid"])
 def streaming(request, tmp_path_factory) -> Streaming:
-    from kwtui.core.device import runtime_compat
+    from kwtui.core.tflite import runtime_compat
 
     made = _make_streaming(request.param, tmp_path_factory.mktemp(f"stream-{request.param}"))
     assert made.stride == 3

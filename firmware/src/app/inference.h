@@ -16,7 +16,7 @@
 
 namespace kwt {
 
-// Ops the exported models use (kwtui/core/device/runtime_compat.py FIRMWARE_OPS); exactly these are registered.
+// Ops the exported models use (kwtui/core/tflite/runtime_compat.py FIRMWARE_OPS); exactly these are registered.
 constexpr int kRegisteredOps = 17;
 
 // Features per slice of a streaming model's input (the micro frontend's channels).

@@ -8,6 +8,7 @@ runs/<name>/
   features/validation.csv
   features/test.csv
   features/features.json    classes, feature parameters, counts, skipped files, noise test regions
+  features/.params.json     the settings the feature files were made with (what changed, when they are stale)
   noise_cache/              noise files converted once to 16 kHz float32, memory-mapped by feature workers
   synthetic_speech/         running speech synthesized when classes.negative_speech finds none (espeak-ng)
   near_misses/              sentences with near misses of the keywords (classes.near_miss_negatives, espeak-ng)

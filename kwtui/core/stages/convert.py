@@ -23,8 +23,6 @@ import numpy as np
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
 from kwtui.core.data.spectrogram import N_BINS, N_FRAMES
-from kwtui.core.device import runtime_compat
-from kwtui.core.device.arena_probe import smallest_arena
 from kwtui.core.device.compute import compute_summary
 from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
@@ -32,6 +30,8 @@ from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
+from kwtui.core.tflite import runtime_compat
+from kwtui.core.tflite.arena_probe import smallest_arena
 
 STAGE = "convert"
 
@@ -401,7 +401,6 @@ def _streaming_model(
 ) -> ConvertedModel:
     """The streaming graph of the trained model (kwtui.core.streaming, the path the ESPHome export takes too),
     verified stride by stride in TFLM against the whole-clip model."""
-    from kwtui.core.device.arena_probe import arena_with_margin
     from kwtui.core.stages.esphome import describe_model
     from kwtui.core.streaming import (
         compare_with_whole_clips,
@@ -409,6 +408,7 @@ def _streaming_model(
         to_streaming_tflite,
         within_stream_tolerance,
     )
+    from kwtui.core.tflite.arena_probe import arena_with_margin
 
     module, stride = streaming_module(keras_model)
     tflite = to_streaming_tflite(module, stride, representative[..., 0])
@@ -476,6 +476,6 @@ def _whole_window_model(
 
 
 def export_files(tflite: bytes, meta: dict[str, Any], layout: RunLayout, firmware_dir: Path | None) -> list[Path]:
-    from kwtui.core.stages.export import export_model
+    from kwtui.core.device.firmware_files import export_model
 
     return export_model(tflite, meta, layout.run_dir, firmware_dir)

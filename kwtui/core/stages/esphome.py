@@ -29,8 +29,8 @@ import numpy as np
 from kwtui.core import events as ev
 from kwtui.core.data import micro_frontend
 from kwtui.core.data.spectrogram import SAMPLE_RATE
-from kwtui.core.device.arena_probe import arena_with_margin
-from kwtui.core.device.esphome_rules import (
+from kwtui.core.errors import KwtuiError, UserError
+from kwtui.core.esphome_rules import (
     ESPHOME_OPS,
     INPUT_SCALE,
     INPUT_ZERO_POINT,
@@ -38,7 +38,6 @@ from kwtui.core.device.esphome_rules import (
     MAX_STATE_VARIABLES,
     SCHEMA_VERSION,
 )
-from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
@@ -52,6 +51,7 @@ from kwtui.core.streaming import (
     to_streaming_tflite,
     within_stream_tolerance,
 )
+from kwtui.core.tflite.arena_probe import arena_with_margin
 
 STAGE = "esphome"
 

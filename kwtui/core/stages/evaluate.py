@@ -22,14 +22,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from kwtui.core import esphome_rules, stats
 from kwtui.core import events as ev
-from kwtui.core import stats
 from kwtui.core.data import ambient, micro_frontend
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data.audio import BadAudio, load_clip
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
-from kwtui.core.device import esphome_rules
 from kwtui.core.errors import UserError
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer

@@ -37,7 +37,7 @@ def smallest_arena(runs: Callable[[int], bool], start: int, limit: int, align: i
 def runs_in_child(model_path: Path, arena_size: int, timeout: float = 60) -> bool:
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "kwtui.core.device.arena_probe", str(model_path), str(arena_size)],
+            [sys.executable, "-m", "kwtui.core.tflite.arena_probe", str(model_path), str(arena_size)],
             capture_output=True,
             timeout=timeout,
         )

@@ -812,14 +812,16 @@ def _interval(ci: tuple[float, float] | None) -> str:
 
 
 def report_text(data: Report) -> str:
-    verdict = data.verdict
-    lines = [
-        verdict.line(),
-        *(f"  next: {step}" for step in verdict.next_steps),
-        "",
-        f"kwtui evaluation: {data.preset}",
-        f"model: {data.model}",
-    ]
+    """report.txt: the verdict and its next steps first, then the isolated clips, the detection figures on the
+    ambient audio, and the curve."""
+    lines = [data.verdict.line(), *(f"  next: {step}" for step in data.verdict.next_steps), ""]
+    lines += _clip_lines(data) + [""] + _detection_lines(data) + [""] + _curve_lines(data)
+    return "\n".join(lines) + "\n"
+
+
+def _clip_lines(data: Report) -> list[str]:
+    """What the model says about isolated held-out clips: accuracy, per class, the confusion matrix."""
+    lines = [f"kwtui evaluation: {data.preset}", f"model: {data.model}"]
     if not data.test_held_out:
         lines.append(f"NOTE: {data.note}")
     lines.append(f"isolated test clips: {data.test_clips}   accuracy: {_fmt(data.accuracy)}")
@@ -832,12 +834,16 @@ def report_text(data: Report) -> str:
     lines.append(" " * width + "".join(f"{n:>{width}}" for n in cm.labels))
     for name, cells in zip(cm.labels, cm.rows_true_cols_predicted):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in cells))
+    return lines
+
+
+def _detection_lines(data: Report) -> list[str]:
+    """The ambient audio, the keywords placed in it, and the operating point's misses and false accepts."""
     op, amb, kp = data.operating_point, data.ambient, data.keyword_placements
     point = op.point
     kinds = ", ".join(f"{k} {v:g} s" for k, v in amb.seconds_by_kind.items())
     target = data.target_fa_per_hour
-    lines += [
-        "",
+    return [
         f"ambient audio (held out): {amb.hours:.3f} h = {amb.seconds:g} s ({kinds}); speech over noise at "
         f"{amb.snr_db[0]:g}-{amb.snr_db[1]:g} dB SNR; {amb.windows} windows",
         f"keywords placed inside ambient audio: {kp.clips} held-out clips "
@@ -878,7 +884,12 @@ def report_text(data: Report) -> str:
             else ""
         ),
         *(f"  WARNING: {w}" for w in data.support_warnings),
-        "",
+    ]
+
+
+def _curve_lines(data: Report) -> list[str]:
+    """The best FRR at each false-accept rate, then the threshold sweep at the chosen window."""
+    lines = [
         "best FRR at each false-accept rate (whole curve in report.json)",
         f"{'FA/h at most':>13}{'FRR':>8}{'threshold':>11}{'window':>8}",
     ]
@@ -890,14 +901,14 @@ def report_text(data: Report) -> str:
             lines.append(f"{limit:>13g}{'-':>8}{'':>11}{'':>8}")
     lines += [
         "",
-        f"threshold sweep at average window {point.average_window}",
+        f"threshold sweep at average window {data.operating_point.point.average_window}",
         f"{'threshold':>10}{'FRR':>8}{'FA/h':>10}",
     ]
     for row in data.threshold_sweep:
         lines.append(
             f"{row.threshold:>10g}{_fmt(row.false_reject_rate):>8}{_fmt(row.false_accepts_per_hour, '.2f'):>10}"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_reports(layout: RunLayout, data: Report) -> None:

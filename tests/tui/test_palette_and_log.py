@@ -88,3 +88,17 @@ def test_long_log_lines_and_questions_wrap_inside_their_dialogs(tmp_path: Path, 
             assert body.region.height >= 2  # wrapped, whole
 
     asyncio.run(scenario())
+
+
+def test_the_help_names_every_key_the_wizard_binds():
+    """Each of the app's own key bindings has its row in the help (F2 was missing)."""
+    from kwtui.tui.app import WizardApp
+    from kwtui.tui.screens.dialogs import HELP
+
+    def shown(part: str) -> str:
+        return part.upper() if len(part) == 1 or (part[0] == "f" and part[1:].isdigit()) else part.capitalize()
+
+    for binding in WizardApp.BINDINGS:
+        for key in binding.key.split(","):
+            name = "+".join(shown(part) for part in key.split("+"))
+            assert f"`{name}`" in HELP, (key, name)

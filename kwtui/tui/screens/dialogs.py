@@ -31,6 +31,7 @@ so any step can be re-run or resumed. Everything works with the keyboard.
 | `Ctrl+O` | load a preset (fills every step) |
 | `Ctrl+L` | the wizard log (native library output, errors) |
 | `Ctrl+P` | command palette: every action above by name |
+| `F2` | copy the headless command (the bottom line, whole: over SSH too) |
 | `Escape` | dismiss messages |
 | `F1` | this help |
 | `Ctrl+Q` | quit (running work is cancelled cleanly) |
@@ -42,12 +43,14 @@ the Features step reports written + already there + skipped = planned.
 **Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch. Features
 always keep their finished files; on Training *Resume* goes on from the last epoch, and *Start* trains from
 epoch 1 after asking (the best model so far is kept as `model_best.previous.keras`).
-**Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset.
+**Evaluate**: arrow keys in the threshold sweep pick the detection threshold saved in the preset. *Try it* runs
+the converted model over a recording you name, exactly as the device would, and draws each keyword's score;
+`[` / `]` lower or raise the threshold on those scores, and *Use this threshold* keeps it.
 **Flash**: *Dry run* shows the exact esptool command without touching a device; *Monitor* shows the
 detections the board prints (115200 baud) until *Cancel*.
 
 The bottom line shows the equivalent headless command: pasted into a shell, `kwtui run PRESET --set ...` replays
-exactly the settings on screen. Output that TensorFlow and other
+exactly the settings on screen. When it is longer than the screen it ends in `…`: `F2` copies it whole. Output that TensorFlow and other
 native libraries print is written to the wizard log (`~/.local/state/kwtui/log/wizard.log` on Linux), not to the
 screen.
 """

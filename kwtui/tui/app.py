@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -391,16 +392,23 @@ class WizardApp(App[None]):
 
     def get_system_commands(self, screen: Any) -> Iterator[SystemCommand]:
         """The wizard's main actions in the command palette (Ctrl+P), beside Textual's own."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":  # Textual's says "as soon as possible"; the wizard's cancels work cleanly
+                yield command
+        yield SystemCommand("Quit", "Quit kwtui; running work is cancelled cleanly (Ctrl+Q)", self.action_quit)
         yield SystemCommand("Help", "The wizard's keys and what each step does (F1)", self.action_help)
         yield SystemCommand("Copy command", "Copy the headless command of these choices (F2)", self.action_copy_command)
         yield SystemCommand("Save preset", "Save the choices as a preset (Ctrl+S)", self.action_save_preset)
         yield SystemCommand("Load preset", "Fill every step from a preset (Ctrl+O)", self.action_load_preset)
         yield SystemCommand("Run step", "Run this step's main action (Ctrl+R)", self.action_run_step)
         yield SystemCommand("Cancel step", "Cancel this step's running work (Ctrl+X)", self.action_cancel_step)
-        yield SystemCommand("Show log", "The wizard log: native library output, errors (Ctrl+L)", self.action_show_log)
+        yield SystemCommand(
+            "Show wizard log", "The wizard log: native library output, errors (Ctrl+L)", self.action_show_log
+        )
         yield SystemCommand("Next step", "Go to the next step (Ctrl+N)", self.action_next_step)
         yield SystemCommand("Previous step", "Go back one step (Ctrl+B)", self.action_prev_step)
+        for index, step in enumerate(self.steps):  # "flash", "evaluate" find their step
+            yield SystemCommand(f"Go to {step.short_title}", f"Step {index + 1}", partial(self.go_to, index))
 
     def action_show_log(self) -> None:
         if not isinstance(self.screen, LogScreen):

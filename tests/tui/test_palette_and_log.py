@@ -30,9 +30,9 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
         app.log_path = log
         async with app.run_test(size=(80, 24)) as pilot:
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            for wanted in ("Save preset", "Load preset", "Run step", "Cancel step", "Show log"):
+            for wanted in ("Save preset", "Load preset", "Run step", "Cancel step", "Show wizard log", "Go to Flash"):
                 assert wanted in titles
-            await _run_from_palette(pilot, "Show log")
+            await _run_from_palette(pilot, "wizard log")  # the words a user would try
             assert isinstance(app.screen, LogScreen)
             lines = [str(line.text) for line in app.screen.query_one("#log-view").lines]
             assert any("native said hello" in line for line in lines)
@@ -53,6 +53,12 @@ def test_palette_lists_wizard_actions_and_the_log_viewer_shows_the_log(tmp_path:
             # "help" typed into the palette finds the wizard's help, not only Textual's key panel
             await _run_from_palette(pilot, "help")
             assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            await _run_from_palette(pilot, "flash")  # a step by its name
+            assert app.steps[app.step_index].short_title == "Flash"
+            quits = [c for c in app.get_system_commands(app.screen) if c.title == "Quit"]
+            assert len(quits) == 1 and "cancelled cleanly" in quits[0].help
 
     asyncio.run(scenario())
 

@@ -149,7 +149,7 @@ def test_a_child_dies_with_the_stage_that_started_it(tmp_path):
 def test_flash_reads_the_run_folder_under_a_shared_lock(trained_run, tmp_path):
     """A flash (minutes at the board) holds the run folder shared: a convert or train cannot replace the model
     it writes, a second flash of another board from the same run may go, and a read-only run folder is one line,
-    exit 2 — it was an internal error writing the partition image."""
+    exit 2, for flash and for `kwtui run` — each was an internal error writing into it."""
     import shutil
 
     from tests.helpers.corpus import no_dac_prefix
@@ -172,9 +172,14 @@ def test_flash_reads_the_run_folder_under_a_shared_lock(trained_run, tmp_path):
         folder.chmod(0o555)
     try:
         read_only = kwtui("flash", path, "--dry-run", timeout=180, prefix=no_dac_prefix())
+        run_refused = kwtui("run", path, "--from", "train", timeout=180, prefix=no_dac_prefix())
     finally:
         for folder in (run, *[p for p in run.rglob("*") if p.is_dir()]):
             folder.chmod(0o755)
     lines = [line for line in read_only.stderr.splitlines() if line.startswith("error:")]
     assert read_only.returncode == 2 and len(lines) == 1 and "Traceback" not in read_only.stderr, read_only.stderr
     assert f"{run}: cannot write model_partition.bin there (Permission denied)" in lines[0]
+    # `kwtui run` saves the preset as run first: that too is one line, exit 2 (an internal error before)
+    lines = [line for line in run_refused.stderr.splitlines() if line.startswith("error:")]
+    assert run_refused.returncode == 2 and len(lines) == 1 and "Traceback" not in run_refused.stderr, run_refused.stderr
+    assert f"{run}: cannot write preset.toml there (Permission denied)" in lines[0], lines[0]

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import psutil
 
-from kwtui.core.errors import KwtuiError
+from kwtui.core.errors import KwtuiError, UserError
 
 TEMP_PREFIX = ".kwtui-tmp-"
 TEMP_SUFFIX = ".part"
@@ -98,9 +98,15 @@ def commit_point(target: Path | str = "") -> None:
 
 
 def _disk_error(path: Path, exc: BaseException) -> BaseException:
-    """A full disk becomes DiskFull naming the target; any other error is passed on unchanged."""
+    """A full disk becomes DiskFull naming the target, a folder kwtui may not write into (read-only, another
+    owner's) a UserError naming it (exit 2); any other error is passed on unchanged."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"{path}: disk full while saving; the previous file is intact. Free some space, then re-run")
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(
+            f"{path.parent}: cannot write {path.name} there ({exc.strerror}); make the folder writable, or choose "
+            "another folder (for a run folder: run_dir)"
+        )
     return exc
 
 

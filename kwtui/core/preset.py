@@ -451,10 +451,11 @@ def _check_model_family(preset: Preset) -> None:
             "streaming model runs on the micro frontend's slices; the legacy models (cnn, dscnn, dscnn_s) on the "
             'spectrogram: set both, e.g. train.model = "stream" with features.frontend = "micro"'
         )
-    if preset.features.frontend == "micro" and round(preset.evaluate.hop_ms, 6) % 10:
+    if round(preset.evaluate.hop_ms, 6) % 10:  # both frontends make one feature frame every 10 ms
         raise PresetError(
-            f"evaluate.hop_ms: the micro frontend makes one feature slice every 10 ms: use a multiple "
-            f"of 10 (ESPHome runs the model every 30 ms), got {preset.evaluate.hop_ms:g}"
+            f"evaluate.hop_ms: the features have one frame every 10 ms and the device counts whole "
+            f"milliseconds: use a multiple of 10 (the streaming model runs every 30 ms), got "
+            f"{preset.evaluate.hop_ms:g}"
         )
     if preset.features.frontend == "micro" and preset.evaluate.threshold > MAX_CUTOFF:
         raise PresetError(

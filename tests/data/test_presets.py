@@ -107,6 +107,16 @@ def test_a_set_value_written_as_toml_that_does_not_parse_is_refused():
     assert len(lines) == 1 and "--set dataset.path: not a TOML value" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("hop", [12.5, 25.0, 101.0])
+def test_a_hop_the_device_cannot_keep_is_refused_for_the_legacy_models_too(hop):
+    """The legacy spectrogram models slide every hop_ms too, and model.h counts whole milliseconds: 12.5 was
+    evaluated at 12.5 ms and written as 12."""
+    legacy = ["train.model=cnn", "features.frontend=spectrogram", "evaluate.threshold=0.9"]
+    assert load_preset(shipped_presets_dir() / "commands.toml", [*legacy, "evaluate.hop_ms=100"]).evaluate.hop_ms == 100
+    with pytest.raises(PresetError, match=r"evaluate.hop_ms: .* use a multiple of 10"):
+        load_preset(shipped_presets_dir() / "commands.toml", [*legacy, f"evaluate.hop_ms={hop}"])
+
+
 def test_overrides_apply_and_validate(tmp_path):
     preset = load_preset(shipped_presets_dir() / "commands.toml", ["features.variants=3", "features.workers=1"])
     assert preset.features.variants == 3 and preset.features.workers == 1

@@ -206,6 +206,13 @@ def test_ambient_recordings_are_used_or_skipped_with_their_reason(trained_run, t
 
     with pytest.raises(UserError, match="evaluate.ambient_folders: .*missing: not a folder"):
         run_evaluate(preset, ev.ignore, ev.CancelToken())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("recordings go here")
+    (empty / "short.wav").write_bytes(b"RIFF....WAVE")  # not audio
+    preset.evaluate.ambient_folders = [str(folder), str(empty)]  # a folder that gives nothing: refused too
+    with pytest.raises(UserError, match="evaluate.ambient_folders: .*empty: no usable recording"):
+        run_evaluate(preset, ev.ignore, ev.CancelToken())
     preset.evaluate.ambient_folders = [str(folder)]
     events = []
     summary = run_evaluate(preset, events.append, ev.CancelToken())

@@ -261,12 +261,20 @@ def held_out_material(
             raise UserError(f"evaluate.ambient_folders: {where}: {why}; fix the path or remove it from the preset")
         report(ev.StageWarning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
     cache_dir = RunLayout(preset).noise_cache_dir
+    used: set[Path] = set()
     for path in files:
         cache = _prepare(path, cache_dir, report)
         if cache is not None:
             size = cache.stat().st_size // 4
             if size >= CLIP_SAMPLES:
                 material.recordings.append(ambient.Region(str(cache), 0, size, "recording", path.name))
+                used.add(path)
+    for folder in preset.evaluate.ambient_folders:  # a folder named but giving nothing is refused, as a missing one
+        if not any(path.is_relative_to(folder) for path in used):
+            raise UserError(
+                f"evaluate.ambient_folders: {folder}: no usable recording (a .wav of at least 1 s); add your "
+                "recordings there or remove the folder from the preset"
+            )
     return material
 
 

@@ -107,6 +107,17 @@ def test_a_set_value_written_as_toml_that_does_not_parse_is_refused():
     assert len(lines) == 1 and "--set dataset.path: not a TOML value" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("window", [0, 17, 20, 1000])
+def test_an_averaging_window_the_firmware_refuses_is_refused_by_the_preset(window):
+    """The firmware keeps at most 16 outputs to average and refuses a larger window at boot: the preset says so
+    first (20 validated, and the board then refused the model)."""
+    with pytest.raises(PresetError, match="evaluate.average_window: must be between 1 and 16"):
+        load_preset(shipped_presets_dir() / "marvin.toml", [f"evaluate.average_window={window}"])
+    assert (
+        load_preset(shipped_presets_dir() / "marvin.toml", ["evaluate.average_window=16"]).evaluate.average_window == 16
+    )
+
+
 @pytest.mark.parametrize("hop", [12.5, 25.0, 101.0])
 def test_a_hop_the_device_cannot_keep_is_refused_for_the_legacy_models_too(hop):
     """The legacy spectrogram models slide every hop_ms too, and model.h counts whole milliseconds: 12.5 was

@@ -22,7 +22,9 @@ EPOCHS = 9
 
 
 def _store(tmp_path, seed: int = 0):
-    preset = make_tone_store(tmp_path / "run", per_class=(24, 8, 8), seed=seed, train={"epochs": EPOCHS})
+    # enough clips that an epoch outlasts the watcher's reading of its events: with 3 batches an epoch, a resumed
+    # run could finish before a kill aimed at one of its epochs arrived (the full suite, warm caches)
+    preset = make_tone_store(tmp_path / "run", per_class=(96, 8, 8), seed=seed, train={"epochs": EPOCHS})
     path = save_preset(preset, tmp_path / "tones.toml")
     return preset, path
 

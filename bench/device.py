@@ -98,8 +98,8 @@ def _streaming_presets(tool) -> None:
     clips = np.random.default_rng(0).uniform(0, 26, (32, 98, 40)).astype(np.float32)
     for name in ("commands", "marvin", "esphome"):
         preset = load_preset(shipped_presets_dir() / f"{name}.toml")
-        outputs = 1 if preset.single_sigmoid else len(preset.class_names)
-        model = build_model("stream", outputs, outputs == 1, 0.001, seed=0, input_shape=(98, 40, 1))
+        outputs, sigmoid_units = preset.model_outputs
+        model = build_model("stream", outputs, sigmoid_units, 0.001, seed=0, input_shape=(98, 40, 1))
         module, stride = streaming_module(model)
         tflite = to_streaming_tflite(module, stride, clips)
         arena = measured_arena(tflite, 8 * 1024, 1 << 20, 16)

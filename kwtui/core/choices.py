@@ -8,6 +8,7 @@ from typing import Literal, get_args
 Model = Literal["stream", "cnn", "dscnn", "dscnn_s"]  # the default first (the wizard lists them in this order)
 Frontend = Literal["micro", "spectrogram"]  # TFLM's audio frontend (the streaming model's), diy-alexa's spectrogram
 ClassWeights = Literal["balanced", "none"]
+Output = Literal["softmax", "sigmoid"]  # how several classes score: shared (softmax) or each its own (sigmoid)
 Quantization = Literal["int8", "float"]
 Chip = Literal["auto", "esp32", "esp32s3", "esp32s2", "esp32c3"]
 

@@ -58,9 +58,9 @@ def seed_everything(seed: int) -> None:
 def _head(x: Any, n_outputs: int, sigmoid: bool) -> Any:
     import keras
 
-    if sigmoid:
+    if sigmoid and n_outputs == 1:
         return keras.layers.Dense(1, activation="sigmoid", name="keyword")(x)
-    return keras.layers.Dense(n_outputs, activation="softmax", name="classes")(x)
+    return keras.layers.Dense(n_outputs, activation="sigmoid" if sigmoid else "softmax", name="classes")(x)
 
 
 def build_cnn(
@@ -154,8 +154,9 @@ def build_stream(
 ) -> Any:
     """The streaming model (microWakeWord's kind), trained on whole clips: convolutions over time only, no time
     padding, so that kwtui.core.stages.esphome can run it one stride of feature slices at a time with its layers'
-    recent inputs kept in state variables. One sigmoid output for one wake word (what ESPHome runs), or a softmax
-    over keywords + _unknown/_background: command words in one model, for kwtui's firmware."""
+    recent inputs kept in state variables. One sigmoid output for one wake word (what ESPHome runs), or one output
+    per keyword + _unknown/_background (a softmax, or a sigmoid each): command words in one model, for kwtui's
+    firmware."""
     import keras
     from keras import layers
 
@@ -193,13 +194,16 @@ def build_model(
     seed: int = 0,
     input_shape: tuple[int, ...] = INPUT_SHAPE,
 ) -> Any:
-    """A compiled model. Labels are integer class indices (softmax) or 0/1 (sigmoid)."""
+    """A compiled model. Labels are integer class indices (softmax), 0/1 (one sigmoid) or one-hot rows (a sigmoid
+    per class: kwtui.core.features.store.make_sequence's `one_hot`)."""
     import keras
 
     model = BUILDERS[kind](
         n_outputs, sigmoid, seed=seed, input_shape=input_shape
     )  # the dropout seed is saved in the layer config
-    if sigmoid:
+    if sigmoid and n_outputs > 1:  # one against the rest per class; accuracy still by the highest score
+        loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.CategoricalAccuracy(name="accuracy")
+    elif sigmoid:
         loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
     else:
         loss, metric = (

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import tomli_w
 
-from kwtui.core.choices import Chip, ClassWeights, Frontend, Model, Quantization
+from kwtui.core.choices import Chip, ClassWeights, Frontend, Model, Output, Quantization
 from kwtui.core.errors import UserError
 from kwtui.core.io import writer
 
@@ -137,6 +137,12 @@ class TrainSection:
         "balanced",
         "balanced: each class weighs the same in the loss, whatever its clip count; none: each clip weighs the same",
     )
+    output: Output = setting(
+        "softmax",
+        "with several classes: softmax (their scores share one probability) or sigmoid (each class its own score, "
+        "trained one against the rest, so a sound like none of them can score low on all); one keyword alone is "
+        "always one sigmoid",
+    )
     negative_weight: float = setting(
         1.0, "times the weight of _unknown/_background (> 1: fewer false accepts, more misses)", 0.01, 100
     )
@@ -242,6 +248,14 @@ class Preset:
         """One keyword and no other class asked for: a binary model (one sigmoid output, keyword vs. rest, as in
         diy-alexa). Other words and noise windows are still made into features: they are its negatives."""
         return len(self.classes.keywords) == 1 and not self.classes.unknown and not self.classes.background
+
+    @property
+    def model_outputs(self) -> tuple[int, bool]:
+        """The model's output units and whether they are sigmoids: one for a single keyword alone, else one per
+        class, sigmoids (each trained one against the rest) when train.output asks for them."""
+        if self.single_sigmoid:
+            return 1, True
+        return len(self.class_names), self.train.output == "sigmoid"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

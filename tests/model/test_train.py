@@ -175,3 +175,28 @@ def test_float_conversion_runs_in_tflm(trained_run, tmp_path):
     meta = json.loads((run / "model.json").read_text())
     assert meta["input_dtype"] == "float32" and meta["quantization"] == "float"
     assert "kInt8Model = false" in (tmp_path / "fw" / "model.h").read_text()
+
+
+def test_a_sigmoid_per_class_trains_evaluates_and_converts_to_a_streaming_model(tmp_path):
+    """train.output = sigmoid with several classes: one LOGISTIC unit per class, trained one against the rest;
+    its scores no longer share one probability, and the streaming int8 model still matches Keras in TFLM."""
+    preset = make_tone_store(
+        tmp_path / "run",
+        per_class=(24, 8, 8),
+        train={"epochs": 6, "output": "sigmoid"},
+        convert={"representative_samples": 20, "firmware_dir": str(tmp_path / "fw")},
+    )
+    assert preset.model_outputs == (len(preset.class_names), True)
+    run_train(preset, ev.ignore, ev.CancelToken())
+    layout = RunLayout(preset)
+    from kwtui.core.stages.train import load_keras
+
+    model = load_keras(layout.best_model)
+    assert model.layers[-1].get_config()["activation"] == "sigmoid"
+    summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
+    assert summary["accuracy"] > 0.6
+    run_convert(preset, ev.ignore, ev.CancelToken())
+    meta = json.loads((layout.run_dir / "model.json").read_text())
+    assert "LOGISTIC" in meta["ops"] and "SOFTMAX" not in meta["ops"]
+    assert meta["labels"] == preset.class_names and meta["sigmoid_output"] is False
+    assert f"kNumClasses = {len(preset.class_names)};" in (tmp_path / "fw" / "model.h").read_text()

@@ -243,9 +243,11 @@ def make_sequence(
     weights: np.ndarray | None = None,
     workers: int = 1,
     spec_augment: bool = False,
+    one_hot: int = 0,
 ) -> Any:
     """A keras.utils.PyDataset streaming `split` from disk; shuffled per epoch from (seed, epoch); with
-    `spec_augment`, each batch gets random time and frequency masks drawn from (seed, epoch, batch).
+    `spec_augment`, each batch gets random time and frequency masks drawn from (seed, epoch, batch); with
+    `one_hot` (the class count), labels come as one-hot rows (a sigmoid per class) instead of class indices.
 
     The trainer calls `set_epoch(epoch)` at each epoch start, so a resumed run sees the same order.
 
@@ -284,9 +286,10 @@ def make_sequence(
             y = split.labels[picks]
             if spec_augment:
                 mask_spectrograms(x, np.random.default_rng([seed, self.epoch, index]))
+            targets = np.eye(one_hot, dtype=np.float32)[y] if one_hot else y
             if weights is None:
-                return x, y
-            return x, y, weights[y]
+                return x, targets
+            return x, targets, weights[y]
 
     return FeatureSequence()
 

@@ -260,7 +260,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
     report(ev.Started(STAGE, total=len(test), unit="clips", message=f"{quantization} TFLite from {source.name}"))
 
     sigmoid = sigmoid_output(preset)
-    n_outputs = 1 if sigmoid else len(preset.class_names)
+    n_outputs, sigmoid_units = preset.model_outputs
     keras_model = load_keras(source)
     cancel.raise_if_cancelled()
     representative = _representative(train, preset.convert.representative_samples, preset.train.seed)
@@ -268,7 +268,7 @@ def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.
         model = _streaming_model(keras_model, representative, test, cancel, report)
     else:
         model = _whole_window_model(
-            keras_model, preset, source, n_outputs, sigmoid, representative, test, cancel, report
+            keras_model, preset, source, n_outputs, sigmoid_units, representative, test, cancel, report
         )
     tflite, stride = model.tflite, model.stride
     ops = model_ops(tflite)

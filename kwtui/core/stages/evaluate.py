@@ -522,14 +522,9 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
     from kwtui.core.stages.float_model import TflmScorer, float_model
 
     preset = layout.preset
-    sigmoid = sigmoid_output(preset)
+    n_outputs, sigmoid_units = preset.model_outputs
     tflite = float_model(
-        source,
-        layout.float_tflite,
-        records.train_run_id(layout),
-        preset.train.model,
-        1 if sigmoid else len(preset.class_names),
-        sigmoid,
+        source, layout.float_tflite, records.train_run_id(layout), preset.train.model, n_outputs, sigmoid_units
     )
     return TflmScorer(tflite)
 

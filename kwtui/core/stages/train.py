@@ -85,6 +85,7 @@ def _fingerprint(preset: Preset) -> dict[str, Any]:
         "model": cfg.model,
         "classes": preset.class_names,
         "sigmoid": sigmoid_output(preset),
+        "output": cfg.output,
         "features": records.features_fingerprint(preset),
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
@@ -349,7 +350,8 @@ def _train(
     from kwtui.core.model import build_model, seed_everything
 
     sigmoid = sigmoid_output(preset)
-    n_outputs = 1 if sigmoid else len(preset.class_names)
+    n_outputs, sigmoid_units = preset.model_outputs
+    one_hot = n_outputs if sigmoid_units and n_outputs > 1 else 0  # a sigmoid per class learns from one-hot rows
     seed_everything(cfg.seed)
     weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
     negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
@@ -362,8 +364,11 @@ def _train(
         weights=weights,
         workers=READ_THREADS,
         spec_augment=cfg.spec_augment,
+        one_hot=one_hot,
     )
-    val_seq = make_sequence(val, cfg.batch_size, shuffle=False, workers=READ_THREADS) if len(val) else None
+    val_seq = (
+        make_sequence(val, cfg.batch_size, shuffle=False, workers=READ_THREADS, one_hot=one_hot) if len(val) else None
+    )
     if val_seq is None:
         report(ev.StageWarning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
 
@@ -383,7 +388,12 @@ def _train(
     else:
         state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
         model = build_model(
-            cfg.model, n_outputs, sigmoid, cfg.learning_rate, cfg.seed, frontend(preset.features.frontend).input_shape
+            cfg.model,
+            n_outputs,
+            sigmoid_units,
+            cfg.learning_rate,
+            cfg.seed,
+            frontend(preset.features.frontend).input_shape,
         )
     resumed_from = state["epochs_done"]
 
@@ -421,7 +431,7 @@ def _train(
         "best_model": str(layout.best_model),
     }
     if cfg.final_fit_all > 0:
-        summary.update(_final_fit_all(layout, splits, report, cancel, weights, sigmoid))
+        summary.update(_final_fit_all(layout, splits, report, cancel, weights, one_hot))
     elapsed = time.monotonic() - started
     summary["seconds"] = round(elapsed, 1)
     record = records.StageRecord(
@@ -446,7 +456,7 @@ def _final_fit_all(
     report: ev.Reporter,
     cancel: ev.CancelToken,
     weights: np.ndarray,
-    sigmoid: bool,
+    one_hot: int,
 ) -> dict[str, Any]:
     """Continue from the best checkpoint on train+validation+test; saved separately, labelled not held-out."""
     cfg = layout.preset.train
@@ -465,6 +475,7 @@ def _final_fit_all(
         weights=weights,
         workers=READ_THREADS,
         spec_augment=cfg.spec_augment,
+        one_hot=one_hot,
     )
     state: dict[str, Any] = {"epochs_done": 0, "best": None, "history": []}
     report(

@@ -18,7 +18,9 @@ def _mb(n: int) -> str:
 
 def _resources_text(r: ev.Resources) -> str:
     return (
-        f"RSS {_mb(r.rss_bytes)} | RAM available {_mb(r.available_bytes)} | "
+        f"RAM {_mb(r.rss_bytes)}"
+        + (f" (+{_mb(r.mapped_bytes)} mapped files)" if r.mapped_bytes else "")
+        + f" | RAM available {_mb(r.available_bytes)} | "
         f"written {_mb(r.written_bytes)} | disk free {r.free_disk_bytes / 1e9:,.1f} GB"
     )
 

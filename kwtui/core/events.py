@@ -48,10 +48,11 @@ class Resources:
     """A sample of resource use, for the RAM and disk gauges."""
 
     stage: str
-    rss_bytes: int  # whole process tree
+    rss_bytes: int  # the whole process tree's private resident memory (kwtui.core.monitor.TreeMemory)
     available_bytes: int  # system available RAM
     written_bytes: int = 0  # bytes written by this stage so far
     free_disk_bytes: int = 0  # free space where the stage writes
+    mapped_bytes: int = 0  # resident file-backed pages (libraries, memory-mapped caches): shared, reclaimable
 
 
 @dataclass(frozen=True)

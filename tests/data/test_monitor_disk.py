@@ -1,4 +1,5 @@
-"""Resource monitor (process-tree RSS, fake free space) and a full disk during the features stage."""
+"""Resource monitor (the process tree's private and mapped memory, fake free space) and a full disk during the
+features stage."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import tomli_w
 from kwtui.core import events as ev
 from kwtui.core.data.micro_frontend import SHAPE as FEATURE_SHAPE  # the default frontend's
 from kwtui.core.features.worker import process_batch
-from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_rss_bytes
+from kwtui.core.monitor import FAKE_FREE_ENV, ResourceMonitor, free_disk_bytes, tree_memory, tree_rss_bytes
 from tests.helpers.data import demo_preset_data
 from tests.helpers.disk import mounted_tmpfs
 
@@ -31,6 +32,30 @@ def test_tree_rss_counts_children():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_memory_mapped_file_read_by_two_workers_is_mapped_memory_counted_once(tmp_path):
+    """The features stage's workers memory-map the noise cache: its pages are the page cache's, shared by every
+    worker. Plain RSS summed them once per process (a 4.4 GB "RSS" in the progress line); they are reported
+    apart, once, and the private figure does not grow with them."""
+    cache = tmp_path / "noise.f32"
+    cache.write_bytes(np.ones(150_000_000 // 4, dtype="<f4").tobytes())
+    reader = f"import numpy as np, time; m = np.memmap({str(cache)!r}, dtype='<f4', mode='r'); m.sum(); time.sleep(30)"
+    before = tree_memory()
+    children = [subprocess.Popen([sys.executable, "-c", reader]) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 30
+        while tree_memory().mapped_bytes < 140_000_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = tree_memory()
+        assert after.mapped_bytes >= 140_000_000  # the file's pages, once
+        assert after.mapped_bytes < 2 * 140_000_000
+        # two Python processes with numpy, but not the file: well under one copy of it each
+        assert after.private_bytes - before.private_bytes < 2 * 60_000_000
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
 
 
 def test_monitor_throttles_and_reports(tmp_path, monkeypatch):

@@ -439,7 +439,8 @@ def _generate(
         or "none",
         "seconds": round(seconds, 2),
         "clips_per_s": round(processed / seconds, 1) if seconds > 0 else 0.0,
-        "peak_rss_mb": round(monitor.peak_rss / 1e6, 1),
+        "peak_rss_mb": round(monitor.peak_rss / 1e6, 1),  # private memory of the process tree (monitor.TreeMemory)
+        "peak_mapped_mb": round(monitor.peak_mapped / 1e6, 1),  # mapped files (the noise cache): shared, reclaimable
         "features_dir": str(features_dir),
     }
     report(Finished(STAGE, summary))

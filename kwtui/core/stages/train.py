@@ -124,15 +124,17 @@ def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> boo
 def _resources(path: Path) -> ev.Resources:
     import psutil
 
-    proc = psutil.Process()
-    rss = proc.memory_info().rss
-    for child in proc.children(recursive=True):
-        try:
-            rss += child.memory_info().rss
-        except psutil.Error:
-            pass
+    from kwtui.core.monitor import tree_memory
+
+    memory = tree_memory()
     free = shutil.disk_usage(path if path.exists() else path.parent).free if path.parent.exists() else 0
-    return ev.Resources(STAGE, rss_bytes=rss, available_bytes=psutil.virtual_memory().available, free_disk_bytes=free)
+    return ev.Resources(
+        STAGE,
+        rss_bytes=memory.private_bytes,
+        mapped_bytes=memory.mapped_bytes,
+        available_bytes=psutil.virtual_memory().available,
+        free_disk_bytes=free,
+    )
 
 
 # --- the Keras callback ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Resource gauges: RAM (process-tree RSS, system available) and disk (written, free) with sparkline history."""
+"""Resource gauges: RAM (the process tree's private memory, mapped files apart, system available) and disk (written,
+free) with sparkline history."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class ResourceGauges(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("RAM", classes="gauge-name")
-            yield Label("rss -  available -", id="ram-text", classes="gauge-text")
+            yield Label("used -  avail -", id="ram-text", classes="gauge-text")
             yield Sparkline([], id="ram-spark")
         if self.show_disk:
             with Horizontal():
@@ -48,7 +49,9 @@ class ResourceGauges(Widget):
         self.peak_rss = max(self.peak_rss, sample.rss_bytes)
         self.rss_history.append(sample.rss_bytes)
         self.query_one("#ram-text", Label).update(
-            f"rss {human_bytes(sample.rss_bytes)}  avail {human_bytes(sample.available_bytes)}"
+            f"used {human_bytes(sample.rss_bytes)}"
+            + (f" +{human_bytes(sample.mapped_bytes)} mapped" if sample.mapped_bytes else "")
+            + f"  avail {human_bytes(sample.available_bytes)}"
         )
         self.query_one("#ram-spark", Sparkline).data = list(self.rss_history)
         if self.show_disk:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from kwtui.core.report import Report
+    from kwtui.core.report import CurvePoint, Report
 
 Status = Literal["usable", "not usable", "not measurable"]
 USABLE_MAX_FRR = 0.10  # misses at most 1 keyword in 10 at the chosen point
@@ -30,6 +30,7 @@ class Verdict:
     hours: float
     target_fa_per_hour: float
     next_steps: list[str] = field(default_factory=list)
+    picked_by_hand: bool = False  # judged at a point the user picked, not at the evaluation's own
 
     def line(self) -> str:
         frr = "-" if self.frr is None else f"{self.frr:.0%}"
@@ -41,8 +42,9 @@ class Verdict:
             else f"{self.fa_per_hour:.2g} false accepts/h"
         )
         target = f" (target {self.target_fa_per_hour:g}/h)" if self.target_fa_per_hour > 0 else ""
+        where = " at the point picked by hand" if self.picked_by_hand else ""
         return (
-            f"verdict: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "
+            f"verdict{where}: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "
             f"on {self.hours:.2g} h of held-out audio"
         )
 
@@ -50,24 +52,27 @@ class Verdict:
         return {**asdict(self), "line": self.line()}
 
 
-def judge(report: Report) -> Verdict:
-    """The verdict on an evaluation report."""
+def judge(report: Report, picked: CurvePoint | None = None) -> Verdict:
+    """The verdict on an evaluation report: at its operating point, or at `picked` (a point of its curve the user
+    chose instead), judged against the target the evaluation was run for."""
     op = report.operating_point
-    frr = op.point.false_reject_rate
-    fa = op.point.false_accepts_per_hour
+    point = picked or op.point
+    frr = point.false_reject_rate
+    fa = point.false_accepts_per_hour
     hours = report.ambient.hours
     target = report.target_fa_per_hour
     needed = report.needed_hours
     measurable = hours > 0 and (target <= 0 or hours >= needed)
+    meets = op.meets_target if picked is None else fa is not None and (target <= 0 or fa <= target)
     if frr is not None and frr > USELESS_FRR:
         status: Status = "not usable"
     elif not measurable:
         status = "not measurable"
-    elif op.meets_target and frr is not None and frr <= USABLE_MAX_FRR:
+    elif meets and frr is not None and frr <= USABLE_MAX_FRR:
         status = "usable"
     else:
         status = "not usable"
-    return Verdict(status, frr, fa, hours, target, next_steps(report, measurable))
+    return Verdict(status, frr, fa, hours, target, next_steps(report, measurable), picked is not None)
 
 
 def next_steps(report: Report, measurable: bool) -> list[str]:

@@ -68,3 +68,15 @@ def test_verdicts():
     noisy = judge(_report(0.05, 9.0, 4.0, 2.0, False, sources={"speech": 30, "words": 6}))
     assert noisy.status == "not usable"
     assert any("30 of 36 false accepts on speech" in step for step in noisy.next_steps)
+
+
+def test_a_point_picked_by_hand_is_judged_itself_against_the_evaluated_target():
+    """The wizard's verdict follows a row of the sweep picked by hand: that point is what the device gets."""
+    hours = 5.0
+    report = _report(0.04, 0.2, hours, 2.0, True, accuracy=0.95)  # usable at its own point
+    noisy = _point(0.5, 0.01, 40, hours)  # 8 FA/h against the 0.5/h target
+    judged = judge(report, noisy)
+    assert judged.status == "not usable" and judged.fa_per_hour == 8.0 and judged.frr == 0.01
+    assert judged.line().startswith("verdict at the point picked by hand: NOT USABLE: misses 1% ")
+    quiet = _point(0.95, 0.06, 1, hours)
+    assert judge(report, quiet).status == "usable"

@@ -97,6 +97,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert app.form.get("evaluate.target_fa_per_hour") == 0  # picked by hand: the device gets exactly this
         assert "picked by hand" in str(app.query_one("#threshold-choice").render())
         row = next(r for r in app.steps[4].sweep if r.threshold == chosen)
+        verdict = str(app.query_one("#verdict").render())  # judged at the point the device now gets
+        assert "verdict at the point picked by hand" in verdict and f"misses {row.false_reject_rate:.0%}" in verdict
         curve = app.query_one("#curve")
         assert curve.target == 0 and "target" not in curve.render().plain.splitlines()[0]  # no target line now
         if row.false_accepts_per_hour is not None:  # the marker sits on the row picked

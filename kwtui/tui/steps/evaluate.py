@@ -17,6 +17,7 @@ from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.report import CurvePoint, OperatingPoint, Report
+from kwtui.core.verdict import judge
 from kwtui.tui.form import FormState
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
@@ -287,6 +288,14 @@ class EvaluateStep(StageStep):
             self.query_one("#curve", DetectionCurve).set_choice(
                 row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0
             )
+            if report is not None:  # the verdict judges what the device will get
+                verdict = verdict_markup(report, row)
+                if row is None and op is not None:
+                    verdict += (
+                        f"\n[yellow]that verdict is for threshold {op.point.threshold:g}; {self.threshold:g}, picked "
+                        "by hand, is not on the evaluated curve: evaluate again to judge it[/]"
+                    )
+                self.query_one("#verdict", Label).update(verdict)
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
         text = (
             f"accuracy {percent(self.accuracy)}  operating point ({how}): "
@@ -355,9 +364,10 @@ def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accurac
     return text
 
 
-def verdict_markup(report: Report) -> str:
-    """The evaluation's verdict line (green / red / yellow) and its next steps, as the report begins."""
-    verdict = report.verdict
+def verdict_markup(report: Report, picked: CurvePoint | None = None) -> str:
+    """The evaluation's verdict line (green / red / yellow) and its next steps, as the report begins; at `picked`
+    when the user picked another point of the curve."""
+    verdict = judge(report, picked)
     colour = {"usable": "green", "not usable": "red"}.get(verdict.status, "yellow")
     steps = "".join(f"\n  next: {escape(step)}" for step in verdict.next_steps)
     return f"[bold {colour}]{escape(verdict.line())}[/]{steps}"

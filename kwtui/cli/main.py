@@ -311,21 +311,19 @@ def save_crash_report() -> Path | None:
 
 
 def main() -> None:
-    from typer._click import exceptions as click_exceptions  # the click that this typer drives (vendored)
-
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit / click's Exit
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click_exceptions.UsageError as exc:  # bad arguments: one line, exit 2 (not a framed box)
-        command = exc.ctx.command_path if exc.ctx is not None else "kwtui"
-        if isinstance(exc, click_exceptions.NoArgsIsHelpError):  # a group called bare: its help, then one line
-            typer.echo(exc.format_message(), err=True)
-            message = "missing command"
-        else:
-            message = exc.format_message() or "missing command"
-        typer.echo(f"error: {message} (see `{command} --help`)", err=True)
-        sys.exit(int(ExitCode.USAGE))
+    except typer.TyperException as exc:  # click's errors (typer exports their base): bad arguments, one line, exit 2
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "kwtui"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called bare: its help (the message), then one line
+            typer.echo(message, err=True)
+            message = ""
+        typer.echo(f"error: {message or 'missing command'} (see `{command} --help`)", err=True)
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)))
     except typer.Exit as exc:  # from fail(), --help
         sys.exit(exc.exit_code)
     except typer.Abort:  # Ctrl-C while click itself was prompting or parsing

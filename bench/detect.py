@@ -572,6 +572,7 @@ def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tupl
 
 
 def measure(preset, root: Path, meta: dict) -> dict:
+    from kwtui.core import detection_curve as DC
     from kwtui.core import events as ev
     from kwtui.core.io import records
     from kwtui.core.io.layout import RunLayout
@@ -608,15 +609,11 @@ def measure(preset, root: Path, meta: dict) -> dict:
     )
     hours = ambient_plan.seconds / 3600
     kw_idx = [0] if preset.single_sigmoid else list(range(len(keywords)))
-    curve = E.detection_curve(
-        a_scores,
-        k_scores,
-        keyword_plan,
-        kw_idx,
-        keywords,
-        preset.evaluate.hop_ms,
-        preset.evaluate.refractory_ms,
-        hours,
+    scored = DC.Scored(
+        a_scores, k_scores, keyword_plan, keywords, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms, hours
+    )
+    curve = DC.detection_curve(
+        scored,
         E.curve_windows(preset.evaluate.hop_ms, preset.evaluate.average_window),
         E.curve_thresholds(frontend, preset.evaluate.threshold),
     )
@@ -634,32 +631,10 @@ def measure(preset, root: Path, meta: dict) -> dict:
     thresholds = E.curve_thresholds(frontend, preset.evaluate.threshold)
     if len(kw_idx) > 1:  # what the device gets: a threshold and window per keyword, chosen on this test's curve
         for target in (0.5, 1.0):
-            points, met = E.choose_per_keyword(
-                a_scores,
-                k_scores,
-                keyword_plan,
-                keywords,
-                preset.evaluate.hop_ms,
-                preset.evaluate.refractory_ms,
-                hours,
-                windows,
-                thresholds,
-                target,
-            )
+            points, met = DC.choose_per_keyword(scored, windows, thresholds, target)
             chosen_thresholds = [p.point.threshold for p in points]
             chosen_windows = [p.point.average_window for p in points]
-            combined = E.combined_point(
-                a_scores,
-                k_scores,
-                keyword_plan,
-                kw_idx,
-                keywords,
-                preset.evaluate.hop_ms,
-                preset.evaluate.refractory_ms,
-                hours,
-                chosen_thresholds,
-                chosen_windows,
-            )
+            combined = DC.combined_point(scored, chosen_thresholds, chosen_windows)
             out[f"per_keyword_at_{target:g}"] = {
                 "met": met,
                 "thresholds": chosen_thresholds,
@@ -672,30 +647,11 @@ def measure(preset, root: Path, meta: dict) -> dict:
         count = len(kw_idx)
         thresholds_1 = best.get("thresholds", [best.get("threshold")] * count)
         windows_1 = best.get("windows", [best.get("window")] * count)
-        hit = E.placement_hits(
-            k_scores,
-            keyword_plan,
-            kw_idx,
-            preset.evaluate.hop_ms,
-            preset.evaluate.refractory_ms,
-            thresholds_1,
-            windows_1,
-        )
+        hit = DC.placement_hits(scored, thresholds_1, windows_1)
         out["misses_at_1_by_condition"] = misses_by_condition(hit, placed_conditions(meta, keywords))
     own = records.detector_settings(layout)
     own_thresholds, own_windows = own.per_keyword(len(kw_idx))
-    point = E.combined_point(
-        a_scores,
-        k_scores,
-        keyword_plan,
-        kw_idx,
-        keywords,
-        preset.evaluate.hop_ms,
-        preset.evaluate.refractory_ms,
-        hours,
-        own_thresholds,
-        own_windows,
-    )
+    point = DC.combined_point(scored, own_thresholds, own_windows)
     out["kwtui_choice"] = {
         "thresholds": own_thresholds,
         "windows": own_windows,

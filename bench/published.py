@@ -71,6 +71,7 @@ def as_window_starts(probabilities: np.ndarray, stride_samples: int) -> np.ndarr
 
 
 def measure(manifest: Path, test_root: Path, meta: dict, keyword: str, work: Path) -> dict:
+    from kwtui.core import detection_curve as DC
     from kwtui.core.stages import evaluate as E
 
     ambient_plan, keyword_plan = detect.test_streams(test_root, meta, [keyword])
@@ -81,9 +82,8 @@ def measure(manifest: Path, test_root: Path, meta: dict, keyword: str, work: Pat
     hours = ambient_plan.seconds / 3600
     windows = list(range(1, 17))
     thresholds = sorted({*np.round(np.arange(0.3, 0.99, 0.02), 2), 0.97, 0.98, 0.99, 0.995, 0.999})
-    curve = E.detection_curve(
-        a, k, keyword_plan, [0], [keyword], hop_ms, refractory_ms, hours, windows, [float(t) for t in thresholds]
-    )
+    scored = DC.Scored(a, k, keyword_plan, [keyword], [0], hop_ms, refractory_ms, hours)
+    curve = DC.detection_curve(scored, windows, [float(t) for t in thresholds])
     out: dict = {
         "hours": round(hours, 2),
         "placed": len(keyword_plan.keywords),
@@ -99,18 +99,7 @@ def measure(manifest: Path, test_root: Path, meta: dict, keyword: str, work: Pat
             "fa_per_hour": point.false_accepts_per_hour,
         }
     micro = json.loads(manifest.read_text())["micro"]
-    own = E.detection_curve(
-        a,
-        k,
-        keyword_plan,
-        [0],
-        [keyword],
-        hop_ms,
-        refractory_ms,
-        hours,
-        [int(micro["sliding_window_size"])],
-        [float(micro["probability_cutoff"])],
-    )[0]
+    own = DC.detection_curve(scored, [int(micro["sliding_window_size"])], [float(micro["probability_cutoff"])])[0]
     out["own_manifest"] = {
         "cutoff": micro["probability_cutoff"],
         "window": micro["sliding_window_size"],

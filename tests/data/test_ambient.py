@@ -12,8 +12,9 @@ import pytest
 from kwtui.core.data import ambient
 from kwtui.core.data.mixing import active_rms
 from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.detection_curve import Scored, detection_curve, hits
 from kwtui.core.report import CurvePoint
-from kwtui.core.stages.evaluate import _hits, _support_warnings, best_point, detection_curve
+from kwtui.core.stages.evaluate import _support_warnings, best_point
 
 RATE = SAMPLE_RATE
 
@@ -118,10 +119,10 @@ def test_a_keyword_counts_only_for_a_detection_of_it_while_its_window_covers_the
     hop = 1600
     at = np.array([int(10.5 * RATE) // hop, int(19.0 * RATE) // hop, int(31.2 * RATE) // hop])
     cls = np.array([0, 1, 0])
-    assert _hits(at, cls, stream, hop, average_window=1).tolist() == [True, False, False]
+    assert hits(at, cls, stream, hop, average_window=1).tolist() == [True, False, False]
     # the averaging window delays a detection by (N - 1) hops: still the same keyword's
-    assert _hits(at, cls, stream, hop, average_window=6).tolist() == [True, False, True]
-    assert _hits(at, np.array([1, 1, 1]), stream, hop, 1).tolist() == [False, False, False]  # wrong keyword
+    assert hits(at, cls, stream, hop, average_window=6).tolist() == [True, False, True]
+    assert hits(at, np.array([1, 1, 1]), stream, hop, 1).tolist() == [False, False, False]  # wrong keyword
 
 
 def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
@@ -132,9 +133,8 @@ def test_curve_counts_false_accepts_and_misses_through_the_post_processing():
     stream = _stream_with_keywords([10.0, 30.0, 50.0], [0, 0, 0])
     for position, score in ((10.0, 0.99), (30.0, 0.93)):  # the third keyword is never scored high
         keyword_scores[int(position * 10) : int(position * 10) + 3, 0] = score
-    curve = detection_curve(
-        ambient_scores, keyword_scores, stream, [0], ["k"], hop_ms, 1000.0, 1.0, [1, 3], [0.5, 0.9, 0.96, 0.98]
-    )
+    scored = Scored(ambient_scores, keyword_scores, stream, ["k"], [0], hop_ms, 1000.0, 1.0)
+    curve = detection_curve(scored, [1, 3], [0.5, 0.9, 0.96, 0.98])
     point = {(p.average_window, p.threshold): p for p in curve}
     assert point[(1, 0.5)].false_accepts == 3  # 5000-5002 within the refractory period: one detection
     assert point[(1, 0.9)].false_accepts == 2 and point[(1, 0.96)].false_accepts == 1

@@ -29,12 +29,13 @@ from kwtui.core.data import noise as noise_files
 from kwtui.core.data.audio import BadAudio, load_clip
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
+from kwtui.core.detection_curve import Scored, choose_per_keyword, combined_point, detection_curve
 from kwtui.core.errors import UserError
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.operating_point import best_point, choose_for_target
-from kwtui.core.postprocess import detect_indices, keyword_means, moving_mean
+from kwtui.core.postprocess import detect_indices, keyword_means
 from kwtui.core.preset import Preset
 from kwtui.core.report import (
     AmbientAudio,
@@ -57,7 +58,6 @@ THRESHOLDS = sorted(
         for t in np.concatenate([np.arange(0.05, 0.9, 0.05), np.arange(0.9, 0.99, 0.01), [0.99, 0.995, 0.998, 0.999]])
     }
 )
-HIT_BEFORE_S, HIT_AFTER_S = 0.75, 0.75  # a detection counts for a placed keyword when its window starts this near
 
 
 def predict_chunks(
@@ -296,221 +296,6 @@ class _Reader:
         return self.last[1][start:end]
 
 
-def _hits(
-    detected_at: np.ndarray,
-    detected_class: np.ndarray,
-    stream: ambient.Stream,
-    hop: int,
-    average_window: int | dict[int, int],
-) -> np.ndarray:
-    """For every placed keyword: did a detection of that keyword come while its window covered the clip?
-    `average_window`: one for all keywords, or each keyword index's own."""
-    starts = detected_at * hop
-    hit = np.zeros(len(stream.keywords), dtype=bool)
-    if not stream.keywords:
-        return hit
-    positions = np.array([k[0] for k in stream.keywords])
-    classes = np.array([k[1] for k in stream.keywords])
-    for c in np.unique(classes):
-        mine = np.sort(starts[detected_class == c])
-        rows = classes == c
-        window = average_window if isinstance(average_window, int) else average_window.get(int(c), 1)
-        delay = (window - 1) * hop
-        lo = np.searchsorted(mine, positions[rows] - HIT_BEFORE_S * SAMPLE_RATE, side="left")
-        hi = np.searchsorted(mine, positions[rows] + HIT_AFTER_S * SAMPLE_RATE + delay, side="right")
-        hit[rows] = hi > lo
-    return hit
-
-
-def _per_hour(false_accepts: int | None, hours: float) -> float | None:
-    return round(false_accepts / hours, 3) if false_accepts is not None and hours > 0 else None
-
-
-def _miss_rate(hit: np.ndarray) -> float | None:
-    """The share of placed keywords missed."""
-    return round(float(np.mean(~hit)), 4) if len(hit) else None
-
-
-def detection_curve(
-    ambient_scores: np.ndarray,
-    keyword_scores_: np.ndarray,
-    keyword_stream: ambient.Stream,
-    keyword_indices: list[int],
-    keywords: list[str],
-    hop_ms: float,
-    refractory_ms: float,
-    hours: float,
-    windows: Iterable[int],
-    thresholds: Iterable[float],
-) -> list[CurvePoint]:
-    """One point per (averaging window, threshold): false accepts on the ambient stream, misses of the placed
-    keywords, through exactly the firmware's post-processing."""
-    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
-    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
-    points = []
-    for window in windows:
-        ambient_means = moving_mean(ambient_scores, window) if len(ambient_scores) else ambient_scores
-        keyword_means = moving_mean(keyword_scores_, window) if len(keyword_scores_) else keyword_scores_
-        for threshold in thresholds:
-            fa = (
-                len(detect_indices(ambient_means, keyword_indices, hop_ms, threshold, refractory_ms)[0])
-                if len(ambient_means)
-                else None
-            )
-            at, cls = (
-                detect_indices(keyword_means, keyword_indices, hop_ms, threshold, refractory_ms)
-                if len(keyword_means)
-                else (np.zeros(0, int), np.zeros(0, int))
-            )
-            # a single-sigmoid model has one output: its keyword is keyword 0
-            hit = _hits(
-                at, np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int), keyword_stream, hop, window
-            )
-            per_keyword = {
-                kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords) if np.any(placed == i)
-            }
-            points.append(
-                CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit)), per_keyword)
-            )
-    return points
-
-
-def keyword_curve(
-    ambient_scores: np.ndarray,
-    keyword_scores_: np.ndarray,
-    keyword_stream: ambient.Stream,
-    index: int,
-    hop_ms: float,
-    refractory_ms: float,
-    hours: float,
-    windows: Iterable[int],
-    thresholds: Iterable[float],
-) -> list[CurvePoint]:
-    """One keyword's own curve: its false accepts on the ambient stream and its misses, with the post-processing
-    watching that keyword alone, for every (averaging window, threshold)."""
-    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
-    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
-    mine = placed == index
-    points = []
-    for window in windows:
-        ambient_means = keyword_means(ambient_scores, [index], window) if len(ambient_scores) else None
-        keyword_means_ = keyword_means(keyword_scores_, [index], window) if len(keyword_scores_) else None
-        for threshold in thresholds:
-            fa = (
-                len(detect_indices(ambient_means, [index], hop_ms, threshold, refractory_ms, True)[0])
-                if ambient_means is not None
-                else None
-            )
-            at, cls = (
-                detect_indices(keyword_means_, [index], hop_ms, threshold, refractory_ms, True)
-                if keyword_means_ is not None
-                else (np.zeros(0, int), np.zeros(0, int))
-            )
-            hit = _hits(at, np.asarray(cls), keyword_stream, hop, window)[mine]
-            points.append(CurvePoint(window, threshold, fa, _per_hour(fa, hours), _miss_rate(hit), int(np.sum(~hit))))
-    return points
-
-
-def placement_hits(
-    keyword_scores_: np.ndarray,
-    keyword_stream: ambient.Stream,
-    keyword_indices: list[int],
-    hop_ms: float,
-    refractory_ms: float,
-    thresholds: list[float],
-    windows: list[int],
-) -> np.ndarray:
-    """For every placed keyword (in `keyword_stream.keywords` order): did the device, with a threshold and window
-    per keyword, detect it?"""
-    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
-    at, cls = (
-        detect_indices(
-            keyword_means(keyword_scores_, keyword_indices, windows),
-            keyword_indices,
-            hop_ms,
-            thresholds,
-            refractory_ms,
-            True,
-        )
-        if len(keyword_scores_)
-        else (np.zeros(0, int), np.zeros(0, int))
-    )
-    return _hits(
-        at,
-        np.asarray(cls) if len(keyword_indices) > 1 else np.zeros(len(at), int),
-        keyword_stream,
-        hop,
-        dict(enumerate(windows)),
-    )
-
-
-def combined_point(
-    ambient_scores: np.ndarray,
-    keyword_scores_: np.ndarray,
-    keyword_stream: ambient.Stream,
-    keyword_indices: list[int],
-    keywords: list[str],
-    hop_ms: float,
-    refractory_ms: float,
-    hours: float,
-    thresholds: list[float],
-    windows: list[int],
-) -> CurvePoint:
-    """What the device gets with a threshold and window per keyword: every keyword watched at once, through the
-    firmware's post-processing (the highest candidate wins, one refractory period for all). Its threshold and
-    window are keyword 0's."""
-    placed = np.array([k[1] for k in keyword_stream.keywords], dtype=int)
-    fa = None
-    if len(ambient_scores):
-        fa = len(
-            detect_indices(
-                keyword_means(ambient_scores, keyword_indices, windows),
-                keyword_indices,
-                hop_ms,
-                thresholds,
-                refractory_ms,
-                True,
-            )[0]
-        )
-    hit = placement_hits(keyword_scores_, keyword_stream, keyword_indices, hop_ms, refractory_ms, thresholds, windows)
-    return CurvePoint(
-        windows[0],
-        thresholds[0],
-        fa,
-        _per_hour(fa, hours),
-        _miss_rate(hit),
-        int(np.sum(~hit)),
-        {kw: round(float(np.mean(~hit[placed == i])), 4) for i, kw in enumerate(keywords) if np.any(placed == i)},
-    )
-
-
-def choose_per_keyword(
-    ambient_scores: np.ndarray,
-    keyword_scores_: np.ndarray,
-    keyword_stream: ambient.Stream,
-    keywords: list[str],
-    hop_ms: float,
-    refractory_ms: float,
-    hours: float,
-    windows: list[int],
-    thresholds: list[float],
-    target: float,
-) -> tuple[list[KeywordPoint], bool]:
-    """Each keyword's own operating point, for an equal share of the target rate (target / keywords): the lowest
-    miss rate at or under it, else the fewest false accepts. -> (points in keyword order, every share met)"""
-    share = target / len(keywords)
-    chosen: list[KeywordPoint] = []
-    all_met = True
-    for index in range(len(keywords)):
-        curve = keyword_curve(
-            ambient_scores, keyword_scores_, keyword_stream, index, hop_ms, refractory_ms, hours, windows, thresholds
-        )
-        choice = choose_for_target(curve, share, hours)
-        chosen.append(KeywordPoint(choice.point, choice.meets_target, choice.chosen_by, round(share, 4)))
-        all_met &= choice.meets_target
-    return chosen, all_met
-
-
 def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     layout = RunLayout(preset)
     with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
@@ -527,6 +312,47 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
         source, layout.float_tflite, records.train_run_id(layout), preset.train.model, n_outputs, sigmoid_units
     )
     return TflmScorer(tflite)
+
+
+def choose_detector(
+    scored: Scored, curve: list[CurvePoint], preset: Preset
+) -> tuple[CurvePoint, list[float], list[int], bool, str, dict[str, KeywordPoint] | None]:
+    """The operating point the device gets: for evaluate.target_fa_per_hour, a threshold and window per keyword for
+    command words (each keyword's share of the target) or one point on the curve; without a target, the preset's
+    own threshold and window. -> (the point, thresholds and windows per keyword, target met, how it was chosen,
+    the keywords' own points)"""
+    cfg = preset.evaluate
+    target = cfg.target_fa_per_hour
+    count = len(scored.keyword_indices)
+    if target > 0 and count > 1:
+        windows = curve_windows(cfg.hop_ms, cfg.average_window)
+        thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
+        points, met = choose_per_keyword(scored, list(windows), list(thresholds), target)
+        chosen_thresholds = [p.point.threshold for p in points]
+        chosen_windows = [p.point.average_window for p in points]
+        chosen = combined_point(scored, chosen_thresholds, chosen_windows)
+        met = met and chosen.false_accepts_per_hour is not None and chosen.false_accepts_per_hour <= target
+        per_keyword_points = dict(zip(scored.keywords, points, strict=True))
+        reasons: dict[str, list[str]] = {}  # each fallback reason once, with the keywords it applies to
+        for kw, kp in per_keyword_points.items():
+            if not kp.met:
+                reasons.setdefault(kp.chosen_by.replace(f"{kp.share_fa_per_hour:g} FA/h", "its share"), []).append(kw)
+        chosen_by = (
+            "target, per keyword"
+            if met
+            else "per keyword (a share of the target each); "
+            + "; ".join(f"{', '.join(kws)}: {why}" for why, kws in reasons.items())
+        )
+        return chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points
+    if target > 0:
+        choice = choose_for_target(curve, target, scored.hours)
+        chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
+    else:
+        chosen = next(
+            p for p in curve if p.average_window == cfg.average_window and abs(p.threshold - cfg.threshold) < 1e-9
+        )
+        met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
+    return chosen, [chosen.threshold] * count, [chosen.average_window] * count, met, chosen_by, None
 
 
 def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
@@ -576,75 +402,26 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "keywords inside ambient audio",
         preset.features.frontend,
     )
-    hours = ambient_plan.seconds / 3600.0
     keyword_indices = [0] if sigmoid else list(range(len(keywords)))
-    windows = curve_windows(cfg.hop_ms, cfg.average_window)
-    thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
-    cancel.raise_if_cancelled()
-    curve = detection_curve(
+    scored = Scored(
         ambient_scores,
         keyword_scores_,
         keyword_plan,
-        keyword_indices,
         keywords,
+        keyword_indices,
         cfg.hop_ms,
         cfg.refractory_ms,
-        hours,
-        windows,
-        thresholds,
+        ambient_plan.seconds / 3600.0,
+    )
+    hours = scored.hours
+    cancel.raise_if_cancelled()
+    curve = detection_curve(
+        scored, curve_windows(cfg.hop_ms, cfg.average_window), curve_thresholds(preset.features.frontend, cfg.threshold)
     )
     target = cfg.target_fa_per_hour
-    per_keyword_points: dict[str, KeywordPoint] | None = None
-    if target > 0 and len(keyword_indices) > 1:  # command words: a threshold and window per keyword
-        points, met = choose_per_keyword(
-            ambient_scores,
-            keyword_scores_,
-            keyword_plan,
-            keywords,
-            cfg.hop_ms,
-            cfg.refractory_ms,
-            hours,
-            list(windows),
-            list(thresholds),
-            target,
-        )
-        chosen_thresholds = [p.point.threshold for p in points]
-        chosen_windows = [p.point.average_window for p in points]
-        chosen = combined_point(
-            ambient_scores,
-            keyword_scores_,
-            keyword_plan,
-            keyword_indices,
-            keywords,
-            cfg.hop_ms,
-            cfg.refractory_ms,
-            hours,
-            chosen_thresholds,
-            chosen_windows,
-        )
-        met = met and chosen.false_accepts_per_hour is not None and chosen.false_accepts_per_hour <= target
-        per_keyword_points = dict(zip(keywords, points, strict=True))
-        reasons: dict[str, list[str]] = {}  # each fallback reason once, with the keywords it applies to
-        for kw, kp in per_keyword_points.items():
-            if not kp.met:
-                reasons.setdefault(kp.chosen_by.replace(f"{kp.share_fa_per_hour:g} FA/h", "its share"), []).append(kw)
-        chosen_by = (
-            "target, per keyword"
-            if met
-            else "per keyword (a share of the target each); "
-            + "; ".join(f"{', '.join(kws)}: {why}" for why, kws in reasons.items())
-        )
-    else:
-        if target > 0:
-            choice = choose_for_target(curve, target, hours)
-            chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
-        else:
-            chosen = next(
-                p for p in curve if p.average_window == cfg.average_window and abs(p.threshold - cfg.threshold) < 1e-9
-            )
-            met, chosen_by = False, "preset (evaluate.threshold and evaluate.average_window)"
-        chosen_thresholds = [chosen.threshold] * len(keyword_indices)
-        chosen_windows = [chosen.average_window] * len(keyword_indices)
+    chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points = choose_detector(
+        scored, curve, preset
+    )
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
     sources = _false_accept_sources(

@@ -284,44 +284,56 @@ class EvaluateStep(StageStep):
             self.query_one("#threshold-choice", Label).update(_per_keyword_text(report, op, self.target, self.accuracy))
             return
         row = next((r for r in self.sweep if abs(r.threshold - self.threshold) < 1e-9), None)
-        if self.target <= 0:  # picked by hand: the curve's marker follows, and no target line is drawn
-            self.query_one("#curve", DetectionCurve).set_choice(
-                row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0
-            )
-            if report is not None:  # the verdict judges what the device will get
-                verdict = verdict_markup(report, row)
-                if row is None and op is not None:
-                    verdict += (
-                        f"\n[yellow]that verdict is for threshold {op.point.threshold:g}; {self.threshold:g}, picked "
-                        "by hand, is not on the evaluated curve: evaluate again to judge it[/]"
-                    )
-                self.query_one("#verdict", Label).update(verdict)
+        if self.target <= 0:
+            self.follow_hand_pick(row)
         how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
         text = (
             f"accuracy {percent(self.accuracy)}  operating point ({how}): "
             f"threshold {self.threshold:g}, window {self.average_window}"
         )
         if row and report is not None and op is not None:
-            text += f": FRR {percent(row.false_reject_rate)}"
-            same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
-            if same and op.false_reject_rate_ci:
-                ci = op.false_reject_rate_ci
-                text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
-            per_keyword = row.per_keyword_false_reject_rate or {}
-            if len(per_keyword) > 1:
-                text += "  " + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items())
-            hours = report.ambient.hours
-            text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
-            if self.target > 0 and not op.meets_target:
-                text += "  [yellow]target not met[/]"
-            if report.support_warnings:
-                text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
+            text += self.point_figures(row, report, op)
         baked = self.model_info or {}
         if baked.get("threshold") is not None and (
             abs(baked["threshold"] - self.threshold) > 1e-9 or baked.get("average_window") != self.average_window
         ):
             text += f"  [yellow](flashing uses it; model.h keeps {baked['threshold']:g} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
+
+    def follow_hand_pick(self, row: CurvePoint | None) -> None:
+        """A point picked by hand: the curve's marker follows (no target line is drawn) and the verdict judges it,
+        since it is what the device will get."""
+        self.query_one("#curve", DetectionCurve).set_choice(
+            row.false_accepts_per_hour if row else None, row.false_reject_rate if row else None, 0.0
+        )
+        report = self.report
+        if report is None:
+            return
+        verdict = verdict_markup(report, row)
+        if row is None:
+            verdict += (
+                f"\n[yellow]that verdict is for threshold {report.operating_point.point.threshold:g}; "
+                f"{self.threshold:g}, picked by hand, is not on the evaluated curve: evaluate again to judge it[/]"
+            )
+        self.query_one("#verdict", Label).update(verdict)
+
+    def point_figures(self, row: CurvePoint, report: Report, op: OperatingPoint) -> str:
+        """FRR (with its interval at the evaluated point, per keyword for command words) and FA/h at `row`."""
+        text = f": FRR {percent(row.false_reject_rate)}"
+        same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
+        if same and op.false_reject_rate_ci:
+            ci = op.false_reject_rate_ci
+            text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
+        per_keyword = row.per_keyword_false_reject_rate or {}
+        if len(per_keyword) > 1:
+            text += "  " + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items())
+        hours = report.ambient.hours
+        text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
+        if self.target > 0 and not op.meets_target:
+            text += "  [yellow]target not met[/]"
+        if report.support_warnings:
+            text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
+        return text
 
     def show_convert(self, layout: RunLayout, converted: Any) -> None:
         info = self.model_info

@@ -96,6 +96,8 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.streaming": {"kwtui.core.data", "kwtui.core.features", "kwtui.core.device"},
     # the deployed detector on the host (kwtui detect / listen)
     "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
+    # detection figures from a model's scores (kwtui evaluate and the benchmarks)
+    "kwtui.core.detection_curve": {"kwtui.core.data"},
     "kwtui.__main__": {"kwtui.cli"},
 }
 LEAVES = {

@@ -329,6 +329,43 @@ def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resum
         return _train(preset, layout, report, cancel, resume)
 
 
+def _loss_weights(preset: Preset, labels: np.ndarray) -> np.ndarray:
+    """Each class's weight in the loss: train.class_weights, times train.negative_weight for _unknown/_background
+    (a false accept can cost more than a miss)."""
+    cfg = preset.train
+    sigmoid = sigmoid_output(preset)
+    weights = class_weights(labels, 2 if sigmoid else len(preset.class_names), cfg.class_weights)
+    negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
+    weights[negatives] *= cfg.negative_weight
+    return weights
+
+
+def _start_or_resume(
+    preset: Preset, layout: RunLayout, report: ev.Reporter, resume: bool
+) -> tuple[Any, dict[str, Any]]:
+    """(model, training state): the last checkpoint and its state with --resume when they match the preset, else
+    a new model. The train record goes first: from here the files it names change (it is committed again last)."""
+    from kwtui.core.model import build_model
+
+    cfg = preset.train
+    state = read_state(layout) if resume else None
+    if resume and state is None:
+        report(ev.StageWarning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
+    if state is not None and state.get("fingerprint") != _fingerprint(preset):
+        raise UserError(
+            f"{layout.train_state}: the saved run used other features, classes or training settings; "
+            "run without --resume to start over"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(layout.train_record)
+    if state is not None and layout.last_checkpoint.exists():
+        return load_keras(layout.last_checkpoint, "run without --resume to start over"), state
+    n_outputs, sigmoid_units = preset.model_outputs
+    shape = frontend(preset.features.frontend).input_shape
+    model = build_model(cfg.model, n_outputs, sigmoid_units, cfg.learning_rate, cfg.seed, shape)
+    return model, {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
+
+
 def _train(
     preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool
 ) -> dict[str, Any]:
@@ -349,15 +386,12 @@ def _train(
         cancel.raise_if_cancelled()
         check_files(split.paths, report, cancel, STAGE)
 
-    from kwtui.core.model import build_model, seed_everything
+    from kwtui.core.model import seed_everything
 
-    sigmoid = sigmoid_output(preset)
     n_outputs, sigmoid_units = preset.model_outputs
     one_hot = n_outputs if sigmoid_units and n_outputs > 1 else 0  # a sigmoid per class learns from one-hot rows
     seed_everything(cfg.seed)
-    weights = class_weights(train.labels, 2 if sigmoid else n_outputs, cfg.class_weights)
-    negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
-    weights[negatives] *= cfg.negative_weight  # a false accept can cost more than a miss
+    weights = _loss_weights(preset, train.labels)
     train_seq = make_sequence(
         train,
         cfg.batch_size,
@@ -373,30 +407,7 @@ def _train(
     )
     if val_seq is None:
         report(ev.StageWarning(STAGE, "no validation clips: the best model is chosen by training accuracy"))
-
-    state = read_state(layout) if resume else None
-    if resume and state is None:
-        report(ev.StageWarning(STAGE, "nothing to resume (no finished epoch saved); starting from scratch"))
-    if state is not None and state.get("fingerprint") != _fingerprint(preset):
-        raise UserError(
-            f"{layout.train_state}: the saved run used other features, classes or training settings; "
-            "run without --resume to start over"
-        )
-    # From here the files the record names change: the record goes first, and is committed again last.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(layout.train_record)
-    if state is not None and layout.last_checkpoint.exists():
-        model = load_keras(layout.last_checkpoint, "run without --resume to start over")
-    else:
-        state = {"fingerprint": _fingerprint(preset), "epochs_done": 0, "best": None, "history": []}
-        model = build_model(
-            cfg.model,
-            n_outputs,
-            sigmoid_units,
-            cfg.learning_rate,
-            cfg.seed,
-            frontend(preset.features.frontend).input_shape,
-        )
+    model, state = _start_or_resume(preset, layout, report, resume)
     resumed_from = state["epochs_done"]
 
     report(

@@ -464,15 +464,19 @@ def build_test_set(
                 position += len(utterance)
     samples_ambient = 0
     sentences = list(test_set.sentences)
+    said = []  # (start, end, sentence index) of every foreground sentence: false accepts are traced to them
     with open(root / "ambient.f32", "wb") as out:
         while samples_ambient < ambient_minutes * 60 * SAMPLE_RATE:
             a, b = pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]
             turn = []
             for i in range(6):
+                index = int(rng.integers(len(sentences)))
+                start = samples_ambient + sum(len(t) for t in turn)
                 turn += [
-                    say(binary, (a, b)[i % 2], sentences[rng.integers(len(sentences))]),
+                    say(binary, (a, b)[i % 2], sentences[index]),
                     np.zeros(int(rng.uniform(0.2, 1.5) * SAMPLE_RATE), np.float32),
                 ]
+                said.append((start, start + len(turn[-2]), index))
             speech = np.concatenate(turn)
             if rng.random() < 0.3:  # a second talker in the background
                 other = say(
@@ -493,6 +497,8 @@ def build_test_set(
         "placements": placements,
         "conditions": conditions,
         "ambient_samples": samples_ambient,
+        "ambient_sentences": said,
+        "sentences": sentences,
     }
     meta_path.write_text(json.dumps(meta))
     return meta

@@ -79,7 +79,9 @@ def test_synthesized_speech_is_used_with_a_relative_run_folder(clips_only, tmp_p
 
 def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(demo_dataset, tmp_path, monkeypatch):
     """classes.near_miss_negatives: sentences each holding one phoneme edit of a keyword ("n'aU", now; "j'Et@",
-    yetta) join the negatives; no edit sounds like a dataset word, and none holds a keyword whole."""
+    yetta) or the keyword run on into a longer word ("j'EsIN", as "yesterday" begins with "yes") join the
+    negatives; none sounds like a dataset word, an edit never holds its keyword whole, and nothing holds another
+    keyword."""
     from kwtui.core.data import demo, near_misses, synthetic_speech
 
     monkeypatch.chdir(tmp_path)
@@ -94,7 +96,12 @@ def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(dem
     edits = near_misses.near_misses(binary, ["yes", "no"], list(demo.DEFAULT_WORDS))
     said = {near_misses.plain_phonemes(near_misses.phonemes(binary, w)) for w in demo.DEFAULT_WORDS}
     assert edits["yes"] and edits["no"]
+    keyword_sound = {w: near_misses.plain_phonemes(near_misses.phonemes(binary, w)) for w in edits}
     for word, found in edits.items():
+        runs_on = [e for e in found if near_misses.plain_phonemes(e).startswith(keyword_sound[word])]
+        assert len(runs_on) >= 8  # continuations, each a syllable longer than the keyword
         for edit in found:
             plain = near_misses.plain_phonemes(edit)
-            assert plain not in said and near_misses.plain_phonemes(near_misses.phonemes(binary, word)) not in plain
+            assert plain not in said
+            assert edit in runs_on or keyword_sound[word] not in plain
+            assert not any(sound in plain for other, sound in keyword_sound.items() if other != word)

@@ -19,7 +19,7 @@ import numpy as np
 
 from kwtui.core.errors import KwtuiError
 
-VERSION = 1  # in the synthesized folder's manifest: bump when the edits change
+VERSION = 2  # in the synthesized folder's manifest: bump when the edits change (2: continuations)
 
 # espeak-ng's English phoneme mnemonics (`espeak-ng -x`), longest first so "aI@" wins over "aI" and "a"
 _VOWELS = (
@@ -88,6 +88,12 @@ _TOKENS = sorted(_VOWELS + _CONSONANTS, key=len, reverse=True)
 VOWEL_SWAPS = ("i:", "u:", "O:", "a", "E", "I", "0", "V", "eI", "aI", "oU", "aU", "3:")
 ONSET_SWAPS = ("b", "d", "g", "k", "p", "t", "s", "f", "h", "m", "n", "l", "r", "w", "S")
 ENDINGS = ("@l", "@lIN", "@s", "t@", "i", "@n", "d", "s", "k", "IN")
+# Syllables that continue a keyword into a longer word, said as one word ("yes" -> "yes-ter-day", "no" ->
+# "no-where", "left" -> "left-over"). A streaming detector hears the keyword whole before the rest of the word comes;
+# unless it has learnt that a keyword running on without a break is another word, it fires on every one of them.
+# Generic English syllables: consonant-initial after a vowel, vowel-initial after a consonant.
+CONTINUATIONS_AFTER_VOWEL = ("m@n", "k@L", "p@", "s@n", "v@", "d@", "l@", "r@", "tS@", "z@", "bI", "g@", "f@", "n@")
+CONTINUATIONS_AFTER_CONSONANT = ("@", "I", "i", "@n", "IN", "3", "@s", "@L", "Ik", "@m", "eI", "oU")
 
 
 def phonemes(binary: str, word: str) -> str:
@@ -135,18 +141,38 @@ def edits(word_phonemes: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def continuations(word_phonemes: str) -> list[str]:
+    """The keyword's phonemes run on into a longer word, one syllable more, without a break."""
+    toks = tokens(word_phonemes)
+    last = next((t for t in reversed(toks) if t in _VOWELS or t in _CONSONANTS), "")
+    more = CONTINUATIONS_AFTER_VOWEL if last in _VOWELS else CONTINUATIONS_AFTER_CONSONANT
+    return [word_phonemes.strip() + syllable for syllable in more]
+
+
 def near_misses(binary: str, keywords: list[str], others: list[str]) -> dict[str, list[str]]:
-    """For each keyword, its edits that sound like no keyword and no other dataset word, and do not hold a keyword
-    whole ("n'oU@l", Noel, says "no": a listener would hear the keyword)."""
+    """For each keyword: its edits that sound like no keyword and no other dataset word, and do not hold a keyword
+    whole ("n'oU@l", Noel, says "no": a listener would hear the keyword mid-sentence); and its continuations into
+    longer words that hold no other keyword (the keyword said as the start of one word is not the keyword)."""
     said = {w: plain_phonemes(phonemes(binary, w)) for w in [*keywords, *others]}
     taken, whole = set(said.values()), [said[k] for k in keywords]
     out = {}
     for keyword in keywords:
-        out[keyword] = [
-            e
-            for e in edits(phonemes(binary, keyword))
-            if plain_phonemes(e) not in taken and not any(k in plain_phonemes(e) for k in whole)
-        ]
+        own = phonemes(binary, keyword)
+        other_keywords = [said[k] for k in keywords if k != keyword]
+        out[keyword] = list(
+            dict.fromkeys(
+                [
+                    e
+                    for e in edits(own)
+                    if plain_phonemes(e) not in taken and not any(k in plain_phonemes(e) for k in whole)
+                ]
+                + [
+                    c
+                    for c in continuations(own)
+                    if plain_phonemes(c) not in taken and not any(k in plain_phonemes(c) for k in other_keywords)
+                ]
+            )
+        )
     return out
 
 

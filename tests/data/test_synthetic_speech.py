@@ -105,3 +105,16 @@ def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(dem
             assert plain not in said
             assert edit in runs_on or keyword_sound[word] not in plain
             assert not any(sound in plain for other, sound in keyword_sound.items() if other != word)
+
+
+def test_a_new_near_miss_recipe_makes_the_features_stale(monkeypatch, tmp_path):
+    """The synthesized near misses keep their file names when their recipe changes: the features' fingerprint
+    carries the recipe's version, or the old feature files would be kept for the new audio."""
+    from kwtui.core.data import near_misses
+    from kwtui.core.io import records
+    from kwtui.core.preset import from_dict
+
+    preset = from_dict({"name": "n", "run_dir": str(tmp_path / "run"), "classes": {"near_miss_negatives": True}})
+    before = records.features_fingerprint(preset)
+    monkeypatch.setattr(near_misses, "VERSION", near_misses.VERSION + 1)
+    assert records.features_fingerprint(preset) != before

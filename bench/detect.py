@@ -555,6 +555,30 @@ def misses_by_condition(hit: np.ndarray, conditions: list[dict]) -> dict:
     return out
 
 
+def false_accepts_by_sentence(scored, meta: dict, thresholds: list[float], windows: list[int]) -> dict[str, int]:
+    """The ambient sentence each false accept ended in ("keyword: sentence" -> count), most first: the test's
+    ambient audio records where it said each sentence (test sets built since 2026-12-07)."""
+    from kwtui.core.postprocess import detect_indices, keyword_means
+
+    indices = scored.keyword_indices
+    at, cls = detect_indices(
+        keyword_means(scored.ambient_scores, indices, windows),
+        indices,
+        scored.hop_ms,
+        thresholds,
+        scored.refractory_ms,
+        True,
+    )
+    said = np.array(meta["ambient_sentences"])
+    counts: dict[str, int] = {}
+    for end, c in zip(np.asarray(at) * scored.hop + SAMPLE_RATE, cls):  # the model's window ends where it fired
+        k = int(np.searchsorted(said[:, 0], end, side="right")) - 1
+        inside = k >= 0 and end <= said[k, 1] + SAMPLE_RATE // 2
+        name = f"{scored.keywords[int(c)]}: {meta['sentences'][said[k, 2]] if inside else '(between sentences)'}"
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def preset_for(name: str, model: str, dataset: Path, work: Path, overrides: tuple[str, ...] = ()):
     from kwtui.core.preset import apply_overrides, from_dict, load_preset
 
@@ -664,6 +688,12 @@ def measure(preset, root: Path, meta: dict) -> dict:
         "fa_per_hour": point.false_accepts_per_hour,
         "frr": point.per_keyword_false_reject_rate,
     }
+    if meta.get("ambient_sentences"):  # what the strictest common point still fires on
+        strict = out["at_0.5"]
+        count = len(kw_idx)
+        out["fa_by_sentence_at_0.5"] = false_accepts_by_sentence(
+            scored, meta, [strict["threshold"]] * count, [strict["window"]] * count
+        )
     report = json.loads(layout.report_json.read_text())
     op = report["operating_point"]
     out["kwtui_report"] = {

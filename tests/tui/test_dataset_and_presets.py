@@ -31,6 +31,14 @@ def test_missing_folder_then_make_the_demo_dataset(tmp_path: Path, monkeypatch) 
             await wait_until(pilot, lambda: app.steps[0].scan is not None and not app.task_running("scan"), 60)
             assert (tmp_path / "data" / "mine" / "README.txt").exists()
             assert app.query_one("#words", DataTable).row_count >= 10
+            # another folder that does not exist: the table no longer shows the demo's words as if they were its
+            await type_into(pilot, "dataset-path", "data/typo")
+            await pilot.press("enter")
+            assert "not a folder" in str(app.query_one("#dataset-status").render())
+            assert app.query_one("#words", DataTable).row_count == 0
+            await type_into(pilot, "dataset-path", "data/mine")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.steps[0].scan is not None and not app.task_running("scan"), 60)
             await pilot.press("ctrl+n")
             assert app.step_index == 1
 

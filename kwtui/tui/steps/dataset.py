@@ -49,13 +49,17 @@ class DatasetStep(Step):
     def load_from(self, preset: Preset) -> None:
         self.query_one("#dataset-path", Input).value = preset.dataset.path
         if preset.dataset.path != self.scanned_path:  # never show another dataset's table
-            self.scan = None
-            self.scanned_path = ""
-            self.query_one("#words", DataTable).clear()
-            self.query_one("#dataset-log", RichLog).clear()
+            self.forget_scan()
             self.set_status("not scanned yet")
         if preset.dataset_path.is_dir():
             self.start_scan()
+
+    def forget_scan(self) -> None:
+        """The table and problems shown are of a folder no longer chosen: empty them."""
+        self.scan = None
+        self.scanned_path = ""
+        self.query_one("#words", DataTable).clear()
+        self.query_one("#dataset-log", RichLog).clear()
 
     def apply_to(self, form: FormState) -> None:
         form.set("dataset.path", self.path)
@@ -91,6 +95,7 @@ class DatasetStep(Step):
             self.set_status("[red]type a folder first[/]")
             return
         if not Path(path).expanduser().is_dir():
+            self.forget_scan()
             self.set_status(f"[red]{path}: not a folder[/] (Make demo dataset creates one there)")
             return
 

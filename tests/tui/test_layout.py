@@ -76,3 +76,42 @@ def test_evaluate_shows_every_class_name_and_every_note_whole(trained_run, tmp_p
     assert headers[1:-2] == names or headers[1:-2] == [str(k + 1) for k in range(len(names))]
     for wid, (height, needed) in fits.items():
         assert height >= needed, (wid, height, needed)
+
+
+def test_the_confusion_table_keeps_its_class_names_across_resizes(trained_run, tmp_path: Path):
+    """80x24 -> 200x60 -> 80x24: the table is rebuilt for each width (numbered where names do not fit, names
+    where they do) and never loses its row labels."""
+    import shutil
+
+    from textual.widgets import DataTable
+
+    from kwtui.core.preset import from_dict
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
+
+    async def scenario() -> list[tuple[list[str], list[str]]]:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        seen = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(4)
+            await pilot.pause(0.5)
+            for size in ((200, 60), (80, 24), (200, 60)):
+                await pilot.resize_terminal(*size)
+                await pilot.pause(0.5)
+                table = app.query_one("#confusion", DataTable)
+                seen.append(
+                    (
+                        [str(table.get_row_at(i)[0]) for i in range(table.row_count)],
+                        [str(c.label) for c in table.columns.values()],
+                    )
+                )
+        return seen
+
+    names = preset.class_names
+    for labels, headers in asyncio.run(scenario()):
+        assert [label.split(" ", 1)[-1] for label in labels] == names, labels
+        assert headers[1:-2] in (names, [str(k + 1) for k in range(len(names))]), headers

@@ -54,7 +54,11 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         if app.steps[1].keywords[0] != "yes":
             await pilot.press("left_square_bracket")
         assert app.steps[1].keywords == ["yes", "no"]
-        assert app.steps[1].order[:2] == ["yes", "no"]
+        assert app.steps[1].order == sorted(app.steps[1].order)  # no row moved: the numbers carry the order
+        prompts = {
+            o.value: str(o.prompt) for o in (keywords.get_option_at_index(i) for i in range(keywords.option_count))
+        }
+        assert "#1 yes" in prompts["yes"] and "#2 no" in prompts["no"] and "#" not in prompts["up"]
         await wait_until(pilot, lambda: app.query_one("#balance", DataTable).row_count == 4, 20, "class plan")
         await pilot.press("ctrl+n")
 

@@ -202,9 +202,10 @@ def test_keys_typed_while_the_wizard_starts_reach_the_first_field(tmp_path: Path
 
 
 def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: Path) -> None:
-    """Space picks a word and moves it into the keyword block at once: the keys behind it in the same burst
-    ([ [ to move it up; Up Up Space to pick another) act on the list the screen then shows. SelectionList toggled
-    through two posted messages, so [ ran before the move and was undone, and a second Space was dropped."""
+    """Space picks a word and gives it the next output number at once: the keys behind it in the same burst
+    ([ [ to move its number up; Up Up Space to pick another) act on the list the screen then shows. SelectionList
+    toggled through two posted messages, so [ ran before the pick and was undone, and a second Space was dropped.
+    No row moves under the cursor, and each keyword shows its number (#1 ...), not only a colour."""
     import numpy as np
     import soundfile
     import tomli_w
@@ -225,10 +226,11 @@ def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: 
         tmux.run("send-keys", "-t", "w", "C-n")
         tmux.wait_for(lambda ls: any("classes: yes, no, _unknown" in line for line in ls))
         time.sleep(0.5)
-        # the list: yes, no, alpha, bravo, charlie, delta; charlie picked, then moved up twice
-        tmux.run("send-keys", "-t", "w", "Down", "Down", "Down", "Down", "Space", "[", "[")
-        tmux.wait_for(lambda ls: any("classes: charlie, yes, no, _unknown" in line for line in ls), seconds=10)
-        # charlie (now first) dropped: it leaves the block with the cursor; two up from it is alpha, picked
+        # the list: alpha, bravo, charlie, delta, no (#2), yes (#1); charlie picked (#3), then moved up twice
+        tmux.run("send-keys", "-t", "w", "Down", "Down", "Space", "[", "[")
+        lines = tmux.wait_for(lambda ls: any("classes: charlie, yes, no, _unknown" in line for line in ls), seconds=10)
+        assert any("#1 charlie" in line for line in lines) and any("#2 yes" in line for line in lines)
+        # charlie dropped: the cursor stays on its row; two up from it is alpha, picked
         tmux.run("send-keys", "-t", "w", "Space", "Up", "Up", "Space")
         tmux.wait_for(lambda ls: any("classes: yes, no, alpha, _unknown" in line for line in ls), seconds=10)
     finally:

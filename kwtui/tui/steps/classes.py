@@ -55,7 +55,7 @@ class ClassesStep(Step):
 
     def __init__(self) -> None:
         super().__init__()
-        self.order: list[str] = []  # all words, keywords first, in model output order
+        self.order: list[str] = []  # the list's rows: every word, in a fixed order
         self.counts: dict[str, int] = {}
         self.scan: Any = None
         self.plan: Any = None
@@ -63,7 +63,10 @@ class ClassesStep(Step):
         self._plan_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]2 Classes[/b]  Space picks keywords; [ ] reorder (= model output order)", classes="step-title")
+        yield Label(
+            "[b]2 Classes[/b]  Space picks keywords (#1, #2 ...: the model's output order); [ ] move a keyword's number",
+            classes="step-title",
+        )
         with Horizontal(id="classes-top"):
             yield KeywordList(id="keywords")
             with Vertical(id="class-options"):
@@ -103,8 +106,9 @@ class ClassesStep(Step):
 
     @property
     def keywords(self) -> list[str]:
+        """The selected words in the model's output order."""
         selected = set(self.query_one("#keywords", KeywordList).selected)
-        return [w for w in self.order if w in selected]
+        return [w for w in self._keywords if w in selected]
 
     def ready_for_next(self) -> str | None:
         if not self.keywords:
@@ -124,25 +128,31 @@ class ClassesStep(Step):
         self.schedule_plan()
 
     def rebuild_list(self, highlight: str | None = None) -> None:
-        words = sorted(self.counts)
+        """The words in a fixed order (the dataset's, alphabetical; a keyword the dataset lacks at the end), each
+        keyword marked with its output number: picking or moving one never moves a row under the cursor, and the
+        mark reads without colour."""
         kept = [w for w in self._keywords if w in self.counts or not self.counts]
-        self.order = kept + [w for w in words if w not in kept]
+        self._keywords = kept
+        self.order = sorted(self.counts) + [w for w in kept if w not in self.counts]
         widget = self.query_one("#keywords", KeywordList)
+        current = widget.highlighted
         widget.clear_options()
-        widget.add_options(
-            [
-                Selection(f"{w} ({self.counts[w]})" if w in self.counts else f"{w} (missing)", w, w in kept)
-                for w in self.order
-            ]
-        )
+        widget.add_options([Selection(self._prompt(w), w, w in kept) for w in self.order])
         if highlight in self.order:
             widget.highlighted = self.order.index(highlight)
+        elif current is not None and current < len(self.order):
+            widget.highlighted = current
         elif self.order:
             widget.highlighted = 0
         self.show_order()
 
+    def _prompt(self, word: str) -> str:
+        count = f"({self.counts[word]})" if word in self.counts else "(missing)"
+        number = f"#{self._keywords.index(word) + 1}" if word in self._keywords else ""
+        return f"{number:>3} {word} {count}"
+
     def move_word(self, delta: int) -> None:
-        """Move the highlighted keyword up/down among the keywords (the model's output order)."""
+        """Move the highlighted keyword's number up/down among the keywords (the model's output order)."""
         widget = self.query_one("#keywords", KeywordList)
         index = widget.highlighted
         keywords = self.keywords
@@ -153,7 +163,7 @@ class ClassesStep(Step):
             return
         keywords[at], keywords[at + delta] = keywords[at + delta], keywords[at]
         self._keywords = keywords
-        self.rebuild_list(highlight=keywords[at + delta])
+        self.rebuild_list(highlight=self.order[index])
         self.schedule_plan()
 
     def show_order(self) -> None:
@@ -169,7 +179,7 @@ class ClassesStep(Step):
         self.keyword_toggled(event.selection.value)  # nothing left to do when Space already did it
 
     def keyword_toggled(self, word: str) -> None:
-        """Keywords stay at the top in output order: a new one joins the end, a dropped one leaves the block."""
+        """A new keyword takes the next output number, a dropped one gives its number up; no row moves."""
         selected = set(self.query_one("#keywords", KeywordList).selected)
         kept = [w for w in self._keywords if w in selected]
         kept += [w for w in self.order if w in selected and w not in kept]

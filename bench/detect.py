@@ -315,6 +315,7 @@ def add_near_miss_words(
     wide: bool,
     clips_per_edit: int,
     keywords=("yes", "no", "left", "right", "marvin"),
+    run_on_only: bool = False,
 ) -> None:
     """Word folders of near misses of `keywords` (kwtui's phoneme edits: "m'A@v@lIN" for marvin), each said alone by
     `clips_per_edit` training speakers: other words of the dataset, so _unknown clips at the keyword's place in the
@@ -325,6 +326,11 @@ def add_near_miss_words(
     pool = _training_speakers(per_word, np.random.default_rng(seed), wide)
     others = [w for w in WORDS if w not in keywords]
     edits = near_misses.near_misses(binary, list(keywords), others)
+    if run_on_only:  # the keyword whole at the start of a longer word
+        sound = {k: near_misses.plain_phonemes(near_misses.phonemes(binary, k)) for k in keywords}
+        edits = {
+            k: [e for e in found if near_misses.plain_phonemes(e).startswith(sound[k])] for k, found in edits.items()
+        }
     rng = np.random.default_rng([seed, 53])
     tasks = [
         (f"nearmiss_{keyword}_{k}", edit, pool[int(rng.integers(len(pool)))], i, int(rng.integers(2**31)))
@@ -721,6 +727,11 @@ def main() -> None:
     )
     parser.add_argument("--wide-voices", action="store_true", help="training speakers from WIDE_TRAIN_VARIANTS too")
     parser.add_argument(
+        "--run-on-only",
+        action="store_true",
+        help="with --near-miss-clips: only the keywords run on into longer words ('j'EsIN'), no phoneme edits",
+    )
+    parser.add_argument(
         "--near-miss-clips",
         type=int,
         default=0,
@@ -753,6 +764,7 @@ def main() -> None:
         f"train-{args.per_word}-v{DATASET_VERSION}{'-wide' if args.wide_voices else ''}"
         + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else "")
         + (f"-nm{args.near_miss_clips}" if args.near_miss_clips else "")
+        + ("-runon" if args.run_on_only else "")
     )
     smaller = work / dataset.name.split("-speech")[0].split("-nm")[0]
     if not dataset.exists() and smaller.joinpath("validation_list.txt").exists():  # the same clips, more speech
@@ -760,7 +772,9 @@ def main() -> None:
     started = time.monotonic()
     build_training_set(dataset, args.per_word, args.seed, args.wide_voices, speech_files=args.speech_files)
     if args.near_miss_clips:
-        add_near_miss_words(dataset, args.per_word, args.seed, args.wide_voices, args.near_miss_clips)
+        add_near_miss_words(
+            dataset, args.per_word, args.seed, args.wide_voices, args.near_miss_clips, run_on_only=args.run_on_only
+        )
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")

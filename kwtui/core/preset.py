@@ -80,6 +80,11 @@ class ClassesSection:
         "synthesize running speech without the dataset's words (espeak-ng) "
         "and train on it, so that the model does not fire on conversation",
     )
+    run_on_negatives: bool = setting(
+        False,
+        "synthesize each keyword run on into longer words (espeak-ng: yes -> yesin, as yesterday begins with yes) "
+        "and train on them as negatives, so that the model does not fire on every word that begins with a keyword",
+    )
     near_miss_negatives: bool = setting(
         False,
         "also synthesize near misses of each keyword inside sentences "

@@ -118,3 +118,33 @@ def test_a_new_near_miss_recipe_makes_the_features_stale(monkeypatch, tmp_path):
     before = records.features_fingerprint(preset)
     monkeypatch.setattr(near_misses, "VERSION", near_misses.VERSION + 1)
     assert records.features_fingerprint(preset) != before
+
+
+def test_run_on_words_are_synthesized_once_and_every_clip_is_a_negative(demo_dataset, tmp_path):
+    """classes.run_on_negatives: each keyword run on into longer words ("j'EsIN", as "yesterday" begins with
+    "yes"), said by many voices, all trained on as _unknown whatever unknown_ratio is, split by speaker; a second
+    run reuses the clips; the model's features are stale when the recipe changes."""
+    import csv
+
+    from kwtui.core.data import demo, near_misses, run_on_words
+
+    preset, _, _ = _features(demo_dataset, tmp_path / "run", run_on_negatives=True, unknown_ratio=0.1)
+    layout = RunLayout(preset)
+    folders = sorted(p for p in layout.run_on_words_dir.iterdir() if p.is_dir())
+    assert {p.name.split("_")[0] for p in folders} == {"yes", "no"}
+    assert all(len(list(p.glob("*.wav"))) == run_on_words.CLIPS_PER_WORD for p in folders)
+    rows = []
+    for split in ("train", "validation", "test"):
+        with layout.manifest(split).open(newline="") as handle:
+            rows += [(split, row) for row in csv.DictReader(handle)]
+    run_ons = [(split, row) for split, row in rows if row["path"].startswith("_run_on/")]
+    assert len(run_ons) == len(folders) * run_on_words.CLIPS_PER_WORD  # none thinned out by unknown_ratio
+    assert {row["label"] for _, row in run_ons} == {"_unknown"}
+    assert {split for split, _ in run_ons} >= {"train", "validation"}
+    binary = demo.espeak_binary()
+    yes = near_misses.plain_phonemes(near_misses.phonemes(binary, "yes"))
+    said = near_misses.run_ons(binary, ["yes", "no"], ["marvin"])["yes"]
+    assert said and all(near_misses.plain_phonemes(s).startswith(yes) and len(s) > len("j'Es") for s in said)
+    stamps = {p: p.stat().st_mtime_ns for p in layout.run_on_words_dir.rglob("*.wav")}
+    _features(demo_dataset, tmp_path / "run", run_on_negatives=True, unknown_ratio=0.1)
+    assert {p: p.stat().st_mtime_ns for p in layout.run_on_words_dir.rglob("*.wav")} == stamps

@@ -151,28 +151,31 @@ def continuations(word_phonemes: str) -> list[str]:
 
 def near_misses(binary: str, keywords: list[str], others: list[str]) -> dict[str, list[str]]:
     """For each keyword: its edits that sound like no keyword and no other dataset word, and do not hold a keyword
-    whole ("n'oU@l", Noel, says "no": a listener would hear the keyword mid-sentence); and its continuations into
-    longer words that hold no other keyword (the keyword said as the start of one word is not the keyword)."""
+    whole ("n'oU@l", Noel, says "no": a listener would hear the keyword mid-sentence); then its run-ons."""
     said = {w: plain_phonemes(phonemes(binary, w)) for w in [*keywords, *others]}
     taken, whole = set(said.values()), [said[k] for k in keywords]
+    runs = run_ons(binary, keywords, others)
     out = {}
     for keyword in keywords:
-        own = phonemes(binary, keyword)
+        found = [e for e in edits(phonemes(binary, keyword)) if plain_phonemes(e) not in taken]
+        out[keyword] = list(dict.fromkeys([e for e in found if not any(k in plain_phonemes(e) for k in whole)]))
+        out[keyword] += [r for r in runs[keyword] if r not in out[keyword]]
+    return out
+
+
+def run_ons(binary: str, keywords: list[str], others: list[str]) -> dict[str, list[str]]:
+    """For each keyword, its continuations into longer words that sound like no keyword and no other dataset word
+    and hold no other keyword (the keyword said as the start of one word is not the keyword)."""
+    said = {w: plain_phonemes(phonemes(binary, w)) for w in [*keywords, *others]}
+    taken = set(said.values())
+    out = {}
+    for keyword in keywords:
         other_keywords = [said[k] for k in keywords if k != keyword]
-        out[keyword] = list(
-            dict.fromkeys(
-                [
-                    e
-                    for e in edits(own)
-                    if plain_phonemes(e) not in taken and not any(k in plain_phonemes(e) for k in whole)
-                ]
-                + [
-                    c
-                    for c in continuations(own)
-                    if plain_phonemes(c) not in taken and not any(k in plain_phonemes(c) for k in other_keywords)
-                ]
-            )
-        )
+        out[keyword] = [
+            c
+            for c in continuations(phonemes(binary, keyword))
+            if plain_phonemes(c) not in taken and not any(k in plain_phonemes(c) for k in other_keywords)
+        ]
     return out
 
 

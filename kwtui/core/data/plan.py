@@ -141,6 +141,8 @@ def plan_clips(preset: Preset, scan: DatasetScan) -> ClipPlan:
     planner.add_keywords()
     if preset.classes.unknown or planner.negatives_only:
         planner.add_unknown_words()
+    if preset.classes.unknown or preset.classes.background or planner.negatives_only:
+        planner.add_run_on_words()
     regions = planner.add_long_recordings()
     outputs = [j.output for j in planner.jobs]
     if len(set(outputs)) != len(outputs):
@@ -243,6 +245,35 @@ class _Planner:
                 if split == "train" and self.augment_negatives:
                     job.variant = AUGMENTED_NEGATIVE
                 self.jobs.append(job)
+
+    def add_run_on_words(self) -> None:
+        """The keywords run on into longer words (kwtui.core.data.run_on_words): every clip a negative (_unknown,
+        or _background without an _unknown class), split by speaker like a dataset word, never thinned out by
+        unknown_ratio."""
+        classes = self.preset.classes
+        label = UNKNOWN if classes.unknown or self.negatives_only else BACKGROUND
+        for folder, clips in sorted(self.scan.run_on.items()):
+            for clip in clips:
+                if clip.error:
+                    self.excluded.append({"path": os.path.join(folder, clip.name), "reason": clip.error})
+                    continue
+                split = hash_split(
+                    clip.name, self.preset.dataset.validation_percent, self.preset.dataset.testing_percent
+                )
+                output = f"_run_on/{Path(folder).name}/{_stem(clip.name)}.npy"
+                augmented = split == "train" and self.augment_negatives
+                variant = AUGMENTED_NEGATIVE if augmented else 0
+                self.jobs.append(
+                    Job(
+                        os.path.join(folder, clip.name),
+                        output,
+                        label,
+                        split,
+                        variant,
+                        stable_int(self.seed, output, 0),
+                        notes=_notes(clip),
+                    )
+                )
 
     def add_long_recordings(self) -> list[NoiseRegion]:
         """Noise files are split by time region even without a _background class: train regions feed

@@ -80,6 +80,8 @@ class DatasetScan:
     path: Path
     words: dict[str, WordInfo] = field(default_factory=dict)
     noise: dict[str, list[ClipInfo]] = field(default_factory=dict)  # noise folder -> files
+    # words kwtui synthesized (classes.run_on_negatives): absolute folder -> clips, every one a negative
+    run_on: dict[str, list[ClipInfo]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     validation_list: set[str] | None = None
     testing_list: set[str] | None = None

@@ -12,6 +12,7 @@ runs/<name>/
   noise_cache/              noise files converted once to 16 kHz float32, memory-mapped by feature workers
   synthetic_speech/         running speech synthesized when classes.negative_speech finds none (espeak-ng)
   near_misses/              sentences with near misses of the keywords (classes.near_miss_negatives, espeak-ng)
+  run_on_words/             the keywords run on into longer words, one folder each (classes.run_on_negatives)
   .kwtui-owned              marker: kwtui created this folder (it never writes into a non-empty folder without one)
   checkpoints/last.keras    model after the last finished epoch; train_state.json beside it
   model_best.keras          best validation checkpoint (never deleted by a later run)
@@ -66,6 +67,10 @@ class RunLayout:
     @property
     def near_miss_speech_dir(self) -> Path:
         return self.run_dir / "near_misses"
+
+    @property
+    def run_on_words_dir(self) -> Path:
+        return self.run_dir / "run_on_words"
 
     @property
     def preset_copy(self) -> Path:

@@ -30,7 +30,7 @@ def digest(data: Any) -> str:
 
 def features_params(preset: Preset) -> dict[str, Any]:
     """Everything that changes the content of the feature files (and so the fingerprint of the features)."""
-    from kwtui.core.data import near_misses
+    from kwtui.core.data import near_misses, run_on_words
     from kwtui.core.data.frontends import frontend
 
     f, c, d = preset.features, preset.classes, preset.dataset
@@ -47,6 +47,7 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "synthesize_negative_speech": c.synthesize_negative_speech,
         # what the synthesized near misses are made of: their audio changes with it (the folder's names do not)
         **({"near_miss_negatives": near_misses.VERSION} if c.near_miss_negatives else {}),
+        **({"run_on_negatives": run_on_words.VERSION} if c.run_on_negatives else {}),
         "variants": f.variants,
         "time_shift_ms": f.time_shift_ms,
         "noise_snr_db": list(f.noise_snr_db),

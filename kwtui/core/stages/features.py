@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from kwtui.core.data import noise as noise_files
+from kwtui.core.data import run_on_words, synthetic_speech
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data import synthetic_speech
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.frontends import frontend
 from kwtui.core.data.plan import ClipPlan, NoiseRegion, plan_clips
@@ -189,6 +189,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken) -> dict[
     planned = _with_near_misses(
         _with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report, cancel
     )
+    _add_run_on_words(planned, layout, scan, report, cancel)
     plan = plan_clips(planned, scan)
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
@@ -355,6 +356,24 @@ def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Repo
     return dataclasses.replace(
         preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
     )
+
+
+def _add_run_on_words(preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken) -> None:
+    """With classes.run_on_negatives: the keywords run on into longer words, synthesized once into the run folder,
+    join the scan as negatives."""
+    classes = preset.classes
+    if not classes.run_on_negatives:
+        return
+    if not run_on_words.available():
+        raise UserError(
+            "classes.run_on_negatives: espeak-ng synthesizes the run-on words and is not installed; "
+            "install it (apt-get install espeak-ng) or set classes.run_on_negatives = false"
+        )
+    folder = layout.run_on_words_dir.absolute()  # the plan reads it from the workers, wherever they run
+    others = sorted(set(scan.words) - set(classes.keywords))
+    found = run_on_words.ensure(folder, list(classes.keywords), others, preset.features.seed, report, cancel, STAGE)
+    for name, paths in found.items():
+        scan.run_on[str(folder / name)] = [read_header(str(path)) for path in paths]
 
 
 @contextlib.contextmanager

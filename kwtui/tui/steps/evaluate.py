@@ -361,10 +361,11 @@ class EvaluateStep(StageStep):
 def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accuracy: float | None) -> str:
     """Command words: the threshold and window each keyword got, and what all of them together do on the device
     (pick a row of the sweep to use one point for every keyword instead)."""
-    points = " ".join(
-        f"{kw} {p.point.threshold:g}/w{p.point.average_window}" for kw, p in (op.per_keyword_points or {}).items()
+    points = ", ".join(
+        f"{kw} {p.point.threshold:g} (window {p.point.average_window})"
+        for kw, p in (op.per_keyword_points or {}).items()
     )
-    text = f"accuracy {percent(accuracy)}  a point per keyword for {target:g} FA/h: {points}"
+    text = f"accuracy {percent(accuracy)}  threshold per keyword for {target:g} FA/h: {points}"
     text += f"\ntogether: FRR {percent(op.point.false_reject_rate)}"
     per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:

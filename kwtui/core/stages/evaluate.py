@@ -221,28 +221,9 @@ def _prepare(path: Path, cache_dir: Path, report: ev.Reporter) -> Path | None:
 def held_out_material(
     preset: Preset, info: dict[str, Any], test: Split, features_dir: Path, report: ev.Reporter
 ) -> ambient.Material:
-    """Everything evaluation may play: the test split (never trained on) and the user's ambient recordings.
-    Feature files mirror the dataset (<word>/<clip>.npy <- <word>/<clip>.wav), so clips are read from their wavs."""
-    keywords = list(preset.classes.keywords)
-    dataset = Path(info.get("dataset") or preset.dataset_path)
+    """Everything evaluation may play: the test split (never trained on) and the user's ambient recordings."""
     material = ambient.Material()
-    for path in test.paths:
-        relative = path.relative_to(features_dir)
-        word = relative.parts[0]
-        if word.startswith("_") or "__v" in path.stem:
-            continue  # windows of noise or running speech (their regions are used whole), augmented copies
-        region = ambient.Region(
-            str(dataset / relative.with_suffix(".wav")),
-            0,
-            CLIP_SAMPLES,
-            "keyword" if word in keywords else "words",
-            word,
-            is_clip=True,
-        )
-        if word in keywords:
-            material.keywords.append((region, keywords.index(word)))
-        else:
-            material.words.append(region)
+    _add_test_clips(material, preset, Path(info.get("dataset") or preset.dataset_path), test, features_dir)
     regions = info.get("noise_regions") or []
     test_regions = [r for r in regions if r.get("split") == "test"]
     material.noise = _cached_regions(
@@ -255,27 +236,49 @@ def held_out_material(
     material.speech = _cached_regions(
         [r for r in test_regions if r.get("kind") == "speech"], "speech", preset, info, report
     )
+    material.recordings = _ambient_recordings(preset, report)
+    return material
+
+
+def _add_test_clips(material: ambient.Material, preset: Preset, dataset: Path, test: Split, features_dir: Path) -> None:
+    """The test split's clips, keywords and other words, read from their wavs: feature files mirror the dataset
+    (<word>/<clip>.npy <- <word>/<clip>.wav)."""
+    keywords = list(preset.classes.keywords)
+    for path in test.paths:
+        relative = path.relative_to(features_dir)
+        word = relative.parts[0]
+        if word.startswith("_") or "__v" in path.stem:
+            continue  # windows of noise or running speech (their regions are used whole), augmented copies, run-ons
+        kind = "keyword" if word in keywords else "words"
+        region = ambient.Region(str(dataset / relative.with_suffix(".wav")), 0, CLIP_SAMPLES, kind, word, is_clip=True)
+        if word in keywords:
+            material.keywords.append((region, keywords.index(word)))
+        else:
+            material.words.append(region)
+
+
+def _ambient_recordings(preset: Preset, report: ev.Reporter) -> list[ambient.Region]:
+    """evaluate.ambient_folders' recordings, converted once into the noise cache. A folder the user named is used,
+    never silently skipped: one missing, or giving no usable recording, is refused."""
     files, problems = ambient.recordings_in(list(preset.evaluate.ambient_folders))
-    for where, why in problems:  # a folder the user named must be used, never silently skipped
+    for where, why in problems:
         if str(where) in map(str, preset.evaluate.ambient_folders):
             raise UserError(f"evaluate.ambient_folders: {where}: {why}; fix the path or remove it from the preset")
         report(ev.StageWarning(STAGE, f"evaluate.ambient_folders: skipped ({why})", str(where)))
     cache_dir = RunLayout(preset).noise_cache_dir
-    used: set[Path] = set()
+    recordings, used = [], set()
     for path in files:
         cache = _prepare(path, cache_dir, report)
-        if cache is not None:
-            size = cache.stat().st_size // 4
-            if size >= CLIP_SAMPLES:
-                material.recordings.append(ambient.Region(str(cache), 0, size, "recording", path.name))
-                used.add(path)
-    for folder in preset.evaluate.ambient_folders:  # a folder named but giving nothing is refused, as a missing one
+        if cache is not None and cache.stat().st_size // 4 >= CLIP_SAMPLES:
+            recordings.append(ambient.Region(str(cache), 0, cache.stat().st_size // 4, "recording", path.name))
+            used.add(path)
+    for folder in preset.evaluate.ambient_folders:
         if not any(path.is_relative_to(folder) for path in used):
             raise UserError(
                 f"evaluate.ambient_folders: {folder}: no usable recording (a .wav of at least 1 s); add your "
                 "recordings there or remove the folder from the preset"
             )
-    return material
+    return recordings
 
 
 class _Reader:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def ensure(
             message=f"{', '.join(keywords)} run on into longer words: synthesizing {total} clips into {folder}",
         )
     )
-    done = 0
+    done, started = 0, time.monotonic()
     for keyword, found in words.items():
         for k, said in enumerate(found):
             cancel.raise_if_cancelled()
@@ -88,7 +89,12 @@ def ensure(
                 audio, rate = demo.synthesize(binary, speaker, f"[[{said}]]", 0)
                 demo.write_wav(sub / f"{speaker.id}_nohash_{i}.wav", demo.place_in_clip(audio, rate, rng), rate)
             done += CLIPS_PER_WORD
-            report(Progress(stage, done, total, unit="clips", message="synthesizing run-on words"))
+            per_s = done / max(time.monotonic() - started, 1e-6)
+            report(
+                Progress(
+                    stage, done, total, per_s, (total - done) / per_s, unit="clips", message="synthesizing run-on words"
+                )
+            )
     writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
     return _found(folder)
 

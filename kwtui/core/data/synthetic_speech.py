@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def ensure(
         what = f"near misses of {', '.join(keywords)}"
     files = wanted["files"]
     report(Started(stage, total=files, unit="files", message=f"{what}: synthesizing {files} files into {folder}"))
-    paths = []
+    paths, started = [], time.monotonic()
     for k in range(files):
         cancel.raise_if_cancelled()
         audio, rate = demo.running_speech(
@@ -95,6 +96,17 @@ def ensure(
         path = folder / f"conversation_{k}.wav"
         demo.write_wav(path, audio, rate)
         paths.append(path)
-        report(Progress(stage, k + 1, files, unit="files", message=f"synthesizing {what.split(':')[0]}"))
+        per_s = (k + 1) / max(time.monotonic() - started, 1e-6)
+        report(
+            Progress(
+                stage,
+                k + 1,
+                files,
+                per_s,
+                (files - k - 1) / per_s,
+                unit="files",
+                message=f"synthesizing {what.split(':')[0]}",
+            )
+        )
     writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
     return paths

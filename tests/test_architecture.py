@@ -115,6 +115,7 @@ LEAVES = {
     "kwtui.core.verdict",
     "kwtui.core.report",
     "kwtui.core.esphome_rules",
+    "kwtui.core.recipes",
 }  # one-concern modules any layer may use
 
 

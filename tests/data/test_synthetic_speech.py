@@ -110,14 +110,17 @@ def test_near_miss_negatives_are_synthesized_inside_sentences_and_trained_on(dem
 def test_a_new_near_miss_recipe_makes_the_features_stale(monkeypatch, tmp_path):
     """The synthesized near misses keep their file names when their recipe changes: the features' fingerprint
     carries the recipe's version, or the old feature files would be kept for the new audio."""
-    from kwtui.core.data import near_misses
+    from kwtui.core import recipes
     from kwtui.core.io import records
     from kwtui.core.preset import from_dict
 
-    preset = from_dict({"name": "n", "run_dir": str(tmp_path / "run"), "classes": {"near_miss_negatives": True}})
+    classes = {"near_miss_negatives": True, "run_on_negatives": True}
+    preset = from_dict({"name": "n", "run_dir": str(tmp_path / "run"), "classes": classes})
     before = records.features_fingerprint(preset)
-    monkeypatch.setattr(near_misses, "VERSION", near_misses.VERSION + 1)
-    assert records.features_fingerprint(preset) != before
+    monkeypatch.setattr(recipes, "NEAR_MISSES", recipes.NEAR_MISSES + 1)
+    after_near_misses = records.features_fingerprint(preset)
+    monkeypatch.setattr(recipes, "RUN_ON_WORDS", recipes.RUN_ON_WORDS + 1)
+    assert len({before, after_near_misses, records.features_fingerprint(preset)}) == 3
 
 
 def test_run_on_words_are_synthesized_once_and_every_clip_is_a_negative(demo_dataset, tmp_path):

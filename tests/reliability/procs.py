@@ -41,8 +41,11 @@ def watch(
     timeout: float = 300,
     after_s: float | None = None,
     after_signal: int = signal.SIGKILL,
+    when_stopped: int | None = None,
 ) -> Outcome:
-    """Run `kwtui ARGS --json`. Send `decide`'s signal when it asks, or `after_signal` after `after_s` seconds."""
+    """Run `kwtui ARGS --json`. Send `decide`'s signal when it asks, or `after_signal` after `after_s` seconds, or
+    `when_stopped` once the child has stopped itself (SIGSTOP: kwtui.core.io.writer.step_point, KWTUI_TEST_STOP_AT_STEP);
+    then SIGCONT, so that a signal it handles (SIGTERM, SIGHUP) reaches its handler."""
     full_env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = ["nice", "-n", "10", *kwtui_command(), *map(str, args), "--json"]
     started = time.monotonic()
@@ -81,6 +84,9 @@ def watch(
     exited_at = None
     try:
         while True:
+            if when_stopped is not None and outcome.signalled is None and _stopped(proc.pid):
+                send(when_stopped)
+                os.kill(proc.pid, signal.SIGCONT)
             try:
                 line = lines.get(timeout=0.1)
             except queue.Empty:
@@ -115,6 +121,13 @@ def watch(
     outcome.stderr = "".join(stderr_chunks)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False
 
 
 def temp_files(root: Path) -> list[str]:

@@ -17,9 +17,10 @@ import subprocess
 
 import numpy as np
 
+from kwtui.core import recipes
 from kwtui.core.errors import KwtuiError
 
-VERSION = 2  # in the synthesized folder's manifest: bump when the edits change (2: continuations)
+VERSION = recipes.NEAR_MISSES  # in the synthesized folder's manifest
 
 # espeak-ng's English phoneme mnemonics (`espeak-ng -x`), longest first so "aI@" wins over "aI" and "a"
 _VOWELS = (

@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from kwtui.core import recipes
 from kwtui.core.data import demo, near_misses
+from kwtui.core.data.audio import resample
+from kwtui.core.data.spectrogram import SAMPLE_RATE
 from kwtui.core.events import CancelToken, Progress, Reporter, Started
 from kwtui.core.io import ownership, writer
 
-VERSION = 1  # in the folder's manifest and the features' fingerprint: bump when what is said changes
+VERSION = recipes.RUN_ON_WORDS  # in the folder's manifest and the features' fingerprint
 CLIPS_PER_WORD = 20  # voices per run-on word (bench/detect.py measured 20)
 SPEAKERS = 24
 MANIFEST = "run_on_words.json"
@@ -87,7 +90,8 @@ def ensure(
                 rng = np.random.default_rng([seed, 61, len(keyword), k, i])
                 speaker = speakers[int(rng.integers(len(speakers)))]
                 audio, rate = demo.synthesize(binary, speaker, f"[[{said}]]", 0)
-                demo.write_wav(sub / f"{speaker.id}_nohash_{i}.wav", demo.place_in_clip(audio, rate, rng), rate)
+                clip = resample(demo.place_in_clip(audio, rate, rng), rate)  # 16 kHz: features read it as it is
+                demo.write_wav(sub / f"{speaker.id}_nohash_{i}.wav", clip, SAMPLE_RATE)
             done += CLIPS_PER_WORD
             per_s = done / max(time.monotonic() - started, 1e-6)
             report(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kwtui.core import recipes
 from kwtui.core.errors import UserError
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
@@ -30,7 +31,6 @@ def digest(data: Any) -> str:
 
 def features_params(preset: Preset) -> dict[str, Any]:
     """Everything that changes the content of the feature files (and so the fingerprint of the features)."""
-    from kwtui.core.data import near_misses, run_on_words
     from kwtui.core.data.frontends import frontend
 
     f, c, d = preset.features, preset.classes, preset.dataset
@@ -46,8 +46,8 @@ def features_params(preset: Preset) -> dict[str, Any]:
         "negative_speech": list(c.negative_speech),
         "synthesize_negative_speech": c.synthesize_negative_speech,
         # what the synthesized near misses are made of: their audio changes with it (the folder's names do not)
-        **({"near_miss_negatives": near_misses.VERSION} if c.near_miss_negatives else {}),
-        **({"run_on_negatives": run_on_words.VERSION} if c.run_on_negatives else {}),
+        **({"near_miss_negatives": recipes.NEAR_MISSES} if c.near_miss_negatives else {}),
+        **({"run_on_negatives": recipes.RUN_ON_WORDS} if c.run_on_negatives else {}),
         "variants": f.variants,
         "time_shift_ms": f.time_shift_ms,
         "noise_snr_db": list(f.noise_snr_db),

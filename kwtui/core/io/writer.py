@@ -97,6 +97,23 @@ def commit_point(target: Path | str = "") -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+_STOP_AT_STEP = int(os.environ.get("KWTUI_TEST_STOP_AT_STEP", "0") or 0)
+_steps = 0
+
+
+def step_point() -> None:
+    """Test-only hook, called after every training batch: with KWTUI_TEST_STOP_AT_STEP=N the process stops itself
+    (SIGSTOP) after its Nth, so a test can signal it at that point however late it reads the events."""
+    global _steps
+    if not _STOP_AT_STEP:
+        return
+    _steps += 1
+    if _steps == _STOP_AT_STEP:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def _disk_error(path: Path, exc: BaseException) -> BaseException:
     """A full disk becomes DiskFull naming the target, a folder kwtui may not write into (read-only, another
     owner's) a UserError naming it (exit 2); any other error is passed on unchanged."""

@@ -183,6 +183,7 @@ def make_callback(
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             self.batches_done += 1
+            writer.step_point()
             self._check_cancel(self.epoch)
             now = time.monotonic()
             last_batch = batch + 1 == steps

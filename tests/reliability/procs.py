@@ -49,7 +49,15 @@ def watch(
     full_env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = ["nice", "-n", "10", *kwtui_command(), *map(str, args), "--json"]
     started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_from_a_terminal,
+    )
     outcome = Outcome(returncode=0)
     stderr_chunks: list[str] = []
     reader = threading.Thread(target=lambda: stderr_chunks.extend(proc.stderr), daemon=True)
@@ -121,6 +129,14 @@ def watch(
     outcome.stderr = "".join(stderr_chunks)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _as_from_a_terminal() -> None:
+    """The child gets the signal dispositions of a command typed in a terminal. Under `nohup` (or a CI runner that
+    ignores SIGHUP) the tests' children inherited SIGHUP ignored, and kwtui rightly kept running when it came: the
+    kill-and-resume test's SIGHUP attempt then finished unkilled (the "flake" of 4 local fresh-clone CI runs)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stopped(pid: int) -> bool:

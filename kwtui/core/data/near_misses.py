@@ -153,9 +153,9 @@ def continuations(word_phonemes: str) -> list[str]:
 def near_misses(binary: str, keywords: list[str], others: list[str]) -> dict[str, list[str]]:
     """For each keyword: its edits that sound like no keyword and no other dataset word, and do not hold a keyword
     whole ("n'oU@l", Noel, says "no": a listener would hear the keyword mid-sentence); then its run-ons."""
-    said = {w: plain_phonemes(phonemes(binary, w)) for w in [*keywords, *others]}
+    said = _sounds(binary, [*keywords, *others])
     taken, whole = set(said.values()), [said[k] for k in keywords]
-    runs = run_ons(binary, keywords, others)
+    runs = _run_ons(binary, keywords, said)
     out = {}
     for keyword in keywords:
         found = [e for e in edits(phonemes(binary, keyword)) if plain_phonemes(e) not in taken]
@@ -167,7 +167,15 @@ def near_misses(binary: str, keywords: list[str], others: list[str]) -> dict[str
 def run_ons(binary: str, keywords: list[str], others: list[str]) -> dict[str, list[str]]:
     """For each keyword, its continuations into longer words that sound like no keyword and no other dataset word
     and hold no other keyword (the keyword said as the start of one word is not the keyword)."""
-    said = {w: plain_phonemes(phonemes(binary, w)) for w in [*keywords, *others]}
+    return _run_ons(binary, keywords, _sounds(binary, [*keywords, *others]))
+
+
+def _sounds(binary: str, words: list[str]) -> dict[str, str]:
+    """Each word's plain phonemes (one espeak-ng call per word)."""
+    return {w: plain_phonemes(phonemes(binary, w)) for w in words}
+
+
+def _run_ons(binary: str, keywords: list[str], said: dict[str, str]) -> dict[str, list[str]]:
     taken = set(said.values())
     out = {}
     for keyword in keywords:

@@ -246,12 +246,17 @@ class _Planner:
                     job.variant = AUGMENTED_NEGATIVE
                 self.jobs.append(job)
 
+    @property
+    def negative_label(self) -> str:
+        """The class of negatives that are speech (running speech, run-on words): _unknown, or _background without
+        an _unknown class."""
+        return UNKNOWN if self.preset.classes.unknown or self.negatives_only else BACKGROUND
+
     def add_run_on_words(self) -> None:
         """The keywords run on into longer words (kwtui.core.data.run_on_words): every clip a negative (_unknown,
         or _background without an _unknown class), split by speaker like a dataset word, never thinned out by
         unknown_ratio."""
-        classes = self.preset.classes
-        label = UNKNOWN if classes.unknown or self.negatives_only else BACKGROUND
+        label = self.negative_label
         for folder, clips in sorted(self.scan.run_on.items()):
             for clip in clips:
                 if clip.error:
@@ -309,7 +314,7 @@ class _Planner:
         """(folder, kind, label of its windows, whether windows are made, output folder) per long-recording folder."""
         classes = self.preset.classes
         noise_windows = classes.background or self.negatives_only
-        speech_label = UNKNOWN if classes.unknown or self.negatives_only else BACKGROUND
+        speech_label = self.negative_label
         sources = [(folder, "noise", BACKGROUND, noise_windows, "_background") for folder in classes.noise_folders]
         speech_windows = classes.unknown or classes.background or self.negatives_only
         return sources + [

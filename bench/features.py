@@ -581,6 +581,14 @@ def run_parts(args: argparse.Namespace, cores: int) -> None:
             f"scan (headers only) of a Speech-Commands-shaped tree: {len(scan.words)} words, {scan.total_clips} "
             f"clips in {scan.seconds_taken:.1f} s ({scan.total_clips / scan.seconds_taken:.0f} files/s)"
         )
+        # linear in the clips of one folder: ten times the clips must take about ten times as long
+        small, large = (2_000, 20_000) if args.quick else (20_000, 200_000)
+        times = {}
+        for clips in (small, large):
+            one = scan_dataset(speech_commands_tree(1, clips))
+            times[clips] = one.seconds_taken
+            print(f"scan of one word folder of {one.total_clips} clips: {one.seconds_taken:.1f} s")
+        print(f"{large // small}x the clips in one folder: {times[large] / times[small]:.1f}x the time (linear: ~10x)")
     if args.only == "shipped":  # not in the default run: the shipped preset's augmentation, timed
         shipped_part(500 if args.quick else 4000, cores, 200 if args.quick else 1000, args.repeat)
         return

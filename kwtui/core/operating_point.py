@@ -64,8 +64,8 @@ def choose_for_target(points: list[CurvePoint], target: float, hours: float) -> 
         return Choice(
             fallback_point(points),
             False,
-            f"fallback: {target:g} FA/h is not measurable with {hours:.2f} h "
-            f"of ambient audio (needs {1.0 / target:g} h); fewest false accepts at FRR <= "
+            f"fallback: {target:g} FA/h is not measurable on {hours:.2f} h "
+            f"of ambient audio; fewest false accepts at FRR <= "
             f"{FALLBACK_MAX_FRR:.0%}",
             False,
         )

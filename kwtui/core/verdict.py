@@ -81,11 +81,19 @@ def next_steps(report: Report, measurable: bool) -> list[str]:
     steps: list[tuple[float, str]] = []  # (urgency, text)
     hours = report.ambient.hours
     needed = report.needed_hours
-    if not measurable:
+    shares = [p.share_fa_per_hour for p in (op.per_keyword_points or {}).values() if p.share_fa_per_hour > 0]
+    per_keyword_needed = 1.0 / min(shares) if shares else 0.0
+    if not measurable or hours < per_keyword_needed:
+        # command words: each keyword's threshold is placed for its share of the target, which needs more audio
+        each = (
+            f"; a threshold for each of {len(shares)} keywords needs {per_keyword_needed:g} h"
+            if per_keyword_needed > needed
+            else ""
+        )
         steps.append(
             (
                 3.0,
-                f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h): add recordings "
+                f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h{each}): add recordings "
                 "without the keywords (conversation, TV, the room) to evaluate.ambient_folders",
             )
         )

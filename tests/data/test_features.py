@@ -342,3 +342,34 @@ def test_negative_speech_and_noise_folders_are_used_wherever_they_are_or_refused
     ):
         with pytest.raises(UserError, match=f"classes.negative_speech: .*{words}"):
             run_features(with_speech(*folders), ev.ignore, ev.CancelToken())
+
+
+def test_a_noise_folder_outside_the_dataset_is_used_as_background(tmp_path, monkeypatch):
+    """classes.noise_folders may name any folder ($VAR expanded): its recordings become `_background` windows
+    and features.json says how many minutes came from it; a missing one is refused naming the field."""
+    import dataclasses
+
+    import soundfile
+
+    from kwtui.core.errors import UserError
+
+    preset = _tiny_preset(tmp_path)
+    hum = tmp_path / "recordings" / "fridge"
+    hum.mkdir(parents=True)
+    t = np.arange(16000 * 6) / 16000
+    soundfile.write(hum / "hum.wav", 0.05 * np.sin(2 * np.pi * 50 * t), 16000, subtype="PCM_16")
+    monkeypatch.setenv("KWTUI_TEST_NOISE", str(hum.parent))
+
+    def with_noise(*folders):
+        return dataclasses.replace(preset, classes=dataclasses.replace(preset.classes, noise_folders=list(folders)))
+
+    run_features(with_noise("$KWTUI_TEST_NOISE/fridge"), ev.ignore, ev.CancelToken())
+    layout = RunLayout(preset)
+    rows = [row for split in SPLITS for row in csv.DictReader(open(layout.features_dir / f"{split}.csv"))]
+    background = [r for r in rows if r["path"].startswith("_background/fridge__hum__")]
+    assert background and {r["label"] for r in background} == {"_background"}, rows[:5]
+    used = json.loads(layout.features_info.read_text())["negatives"]
+    fridge = next(n for n in used if n["folder"] == str(hum))
+    assert fridge["kind"] == "noise" and sum(fridge["minutes"].values()) == pytest.approx(0.1, abs=0.01)
+    with pytest.raises(UserError, match="classes.noise_folders: .*is neither a folder of the dataset"):
+        run_features(with_noise("$KWTUI_TEST_NOISE/missing"), ev.ignore, ev.CancelToken())

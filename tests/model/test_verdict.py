@@ -26,7 +26,7 @@ def test_too_little_audio_for_the_target_is_not_measurable_and_falls_back():
     choice = choose_for_target(_curve(0.004), 0.5, 0.004)
     assert not choice.meets_target and not choice.measurable
     assert choice.point.threshold == 0.6 and choice.point.false_reject_rate <= FALLBACK_MAX_FRR
-    assert "not measurable with 0.00 h" in choice.chosen_by
+    assert "not measurable on 0.00 h" in choice.chosen_by
 
 
 def test_a_met_target_that_misses_most_keywords_falls_back():
@@ -80,3 +80,20 @@ def test_a_point_picked_by_hand_is_judged_itself_against_the_evaluated_target():
     assert judged.line().startswith("verdict at the point picked by hand: NOT USABLE: misses 1% ")
     quiet = _point(0.95, 0.06, 1, hours)
     assert judge(report, quiet).status == "usable"
+
+
+def test_command_words_say_once_how_much_audio_a_threshold_per_keyword_needs():
+    """Each of 4 keywords gets a quarter of the 0.5 FA/h target, so its own threshold needs 8 h of ambient audio,
+    not the 2 h the whole target does: the next step says both, and the fallback reason restates neither."""
+    from kwtui.core.report import KeywordPoint
+
+    hours = 3.0
+    chosen = _point(0.9, 0.05, 1, hours, per_keyword={k: 0.05 for k in ("yes", "no", "left", "right")})
+    own = choose_for_target([chosen], 0.125, hours)
+    assert "needs" not in own.chosen_by and "not measurable on 3.00 h" in own.chosen_by
+    keyword_points = {k: KeywordPoint(chosen, False, own.chosen_by, 0.125) for k in ("yes", "no", "left", "right")}
+    op = operating_point(chosen, keywords=4, meets_target=False, per_keyword_points=keyword_points)
+    verdict = judge(report_of(op, hours=hours, needed=2.0))
+    steps = " ".join(verdict.next_steps)
+    assert "the target needs 2 h; a threshold for each of 4 keywords needs 8 h" in steps
+    assert steps.count("needs") == 2

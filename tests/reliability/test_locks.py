@@ -183,3 +183,53 @@ def test_flash_reads_the_run_folder_under_a_shared_lock(trained_run, tmp_path):
     lines = [line for line in run_refused.stderr.splitlines() if line.startswith("error:")]
     assert run_refused.returncode == 2 and len(lines) == 1 and "Traceback" not in run_refused.stderr, run_refused.stderr
     assert f"{run}: cannot write preset.toml there (Permission denied)" in lines[0], lines[0]
+
+
+def test_the_wizard_is_refused_while_another_kwtui_writes_the_run_folder(tone_run, tmp_path, monkeypatch):
+    """The wizard's Start writes the preset as run (what its headless line replays) only under the run folder's
+    lock: while a `kwtui run` holds it, Train is refused with the holder named, nothing starts, and the record of
+    the running one stays as it was."""
+    import asyncio
+
+    from kwtui.tui.app import create_app
+    from tests.tui.pilot_utils import wait_until
+
+    preset, _ = tone_run
+    monkeypatch.chdir(tmp_path)
+    layout = RunLayout(preset)
+    layout.preset_copy.write_text(tomli_w.dumps(preset.to_dict()))
+    before = layout.preset_copy.read_bytes()
+    started: list[str] = []
+    script = (
+        "import sys, time; from kwtui.core.io import locks\n"
+        "with locks.exclusive(sys.argv[1], 'run'):\n    print('held', flush=True); time.sleep(60)\n"
+    )
+
+    async def scenario() -> None:
+        app = create_app(
+            preset,
+            stage_runner=lambda stage, *a, **k: started.append(stage),
+            presets_dir=tmp_path,
+            port_lister=lambda: [],
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go_to(3)
+            await pilot.pause()
+            app.query_one("#epochs").value = "9"
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: app._notifications, 10, "a notification")
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "in use by kwtui run" in shown, shown
+            assert not app.running_workers()
+
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(layout.run_dir)], stdout=subprocess.PIPE, text=True
+    ) as other:
+        try:
+            assert other.stdout is not None and other.stdout.readline().strip() == "held"
+            asyncio.run(scenario())
+        finally:
+            other.kill()
+    assert started == []
+    assert layout.preset_copy.read_bytes() == before

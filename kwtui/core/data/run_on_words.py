@@ -11,29 +11,22 @@ one sub-folder per run-on word, and trained on as the negative class.
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kwtui.core import recipes
-from kwtui.core.data import demo, near_misses
+from kwtui.core.data import demo, near_misses, synthesized
 from kwtui.core.data.audio import resample
 from kwtui.core.data.spectrogram import SAMPLE_RATE
-from kwtui.core.events import CancelToken, Progress, Reporter, Started
-from kwtui.core.io import ownership, writer
+from kwtui.core.events import CancelToken, Reporter
 
 VERSION = recipes.RUN_ON_WORDS  # in the folder's manifest and the features' fingerprint
 CLIPS_PER_WORD = 20  # voices per run-on word (bench/detect.py measured 20)
 SPEAKERS = 24
 MANIFEST = "run_on_words.json"
-
-
-def available() -> bool:
-    return shutil.which("espeak-ng") is not None
 
 
 def definition(keywords: list[str], others: list[str], seed: int) -> dict[str, Any]:
@@ -60,46 +53,29 @@ def ensure(
 ) -> dict[str, list[Path]]:
     """Sub-folder -> its clips, synthesized now unless the manifest says they match; the manifest last."""
     wanted = definition(keywords, others, seed)
-    manifest = folder / MANIFEST
-    try:
-        if json.loads(manifest.read_text(encoding="utf-8")) == wanted:
-            return _found(folder)
-    except (OSError, ValueError):
-        pass
-    ownership.claim(folder, "run-on words folder")
-    writer.remove_stale_temps(folder)
-    binary = demo.espeak_binary()
-    words = near_misses.run_ons(binary, keywords, others)
-    speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 59]))
-    total = sum(len(found) for found in words.values()) * CLIPS_PER_WORD
-    report(
-        Started(
-            stage,
-            total=total,
-            unit="clips",
-            message=f"{', '.join(keywords)} run on into longer words: synthesizing {total} clips into {folder}",
-        )
-    )
-    done, started = 0, time.monotonic()
-    for keyword, found in words.items():
-        for k, said in enumerate(found):
-            cancel.raise_if_cancelled()
-            sub = folder / f"{keyword}_{k}"
-            sub.mkdir(parents=True, exist_ok=True)
-            for i in range(CLIPS_PER_WORD):
-                rng = np.random.default_rng([seed, 61, len(keyword), k, i])
-                speaker = speakers[int(rng.integers(len(speakers)))]
-                audio, rate = demo.synthesize(binary, speaker, f"[[{said}]]", 0)
-                clip = resample(demo.place_in_clip(audio, rate, rng), rate)  # 16 kHz: features read it as it is
-                demo.write_wav(sub / f"{speaker.id}_nohash_{i}.wav", clip, SAMPLE_RATE)
-            done += CLIPS_PER_WORD
-            per_s = done / max(time.monotonic() - started, 1e-6)
-            report(
-                Progress(
-                    stage, done, total, per_s, (total - done) / per_s, unit="clips", message="synthesizing run-on words"
-                )
-            )
-    writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
+    if synthesized.matches(folder, MANIFEST, wanted):
+        return _found(folder)
+    with synthesized.rebuilding(folder, MANIFEST, wanted, "run-on words folder"):
+        binary = demo.espeak_binary()
+        words = near_misses.run_ons(binary, keywords, others)
+        speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 59]))
+        total = sum(len(found) for found in words.values()) * CLIPS_PER_WORD
+        message = f"{', '.join(keywords)} run on into longer words: synthesizing {total} clips into {folder}"
+        done = synthesized.progress(report, stage, total, "clips", message, "synthesizing run-on words")
+        count = 0
+        for keyword, found in words.items():
+            for k, said in enumerate(found):
+                cancel.raise_if_cancelled()
+                sub = folder / f"{keyword}_{k}"
+                sub.mkdir(parents=True, exist_ok=True)
+                for i in range(CLIPS_PER_WORD):
+                    rng = np.random.default_rng([seed, 61, len(keyword), k, i])
+                    speaker = speakers[int(rng.integers(len(speakers)))]
+                    audio, rate = demo.synthesize(binary, speaker, f"[[{said}]]", 0)
+                    clip = resample(demo.place_in_clip(audio, rate, rng), rate)  # 16 kHz: features read it as is
+                    demo.write_wav(sub / f"{speaker.id}_nohash_{i}.wav", clip, SAMPLE_RATE)
+                count += CLIPS_PER_WORD
+                done(count)
     return _found(folder)
 
 

@@ -9,17 +9,14 @@ owns beside the run and reused while its definition (the words left out, the see
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kwtui.core.data import demo, near_misses
-from kwtui.core.events import CancelToken, Progress, Reporter, Started
-from kwtui.core.io import ownership, writer
+from kwtui.core.data import demo, near_misses, synthesized
+from kwtui.core.events import CancelToken, Reporter
 
 FILES = 8  # about 1 min each: 8 min of negatives, 2 of them held out for the ambient evaluation
 NEAR_MISS_FILES = 24  # each sentence holds one near miss: about 480, a dozen or more of each edit
@@ -46,10 +43,6 @@ def definition(banned: set[str], seed: int, near_misses_of: tuple[str, ...] = ()
     return found
 
 
-def available() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
 def ensure(
     folder: Path,
     banned: set[str],
@@ -62,51 +55,35 @@ def ensure(
     """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last.
     With `near_misses_of` (keywords), every sentence holds one near miss of one of them (near_misses.py)."""
     wanted = definition({w.lower() for w in banned}, seed, near_misses_of)
-    manifest = folder / MANIFEST
-    try:
-        if json.loads(manifest.read_text()) == wanted:
-            return sorted(folder.glob("conversation_*.wav"))
-    except (OSError, ValueError):
-        pass
-    ownership.claim(folder, "synthetic running speech folder")
-    writer.remove_stale_temps(folder)
-    binary = demo.espeak_binary()
-    speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 31]))
-    sentences = demo.sentences_without(sorted(banned))
-    what = "no running speech in classes.negative_speech"
-    if near_misses_of:
-        keywords = list(near_misses_of)
-        edits = near_misses.near_misses(binary, keywords, sorted(set(banned) - set(keywords)))
-        sentences = near_misses.sentences(
-            edits, sentences, NEAR_MISS_FILES * demo.SENTENCES_PER_FILE, np.random.default_rng([seed, 41])
-        )
-        what = f"near misses of {', '.join(keywords)}"
-    files = wanted["files"]
-    report(Started(stage, total=files, unit="files", message=f"{what}: synthesizing {files} files into {folder}"))
-    paths, started = [], time.monotonic()
-    for k in range(files):
-        cancel.raise_if_cancelled()
-        audio, rate = demo.running_speech(
-            binary,
-            sentences,
-            speakers,
-            np.random.default_rng([seed, 37, k]),
-            None if near_misses_of else set(wanted["without_words"]),
-        )
-        path = folder / f"conversation_{k}.wav"
-        demo.write_wav(path, audio, rate)
-        paths.append(path)
-        per_s = (k + 1) / max(time.monotonic() - started, 1e-6)
-        report(
-            Progress(
-                stage,
-                k + 1,
-                files,
-                per_s,
-                (files - k - 1) / per_s,
-                unit="files",
-                message=f"synthesizing {what.split(':')[0]}",
+    if synthesized.matches(folder, MANIFEST, wanted):
+        return sorted(folder.glob("conversation_*.wav"))
+    paths = []
+    with synthesized.rebuilding(folder, MANIFEST, wanted, "synthetic running speech folder"):
+        binary = demo.espeak_binary()
+        speakers = demo.make_speakers(SPEAKERS, np.random.default_rng([seed, 31]))
+        sentences = demo.sentences_without(sorted(banned))
+        what = "no running speech in classes.negative_speech"
+        if near_misses_of:
+            keywords = list(near_misses_of)
+            edits = near_misses.near_misses(binary, keywords, sorted(set(banned) - set(keywords)))
+            sentences = near_misses.sentences(
+                edits, sentences, NEAR_MISS_FILES * demo.SENTENCES_PER_FILE, np.random.default_rng([seed, 41])
             )
-        )
-    writer.write_text(manifest, json.dumps(wanted, indent=2) + "\n")
+            what = f"near misses of {', '.join(keywords)}"
+        files = wanted["files"]
+        message = f"{what}: synthesizing {files} files into {folder}"
+        done = synthesized.progress(report, stage, files, "files", message, f"synthesizing {what.split(':')[0]}")
+        for k in range(files):
+            cancel.raise_if_cancelled()
+            audio, rate = demo.running_speech(
+                binary,
+                sentences,
+                speakers,
+                np.random.default_rng([seed, 37, k]),
+                None if near_misses_of else set(wanted["without_words"]),
+            )
+            path = folder / f"conversation_{k}.wav"
+            demo.write_wav(path, audio, rate)
+            paths.append(path)
+            done(k + 1)
     return paths

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from kwtui.core.data import noise as noise_files
-from kwtui.core.data import run_on_words, synthetic_speech
+from kwtui.core.data import run_on_words, synthesized, synthetic_speech
 from kwtui.core.data import spectrogram as spec
 from kwtui.core.data.audio import BadAudio
 from kwtui.core.data.frontends import frontend
@@ -302,7 +302,7 @@ def _with_synthetic_speech(
     )
     if found or not needs_speech or not classes.synthesize_negative_speech:
         return preset
-    if not synthetic_speech.available():
+    if not synthesized.available():
         report(
             StageWarning(
                 STAGE,
@@ -337,7 +337,7 @@ def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Repo
     classes = preset.classes
     if not classes.near_miss_negatives:
         return preset
-    if not synthetic_speech.available():
+    if not synthesized.available():
         raise UserError(
             "classes.near_miss_negatives: espeak-ng synthesizes the near misses and is not installed; "
             "install it (apt-get install espeak-ng) or set classes.near_miss_negatives = false"
@@ -364,7 +364,7 @@ def _add_run_on_words(preset: Preset, layout: RunLayout, scan: Any, report: Repo
     classes = preset.classes
     if not classes.run_on_negatives:
         return
-    if not run_on_words.available():
+    if not synthesized.available():
         raise UserError(
             "classes.run_on_negatives: espeak-ng synthesizes the run-on words and is not installed; "
             "install it (apt-get install espeak-ng) or set classes.run_on_negatives = false"

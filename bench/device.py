@@ -42,7 +42,8 @@ def main() -> None:
     from kwtui.core.device.compute import compute_summary
     from kwtui.core.model import MODELS, build_model, inference_clone
     from kwtui.core.native import quiet_native_output
-    from kwtui.core.stages.convert import minimal_arena, to_tflite
+    from kwtui.core.stages.convert import minimal_arena
+    from kwtui.core.tflite.converter import to_tflite
     from tests.helpers import firmware_runtime
 
     pinned = firmware_runtime.available() is None

@@ -8,11 +8,14 @@ GlobalAveragePooling2D -> MEAN. BatchNormalization folds into the convolutions; 
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from kwtui.core import choices
 from kwtui.core.choices import Frontend
 from kwtui.core.data.spectrogram import INPUT_SHAPE
+from kwtui.core.errors import KwtuiError
 
 MODELS = choices.MODELS  # re-exported: the wizard lists them from here
 # The streaming model (ESPHome): a strided first convolution over (kernel) feature slices every (stride) slices,
@@ -212,3 +215,15 @@ def build_model(
         )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
     return model
+
+
+def load_keras(path: Path, hint: str = "re-run `kwtui train` to write it again") -> Any:
+    import keras
+
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
+        raise KwtuiError(f"{path}: damaged ({path.stat().st_size} bytes, not a complete .keras archive); {hint}")
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise KwtuiError(f"{path}: cannot load model ({str(exc).splitlines()[0][:100]}); {hint}") from None

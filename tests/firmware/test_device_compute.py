@@ -26,7 +26,7 @@ def _keras_macs(model) -> int:
 
 
 def test_macs_from_the_flatbuffer_match_the_keras_layers(trained_run):
-    from kwtui.core.stages.train import load_keras
+    from kwtui.core.model import load_keras
 
     layout = RunLayout(trained_run)
     tflite = layout.tflite.read_bytes()

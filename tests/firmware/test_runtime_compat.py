@@ -50,8 +50,7 @@ def test_per_channel_dense_weights_are_caught(trained_run):
 
     from kwtui.core.features.store import load_batch, load_splits
     from kwtui.core.io.layout import RunLayout
-    from kwtui.core.model import inference_clone
-    from kwtui.core.stages.train import load_keras
+    from kwtui.core.model import inference_clone, load_keras
 
     layout = RunLayout(trained_run)
     clone = inference_clone(load_keras(layout.best_model), trained_run.train.model, len(trained_run.class_names), False)

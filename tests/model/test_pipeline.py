@@ -157,9 +157,9 @@ def test_evaluation_runs_the_model_in_tflm_without_tensorflow(layout, trained_ru
     TensorFlow, so its memory does not start at TensorFlow's."""
     import sys
 
+    from kwtui.core.model import load_keras
     from kwtui.core.preset import save_preset
     from kwtui.core.stages.evaluate import load_scorer
-    from kwtui.core.stages.train import load_keras
 
     test = load_splits(layout, ("test",))["test"]
     x = load_batch(test.paths[:32])

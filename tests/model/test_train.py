@@ -14,9 +14,10 @@ from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
-from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert, to_tflite
+from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert
 from kwtui.core.stages.evaluate import run_evaluate
 from kwtui.core.stages.train import run_train
+from kwtui.core.tflite.converter import to_tflite
 from tests.helpers.model import collect_events, make_tone_store
 
 SMALL = (16, 6, 6)
@@ -189,7 +190,7 @@ def test_a_sigmoid_per_class_trains_evaluates_and_converts_to_a_streaming_model(
     assert preset.model_outputs == (len(preset.class_names), True)
     run_train(preset, ev.ignore, ev.CancelToken())
     layout = RunLayout(preset)
-    from kwtui.core.stages.train import load_keras
+    from kwtui.core.model import load_keras
 
     model = load_keras(layout.best_model)
     assert model.layers[-1].get_config()["activation"] == "sigmoid"

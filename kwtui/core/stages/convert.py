@@ -16,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
 from kwtui.core.tflite import runtime_compat
 from kwtui.core.tflite.arena_probe import smallest_arena
+from kwtui.core.tflite.converter import to_tflite
 
 STAGE = "convert"
 
@@ -42,37 +43,6 @@ ARENA_LIMIT = 8 * 1024 * 1024
 
 
 # --- TFLite conversion -------------------------------------------------------------------------
-
-
-def to_tflite(model: Any, representative: np.ndarray | None, quantization: str) -> bytes:
-    """Convert a (batch-1) Keras model; int8 in/out with `representative` calibration data, or float."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantization == "int8":
-        if representative is None:
-            raise ValueError("int8 conversion needs representative samples")
-        calibration = representative
-
-        def samples() -> Iterator[list[np.ndarray]]:
-            for x in calibration:
-                yield [x[np.newaxis].astype(np.float32)]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = samples
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        # The firmware's pinned TFLM reads one scale per FULLY_CONNECTED weight tensor (runtime_compat).
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = (  # noqa: SLF001
-            not runtime_compat.PER_CHANNEL_FULLY_CONNECTED
-        )
-    with warnings.catch_warnings(), quiet_native_output():
-        warnings.simplefilter("ignore")
-        try:
-            return bytes(converter.convert())
-        except Exception as exc:  # noqa: BLE001 - converter errors have many types
-            raise KwtuiError(f"convert: TFLite conversion failed ({str(exc).splitlines()[0][:160]})") from None
 
 
 def model_ops(tflite: bytes) -> list[str]:
@@ -246,7 +216,8 @@ def run_convert(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) -> 
 
 
 def _convert(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
-    from kwtui.core.stages.train import load_keras, trained_model_path
+    from kwtui.core.model import load_keras
+    from kwtui.core.stages.train import trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout, "convert")

@@ -453,7 +453,8 @@ def _export(
     cancel: ev.CancelToken,
     force_deploy: bool = False,
 ) -> dict[str, Any]:
-    from kwtui.core.stages.train import load_keras, trained_model_path
+    from kwtui.core.model import load_keras
+    from kwtui.core.stages.train import trained_model_path
 
     started = time.monotonic()
     source = trained_model_path(layout, "esphome")

@@ -307,7 +307,7 @@ def run_evaluate(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken) ->
 
 def load_scorer(layout: RunLayout, source: Path) -> Any:
     """The trained model as a TFLM float scorer (no TensorFlow in this process)."""
-    from kwtui.core.stages.float_model import TflmScorer, float_model
+    from kwtui.core.float_model import TflmScorer, float_model
 
     preset = layout.preset
     n_outputs, sigmoid_units = preset.model_outputs

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from kwtui.core.features.store import (
 )
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.model import load_keras
 from kwtui.core.preset import Preset
 
 STAGE = "train"
@@ -272,18 +272,6 @@ def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Rep
 
 
 # --- the stage -------------------------------------------------------------------------------
-
-
-def load_keras(path: Path, hint: str = "re-run `kwtui train` to write it again") -> Any:
-    import keras
-
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
-        raise KwtuiError(f"{path}: damaged ({path.stat().st_size} bytes, not a complete .keras archive); {hint}")
-    try:
-        return keras.models.load_model(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise KwtuiError(f"{path}: cannot load model ({str(exc).splitlines()[0][:100]}); {hint}") from None
 
 
 def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: int, callback: Any) -> None:

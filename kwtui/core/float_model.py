@@ -2,7 +2,7 @@
 of audio without loading TensorFlow (which alone takes more memory than the whole evaluation).
 
 The conversion needs TensorFlow, so it runs once per training run in a short child process
-(`python -m kwtui.core.stages.float_model`); the result is kept in the run folder beside a record naming the Keras
+(`python -m kwtui.core.float_model`); the result is kept in the run folder beside a record naming the Keras
 file and training run it came from, and made again when either changes. TFLM's float kernels give the Keras
 model's outputs (to ~1e-6).
 """
@@ -45,7 +45,7 @@ def float_model(source: Path, target: Path, run_id: str, kind: str, n_outputs: i
         [
             sys.executable,
             "-m",
-            "kwtui.core.stages.float_model",
+            "kwtui.core.float_model",
             str(source),
             str(target),
             kind,
@@ -85,9 +85,8 @@ def _convert(source: str, target: str, kind: str, n_outputs: int, sigmoid: bool)
     from kwtui.core.native import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from kwtui.core.model import inference_clone
-    from kwtui.core.stages.convert import to_tflite
-    from kwtui.core.stages.train import load_keras
+    from kwtui.core.model import inference_clone, load_keras
+    from kwtui.core.tflite.converter import to_tflite
 
     model = inference_clone(load_keras(Path(source)), kind, n_outputs, sigmoid)
     writer.write_bytes(Path(target), to_tflite(model, None, "float"))

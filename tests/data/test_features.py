@@ -63,7 +63,7 @@ def test_demo_features_end_to_end(demo_features):
             counted[row["label"]] += 1
         assert counted == info["counts"][split]
         assert all(counted[c] > 0 for c in info["classes"]), (split, counted)
-    assert info["noise_test_regions"] and all(r["split"] == "test" for r in info["noise_test_regions"])
+    assert {r["split"] for r in info["noise_regions"]} == {"train", "validation", "test"}
     assert not temp_files(layout.features_dir)
 
     dataset = Path(info["dataset"])

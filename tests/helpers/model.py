@@ -104,9 +104,10 @@ def make_tone_store(
     info = {
         "classes": preset.class_names,
         "counts": counts,
-        "noise_test_regions": [{"path": str(noise_path.resolve()), "start_s": 10.0, "end_s": 20.0}],
+        "noise_regions": [
+            {"file": str(noise_path.resolve()), "split": "test", "start_s": 10.0, "end_s": 20.0, "kind": "noise"}
+        ],
         "synthetic": "tone store from tests/helpers/model.py",
-        "params_sha1": records.features_fingerprint(preset),
         "kind": "features",
         "version": records.RECORD_VERSION,
         "fingerprint": records.features_fingerprint(preset),

@@ -12,7 +12,7 @@ def write_fresh_records(layout: RunLayout, run_id: str = "fixture", extra_featur
     ownership.claim(layout.features_dir, "features.output")
     preset = layout.preset
     fingerprint = records.features_fingerprint(preset)
-    features = {"classes": preset.class_names, "params_sha1": fingerprint, **(extra_features or {})}
+    features = {"classes": preset.class_names, **(extra_features or {})}
     layout.features_info.write_text(
         records.StageRecord("features", fingerprint, preset.class_names, body=features).to_json()
     )

@@ -130,7 +130,7 @@ def test_single_keyword_without_other_classes_gets_one_sigmoid_output(tmp_path):
     info_path = store.features_path / "features.json"
     info = json.loads(info_path.read_text())
     fingerprint = records.features_fingerprint(preset)
-    info_path.write_text(json.dumps({**info, "params_sha1": fingerprint, "fingerprint": fingerprint}))
+    info_path.write_text(json.dumps({**info, "fingerprint": fingerprint}))
     run_train(preset, ev.ignore, ev.CancelToken())
     summary = run_evaluate(preset, ev.ignore, ev.CancelToken())
     assert summary["accuracy"] > 0.5

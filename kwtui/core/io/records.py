@@ -216,11 +216,11 @@ class StageRecord:
         newest = REPORT_VERSION if kind == "report" else RECORD_VERSION
         if not isinstance(version, int) or version > newest or data.get("kind", kind) != kind:
             return None
-        fingerprint = data.get("fingerprint", data.get("params_sha1"))
+        fingerprint = data.get("fingerprint")
         if not isinstance(fingerprint, str):
             return None
         body = {k: v for k, v in data.items() if k not in cls._HEADER}
-        labels = data.get("labels", data.get("classes", []))
+        labels = data.get("labels", [])
         return cls(
             kind,
             fingerprint,

@@ -185,7 +185,7 @@ def classification_report(
 
 def _resolve(entry: dict[str, Any], preset: Preset, info: dict[str, Any]) -> Path:
     """A region's `file`; relative paths are inside the dataset the features were made from."""
-    path = Path(entry.get("path") or entry.get("file") or "")
+    path = Path(entry.get("file") or "")
     return path if path.is_absolute() else Path(info.get("dataset") or preset.dataset_path) / path
 
 
@@ -224,14 +224,9 @@ def held_out_material(
     """Everything evaluation may play: the test split (never trained on) and the user's ambient recordings."""
     material = ambient.Material()
     _add_test_clips(material, preset, Path(info.get("dataset") or preset.dataset_path), test, features_dir)
-    regions = info.get("noise_regions") or []
-    test_regions = [r for r in regions if r.get("split") == "test"]
+    test_regions = [r for r in info.get("noise_regions") or [] if r.get("split") == "test"]
     material.noise = _cached_regions(
-        [r for r in test_regions if r.get("kind", "noise") == "noise"] or info.get("noise_test_regions", []),
-        "noise",
-        preset,
-        info,
-        report,
+        [r for r in test_regions if r.get("kind", "noise") == "noise"], "noise", preset, info, report
     )
     material.speech = _cached_regions(
         [r for r in test_regions if r.get("kind") == "speech"], "speech", preset, info, report

@@ -736,15 +736,12 @@ def _write_outputs(
         "converted": [{"path": p, "notes": n} for p, n in converted],
         "negatives": negative_sources(plan.noise_regions, root),
         "noise_regions": [vars(r) for r in plan.noise_regions],
-        "noise_test_regions": [vars(r) for r in plan.test_noise()],
-        "speech_test_regions": [vars(r) for r in plan.test_speech()],
-        "params_sha1": records.digest(params),
     }
     # The manifests and their record form one unit; the record (features.json) is committed last.
     with writer.unit(layout.features_dir) as unit:
         for split, text in manifests.items():
             unit.add(layout.manifest(split), text.encode("utf-8", "surrogateescape"))  # names keep their bytes
-        record = records.StageRecord("features", info["params_sha1"], list(plan.classes), body=info)
+        record = records.StageRecord("features", records.digest(params), list(plan.classes), body=info)
         unit.add(layout.features_info, record.to_json().encode("utf-8"))
     return info
 

@@ -85,18 +85,40 @@ def test_speech_is_mixed_over_noise_at_the_snr_asked(material, snr_db):
 
 
 def test_keywords_are_placed_between_speech_where_the_plan_says(material):
+    """Each keyword is said as inside a sentence: speech a word's gap before and after it; its recorded position
+    is where its "1 s around the word" starts, a little before the word."""
     m, src = material
     stream = ambient.keyword_stream(m, (30.0, 30.0), seed=3)  # little noise: the clip is recognisable
     audio = np.concatenate(list(ambient.render(stream, src.read)))
     assert [k[1] for k in stream.keywords] == [i % 2 for i in range(6)]
+    lead = int((ambient.KEYWORD_LEAD_SECONDS - ambient.SAID_MARGIN_SECONDS) * RATE)
+    offsets = [p.offset for p in stream.pieces]
     for start, _index, label in stream.keywords:
         clip = src.audio[label]
-        got = audio[start : start + len(clip)]
+        at = offsets.index(start + lead)
+        assert stream.pieces[at].region is not None and stream.pieces[at].region.label == label
+        got = audio[start + lead : start + lead + len(clip)]
         assert np.corrcoef(got, clip)[0, 1] > 0.99
-        before = stream.pieces[[p.offset for p in stream.pieces].index(start) - 2]
-        assert before.region is not None and before.region.kind in ("words", "speech")  # speech just before it
+        for gap, speech in (
+            (stream.pieces[at - 1], stream.pieces[at - 2]),
+            (stream.pieces[at + 1], stream.pieces[at + 2]),
+        ):
+            assert gap.region is None and gap.length <= ambient.WORD_GAP_SECONDS[1] * RATE  # a word's gap
+            assert speech.region is not None and speech.region.kind in ("words", "speech")
     gaps = np.diff([k[0] for k in stream.keywords]) / RATE
     assert gaps.min() >= 1.0 + 2 * ambient.CONTEXT_SECONDS[0] * 0.5  # hit zones of two keywords never overlap
+
+
+def test_a_held_out_keyword_is_played_without_the_silence_of_its_clip():
+    """Inside a sentence a word has no half second of silence around it: the clip's speech and a short margin."""
+    clip = np.concatenate([np.zeros(6080), _tone(1000, 0.3), np.zeros(RATE - 6080 - int(0.3 * RATE))]).astype(
+        np.float32
+    )
+    region = ambient.Region("k", 0, RATE, "keyword", "yes", is_clip=True)
+    said = ambient.said(region, clip)
+    margin = int(ambient.SAID_MARGIN_SECONDS * RATE)
+    assert (said.start, said.end) == (6080 - margin, 6080 + int(0.3 * RATE) + margin)
+    assert ambient.said(region, np.zeros(RATE, np.float32)) == region  # no speech: played whole
 
 
 def test_rendering_holds_one_chunk_at_a_time(material):
@@ -214,7 +236,8 @@ def test_ambient_folders_take_regular_wavs_and_name_what_they_skip(tmp_path):
 def test_shifted_and_sped_variants_never_cut_the_word():
     """A word at the very edge of its clip stays whole in every variant (a cut "marvin" is "marv", which
     "marvelling" also says), while the variants still move it and change its speed."""
-    from kwtui.core.features.augment import SPEED_RANGE, Augmenter, speech_span
+    from kwtui.core.data.mixing import speech_span
+    from kwtui.core.features.augment import SPEED_RANGE, Augmenter
 
     rng = np.random.default_rng(3)
     config = {
@@ -241,7 +264,8 @@ def test_shifted_and_sped_variants_never_cut_the_word():
 
 
 def test_a_whole_word_shift_moves_the_word_only_as_far_as_it_fits():
-    from kwtui.core.features.augment import shifted_whole, speech_span
+    from kwtui.core.data.mixing import speech_span
+    from kwtui.core.features.augment import shifted_whole
 
     rng = np.random.default_rng(0)
     x = np.zeros(RATE + RATE // 5, np.float32)  # a slowed-down clip: 1.2 s, the word in its last 0.3 s

@@ -7,8 +7,10 @@ Two streams, both at 16 kHz:
   `evaluate.snr_db`; then every held-out noise region on its own; then the user's own long recordings
   (`evaluate.ambient_folders`) as they are. Every source is played once, so the hours reported are hours of
   distinct audio.
-- **keywords**: each held-out keyword clip inside that kind of audio: a stretch of held-out speech before and
-  after it, over noise at a drawn SNR. The clip's position is recorded, so a detection can be matched to it.
+- **keywords**: each held-out keyword inside that kind of audio, as a sentence says it: the clip's speech (its
+  silence trimmed) with held-out speech a word's gap before and after it, over noise at a drawn SNR. A keyword said
+  alone with half a second of silence around it is easier to detect than one inside a sentence, and a verdict must
+  hold for the second. The keyword's position is recorded, so a detection can be matched to it.
 
 Material is read region by region (noise and speech through the 16 kHz cache, read with ordinary reads rather than
 a mapping), so memory stays bounded by one chunk whatever the hours of audio.
@@ -24,12 +26,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from kwtui.core.data.mixing import active_rms, rms
+from kwtui.core.data.mixing import active_rms, rms, speech_span
 from kwtui.core.data.spectrogram import SAMPLE_RATE
 
 PIECE_SECONDS = 10.0  # long speech is cut into pieces this long, each over its own noise at its own SNR
 GAP_SECONDS = (0.3, 1.5)  # pauses between utterances (noise only)
 CONTEXT_SECONDS = (1.0, 2.0)  # speech before and after a placed keyword
+WORD_GAP_SECONDS = (0.03, 0.15)  # between a placed keyword and the speech around it, as between words of a sentence
+SAID_MARGIN_SECONDS = 0.05  # silence kept on each side of a held-out keyword's speech
+KEYWORD_LEAD_SECONDS = 0.25  # a placed keyword's "1 s around the word" (what hits match) starts this long before it
 KEYWORD_MARGIN_SECONDS = 1.0  # noise only, after the speech that follows a keyword
 SPEECH_RMS = 0.1  # the level speech is rendered at (the features are level-independent)
 
@@ -152,7 +157,7 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
     stream = Stream()
     context = list(material.words) + [p for r in material.speech for p in pieces_of(r)]
 
-    def speech_context(noise: Region | None, snr: float) -> None:
+    def speech_context(noise: Region | None, snr: float, before: bool) -> None:
         want = int(rng.uniform(*CONTEXT_SECONDS) * SAMPLE_RATE)
         if not context:
             stream.add(want, None, snr, noise)
@@ -161,18 +166,35 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
         length = min(want, region.end - region.start)
         start = region.start + int(rng.integers(0, region.end - region.start - length + 1))
         part = Region(region.source, start, start + length, region.kind, region.label, region.is_clip)
-        stream.add(int(rng.uniform(0.1, 0.4) * SAMPLE_RATE), None, snr, noise)
-        stream.add(length, part, snr, noise)
-        stream.add(int(rng.uniform(0.1, 0.4) * SAMPLE_RATE), None, snr, noise)
+        gap = int(rng.uniform(*WORD_GAP_SECONDS) * SAMPLE_RATE)
+        if before:
+            stream.add(length, part, snr, noise)
+            stream.add(gap, None, snr, noise)
+        else:
+            stream.add(gap, None, snr, noise)
+            stream.add(length, part, snr, noise)
 
+    lead = int((KEYWORD_LEAD_SECONDS - SAID_MARGIN_SECONDS) * SAMPLE_RATE)
     for clip, index in material.keywords:
         noise, snr = _noise_bed(material, rng), _snr(rng, snr_db)  # one talker in one room: one SNR around it
-        speech_context(noise, snr)
+        stream.add(int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE), None, snr, noise)
+        speech_context(noise, snr, before=True)
         piece = stream.add(clip.end - clip.start, clip, snr, noise)
-        stream.keywords.append((piece.offset, index, clip.label))
-        speech_context(noise, snr)
+        stream.keywords.append((max(0, piece.offset - lead), index, clip.label))
+        speech_context(noise, snr, before=False)
         stream.add(int(KEYWORD_MARGIN_SECONDS * SAMPLE_RATE), None, snr, noise)
     return stream
+
+
+def said(clip: Region, samples: np.ndarray) -> Region:
+    """The part of a held-out keyword clip (`samples`, the whole clip) that says the word, with a short margin:
+    what a sentence around it would leave of the clip. A clip without speech stays whole."""
+    span = speech_span(samples)
+    if span is None:
+        return clip
+    margin = int(SAID_MARGIN_SECONDS * SAMPLE_RATE)
+    start, end = max(0, span[0] - margin), min(len(samples), span[1] + margin)
+    return Region(clip.source, start, end, clip.kind, clip.label, clip.is_clip)
 
 
 def read_cache_region(path: str, start: int, end: int) -> np.ndarray:

@@ -26,3 +26,14 @@ def mix_at_snr(signal: np.ndarray, background: np.ndarray, snr_db: float) -> np.
         return signal
     gain = signal_rms / noise_rms / 10 ** (snr_db / 20)
     return (signal + gain * background).astype(np.float32)
+
+
+def speech_span(x: np.ndarray) -> tuple[int, int] | None:
+    """Where the speech of a clip is: the first and past-the-last sample of the 10 ms frames within 30 dB of its
+    loudest (None for silence)."""
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    power = np.mean(frames * frames, axis=1)
+    if not power.size or power.max() <= 0:
+        return None
+    active = np.flatnonzero(power >= power.max() * 1e-3)
+    return int(active[0]) * 160, (int(active[-1]) + 1) * 160

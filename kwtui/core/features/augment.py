@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kwtui.core.data import spectrogram as spec
-from kwtui.core.data.mixing import active_rms, mix_at_snr
+from kwtui.core.data.mixing import active_rms, mix_at_snr, speech_span
 from kwtui.core.features import effects
 from kwtui.core.io import writer
 
@@ -68,17 +68,6 @@ def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
     import soxr
 
     return np.asarray(soxr.resample(x, spec.SAMPLE_RATE * factor, spec.SAMPLE_RATE, quality="HQ"), dtype=np.float32)
-
-
-def speech_span(x: np.ndarray) -> tuple[int, int] | None:
-    """Where the speech of a clip is: the first and past-the-last sample of the 10 ms frames within 30 dB of its
-    loudest (None for silence)."""
-    frames = x[: len(x) // 160 * 160].reshape(-1, 160).astype(np.float64)
-    power = np.mean(frames * frames, axis=1)
-    if not power.size or power.max() <= 0:
-        return None
-    active = np.flatnonzero(power >= power.max() * 1e-3)
-    return int(active[0]) * 160, (int(active[-1]) + 1) * 160
 
 
 def shifted_whole(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:

@@ -247,9 +247,17 @@ def _add_test_clips(material: ambient.Material, preset: Preset, dataset: Path, t
         kind = "keyword" if word in keywords else "words"
         region = ambient.Region(str(dataset / relative.with_suffix(".wav")), 0, CLIP_SAMPLES, kind, word, is_clip=True)
         if word in keywords:
-            material.keywords.append((region, keywords.index(word)))
+            material.keywords.append((ambient.said(region, _clip_samples(region.source)), keywords.index(word)))
         else:
             material.words.append(region)
+
+
+def _clip_samples(path: str) -> np.ndarray:
+    """A held-out clip's 16 kHz samples as evaluation plays it (silence for one the features stage reported)."""
+    try:
+        return load_clip(path).samples
+    except (BadAudio, OSError):
+        return np.zeros(CLIP_SAMPLES, np.float32)
 
 
 def _ambient_recordings(preset: Preset, report: ev.Reporter) -> list[ambient.Region]:
@@ -286,11 +294,7 @@ class _Reader:
         if not region.is_clip:
             return ambient.read_cache_region(region.source, start, end)
         if self.last is None or self.last[0] != region.source:
-            try:
-                samples = load_clip(region.source).samples
-            except (BadAudio, OSError):
-                samples = np.zeros(CLIP_SAMPLES, np.float32)  # the features stage reported it; keep positions
-            self.last = (region.source, samples)
+            self.last = (region.source, _clip_samples(region.source))
         return self.last[1][start:end]
 
 

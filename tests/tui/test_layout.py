@@ -99,19 +99,19 @@ def test_the_confusion_table_keeps_its_class_names_across_resizes(trained_run, t
         async with app.run_test(size=(80, 24)) as pilot:
             app.go_to(4)
             await pilot.pause(0.5)
-            for size in ((200, 60), (80, 24), (200, 60)):
+            for size in ((200, 60), (80, 24), (200, 60), (120, 40), (80, 24), (120, 40)):
                 await pilot.resize_terminal(*size)
                 await pilot.pause(0.5)
                 table = app.query_one("#confusion", DataTable)
-                seen.append(
-                    (
-                        [str(table.get_row_at(i)[0]) for i in range(table.row_count)],
-                        [str(c.label) for c in table.columns.values()],
-                    )
-                )
+                rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+                # what is drawn: each row begins with its class, whole (a rebuild once drew rows without it)
+                for y, row in enumerate(rows, start=1):
+                    drawn = table.render_line(y).text.strip()
+                    assert drawn.startswith(row[0] + " ") and row[-1] in drawn, (size, y, drawn)
+                seen.append(([row[0] for row in rows], [str(c.label) for c in table.columns.values()]))
         return seen
 
     names = preset.class_names
     for labels, headers in asyncio.run(scenario()):
         assert [label.split(" ", 1)[-1] for label in labels] == names, labels
-        assert headers[1:-2] in (names, [str(k + 1) for k in range(len(names))]), headers
+        assert headers[0] == "class" and headers[1:-2] in (names, [str(k + 1) for k in range(len(names))]), headers

@@ -245,12 +245,22 @@ class EvaluateStep(StageStep):
         labels = [f"{k + 1} {c}" for k, c in enumerate(classes)] if numbered else classes
         table = self.query_one("#confusion", DataTable)
         table.clear(columns=True)
-        table.add_columns("", *(str(k + 1) for k in range(len(classes))) if numbered else classes, "prec", "recall")
-        for name, label, row in zip(classes, labels, rows):
-            item = per_class.get(name)
-            table.add_row(
-                label, *map(str, row), percent(item.precision if item else None), percent(item.recall if item else None)
-            )
+        cells = [
+            [
+                label,
+                *map(str, row),
+                percent(per_class[name].precision if name in per_class else None),
+                percent(per_class[name].recall if name in per_class else None),
+            ]
+            for name, label, row in zip(classes, labels, rows)
+        ]
+        headers = ["class", *((str(k + 1) for k in range(len(classes))) if numbered else classes), "prec", "recall"]
+        # widths stated, not measured by the table: rebuilt during a burst of resizes, its lazy measuring of new
+        # rows lost the content widths (class names and percentages cut, or the name column gone)
+        for column, header in enumerate(headers):
+            table.add_column(header, width=max([len(header)] + [len(row[column]) for row in cells]))
+        for row in cells:
+            table.add_row(*row)
         self.query_one("#confusion-title", Label).update(
             "confusion: true x predicted" + (" (by row number)" if numbered else "") + ", precision, recall"
         )

@@ -347,10 +347,21 @@ class WizardApp(App[None]):
                 "Save preset as",
                 self.form.text("name"),
                 check=check,
-                exists=lambda name: (self.presets_dir / f"{name}.toml").exists(),
+                exists=self.save_would_replace,
             ),
             save,
         )
+
+    def save_would_replace(self, name: str) -> str | None:
+        """What saving a preset as `name` would overwrite, or hide: a saved preset of that name wins over the
+        shipped one everywhere (`kwtui run NAME`, the wizard's Load)."""
+        from kwtui.core.preset import shipped_presets_dir
+
+        if (self.presets_dir / f"{name}.toml").exists():
+            return f"your preset {name} exists: saving overwrites it"
+        if (shipped_presets_dir() / f"{name}.toml").exists():
+            return f"{name} is a shipped preset: yours would replace it for `kwtui run {name}`"
+        return None
 
     def action_load_preset(self) -> None:
         from kwtui.core.preset import find_preset, list_presets, load_preset

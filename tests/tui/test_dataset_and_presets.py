@@ -91,6 +91,13 @@ def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypat
             await pilot.press("enter")
             await pilot.pause()
             assert not isinstance(app.screen, NamePrompt) and saved.read_text() != before
+            # the shipped preset's name: saved, it would replace the shipped one for `kwtui run commands`
+            await pilot.press("ctrl+s", "end", "ctrl+u", *"commands", "enter")
+            await pilot.pause()
+            warning = str(app.screen.query_one("#name-error").render())
+            assert isinstance(app.screen, NamePrompt) and "shipped preset" in warning and "Enter again" in warning
+            assert not (tmp_path / "presets" / "commands.toml").exists()
+            await pilot.press("escape")
             # an invalid number is reported with the field name when a stage starts
             app.go_to(3)
             await type_into(pilot, "epochs", "many")

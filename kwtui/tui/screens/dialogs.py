@@ -69,7 +69,7 @@ class HelpScreen(ModalScreen[None]):
 
 class NamePrompt(ModalScreen[str | None]):
     """Ask for a name. `check(name)` returns why a name is refused (the prompt stays open and says so);
-    `exists(name)` asks for a second Enter before an existing preset is overwritten."""
+    `exists(name)` returns what saving under that name would overwrite or hide (then a second Enter saves)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -78,7 +78,7 @@ class NamePrompt(ModalScreen[str | None]):
         title: str,
         value: str,
         check: Callable[[str], str | None] | None = None,
-        exists: Callable[[str], bool] | None = None,
+        exists: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.prompt_title = title
@@ -107,10 +107,11 @@ class NamePrompt(ModalScreen[str | None]):
         if problem:
             self.query_one("#name-error", Label).update(f"[red]{escape(problem)}[/]")
             return
-        if self.exists and self.exists(name) and self.confirming != name:
+        clash = self.exists(name) if self.exists else None
+        if clash and self.confirming != name:
             self.confirming = name
             self.query_one("#name-error", Label).update(
-                f"[yellow]a preset named {escape(name)} exists: Enter again to overwrite it, or change the name[/]"
+                f"[yellow]{escape(clash)}[/]\n[yellow]Enter again to save anyway, or change the name[/]"
             )
             return
         self.dismiss(name)

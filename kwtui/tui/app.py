@@ -81,7 +81,7 @@ class WizardApp(App[None]):
         Binding("ctrl+n", "next_step", "Next", priority=True),
         Binding("ctrl+b", "prev_step", "Back", priority=True),
         Binding("ctrl+r", "run_step", "Run", priority=True),
-        Binding("ctrl+x", "cancel_step", "Cancel", show=False, priority=True),
+        Binding("ctrl+x", "cancel_step", "Cancel", priority=True),  # in the footer while the step's work runs
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("ctrl+o", "load_preset", "Load", priority=True),
         Binding("f1", "help", "Help", priority=True),
@@ -196,6 +196,7 @@ class WizardApp(App[None]):
         self.query_one("#steps", ContentSwitcher).current = self.steps[index].id
         self.query_one(StepBar).current = index
         self.steps[index].on_enter()
+        self.refresh_bindings()
         self.call_after_refresh(self.steps[index].focus_first)
 
     def action_next_step(self) -> None:
@@ -395,6 +396,12 @@ class WizardApp(App[None]):
             self.notify("nothing to run on this step right now", severity="warning")
         else:
             button.press()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel is offered (footer, key) only while the step on screen has work to cancel."""
+        if action == "cancel_step":
+            return self._step_button(lambda b: (b.id or "").endswith("-cancel")) is not None
+        return True
 
     def action_cancel_step(self) -> None:
         button = self._step_button(lambda b: (b.id or "").endswith("-cancel"))

@@ -53,5 +53,8 @@ class WizardServices(Protocol):
     def mark_step_done(self, index: int) -> None:
         """Show step `index` as done in the step bar."""
 
+    def refresh_bindings(self) -> None:
+        """Redraw the footer's keys (Cancel appears while the step's work runs)."""
+
     def on_dataset_scanned(self, scan: Any) -> None:
         """A dataset scan finished: steps that depend on it update."""

@@ -33,6 +33,12 @@ def slowed_runner(delay: float):
     return runner
 
 
+def footer_actions(app) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in app.screen.query(FooterKey)]
+
+
 def status_text(app, stage: str) -> str:
     return str(app.query_one(f"#{stage}-status").render())
 
@@ -51,6 +57,7 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
             bar = app.query_one("#features-progress")
             await wait_until(pilot, lambda: (bar.progress or 0) > 0, 60, "some files done")
             assert bar.progress < bar.total, "still running"
+            assert "Cancel" in footer_actions(app), "the footer offers Cancel while the step's work runs"
             await pilot.press("ctrl+x")
             started = time.monotonic()
             await wait_stage(pilot, app.steps[2], "features", 30)
@@ -59,6 +66,8 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
             assert "cancelled" in status_text(app, "features") or "re-run" in status_text(app, "features")
             assert not layout.features_info.exists()
             assert not [p for p in layout.features_dir.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+            await pilot.pause()
+            assert "Cancel" not in footer_actions(app), "nothing left to cancel"
             # resume: the button now says Resume and finishes the job
             assert str(app.query_one("#features-start").label) == "Resume"
             app.stage_runner = slowed_runner(0.0)

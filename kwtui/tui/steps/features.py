@@ -36,6 +36,7 @@ class StageStep(Step):
         self.query_one(f"#{self.stage}-cancel", Button).disabled = not running
         if not running:
             self.query_one(f"#{self.stage}-start", Button).label = self.start_button_label()
+        self.wizard.refresh_bindings()  # the footer shows Cancel while work runs
 
     def set_status(self, text: str) -> None:
         self.query_one(f"#{self.stage}-status", Label).update(text)

@@ -99,6 +99,22 @@ def test_the_confusion_table_keeps_its_class_names_across_resizes(trained_run, t
         async with app.run_test(size=(80, 24)) as pilot:
             app.go_to(4)
             await pilot.pause(0.5)
+            # showing a report never changes the preset: the point it chose for its target is not a setting
+            step = app.steps[4]
+            chosen = step.report.operating_point.point
+            assert (chosen.threshold, chosen.average_window) != (
+                preset.evaluate.threshold,
+                preset.evaluate.average_window,
+            )
+            app.go_to(3)
+            await pilot.pause()
+            shown = app.current_preset().evaluate
+            assert (shown.threshold, shown.average_window) == (
+                preset.evaluate.threshold,
+                preset.evaluate.average_window,
+            )
+            app.go_to(4)
+            await pilot.pause(0.5)
             for size in ((200, 60), (80, 24), (200, 60), (120, 40), (80, 24), (120, 40)):
                 await pilot.resize_terminal(*size)
                 await pilot.pause(0.5)

@@ -65,6 +65,7 @@ class EvaluateStep(StageStep):
         self.threshold: float = 0.9
         self.average_window: int = 3
         self.target: float = 0.5  # evaluate.target_fa_per_hour; 0 once a point is picked by hand
+        self.preset_point: tuple[float, int] = (self.threshold, self.average_window)
         self.firmware_dir = ""  # where the last conversion wrote model.cc
 
     def compose(self) -> ComposeResult:
@@ -102,12 +103,17 @@ class EvaluateStep(StageStep):
         self.threshold = preset.evaluate.threshold
         self.average_window = preset.evaluate.average_window
         self.target = preset.evaluate.target_fa_per_hour
+        # with a target the evaluation places the point; the preset's own threshold and window stay as they were
+        self.preset_point = (self.threshold, self.average_window)
         self.set_running(self.wizard.task_running(self.stage) or self.wizard.task_running("convert"))
         self.show_results(RunLayout(preset))
 
     def apply_to(self, form: FormState) -> None:
-        form.set("evaluate.threshold", self.threshold)
-        form.set("evaluate.average_window", self.average_window)
+        """The preset changes only when a point is picked by hand (target 0); the point an evaluation chose for
+        its target is what the report and the converted model carry, not a setting the user made."""
+        threshold, window = self.preset_point if self.target > 0 else (self.threshold, self.average_window)
+        form.set("evaluate.threshold", threshold)
+        form.set("evaluate.average_window", window)
         form.set("evaluate.target_fa_per_hour", self.target)
 
     def on_enter(self) -> None:

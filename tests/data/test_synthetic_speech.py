@@ -130,9 +130,28 @@ def test_run_on_words_are_synthesized_once_and_every_clip_is_a_negative(demo_dat
     import csv
 
     from kwtui.core.data import demo, near_misses, run_on_words
+    from kwtui.core.data.scan import scan_dataset
+    from kwtui.core.stages.features import preview_plan
 
-    preset, _, _ = _features(demo_dataset, tmp_path / "run", run_on_negatives=True, unknown_ratio=0.1)
+    # the wizard's Classes preview, before Features: the run-on words are said to come, nothing is synthesized
+    wanted = from_dict(
+        demo_preset_data(
+            demo_dataset,
+            tmp_path / "run",
+            features={"variants": 0},
+            classes={"keywords": ["yes", "no"], "run_on_negatives": True, "unknown_ratio": 0.1},
+        )
+    )
+    scan = scan_dataset(demo_dataset)
+    early = preview_plan(wanted, scan)
+    assert any("run on into longer words: synthesized when Features starts" in n for n in early.notes), early.notes
+    assert not any(job.output.startswith("_run_on/") for job in early.jobs)
+    assert not RunLayout(wanted).run_on_words_dir.exists()
+    preset, summary, _ = _features(demo_dataset, tmp_path / "run", run_on_negatives=True, unknown_ratio=0.1)
     layout = RunLayout(preset)
+    # once they exist, the preview counts every file the features stage planned
+    later = preview_plan(wanted, scan)
+    assert not any("run on" in n for n in later.notes) and len(later.jobs) == summary["files_total"]
     folders = sorted(p for p in layout.run_on_words_dir.iterdir() if p.is_dir())
     assert {p.name.split("_")[0] for p in folders} == {"yes", "no"}
     assert all(len(list(p.glob("*.wav"))) == run_on_words.CLIPS_PER_WORD for p in folders)

@@ -13,7 +13,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class ClipPlan:
     classes: list[str]
     noise_regions: list[NoiseRegion]
     excluded: list[dict[str, str]]  # files left out of the plan, with the reason
+    notes: list[str] = field(default_factory=list)  # a preview's: what the features stage will still synthesize
 
     def counts(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {s: {c: 0 for c in self.classes} for s in ("train", "validation", "test")}

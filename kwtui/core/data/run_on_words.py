@@ -50,11 +50,15 @@ def ensure(
     report: Reporter,
     cancel: CancelToken,
     stage: str,
-) -> dict[str, list[Path]]:
-    """Sub-folder -> its clips, synthesized now unless the manifest says they match; the manifest last."""
+    make: bool = True,
+) -> dict[str, list[Path]] | None:
+    """Sub-folder -> its clips, synthesized now unless the manifest says they match; the manifest last.
+    `make` False (a preview): None instead of synthesizing."""
     wanted = definition(keywords, others, seed)
     if synthesized.matches(folder, MANIFEST, wanted):
         return _found(folder)
+    if not make:
+        return None
     with synthesized.rebuilding(folder, MANIFEST, wanted, "run-on words folder"):
         binary = demo.espeak_binary()
         words = near_misses.run_ons(binary, keywords, others)

@@ -51,12 +51,16 @@ def ensure(
     cancel: CancelToken,
     stage: str,
     near_misses_of: tuple[str, ...] = (),
-) -> list[Path]:
+    make: bool = True,
+) -> list[Path] | None:
     """The synthesized files in `folder` (made now unless its manifest says they match); the manifest last.
-    With `near_misses_of` (keywords), every sentence holds one near miss of one of them (near_misses.py)."""
+    With `near_misses_of` (keywords), every sentence holds one near miss of one of them (near_misses.py).
+    `make` False (a preview): None instead of synthesizing."""
     wanted = definition({w.lower() for w in banned}, seed, near_misses_of)
     if synthesized.matches(folder, MANIFEST, wanted):
         return sorted(folder.glob("conversation_*.wav"))
+    if not make:
+        return None
     paths = []
     with synthesized.rebuilding(folder, MANIFEST, wanted, "synthetic running speech folder"):
         binary = demo.espeak_binary()

@@ -288,8 +288,31 @@ def _refuse_output_inside_dataset(features_dir: Path, dataset: Path) -> None:
         )
 
 
+def preview_plan(preset: Preset, scan: DatasetScan) -> ClipPlan:
+    """The files the features stage would write for `preset` over `scan`, without writing or synthesizing
+    anything: the same planning, with kwtui's synthesized folders (running speech, near misses, run-on words)
+    counted where they already exist for these settings, and listed in the plan's notes where they do not."""
+    notes: list[str] = []
+
+    def report(event: Any) -> None:
+        if isinstance(event, StageWarning):
+            notes.append(event.message)
+
+    layout = RunLayout(preset)
+    scan = dataclasses.replace(scan, noise=dict(scan.noise), run_on=dict(scan.run_on))  # the caller's stays as is
+    scan = _without_reserved_words(preset, scan, report)
+    cancel = CancelToken()
+    planned = _with_folders_anywhere(preset, scan)
+    planned = _with_synthetic_speech(planned, layout, scan, report, cancel, make=False)
+    planned = _with_near_misses(planned, layout, scan, report, cancel, make=False)
+    _add_run_on_words(planned, layout, scan, report, cancel, make=False)
+    plan = plan_clips(planned, scan)
+    plan.notes = notes
+    return plan
+
+
 def _with_synthetic_speech(
-    preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken
+    preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken, make: bool = True
 ) -> Preset:
     """The preset to plan with: when the model needs running speech as negatives and no folder of
     classes.negative_speech holds any, synthesized speech without the dataset's words joins them (and the scan)."""
@@ -314,8 +337,11 @@ def _with_synthetic_speech(
         return preset
     folder = layout.synthetic_speech_dir.absolute()  # the plan reads it from the workers, wherever they run
     files = synthetic_speech.ensure(
-        folder, set(scan.words) | set(classes.keywords), preset.features.seed, report, cancel, STAGE
+        folder, set(scan.words) | set(classes.keywords), preset.features.seed, report, cancel, STAGE, make=make
     )
+    if files is None:
+        report(StageWarning(STAGE, "running speech without the dataset's words: synthesized when Features starts"))
+        return preset
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
     minutes = sum(clip.seconds for clip in scan.noise[str(folder)] if not clip.error) / 60
     report(
@@ -331,7 +357,9 @@ def _with_synthetic_speech(
     )
 
 
-def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken) -> Preset:
+def _with_near_misses(
+    preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken, make: bool = True
+) -> Preset:
     """With classes.near_miss_negatives: sentences holding near misses of the keywords (synthesized once into the
     run folder) join classes.negative_speech and the scan."""
     classes = preset.classes
@@ -351,14 +379,20 @@ def _with_near_misses(preset: Preset, layout: RunLayout, scan: Any, report: Repo
         cancel,
         STAGE,
         tuple(classes.keywords),
+        make=make,
     )
+    if files is None:
+        report(StageWarning(STAGE, "sentences with near misses of the keywords: synthesized when Features starts"))
+        return preset
     scan.noise[str(folder)] = [read_header(str(path)) for path in files]
     return dataclasses.replace(
         preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
     )
 
 
-def _add_run_on_words(preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken) -> None:
+def _add_run_on_words(
+    preset: Preset, layout: RunLayout, scan: Any, report: Reporter, cancel: CancelToken, make: bool = True
+) -> None:
     """With classes.run_on_negatives: the keywords run on into longer words, synthesized once into the run folder,
     join the scan as negatives."""
     classes = preset.classes
@@ -371,7 +405,12 @@ def _add_run_on_words(preset: Preset, layout: RunLayout, scan: Any, report: Repo
         )
     folder = layout.run_on_words_dir.absolute()  # the plan reads it from the workers, wherever they run
     others = sorted(set(scan.words) - set(classes.keywords))
-    found = run_on_words.ensure(folder, list(classes.keywords), others, preset.features.seed, report, cancel, STAGE)
+    found = run_on_words.ensure(
+        folder, list(classes.keywords), others, preset.features.seed, report, cancel, STAGE, make=make
+    )
+    if found is None:
+        report(StageWarning(STAGE, "the keywords run on into longer words: synthesized when Features starts"))
+        return
     for name, paths in found.items():
         scan.run_on[str(folder / name)] = [read_header(str(path)) for path in paths]
 

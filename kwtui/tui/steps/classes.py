@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -217,9 +218,9 @@ class ClassesStep(Step):
         scan = self.scan
 
         def work(report, cancel):
-            from kwtui.core.data.plan import plan_clips
+            from kwtui.core.stages.features import preview_plan
 
-            return plan_clips(preset, scan)
+            return preview_plan(preset, scan)
 
         self._plan_preset = preset
         self.wizard.start_task("plan", self, work)
@@ -252,8 +253,10 @@ class ClassesStep(Step):
         target = preset.features_path
         free = free_bytes(target)
         warn = "[red]not enough space[/]" if free is not None and need > free else "ok"
+        coming = "".join(f"\n+ {escape(note)}" for note in getattr(plan, "notes", []))
         self.query_one("#disk-estimate", Label).update(
             f"{len(jobs)} files planned: {human_bytes(need)} needed, {human_bytes(free)} free at {target}  {warn}"
+            + coming
         )
 
 

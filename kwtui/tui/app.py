@@ -175,6 +175,9 @@ class WizardApp(App[None]):
     def mark_step_done(self, index: int) -> None:
         self.query_one(StepBar).mark_done(index)
 
+    def mark_step_undone(self, index: int) -> None:
+        self.query_one(StepBar).set_state(index, "missing")
+
     def stage_statuses(self) -> dict[str, Any] | None:
         """Every stage record's status for the settings on screen (None when a setting is invalid)."""
         from kwtui.core.io import records

@@ -53,6 +53,9 @@ class WizardServices(Protocol):
     def mark_step_done(self, index: int) -> None:
         """Show step `index` as done in the step bar."""
 
+    def mark_step_undone(self, index: int) -> None:
+        """Take the done mark off step `index` (its choice changed and is not checked yet)."""
+
     def refresh_bindings(self) -> None:
         """Redraw the footer's keys (Cancel appears while the step's work runs)."""
 

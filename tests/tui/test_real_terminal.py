@@ -186,6 +186,28 @@ def test_no_key_is_lost_or_reordered_in_bursts(tmp_path: Path, how: str) -> None
         tmux.close()
 
 
+def test_enter_in_a_burst_scans_the_path_it_was_pressed_on(tmp_path: Path) -> None:
+    """A path, Enter, and another path typed in one burst: the scan is of the first path, whole (it read the field
+    when the Enter was handled, by then holding part of the second: "/tmp/wal: not a folder"), and the status then
+    says the table is not of the path now in the field."""
+    from tests.tui.scripted import write_tiny_dataset
+
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.wait_for(lambda ls: any("not scanned yet" in line for line in ls[:8]))
+        time.sleep(1.0)
+        for trial in range(3):
+            later = f"data/typed_after_enter_{trial}"
+            tmux.run("send-keys", "-t", "w", *(["BSpace"] * 60), "data/tiny", "Enter", *(["BSpace"] * 70), later)
+            lines = tmux.wait_for(lambda ls, p=later: any(f"Enter scans {p}" in line for line in ls[:8]), seconds=20)
+            status = " ".join(lines[:8])
+            assert "not a folder" not in status and "type a folder first" not in status, (trial, status)
+            assert "the table is data/tiny's" in status, (trial, status)
+    finally:
+        tmux.close()
+
+
 def test_keys_typed_while_the_wizard_starts_reach_the_first_field(tmp_path: Path) -> None:
     """A path typed right after pressing Enter on `kwtui`, while Python still imports (the terminal holds the
     keys): Textual read them before any field had the focus and dropped them all."""

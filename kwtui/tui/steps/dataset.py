@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Label, RichLog
@@ -78,7 +79,17 @@ class DatasetStep(Step):
     # --- actions --------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "dataset-path":
-            self.start_scan()
+            # the value Enter was pressed on: in a burst of keys the field may already hold more by now
+            self.start_scan(event.value.strip())
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A path typed but not scanned yet: the table is another folder's until Enter."""
+        if event.input.id == "dataset-path" and self.scanned_path and event.value.strip() != self.scanned_path:
+            self.say_not_scanned()
+
+    def say_not_scanned(self) -> None:
+        self.set_status(f"[yellow]the table is {escape(self.scanned_path)}'s: Enter scans {escape(self.path)}[/]")
+        self.wizard.mark_step_undone(0)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "scan":
@@ -89,8 +100,8 @@ class DatasetStep(Step):
     def set_status(self, text: str) -> None:
         self.query_one("#dataset-status", Label).update(text)
 
-    def start_scan(self) -> None:
-        path = self.path
+    def start_scan(self, path: str | None = None) -> None:
+        path = self.path if path is None else path
         if not path:
             self.set_status("[red]type a folder first[/]")
             return
@@ -162,6 +173,8 @@ class DatasetStep(Step):
         total = sum(c for c, _ in counts.values())
         self.set_status(f"{len(counts)} words, {total} clips; {problem_status(scan)}")
         self.wizard.on_dataset_scanned(scan)
+        if self.path != self.scanned_path:  # typed on while it scanned
+            self.say_not_scanned()
 
 
 # --- views of kwtui.core.data.scan.DatasetScan ---------------------------------

@@ -167,9 +167,16 @@ class WizardApp(App[None]):
         if status is None:
             return  # an invalid setting on screen: the step says so when run
         bar = self.query_one(StepBar)
+        before_records = True
         for i, step in enumerate(self.steps):
             stage = STEP_RECORDS.get(step.step_id)
             if stage is not None:
+                if before_records and status[stage].state == "done":
+                    # features made for these very settings: the dataset and classes chosen before them are done
+                    # too (a reopened wizard showed later steps checked and not the first two)
+                    for earlier in range(i):
+                        bar.mark_done(earlier)
+                before_records = False
                 bar.set_state(i, status[stage].state)
 
     def mark_step_done(self, index: int) -> None:

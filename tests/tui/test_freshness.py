@@ -80,6 +80,8 @@ def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, 
     async def scenario() -> tuple[str, int, str, float]:
         app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
         async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            assert {0, 1, FEATURES, TRAINING} <= app.query_one(StepBar).done  # the first two steps too
             app.go_to(FEATURES)
             await pilot.pause(0.3)
             features_status = str(app.query_one("#features-status").render())

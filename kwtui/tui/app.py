@@ -262,11 +262,27 @@ class WizardApp(App[None]):
     def update_command(self) -> None:
         # one row, cut with an ellipsis where it does not fit: a copy of the screen never holds a shorter command
         # that would run with part of the settings; F2 copies it whole
-        command = Text(f"headless (F2 copies): {self.headless_command()}", no_wrap=True, overflow="ellipsis")
+        problem = self.invalid_setting()
+        if problem:  # a command that `kwtui run` would refuse is no command to copy
+            command = Text(f"headless: fix {problem}", style="red", no_wrap=True, overflow="ellipsis")
+        else:
+            command = Text(f"headless (F2 copies): {self.headless_command()}", no_wrap=True, overflow="ellipsis")
         self.query_one("#command", Static).update(command)
+
+    def invalid_setting(self) -> str | None:
+        """Why the choices on screen are no valid preset (the field and what it needs), or None."""
+        try:
+            self.form.to_preset()
+        except PresetError as exc:
+            return str(exc)
+        return None
 
     def action_copy_command(self) -> None:
         """The whole headless command to the clipboard (OSC 52: the terminal's, over SSH too) and on screen."""
+        problem = self.invalid_setting()
+        if problem:
+            self.notify(f"nothing copied: fix {problem}", severity="warning")
+            return
         command = self.headless_command()
         self.copy_to_clipboard(command)
         self.notify(command, title="Copied the headless command (F2)", timeout=8)

@@ -71,5 +71,15 @@ def test_headless_line_follows_every_field_as_it_is_typed(tmp_path: Path, monkey
             await pilot.pause()
             assert "train.epochs=4" in str(app.query_one("#command").render())
             assert _replayed(app.headless_command(), tmp_path)["train"]["epochs"] == 4
+            # a value the preset refuses: no command to paste, the field named instead, and F2 copies nothing
+            app.go_to(2)  # Features
+            await pilot.pause()
+            await type_into(pilot, "features-seed", "4x2-")
+            await pilot.pause()
+            line = str(app.query_one("#command").render())
+            assert line.startswith("headless: fix features.seed") and "kwtui run" not in line, line
+            await pilot.press("f2")
+            await pilot.pause()
+            assert any("nothing copied" in str(n.message) for n in app._notifications)
 
     asyncio.run(scenario())

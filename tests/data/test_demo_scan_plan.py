@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -65,6 +66,19 @@ def test_demo_is_deterministic(tmp_path):
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert files_a == files_b
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
+
+
+def test_demo_made_again_with_fewer_clips_holds_only_the_new_ones(tmp_path):
+    """`kwtui demo-data d --per-word 3`, then `--per-word 2` and other words: the dataset holds what the second
+    run made (the first run's clips stayed, and scan counted both); a clip the user added stays."""
+    out = tmp_path / "d"
+    make_demo_dataset(out, ["yes", "up"], per_word=3, seed=5, noise_seconds=2.0)
+    mine = out / "yes" / "my_own_recording.wav"
+    shutil.copy(next((out / "yes").glob("*.wav")), mine)
+    make_demo_dataset(out, ["yes"], per_word=2, seed=5, noise_seconds=2.0)
+    scan = scan_dataset(out)
+    assert {w: len(info.clips) for w, info in scan.words.items()} == {"yes": 3}  # 2 new + the user's
+    assert mine.exists() and not (out / "up").exists()
 
 
 def test_demo_into_a_folder_whose_name_is_not_utf8(tmp_path):

@@ -14,6 +14,7 @@ that combination. Everything is deterministic for a given seed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -255,6 +256,7 @@ WORDS = {
     "family": ("sister", "brother", "uncle", "aunt", "neighbour", "cousin", "friend"),
 }
 SPEECH_FILES = 6  # files of running speech in _running_speech_
+CLIP_LIST = ".kwtui-demo-clips.txt"  # the word clips the last run wrote (a dot file: the scan passes over it)
 SENTENCES_PER_FILE = 20
 CLIPS_PER_SPEAKER_WORD = 2  # repetitions of one word by one speaker (_nohash_0, _nohash_1)
 # name, seconds, sample rate, kind
@@ -471,7 +473,9 @@ def make_demo_dataset(
     report(Started(STAGE, total=total, unit="files", message=f"{len(words)} words x {per_word} clips -> {out}"))
 
     count = _FileCount(report, total, started)
+    _remove_clips_of_an_earlier_demo(out, {_clip_path(task) for task in tasks})
     _write_clips(binary, out, tasks, workers, cancel, count)
+    writer.write_text(out / CLIP_LIST, "".join(f"{rel}\n" for rel in sorted(_clip_path(task) for task in tasks)))
     _write_noise(out, seed, noise_seconds, cancel, count)
     _write_running_speech(binary, out, sentences, speakers, seed, words, cancel, count)
     _write_split_lists(out, speakers, tasks, seed)
@@ -516,13 +520,33 @@ def _clip_tasks(words: list[str], per_word: int, speakers: list[Speaker], rng: n
     return tasks
 
 
+def _clip_path(task: _ClipTask) -> str:
+    return f"{task.word}/{task.speaker.id}_nohash_{task.repetition}.wav"
+
+
+def _remove_clips_of_an_earlier_demo(out: Path, keep: set[str]) -> None:
+    """Demo data made again into its folder with other words or counts: the clips the earlier run listed and this
+    one does not make are removed (they stayed, and the dataset held both runs' clips); files it did not list, a
+    user's own clips among them, stay."""
+    try:
+        earlier = (out / CLIP_LIST).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    for rel in sorted(set(earlier) - keep):
+        path = out / rel
+        if rel and not rel.startswith(("/", "..")) and path.is_file():
+            path.unlink()
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when empty: a word this run no longer makes
+
+
 def _write_clip(binary: str, out: Path, task: _ClipTask) -> str:
     """Synthesize and write one keyword clip; returns its path relative to `out`."""
     word, speaker, repetition, clip_seed = task
     speech, rate = synthesize(binary, speaker, word, repetition)
     clip = place_in_clip(speech, rate, np.random.default_rng(clip_seed))
     (out / word).mkdir(exist_ok=True)
-    rel = f"{word}/{speaker.id}_nohash_{repetition}.wav"
+    rel = _clip_path(task)
     write_wav(out / rel, clip, rate)
     return rel
 

@@ -41,6 +41,7 @@ class Metric:
     value: float
     step: int | None = None  # batch or epoch index
     epoch: int | None = None
+    epochs: float | None = None  # how far training is, in epochs, when it was measured (1.5: half-way into epoch 2)
 
 
 @dataclass(frozen=True)

@@ -39,15 +39,16 @@ def scripted_runner(stage: str, preset, report, cancel, *, delay: float = 0.0, *
         for epoch in range(1, epochs + 1):
             for b in range(1, batches + 1):
                 t = (epoch - 1) * batches + b
-                emit(Metric(stage, "loss", 1.4 * 0.93**t, step=b, epoch=epoch))
-                emit(Metric(stage, "accuracy", 1 - 0.75 * 0.92**t, step=b, epoch=epoch))
+                at = epoch - 1 + b / batches  # as the train stage reports it
+                emit(Metric(stage, "loss", 1.4 * 0.93**t, step=t, epoch=epoch, epochs=at))
+                emit(Metric(stage, "accuracy", 1 - 0.75 * 0.92**t, step=t, epoch=epoch, epochs=at))
                 emit(
                     Progress(
                         stage, b, batches, 3.0, (batches - b) / 3.0, "batches", f"epoch {epoch}/{epochs}, 192 samples/s"
                     )
                 )
-            emit(Metric(stage, "val_loss", 1.3 * 0.85**epoch, epoch=epoch))
-            emit(Metric(stage, "val_accuracy", 1 - 0.7 * 0.8**epoch, epoch=epoch))
+            emit(Metric(stage, "val_loss", 1.3 * 0.85**epoch, epoch=epoch, epochs=float(epoch)))
+            emit(Metric(stage, "val_accuracy", 1 - 0.7 * 0.8**epoch, epoch=epoch, epochs=float(epoch)))
             emit(Resources(stage, (600 + 5 * epoch) * MB, 5200 * MB))
         summary = {"best_epoch": epochs, "best_val_accuracy": round(1 - 0.7 * 0.8**epochs, 3)}
     elif stage == "flash":

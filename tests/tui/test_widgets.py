@@ -158,3 +158,33 @@ def test_a_log_wraps_at_its_width_and_again_after_a_resize() -> None:
             assert len(log.lines) >= 2  # at 50 columns: wrapped
 
     asyncio.run(scenario())
+
+
+def test_plot_spans_its_points_x_range_and_labels_the_axis() -> None:
+    """Two epochs from history.csv: the first sits at the left edge (it sat mid-width, x was scaled from 0), the
+    bottom row names the x axis's ends and unit, and a loss's axis reaches 0 (a 0.06 drop filled the height)."""
+    import asyncio
+
+    from textual.app import App, ComposeResult
+
+    class Chart(App[None]):
+        CSS = "LinePlot { width: 40; height: 9; }"
+
+        def compose(self) -> ComposeResult:
+            yield LinePlot("loss", [("train", "blue"), ("val", "red")], y_floor=0.0, x_label="epochs")
+
+    async def scenario() -> list[str]:
+        app = Chart()
+        async with app.run_test(size=(60, 12)) as pilot:
+            plot = app.query_one(LinePlot)
+            plot.add_point("train", 1, 1.80)
+            plot.add_point("train", 2, 1.74)
+            await pilot.pause()
+            return plot.render().plain.splitlines()
+
+    lines = asyncio.run(scenario())
+    chart = lines[1:-1]
+    assert chart[-1].startswith(" 0.00│")  # the loss axis reaches 0
+    first_column = [line[6] for line in chart]  # the first cell right of the y labels
+    assert any(0x2800 < ord(ch) <= 0x28FF for ch in first_column), chart  # epoch 1 at the left edge
+    assert lines[-1].split() == ["1", "2", "epochs"]

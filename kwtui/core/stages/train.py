@@ -193,7 +193,8 @@ def make_callback(
                 step = (self.epoch - 1) * steps + batch + 1
                 for name in ("loss", "accuracy"):
                     if name in logs:
-                        report(ev.Metric(STAGE, name, float(logs[name]), step=step, epoch=self.epoch))
+                        at = self.epoch - 1 + (batch + 1) / steps
+                        report(ev.Metric(STAGE, name, float(logs[name]), step=step, epoch=self.epoch, epochs=at))
                 elapsed = max(now - self.started, 1e-6)
                 batches_per_s = self.batches_done / elapsed
                 samples_per_s = min(self.batches_done * batch_size, n_samples * total_epochs) / elapsed
@@ -221,7 +222,7 @@ def make_callback(
             self._check_cancel(self.epoch)
             for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 if name in logs:
-                    report(ev.Metric(STAGE, name, logs[name], step=None, epoch=self.epoch))
+                    report(ev.Metric(STAGE, name, logs[name], step=None, epoch=self.epoch, epochs=float(self.epoch)))
             if not save:
                 state["epochs_done"] = self.epoch
                 return

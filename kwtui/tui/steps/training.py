@@ -57,10 +57,9 @@ class TrainingStep(StageStep):
         yield ProgressBar(total=100, id="train-progress", show_eta=False)
         yield Label("", id="train-rate", classes="status")
         with Horizontal(id="curves"):
-            yield LinePlot("loss", [("train", "dodger_blue1"), ("val", "orange1")], id="loss-plot")
-            yield LinePlot(
-                "accuracy", [("train", "dodger_blue1"), ("val", "orange1")], y_range=(0.0, 1.0), id="acc-plot"
-            )
+            series = [("train", "dodger_blue1"), ("val", "orange1")]
+            yield LinePlot("loss", series, y_floor=0.0, x_label="epochs", id="loss-plot")
+            yield LinePlot("accuracy", series, y_range=(0.0, 1.0), x_label="epochs", id="acc-plot")
         yield ResourceGauges(disk=False, id="train-gauges")
 
     def load_from(self, preset: Preset) -> None:
@@ -177,16 +176,18 @@ class TrainingStep(StageStep):
         loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)
         for event in message.events:
             if isinstance(event, Metric):
-                if event.step is not None:  # per batch
+                # x in epochs, live and from history.csv alike (the live charts counted batches)
+                at = event.epochs if event.epochs is not None else float(event.epoch or 0)
+                if event.step is not None:  # per batch: Keras's running mean over the epoch so far
                     self.batches_seen += 1
                     if event.name == "loss":
-                        loss.add_point("train", self.batches_seen, event.value)
+                        loss.add_point("train", at, event.value)
                     elif event.name == "accuracy":
-                        acc.add_point("train", self.batches_seen, event.value)
+                        acc.add_point("train", at, event.value)
                 elif event.name == "val_loss":
-                    loss.add_point("val", self.batches_seen, event.value)
+                    loss.add_point("val", at, event.value)
                 elif event.name == "val_accuracy":
-                    acc.add_point("val", self.batches_seen, event.value)
+                    acc.add_point("val", at, event.value)
                     self.epochs_done = (event.epoch or 0) + 0
                     if self.best is None or event.value > self.best[1]:
                         self.best = (event.epoch or 0, event.value)

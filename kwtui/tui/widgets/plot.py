@@ -20,10 +20,11 @@ class Series:
 
 
 class LinePlot(Widget):
-    """Series of (x, y) points, auto-scaled; the legend shows the last value of each series."""
+    """Series of (x, y) points, auto-scaled between their first and last x; the legend shows the last value of
+    each series, the bottom row the x axis's ends and unit."""
 
     DEFAULT_CSS = """
-    LinePlot { height: 8; min-height: 4; }
+    LinePlot { height: 9; min-height: 5; }
     """
 
     def __init__(
@@ -32,6 +33,8 @@ class LinePlot(Widget):
         series: list[tuple[str, str]],
         *,
         y_range: tuple[float, float] | None = None,
+        y_floor: float | None = None,
+        x_label: str = "",
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
@@ -39,6 +42,8 @@ class LinePlot(Widget):
         self.title = title
         self.series = {name: Series(name, color) for name, color in series}
         self.y_range = y_range
+        self.y_floor = y_floor  # the y axis reaches down to it at least (a loss: 0, so a small change looks small)
+        self.x_label = x_label
 
     def add_point(self, name: str, x: float, y: float) -> None:
         if y == y:  # skip NaN
@@ -54,22 +59,27 @@ class LinePlot(Widget):
         points = self.series[name].points
         return points[-1][1] if points else None
 
-    def _bounds(self) -> tuple[float, float, float]:
+    def _bounds(self) -> tuple[float, float, float, float]:
         all_points = [p for s in self.series.values() for p in s.points]
-        x_max = max((p[0] for p in all_points), default=1.0) or 1.0
+        x_min = min((p[0] for p in all_points), default=0.0)
+        x_max = max((p[0] for p in all_points), default=1.0)
+        if x_max - x_min < 1e-9:
+            x_max = x_min + 1.0
         if self.y_range:
             y_min, y_max = self.y_range
         else:
             y_min = min((p[1] for p in all_points), default=0.0)
             y_max = max((p[1] for p in all_points), default=1.0)
+            if self.y_floor is not None:
+                y_min = min(y_min, self.y_floor)
         if y_max - y_min < 1e-9:
             y_max = y_min + 1.0
-        return x_max, y_min, y_max
+        return x_min, x_max, y_min, y_max
 
     def render(self) -> Text:
         width = max(self.size.width - _LABEL_WIDTH, 4)
-        rows = max(self.size.height - 1, 1)
-        x_max, y_min, y_max = self._bounds()
+        rows = max(self.size.height - 2, 1)  # the legend above, the x axis below
+        x_min, x_max, y_min, y_max = self._bounds()
         dots_w, dots_h = width * 2, rows * 4
         cells: list[list[int]] = [[0] * width for _ in range(rows)]
         colors: list[list[str | None]] = [[None] * width for _ in range(rows)]
@@ -83,7 +93,7 @@ class LinePlot(Widget):
         for s in self.series.values():
             previous = None
             for x, y in _thin(s.points, dots_w * 2):
-                dx = round(x / x_max * (dots_w - 1))
+                dx = round((x - x_min) / (x_max - x_min) * (dots_w - 1))
                 frac = (min(max(y, y_min), y_max) - y_min) / (y_max - y_min)
                 dy = round((1 - frac) * (dots_h - 1))
                 if previous is None:
@@ -110,6 +120,9 @@ class LinePlot(Widget):
             for c in range(width):
                 bits = cells[r][c]
                 text.append(chr(0x2800 + bits) if bits else " ", style=colors[r][c] or "")
+        if any(s.points for s in self.series.values()):
+            left, right = _fmt_x(x_min), f"{_fmt_x(x_max)} {self.x_label}".rstrip()
+            text.append("\n" + " " * _LABEL_WIDTH + left + right.rjust(max(width - len(left), 0)), style="dim")
         return text
 
 
@@ -120,6 +133,10 @@ def _thin(points: list[tuple[float, float]], limit: int) -> list[tuple[float, fl
     step = len(points) / limit
     thinned = [points[int(i * step)] for i in range(limit)]
     return thinned + [points[-1]]
+
+
+def _fmt_x(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
 
 
 def _fmt(value: float) -> str:

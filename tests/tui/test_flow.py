@@ -93,7 +93,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert app.query_one("#confusion", DataTable).row_count == 4
         assert app.query_one("#sweep", DataTable).row_count > 5
         picked = app.steps[4].threshold  # the evaluation's pick for evaluate.target_fa_per_hour
-        assert str(app.query_one("#curve").render()).startswith("FRR vs false accepts/h")
+        assert str(app.query_one("#curve").render()).startswith("FRR vs FA/h")
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold

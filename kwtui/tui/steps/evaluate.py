@@ -70,7 +70,7 @@ class EvaluateStep(StageStep):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            "[b]5 Evaluate & convert[/b]  FRR and false accepts/h on held-out audio; int8 in TFLM",
+            "[b]5 Evaluate & convert[/b]  FRR, false accepts/h, the int8 model in TFLM",
             classes="step-title",
         )
         with Horizontal(classes="row"):
@@ -94,7 +94,7 @@ class EvaluateStep(StageStep):
                 yield DataTable(id="confusion", cursor_type="none")
             with Vertical(id="eval-right", classes="eval-col"):
                 yield DetectionCurve(id="curve")
-                yield Label("sweep at the chosen window (arrows pick by hand)", classes="table-title")
+                yield Label("sweep at this window (arrows pick)", classes="table-title")
                 yield DataTable(id="sweep", cursor_type="row", zebra_stripes=True)
         yield Label("Try it: the converted model over a recording, as the device runs it", classes="table-title")
         yield TryIt(id="try-it")

@@ -84,7 +84,7 @@ class DetectionCurve(Widget):
             cx, cy = position(*self.chosen)
             chosen_cell = (cy // 4, cx // 2)
         text = Text(no_wrap=True, overflow="crop")
-        text.append("FRR vs false accepts/h  ", style="bold")
+        text.append("FRR vs FA/h  ", style="bold")
         text.append("● chosen", style="bold yellow")
         if target_col is not None:
             text.append(f"  ┊ target {self.target:g}/h", style="cyan")

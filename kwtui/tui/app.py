@@ -285,7 +285,9 @@ class WizardApp(App[None]):
             return
         command = self.headless_command()
         self.copy_to_clipboard(command)
-        self.notify(command, title="Copied the headless command (F2)", timeout=8)
+        # the copy is an OSC 52 request; tmux passes it on only with `set -g set-clipboard on`
+        hint = "\n(in tmux: `set -g set-clipboard on` lets the copy through)" if os.environ.get("TMUX") else ""
+        self.notify(command + hint, title="Copied the headless command (F2)", timeout=8)
 
     # every change on screen shows in the headless command at once; the step bar's marks (which read the run
     # folder's records) follow a moment after the typing stops

@@ -75,28 +75,33 @@ def judge(report: Report, picked: CurvePoint | None = None) -> Verdict:
     return Verdict(status, frr, fa, hours, target, next_steps(report, measurable), picked is not None)
 
 
+def _more_ambient_audio(report: Report, measurable: bool) -> str | None:
+    """The step when the ambient audio is too short for the target, or for a threshold per keyword: command words
+    place each keyword's threshold for its share of the target, which needs more audio than the target does."""
+    hours, needed = report.ambient.hours, report.needed_hours
+    points = (report.operating_point.per_keyword_points or {}).values()
+    shares = [p.share_fa_per_hour for p in points if p.share_fa_per_hour > 0]
+    per_keyword_needed = 1.0 / min(shares) if shares else 0.0
+    if measurable and hours >= per_keyword_needed:
+        return None
+    each = (
+        f"; a threshold for each of {len(shares)} keywords needs {per_keyword_needed:g} h"
+        if per_keyword_needed > needed
+        else ""
+    )
+    return (
+        f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h{each}): add recordings "
+        "without the keywords (conversation, TV, the room) to evaluate.ambient_folders"
+    )
+
+
 def next_steps(report: Report, measurable: bool) -> list[str]:
     """The most useful steps first, each naming the figure that calls for it and the field or folder to change."""
     op = report.operating_point
     steps: list[tuple[float, str]] = []  # (urgency, text)
-    hours = report.ambient.hours
-    needed = report.needed_hours
-    shares = [p.share_fa_per_hour for p in (op.per_keyword_points or {}).values() if p.share_fa_per_hour > 0]
-    per_keyword_needed = 1.0 / min(shares) if shares else 0.0
-    if not measurable or hours < per_keyword_needed:
-        # command words: each keyword's threshold is placed for its share of the target, which needs more audio
-        each = (
-            f"; a threshold for each of {len(shares)} keywords needs {per_keyword_needed:g} h"
-            if per_keyword_needed > needed
-            else ""
-        )
-        steps.append(
-            (
-                3.0,
-                f"{hours:.2g} h of held-out ambient audio (the target needs {needed:g} h{each}): add recordings "
-                "without the keywords (conversation, TV, the room) to evaluate.ambient_folders",
-            )
-        )
+    more_audio = _more_ambient_audio(report, measurable)
+    if more_audio:
+        steps.append((3.0, more_audio))
     per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:
         worst, frr = max(per_keyword.items(), key=lambda kv: kv[1])

@@ -173,24 +173,9 @@ class TrainingStep(StageStep):
         )
 
     def on_stage_events(self, message: StageEvents) -> None:
-        loss, acc = self.query_one("#loss-plot", LinePlot), self.query_one("#acc-plot", LinePlot)
         for event in message.events:
             if isinstance(event, Metric):
-                # x in epochs, live and from history.csv alike (the live charts counted batches)
-                at = event.epochs if event.epochs is not None else float(event.epoch or 0)
-                if event.step is not None:  # per batch: Keras's running mean over the epoch so far
-                    self.batches_seen += 1
-                    if event.name == "loss":
-                        loss.add_point("train", at, event.value)
-                    elif event.name == "accuracy":
-                        acc.add_point("train", at, event.value)
-                elif event.name == "val_loss":
-                    loss.add_point("val", at, event.value)
-                elif event.name == "val_accuracy":
-                    acc.add_point("val", at, event.value)
-                    self.epochs_done = (event.epoch or 0) + 0
-                    if self.best is None or event.value > self.best[1]:
-                        self.best = (event.epoch or 0, event.value)
+                self.plot_metric(event)
             elif isinstance(event, Progress):
                 self.show_progress(event)
             elif isinstance(event, Resources):
@@ -203,6 +188,22 @@ class TrainingStep(StageStep):
                 self.summary = event.summary
         if self.best is not None:
             self.set_status(f"best epoch {self.best[0]}: val accuracy {self.best[1]:.3f}")
+
+    def plot_metric(self, event: Metric) -> None:
+        """A training figure onto its chart, x in epochs, live and from history.csv alike (the live charts
+        counted batches); per batch it is Keras's running mean over the epoch so far."""
+        at = event.epochs if event.epochs is not None else float(event.epoch or 0)
+        chart = self.query_one("#loss-plot" if "loss" in event.name else "#acc-plot", LinePlot)
+        if event.step is not None:
+            self.batches_seen += 1
+            if event.name in ("loss", "accuracy"):
+                chart.add_point("train", at, event.value)
+        elif event.name in ("val_loss", "val_accuracy"):
+            chart.add_point("val", at, event.value)
+            if event.name == "val_accuracy":
+                self.epochs_done = event.epoch or 0
+                if self.best is None or event.value > self.best[1]:
+                    self.best = (event.epoch or 0, event.value)
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()

@@ -67,12 +67,17 @@ def score(test: Path, keywords_jsonl: Path, ambient_jsonl: Path) -> None:
         for key, value in condition.items():
             by_condition[key][_band(key, value)].append(miss)
     rates = {word: sum(m) / len(m) for word, m in missed.items()}
+    if not rates:
+        raise SystemExit(f"{keywords_jsonl}: no summary line naming the keywords, or none of them placed in {test}")
     print("misses:", "  ".join(f"{w} {r:.0%}" for w, r in rates.items()), f"  mean {np.mean(list(rates.values())):.0%}")
     for key, values in by_condition.items():
         print(f"  by {key}:", "  ".join(f"{v} {sum(m) / len(m):.0%} of {len(m)}" for v, m in sorted(values.items())))
     ambient = [json.loads(line) for line in ambient_jsonl.read_text().splitlines()]
     fired = [r for r in ambient if r.get("event") == "detection"]
     hours = sum(r["seconds"] for r in ambient if r.get("event") == "summary") / 3600
+    if hours <= 0:
+        print(f"false accepts: {len(fired)} (no summary line: no hours to divide by)")
+        return
     print(f"false accepts: {len(fired)} in {hours:.2f} h = {len(fired) / hours:.1f} per hour")
 
 

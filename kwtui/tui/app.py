@@ -82,6 +82,8 @@ class WizardApp(App[None]):
         Binding("ctrl+b", "prev_step", "Back", priority=True),
         Binding("ctrl+r", "run_step", "Run", priority=True),
         Binding("ctrl+x", "cancel_step", "Cancel", priority=True),  # in the footer while the step's work runs
+        # with nothing to cancel the key stops here: a text field's own Ctrl+X (cut) would empty the clipboard
+        Binding("ctrl+x", "nothing_to_cancel", show=False, priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("ctrl+o", "load_preset", "Load", priority=True),
         Binding("f1", "help", "Help", priority=True),
@@ -430,6 +432,9 @@ class WizardApp(App[None]):
         if action == "cancel_step":
             return self._step_button(lambda b: (b.id or "").endswith("-cancel")) is not None
         return True
+
+    def action_nothing_to_cancel(self) -> None:
+        """Ctrl+X while no work runs: nothing happens."""
 
     def action_cancel_step(self) -> None:
         button = self._step_button(lambda b: (b.id or "").endswith("-cancel"))

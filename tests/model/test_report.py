@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kwtui.core import recipes
 from kwtui.core.errors import ExitCode, UserError
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
@@ -81,7 +82,7 @@ def test_a_report_missing_a_field_is_refused_in_one_line() -> None:
         Report.from_dict(data)
 
 
-def test_a_stale_report_makes_the_evaluation_stale_and_readers_refuse_it(tmp_path) -> None:
+def test_a_stale_report_makes_the_evaluation_stale_and_readers_refuse_it(tmp_path, monkeypatch) -> None:
     preset = from_dict(
         {
             "name": "rep",
@@ -108,3 +109,8 @@ def test_a_stale_report_makes_the_evaluation_stale_and_readers_refuse_it(tmp_pat
     assert "\n" not in str(refused.value) and str(refused.value).endswith("run `kwtui evaluate rep` first")
     with pytest.raises(StaleReport, match="re-run `kwtui evaluate rep`$"):
         records.load_report(layout)
+    # a report made before the held-out audio was built another way: its figures are not this kwtui's
+    layout.report_json.write_text(json.dumps(fresh))
+    assert records.evaluate_status(layout).done
+    monkeypatch.setattr(recipes, "HELD_OUT_AUDIO", recipes.HELD_OUT_AUDIO + 1)
+    assert records.evaluate_status(layout).state == "stale"

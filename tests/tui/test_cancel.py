@@ -119,3 +119,25 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
     leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and not t.daemon]
     assert leftover == []
     assert not list(layout.run_dir.rglob("*.tmp"))
+
+
+def test_ctrl_x_with_nothing_running_leaves_the_field_and_the_clipboard_alone(tmp_path: Path, monkeypatch) -> None:
+    """Cancel is offered only while work runs; with nothing to cancel, Ctrl+X must not reach the text field's own
+    Ctrl+X (cut), which empties the field's selection into the clipboard (the command F2 just copied)."""
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> None:
+        app = create_app(presets_dir=tmp_path, port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            field = app.query_one("#dataset-path")
+            field.focus()
+            field.value = "data/mine"
+            field.select_all()
+            app.copy_to_clipboard("kwtui run commands")
+            assert "Cancel" not in footer_actions(app)
+            await pilot.press("ctrl+x")
+            await pilot.pause()
+            assert field.value == "data/mine" and app.clipboard == "kwtui run commands"
+
+    asyncio.run(scenario())

@@ -208,6 +208,58 @@ def test_enter_in_a_burst_scans_the_path_it_was_pressed_on(tmp_path: Path) -> No
         tmux.close()
 
 
+def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path) -> None:
+    """Ctrl+U, a number, Tab, ... across the three Features fields in one burst, 10 times: each field ends with its
+    own number. The screen's Tab binding ran after the keys behind it had gone into the field it left ("Tab 5"
+    put the 5 in the previous field). (Keys that reach a Button while a Shift+Tab is still moving the focus away
+    from it are another race, in Textual's routing of keys to the focus at arrival: not covered here.)"""
+    import random
+
+    import tomli_w
+
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.preset import from_dict
+    from tests.tui.scripted import write_results, write_tiny_dataset
+
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    data = {"name": "tabs", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / "tabs.toml").write_text(tomli_w.dumps(data))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        write_results(RunLayout(from_dict(data)))
+    finally:
+        os.chdir(cwd)
+    rng = random.Random(7)
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard tabs.toml")
+        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]))
+        time.sleep(0.5)
+        for trial in range(10):
+            wanted = [str(rng.randint(1, 9)), str(rng.randint(10, 99)), str(rng.randint(100, 999))]
+            keys = []
+            for value in wanted:
+                keys += ["C-u", value, "Tab"]
+            tmux.run("send-keys", "-t", "w", *keys[:-1])  # ends in the last field
+            expected = f"workers {wanted[0]}"
+            lines = tmux.wait_for(
+                lambda ls, w=wanted: any(f" {w[2]}" in line and "seed" in line for line in ls[:8]), seconds=15
+            )
+            row = " ".join(next(line for line in lines[:8] if "workers" in line).split())
+            assert row.startswith(expected) and f"variants {wanted[1]} seed {wanted[2]}" in row, (trial, row)
+            tmux.run("send-keys", "-t", "w", "BTab", "BTab")  # back to the first field for the next trial
+            time.sleep(0.3)
+    finally:
+        tmux.close()
+
+
 def test_keys_typed_while_the_wizard_starts_reach_the_first_field(tmp_path: Path) -> None:
     """A path typed right after pressing Enter on `kwtui`, while Python still imports (the terminal holds the
     keys): Textual read them before any field had the focus and dropped them all."""

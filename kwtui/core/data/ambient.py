@@ -35,6 +35,7 @@ CONTEXT_SECONDS = (1.0, 2.0)  # speech before and after a placed keyword
 WORD_GAP_SECONDS = (0.03, 0.15)  # between a placed keyword and the speech around it, as between words of a sentence
 SAID_MARGIN_SECONDS = 0.05  # silence kept on each side of a held-out keyword's speech
 KEYWORD_LEAD_SECONDS = 0.25  # a placed keyword's "1 s around the word" (what hits match) starts this long before it
+# changing how the streams are built changes every report's figures: bump kwtui.core.recipes.HELD_OUT_AUDIO
 KEYWORD_MARGIN_SECONDS = 1.0  # noise only, after the speech that follows a keyword
 SPEECH_RMS = 0.1  # the level speech is rendered at (the features are level-independent)
 
@@ -70,7 +71,8 @@ class Piece:
 class Stream:
     pieces: list[Piece] = field(default_factory=list)
     samples: int = 0
-    keywords: list[tuple[int, int, str]] = field(default_factory=list)  # (start sample, keyword index, source)
+    # (where the keyword's "1 s around the word" starts: KEYWORD_LEAD_SECONDS before its speech, keyword index, label)
+    keywords: list[tuple[int, int, str]] = field(default_factory=list)
 
     def add(self, length: int, region: Region | None, snr_db: float | None, noise: Region | None) -> Piece:
         piece = Piece(self.samples, length, region, snr_db, noise)

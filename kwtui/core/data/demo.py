@@ -474,8 +474,9 @@ def make_demo_dataset(
 
     count = _FileCount(report, total, started)
     _remove_clips_of_an_earlier_demo(out, {_clip_path(task) for task in tasks})
-    _write_clips(binary, out, tasks, workers, cancel, count)
+    # listed before they are written: a run stopped half-way leaves no clip of its own unlisted
     writer.write_text(out / CLIP_LIST, "".join(f"{rel}\n" for rel in sorted(_clip_path(task) for task in tasks)))
+    _write_clips(binary, out, tasks, workers, cancel, count)
     _write_noise(out, seed, noise_seconds, cancel, count)
     _write_running_speech(binary, out, sentences, speakers, seed, words, cancel, count)
     _write_split_lists(out, speakers, tasks, seed)

@@ -57,7 +57,7 @@ class ClipPlan:
     classes: list[str]
     noise_regions: list[NoiseRegion]
     excluded: list[dict[str, str]]  # files left out of the plan, with the reason
-    notes: list[str] = field(default_factory=list)  # a preview's: what the features stage will still synthesize
+    notes: list[str] = field(default_factory=list)  # a preview's: the planning's warnings (folders still to synthesize)
 
     def counts(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {s: {c: 0 for c in self.classes} for s in ("train", "validation", "test")}

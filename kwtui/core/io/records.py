@@ -174,7 +174,14 @@ def report_fingerprint(layout: RunLayout) -> str:
     evaluate = dataclasses.asdict(preset.evaluate)
     for chosen_later in ("threshold", "average_window", "target_fa_per_hour"):  # picked from the curve it holds
         evaluate.pop(chosen_later, None)
-    return digest({"train_run": train_run_id(layout), "train": train_fingerprint(preset), "evaluate": evaluate})
+    return digest(
+        {
+            "train_run": train_run_id(layout),
+            "train": train_fingerprint(preset),
+            "evaluate": evaluate,
+            "held_out_audio": recipes.HELD_OUT_AUDIO,  # how the evaluation builds its continuous audio
+        }
+    )
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

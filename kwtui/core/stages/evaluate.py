@@ -339,12 +339,10 @@ def choose_detector(
         for kw, kp in per_keyword_points.items():
             if not kp.met:
                 reasons.setdefault(kp.chosen_by.replace(f"{kp.share_fa_per_hour:g} FA/h", "its share"), []).append(kw)
-        chosen_by = (
-            "target, per keyword"
-            if met
-            else "per keyword (a share of the target each); "
-            + "; ".join(f"{', '.join(kws)}: {why}" for why, kws in reasons.items())
+        why_not = "; ".join(f"{', '.join(kws)}: {why}" for why, kws in reasons.items()) or (
+            "each met its share, together they fire more often than the target"
         )
+        chosen_by = "target, per keyword" if met else f"per keyword (a share of the target each); {why_not}"
         return chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points
     if target > 0:
         choice = choose_for_target(curve, target, scored.hours)

@@ -184,13 +184,7 @@ def run_features(preset: Preset, report: Reporter, cancel: CancelToken) -> dict[
                 "(`kwtui scan` lists them); check the lists' paths",
             )
         )
-    scan = _without_reserved_words(preset, scan, report)
-    planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
-    planned = _with_near_misses(
-        _with_synthetic_speech(planned, layout, scan, report, cancel), layout, scan, report, cancel
-    )
-    _add_run_on_words(planned, layout, scan, report, cancel)
-    plan = plan_clips(planned, scan)
+    plan, scan = _planned(preset, layout, scan, report, cancel, make=True)
     if not plan.jobs:
         raise UserError(f"{preset.dataset_path}: no clips to make features from")
     params = _params(preset, preset.dataset_path)
@@ -298,17 +292,24 @@ def preview_plan(preset: Preset, scan: DatasetScan) -> ClipPlan:
         if isinstance(event, StageWarning):
             notes.append(event.message)
 
-    layout = RunLayout(preset)
     scan = dataclasses.replace(scan, noise=dict(scan.noise), run_on=dict(scan.run_on))  # the caller's stays as is
-    scan = _without_reserved_words(preset, scan, report)
-    cancel = CancelToken()
-    planned = _with_folders_anywhere(preset, scan)
-    planned = _with_synthetic_speech(planned, layout, scan, report, cancel, make=False)
-    planned = _with_near_misses(planned, layout, scan, report, cancel, make=False)
-    _add_run_on_words(planned, layout, scan, report, cancel, make=False)
-    plan = plan_clips(planned, scan)
+    plan, _ = _planned(preset, RunLayout(preset), scan, report, CancelToken(), make=False)
     plan.notes = notes
     return plan
+
+
+def _planned(
+    preset: Preset, layout: RunLayout, scan: DatasetScan, report: Reporter, cancel: CancelToken, make: bool
+) -> tuple[ClipPlan, DatasetScan]:
+    """The features stage's plan, and the scan it planned from (the folders it uses outside the dataset and
+    kwtui's synthesized ones added); `make` False: those synthesized folders are used where they exist, never
+    made."""
+    scan = _without_reserved_words(preset, scan, report)
+    planned = _with_folders_anywhere(preset, scan)  # the preset's own fields stay what its fingerprint holds
+    planned = _with_synthetic_speech(planned, layout, scan, report, cancel, make=make)
+    planned = _with_near_misses(planned, layout, scan, report, cancel, make=make)
+    _add_run_on_words(planned, layout, scan, report, cancel, make=make)
+    return plan_clips(planned, scan), scan
 
 
 def _with_synthetic_speech(

@@ -229,7 +229,7 @@ class ClassesStep(Step):
         message.stop()
         label = self.query_one("#disk-estimate", Label)
         if not message.ok:
-            label.update(f"[red]{message.message}[/]")
+            label.update(f"[red]{escape(message.message)}[/]")
             return
         self.plan = message.summary
         self.show_plan(self.plan, self._plan_preset)
@@ -253,7 +253,7 @@ class ClassesStep(Step):
         target = preset.features_path
         free = free_bytes(target)
         warn = "[red]not enough space[/]" if free is not None and need > free else "ok"
-        coming = "".join(f"\n+ {escape(note)}" for note in getattr(plan, "notes", []))
+        coming = "".join(f"\n[yellow]note:[/] {escape(note)}" for note in getattr(plan, "notes", []))
         self.query_one("#disk-estimate", Label).update(
             f"{len(jobs)} files planned: {human_bytes(need)} needed, {human_bytes(free)} free at {target}  {warn}"
             + coming

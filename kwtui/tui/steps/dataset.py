@@ -27,7 +27,9 @@ class DatasetStep(Step):
     def __init__(self) -> None:
         super().__init__()
         self.scan: Any = None  # kwtui.core.data.scan.DatasetScan of the folder last scanned
-        self.scanned_path: str = ""
+        self.scanned_path: str = ""  # the folder the table is (or is about to be) of
+        self.scan_line = ""  # the table's summary line
+        self.next_scan: str | None = None  # Enter pressed on this path while another scan ran
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -83,9 +85,14 @@ class DatasetStep(Step):
             self.start_scan(event.value.strip())
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        """A path typed but not scanned yet: the table is another folder's until Enter."""
-        if event.input.id == "dataset-path" and self.scanned_path and event.value.strip() != self.scanned_path:
+        """A path typed but not scanned yet: the table is another folder's until Enter (typed back to the scanned
+        one, the table's summary again)."""
+        if event.input.id != "dataset-path" or not self.scanned_path:
+            return
+        if event.value.strip() != self.scanned_path:
             self.say_not_scanned()
+        elif self.scan is not None and self.scan_line:
+            self.set_status(self.scan_line)
 
     def say_not_scanned(self) -> None:
         self.set_status(f"[yellow]the table is {escape(self.scanned_path)}'s: Enter scans {escape(self.path)}[/]")
@@ -118,9 +125,13 @@ class DatasetStep(Step):
 
             return scan_dataset(Path(path).expanduser(), report, cancel, validation_list, testing_list)
 
-        self.set_status(f"scanning {path} ...")
-        self.scanned_path = path
-        self.wizard.start_task("scan", self, work)
+        if self.wizard.task_running("scan"):  # one at a time: this path is scanned when the current scan ends
+            self.next_scan = path
+            self.set_status(f"scanning {escape(self.scanned_path)} ..., then {escape(path)}")
+            return
+        if self.wizard.start_task("scan", self, work):
+            self.set_status(f"scanning {escape(path)} ...")
+            self.scanned_path = path  # the table about to be shown is this folder's
 
     def start_demo(self) -> None:
         path = self.path or "data/demo"
@@ -145,6 +156,10 @@ class DatasetStep(Step):
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()
+        if message.stage == "scan" and self.next_scan is not None:  # Enter was pressed on another path meanwhile
+            path, self.next_scan = self.next_scan, None
+            self.start_scan(path)
+            return
         if not message.ok:
             self.set_status(f"[red]{message.stage} {message.status}: {message.message}[/]")
             return
@@ -171,7 +186,8 @@ class DatasetStep(Step):
         for line in problems:
             log.write(line)
         total = sum(c for c, _ in counts.values())
-        self.set_status(f"{len(counts)} words, {total} clips; {problem_status(scan)}")
+        self.scan_line = f"{len(counts)} words, {total} clips; {problem_status(scan)}"
+        self.set_status(self.scan_line)
         self.wizard.on_dataset_scanned(scan)
         if self.path != self.scanned_path:  # typed on while it scanned
             self.say_not_scanned()

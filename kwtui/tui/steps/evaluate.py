@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -264,7 +265,7 @@ class EvaluateStep(StageStep):
         # widths stated, not measured by the table: rebuilt during a burst of resizes, its lazy measuring of new
         # rows lost the content widths (class names and percentages cut, or the name column gone)
         for column, header in enumerate(headers):
-            table.add_column(header, width=max([len(header)] + [len(row[column]) for row in cells]))
+            table.add_column(header, width=max([cell_len(header)] + [cell_len(row[column]) for row in cells]))
         for row in cells:
             table.add_row(*row)
         self.query_one("#confusion-title", Label).update(

@@ -33,7 +33,7 @@ class TrainingStep(StageStep):
         self.batches_seen = 0
         self.best: tuple[int, float] | None = None  # (epoch, val_accuracy)
         self.epochs_done = 0
-        self.showing_history = False  # the charts hold history.csv (epochs on x), not this session's batches
+        self.showing_history = False  # the charts hold history.csv's epochs (a Resume draws on after them)
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
@@ -147,10 +147,10 @@ class TrainingStep(StageStep):
 
                 self.app.push_screen(Confirm("Start over?", question, "Start over", "Keep"), answered)
                 return
-        if not resume or self.showing_history:  # the live charts count batches, the history epochs
+        if not resume:  # live and history points are both in epochs: a Resume goes on from the epochs drawn
             for plot in self.query(LinePlot):
                 plot.clear()
-            self.showing_history = False
+        self.showing_history = False
         if not resume:
             self.batches_seen, self.best, self.epochs_done = 0, None, 0
         if self.wizard.start_stage(self.stage, self, preset, resume=resume):

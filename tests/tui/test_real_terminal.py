@@ -211,8 +211,8 @@ def test_enter_in_a_burst_scans_the_path_it_was_pressed_on(tmp_path: Path) -> No
 def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path) -> None:
     """Ctrl+U, a number, Tab, ... across the three Features fields in one burst, 10 times: each field ends with its
     own number. The screen's Tab binding ran after the keys behind it had gone into the field it left ("Tab 5"
-    put the 5 in the previous field). (Keys that reach a Button while a Shift+Tab is still moving the focus away
-    from it are another race, in Textual's routing of keys to the focus at arrival: not covered here.)"""
+    put the 5 in the previous field), and keys that reached a button while a Shift+Tab was still moving the focus
+    away from it were lost; each burst here ends on the Start button and comes back with Shift+Tab."""
     import random
 
     import tomli_w
@@ -247,15 +247,13 @@ def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path
             keys = []
             for value in wanted:
                 keys += ["C-u", value, "Tab"]
-            tmux.run("send-keys", "-t", "w", *keys[:-1])  # ends in the last field
+            tmux.run("send-keys", "-t", "w", *keys, "BTab", "BTab", "BTab")  # out to the button and back
             expected = f"workers {wanted[0]}"
             lines = tmux.wait_for(
                 lambda ls, w=wanted: any(f" {w[2]}" in line and "seed" in line for line in ls[:8]), seconds=15
             )
             row = " ".join(next(line for line in lines[:8] if "workers" in line).split())
             assert row.startswith(expected) and f"variants {wanted[1]} seed {wanted[2]}" in row, (trial, row)
-            tmux.run("send-keys", "-t", "w", "BTab", "BTab")  # back to the first field for the next trial
-            time.sleep(0.3)
     finally:
         tmux.close()
 

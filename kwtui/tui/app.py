@@ -90,7 +90,7 @@ class WizardApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "clear_notifications", "Dismiss messages", show=False),
         Binding("ctrl+l", "show_log", "Log", show=False),
-        Binding("f2", "copy_command", "Copy command", priority=True),
+        Binding("f2", "copy_command", "Copy cmd", priority=True),
         # the focus moves as the App reads Tab, before it routes the keys typed behind it (as a screen binding it
         # moved only once the Tab had bubbled up, and those keys went to the widget it left)
         Binding("tab", "focus_next", show=False, priority=True),

@@ -29,8 +29,8 @@ NPY_BYTES = 128 + 99 * 43 * 4  # one (99, 43) float32 .npy file with its header
 
 class KeywordList(SelectionList[str]):
     BINDINGS = [
-        Binding("left_square_bracket,shift+up", "move(-1)", "Move up"),
-        Binding("right_square_bracket,shift+down", "move(1)", "Move down"),
+        Binding("left_square_bracket,shift+up", "move(-1)", "Earlier"),
+        Binding("right_square_bracket,shift+down", "move(1)", "Later"),
     ]
 
     def action_move(self, delta: int) -> None:

@@ -65,7 +65,7 @@ class ClassesStep(Step):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            "[b]2 Classes[/b]  Space picks keywords (#1, #2 ...: the model's output order); [ ] move a keyword's number",
+            "[b]2 Classes[/b]  Space picks keywords (#1, #2: output order); [ ] renumber one",
             classes="step-title",
         )
         with Horizontal(id="classes-top"):

@@ -434,14 +434,18 @@ class WizardApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Cancel is offered (footer, key) only while the step on screen has work to cancel."""
         if action == "cancel_step":
-            return self._step_button(lambda b: (b.id or "").endswith("-cancel")) is not None
+            return self._cancel_button() is not None
         return True
+
+    def _cancel_button(self) -> Button | None:
+        """The step on screen's Cancel, while it can be pressed."""
+        return self._step_button(lambda b: (b.id or "").endswith("-cancel"))
 
     def action_nothing_to_cancel(self) -> None:
         """Ctrl+X while no work runs: nothing happens."""
 
     def action_cancel_step(self) -> None:
-        button = self._step_button(lambda b: (b.id or "").endswith("-cancel"))
+        button = self._cancel_button()
         if button is not None:
             button.press()
 

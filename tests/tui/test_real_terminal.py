@@ -119,10 +119,9 @@ def test_wizard_follows_live_resizes(tmp_path: Path) -> None:
 STEP_TITLES = ["1 Dataset", "2 Classes", "3 Features", "4 Training", "5 Evaluate", "6 Flash"]
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60), (60, 20)])
-def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tuple[int, int]) -> None:
-    """A finished run (real records) so that Ctrl+N may go on; each step's title shows under the step bar and the
-    footer stays on the last line. At 60x20 the steps scroll, but nothing overlaps."""
+def _finished_run(tmp_path: Path, name: str) -> None:
+    """`tmp_path/NAME.toml` on a tiny dataset, with every stage's results written (real records), so that the
+    wizard started on it may go on with Ctrl+N."""
     import tomli_w
 
     from kwtui.core.io.layout import RunLayout
@@ -130,15 +129,21 @@ def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tu
     from tests.tui.scripted import write_results, write_tiny_dataset
 
     write_tiny_dataset(tmp_path / "data" / "tiny")
-    data = {"name": "pty", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}}
-    (tmp_path / "pty.toml").write_text(tomli_w.dumps(data))
+    data = {"name": name, "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / f"{name}.toml").write_text(tomli_w.dumps(data))
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        layout = RunLayout(from_dict(data))
-        write_results(layout)
+        write_results(RunLayout(from_dict(data)))
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60), (60, 20)])
+def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tuple[int, int]) -> None:
+    """A finished run (real records) so that Ctrl+N may go on; each step's title shows under the step bar and the
+    footer stays on the last line. At 60x20 the steps scroll, but nothing overlaps."""
+    _finished_run(tmp_path, "pty")
     width, height = size
     tmux = Tmux(tmp_path, width, height)
     try:
@@ -215,21 +220,7 @@ def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path
     away from it were lost; each burst here ends on the Start button and comes back with Shift+Tab."""
     import random
 
-    import tomli_w
-
-    from kwtui.core.io.layout import RunLayout
-    from kwtui.core.preset import from_dict
-    from tests.tui.scripted import write_results, write_tiny_dataset
-
-    write_tiny_dataset(tmp_path / "data" / "tiny")
-    data = {"name": "tabs", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}}
-    (tmp_path / "tabs.toml").write_text(tomli_w.dumps(data))
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        write_results(RunLayout(from_dict(data)))
-    finally:
-        os.chdir(cwd)
+    _finished_run(tmp_path, "tabs")
     rng = random.Random(7)
     tmux = Tmux(tmp_path, 120, 40)
     try:

@@ -33,7 +33,6 @@ class TrainingStep(StageStep):
         self.batches_seen = 0
         self.best: tuple[int, float] | None = None  # (epoch, val_accuracy)
         self.epochs_done = 0
-        self.showing_history = False  # the charts hold history.csv's epochs (a Resume draws on after them)
         self.summary: dict | None = None
 
     def compose(self) -> ComposeResult:
@@ -109,7 +108,6 @@ class TrainingStep(StageStep):
             loss.add_point("val", epoch, m["val_loss"])
             acc.add_point("train", epoch, m["accuracy"])
             acc.add_point("val", epoch, m["val_accuracy"])
-        self.showing_history = True
         best_epoch, best = max(epochs, key=lambda e: e[1]["val_accuracy"])
         done = epochs[-1][0]
         self.set_status(
@@ -150,7 +148,6 @@ class TrainingStep(StageStep):
         if not resume:  # live and history points are both in epochs: a Resume goes on from the epochs drawn
             for plot in self.query(LinePlot):
                 plot.clear()
-        self.showing_history = False
         if not resume:
             self.batches_seen, self.best, self.epochs_done = 0, None, 0
         if self.wizard.start_stage(self.stage, self, preset, resume=resume):
@@ -190,8 +187,8 @@ class TrainingStep(StageStep):
             self.set_status(f"best epoch {self.best[0]}: val accuracy {self.best[1]:.3f}")
 
     def plot_metric(self, event: Metric) -> None:
-        """A training figure onto its chart, x in epochs, live and from history.csv alike (the live charts
-        counted batches); per batch it is Keras's running mean over the epoch so far."""
+        """A training figure onto its chart, x in epochs as history.csv's points are (a Resume draws on after
+        them); per batch it is Keras's running mean over the epoch so far."""
         at = event.epochs if event.epochs is not None else float(event.epoch or 0)
         chart = self.query_one("#loss-plot" if "loss" in event.name else "#acc-plot", LinePlot)
         if event.step is not None:

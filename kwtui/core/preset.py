@@ -29,6 +29,12 @@ from kwtui.core.io import writer
 class PresetError(UserError):
     """A preset problem; the message names the file, the field and (when known) the line."""
 
+    @property
+    def field(self) -> str | None:
+        """The `section.key` the message starts with ("train.epochs: expected an integer ..."), or None."""
+        found = re.match(r"([a-z_]+(?:\.[a-z_]+)+)[: ]", str(self))
+        return found.group(1) if found else None
+
 
 INT32_MAX = 2**31 - 1  # everything that reaches model.h is an int32 there
 SEED_MAX = 2**32 - 1

@@ -169,10 +169,15 @@ class WizardApp(App[None]):
 
     def refresh_stage_marks(self) -> None:
         """Steps backed by a stage record show done / out of date / not run for the settings on screen."""
-        status = self.stage_statuses()
-        if status is None:
-            return  # an invalid setting on screen: the step says so when run
         bar = self.query_one(StepBar)
+        status = self.stage_statuses()
+        if status is None:  # an invalid setting on screen: its step is marked, no record is judged
+            bar.set_invalid(self._step_of_invalid_setting())
+            for i, step in enumerate(self.steps):
+                if STEP_RECORDS.get(step.step_id) is not None:
+                    bar.set_state(i, "unknown")
+            return
+        bar.set_invalid(None)
         before_records = True
         for i, step in enumerate(self.steps):
             stage = STEP_RECORDS.get(step.step_id)
@@ -184,6 +189,15 @@ class WizardApp(App[None]):
                         bar.mark_done(earlier)
                 before_records = False
                 bar.set_state(i, status[stage].state)
+
+    def _step_of_invalid_setting(self) -> int | None:
+        """The index of the step showing the invalid setting (None when no step shows it)."""
+        try:
+            self.form.to_preset()
+        except PresetError as exc:
+            step_id = self.form.step_of(exc.field)
+            return next((i for i, s in enumerate(self.steps) if s.step_id == step_id), None)
+        return None
 
     def mark_step_done(self, index: int) -> None:
         self.query_one(StepBar).mark_done(index)
@@ -231,7 +245,8 @@ class WizardApp(App[None]):
     def collect_into_form(self) -> None:
         """Copy every step's widget values into self.form (unvalidated)."""
         for step in self.steps:
-            step.apply_to(self.form)
+            with self.form.written_by(step.step_id):
+                step.apply_to(self.form)
         self.update_command()
 
     def current_preset(self) -> Preset:

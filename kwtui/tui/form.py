@@ -8,7 +8,8 @@ so a value typed wrong ("2x" epochs) is reported by preset validation naming the
 from __future__ import annotations
 
 import copy
-from typing import Any, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Union
 
 from kwtui.core.preset import Preset, from_dict
 
@@ -23,6 +24,21 @@ class FormState:
         self.loaded = copy.deepcopy(preset) if preset is not None else Preset()
         """The validated preset the form was filled from (given to the wizard, loaded or saved)."""
         self._data: dict[str, Any] = self.loaded.to_dict()
+        self._writer: str | None = None
+        self._written_by: dict[str, str] = {}  # key -> the step whose widgets hold it
+
+    @contextmanager
+    def written_by(self, step_id: str) -> Iterator[None]:
+        """Keys set inside are the widgets of `step_id` (so that an invalid one is traced to its step)."""
+        self._writer = step_id
+        try:
+            yield
+        finally:
+            self._writer = None
+
+    def step_of(self, key: str | None) -> str | None:
+        """The step whose widgets last set `key` (None: no step shows it)."""
+        return self._written_by.get(key) if key else None
 
     def _slot(self, key: str) -> tuple[dict[str, Any], str]:
         """The section holding `key` and its name there; KeyError for a key the preset does not have."""
@@ -42,6 +58,8 @@ class FormState:
     def set(self, key: str, value: FormValue) -> None:
         section, name = self._slot(key)
         section[name] = copy.deepcopy(value)  # a list is the form's own, not a widget's
+        if self._writer is not None:
+            self._written_by[key] = self._writer
 
     def text(self, key: str) -> str:
         """A text field (a path, a name) as text."""

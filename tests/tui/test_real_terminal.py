@@ -298,3 +298,35 @@ def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: 
         tmux.wait_for(lambda ls: any("classes: yes, no, alpha, _unknown" in line for line in ls), seconds=10)
     finally:
         tmux.close()
+
+
+def _step_bar(lines: list[str]) -> str:
+    return next((line for line in lines[:3] if "Dataset" in line and "Flash" in line), "")
+
+
+def test_an_invalid_setting_marks_its_step_and_no_result_is_claimed(tmp_path: Path) -> None:
+    """A finished run; "2x" typed into Features' workers: the step bar marks Features ✗ and shows no checkmark over
+    Training or Evaluate (their records cannot be judged for settings that do not exist: they kept their ✓), the
+    headless line names the field; one Backspace later every mark is back."""
+    _finished_run(tmp_path, "marks")
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard marks.toml")
+        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]) and "✓ Evalu" in _step_bar(ls))
+        time.sleep(0.5)
+        tmux.run("send-keys", "-t", "w", "C-u", "2x")
+        lines = tmux.wait_for(lambda ls: "✗ Features" in _step_bar(ls), seconds=10)
+        bar = _step_bar(lines)
+        assert "? Training" in bar and "? Evalu" in bar and "✓ Training" not in bar, bar
+        assert any("fix features.workers" in line for line in lines), "\n".join(lines)
+        tmux.run("send-keys", "-t", "w", "BSpace")
+        lines = tmux.wait_for(lambda ls: "✓ Training" in _step_bar(ls) and "✓ Evalu" in _step_bar(ls), seconds=10)
+        assert "✗" not in _step_bar(lines) and "?" not in _step_bar(lines), _step_bar(lines)
+    finally:
+        tmux.close()

@@ -20,6 +20,9 @@ HELP = """\
 Six steps, each reads the previous step's files from the run folder (`runs/<name>/`),
 so any step can be re-run or resumed. Everything works with the keyboard.
 
+The step bar: `✓` done for the settings on screen, `!` made for other settings (out of date), `✗` a field
+there holds a value no preset allows, `?` results that cannot be judged until that field is fixed.
+
 | Key | Action |
 |---|---|
 | `Tab` / `Shift+Tab` | move between fields and buttons |

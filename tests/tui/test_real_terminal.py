@@ -330,3 +330,52 @@ def test_an_invalid_setting_marks_its_step_and_no_result_is_claimed(tmp_path: Pa
         assert "✗" not in _step_bar(lines) and "?" not in _step_bar(lines), _step_bar(lines)
     finally:
         tmux.close()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_copied_headless_command_pasted_into_bash_replays_the_screen(tmp_path: Path, width: int) -> None:
+    """Values typed into Features' fields in a real terminal, then F2: the copy arrives through OSC 52 (tmux keeps
+    it as a paste buffer, as a local terminal puts it on the clipboard), the bottom line is one row that starts
+    the same command, and that command run by bash (`presets show` in place of `run`: the same preset loading and
+    --set handling) gives exactly the values on screen."""
+    import tomllib
+
+    _finished_run(tmp_path, "replay")
+    tmux = Tmux(tmp_path, width, 24)
+    try:
+        tmux.run("set-option", "-g", "set-clipboard", "on")
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard replay.toml")
+        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]))
+        time.sleep(0.5)
+        tmux.run("send-keys", "-t", "w", "C-u", "3", "Tab", "C-u", "5", "Tab", "C-u", "4096")
+        lines = tmux.wait_for(lambda ls: any("features.seed=4096" in line for line in ls[-3:]) or "…" in ls[-2])
+        shown = lines[-2].strip()  # the headless line, right above the footer
+        assert shown.startswith("headless (F2 copies): kwtui run replay.toml --set"), shown
+        tmux.run("send-keys", "-t", "w", "F2")
+        deadline = time.monotonic() + 10
+        copied = ""
+        while time.monotonic() < deadline and "4096" not in copied:
+            time.sleep(0.2)
+            copied = subprocess.run(
+                ["tmux", "-L", tmux.socket, "show-buffer"], env=tmux.env, capture_output=True, text=True
+            ).stdout
+        assert copied.startswith("kwtui run replay.toml"), copied
+        on_screen = shown.removeprefix("headless (F2 copies): ").rstrip("…").rstrip()
+        assert copied.startswith(on_screen), (on_screen, copied)  # the row is the command, cut, never another one
+        replayed = subprocess.run(
+            ["bash", "-c", copied.replace("kwtui run ", f"{KWTUI} presets show ", 1)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert replayed.returncode == 0, replayed.stderr
+        features = tomllib.loads(replayed.stdout)["features"]
+        assert (features["workers"], features["variants"], features["seed"]) == (3, 5, 4096), features
+    finally:
+        tmux.close()

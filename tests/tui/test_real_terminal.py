@@ -379,3 +379,35 @@ def test_the_copied_headless_command_pasted_into_bash_replays_the_screen(tmp_pat
         assert (features["workers"], features["variants"], features["seed"]) == (3, 5, 4096), features
     finally:
         tmux.close()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+def test_the_word_table_takes_the_rows_the_terminal_has(tmp_path: Path, size: tuple[int, int]) -> None:
+    """A dataset of 45 words: at 200x60 the Dataset step's table shows 30 or more at once (it stayed at 11 rows
+    over 37 blank ones); at 80x24 it keeps rows to read and scrolls, the footer on the last line."""
+    import numpy as np
+    import soundfile
+    import tomli_w
+
+    words = [f"word{k:02d}" for k in range(45)]
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    for word in words:
+        (tmp_path / "data" / word).mkdir(parents=True)
+        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
+    data = {"name": "tall", "dataset": {"path": "data"}, "classes": {"keywords": ["word00"]}}
+    (tmp_path / "tall.toml").write_text(tomli_w.dumps(data))
+    width, height = size
+    tmux = Tmux(tmp_path, width, height)
+    try:
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard tall.toml")
+        lines = tmux.wait_for(lambda ls: any("45 words" in line for line in ls) and "Quit" in ls[-1], seconds=30)
+        shown = sum(any(f" {w} " in line for line in lines) for w in words)
+        assert len(lines) == height and all(len(line) <= width for line in lines)
+        if height >= 60:  # two thirds of what the step has below its fields (the scan's log takes the rest)
+            assert shown >= height // 2, (shown, "\n".join(lines))
+        else:
+            assert shown >= 4, (shown, "\n".join(lines))
+    finally:
+        tmux.close()

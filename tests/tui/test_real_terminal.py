@@ -411,3 +411,40 @@ def test_the_word_table_takes_the_rows_the_terminal_has(tmp_path: Path, size: tu
             assert shown >= 4, (shown, "\n".join(lines))
     finally:
         tmux.close()
+
+
+def test_evaluate_at_80x24_reads_whole_and_a_picked_row_reaches_the_command(tmp_path: Path) -> None:
+    """A finished run's Evaluate step at 80x24 scrolls to each table with Tab: the confusion table's class names
+    are whole (they were cut to `_unkno` / `_backg`), the curve's x axis ends in its last label, and Down in the
+    threshold sweep picks the next row: the bottom line and F2's copy then carry that threshold."""
+    _finished_run(tmp_path, "pick")
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.run("set-option", "-g", "set-clipboard", "on")
+        tmux.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard pick.toml")
+        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        for step in ("2 Classes", "3 Features", "4 Training", "5 Evaluate"):
+            tmux.run("send-keys", "-t", "w", "C-n")
+            tmux.wait_for(lambda ls, s=step: any(s in line for line in ls[:4]))
+            time.sleep(0.5)
+        tmux.run("send-keys", "-t", "w", "Tab", "Tab")  # Convert only, then the confusion table
+        lines = tmux.wait_for(lambda ls: any(line.strip().startswith("_background") for line in ls))
+        rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0].startswith("_")}
+        assert {"_unknown", "_background"} <= set(rows), "\n".join(lines)
+        assert all(len(line) <= 80 for line in lines)
+        tmux.run("send-keys", "-t", "w", "Tab", "Down")  # the sweep: 0.9 is the chosen row, Down picks 0.95
+        lines = tmux.wait_for(lambda ls: "evaluate.threshold=0.95" in ls[-2], seconds=10)
+        assert any(line.rstrip().endswith("/h") for line in lines), "\n".join(lines)  # the axis' right label
+        tmux.run("send-keys", "-t", "w", "F2")
+        deadline = time.monotonic() + 10
+        copied = ""
+        while time.monotonic() < deadline and "0.95" not in copied:
+            time.sleep(0.2)
+            copied = subprocess.run(
+                ["tmux", "-L", tmux.socket, "show-buffer"], env=tmux.env, capture_output=True, text=True
+            ).stdout
+        assert "--set evaluate.threshold=0.95" in copied, copied
+    finally:
+        tmux.close()

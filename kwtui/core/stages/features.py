@@ -343,7 +343,7 @@ def _with_synthetic_speech(
     if files is None:
         report(StageWarning(STAGE, "running speech without the dataset's words: synthesized when Features starts"))
         return preset
-    scan.noise[str(folder)] = [read_header(str(path)) for path in files]
+    joined = _joined_as_negative_speech(preset, scan, folder, files)
     minutes = sum(clip.seconds for clip in scan.noise[str(folder)] if not clip.error) / 60
     report(
         StageWarning(
@@ -353,6 +353,13 @@ def _with_synthetic_speech(
             f"({folder}); recordings of real conversation are better negatives",
         )
     )
+    return joined
+
+
+def _joined_as_negative_speech(preset: Preset, scan: Any, folder: Path, files: list[Path]) -> Preset:
+    """A synthesized folder of running speech in the scan and, for planning, in classes.negative_speech."""
+    scan.noise[str(folder)] = [read_header(str(path)) for path in files]
+    classes = preset.classes
     return dataclasses.replace(
         preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
     )
@@ -385,10 +392,7 @@ def _with_near_misses(
     if files is None:
         report(StageWarning(STAGE, "sentences with near misses of the keywords: synthesized when Features starts"))
         return preset
-    scan.noise[str(folder)] = [read_header(str(path)) for path in files]
-    return dataclasses.replace(
-        preset, classes=dataclasses.replace(classes, negative_speech=[*classes.negative_speech, str(folder)])
-    )
+    return _joined_as_negative_speech(preset, scan, folder, files)
 
 
 def _add_run_on_words(

@@ -353,6 +353,77 @@ def add_near_miss_words(
         list(ex.map(one, tasks))
 
 
+# Carriers for keywords said inside sentences by training voices (--sentence-clips): none of a test set's carriers
+# or sentences, no keyword, no near miss.
+TRAIN_CARRIERS = (
+    ("we said", "today"),
+    ("it was", "I guess"),
+    ("tell me", "quickly"),
+    ("", "was the word"),
+    ("you can say", "if you like"),
+    ("they told me", "twice"),
+    ("only", "this time"),
+    ("and", "after that"),
+    ("the answer was", ""),
+    ("I heard", "from her"),
+    ("shout", "loudly"),
+    ("", "she whispered"),
+)
+
+
+def _speech_end(audio: np.ndarray, rate: int) -> int:
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    return int(loud[-1]) + 1 if loud.size else len(audio)
+
+
+def add_sentence_clips(
+    root: Path, per_word: int, seed: int, wide: bool, clips: int, keywords=("yes", "no", "left", "right", "marvin")
+) -> None:
+    """`clips` more clips of each keyword, said inside a sentence (TRAIN_CARRIERS) by training speakers of the
+    train split, cut to the 1 s window ending 50-300 ms after the keyword (where a streaming model should fire).
+    The keyword's end in the sentence is where the same speaker's "before + keyword" alone stops speaking."""
+    binary = demo.espeak_binary()
+    held_out = {
+        line.split("/")[1].split("_nohash_")[0]
+        for name in ("validation_list.txt", "testing_list.txt")
+        for line in (root / name).read_text().splitlines()
+        if line
+    }
+    pool = [s for s in _training_speakers(per_word, np.random.default_rng(seed), wide) if s.id not in held_out]
+    rng = np.random.default_rng([seed, 71])
+    tasks = [
+        (
+            kw,
+            pool[int(rng.integers(len(pool)))],
+            TRAIN_CARRIERS[int(rng.integers(len(TRAIN_CARRIERS)))],
+            i,
+            int(rng.integers(2**31)),
+        )
+        for kw in keywords
+        for i in range(clips)
+    ]
+
+    def one(task):
+        keyword, speaker, (before, after), i, clip_seed = task
+        target = root / keyword / f"{speaker.id}_nohash_s{i}.wav"
+        if target.exists():
+            return
+        said = spoken(keyword)
+        prefix, rate = demo.synthesize(binary, speaker, f"{before} {said}".strip(), 0)
+        whole, _ = demo.synthesize(binary, speaker, f"{before} {said} {after}".strip(), 0)
+        local = np.random.default_rng(clip_seed)
+        end = min(len(whole), _speech_end(prefix, rate) + int(local.uniform(0.05, 0.3) * rate))
+        window = whole[max(0, end - rate) : end]
+        clip = np.zeros(rate, np.float32)
+        clip[rate - len(window) :] = window
+        clip += local.normal(0.0, 10 ** local.uniform(-4, -3), rate).astype(np.float32)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, np.clip(clip, -1.0, 1.0), rate, subtype="PCM_16")
+
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(one, tasks))
+
+
 def _training_speakers(per_word: int, rng, wide: bool) -> list:
     variants = TRAIN_VARIANTS + (WIDE_TRAIN_VARIANTS if wide else ())
     return speakers(
@@ -732,6 +803,12 @@ def main() -> None:
         help="with --near-miss-clips: only the keywords run on into longer words ('j'EsIN'), no phoneme edits",
     )
     parser.add_argument(
+        "--sentence-clips",
+        type=int,
+        default=0,
+        help="this many more clips of each keyword in the training set, said inside sentences (TRAIN_CARRIERS)",
+    )
+    parser.add_argument(
         "--near-miss-clips",
         type=int,
         default=0,
@@ -765,8 +842,9 @@ def main() -> None:
         + (f"-speech{args.speech_files}" if args.speech_files != SPEECH_FILES else "")
         + (f"-nm{args.near_miss_clips}" if args.near_miss_clips else "")
         + ("-runon" if args.run_on_only else "")
+        + (f"-sent{args.sentence_clips}" if args.sentence_clips else "")
     )
-    smaller = work / dataset.name.split("-speech")[0].split("-nm")[0]
+    smaller = work / dataset.name.split("-speech")[0].split("-nm")[0].split("-sent")[0]
     if not dataset.exists() and smaller.joinpath("validation_list.txt").exists():  # the same clips, more speech
         shutil.copytree(smaller, dataset, copy_function=os.link)
     started = time.monotonic()
@@ -775,6 +853,8 @@ def main() -> None:
         add_near_miss_words(
             dataset, args.per_word, args.seed, args.wide_voices, args.near_miss_clips, run_on_only=args.run_on_only
         )
+    if args.sentence_clips:
+        add_sentence_clips(dataset, args.per_word, args.seed, args.wide_voices, args.sentence_clips)
     tests = {}
     for number in args.test_set:
         test_root = work / ("test" if number == 1 else f"test{number}")

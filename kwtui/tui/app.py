@@ -24,7 +24,7 @@ from textual.widgets import Button, ContentSwitcher, Footer, Static
 from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
-from kwtui.core.events import CancelToken, Event, Reporter
+from kwtui.core.events import CancelToken, Event, Reporter, Started
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError, anchored, from_dict, headless_command, save_preset
 from kwtui.core.registry import STEP_RECORDS
@@ -203,7 +203,13 @@ class WizardApp(App[None]):
         self.query_one(StepBar).mark_done(index)
 
     def mark_step_undone(self, index: int) -> None:
-        self.query_one(StepBar).set_state(index, "missing")
+        """`index` is not done, nor are the later steps without a record (their marks were choices made on it: the
+        classes picked from another dataset); steps with a record follow their records."""
+        bar = self.query_one(StepBar)
+        bar.set_state(index, "missing")
+        for later in range(index + 1, len(self.steps)):
+            if STEP_RECORDS.get(self.steps[later].step_id) is None:
+                bar.set_state(later, "missing")
 
     def stage_statuses(self) -> dict[str, Any] | None:
         """Every stage record's status for the settings on screen (None when a setting is invalid)."""
@@ -510,6 +516,10 @@ class WizardApp(App[None]):
         def thread_main() -> None:
             def post(batch: list[Event]) -> None:
                 target.post_message(StageEvents(name, batch))
+                if any(isinstance(event, Started) for event in batch):
+                    # a stage removes its record as it starts (training from scratch: train.json and every
+                    # later step's checkmark stop being true)
+                    self.call_from_thread(self._refresh_marks_if_shown)
 
             pump = EventPump(post, self.pump_interval)
             status, result, message = "ok", None, ""
@@ -524,7 +534,7 @@ class WizardApp(App[None]):
                 self.log.error(traceback.format_exc())
             pump.flush()
             target.post_message(StageDone(name, status, result, in_wizard(message)))
-            self.call_from_thread(self.refresh_stage_marks)
+            self.call_from_thread(self._refresh_marks_if_shown)
 
         self.run_worker(thread_main, name=name, group=name, thread=True, exclusive=True, exit_on_error=False)
         return True

@@ -108,6 +108,30 @@ def test_preset_given_at_start_fills_steps_and_command(tmp_path: Path, monkeypat
     asyncio.run(scenario())
 
 
+def test_a_new_dataset_path_takes_the_classes_checkmark_too(tmp_path: Path, monkeypatch) -> None:
+    """Typing another folder unchecks Dataset, and Classes with it: its keywords were picked from the old folder's
+    words (it kept its ✓ beside an unchecked Dataset)."""
+    from tests.tui.scripted import write_tiny_dataset
+
+    monkeypatch.chdir(tmp_path)
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    preset = from_dict({"name": "tiny", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}})
+
+    async def scenario() -> set[int]:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.query_one("#words").row_count > 0, 30)
+            bar = app.query_one(StepBar)
+            bar.mark_done(0)  # Dataset and Classes passed with Next
+            bar.mark_done(1)
+            await type_into(pilot, "dataset-path", "data/other")
+            await pilot.pause(0.6)
+            return set(bar.done)
+
+    done = asyncio.run(scenario())
+    assert not {0, 1} & done, done
+
+
 def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> None:
     """Ctrl+S stores the paths the wizard was given relative to its folder as absolute ones (the default run
     folder too), so the replay command it shows works from any folder; a replay of a relative preset from the

@@ -99,7 +99,7 @@ def test_a_reopened_wizard_shows_the_training_the_run_folder_holds(trained_run, 
 
 
 def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run, tmp_path: Path):
-    """Resume with train.epochs at or below the epochs done said "done" and nothing else."""
+    """Resume with train.epochs at the epochs done says there is nothing to train; below them it is refused."""
     from kwtui.core import events as ev
     from kwtui.core.stages.train import run_train
 
@@ -117,6 +117,22 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
         resume=True,
     )
     assert any("nothing to train; raise train.epochs above" in w for w in warnings), warnings
+
+    # fewer epochs than trained: refused before anything changes (it rewrote the record for the fewer epochs, so
+    # the wizard showed ✓ and a replay of the preset would train another model)
+    import pytest
+
+    from kwtui.core.errors import UserError
+    from kwtui.tui.hints import in_wizard
+
+    record = (run / "train.json").read_bytes()
+    done = preset.train.epochs
+    data["train"]["epochs"] = done - 1
+    with pytest.raises(UserError) as refused:
+        run_train(from_dict(data), lambda e: None, ev.CancelToken(), resume=True)
+    assert f"train.epochs: {done - 1}, but the run folder's model has trained {done} epochs" in str(refused.value)
+    assert "press Start (not Resume) to start over" in in_wizard(str(refused.value))
+    assert (run / "train.json").read_bytes() == record
 
 
 def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run, tmp_path: Path):
@@ -153,8 +169,17 @@ def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run
             await pilot.press("tab", "enter")  # Start over
             await pilot.pause(0.3)
             started = app.task_running("train") or app.stage_status("train") is not None
+            # training from scratch removed train.json as it started: no checkmark says the old run is there (the
+            # bar kept ✓ Training ✓ Evaluate until the run ended)
+            bar = app.query_one(StepBar)
+            for _ in range(150):
+                if not {TRAINING, EVALUATE} & bar.done or not app.task_running("train"):
+                    break
+                await pilot.pause(0.2)
+            marks_while_training = set(bar.done)
             app.steps[TRAINING].cancel()
             await wait_stage(pilot, None, "train", 120)
+            assert not {TRAINING, EVALUATE} & marks_while_training, marks_while_training
             return question, kept, started
 
     question, kept, started = asyncio.run(scenario())

@@ -346,6 +346,13 @@ def _start_or_resume(
             f"{layout.train_state}: the saved run used other features, classes or training settings; "
             "run without --resume to start over"
         )
+    if state is not None and state["epochs_done"] > cfg.epochs:
+        # its record would name a model of train.epochs epochs that is not the one there: a replay would differ
+        raise UserError(
+            f"train.epochs: {cfg.epochs}, but the run folder's model has trained {state['epochs_done']} epochs; "
+            f"set train.epochs = {state['epochs_done']} for that model as it is, or run without --resume to start "
+            f"over with {cfg.epochs}"
+        )
     with contextlib.suppress(FileNotFoundError):
         os.unlink(layout.train_record)
     if state is not None and layout.last_checkpoint.exists():
@@ -409,7 +416,7 @@ def _train(
             + (f", resuming after epoch {resumed_from}" if resumed_from else ""),
         )
     )
-    if resume and resumed_from >= cfg.epochs:
+    if resume and resumed_from == cfg.epochs:
         report(
             ev.StageWarning(
                 STAGE,

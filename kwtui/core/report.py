@@ -24,7 +24,7 @@ report.json for people and other tools, derived again on reading.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from kwtui.core.errors import UserError
 from kwtui.core.verdict import Verdict, judge
@@ -86,6 +86,15 @@ class CurvePoint:
             int(data["misses"]),
             None if per_keyword is None else {str(k): float(v) for k, v in per_keyword.items()},
         )
+
+
+def false_reject_rate_interval(point: CurvePoint, curve: Sequence[CurvePoint]) -> tuple[float, float] | None:
+    """The 95 % interval of `point`'s miss rate: every point of a curve counts misses among the same held-out
+    keywords, whose number any point that missed some gives (misses / rate)."""
+    from kwtui.core.stats import wilson_interval
+
+    counts = [round(p.misses / p.false_reject_rate) for p in curve if p.false_reject_rate and p.misses > 0]
+    return wilson_interval(point.misses, counts[0]) if counts else None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ class Verdict:
             if self.fa_per_hour >= 10
             else f"{self.fa_per_hour:.2g} false accepts/h"
         )
-        target = f" (target {self.target_fa_per_hour:g}/h)" if self.target_fa_per_hour > 0 else ""
+        # a point picked by hand is judged against the target the evaluation ran for (the preset then holds none)
+        whose = "the evaluation's target" if self.picked_by_hand else "target"
+        target = f" ({whose} {self.target_fa_per_hour:g}/h)" if self.target_fa_per_hour > 0 else ""
         where = " at the point picked by hand" if self.picked_by_hand else ""
         return (
             f"verdict{where}: {self.status.upper()}: misses {frr} of held-out keywords, {fa}{target} "

@@ -78,6 +78,7 @@ def test_a_point_picked_by_hand_is_judged_itself_against_the_evaluated_target():
     judged = judge(report, noisy)
     assert judged.status == "not usable" and judged.fa_per_hour == 8.0 and judged.frr == 0.01
     assert judged.line().startswith("verdict at the point picked by hand: NOT USABLE: misses 1% ")
+    assert "(the evaluation's target 0.5/h)" in judged.line()
     quiet = _point(0.95, 0.06, 1, hours)
     assert judge(report, quiet).status == "usable"
 
@@ -97,3 +98,15 @@ def test_command_words_say_once_how_much_audio_a_threshold_per_keyword_needs():
     steps = " ".join(verdict.next_steps)
     assert "the target needs 2 h; a threshold for each of 4 keywords needs 8 h" in steps
     assert steps.count("needs") == 2
+
+
+def test_any_point_of_a_curve_has_its_miss_rate_interval():
+    """The wizard showed "(95% ...)" only at the evaluation's own point: every point counts misses among the same
+    held-out keywords, so each has its Wilson interval."""
+    from kwtui.core.report import CurvePoint, false_reject_rate_interval
+    from kwtui.core.stats import wilson_interval
+
+    curve = [CurvePoint(1, t, 0, 0.0, misses / 120, misses, None) for t, misses in ((0.5, 0), (0.9, 6), (0.99, 30))]
+    assert false_reject_rate_interval(curve[2], curve) == wilson_interval(30, 120)
+    assert false_reject_rate_interval(curve[0], curve) == wilson_interval(0, 120)  # none missed: still 120 clips
+    assert false_reject_rate_interval(curve[0], curve[:1]) is None  # nothing tells how many clips

@@ -93,6 +93,9 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert app.query_one("#confusion", DataTable).row_count == 4
         assert app.query_one("#sweep", DataTable).row_count > 5
         picked = app.steps[4].threshold  # the evaluation's pick for evaluate.target_fa_per_hour
+        choice = str(app.query_one("#threshold-choice").render())
+        # a minute of ambient audio tells nothing about 0.5 FA/h: said so, not "target not met" beside 0 FA/h
+        assert "0.5 FA/h not measurable" in choice and "not met" not in choice, choice
         assert str(app.query_one("#curve").render()).startswith("FRR vs FA/h")
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
@@ -103,6 +106,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         row = next(r for r in app.steps[4].sweep if r.threshold == chosen)
         verdict = str(app.query_one("#verdict").render())  # judged at the point the device now gets
         assert "verdict at the point picked by hand" in verdict and f"misses {row.false_reject_rate:.0%}" in verdict
+        assert "(the evaluation's target 0.5/h)" in verdict  # the preset's target is 0 now: whose target it is
+        assert "(95% " in str(app.query_one("#threshold-choice").render())  # its interval too, not only the chosen's
         curve = app.query_one("#curve")
         assert curve.target == 0 and "target" not in curve.render().plain.splitlines()[0]  # no target line now
         if row.false_accepts_per_hour is not None:  # the marker sits on the row picked

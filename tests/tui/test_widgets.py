@@ -111,9 +111,16 @@ def test_detection_curve_labels_both_ends_and_its_marker_follows_a_hand_picked_p
             before = widget.render().plain.splitlines()
             widget.set_choice(3420.0, 0.01, 0.0)
             await pilot.pause()
-            return before, widget.render().plain.splitlines()
+            after = widget.render().plain.splitlines()
+            # a row off the frontier, past its last rate (the axis stopped there: no marker was drawn)
+            widget.set_choice(9000.0, 0.5, 0.0)
+            await pilot.pause()
+            off_frontier.extend(widget.render().plain.splitlines())
+            return before, after
 
+    off_frontier: list[str] = []
     before, after = asyncio.run(scenario())
+    assert off_frontier[-1].rstrip().endswith("9,000/h") and any("●" in line for line in off_frontier[1:-1])
     assert before[-1].rstrip().endswith("3,420/h") and before[-1].split()[0] == "0.1", before[-1]
     assert "target 0.5/h" in before[0] and "target" not in after[0]
     marker = [(r, line.index("●")) for r, line in enumerate(after[1:]) if "●" in line]

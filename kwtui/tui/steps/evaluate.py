@@ -17,7 +17,7 @@ from kwtui.core.events import Progress, StageWarning, Started
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
-from kwtui.core.report import CurvePoint, OperatingPoint, Report
+from kwtui.core.report import CurvePoint, OperatingPoint, Report, false_reject_rate_interval
 from kwtui.core.verdict import judge
 from kwtui.tui.form import FormState
 from kwtui.tui.format import percent
@@ -338,8 +338,8 @@ class EvaluateStep(StageStep):
         """FRR (with its interval at the evaluated point, per keyword for command words) and FA/h at `row`."""
         text = f": FRR {percent(row.false_reject_rate)}"
         same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
-        if same and op.false_reject_rate_ci:
-            ci = op.false_reject_rate_ci
+        ci = op.false_reject_rate_ci if same else false_reject_rate_interval(row, report.curve)
+        if ci:
             text += f" (95% {percent(ci[0])}-{percent(ci[1])})"
         per_keyword = row.per_keyword_false_reject_rate or {}
         if len(per_keyword) > 1:
@@ -347,7 +347,7 @@ class EvaluateStep(StageStep):
         hours = report.ambient.hours
         text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
         if self.target > 0 and not op.meets_target:
-            text += "  [yellow]target not met[/]"
+            text += f"  [yellow]{self.target:g} FA/h {_unmet(report)}[/]"
         if report.support_warnings:
             text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
         return text
@@ -375,6 +375,13 @@ class EvaluateStep(StageStep):
         )
 
 
+def _unmet(report: Report) -> str:
+    """Why a target is not met: on too little audio it is neither met nor missed (0 false accepts beside "target
+    not met" read as a contradiction)."""
+    measurable = report.ambient.hours > 0 and report.ambient.hours >= report.needed_hours
+    return "not met" if measurable else "not measurable"
+
+
 def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accuracy: float | None) -> str:
     """Command words: the threshold and window each keyword got, and what all of them together do on the device
     (pick a row of the sweep to use one point for every keyword instead)."""
@@ -382,7 +389,7 @@ def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accurac
         f"{kw} {p.point.threshold:g} (window {p.point.average_window})"
         for kw, p in (op.per_keyword_points or {}).items()
     )
-    aim = f"for {target:g} FA/h" if op.meets_target else f"each chosen alone, {target:g} FA/h not met"
+    aim = f"for {target:g} FA/h" if op.meets_target else f"each chosen alone, {target:g} FA/h {_unmet(report)}"
     text = f"accuracy {percent(accuracy)}  threshold per keyword ({aim}): {points}"
     text += f"\ntogether: FRR {percent(op.point.false_reject_rate)}"
     per_keyword = op.point.per_keyword_false_reject_rate or {}

@@ -57,7 +57,9 @@ class DetectionCurve(Widget):
     def render(self) -> Text:
         width = max(self.size.width - _LABEL_WIDTH, 8)
         rows = max(self.size.height - 2, 1)
-        x_max = max([X_MIN * 10] + [p[0] for p in self.points])
+        # the axis reaches the point picked too: a row of the sweep off the frontier (more false accepts than the
+        # frontier's last point) was left off the chart, its marker with it
+        x_max = max([X_MIN * 10] + [p[0] for p in self.points] + ([self.chosen[0]] if self.chosen else []))
         span = math.log10(x_max / X_MIN)
         dots_w, dots_h = width * 2, rows * 4
         cells = [[0] * width for _ in range(rows)]

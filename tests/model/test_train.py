@@ -53,6 +53,13 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     assert second["resumed_from_epoch"] == 2 and second["epochs_done"] == 4
     epochs = list(dict.fromkeys(e.epoch for e in report.events if isinstance(e, ev.Metric) and e.step is None))
     assert epochs == [3, 4, 1]  # the resumed epochs only, then the final fit's own epoch 1
+    # the progress is the whole job's, as the features stage's: a Resume's bar starts at the epochs done (it counted
+    # only the epochs left: 4 % at epoch 78 of 200)
+    progress = [
+        e for e in report.events if isinstance(e, ev.Progress) and e.stage == "train" and "final" not in e.message
+    ]
+    total = progress[0].total
+    assert total and progress[0].done == total // 2 and progress[-1].done == total  # 2 of 4 epochs, then all 4
     assert _history_epochs(layout) == [1, 2, 3, 4]
     assert not stale.exists()
     state = json.loads(layout.train_state.read_text())

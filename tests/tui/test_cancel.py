@@ -105,6 +105,8 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
             assert time.monotonic() - started < 10, "cancel honoured promptly (core tests time it per batch)"
             assert "cancel" in status_text(app, "train").lower()
             assert app.steps[3].epochs_done < 50
+            rate = str(app.query_one("#train-rate").render())  # no rate or ETA running on beside "cancelled"
+            assert rate.endswith("cancelled") and "ETA" not in rate and "/s" not in rate, rate
 
             # start again, then quit with Ctrl+Q while it runs: the worker is cancelled and joined
             await press_button(pilot, "train-resume")

@@ -163,8 +163,9 @@ def make_callback(
             super().__init__()
             self.last_event = 0.0
             self.last_resources = 0.0
-            self.batches_done = 0
-            self.total_batches = steps * (total_epochs - state["epochs_done"])
+            self.batches_done = 0  # in this run, for its rate
+            self.before = steps * state["epochs_done"]  # a resumed run's bar goes on where the last one stopped
+            self.total_batches = steps * total_epochs
             self.started = time.monotonic()
 
         def _check_cancel(self, epoch: int) -> None:
@@ -198,11 +199,11 @@ def make_callback(
                 elapsed = max(now - self.started, 1e-6)
                 batches_per_s = self.batches_done / elapsed
                 samples_per_s = min(self.batches_done * batch_size, n_samples * total_epochs) / elapsed
-                remaining = self.total_batches - self.batches_done
+                remaining = self.total_batches - self.before - self.batches_done
                 report(
                     ev.Progress(
                         STAGE,
-                        done=self.batches_done,
+                        done=self.before + self.batches_done,
                         total=self.total_batches,
                         rate=batches_per_s,
                         eta_s=remaining / batches_per_s if batches_per_s > 0 else None,
@@ -410,12 +411,15 @@ def _train(
     report(
         ev.Started(
             STAGE,
-            total=len(train_seq) * max(cfg.epochs - resumed_from, 0),
+            total=len(train_seq) * cfg.epochs,
             unit="batches",
             message=f"{cfg.model}, {len(train)} train / {len(val)} validation clips"
             + (f", resuming after epoch {resumed_from}" if resumed_from else ""),
         )
     )
+    if resumed_from:  # the whole job's bar, as the features stage's: the epochs done are done
+        done = len(train_seq) * min(resumed_from, cfg.epochs)
+        report(ev.Progress(STAGE, done=done, total=len(train_seq) * cfg.epochs, unit="batches"))
     if resume and resumed_from == cfg.epochs:
         report(
             ev.StageWarning(

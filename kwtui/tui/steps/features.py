@@ -34,7 +34,9 @@ class StageStep(Step):
     def set_running(self, running: bool) -> None:
         self.query_one(f"#{self.stage}-start", Button).disabled = running
         self.query_one(f"#{self.stage}-cancel", Button).disabled = not running
-        if not running:
+        if running:
+            self.last_progress = None  # a run that stops before its first count shows no earlier run's
+        else:
             self.query_one(f"#{self.stage}-start", Button).label = self.start_button_label()
         self.wizard.refresh_bindings()  # the footer shows Cancel while work runs
 
@@ -69,6 +71,16 @@ class StageStep(Step):
             self.wizard.cancel_task(self.stage)
             self.set_status("cancelling ...")
 
+    last_progress: Progress | None = None
+
+    def show_stopped(self, how: str) -> None:
+        """The rate line once the work stopped (cancelled, failed): the count reached, no rate or ETA still
+        running beside the message."""
+        event = self.last_progress
+        if event is not None:
+            total = f"/{event.total}" if event.total else ""
+            self.query_one(f"#{self.stage}-rate", Label).update(f"{event.done}{total} {event.unit}  {how}")
+
     def show_progress(self, event: Progress) -> None:
         if event.stage != self.stage and event.stage not in ("evaluate", "convert"):
             # a sub-step (e.g. the dataset scan before features): text only, the bar is the stage's own
@@ -76,6 +88,7 @@ class StageStep(Step):
             return
         bar = self.query_one(f"#{self.stage}-progress", ProgressBar)
         bar.update(total=event.total, progress=event.done)
+        self.last_progress = event
         rate = f"{event.rate:.1f} {event.unit}/s" if event.rate else ""
         eta = f"ETA {human_duration(event.eta_s)}" if event.eta_s is not None else ""
         total = f"/{event.total}" if event.total else ""
@@ -209,5 +222,7 @@ class FeaturesStep(StageStep):
             self.wizard.mark_step_done(2)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]cancelled: {message.message}[/]")
+            self.show_stopped("cancelled")
         else:
             self.set_status(f"[red]{message.message}[/]")
+            self.show_stopped("stopped")

@@ -214,5 +214,7 @@ class TrainingStep(StageStep):
             self.wizard.mark_step_done(3)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]{message.message}[/] (Resume continues from the last epoch)")
+            self.show_stopped("cancelled")
         else:
             self.set_status(f"[red]{message.message}[/]")
+            self.show_stopped("stopped")

@@ -172,10 +172,13 @@ class WizardApp(App[None]):
         bar = self.query_one(StepBar)
         status = self.stage_statuses()
         if status is None:  # an invalid setting on screen: its step is marked, no record is judged
-            bar.set_invalid(self._step_of_invalid_setting())
+            invalid = self._step_of_invalid_setting()
+            # a step ahead of the user is not yet filled in (a fresh wizard has no keywords before Classes)
+            bar.set_invalid(invalid if invalid is not None and invalid <= self.step_index else None)
             for i, step in enumerate(self.steps):
-                if STEP_RECORDS.get(step.step_id) is not None:
-                    bar.set_state(i, "unknown")
+                claimed = i in bar.done or i in bar.stale or i in bar.unknown
+                if STEP_RECORDS.get(step.step_id) is not None and claimed:
+                    bar.set_state(i, "unknown")  # a mark withdrawn until the setting is valid again
             return
         bar.set_invalid(None)
         before_records = True
@@ -228,9 +231,9 @@ class WizardApp(App[None]):
     def go_to(self, index: int) -> None:
         index = max(0, min(index, len(self.steps) - 1))
         self.collect_into_form()
-        self.refresh_stage_marks()
         self.query_one("#steps", ContentSwitcher).current = self.steps[index].id
         self.query_one(StepBar).current = index
+        self.refresh_stage_marks()  # for the step now shown: an invalid field is marked once the user reaches it
         self.steps[index].on_enter()
         self.refresh_bindings()
         self.call_after_refresh(self.steps[index].focus_first)

@@ -448,3 +448,22 @@ def test_evaluate_at_80x24_reads_whole_and_a_picked_row_reaches_the_command(tmp_
         assert "--set evaluate.threshold=0.95" in copied, copied
     finally:
         tmux.close()
+
+
+def test_a_fresh_wizard_marks_no_step_before_the_user_reaches_it(tmp_path: Path) -> None:
+    """`kwtui` with no preset has no keywords yet: the step bar shows plain numbers (it showed ✗ Classes and ? over
+    every later step at first sight), and ✗ Classes once the user is on Classes with none picked."""
+    from tests.tui.scripted import write_tiny_dataset
+
+    write_tiny_dataset(tmp_path / "data" / "demo")
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        lines = tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        assert _step_bar(lines).split()[1:] == [
+            "1", "Dataset", "2", "Classes", "3", "Features", "4", "Training", "5", "Evaluate", "6", "Flash",
+        ], _step_bar(lines)  # fmt: skip
+        tmux.run("send-keys", "-t", "w", "C-n")
+        lines = tmux.wait_for(lambda ls: "✗ Classes" in _step_bar(ls), seconds=10)
+        assert "?" not in _step_bar(lines), _step_bar(lines)
+    finally:
+        tmux.close()

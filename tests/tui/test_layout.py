@@ -12,7 +12,7 @@ from kwtui.core.preset import Preset
 from kwtui.tui.app import create_app
 
 # step index, the widget that holds the step's content, the rows it needs at the least
-MAIN_VIEWS = [(0, "#words", 4), (1, "#keywords", 9), (3, "#curves", 8)]
+MAIN_VIEWS = [(0, "#words", 4), (1, "#keywords", 9), (3, "#curves", 8), (4, "#eval-tables", 15)]
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,15 @@ def test_flash_step_writes_into_a_simulated_board(converted_run_for_wizard, tmp_
         async with app.run_test(size=(80, 24)) as pilot:
             app.go_to(5)
             await pilot.pause()
+            if not chip_error:  # the dry run's command names the image by its absolute path: it runs anywhere
+                await press_button(pilot, "flash-dry-run")
+                await wait_until(pilot, lambda: not app.task_running("flash"), 60, "dry run finished")
+                written = [str(line) for line in app.query_one("#flash-log")._written]
+                start = next(i for i, line in enumerate(written) if line.startswith("$ "))
+                command = "\n".join(written[start:])[2:]
+                image = Path(preset.run_dir).absolute() / "model_partition.bin"
+                assert f"\n    0x2d0000 {image}" in command, command  # an offset and its file on one line
+                assert subprocess.run(["bash", "-n", "-c", command]).returncode == 0  # the lines are one command
             await press_button(pilot, "flash-start")
             await wait_until(pilot, lambda: not app.task_running("flash"), 60, "flash finished")
             status = str(app.query_one("#flash-status").render())
@@ -109,6 +119,29 @@ def test_flash_step_writes_into_a_simulated_board(converted_run_for_wizard, tmp_
     assert bytes(board.flash[0x2D0000 : 0x2D0000 + len(image)]) == image
     with SimulatedEsp32(misbehave="esp32s3") as board:
         asyncio.run(scenario(board, chip_error=True))
+
+
+def test_another_preset_loaded_clears_the_flash_log(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+O loading another preset left the previous preset's dry run in the Flash step's log."""
+    from kwtui.core.preset import from_dict
+
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> tuple[str, str]:
+        app = create_app(from_dict({"name": "first"}), presets_dir=tmp_path, port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go_to(5)
+            await pilot.pause()
+            app.query_one("#flash-log").write("--- dry run --- of first")
+            app.apply_preset(from_dict({"name": "first"}), same_choices=True)  # saved under its name: kept
+            await pilot.pause()
+            kept = log_text(app)
+            app.apply_preset(from_dict({"name": "second"}))
+            await pilot.pause()
+            return kept, log_text(app)
+
+    kept, after = asyncio.run(scenario())
+    assert "of first" in kept and "of first" not in after
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ class FlashPlan:
         if any(path.name != "model_partition.bin" for _, path in self.writes):
             args += ["--flash-mode", "keep", "--flash-freq", "keep", "--flash-size", "keep"]
         for offset, path in self.writes:
-            args += [f"0x{offset:x}", str(path)]
+            args += [f"0x{offset:x}", str(path.absolute())]  # the command shown runs from any folder
         return args
 
     def command(self) -> str:

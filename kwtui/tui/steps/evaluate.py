@@ -39,10 +39,13 @@ def _compute_text(compute: dict[str, Any] | None) -> str:
     if not compute:
         return ""
     ms = compute.get("estimated_ms") or {}
-    return (
-        f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{ms.get('esp32_esp_nn', 0):.0f} ms ESP32"
-        f" ({ms.get('esp32s3_esp_nn', 0):.0f} ms S3)"
-    )
+    esp32, s3 = _ms(ms.get("esp32_esp_nn", 0)), _ms(ms.get("esp32s3_esp_nn", 0))
+    return f"  {compute.get('macs_per_inference', 0) / 1e6:.2f} M MACs, ~{esp32} ms ESP32 ({s3} ms S3)"
+
+
+def _ms(value: float) -> str:
+    """A time per inference: two significant digits under 10 ms (a 0.1 ms stride read "0 ms")."""
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
 
 
 def _rate(value: float | None) -> str:

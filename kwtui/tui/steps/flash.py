@@ -90,6 +90,9 @@ class FlashStep(StageStep):
         self.refresh_ports()
 
     def load_from(self, preset: Preset) -> None:
+        if preset.name != getattr(self, "loaded_name", preset.name):
+            self.query_one("#flash-log", WrappedLog).clear()  # another preset's dry run is not this one's
+        self.loaded_name = preset.name
         self.preset_port = preset.flash.port
         self.refresh_ports()
         self.query_one("#chip", Select).value = preset.flash.chip if preset.flash.chip in CHIPS else "auto"
@@ -125,7 +128,8 @@ class FlashStep(StageStep):
             self.set_status(
                 f"{len(likely)} ESP32-like USB serial port(s) of {len(self.ports)}"
                 if likely
-                else f"no ESP32-like USB serial port among {len(self.ports)}: auto will not find a board"
+                else f"none of the {len(self.ports)} serial port(s) is a USB port of an ESP32 board (Espressif, CP210x, "
+                "CH34x, FTDI): auto will not find one; pick the port, or plug the board in and Refresh"
             )
 
     def start_button_label(self) -> str:
@@ -259,7 +263,8 @@ class FlashStep(StageStep):
             command = message.summary.get("command") or self.last_command
             if command:
                 self.last_command = command if isinstance(command, str) else " ".join(map(str, command))
-                log.write(f"$ {self.last_command}")
+                for line in shell_lines(self.last_command):
+                    log.write(line)
             self.set_status(
                 "[green]dry run: the esptool command is in the log below[/]"
                 if message.summary.get("dry_run", True)
@@ -271,3 +276,22 @@ class FlashStep(StageStep):
             colour = "yellow" if message.status == "cancelled" else "red"
             log.write(f"error: {message.message}")
             self.set_status(f"[{colour}]{message.message}[/]")
+
+
+def shell_lines(command: str) -> list[str]:
+    """A long command as the lines of one shell command (`\\` continuations): each option with its value and each
+    flash offset with its file on a line of its own, so a narrow log wraps no argument into two and a copy of the
+    lines still runs."""
+    import shlex
+
+    words = shlex.split(command)
+    groups: list[list[str]] = [[]]
+    for i, word in enumerate(words):
+        starts = word.startswith("--") or (word.startswith("0x") and i > 0 and not words[i - 1].startswith("--"))
+        if starts and groups[-1]:
+            groups.append([])
+        groups[-1].append(word)
+    lines = [shlex.join(group) for group in groups]
+    return ["$ " + lines[0] + (" \\" if len(lines) > 1 else "")] + [
+        "    " + line + (" \\" if k < len(lines) - 2 else "") for k, line in enumerate(lines[1:])
+    ]

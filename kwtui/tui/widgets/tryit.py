@@ -67,7 +67,7 @@ class TryIt(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Input(
-                placeholder="a recording to try it on (wav, flac, ...)",
+                placeholder="recording: .wav, .flac ...",  # fits the field at 80 columns
                 id="try-path",
                 suggester=PathSuggester(directories_only=False),
                 compact=True,  # one row, as every input of a .row (a bordered input there showed its top edge only)

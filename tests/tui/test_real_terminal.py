@@ -467,3 +467,19 @@ def test_a_fresh_wizard_marks_no_step_before_the_user_reaches_it(tmp_path: Path)
         assert "?" not in _step_bar(lines), _step_bar(lines)
     finally:
         tmux.close()
+
+
+def test_a_long_path_s_dataset_status_is_read_whole_at_80_columns(tmp_path: Path) -> None:
+    """The status beside "Make demo dataset" was one row: at 80 columns a long path's "not a folder" and its hint,
+    or "the table is ...: Enter scans ...", were cut after a few words."""
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.wait_for(lambda ls: any("not scanned yet" in line for line in ls[:8]))
+        time.sleep(1.0)
+        path = "data/a_much_longer_folder_name/with/more/parts"
+        tmux.run("send-keys", "-t", "w", *(["BSpace"] * 20), path, "Enter")
+        lines = tmux.wait_for(lambda ls: "creates one there)" in " ".join(ls[:10]), seconds=15)
+        status = " ".join(" ".join(lines[:10]).split())
+        assert f"{path}: not a folder (Make demo dataset creates one there)" in status, status
+    finally:
+        tmux.close()

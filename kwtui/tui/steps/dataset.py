@@ -38,7 +38,7 @@ class DatasetStep(Step):
         with Horizontal(classes="row"):
             yield Input(placeholder="dataset folder", id="dataset-path", suggester=PathSuggester(), compact=True)
             yield Button("Scan", id="scan", variant="primary", compact=True)
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row", id="dataset-actions"):
             yield Button("Make demo dataset", id="make-demo", compact=True)
             yield Label("", id="dataset-status", classes="status")
         yield DataTable(id="words", cursor_type="row", zebra_stripes=True)

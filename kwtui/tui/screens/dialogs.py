@@ -40,7 +40,8 @@ there holds a value no preset allows, `?` results that cannot be judged until th
 | `Ctrl+Q` | quit (running work is cancelled cleanly) |
 
 **Dataset**: type a folder (Right arrow accepts the completion), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
-**Classes**: Space selects a keyword; `[` / `]` move the highlighted word up/down (the order of the model's outputs).
+**Classes**: Space picks a keyword and gives it the next output number (#1 is the model's first output); `[` / `]`
+give the highlighted keyword an earlier / later number. No row moves.
 The counts are the feature files *planned*; clips that turn out unreadable or silent when read are skipped, and
 the Features step reports written + already there + skipped = planned.
 **Features / Training**: *Start* runs in the background; *Cancel* stops after the current file or batch. Features

@@ -28,9 +28,10 @@ NPY_BYTES = 128 + 99 * 43 * 4  # one (99, 43) float32 .npy file with its header
 
 
 class KeywordList(SelectionList[str]):
+    # the step's title and the help say what [ and ] do: in the footer they pushed Save preset off at 80 columns
     BINDINGS = [
-        Binding("left_square_bracket,shift+up", "move(-1)", "Earlier"),
-        Binding("right_square_bracket,shift+down", "move(1)", "Later"),
+        Binding("left_square_bracket,shift+up", "move(-1)", "Earlier output number", show=False),
+        Binding("right_square_bracket,shift+down", "move(1)", "Later output number", show=False),
     ]
 
     def action_move(self, delta: int) -> None:

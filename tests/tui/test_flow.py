@@ -108,6 +108,23 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert "verdict at the point picked by hand" in verdict and f"misses {row.false_reject_rate:.0%}" in verdict
         assert "(the evaluation's target 0.5/h)" in verdict  # the preset's target is 0 now: whose target it is
         assert "(95% " in str(app.query_one("#threshold-choice").render())  # its interval too, not only the chosen's
+        # the row at the first keyword's own threshold: neither that keyword's interval nor "model.h keeps" is lost
+        # (both compared the pick with keyword 0's threshold alone; model.h holds one per keyword)
+        from kwtui.core.report import false_reject_rate_interval
+        from kwtui.tui.format import percent
+
+        baked = app.steps[4].model_info["thresholds"]
+        rows = [r.threshold for r in app.steps[4].sweep]
+        if baked[0] in rows and len(set(baked)) > 1:
+            table = app.query_one("#sweep", DataTable)
+            steps = rows.index(baked[0]) - table.cursor_row
+            await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps))
+            await pilot.pause()
+            at = next(r for r in app.steps[4].sweep if r.threshold == baked[0])
+            text = str(app.query_one("#threshold-choice").render())
+            low, high = false_reject_rate_interval(at, app.steps[4].report.curve)
+            assert f"(95% {percent(low)}-{percent(high)})" in text and "model.h keeps" in text, text
+            row, chosen = at, baked[0]
         curve = app.query_one("#curve")
         assert curve.target == 0 and "target" not in curve.render().plain.splitlines()[0]  # no target line now
         if row.false_accepts_per_hour is not None:  # the marker sits on the row picked

@@ -314,10 +314,14 @@ class EvaluateStep(StageStep):
         if row and report is not None and op is not None:
             text += self.point_figures(row, report, op)
         baked = self.model_info or {}
+        thresholds = baked.get("thresholds") or [baked.get("threshold")]
+        windows = baked.get("average_windows") or [baked.get("average_window")]
         if baked.get("threshold") is not None and (
-            abs(baked["threshold"] - self.threshold) > 1e-9 or baked.get("average_window") != self.average_window
-        ):
-            text += f"  [yellow](flashing uses it; model.h keeps {baked['threshold']:g} until you convert again)[/]"
+            any(t is None or abs(t - self.threshold) > 1e-9 for t in thresholds)
+            or any(w != self.average_window for w in windows)
+        ):  # every keyword's: a threshold per keyword equal to the pick for the first one is not the pick
+            kept = ", ".join(f"{t:g}" for t in thresholds if t is not None)
+            text += f"  [yellow](flashing uses it; model.h keeps {kept} until you convert again)[/]"
         self.query_one("#threshold-choice", Label).update(text)
 
     def follow_hand_pick(self, row: CurvePoint | None) -> None:
@@ -340,7 +344,11 @@ class EvaluateStep(StageStep):
     def point_figures(self, row: CurvePoint, report: Report, op: OperatingPoint) -> str:
         """FRR (with its interval at the evaluated point, per keyword for command words) and FA/h at `row`."""
         text = f": FRR {percent(row.false_reject_rate)}"
-        same = abs(op.point.threshold - self.threshold) < 1e-9 and op.point.average_window == self.average_window
+        same = (
+            not op.per_keyword_points  # a point of its own per keyword is not one row of the sweep
+            and abs(op.point.threshold - self.threshold) < 1e-9
+            and op.point.average_window == self.average_window
+        )
         ci = op.false_reject_rate_ci if same else false_reject_rate_interval(row, report.curve)
         if ci:
             text += f" (95% {percent(ci[0])}-{percent(ci[1])})"

@@ -485,3 +485,19 @@ def test_a_long_path_s_dataset_status_is_read_whole_at_80_columns(tmp_path: Path
         assert f"{path}: not a folder (Make demo dataset creates one there)" in status, status
     finally:
         tmux.close()
+
+
+def test_typing_on_after_a_path_that_is_not_a_folder_says_what_enter_scans(tmp_path: Path) -> None:
+    """ "X: not a folder" stayed while the field went on to another path (and Make demo dataset would then have
+    made the new one, not the folder the status named)."""
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.wait_for(lambda ls: any("not scanned yet" in line for line in ls[:8]))
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", *(["BSpace"] * 20), "nonexist/p", "Enter")
+        tmux.wait_for(lambda ls: any("nonexist/p: not a folder" in line for line in ls[:8]), seconds=15)
+        tmux.run("send-keys", "-t", "w", "-l", "ath")
+        lines = tmux.wait_for(lambda ls: "Enter scans nonexist/path" in " ".join(ls[:8]), seconds=15)
+        assert "not a folder" not in " ".join(lines[:8])
+    finally:
+        tmux.close()

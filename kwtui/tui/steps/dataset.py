@@ -30,6 +30,7 @@ class DatasetStep(Step):
         self.scanned_path: str = ""  # the folder the table is (or is about to be) of
         self.scan_line = ""  # the table's summary line
         self.next_scan: str | None = None  # Enter pressed on this path while another scan ran
+        self.refused_path = ""  # the path the status calls "not a folder"
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -87,7 +88,16 @@ class DatasetStep(Step):
     def on_input_changed(self, event: Input.Changed) -> None:
         """A path typed but not scanned yet: the table is another folder's until Enter (typed back to the scanned
         one, the table's summary again)."""
-        if event.input.id != "dataset-path" or not self.scanned_path:
+        if event.input.id != "dataset-path":
+            return
+        if not self.scanned_path:
+            if self.refused_path:  # "X: not a folder" is of X only: Make demo dataset would use the path typed
+                value = event.value.strip()
+                self.set_status(
+                    self.refusal(value)
+                    if value == self.refused_path
+                    else f"not scanned yet: Enter scans {escape(value)}"
+                )
             return
         if event.value.strip() != self.scanned_path:
             self.say_not_scanned()
@@ -114,8 +124,10 @@ class DatasetStep(Step):
             return
         if not Path(path).expanduser().is_dir():
             self.forget_scan()
-            self.set_status(f"[red]{path}: not a folder[/] (Make demo dataset creates one there)")
+            self.set_status(self.refusal(path))
+            self.refused_path = path
             return
+        self.refused_path = ""
 
         form = self.wizard.form
         validation_list, testing_list = form.text("dataset.validation_list"), form.text("dataset.testing_list")
@@ -133,8 +145,13 @@ class DatasetStep(Step):
             self.set_status(f"scanning {escape(path)} ...")
             self.scanned_path = path  # the table about to be shown is this folder's
 
+    @staticmethod
+    def refusal(path: str) -> str:
+        return f"[red]{escape(path)}: not a folder[/] (Make demo dataset creates one there)"
+
     def start_demo(self) -> None:
         path = self.path or "data/demo"
+        self.refused_path = ""
         self.query_one("#dataset-path", Input).value = path
 
         def work(report, cancel):

@@ -133,7 +133,9 @@ def test_another_preset_loaded_clears_the_flash_log(tmp_path: Path, monkeypatch)
             app.go_to(5)
             await pilot.pause()
             app.query_one("#flash-log").write("--- dry run --- of first")
-            app.apply_preset(from_dict({"name": "first"}), same_choices=True)  # saved under its name: kept
+            # saved under another name (Ctrl+S stores the run folder absolute): the same run folder, the log kept
+            saved = from_dict({"name": "renamed", "run_dir": str((tmp_path / "runs" / "first").absolute())})
+            app.apply_preset(saved, same_choices=True)
             await pilot.pause()
             kept = log_text(app)
             app.apply_preset(from_dict({"name": "second"}))

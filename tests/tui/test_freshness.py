@@ -133,6 +133,11 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
     assert f"train.epochs: {done - 1}, but the run folder's model has trained {done} epochs" in str(refused.value)
     assert "press Start (not Resume) to start over" in in_wizard(str(refused.value))
     assert (run / "train.json").read_bytes() == record
+    # and Start's question says Resume cannot go on (it offered "Resume continues instead")
+    from kwtui.tui.steps.training import TrainingStep
+
+    question = TrainingStep().start_over_question(from_dict(data))
+    assert question and f"Resume cannot go on: train.epochs is {done - 1}, fewer than those {done}" in question
 
 
 def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run, tmp_path: Path):
@@ -166,9 +171,12 @@ def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run
             kept = kept and not app.task_running("train")
             await pilot.press("ctrl+r")
             await pilot.pause(0.2)
+            app.query_one("#train-progress").update(total=10, progress=10)  # as the last run left it, "100 %"
             await pilot.press("tab", "enter")  # Start over
             await pilot.pause(0.3)
             started = app.task_running("train") or app.stage_status("train") is not None
+            shown = app.query_one("#train-progress").percentage  # not the last run's full bar while this one sets up
+            assert shown is None or shown < 1.0, shown
             # training from scratch removed train.json as it started: no checkmark says the old run is there (the
             # bar kept ✓ Training ✓ Evaluate until the run ended)
             bar = app.query_one(StepBar)

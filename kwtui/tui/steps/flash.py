@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar, Select
 
 from kwtui.core.events import Finished, Progress, StageWarning, Started
+from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.tui.form import FormState
 from kwtui.tui.messages import MonitorLine, StageDone, StageEvents
@@ -90,9 +91,11 @@ class FlashStep(StageStep):
         self.refresh_ports()
 
     def load_from(self, preset: Preset) -> None:
-        if preset.name != getattr(self, "loaded_name", preset.name):
-            self.query_one("#flash-log", WrappedLog).clear()  # another preset's dry run is not this one's
-        self.loaded_name = preset.name
+        # another run folder's dry run is not this one's (a preset saved under a name keeps its folder and its log)
+        run_dir = RunLayout(preset).run_dir.absolute()
+        if run_dir != getattr(self, "loaded_run_dir", run_dir):
+            self.query_one("#flash-log", WrappedLog).clear()
+        self.loaded_run_dir = run_dir
         self.preset_port = preset.flash.port
         self.refresh_ports()
         self.query_one("#chip", Select).value = preset.flash.chip if preset.flash.chip in CHIPS else "auto"

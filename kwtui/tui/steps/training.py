@@ -159,14 +159,21 @@ class TrainingStep(StageStep):
         layout = RunLayout(preset)
         if not layout.best_model.is_file():
             return None
+        epochs = 0
         try:
             rows = list(csv.DictReader(layout.history.open(encoding="utf-8"))) if layout.history.is_file() else []
-            done = f"{int(rows[-1]['epoch'])} epochs are trained" if rows else "A trained model is there"
+            epochs = int(rows[-1]["epoch"]) if rows else 0
         except (OSError, KeyError, ValueError, csv.Error):
-            done = "A trained model is there"
+            pass
+        done = f"{epochs} epochs are trained" if epochs else "A trained model is there"
+        instead = (
+            f"Resume cannot go on: train.epochs is {preset.train.epochs}, fewer than those {epochs}."
+            if epochs > preset.train.epochs
+            else "Resume continues instead."
+        )
         return (
             f"{done} in {layout.run_dir}. Start over trains from epoch 1; the best model so far is kept as "
-            f"{layout.previous_best_model.name} (replacing an older copy there). Resume continues instead."
+            f"{layout.previous_best_model.name} (replacing an older copy there). {instead}"
         )
 
     def on_stage_events(self, message: StageEvents) -> None:

@@ -70,6 +70,32 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError("screen never matched:\n" + "\n".join(lines))
 
+    def wizard_on(self, preset_file: str) -> None:
+        """Leave the wizard the session started with and start one on `preset_file` (in the session's folder)."""
+        self.run("send-keys", "-t", "w", "C-q")
+        time.sleep(1.0)
+        self.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard {preset_file}")
+
+    def on_finished_run_at(self, preset_file: str, *steps: str) -> None:
+        """The wizard on a finished run's preset, scanned, then Ctrl+N through `steps` (titles: "3 Features")."""
+        self.wizard_on(preset_file)
+        self.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        for title in steps:
+            self.run("send-keys", "-t", "w", "C-n")
+            self.wait_for(lambda ls, t=title: any(t in line for line in ls[:4]))
+            time.sleep(0.5)  # the step's first field has the focus
+
+    def copied(self, holding: str, seconds: float = 10.0) -> str:
+        """What the wizard last copied (OSC 52, kept by tmux as its newest paste buffer once it holds `holding`)."""
+        deadline = time.monotonic() + seconds
+        copied = ""
+        while time.monotonic() < deadline and holding not in copied:
+            time.sleep(0.2)
+            copied = subprocess.run(
+                ["tmux", "-L", self.socket, "show-buffer"], env=self.env, capture_output=True, text=True
+            ).stdout
+        return copied
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
 
@@ -147,9 +173,7 @@ def test_every_step_is_reachable_and_drawn_at_each_size(tmp_path: Path, size: tu
     width, height = size
     tmux = Tmux(tmp_path, width, height)
     try:
-        tmux.run("send-keys", "-t", "w", "C-q")  # leave the fresh wizard; start one on the preset
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard pty.toml")
+        tmux.wizard_on("pty.toml")
         for i, title in enumerate(STEP_TITLES):
             if i:
                 time.sleep(0.5 if i != 1 else 2.0)  # the dataset scan runs first
@@ -226,15 +250,7 @@ def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path
     rng = random.Random(7)
     tmux = Tmux(tmp_path, 120, 40)
     try:
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard tabs.toml")
-        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        time.sleep(1.0)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]))
-        time.sleep(0.5)
+        tmux.on_finished_run_at("tabs.toml", "2 Classes", "3 Features")
         for trial in range(10):
             wanted = [str(rng.randint(1, 9)), str(rng.randint(10, 99)), str(rng.randint(100, 999))]
             keys = []
@@ -284,9 +300,7 @@ def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: 
     (tmp_path / "burst.toml").write_text(tomli_w.dumps(data))
     tmux = Tmux(tmp_path, 120, 40)
     try:
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard burst.toml")
+        tmux.wizard_on("burst.toml")
         tmux.wait_for(lambda ls: any("6 words" in line for line in ls))  # scanned
         tmux.run("send-keys", "-t", "w", "C-n")
         tmux.wait_for(lambda ls: any("classes: yes, no, _unknown" in line for line in ls))
@@ -313,15 +327,8 @@ def test_an_invalid_setting_marks_its_step_and_no_result_is_claimed(tmp_path: Pa
     _finished_run(tmp_path, "marks")
     tmux = Tmux(tmp_path, 80, 24)
     try:
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard marks.toml")
-        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        time.sleep(1.0)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]) and "✓ Evalu" in _step_bar(ls))
-        time.sleep(0.5)
+        tmux.on_finished_run_at("marks.toml", "2 Classes", "3 Features")
+        tmux.wait_for(lambda ls: "✓ Evalu" in _step_bar(ls))
         tmux.run("send-keys", "-t", "w", "C-u", "2x")
         lines = tmux.wait_for(lambda ls: "✗ Features" in _step_bar(ls), seconds=10)
         bar = _step_bar(lines)
@@ -346,27 +353,13 @@ def test_the_copied_headless_command_pasted_into_bash_replays_the_screen(tmp_pat
     tmux = Tmux(tmp_path, width, 24)
     try:
         tmux.run("set-option", "-g", "set-clipboard", "on")
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard replay.toml")
-        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        time.sleep(1.0)
-        tmux.run("send-keys", "-t", "w", "C-n")
-        tmux.wait_for(lambda ls: any("3 Features" in line for line in ls[:4]))
-        time.sleep(0.5)
+        tmux.on_finished_run_at("replay.toml", "2 Classes", "3 Features")
         tmux.run("send-keys", "-t", "w", "C-u", "3", "Tab", "C-u", "5", "Tab", "C-u", "4096")
         lines = tmux.wait_for(lambda ls: any("features.seed=4096" in line for line in ls[-3:]) or "…" in ls[-2])
         shown = lines[-2].strip()  # the headless line, right above the footer
         assert shown.startswith("headless (F2 copies): kwtui run replay.toml --set"), shown
         tmux.run("send-keys", "-t", "w", "F2")
-        deadline = time.monotonic() + 10
-        copied = ""
-        while time.monotonic() < deadline and "4096" not in copied:
-            time.sleep(0.2)
-            copied = subprocess.run(
-                ["tmux", "-L", tmux.socket, "show-buffer"], env=tmux.env, capture_output=True, text=True
-            ).stdout
+        copied = tmux.copied("4096")
         assert copied.startswith("kwtui run replay.toml"), copied
         on_screen = shown.removeprefix("headless (F2 copies): ").rstrip("…").rstrip()
         assert copied.startswith(on_screen), (on_screen, copied)  # the row is the command, cut, never another one
@@ -401,9 +394,7 @@ def test_the_word_table_takes_the_rows_the_terminal_has(tmp_path: Path, size: tu
     width, height = size
     tmux = Tmux(tmp_path, width, height)
     try:
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard tall.toml")
+        tmux.wizard_on("tall.toml")
         lines = tmux.wait_for(lambda ls: any("45 words" in line for line in ls) and "Quit" in ls[-1], seconds=30)
         shown = sum(any(f" {w} " in line for line in lines) for w in words)
         assert len(lines) == height and all(len(line) <= width for line in lines)
@@ -423,14 +414,7 @@ def test_evaluate_at_80x24_reads_whole_and_a_picked_row_reaches_the_command(tmp_
     tmux = Tmux(tmp_path, 80, 24)
     try:
         tmux.run("set-option", "-g", "set-clipboard", "on")
-        tmux.run("send-keys", "-t", "w", "C-q")
-        time.sleep(1.0)
-        tmux.run("respawn-pane", "-k", "-t", "w", f"env -u COLUMNS -u LINES {KWTUI} wizard pick.toml")
-        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
-        for step in ("2 Classes", "3 Features", "4 Training", "5 Evaluate"):
-            tmux.run("send-keys", "-t", "w", "C-n")
-            tmux.wait_for(lambda ls, s=step: any(s in line for line in ls[:4]))
-            time.sleep(0.5)
+        tmux.on_finished_run_at("pick.toml", "2 Classes", "3 Features", "4 Training", "5 Evaluate")
         tmux.run("send-keys", "-t", "w", "Tab", "Tab")  # Convert only, then the confusion table
         lines = tmux.wait_for(lambda ls: any(line.strip().startswith("_background") for line in ls))
         rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0].startswith("_")}
@@ -440,13 +424,7 @@ def test_evaluate_at_80x24_reads_whole_and_a_picked_row_reaches_the_command(tmp_
         lines = tmux.wait_for(lambda ls: "evaluate.threshold=0.95" in ls[-2], seconds=10)
         assert any(line.rstrip().endswith("/h") for line in lines), "\n".join(lines)  # the axis' right label
         tmux.run("send-keys", "-t", "w", "F2")
-        deadline = time.monotonic() + 10
-        copied = ""
-        while time.monotonic() < deadline and "0.95" not in copied:
-            time.sleep(0.2)
-            copied = subprocess.run(
-                ["tmux", "-L", tmux.socket, "show-buffer"], env=tmux.env, capture_output=True, text=True
-            ).stdout
+        copied = tmux.copied("0.95")
         assert "--set evaluate.threshold=0.95" in copied, copied
     finally:
         tmux.close()
@@ -499,5 +477,30 @@ def test_typing_on_after_a_path_that_is_not_a_folder_says_what_enter_scans(tmp_p
         tmux.run("send-keys", "-t", "w", "-l", "ath")
         lines = tmux.wait_for(lambda ls: "Enter scans nonexist/path" in " ".join(ls[:8]), seconds=15)
         assert "not a folder" not in " ".join(lines[:8])
+    finally:
+        tmux.close()
+
+
+def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Path) -> None:
+    """A finished run whose history.csv holds 12 epochs, opened at 80x24: Training draws them (it showed ✓ over
+    empty charts) with an x axis ending at 12 epochs, and says what Start and Resume would do with them."""
+    from kwtui.core.stages.train import history_text
+
+    _finished_run(tmp_path, "past")
+    rows = [
+        {"epoch": e, "loss": 1.2 / e, "accuracy": 0.5 + e / 30, "val_loss": 1.3 / e, "val_accuracy": 0.5 + e / 40}
+        for e in range(1, 13)
+    ]
+    rows[8]["val_accuracy"] = 0.99  # the best epoch: 9
+    (tmp_path / "runs" / "past" / "history.csv").write_text(history_text(rows))
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.on_finished_run_at("past.toml", "2 Classes", "3 Features", "4 Training")
+        lines = tmux.wait_for(lambda ls: "trained earlier" in " ".join(ls), seconds=10)
+        text = " ".join(" ".join(lines).split())
+        assert "trained earlier: 12 epochs, best epoch 9 (val acc 0.990)" in text, text
+        assert "Resume: on after epoch 12" in text and "model_best.previous.keras" in text, text
+        axis = [line for line in lines if "epochs" in line and "12" in line]
+        assert axis and any(0x2800 < ord(ch) <= 0x28FF for line in lines for ch in line), "\n".join(lines)
     finally:
         tmux.close()

@@ -37,7 +37,7 @@ class StageStep(Step):
         if running:
             self.last_progress = None  # a run that stops before its first count shows no earlier run's
             # nor is the last run's full bar and "ETA 00:00" shown while this one sets up
-            self.query_one(f"#{self.stage}-progress", ProgressBar).update(total=None, progress=0)
+            self.query_one(f"#{self.stage}-progress", ProgressBar).update(total=100, progress=0)
             self.query_one(f"#{self.stage}-rate", Label).update("")
         else:
             self.query_one(f"#{self.stage}-start", Button).label = self.start_button_label()

@@ -97,6 +97,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         # a minute of ambient audio tells nothing about 0.5 FA/h: said so, not "target not met" beside 0 FA/h
         assert "0.5 FA/h not measurable" in choice and "not met" not in choice, choice
         assert str(app.query_one("#curve").render()).startswith("FRR vs FA/h")
+        # the marker of keywords at thresholds of their own sits off the one-threshold curve: its legend says why
+        assert "● chosen (a threshold per keyword)" in app.query_one("#curve").render().plain.splitlines()[0]
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold
@@ -126,7 +128,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
             assert f"(95% {percent(low)}-{percent(high)})" in text and "model.h keeps" in text, text
             row, chosen = at, baked[0]
         curve = app.query_one("#curve")
-        assert curve.target == 0 and "target" not in curve.render().plain.splitlines()[0]  # no target line now
+        legend = curve.render().plain.splitlines()[0]
+        assert curve.target == 0 and "target" not in legend and "per keyword" not in legend  # one threshold now
         if row.false_accepts_per_hour is not None:  # the marker sits on the row picked
             assert curve.chosen == (row.false_accepts_per_hour, row.false_reject_rate)
         await pilot.press("ctrl+n")

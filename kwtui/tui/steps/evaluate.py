@@ -220,7 +220,10 @@ class EvaluateStep(StageStep):
         verdict.display = True
         self.show_confusion(report)
         op = report.operating_point
-        self.query_one("#curve", DetectionCurve).show(list(report.curve), op.point, report.target_fa_per_hour)
+        per_keyword = bool(op.per_keyword_points) and report.target_fa_per_hour > 0
+        self.query_one("#curve", DetectionCurve).show(
+            list(report.curve), op.point, report.target_fa_per_hour, per_keyword
+        )
         if self.target > 0:  # the evaluation picked the point for the target
             self.threshold, self.average_window = op.point.threshold, op.point.average_window
         self.sweep = list(report.threshold_sweep)

@@ -39,19 +39,24 @@ class DetectionCurve(Widget):
         self.points: list[tuple[float, float]] = []
         self.chosen: tuple[float, float] | None = None
         self.target = 0.0
+        self.per_keyword = False  # the marker is keywords at thresholds of their own: off this one-threshold curve
 
-    def show(self, curve: list[CurvePoint], chosen: CurvePoint | None, target: float) -> None:
+    def show(
+        self, curve: list[CurvePoint], chosen: CurvePoint | None, target: float, per_keyword: bool = False
+    ) -> None:
         self.points = frontier(curve)
         fa = chosen.false_accepts_per_hour if chosen else None
         frr = chosen.false_reject_rate if chosen else None
         self.chosen = (fa, frr) if fa is not None and frr is not None else None
         self.target = target
+        self.per_keyword = per_keyword
         self.refresh()
 
     def set_choice(self, fa_per_hour: float | None, frr: float | None, target: float) -> None:
-        """Move the marker to the point picked (by hand: target 0, no target line)."""
+        """Move the marker to the point picked (by hand: target 0, no target line; one threshold for all)."""
         self.chosen = (fa_per_hour, frr) if fa_per_hour is not None and frr is not None else None
         self.target = target
+        self.per_keyword = False
         self.refresh()
 
     def render(self) -> Text:
@@ -87,7 +92,7 @@ class DetectionCurve(Widget):
             chosen_cell = (cy // 4, cx // 2)
         text = Text(no_wrap=True, overflow="crop")
         text.append("FRR vs FA/h  ", style="bold")
-        text.append("● chosen", style="bold yellow")
+        text.append("● chosen" + (" (a threshold per keyword)" if self.per_keyword else ""), style="bold yellow")
         if target_col is not None:
             text.append(f"  ┊ target {self.target:g}/h", style="cyan")
         for r in range(rows):

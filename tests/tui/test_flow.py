@@ -98,7 +98,8 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert "0.5 FA/h not measurable" in choice and "not met" not in choice, choice
         assert str(app.query_one("#curve").render()).startswith("FRR vs FA/h")
         # the marker of keywords at thresholds of their own sits off the one-threshold curve: its legend says why
-        assert "● chosen (a threshold per keyword)" in app.query_one("#curve").render().plain.splitlines()[0]
+        legend = app.query_one("#curve").render().plain.splitlines()[0]
+        assert "● chosen, per keyword" in legend and legend.rstrip().endswith("target 0.5/h"), legend
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold

@@ -195,3 +195,32 @@ def test_plot_spans_its_points_x_range_and_labels_the_axis() -> None:
     first_column = [line[6] for line in chart]  # the first cell right of the y labels
     assert any(0x2800 < ord(ch) <= 0x28FF for ch in first_column), chart  # epoch 1 at the left edge
     assert lines[-1].split() == ["1", "2", "epochs"]
+
+
+def test_the_curve_legend_stays_whole_in_a_narrow_column() -> None:
+    """With command words' "per keyword" marker, a 45-column curve cut the legend to "● chosen, per keyword  ┊":
+    it shortens instead, and keeps the target's rate."""
+    import asyncio
+
+    from textual.app import App, ComposeResult
+
+    from kwtui.core.report import CurvePoint
+    from kwtui.tui.widgets.curve import DetectionCurve
+
+    curve = [CurvePoint(1, 0.5, None, fa, frr, 0) for fa, frr in ((0.0, 0.9), (0.5, 0.4), (12.0, 0.2))]
+
+    class One(App):
+        CSS = "DetectionCurve { width: 45; }"
+
+        def compose(self) -> ComposeResult:
+            yield DetectionCurve(id="curve")
+
+    async def scenario() -> str:
+        async with One().run_test(size=(60, 9)) as pilot:
+            widget = pilot.app.query_one(DetectionCurve)
+            widget.show(curve, curve[1], 0.5, per_keyword=True)
+            await pilot.pause()
+            return widget.render().plain.splitlines()[0]
+
+    legend = asyncio.run(scenario())
+    assert "● chosen, per keyword" in legend and legend.rstrip().endswith("0.5/h") and len(legend) <= 45, legend

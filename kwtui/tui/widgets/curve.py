@@ -91,10 +91,14 @@ class DetectionCurve(Widget):
             cx, cy = position(*self.chosen)
             chosen_cell = (cy // 4, cx // 2)
         text = Text(no_wrap=True, overflow="crop")
-        text.append("FRR vs FA/h  ", style="bold")
-        text.append("● chosen" + (" (a threshold per keyword)" if self.per_keyword else ""), style="bold yellow")
+        title, chosen = "FRR vs FA/h  ", "● chosen" + (", per keyword" if self.per_keyword else "")
+        target = f"  ┊ target {self.target:g}/h"
+        if len(title + chosen + target) > self.size.width:  # a narrow column: the legend stays whole, shorter
+            title, target = "FRR/FA/h ", f" ┊ {self.target:g}/h"
+        text.append(title, style="bold")
+        text.append(chosen, style="bold yellow")
         if target_col is not None:
-            text.append(f"  ┊ target {self.target:g}/h", style="cyan")
+            text.append(target, style="cyan")
         for r in range(rows):
             text.append("\n")
             label = "100%" if r == 0 else ("0%" if r == rows - 1 else "")

@@ -170,17 +170,19 @@ class WizardApp(App[None]):
     def refresh_stage_marks(self) -> None:
         """Steps backed by a stage record show done / out of date / not run for the settings on screen."""
         bar = self.query_one(StepBar)
-        status = self.stage_statuses()
-        if status is None:  # an invalid setting on screen: its step is marked, no record is judged
-            invalid = self._step_of_invalid_setting()
+        try:
+            preset = self.form.to_preset()
+        except PresetError as exc:  # an invalid setting on screen: its step is marked, no record is judged
+            invalid = self._step_showing(exc.field)
             # a step ahead of the user is not yet filled in (a fresh wizard has no keywords before Classes)
             bar.set_invalid(invalid if invalid is not None and invalid <= self.step_index else None)
-            for i, step in enumerate(self.steps):
-                claimed = i in bar.done or i in bar.stale or i in bar.unknown
-                if STEP_RECORDS.get(step.step_id) is not None and claimed:
-                    bar.set_state(i, "unknown")  # a mark withdrawn until the setting is valid again
+            self._withdraw_record_marks(bar)
             return
         bar.set_invalid(None)
+        status = self._statuses_of(preset)
+        if status is None:  # the records cannot be judged either
+            self._withdraw_record_marks(bar)
+            return
         before_records = True
         for i, step in enumerate(self.steps):
             stage = STEP_RECORDS.get(step.step_id)
@@ -193,14 +195,17 @@ class WizardApp(App[None]):
                 before_records = False
                 bar.set_state(i, status[stage].state)
 
-    def _step_of_invalid_setting(self) -> int | None:
-        """The index of the step showing the invalid setting (None when no step shows it)."""
-        try:
-            self.form.to_preset()
-        except PresetError as exc:
-            step_id = self.form.step_of(exc.field)
-            return next((i for i, s in enumerate(self.steps) if s.step_id == step_id), None)
-        return None
+    def _withdraw_record_marks(self, bar: StepBar) -> None:
+        """Marks that claimed a record's results become `?` until the settings can be judged again."""
+        for i, step in enumerate(self.steps):
+            claimed = i in bar.done or i in bar.stale or i in bar.unknown
+            if STEP_RECORDS.get(step.step_id) is not None and claimed:
+                bar.set_state(i, "unknown")
+
+    def _step_showing(self, key: str | None) -> int | None:
+        """The index of the step whose widgets hold preset field `key` (None when no step shows it)."""
+        step_id = self.form.step_of(key)
+        return next((i for i, s in enumerate(self.steps) if s.step_id == step_id), None)
 
     def mark_step_done(self, index: int) -> None:
         self.query_one(StepBar).mark_done(index)
@@ -216,10 +221,17 @@ class WizardApp(App[None]):
 
     def stage_statuses(self) -> dict[str, Any] | None:
         """Every stage record's status for the settings on screen (None when a setting is invalid)."""
+        try:
+            return self._statuses_of(self.form.to_preset())
+        except KwtuiError:
+            return None
+
+    @staticmethod
+    def _statuses_of(preset: Preset) -> dict[str, Any] | None:
         from kwtui.core.io import records
 
         try:
-            return records.status(RunLayout(self.form.to_preset()))
+            return records.status(RunLayout(preset))
         except KwtuiError:
             return None
 

@@ -52,6 +52,7 @@ class FlashStep(StageStep):
         self.ports: list[tuple[str, str]] = []
         self.last_command: str = ""
         self.detections = 0
+        self.loaded_run_dir: Path | None = None  # the run folder of the preset the step was last filled from
 
     def compose(self) -> ComposeResult:
         yield Label("[b]6 Flash[/b]  write the model to the ESP32 model partition with esptool", classes="step-title")
@@ -93,7 +94,7 @@ class FlashStep(StageStep):
     def load_from(self, preset: Preset) -> None:
         # another run folder's dry run is not this one's (a preset saved under a name keeps its folder and its log)
         run_dir = RunLayout(preset).run_dir.absolute()
-        if run_dir != getattr(self, "loaded_run_dir", run_dir):
+        if self.loaded_run_dir is not None and run_dir != self.loaded_run_dir:
             self.query_one("#flash-log", WrappedLog).clear()
         self.loaded_run_dir = run_dir
         self.preset_port = preset.flash.port
@@ -121,6 +122,8 @@ class FlashStep(StageStep):
         wanted = getattr(self, "preset_port", "auto")
         if wanted not in [v for _, v in options]:
             options.append((f"{wanted} (from preset, not present)", wanted))
+        from kwtui.core.device.ports import USB_BRIDGES
+
         select = self.query_one("#port", Select)
         select.set_options(options)
         select.value = wanted
@@ -131,8 +134,9 @@ class FlashStep(StageStep):
             self.set_status(
                 f"{len(likely)} ESP32-like USB serial port(s) of {len(self.ports)}"
                 if likely
-                else f"none of the {len(self.ports)} serial port(s) is a USB port of an ESP32 board (Espressif, CP210x, "
-                "CH34x, FTDI): auto will not find one; pick the port, or plug the board in and Refresh"
+                else f"none of the {len(self.ports)} serial port(s) is a USB port of an ESP32 board "
+                f"({', '.join(USB_BRIDGES.values())}): auto will not find one; pick the port, or plug the board in "
+                "and Refresh"
             )
 
     def start_button_label(self) -> str:

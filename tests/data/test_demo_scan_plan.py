@@ -10,10 +10,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
-from kwtui.core.data.demo import make_demo_dataset
+from kwtui.core.data.demo import held_out_speakers, make_demo_dataset, make_speakers
 from kwtui.core.data.plan import AUGMENTED_NEGATIVE, BACKGROUND, UNKNOWN, hash_split, plan_clips, speaker_of
 from kwtui.core.data.scan import scan_dataset
 from kwtui.core.errors import UserError
@@ -57,6 +58,22 @@ def test_demo_lists_split_by_speaker(demo_dataset):
             if f"{word}/{clip.name}" not in lists["validation"] + lists["testing"]:
                 split_of_speaker[speaker_of(clip.name)].add("train")
     assert all(len(splits) == 1 for splits in split_of_speaker.values())
+
+
+def test_demo_holds_out_timbres_not_speeds_of_a_training_voice():
+    """Many speakers, few voices: every speaker of a held-out voice + variant is held out with it, so the test split
+    is voices the model never heard (by speaker id alone, most test speakers were training timbres)."""
+    speakers = make_speakers(300, np.random.default_rng(3))
+    assert len({s.timbre for s in speakers}) < len(speakers) / 2  # the case: timbres shared by several speakers
+    validation, testing = held_out_speakers(speakers, seed=0)
+    assert validation and testing and not validation & testing
+    split = {s.id: "validation" if s.id in validation else "test" if s.id in testing else "train" for s in speakers}
+    splits_of_timbre: dict[str, set[str]] = defaultdict(set)
+    for s in speakers:
+        splits_of_timbre[s.timbre].add(split[s.id])
+    assert all(len(splits) == 1 for splits in splits_of_timbre.values())
+    held_timbres = {s.timbre for s in speakers if split[s.id] != "train"}
+    assert 2 <= len(held_timbres) <= 0.3 * len({s.timbre for s in speakers})
 
 
 def test_demo_is_deterministic(tmp_path):

@@ -5,11 +5,12 @@ Layout written under out_dir (like Speech Commands v0.02):
   _background_noise_/*.wav             long white/pink/brown noise and a 100 Hz hum, at several sample rates
   _running_speech_/*.wav               two talkers taking turns, sentences without the dataset's words
                                        (near misses such as "yesterday" or "marvel" included): negatives
-  validation_list.txt, testing_list.txt  split by speaker (all clips of a speaker in one split)
+  validation_list.txt, testing_list.txt  split by timbre (all clips of a voice + variant in one split)
   README.txt                           says the data is synthetic
 
 A "speaker" is one espeak voice + variant + speed + pitch + amplitude; its id is 8 hex digits of a hash of
-that combination. Everything is deterministic for a given seed.
+that combination. Its timbre is the voice + variant alone: what tells two talkers apart, so the split holds out
+timbres. Everything is deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -280,6 +281,11 @@ class Speaker:
     def id(self) -> str:
         key = f"{self.voice}{self.variant}|{self.speed}|{self.pitch}|{self.amplitude}"
         return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+    @property
+    def timbre(self) -> str:
+        """Who a listener hears: espeak-ng's voice and variant (speed, pitch and loudness are how it talks)."""
+        return f"{self.voice}{self.variant}"
 
 
 def espeak_binary() -> str:
@@ -603,11 +609,20 @@ def _write_running_speech(
         count.add_one()
 
 
-def _write_split_lists(out: Path, speakers: list[Speaker], tasks: list[_ClipTask], seed: int) -> None:
-    """validation_list.txt and testing_list.txt, split by speaker: ~10 % each, at least one speaker each."""
-    order = [speakers[i].id for i in np.random.default_rng(seed + 1).permutation(len(speakers))]
+def held_out_speakers(speakers: list[Speaker], seed: int) -> tuple[set[str], set[str]]:
+    """(validation, testing) speaker ids: ~10 % of the timbres each, at least one, with every speaker of a timbre.
+    Held out by speaker id alone, a test "speaker" was a training voice and variant at another speed and pitch: the
+    evaluation then measured voices the model had learnt, not other voices (a leaky split)."""
+    timbres = sorted({s.timbre for s in speakers})
+    order = [timbres[i] for i in np.random.default_rng(seed + 1).permutation(len(timbres))]
     n_holdout = max(1, round(0.1 * len(order)))
     validation, testing = set(order[:n_holdout]), set(order[n_holdout : 2 * n_holdout])
+    return {s.id for s in speakers if s.timbre in validation}, {s.id for s in speakers if s.timbre in testing}
+
+
+def _write_split_lists(out: Path, speakers: list[Speaker], tasks: list[_ClipTask], seed: int) -> None:
+    """validation_list.txt and testing_list.txt, split by timbre (`held_out_speakers`)."""
+    validation, testing = held_out_speakers(speakers, seed)
     clips = sorted(f"{word}/{speaker.id}_nohash_{rep}.wav" for word, speaker, rep, _ in tasks)
     lists = {"validation_list.txt": validation, "testing_list.txt": testing}
     for list_name, members in lists.items():

@@ -5,4 +5,5 @@ too: bump one when what is said changes. The evaluation report's fingerprint car
 
 NEAR_MISSES = 2  # 2: the keyword run on into a longer word joins the phoneme edits
 RUN_ON_WORDS = 1
-HELD_OUT_AUDIO = 2  # 2: held-out keywords placed as a sentence says them (silence trimmed, speech a word's gap away)
+HELD_OUT_AUDIO = 3  # 2: held-out keywords placed as a sentence says them (silence trimmed, speech a word's gap away)
+# 3: between other held-out words of the same talker

@@ -4,6 +4,7 @@ the curve for a target false-accept rate."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,47 @@ def test_keywords_are_placed_between_speech_where_the_plan_says(material):
             assert speech.region is not None and speech.region.kind in ("words", "speech")
     gaps = np.diff([k[0] for k in stream.keywords]) / RATE
     assert gaps.min() >= 1.0 + 2 * ambient.CONTEXT_SECONDS[0] * 0.5  # hit zones of two keywords never overlap
+
+
+def test_a_keyword_is_placed_among_its_own_talkers_other_words(material):
+    """A held-out speaker who said other words too says the keyword inside a sentence of them: 1-3 of their own
+    words before it and 0-2 after, a word's gap apart; a speaker without other words gets running speech."""
+    m, src = material
+    alice = [
+        replace(src.region(f"alice{i}", _tone(200 + 20 * i, 0.4), "words", clip=True), speaker="alice")
+        for i in range(3)
+    ]
+    m.said_words = {"alice": alice}
+    m.keywords = [
+        (replace(clip, speaker="alice" if i < 4 else "bob"), index) for i, (clip, index) in enumerate(m.keywords)
+    ]
+    stream = ambient.keyword_stream(m, (30.0, 30.0), seed=5)
+    lead = int((ambient.KEYWORD_LEAD_SECONDS - ambient.SAID_MARGIN_SECONDS) * RATE)
+    offsets = [p.offset for p in stream.pieces]
+    before_counts, after_counts = [], []
+    for k, (start, _index, _label) in enumerate(stream.keywords):
+        at = offsets.index(start + lead)
+        sides = []
+        for step in (-1, 1):
+            said, i = [], at + step
+            while stream.pieces[i].region is None and stream.pieces[i].length <= ambient.WORD_GAP_SECONDS[1] * RATE:
+                neighbour = stream.pieces[i + step].region
+                if neighbour is None:
+                    break
+                said.append(neighbour)
+                i += 2 * step
+            sides.append(said)
+        if k < 4:  # alice's: her own words only, at least one before
+            assert all(r.speaker == "alice" and r.kind == "words" for side in sides for r in side)
+            assert 1 <= len(sides[0]) <= 3 and len(sides[1]) <= 2
+            before_counts.append(len(sides[0]))
+            after_counts.append(len(sides[1]))
+        else:  # bob said nothing else held out: running speech or other clips, one stretch each side
+            assert len(sides[0]) == len(sides[1]) == 1
+            assert all(r.speaker != "alice" for side in sides for r in side)
+    assert len(set(before_counts)) > 1 or len(set(after_counts)) > 1  # sentences of several lengths
+    gaps = np.diff([k[0] for k in stream.keywords]) / RATE
+    assert gaps.min() >= 2.0  # hit zones of two keywords never overlap
 
 
 def test_a_held_out_keyword_is_played_without_the_silence_of_its_clip():

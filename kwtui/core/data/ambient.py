@@ -8,9 +8,11 @@ Two streams, both at 16 kHz:
   (`evaluate.ambient_folders`) as they are. Every source is played once, so the hours reported are hours of
   distinct audio.
 - **keywords**: each held-out keyword inside that kind of audio, as a sentence says it: the clip's speech (its
-  silence trimmed) with held-out speech a word's gap before and after it, over noise at a drawn SNR. A keyword said
-  alone with half a second of silence around it is easier to detect than one inside a sentence, and a verdict must
-  hold for the second. The keyword's position is recorded, so a detection can be matched to it.
+  silence trimmed) between other held-out words *of the same talker* (1-3 before, 0-2 after, each trimmed, a
+  word's gap apart: "so yes and wait" as its speaker says it), or, for a talker with no other held-out words,
+  held-out running speech a word's gap before and after it; over noise at a drawn SNR. A keyword said alone with
+  half a second of silence around it is easier to detect than one inside a sentence, and a verdict must hold for
+  the second. The keyword's position is recorded, so a detection can be matched to it.
 
 Material is read region by region (noise and speech through the 16 kHz cache, read with ordinary reads rather than
 a mapping), so memory stays bounded by one chunk whatever the hours of audio.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,6 +35,9 @@ PIECE_SECONDS = 10.0  # long speech is cut into pieces this long, each over its 
 GAP_SECONDS = (0.3, 1.5)  # pauses between utterances (noise only)
 CONTEXT_SECONDS = (1.0, 2.0)  # speech before and after a placed keyword
 WORD_GAP_SECONDS = (0.03, 0.15)  # between a placed keyword and the speech around it, as between words of a sentence
+# words of the keyword's own talker before and after it (numpy's integers: high exclusive); at least one before, so
+# two keywords' hit zones stay apart
+SENTENCE_WORDS_BEFORE, SENTENCE_WORDS_AFTER = (1, 4), (0, 3)
 SAID_MARGIN_SECONDS = 0.05  # silence kept on each side of a held-out keyword's speech
 KEYWORD_LEAD_SECONDS = 0.25  # a placed keyword's "1 s around the word" (what hits match) starts this long before it
 # changing how the streams are built changes every report's figures: bump kwtui.core.recipes.HELD_OUT_AUDIO
@@ -50,6 +55,7 @@ class Region:
     kind: str  # "words", "speech", "noise", "recording" or "keyword"
     label: str  # word, file name, or keyword
     is_clip: bool = False
+    speaker: str = ""  # a clip's talker (its file name's speaker id), "" where unknown
 
     @property
     def seconds(self) -> float:
@@ -107,6 +113,8 @@ class Material:
     noise: list[Region] = field(default_factory=list)  # held-out noise
     recordings: list[Region] = field(default_factory=list)  # the user's own ambient recordings
     keywords: list[tuple[Region, int]] = field(default_factory=list)  # held-out keyword clips, keyword index
+    # each talker's held-out other words, their silence trimmed (`said`): the sentence a keyword is placed in
+    said_words: dict[str, list[Region]] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -176,14 +184,33 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
             stream.add(gap, None, snr, noise)
             stream.add(length, part, snr, noise)
 
+    def own_words(words: list[Region], noise: Region | None, snr: float, before: bool) -> None:
+        """A sentence's words around the keyword: `words`, its talker's, a word's gap apart."""
+        for _ in range(int(rng.integers(*(SENTENCE_WORDS_BEFORE if before else SENTENCE_WORDS_AFTER)))):
+            word = words[int(rng.integers(len(words)))]
+            gap = int(rng.uniform(*WORD_GAP_SECONDS) * SAMPLE_RATE)
+            if before:
+                stream.add(word.end - word.start, word, snr, noise)
+                stream.add(gap, None, snr, noise)
+            else:
+                stream.add(gap, None, snr, noise)
+                stream.add(word.end - word.start, word, snr, noise)
+
     lead = int((KEYWORD_LEAD_SECONDS - SAID_MARGIN_SECONDS) * SAMPLE_RATE)
     for clip, index in material.keywords:
         noise, snr = _noise_bed(material, rng), _snr(rng, snr_db)  # one talker in one room: one SNR around it
         stream.add(int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE), None, snr, noise)
-        speech_context(noise, snr, before=True)
+        words = material.said_words.get(clip.speaker) if clip.speaker else None
+        if words:
+            own_words(words, noise, snr, before=True)
+        else:
+            speech_context(noise, snr, before=True)
         piece = stream.add(clip.end - clip.start, clip, snr, noise)
         stream.keywords.append((max(0, piece.offset - lead), index, clip.label))
-        speech_context(noise, snr, before=False)
+        if words:
+            own_words(words, noise, snr, before=False)
+        else:
+            speech_context(noise, snr, before=False)
         stream.add(int(KEYWORD_MARGIN_SECONDS * SAMPLE_RATE), None, snr, noise)
     return stream
 
@@ -196,7 +223,7 @@ def said(clip: Region, samples: np.ndarray) -> Region:
         return clip
     margin = int(SAID_MARGIN_SECONDS * SAMPLE_RATE)
     start, end = max(0, span[0] - margin), min(len(samples), span[1] + margin)
-    return Region(clip.source, start, end, clip.kind, clip.label, clip.is_clip)
+    return replace(clip, start=start, end=end)
 
 
 def read_cache_region(path: str, start: int, end: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from kwtui.core.data import ambient, micro_frontend
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data.audio import BadAudio, load_clip
 from kwtui.core.data.frontends import frontend
+from kwtui.core.data.plan import speaker_of
 from kwtui.core.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, spectrogram
 from kwtui.core.detection_curve import Scored, choose_per_keyword, combined_point, detection_curve
 from kwtui.core.errors import UserError
@@ -245,11 +246,14 @@ def _add_test_clips(material: ambient.Material, preset: Preset, dataset: Path, t
         if word.startswith("_") or "__v" in path.stem:
             continue  # windows of noise or running speech (their regions are used whole), augmented copies, run-ons
         kind = "keyword" if word in keywords else "words"
-        region = ambient.Region(str(dataset / relative.with_suffix(".wav")), 0, CLIP_SAMPLES, kind, word, is_clip=True)
+        wav = dataset / relative.with_suffix(".wav")
+        region = ambient.Region(str(wav), 0, CLIP_SAMPLES, kind, word, is_clip=True, speaker=speaker_of(wav.name))
+        said = ambient.said(region, _clip_samples(region.source))
         if word in keywords:
-            material.keywords.append((ambient.said(region, _clip_samples(region.source)), keywords.index(word)))
+            material.keywords.append((said, keywords.index(word)))
         else:
             material.words.append(region)
+            material.said_words.setdefault(region.speaker, []).append(said)
 
 
 def _clip_samples(path: str) -> np.ndarray:

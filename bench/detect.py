@@ -22,7 +22,8 @@ point kwtui's own evaluation picked (its threshold, on this test).
 
 Does kwtui's own verdict agree with the test? `--evaluate-minutes 30` gives the first half hour of set 1's running
 speech to kwtui's evaluation (`evaluate.ambient_folders`), and `--test-split-voices` has set 1's voices say kwtui's
-test split; every run prints both sides' 95 % intervals and whether they overlap ("agree").
+test split; every run prints both sides' 95 % intervals and whether they overlap ("agree"). `--recorded` also counts
+the false accepts on 12.8 min of real recorded speech (bench/recorded_speech.py: test recordings of PyPI packages).
 
 `--test-set 2` adds a second held-out set built another way (SET2_* below): named voice variants no other set
 uses, all English dialects plus two foreign accents, other carrier phrases and sentences, babble noise, 0-15 dB SNR.
@@ -46,6 +47,8 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from recorded_speech import build_recorded_set  # noqa: E402
 
 from kwtui.core.data import ambient, demo  # noqa: E402
 from kwtui.core.data.audio import resample  # noqa: E402
@@ -861,6 +864,58 @@ def _overlap(a, b) -> bool | None:
     return None if a is None or b is None else a[0] <= b[1] and b[0] <= a[1]
 
 
+def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict:
+    """False accepts on the real recordings (bench/recorded_speech.py) at each of `points` ({name: (thresholds,
+    windows)}, a threshold and window per keyword output): count, rate with its 95 % interval, and the files."""
+    from kwtui.core import events as ev
+    from kwtui.core.io.layout import RunLayout
+    from kwtui.core.postprocess import detect_indices, keyword_means
+    from kwtui.core.stages import evaluate as E
+    from kwtui.core.stages.train import deployed_model_path
+
+    layout = RunLayout(preset)
+    model = E.load_scorer(layout, deployed_model_path(layout))
+    plan = ambient.Stream()
+    region = ambient.Region(str(root / "ambient.f32"), 0, meta["ambient_samples"], "recording", "recorded")
+    for piece in ambient.pieces_of(region):
+        plan.add(piece.end - piece.start, piece, None, None)
+    hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
+    scores, _ = E.stream_scores(
+        model,
+        ambient.render(plan, E._Reader()),
+        plan.samples,
+        hop,
+        ev.CancelToken(),
+        ev.ignore,
+        "",
+        preset.features.frontend,
+    )
+    hours = plan.seconds / 3600
+    indices = [0] if preset.single_sigmoid else list(range(len(preset.classes.keywords)))
+    starts = np.array([f[1] for f in meta["files"]])
+    out: dict = {"hours": round(hours, 3)}
+    for name, (thresholds, windows) in points.items():
+        at, _cls = detect_indices(
+            keyword_means(scores, indices, windows),
+            indices,
+            preset.evaluate.hop_ms,
+            thresholds,
+            preset.evaluate.refractory_ms,
+            True,
+        )
+        files: dict[str, int] = {}
+        for end in np.asarray(at) * hop + SAMPLE_RATE:
+            file = meta["files"][max(0, int(np.searchsorted(starts, end, side="right")) - 1)][0]
+            files[file] = files.get(file, 0) + 1
+        out[name] = {
+            "false_accepts": len(at),
+            "fa_per_hour": round(len(at) / hours, 1),
+            "fa_per_hour_ci": _rounded(poisson_rate_interval(len(at), hours)),
+            "files": files,
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-word", type=int, default=400)
@@ -913,6 +968,11 @@ def main() -> None:
         "--test-split-voices",
         action="store_true",
         help="kwtui's own test split said by set 1's voices (add_test_voice_split): its evaluation beside the test's",
+    )
+    parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="also count false accepts on ~13 min of real recorded speech (bench/recorded_speech.py, from PyPI)",
     )
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
     parser.add_argument(
@@ -980,6 +1040,7 @@ def main() -> None:
             parser.error("--evaluate-minutes takes part of test set 1's running speech: --test-set 1, fewer minutes")
         skip = int(args.evaluate_minutes * 60 * SAMPLE_RATE)
         evaluate_ambient = split_off_ambient(tests[1][0], skip)
+    recorded_meta = build_recorded_set(work / "recorded") if args.recorded else {}
     results = {}
     if args.diagnose:  # the streaming default's breakdown is in every run's output (misses_at_1_by_condition)
         if "stream" in args.models:
@@ -1001,6 +1062,16 @@ def main() -> None:
                 key = f"{name}/{model}" + (f" set{number}" if len(tests) > 1 else "")
                 results[key] = result
                 print(json.dumps({key: result}), flush=True)
+            if args.recorded:
+                first = results[f"{name}/{model}" + (f" set{args.test_set[0]}" if len(tests) > 1 else "")]
+                count = len(first["kwtui_choice"]["thresholds"])
+                strict = first["at_0.5"]
+                points = {
+                    "kwtui_points": (first["kwtui_choice"]["thresholds"], first["kwtui_choice"]["windows"]),
+                    f"set{args.test_set[0]}_strictest": ([strict["threshold"]] * count, [strict["window"]] * count),
+                }
+                recorded = recorded_false_accepts(preset, work / "recorded", recorded_meta, points)
+                print(json.dumps({f"{name}/{model} recorded": recorded}), flush=True)
     print()
     print(f"{'preset/model':<24}{'FRR per keyword at <= 0.5 FA/h':<44}{'at <= 1 FA/h':<44}{'at kwtui own points'}")
     for key, r in results.items():

@@ -7,12 +7,14 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from kwtui.core import events as ev
 from kwtui.core.errors import Cancelled, KwtuiError
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.model import balanced_accuracy
 from kwtui.core.preset import from_dict
 from kwtui.core.stages.convert import FIRMWARE_OPS, check_firmware_ops, model_ops, run_convert
 from kwtui.core.stages.evaluate import run_evaluate
@@ -63,13 +65,36 @@ def test_resume_continues_from_the_saved_epoch_and_final_fit_is_labelled(tmp_pat
     assert _history_epochs(layout) == [1, 2, 3, 4]
     assert not stale.exists()
     state = json.loads(layout.train_state.read_text())
-    assert state["best"]["val_accuracy"] >= best_before["val_accuracy"]  # never replaced by a worse one
+    assert state["best"]["val_balanced_accuracy"] >= best_before["val_balanced_accuracy"]  # never a worse one
 
     assert layout.final_model.exists()
     assert "not held-out" in second["final_model_note"]
     summary = run_evaluate(longer, ev.ignore, ev.CancelToken())
     assert summary["test_held_out"] is False
     assert "NOTE: final-fit-all model" in layout.report_txt.read_text()
+
+
+def test_the_best_epoch_is_the_most_balanced_not_the_one_that_calls_everything_unknown(tmp_path):
+    """Validation clips mostly `_unknown`: a model that calls every clip `_unknown` is 90 % accurate and detects
+    nothing (the demo's untrained epoch 1 was kept so: 0.74 accurate, every keyword missed); the best epoch is the
+    one with the highest mean recall over classes."""
+    labels = np.array([0] * 8 + [1] * 8 + [2] * 143)
+    all_unknown = np.full_like(labels, 2)
+    learnt = labels.copy()
+    learnt[:2], learnt[20:60] = 2, 0  # two keywords missed, forty other words taken for the first keyword
+    assert np.mean(all_unknown == labels) > np.mean(learnt == labels)
+    assert balanced_accuracy(labels, all_unknown) == pytest.approx(1 / 3)
+    assert balanced_accuracy(labels, learnt) > 0.8
+
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 3})
+    summary = run_train(preset, ev.ignore, ev.CancelToken())
+    with RunLayout(preset).history.open() as handle:
+        rows = list(csv.DictReader(handle))
+    scores = [float(row["val_balanced_accuracy"]) for row in rows]
+    best_rows = [i for i, row in enumerate(rows) if row["best"] == "1"]
+    assert scores[best_rows[-1]] == max(scores)  # the last epoch marked best is the most balanced one
+    assert summary["best_epoch"] == best_rows[-1] + 1
+    assert summary["best_val_balanced_accuracy"] == pytest.approx(max(scores), abs=1e-4)
 
 
 def test_cancel_stops_within_one_batch_and_saves_nothing(tmp_path):

@@ -483,7 +483,8 @@ def test_typing_on_after_a_path_that_is_not_a_folder_says_what_enter_scans(tmp_p
 
 def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Path) -> None:
     """A finished run whose history.csv holds 12 epochs, opened at 80x24: Training draws them (it showed ✓ over
-    empty charts) with an x axis ending at 12 epochs, and says what Start and Resume would do with them."""
+    empty charts) with an x axis ending at 12 epochs, names the epoch training kept (not the most accurate one),
+    and says what Start and Resume would do with them."""
     from kwtui.core.stages.train import history_text
 
     _finished_run(tmp_path, "past")
@@ -491,14 +492,17 @@ def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Pat
         {"epoch": e, "loss": 1.2 / e, "accuracy": 0.5 + e / 30, "val_loss": 1.3 / e, "val_accuracy": 0.5 + e / 40}
         for e in range(1, 13)
     ]
-    rows[8]["val_accuracy"] = 0.99  # the best epoch: 9
+    for row in rows:  # training marks each epoch that beat the best so far in balanced accuracy
+        row["val_balanced_accuracy"], row["best"] = 0.5 + row["epoch"] / 30, int(row["epoch"] <= 11)
+    rows[11]["val_balanced_accuracy"] = 0.7
+    rows[8]["val_accuracy"] = 0.99  # the most accurate epoch (9) is not the one training kept (11)
     (tmp_path / "runs" / "past" / "history.csv").write_text(history_text(rows))
     tmux = Tmux(tmp_path, 80, 24)
     try:
         tmux.on_finished_run_at("past.toml", "2 Classes", "3 Features", "4 Training")
         lines = tmux.wait_for(lambda ls: "trained earlier" in " ".join(ls), seconds=10)
         text = " ".join(" ".join(lines).split())
-        assert "trained earlier: 12 epochs, best epoch 9 (val acc 0.990)" in text, text
+        assert "trained earlier: 12 epochs, best epoch 11 (balanced val acc 0.867)" in text, text
         assert "Resume: on after epoch 12" in text and "model_best.previous.keras" in text, text
         axis = [line for line in lines if "epochs" in line and "12" in line]
         assert axis and any(0x2800 < ord(ch) <= 0x28FF for line in lines for ch in line), "\n".join(lines)

@@ -35,6 +35,7 @@ from kwtui.core.errors import UserError
 from kwtui.core.features.store import Split, check_files, features_info, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.model import predicted_classes
 from kwtui.core.operating_point import best_point, choose_for_target
 from kwtui.core.postprocess import detect_indices, keyword_means
 from kwtui.core.preset import Preset
@@ -169,7 +170,7 @@ def classification_report(
     probs: np.ndarray, labels: np.ndarray, names: list[str], sigmoid: bool
 ) -> tuple[float | None, ConfusionMatrix, dict[str, ClassFigures]]:
     """(accuracy, confusion matrix, precision / recall / support per class) on the isolated test clips."""
-    predicted = (probs[:, 0] >= 0.5).astype(int) if sigmoid else probs.argmax(axis=1)
+    predicted = predicted_classes(probs, sigmoid)
     n = len(names)
     confusion = np.zeros((n, n), dtype=int)
     np.add.at(confusion, (labels, predicted), 1)

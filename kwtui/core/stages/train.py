@@ -1,6 +1,7 @@
 """Training stage: stream the feature store from disk, report progress, keep the best checkpoint, resume.
 
-Outputs (kwtui.core.io.layout): model_best.keras (best validation accuracy, ties -> lower val loss),
+Outputs (kwtui.core.io.layout): model_best.keras (best balanced validation accuracy, the mean recall over classes,
+ties -> lower val loss),
 checkpoints/last.keras + train_state.json (after every finished epoch), history.csv, and with
 `train.final_fit_all` > 0 also model_final_all.keras (trained on train+validation+test: not held-out).
 """
@@ -34,7 +35,7 @@ from kwtui.core.features.store import (
 )
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
-from kwtui.core.model import load_keras
+from kwtui.core.model import balanced_accuracy, load_keras, predicted_classes
 from kwtui.core.preset import Preset
 
 STAGE = "train"
@@ -105,7 +106,7 @@ def read_state(layout: RunLayout) -> dict[str, Any] | None:
 
 
 def history_text(history: list[dict[str, Any]]) -> str:
-    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "best"]
+    keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy", "seconds", "best"]
     out = io.StringIO()
     table = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
     table.writeheader()
@@ -113,11 +114,14 @@ def history_text(history: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _better(val_acc: float, val_loss: float, best: dict[str, Any] | None) -> bool:
+def _better(score: float, val_loss: float, best: dict[str, Any] | None) -> bool:
+    """`score`: the epoch's balanced validation accuracy (plain accuracy without validation clips); a state
+    written before balanced accuracy was kept compares with its plain accuracy."""
     if best is None:
         return True
-    if val_acc != best["val_accuracy"]:
-        return bool(val_acc > best["val_accuracy"])
+    kept = best.get("val_balanced_accuracy", best["val_accuracy"])
+    if score != kept:
+        return bool(score > kept)
     return bool(val_loss < best["val_loss"])
 
 
@@ -149,8 +153,10 @@ def make_callback(
     state: dict[str, Any],
     save: bool = True,
     label: str = "",
+    validation: tuple[Any, Any, bool] | None = None,
 ) -> Any:
-    """Batches/epochs -> events; cancellation within one batch; checkpoints after every finished epoch."""
+    """Batches/epochs -> events; cancellation within one batch; checkpoints after every finished epoch.
+    `validation`: (sequence, labels, single sigmoid), whose balanced accuracy chooses the best epoch."""
     import keras
 
     steps = len(sequence)
@@ -227,10 +233,15 @@ def make_callback(
             if not save:
                 state["epochs_done"] = self.epoch
                 return
+            if validation is not None:
+                val_seq, labels, single_sigmoid = validation
+                predicted = predicted_classes(self.model.predict(val_seq, verbose=0), single_sigmoid)
+                logs["val_balanced_accuracy"] = balanced_accuracy(labels, predicted)
             # No validation data: fall back to the training metrics for "best".
             val_acc = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+            score = logs.get("val_balanced_accuracy", val_acc)
             val_loss = logs.get("val_loss", logs.get("loss", float("inf")))
-            improved = _better(val_acc, val_loss, state["best"])
+            improved = _better(score, val_loss, state["best"])
             row = {
                 "epoch": self.epoch,
                 **{k: round(v, 6) for k, v in logs.items()},
@@ -241,7 +252,12 @@ def make_callback(
                 _keep_previous_best(layout, state, report)
             new_state = {**state, "epochs_done": self.epoch, "history": [*state["history"], row]}
             if improved:
-                new_state["best"] = {"epoch": self.epoch, "val_accuracy": val_acc, "val_loss": val_loss}
+                new_state["best"] = {
+                    "epoch": self.epoch,
+                    "val_accuracy": val_acc,
+                    "val_balanced_accuracy": score,
+                    "val_loss": val_loss,
+                }
             # The epoch's checkpoint, best model, state and history form one unit: a kill at any instant
             # leaves the previous epoch's set or this one's, so --resume never repeats or skips an epoch.
             layout.checkpoints_dir.mkdir(parents=True, exist_ok=True)
@@ -429,7 +445,8 @@ def _train(
             )
         )
     if resumed_from < cfg.epochs and not state.get("stopped_early"):
-        callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state)
+        validation = (val_seq, val.labels, preset.single_sigmoid) if val_seq is not None else None
+        callback = make_callback(report, cancel, layout, train_seq, cfg.epochs, state, validation=validation)
         _fit(model, train_seq, val_seq, cfg.epochs, resumed_from, callback)
 
     summary: dict[str, Any] = {
@@ -438,6 +455,11 @@ def _train(
         "resumed_from_epoch": resumed_from,
         "best_epoch": state["best"]["epoch"] if state["best"] else None,
         "best_val_accuracy": round(state["best"]["val_accuracy"], 4) if state["best"] else None,
+        "best_val_balanced_accuracy": (
+            round(state["best"]["val_balanced_accuracy"], 4)
+            if state["best"] and "val_balanced_accuracy" in state["best"]
+            else None
+        ),
         "best_val_loss": round(state["best"]["val_loss"], 4) if state["best"] else None,
         "stopped_early_at": state.get("stopped_early"),
         "params": int(model.count_params()),

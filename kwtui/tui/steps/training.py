@@ -96,6 +96,8 @@ class TrainingStep(StageStep):
                 (int(r["epoch"]), {k: float(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
                 for r in rows
             ]
+            # the epoch training kept (the last marked best: the highest balanced accuracy), else the most accurate
+            marked = [(int(r["epoch"]), float(r["val_balanced_accuracy"])) for r in rows if r.get("best") == "1"]
         except (OSError, KeyError, ValueError, csv.Error, PresetError):
             return
         if not epochs:
@@ -108,10 +110,15 @@ class TrainingStep(StageStep):
             loss.add_point("val", epoch, m["val_loss"])
             acc.add_point("train", epoch, m["accuracy"])
             acc.add_point("val", epoch, m["val_accuracy"])
-        best_epoch, best = max(epochs, key=lambda e: e[1]["val_accuracy"])
+        if marked:
+            best_epoch, score = marked[-1]
+            figure = f"balanced val acc {score:.3f}"
+        else:
+            best_epoch, best = max(epochs, key=lambda e: e[1]["val_accuracy"])
+            figure = f"val acc {best['val_accuracy']:.3f}"
         done = epochs[-1][0]
         self.set_status(
-            f"trained earlier: {done} epochs, best epoch {best_epoch} (val acc {best['val_accuracy']:.3f})."
+            f"trained earlier: {done} epochs, best epoch {best_epoch} ({figure})."
             f" Resume: on after epoch {done} (raise epochs); Start: from scratch, this best kept as "
             "model_best.previous.keras"
         )
@@ -215,9 +222,13 @@ class TrainingStep(StageStep):
         if message.ok:
             self.summary = message.summary
             best = message.summary.get("best_epoch", self.best[0] if self.best else "?")
+            balanced = message.summary.get("best_val_balanced_accuracy")
             val = message.summary.get("best_val_accuracy", self.best[1] if self.best else None)
-            val_text = f"{val:.3f}" if isinstance(val, float) else "?"
-            self.set_status(f"[green]done[/]: best epoch {best}, val accuracy {val_text}")
+            if isinstance(balanced, float):
+                self.set_status(f"[green]done[/]: best epoch {best}, balanced val accuracy {balanced:.3f}")
+            else:
+                val_text = f"{val:.3f}" if isinstance(val, float) else "?"
+                self.set_status(f"[green]done[/]: best epoch {best}, val accuracy {val_text}")
             self.wizard.mark_step_done(3)
         elif message.status == "cancelled":
             self.set_status(f"[yellow]{message.message}[/] (Resume continues from the last epoch)")

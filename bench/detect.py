@@ -429,10 +429,10 @@ def add_sentence_clips(
 
 
 def add_test_voice_split(root: Path, seed: int, per_word: int = 40) -> None:
-    """kwtui's test split said by set 1's voices and variants (other speakers than the test's, each word alone,
-    `per_word` clips of every word), the dataset's own held-out timbres moved to validation: kwtui's evaluation then
-    hears voices as far from training as the test's, so whether it agrees with the test measures the evaluation,
-    not the dataset's voices."""
+    """kwtui's test split said by set 1's voices and variants (speakers drawn apart from the test's: the same voices
+    and variants at other speeds and pitches; each word alone, `per_word` clips of every word), the dataset's own
+    held-out timbres moved to validation: kwtui's evaluation then hears voices as far from training as the test's,
+    so whether it agrees with the test measures the evaluation, not the dataset's voices. Idempotent."""
     binary = demo.espeak_binary()
     rng = np.random.default_rng([seed, 303])
     pool = speakers(TEST_VOICES, TEST_VARIANTS, 20, rng)
@@ -450,10 +450,15 @@ def add_test_voice_split(root: Path, seed: int, per_word: int = 40) -> None:
 
     with ThreadPoolExecutor(4) as ex:
         list(ex.map(one, tasks))
-    lists = {name: (root / name).read_text() for name in ("validation_list.txt", "testing_list.txt")}
-    for name in lists:  # hard links to the base set's lists: a new file, never a write through the link
+    held = [
+        line
+        for name in ("validation_list.txt", "testing_list.txt")
+        for line in (root / name).read_text().splitlines()
+        if line and "_nohash_t" not in line  # the base set's held-out clips, whatever an earlier run wrote here
+    ]
+    for name in ("validation_list.txt", "testing_list.txt"):  # hard links to the base set's lists: new files
         (root / name).unlink()
-    (root / "validation_list.txt").write_text(lists["validation_list.txt"] + lists["testing_list.txt"])
+    (root / "validation_list.txt").write_text("".join(f"{line}\n" for line in sorted(set(held))))
     (root / "testing_list.txt").write_text("".join(f"{w}/{s.id}_nohash_t{i}.wav\n" for w, s, i, _ in tasks))
 
 
@@ -619,14 +624,16 @@ def split_off_ambient(root: Path, samples: int) -> Path:
     evaluation: other voices' conversation, as a user records their room; the test goes on after them."""
     folder = root / f"evaluate-ambient-{samples // SAMPLE_RATE}s"
     done = folder.with_name(folder.name + ".done")  # beside it: the folder holds only the recordings
-    if not done.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+    made_from = f"{(root / 'test.json').stat().st_mtime_ns}\n"  # a test set rebuilt in place is split again
+    if not done.exists() or done.read_text() != made_from:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
         audio = np.memmap(root / "ambient.f32", dtype="<f4", mode="r")
         piece = 600 * SAMPLE_RATE
         for k, start in enumerate(range(0, samples, piece)):
             part = np.clip(audio[start : min(start + piece, samples)], -1.0, 1.0)
             sf.write(folder / f"conversation_{k:02d}.wav", part, SAMPLE_RATE, subtype="PCM_16")
-        done.write_text("")
+        done.write_text(made_from)
     return folder
 
 
@@ -895,7 +902,7 @@ def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict
     starts = np.array([f[1] for f in meta["files"]])
     out: dict = {"hours": round(hours, 3)}
     for name, (thresholds, windows) in points.items():
-        at, _cls = detect_indices(
+        at, classes = detect_indices(
             keyword_means(scores, indices, windows),
             indices,
             preset.evaluate.hop_ms,
@@ -904,14 +911,17 @@ def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict
             True,
         )
         files: dict[str, int] = {}
-        for end in np.asarray(at) * hop + SAMPLE_RATE:
-            file = meta["files"][max(0, int(np.searchsorted(starts, end, side="right")) - 1)][0]
-            files[file] = files.get(file, 0) + 1
+        said = []  # (file, second in it where the firing window ends, keyword): to listen to each
+        for end, c in zip(np.asarray(at) * hop + SAMPLE_RATE, classes):
+            name, start, _end = meta["files"][max(0, int(np.searchsorted(starts, end, side="right")) - 1)]
+            files[name] = files.get(name, 0) + 1
+            said.append((name, round((end - start) / SAMPLE_RATE, 2), preset.classes.keywords[int(c)]))
         out[name] = {
             "false_accepts": len(at),
             "fa_per_hour": round(len(at) / hours, 1),
             "fa_per_hour_ci": _rounded(poisson_rate_interval(len(at), hours)),
             "files": files,
+            "detections": said,
         }
     return out
 

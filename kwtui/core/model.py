@@ -12,6 +12,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kwtui.core import choices
 from kwtui.core.choices import Frontend
 from kwtui.core.data.spectrogram import INPUT_SHAPE
@@ -49,8 +51,6 @@ CNN_DENSE_UNITS = 40
 
 def predicted_classes(outputs: Any, single_sigmoid: bool) -> Any:
     """The class each row of model outputs says: the largest output, or for one sigmoid, 1 at 0.5 and above."""
-    import numpy as np
-
     probs = np.asarray(outputs)
     return (probs[:, 0] >= 0.5).astype(int) if single_sigmoid else probs.argmax(axis=1)
 
@@ -58,8 +58,6 @@ def predicted_classes(outputs: Any, single_sigmoid: bool) -> Any:
 def balanced_accuracy(labels: Any, predicted: Any) -> float:
     """The mean recall over the classes present. Plain accuracy gives a model that calls every clip `_unknown` the
     share of `_unknown` clips: 0.74 on the demo's validation split, which made an untrained epoch 1 the best."""
-    import numpy as np
-
     labels, predicted = np.asarray(labels), np.asarray(predicted)
     return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)])) if len(labels) else 0.0
 

@@ -141,6 +141,7 @@ def test_a_keyword_is_placed_among_its_own_talkers_other_words(material):
         if k < 4:  # alice's: her own words only, at least one before
             assert all(r.speaker == "alice" and r.kind == "words" for side in sides for r in side)
             assert 1 <= len(sides[0]) <= 3 and len(sides[1]) <= 2
+            assert all(len({r.source for r in side}) == len(side) for side in sides)  # no "up up up yes"
             before_counts.append(len(sides[0]))
             after_counts.append(len(sides[1]))
         else:  # bob said nothing else held out: running speech or other clips, one stretch each side

@@ -28,7 +28,8 @@ def test_run_json_stream_is_clean_and_complete(tmp_path):
     batch = [e for e in train if e["event"] == "metric" and e["step"] is not None]
     epoch = [(e["epoch"], e["name"]) for e in train if e["event"] == "metric" and e["step"] is None]
     assert {"loss", "accuracy"} <= {e["name"] for e in batch}
-    assert epoch == [(n, m) for n in (1, 2) for m in ("loss", "accuracy", "val_loss", "val_accuracy")]
+    names = ("loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy")
+    assert epoch == [(n, m) for n in (1, 2) for m in names]
     progress = [e for e in train if e["event"] == "progress"]
     assert progress[-1]["done"] == progress[-1]["total"] == 2 * 8 and progress[-1]["eta_s"] == 0
     assert "samples/s" in progress[-1]["message"]

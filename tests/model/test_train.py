@@ -87,14 +87,26 @@ def test_the_best_epoch_is_the_most_balanced_not_the_one_that_calls_everything_u
     assert balanced_accuracy(labels, learnt) > 0.8
 
     preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 3})
+    layout = RunLayout(preset)
     summary = run_train(preset, ev.ignore, ev.CancelToken())
-    with RunLayout(preset).history.open() as handle:
+    with layout.history.open() as handle:
         rows = list(csv.DictReader(handle))
     scores = [float(row["val_balanced_accuracy"]) for row in rows]
     best_rows = [i for i, row in enumerate(rows) if row["best"] == "1"]
     assert scores[best_rows[-1]] == max(scores)  # the last epoch marked best is the most balanced one
     assert summary["best_epoch"] == best_rows[-1] + 1
     assert summary["best_val_balanced_accuracy"] == pytest.approx(max(scores), abs=1e-4)
+
+    # a run kept by plain accuracy (before balanced accuracy chose) and resumed: its best is measured once, so the
+    # resumed epochs compare balanced with balanced (an all-_unknown best at 0.74 plain was never beaten)
+    state = json.loads(layout.train_state.read_text())
+    kept = state["best"].pop("val_balanced_accuracy")
+    state["best"]["val_accuracy"] = 1.0  # plain accuracy no balanced score can beat
+    layout.train_state.write_text(json.dumps(state))
+    longer = _with(preset, train={"epochs": 4})
+    run_train(longer, ev.ignore, ev.CancelToken(), resume=True)
+    best = json.loads(layout.train_state.read_text())["best"]
+    assert best["val_balanced_accuracy"] >= kept - 1e-6  # measured again (same model, same clips), then compared
 
 
 def test_cancel_stops_within_one_batch_and_saves_nothing(tmp_path):

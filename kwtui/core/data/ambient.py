@@ -35,8 +35,8 @@ PIECE_SECONDS = 10.0  # long speech is cut into pieces this long, each over its 
 GAP_SECONDS = (0.3, 1.5)  # pauses between utterances (noise only)
 CONTEXT_SECONDS = (1.0, 2.0)  # speech before and after a placed keyword
 WORD_GAP_SECONDS = (0.03, 0.15)  # between a placed keyword and the speech around it, as between words of a sentence
-# words of the keyword's own talker before and after it (numpy's integers: high exclusive); at least one before, so
-# two keywords' hit zones stay apart
+# words of the keyword's own talker before and after it (numpy's integers: high exclusive), as the carriers of a
+# spoken command go ("so yes and wait", "the answer is no"): a keyword is never said with nothing around it
 SENTENCE_WORDS_BEFORE, SENTENCE_WORDS_AFTER = (1, 4), (0, 3)
 SAID_MARGIN_SECONDS = 0.05  # silence kept on each side of a held-out keyword's speech
 KEYWORD_LEAD_SECONDS = 0.25  # a placed keyword's "1 s around the word" (what hits match) starts this long before it
@@ -162,7 +162,8 @@ def ambient_stream(material: Material, snr_db: tuple[float, float], seed: int) -
 
 
 def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -> Stream:
-    """Each held-out keyword clip between stretches of held-out speech, over noise; positions in `keywords`."""
+    """Each held-out keyword clip inside a sentence of its talker's other held-out words (or between stretches of
+    held-out speech), over noise; positions in `keywords`."""
     rng = np.random.default_rng(seed + 1)
     stream = Stream()
     context = list(material.words) + [p for r in material.speech for p in pieces_of(r)]
@@ -185,9 +186,10 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
             stream.add(length, part, snr, noise)
 
     def own_words(words: list[Region], noise: Region | None, snr: float, before: bool) -> None:
-        """A sentence's words around the keyword: `words`, its talker's, a word's gap apart."""
-        for _ in range(int(rng.integers(*(SENTENCE_WORDS_BEFORE if before else SENTENCE_WORDS_AFTER)))):
-            word = words[int(rng.integers(len(words)))]
+        """A sentence's words around the keyword: some of `words`, its talker's, each once, a word's gap apart."""
+        count = int(rng.integers(*(SENTENCE_WORDS_BEFORE if before else SENTENCE_WORDS_AFTER)))
+        for pick in rng.permutation(len(words))[:count]:
+            word = words[int(pick)]
             gap = int(rng.uniform(*WORD_GAP_SECONDS) * SAMPLE_RATE)
             if before:
                 stream.add(word.end - word.start, word, snr, noise)
@@ -216,8 +218,8 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
 
 
 def said(clip: Region, samples: np.ndarray) -> Region:
-    """The part of a held-out keyword clip (`samples`, the whole clip) that says the word, with a short margin:
-    what a sentence around it would leave of the clip. A clip without speech stays whole."""
+    """The part of a held-out clip (`samples`, the whole clip) that says its word, with a short margin: what a
+    sentence around it would leave of the clip. A clip without speech stays whole."""
     span = speech_span(samples)
     if span is None:
         return clip

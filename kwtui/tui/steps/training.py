@@ -31,7 +31,8 @@ class TrainingStep(StageStep):
     def __init__(self) -> None:
         super().__init__()
         self.batches_seen = 0
-        self.best: tuple[int, float] | None = None  # (epoch, val_accuracy)
+        self.best: tuple[int, float] | None = None  # (epoch, balanced val accuracy, or plain without it)
+        self.best_is_balanced = False
         self.epochs_done = 0
         self.summary: dict | None = None
 
@@ -96,8 +97,13 @@ class TrainingStep(StageStep):
                 (int(r["epoch"]), {k: float(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
                 for r in rows
             ]
-            # the epoch training kept (the last marked best: the highest balanced accuracy), else the most accurate
-            marked = [(int(r["epoch"]), float(r["val_balanced_accuracy"])) for r in rows if r.get("best") == "1"]
+            # the epoch training kept (the last marked best, by balanced accuracy), else, for a run trained before
+            # balanced accuracy chose, the most accurate one
+            marked = [
+                (int(r["epoch"]), float(r["val_balanced_accuracy"]))
+                for r in rows
+                if r.get("best") == "1" and r.get("val_balanced_accuracy")
+            ]
         except (OSError, KeyError, ValueError, csv.Error, PresetError):
             return
         if not epochs:
@@ -156,7 +162,7 @@ class TrainingStep(StageStep):
             for plot in self.query(LinePlot):
                 plot.clear()
         if not resume:
-            self.batches_seen, self.best, self.epochs_done = 0, None, 0
+            self.batches_seen, self.best, self.epochs_done, self.best_is_balanced = 0, None, 0, False
         if self.wizard.start_stage(self.stage, self, preset, resume=resume):
             self.set_running(True)
             self.set_status("loading TensorFlow ..." if not resume else "resuming ...")
@@ -198,7 +204,8 @@ class TrainingStep(StageStep):
             elif isinstance(event, Finished):
                 self.summary = event.summary
         if self.best is not None:
-            self.set_status(f"best epoch {self.best[0]}: val accuracy {self.best[1]:.3f}")
+            figure = "balanced val accuracy" if self.best_is_balanced else "val accuracy"
+            self.set_status(f"best epoch {self.best[0]}: {figure} {self.best[1]:.3f}")
 
     def plot_metric(self, event: Metric) -> None:
         """A training figure onto its chart, x in epochs as history.csv's points are (a Resume draws on after
@@ -213,8 +220,11 @@ class TrainingStep(StageStep):
             chart.add_point("val", at, event.value)
             if event.name == "val_accuracy":
                 self.epochs_done = event.epoch or 0
-                if self.best is None or event.value > self.best[1]:
+                if not self.best_is_balanced and (self.best is None or event.value > self.best[1]):
                     self.best = (event.epoch or 0, event.value)
+        elif event.name == "val_balanced_accuracy":  # what training keeps the best epoch by
+            if not self.best_is_balanced or self.best is None or event.value > self.best[1]:
+                self.best, self.best_is_balanced = (event.epoch or 0, event.value), True
 
     def on_stage_done(self, message: StageDone) -> None:
         message.stop()

@@ -481,10 +481,16 @@ def test_typing_on_after_a_path_that_is_not_a_folder_says_what_enter_scans(tmp_p
         tmux.close()
 
 
-def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "balanced, named",
+    [(True, "best epoch 11 (balanced val acc 0.867)"), (False, "best epoch 9 (val acc 0.990)")],
+    ids=["balanced", "written-before-balanced"],
+)
+def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Path, balanced: bool, named: str) -> None:
     """A finished run whose history.csv holds 12 epochs, opened at 80x24: Training draws them (it showed ✓ over
-    empty charts) with an x axis ending at 12 epochs, names the epoch training kept (not the most accurate one),
-    and says what Start and Resume would do with them."""
+    empty charts) with an x axis ending at 12 epochs, names the epoch training kept (not the most accurate one;
+    the most accurate in a history written before balanced accuracy chose), and says what Start and Resume would
+    do with them."""
     from kwtui.core.stages.train import history_text
 
     _finished_run(tmp_path, "past")
@@ -496,13 +502,18 @@ def test_a_reopened_wizard_draws_the_training_its_run_folder_holds(tmp_path: Pat
         row["val_balanced_accuracy"], row["best"] = 0.5 + row["epoch"] / 30, int(row["epoch"] <= 11)
     rows[11]["val_balanced_accuracy"] = 0.7
     rows[8]["val_accuracy"] = 0.99  # the most accurate epoch (9) is not the one training kept (11)
-    (tmp_path / "runs" / "past" / "history.csv").write_text(history_text(rows))
+    text = history_text(rows)
+    if not balanced:  # the columns of a history.csv written before: no balanced accuracy
+        header, *body = text.splitlines()
+        keep = [i for i, name in enumerate(header.split(",")) if name != "val_balanced_accuracy"]
+        text = "".join(",".join(line.split(",")[i] for i in keep) + "\n" for line in [header, *body])
+    (tmp_path / "runs" / "past" / "history.csv").write_text(text)
     tmux = Tmux(tmp_path, 80, 24)
     try:
         tmux.on_finished_run_at("past.toml", "2 Classes", "3 Features", "4 Training")
         lines = tmux.wait_for(lambda ls: "trained earlier" in " ".join(ls), seconds=10)
         text = " ".join(" ".join(lines).split())
-        assert "trained earlier: 12 epochs, best epoch 11 (balanced val acc 0.867)" in text, text
+        assert f"trained earlier: 12 epochs, {named}" in text, text
         assert "Resume: on after epoch 12" in text and "model_best.previous.keras" in text, text
         axis = [line for line in lines if "epochs" in line and "12" in line]
         assert axis and any(0x2800 < ord(ch) <= 0x28FF for line in lines for ch in line), "\n".join(lines)

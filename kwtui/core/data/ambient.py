@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -203,16 +204,11 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
         noise, snr = _noise_bed(material, rng), _snr(rng, snr_db)  # one talker in one room: one SNR around it
         stream.add(int(rng.uniform(*GAP_SECONDS) * SAMPLE_RATE), None, snr, noise)
         words = material.said_words.get(clip.speaker) if clip.speaker else None
-        if words:
-            own_words(words, noise, snr, before=True)
-        else:
-            speech_context(noise, snr, before=True)
+        around = partial(own_words, words) if words else speech_context  # its talker's sentence, or running speech
+        around(noise, snr, before=True)
         piece = stream.add(clip.end - clip.start, clip, snr, noise)
         stream.keywords.append((max(0, piece.offset - lead), index, clip.label))
-        if words:
-            own_words(words, noise, snr, before=False)
-        else:
-            speech_context(noise, snr, before=False)
+        around(noise, snr, before=False)
         stream.add(int(KEYWORD_MARGIN_SECONDS * SAMPLE_RATE), None, snr, noise)
     return stream
 

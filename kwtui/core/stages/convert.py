@@ -28,6 +28,7 @@ from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.features.store import check_files, load_batch, load_splits, sigmoid_output
 from kwtui.core.io import records, run_folder, writer
 from kwtui.core.io.layout import RunLayout
+from kwtui.core.model import predicted_classes
 from kwtui.core.native import quiet_native_output
 from kwtui.core.preset import Preset
 from kwtui.core.tflite import runtime_compat
@@ -168,8 +169,7 @@ def verify(
 def accuracy(probabilities: np.ndarray, labels: np.ndarray, sigmoid: bool) -> float:
     if len(labels) == 0:
         return float("nan")
-    predicted = (probabilities[:, 0] >= 0.5).astype(int) if sigmoid else probabilities.argmax(axis=1)
-    return float(np.mean(predicted == labels))
+    return float(np.mean(predicted_classes(probabilities, sigmoid) == labels))
 
 
 # --- the stage ---------------------------------------------------------------------------------------

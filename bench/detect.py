@@ -637,18 +637,35 @@ def split_off_ambient(root: Path, samples: int) -> Path:
     return folder
 
 
+def raw_stream(path: Path, start: int, end: int, kind: str, label: str):
+    """kwtui's Stream plan over samples `start`..`end` of a raw float32 file, as it is (no noise added)."""
+    plan = ambient.Stream()
+    for piece in ambient.pieces_of(ambient.Region(str(path), start, end, kind, label)):
+        plan.add(piece.end - piece.start, piece, None, None)
+    return plan
+
+
+def stream_scores(model, plan, preset):
+    """The model's outputs every hop over `plan`, as kwtui's evaluation slides it. -> (scores, windows per s)"""
+    from kwtui.core import events as ev
+    from kwtui.core.stages import evaluate as E
+
+    hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
+    chunks = ambient.render(plan, E._Reader())
+    return E.stream_scores(model, chunks, plan.samples, hop, ev.CancelToken(), ev.ignore, "", preset.features.frontend)
+
+
+def keyword_outputs(preset) -> list[int]:
+    """The model outputs that are keywords: [0] for one sigmoid."""
+    return [0] if preset.single_sigmoid else list(range(len(preset.classes.keywords)))
+
+
 def test_streams(root: Path, meta: dict, keywords: list[str], ambient_skip: int = 0):
     """kwtui's Stream plans over the test files: the ambient one (from sample `ambient_skip` on: what came before
     went to kwtui's own evaluation), and the keywords of `keywords` (in its order)."""
-    ambient_plan = ambient.Stream()
-    rec = ambient.Region(str(root / "ambient.f32"), ambient_skip, meta["ambient_samples"], "recording", "ambient")
-    for piece in ambient.pieces_of(rec):
-        ambient_plan.add(piece.end - piece.start, piece, None, None)
-    keyword_plan = ambient.Stream()
+    ambient_plan = raw_stream(root / "ambient.f32", ambient_skip, meta["ambient_samples"], "recording", "ambient")
     total = (root / "keywords.f32").stat().st_size // 4
-    region = ambient.Region(str(root / "keywords.f32"), 0, total, "keyword", "keywords")
-    for piece in ambient.pieces_of(region):
-        keyword_plan.add(piece.end - piece.start, piece, None, None)
+    keyword_plan = raw_stream(root / "keywords.f32", 0, total, "keyword", "keywords")
     for start, _index, word in meta["placements"]:
         if word in keywords:
             keyword_plan.keywords.append((start, keywords.index(word), word))
@@ -750,7 +767,6 @@ def preset_for(
 
 def measure(preset, root: Path, meta: dict, ambient_skip: int = 0) -> dict:
     from kwtui.core import detection_curve as DC
-    from kwtui.core import events as ev
     from kwtui.core.io import records
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.stages import evaluate as E
@@ -760,32 +776,12 @@ def measure(preset, root: Path, meta: dict, ambient_skip: int = 0) -> dict:
     keywords = list(preset.classes.keywords)
     model = E.load_scorer(layout, deployed_model_path(layout))  # the float model in TFLM, as evaluation runs it
     ambient_plan, keyword_plan = test_streams(root, meta, keywords, ambient_skip)
-    reader = E._Reader()
-    hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
     started = time.monotonic()
     frontend = preset.features.frontend
-    a_scores, rate = E.stream_scores(
-        model,
-        ambient.render(ambient_plan, reader),
-        ambient_plan.samples,
-        hop,
-        ev.CancelToken(),
-        ev.ignore,
-        "",
-        frontend,
-    )
-    k_scores, _ = E.stream_scores(
-        model,
-        ambient.render(keyword_plan, reader),
-        keyword_plan.samples,
-        hop,
-        ev.CancelToken(),
-        ev.ignore,
-        "",
-        frontend,
-    )
+    a_scores, rate = stream_scores(model, ambient_plan, preset)
+    k_scores, _ = stream_scores(model, keyword_plan, preset)
     hours = ambient_plan.seconds / 3600
-    kw_idx = [0] if preset.single_sigmoid else list(range(len(keywords)))
+    kw_idx = keyword_outputs(preset)
     scored = DC.Scored(
         a_scores, k_scores, keyword_plan, keywords, kw_idx, preset.evaluate.hop_ms, preset.evaluate.refractory_ms, hours
     )
@@ -874,7 +870,6 @@ def _overlap(a, b) -> bool | None:
 def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict:
     """False accepts on the real recordings (bench/recorded_speech.py) at each of `points` ({name: (thresholds,
     windows)}, a threshold and window per keyword output): count, rate with its 95 % interval, and the files."""
-    from kwtui.core import events as ev
     from kwtui.core.io.layout import RunLayout
     from kwtui.core.postprocess import detect_indices, keyword_means
     from kwtui.core.stages import evaluate as E
@@ -882,23 +877,11 @@ def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict
 
     layout = RunLayout(preset)
     model = E.load_scorer(layout, deployed_model_path(layout))
-    plan = ambient.Stream()
-    region = ambient.Region(str(root / "ambient.f32"), 0, meta["ambient_samples"], "recording", "recorded")
-    for piece in ambient.pieces_of(region):
-        plan.add(piece.end - piece.start, piece, None, None)
+    plan = raw_stream(root / "ambient.f32", 0, meta["ambient_samples"], "recording", "recorded")
+    scores, _ = stream_scores(model, plan, preset)
     hop = int(preset.evaluate.hop_ms * SAMPLE_RATE / 1000)
-    scores, _ = E.stream_scores(
-        model,
-        ambient.render(plan, E._Reader()),
-        plan.samples,
-        hop,
-        ev.CancelToken(),
-        ev.ignore,
-        "",
-        preset.features.frontend,
-    )
     hours = plan.seconds / 3600
-    indices = [0] if preset.single_sigmoid else list(range(len(preset.classes.keywords)))
+    indices = keyword_outputs(preset)
     starts = np.array([f[1] for f in meta["files"]])
     out: dict = {"hours": round(hours, 3)}
     for name, (thresholds, windows) in points.items():

@@ -5,10 +5,11 @@ Run (after bench/detect.py has trained the models it names):
 
 kwtui's evaluation chooses each keyword's threshold and window on its held-out audio and reports the misses and false
 accepts there. This splits held-out set 1 of bench/detect.py in two halves (every other placed keyword; the first and
-the second half of the ambient hour kwtui's evaluation did not get), chooses the points by kwtui's own rule on one
-half and measures them on both: the difference between the two is what choosing on the measured audio adds.
+the second half of the 0.51 h of ambient audio left after the half hour kwtui's evaluation got), chooses the points
+by kwtui's own rule on one half and measures them on both: the difference is what choosing on the measured audio adds.
 The models are those of `bench/detect.py --presets commands --models stream --per-word 300 --ambient-minutes 60
---test-set 1 --evaluate-minutes 30 --test-split-voices [--set train.seed=S]`.
+--test-set 1 --evaluate-minutes 30 --test-split-voices`, and the same with `--set train.seed=7` (seed 42 is the
+default: its run is the one without a seed override).
 """
 
 from __future__ import annotations

@@ -115,6 +115,9 @@ class WizardApp(App[None]):
         self.pump_interval = pump_interval
         self.port_lister = port_lister  # (label, device) pairs; None = the real serial ports
         self.tokens: dict[str, CancelToken] = {}
+        # tasks whose work has not ended; a worker is still `is_running` while its StageDone is handled, so a step
+        # starting the next task from that handler (a scan queued by Enter) would find its own task still running
+        self.unfinished: set[str] = set()
         self._command_base: tuple[Path, Preset] | None = None
         self._marks_timer: Any = None
         self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
@@ -518,7 +521,10 @@ class WizardApp(App[None]):
 
     # --- background work ------------------------------------------------------
     def task_running(self, name: str) -> bool:
-        return any(w.name == name and w.is_running for w in self.workers)
+        return name in self.unfinished
+
+    def _task_ended(self, name: str) -> None:
+        self.unfinished.discard(name)
 
     def start_task(self, name: str, target: Step, work: Callable[[Reporter, CancelToken], Any]) -> bool:
         """Run `work(report, cancel)` in a thread worker; events and the result are posted to `target`."""
@@ -527,6 +533,7 @@ class WizardApp(App[None]):
             return False
         cancel = CancelToken()
         self.tokens[name] = cancel
+        self.unfinished.add(name)
 
         def thread_main() -> None:
             def post(batch: list[Event]) -> None:
@@ -548,6 +555,7 @@ class WizardApp(App[None]):
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 self.log.error(traceback.format_exc())
             pump.flush()
+            self.call_from_thread(self._task_ended, name)  # on the app's loop, before StageDone is handled
             target.post_message(StageDone(name, status, result, in_wizard(message)))
             self.call_from_thread(self._refresh_marks_if_shown)
 

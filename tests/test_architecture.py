@@ -98,6 +98,8 @@ LAYERS = {  # package -> kwtui packages it may import (besides itself and the le
     "kwtui.core.detect": {"kwtui.core.data", "kwtui.core.device", "kwtui.core.streaming", "kwtui.core.io"},
     # detection figures from a model's scores (kwtui evaluate and the benchmarks)
     "kwtui.core.detection_curve": {"kwtui.core.data"},
+    # the chosen point's figures on audio it was not chosen on (kwtui evaluate)
+    "kwtui.core.cross_fit": {"kwtui.core.data", "kwtui.core.detection_curve"},
     # the trained model as float TFLite for evaluation, made in a child process and kept in the run folder
     "kwtui.core.float_model": {"kwtui.core.io", "kwtui.core.tflite"},
     "kwtui.__main__": {"kwtui.cli"},

@@ -29,7 +29,9 @@ from typing import Any, Sequence
 from kwtui.core.errors import UserError
 from kwtui.core.verdict import Verdict, judge
 
-REPORT_VERSION = 2  # 2: typed; every field present (version 1 reports could lack some: they are evaluated again)
+# 2: typed; every field present (version 1 reports could lack some: they are evaluated again). 3: the operating
+# point's figures on audio its choice did not see (CrossFitted), which the verdict quotes
+REPORT_VERSION = 3
 
 
 class StaleReport(UserError):
@@ -120,6 +122,48 @@ class KeywordPoint:
 
 
 @dataclass(frozen=True)
+class CrossFitted:
+    """What the chosen point's rule does on audio it was not chosen on (kwtui.core.cross_fit): the keywords and
+    the ambient audio split in two halves, the point chosen on each half as the evaluation chooses, its misses and
+    false accepts counted on the other half, both halves summed. A point chosen and counted on the same audio fits
+    that audio's chance, so its own figures read low; these do not."""
+
+    misses: int
+    keywords: int
+    false_reject_rate: float | None
+    false_reject_rate_ci: Interval | None
+    false_accepts: int | None
+    hours: float
+    false_accepts_per_hour: float | None
+    false_accepts_per_hour_ci: Interval | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "misses": self.misses,
+            "keywords": self.keywords,
+            "false_reject_rate": self.false_reject_rate,
+            "false_reject_rate_ci": _list(self.false_reject_rate_ci),
+            "false_accepts": self.false_accepts,
+            "hours": self.hours,
+            "false_accepts_per_hour": self.false_accepts_per_hour,
+            "false_accepts_per_hour_ci": _list(self.false_accepts_per_hour_ci),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrossFitted:
+        return cls(
+            int(data["misses"]),
+            int(data["keywords"]),
+            data["false_reject_rate"],
+            _interval(data["false_reject_rate_ci"]),
+            data["false_accepts"],
+            float(data["hours"]),
+            data["false_accepts_per_hour"],
+            _interval(data["false_accepts_per_hour_ci"]),
+        )
+
+
+@dataclass(frozen=True)
 class OperatingPoint:
     """`point`: its figures. With a point per keyword (`per_keyword_points`) they are all keywords' together on the
     device, and `point`'s threshold and window are keyword 0's; `thresholds` and `average_windows` hold every
@@ -139,6 +183,7 @@ class OperatingPoint:
     false_accepts_by_source: dict[str, int]
     false_accepts_by_word: dict[str, int]  # most first
     per_keyword_points: dict[str, KeywordPoint] | None = None
+    unseen: CrossFitted | None = None  # None: too few keywords or too little audio to split in two
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +205,7 @@ class OperatingPoint:
                 if self.per_keyword_points is not None
                 else {}
             ),
+            "unseen": None if self.unseen is None else self.unseen.to_dict(),
         }
 
     @classmethod
@@ -180,6 +226,7 @@ class OperatingPoint:
             dict(data["false_accepts_by_source"]),
             dict(data["false_accepts_by_word"]),
             None if points is None else {str(k): KeywordPoint.from_dict(p) for k, p in points.items()},
+            None if data["unseen"] is None else CrossFitted.from_dict(data["unseen"]),
         )
 
 

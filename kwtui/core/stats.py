@@ -34,3 +34,8 @@ def poisson_rate_interval(events: int, hours: float, z: float = Z95) -> tuple[fl
     lower = k * (1 - 1 / (9 * k) - z / (3 * math.sqrt(k))) ** 3
     upper = (k + 1) * (1 - 1 / (9 * (k + 1)) + z / (3 * math.sqrt(k + 1))) ** 3
     return max(0.0, lower) / hours, upper / hours
+
+
+def rounded(interval: tuple[float, float] | None, digits: int) -> tuple[float, float] | None:
+    """An interval as reports write it."""
+    return None if interval is None else (round(interval[0], digits), round(interval[1], digits))

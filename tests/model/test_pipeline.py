@@ -45,6 +45,12 @@ def test_model_learns_well_above_chance(layout, trained_run):
     assert all(row["false_accepts_per_hour"] is not None for row in sweep)
     text = layout.report_txt.read_text()
     assert "confusion matrix" in text and "threshold sweep" in text and "per hour" in text
+    # the verdict quotes the point's figures on audio it was not chosen on: every placed keyword counted once
+    unseen = report["operating_point"]["unseen"]
+    assert unseen["keywords"] == report["keyword_placements"]["clips"]
+    assert unseen["hours"] == pytest.approx(report["ambient"]["hours"], abs=1e-3)
+    assert f"misses {unseen['false_reject_rate']:.0%} of held-out keywords" in text.splitlines()[0]
+    assert "on audio it was not chosen on" in text
 
 
 def test_history_and_checkpoints(layout, trained_run):

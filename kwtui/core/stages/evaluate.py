@@ -24,6 +24,7 @@ import numpy as np
 
 from kwtui.core import esphome_rules, stats
 from kwtui.core import events as ev
+from kwtui.core.cross_fit import cross_fitted
 from kwtui.core.data import ambient, micro_frontend
 from kwtui.core.data import noise as noise_files
 from kwtui.core.data.audio import BadAudio, load_clip
@@ -43,6 +44,7 @@ from kwtui.core.report import (
     AmbientAudio,
     ClassFigures,
     ConfusionMatrix,
+    CrossFitted,
     CurvePoint,
     KeywordPlacements,
     KeywordPoint,
@@ -360,6 +362,18 @@ def choose_detector(
     return chosen, [chosen.threshold] * count, [chosen.average_window] * count, met, chosen_by, None
 
 
+def chosen_again(half: Scored, preset: Preset) -> tuple[list[float], list[int]]:
+    """choose_detector's thresholds and windows on part of the audio (kwtui.core.cross_fit): the curve only where
+    the choice reads it (one keyword, or the preset's own point)."""
+    cfg = preset.evaluate
+    per_keyword = cfg.target_fa_per_hour > 0 and len(half.keyword_indices) > 1
+    windows = curve_windows(cfg.hop_ms, cfg.average_window)
+    thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
+    curve = [] if per_keyword else detection_curve(half, windows, thresholds)
+    _, chosen_thresholds, chosen_windows, *_ = choose_detector(half, curve, preset)
+    return chosen_thresholds, chosen_windows
+
+
 def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken) -> dict[str, Any]:
     from kwtui.core.stages.train import trained_model_path
 
@@ -427,6 +441,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points = choose_detector(
         scored, curve, preset
     )
+    unseen = cross_fitted(scored, lambda half: chosen_again(half, preset))
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
     sources = _false_accept_sources(
@@ -451,20 +466,21 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         cfg.hop_ms,
         chosen_by,
         met,
-        false_reject_rate_ci=_rounded(stats.wilson_interval(chosen.misses, len(placed)), 4),
+        false_reject_rate_ci=stats.rounded(stats.wilson_interval(chosen.misses, len(placed)), 4),
         per_keyword_false_reject_rate_ci={
-            kw: _rounded(stats.wilson_interval(int(round(frr * per_keyword_clips[kw])), per_keyword_clips[kw]), 4)
+            kw: stats.rounded(stats.wilson_interval(int(round(frr * per_keyword_clips[kw])), per_keyword_clips[kw]), 4)
             for kw, frr in (chosen.per_keyword_false_reject_rate or {}).items()
         },
         per_keyword_clips=per_keyword_clips,
         false_accepts_per_hour_ci=(
-            _rounded(stats.poisson_rate_interval(chosen.false_accepts, hours), 3)
+            stats.rounded(stats.poisson_rate_interval(chosen.false_accepts, hours), 3)
             if chosen.false_accepts is not None
             else None
         ),
         false_accepts_by_source=sources["by_kind"],
         false_accepts_by_word=sources["by_word"],
         per_keyword_points=per_keyword_points,
+        unseen=unseen,
     )
     held_out = source != layout.final_model
     evaluation = Report(
@@ -511,6 +527,9 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "ambient_hours": round(hours, 3),
         "target_fa_per_hour": target,
         "meets_target": met,
+        # the same rule's figures on audio it did not choose on (kwtui.core.cross_fit): what the verdict quotes
+        "unseen_false_reject_rate": unseen.false_reject_rate if unseen else None,
+        "unseen_false_accepts_per_hour": unseen.false_accepts_per_hour if unseen else None,
         "windows_per_second": round(ambient_rate, 1),
         "test_clips": len(test),
         "test_held_out": held_out,
@@ -547,10 +566,6 @@ def _false_accept_sources(
         if kind == "words":
             by_word[label] = by_word.get(label, 0) + 1
     return {"by_kind": by_kind, "by_word": dict(sorted(by_word.items(), key=lambda kv: -kv[1]))}
-
-
-def _rounded(interval: tuple[float, float] | None, digits: int) -> tuple[float, float] | None:
-    return None if interval is None else (round(interval[0], digits), round(interval[1], digits))
 
 
 def _support_warnings(
@@ -668,7 +683,20 @@ def _detection_lines(data: Report) -> list[str]:
             if op.false_accepts_by_word
             else ""
         ),
+        *_unseen_lines(op.unseen),
         *(f"  WARNING: {w}" for w in data.support_warnings),
+    ]
+
+
+def _unseen_lines(unseen: CrossFitted | None) -> list[str]:
+    if unseen is None:
+        return ["  on audio it was not chosen on: too few keywords or too little audio to split in two"]
+    return [
+        "  on audio it was not chosen on (chosen on one half of the keywords and audio, counted on the other; the "
+        "verdict's figures):",
+        f"    false reject rate {_fmt(unseen.false_reject_rate)} ({unseen.misses} of {unseen.keywords}, 95 % CI "
+        f"{_interval(unseen.false_reject_rate_ci)}), {_fmt(unseen.false_accepts_per_hour, '.2f')} false accepts "
+        f"per hour (95 % CI {_interval(unseen.false_accepts_per_hour_ci)})",
     ]
 
 

@@ -1,0 +1,96 @@
+"""The evaluation's figures on audio its point was not chosen on (kwtui.core.cross_fit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwtui.core.cross_fit import BLOCK_S, cross_fitted, halves
+from kwtui.core.data import ambient
+from kwtui.core.data.spectrogram import SAMPLE_RATE
+from kwtui.core.detection_curve import Scored, combined_point, detection_curve
+from kwtui.core.operating_point import choose_for_target
+
+HOP_MS = 100.0
+HOP = int(HOP_MS * SAMPLE_RATE / 1000)
+
+
+def _scored(seed: int = 0, minutes: float = 20.0, per_keyword: int = 41, spikes: int = 30) -> Scored:
+    """Two keywords and an "other" output. Ambient: low scores with `spikes` single-row false alarms away from
+    the halves' block edges. Keywords: one every 3 s in their own stream, each a one-row peak."""
+    rng = np.random.default_rng(seed)
+    rows = int(minutes * 60 * 1000 / HOP_MS)
+    ambient_scores = np.zeros((rows, 3), np.float32)
+    ambient_scores[:, :2] = rng.uniform(0.0, 0.2, (rows, 2))
+    block = int(BLOCK_S * 1000 / HOP_MS)
+    inner = [r for r in range(rows) if 20 < r % block < block - 20]
+    for r in rng.choice(inner, spikes, replace=False):
+        ambient_scores[r, int(rng.integers(2))] = rng.uniform(0.3, 1.0)
+    placements = [(k * 3 * SAMPLE_RATE, k % 2, ("yes", "no")[k % 2]) for k in range(2 * per_keyword)]
+    keyword_scores = np.zeros((len(placements) * 30 + 30, 3), np.float32)
+    for start, index, _ in placements:
+        keyword_scores[start // HOP + 5, index] = rng.uniform(0.7, 1.0)
+    stream = ambient.Stream([], len(keyword_scores) * HOP, placements)
+    return Scored(ambient_scores, keyword_scores, stream, ["yes", "no"], [0, 1], HOP_MS, 1000.0, minutes / 60)
+
+
+def test_halves_hold_half_of_each_keyword_and_alternate_blocks_of_the_audio():
+    scored = _scored(per_keyword=41)
+    first, second = halves(scored)
+    for index in (0, 1):
+        counts = [int(np.sum(h.placed == index)) for h in (first, second)]
+        assert sorted(counts) == [20, 21]
+    assert len(first.ambient_scores) + len(second.ambient_scores) == len(scored.ambient_scores)
+    assert first.hours + second.hours == pytest.approx(scored.hours)
+    block = int(BLOCK_S * 1000 / HOP_MS)
+    np.testing.assert_array_equal(first.ambient_scores[:block], scored.ambient_scores[:block])
+    np.testing.assert_array_equal(second.ambient_scores[:block], scored.ambient_scores[block : 2 * block])
+    np.testing.assert_array_equal(first.ambient_scores[block : 2 * block], scored.ambient_scores[2 * block : 3 * block])
+
+
+def test_a_point_not_chosen_on_the_audio_counts_what_the_whole_audio_counts():
+    """Without a choice there is nothing to fit: the halves' sums are the whole audio's figures."""
+    scored = _scored(seed=3)
+    fixed = ([0.8, 0.85], [1, 1])
+    whole = combined_point(scored, *fixed)
+    unseen = cross_fitted(scored, lambda half: fixed)
+    assert unseen is not None
+    assert (unseen.misses, unseen.keywords, unseen.false_accepts) == (whole.misses, 82, whole.false_accepts)
+    assert unseen.false_reject_rate == whole.false_reject_rate
+    assert unseen.false_accepts_per_hour == whole.false_accepts_per_hour
+    low, high = unseen.false_reject_rate_ci
+    assert low < unseen.false_reject_rate < high
+
+
+def test_a_point_chosen_on_the_same_audio_reads_better_than_on_other_audio():
+    """The evaluation's rule (the lowest miss rate at or under the target on the curve) fits the audio it chooses
+    on: over ten draws, each half's choice misses fewer keywords, and fires less, on its own half than on the
+    other."""
+    windows, thresholds = [1], [round(t, 2) for t in np.arange(0.3, 1.0, 0.02)]
+
+    def choose(part: Scored) -> tuple[list[float], list[int]]:
+        point = choose_for_target(detection_curve(part, windows, thresholds), 30.0, part.hours).point
+        return [point.threshold] * 2, [point.average_window] * 2
+
+    missed, fired = [], []
+    for seed in range(10):
+        scored = _scored(seed=seed, spikes=100)
+        unseen = cross_fitted(scored, choose)
+        assert unseen is not None and unseen.false_accepts is not None
+        own = [combined_point(half, *choose(half)) for half in halves(scored)]
+        missed.append(unseen.misses - sum(p.misses for p in own))
+        fired.append(unseen.false_accepts - sum(p.false_accepts or 0 for p in own))
+    assert np.mean(missed) > 1 and np.mean(fired) > 1, (missed, fired)
+
+
+def test_too_few_keywords_to_split_gives_no_figures():
+    scored = _scored(per_keyword=1)  # one clip of each keyword: the second half holds none
+    assert cross_fitted(scored, lambda half: ([0.5, 0.5], [1, 1])) is None
+
+
+def test_short_audio_is_split_in_shorter_blocks():
+    scored = _scored(minutes=0.5)  # shorter than one block: each half still hears four pieces of it
+    first, second = halves(scored)
+    rows = len(scored.ambient_scores)
+    assert abs(len(first.ambient_scores) - len(second.ambient_scores)) <= rows / 8
+    assert len(first.ambient_scores) + len(second.ambient_scores) == rows

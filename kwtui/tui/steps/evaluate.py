@@ -360,6 +360,8 @@ class EvaluateStep(StageStep):
             text += "  " + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items())
         hours = report.ambient.hours
         text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
+        if same:
+            text += _unseen_text(op)
         if self.target > 0 and not op.meets_target:
             text += f"  [yellow]{self.target:g} FA/h {_unmet(report)}[/]"
         if report.support_warnings:
@@ -396,6 +398,17 @@ def _unmet(report: Report) -> str:
     return "not met" if measurable else "not measurable"
 
 
+def _unseen_text(op: OperatingPoint) -> str:
+    """The point's figures on audio it was not chosen on (report.CrossFitted), which the verdict quotes."""
+    if op.unseen is None:
+        return ""
+    unseen = op.unseen
+    return (
+        f"\non audio it was not chosen on (the verdict's figures): FRR {percent(unseen.false_reject_rate)}, "
+        f"FA/h {_rate(unseen.false_accepts_per_hour)}"
+    )
+
+
 def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accuracy: float | None) -> str:
     """Command words: the threshold and window each keyword got, and what all of them together do on the device
     (pick a row of the sweep to use one point for every keyword instead)."""
@@ -411,6 +424,7 @@ def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accurac
         text += " (" + " ".join(f"{k} {percent(v)}" for k, v in per_keyword.items()) + ")"
     hours = report.ambient.hours
     text += f", FA/h {_rate(op.point.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
+    text += _unseen_text(op)
     if not op.meets_target:  # why, for each keyword on its own curve (together they may miss more, as above)
         text += "\n[yellow]each keyword alone: " + escape(op.chosen_by.split("; ", 1)[-1]) + "[/]"
     return text

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install what kwtui needs on a fresh Debian/Ubuntu machine: espeak-ng and g++ (apt, when missing),
+# Install what kwtui needs on a fresh Debian/Ubuntu machine: espeak-ng, flite and g++ (apt, when missing),
 # a virtualenv in .venv with kwtui and its test extras. Safe to re-run: does nothing already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v flite >/dev/null 2>&1 || need_apt+=(flite)  # kwtui demo-data: voices made from real people's recordings
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)  # tests/tui: the wizard in a real terminal

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,29 @@ def test_demo_into_a_folder_whose_name_is_not_utf8(tmp_path):
     make_demo_dataset(folder, ["yes"], per_word=1, seed=5, noise_seconds=2.0)
     clips = list((folder / "yes").glob("*.wav"))
     assert len(clips) == 1 and sf.info(os.fsencode(clips[0])).frames == 22050
+
+
+def test_demo_speakers_include_flite_voices_where_flite_is_installed(tmp_path, monkeypatch):
+    """A quarter of the speakers are flite's voices (made from recordings of real people, not espeak's formants),
+    each at its own speed and pitch; without flite, the same espeak speakers as ever."""
+    from kwtui.core.data import demo
+    from kwtui.core.data.demo import FLITE_EVERY, FLITE_VOICES, flite_voices, synthesize
+
+    assert flite_voices() == tuple(FLITE_VOICES), "scripts/setup.sh installs flite"
+    espeak_only = make_speakers(40, np.random.default_rng(3))
+    mixed = make_speakers(40, np.random.default_rng(3), flite_voices())
+    flite = [s for s in mixed if s.flite_voice is not None]
+    assert len(flite) == 40 // FLITE_EVERY and not any(s.flite_voice for s in espeak_only)
+    assert len({s.flite_voice for s in flite}) >= 3 and len({(s.speed, s.pitch) for s in flite}) == len(flite)
+    slow, fast = (replace(flite[0], speed=speed) for speed in (120, 200))
+    said = {s.speed: synthesize("espeak-ng", s, "marvin", 0) for s in (slow, fast)}
+    assert all(rate == 22050 and np.abs(audio).max() > 0.1 for audio, rate in said.values())
+    assert len(said[120][0]) > 1.3 * len(said[200][0])  # its speed is how fast it talks
+    summary = make_demo_dataset(tmp_path / "d", ["yes"], per_word=8, seed=5, noise_seconds=2.0)
+    assert summary["flite_speakers"] == 1 and "and flite" in (tmp_path / "d" / "README.txt").read_text()
+    monkeypatch.setattr(demo, "flite_voices", lambda: ())  # a machine without flite
+    assert make_demo_dataset(tmp_path / "e", ["yes"], per_word=8, seed=5, noise_seconds=2.0)["flite_speakers"] == 0
+    assert "and flite" not in (tmp_path / "e" / "README.txt").read_text()
 
 
 def test_demo_without_espeak_is_a_clear_user_error(tmp_path, monkeypatch):

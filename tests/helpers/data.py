@@ -1,7 +1,7 @@
 """Dataset and feature fixtures (owned by the data/features work). Imported by tests/conftest.py.
 
 Fixtures (session-scoped, stable names and return types):
-- `demo_dataset` -> pathlib.Path: a small espeak-ng dataset in Speech-Commands layout: words
+- `demo_dataset` -> pathlib.Path: a small espeak-ng (and flite) dataset in Speech-Commands layout: words
   yes, no, left, right, marvin (keyword-ish) + up, down, go, stop (fillers), DEMO_PER_WORD clips each at
   22.05 kHz, 4 noise files of DEMO_NOISE_SECONDS s in `_background_noise_/`, validation/testing lists split
   by speaker. Cached under tests/fixtures/generated/ by a version key (a second local run is instant).
@@ -32,8 +32,11 @@ DEMO_SEED = 7
 
 
 def _demo_key(per_word: int = DEMO_PER_WORD) -> str:
+    from kwtui.core.data.demo import flite_voices
+
     source = (REPO / "kwtui" / "core" / "data" / "demo.py").read_bytes()
-    params = f"{DEMO_WORDS}|{per_word}|{DEMO_NOISE_SECONDS}|{DEMO_SEED}".encode()
+    # the speakers depend on whether flite is installed
+    params = f"{DEMO_WORDS}|{per_word}|{DEMO_NOISE_SECONDS}|{DEMO_SEED}|{flite_voices()}".encode()
     return hashlib.sha1(source + params).hexdigest()[:10]
 
 

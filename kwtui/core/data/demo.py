@@ -1,4 +1,4 @@
-"""Synthesize a small Speech-Commands-shaped dataset with espeak-ng (for demos and tests).
+"""Synthesize a small Speech-Commands-shaped dataset with espeak-ng, and flite where installed (demos and tests).
 
 Layout written under out_dir (like Speech Commands v0.02):
   <word>/<speaker>_nohash_<n>.wav      ~1 s, 16-bit mono at espeak's 22.05 kHz (so resampling gets exercised)
@@ -10,7 +10,13 @@ Layout written under out_dir (like Speech Commands v0.02):
 
 A "speaker" is one espeak voice + variant + speed + pitch + amplitude; its id is 8 hex digits of a hash of
 that combination. Its timbre is the voice + variant alone: what tells two talkers apart, so the split holds out
-timbres. Everything is deterministic for a given seed.
+timbres. Everything is deterministic for a given seed and the synthesizers installed.
+
+espeak-ng is a formant synthesizer: all its voices share one way of making sound, and a model trained on them alone
+misses voices made any other way (BENCHMARKS.md "Voices of other synthesizers": marvin's misses on a held-out set
+of flite, Festival and Piper voices fell from 100 % to 57 % with two flite/Festival speakers in training). Where
+flite is installed (Debian `flite`, which scripts/setup.sh installs), every FLITE_EVERY-th speaker is one of its
+voices, each recorded from a real person ("flite:awb" ...), at its own speed and pitch.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import io
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +58,9 @@ VOICES = (
     "en-us-nyc",
 )
 VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
+# flite's voices (Debian `flite`) with each one's median f0 in Hz: flite takes pitch as a target mean
+FLITE_VOICES = {"awb": 131, "kal": 88, "kal16": 89, "rms": 101, "slt": 170}
+FLITE_EVERY = 4  # a quarter of the speakers, where flite is installed
 # Running speech without the dataset's words: negatives for training and the ambient audio of evaluation. Many
 # sentences hold near misses of the keywords (yesterday, nobody, lift, bright, marvel ...), never a keyword's
 # homophone ("know" is "no", "write" is "right" to any listener: a negative that says the keyword).
@@ -287,6 +297,11 @@ class Speaker:
         """Who a listener hears: espeak-ng's voice and variant (speed, pitch and loudness are how it talks)."""
         return f"{self.voice}{self.variant}"
 
+    @property
+    def flite_voice(self) -> str | None:
+        """The flite voice of a flite speaker ("flite:awb" -> "awb"), else None."""
+        return self.voice.removeprefix("flite:") if self.voice.startswith("flite:") else None
+
 
 def espeak_binary() -> str:
     path = shutil.which("espeak-ng")
@@ -295,12 +310,23 @@ def espeak_binary() -> str:
     return path
 
 
-def make_speakers(count: int, rng: np.random.Generator) -> list[Speaker]:
+def flite_voices() -> tuple[str, ...]:
+    """flite's voices where flite is installed, else none."""
+    return tuple(FLITE_VOICES) if shutil.which("flite") else ()
+
+
+def make_speakers(count: int, rng: np.random.Generator, flite: tuple[str, ...] = ()) -> list[Speaker]:
+    """`count` speakers; with `flite` voices, every FLITE_EVERY-th is one of them (without, the same espeak speakers
+    as ever for a seed)."""
     speakers: dict[str, Speaker] = {}
     while len(speakers) < count:
+        if flite and len(speakers) % FLITE_EVERY == FLITE_EVERY - 1:
+            voice, variant = f"flite:{flite[rng.integers(len(flite))]}", ""
+        else:
+            voice, variant = VOICES[rng.integers(len(VOICES))], VARIANTS[rng.integers(len(VARIANTS))]
         speaker = Speaker(
-            voice=VOICES[rng.integers(len(VOICES))],
-            variant=VARIANTS[rng.integers(len(VARIANTS))],
+            voice=voice,
+            variant=variant,
             speed=int(rng.integers(120, 200)),
             pitch=int(rng.integers(20, 80)),
             amplitude=int(rng.integers(50, 130)),
@@ -310,7 +336,10 @@ def make_speakers(count: int, rng: np.random.Generator) -> list[Speaker]:
 
 
 def synthesize(binary: str, speaker: Speaker, word: str, repetition: int) -> tuple[np.ndarray, int]:
-    """One utterance as float32 samples; later repetitions are a little faster and higher, like a real person."""
+    """One utterance as float32 samples; later repetitions are a little faster and higher, like a real person.
+    `binary`: espeak-ng's (a flite speaker runs flite)."""
+    if speaker.flite_voice is not None:
+        return _flite(speaker, speaker.flite_voice, word, repetition)
     cmd = [
         binary,
         "-v",
@@ -329,6 +358,29 @@ def synthesize(binary: str, speaker: Speaker, word: str, repetition: int) -> tup
         raise KwtuiError(f"espeak-ng failed for {word!r} ({' '.join(cmd[1:-1])}): {result.stderr.decode()[:200]}")
     data, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
     return (data if data.ndim == 1 else data.mean(axis=1)), int(rate)
+
+
+def _flite(speaker: Speaker, voice: str, text: str, repetition: int) -> tuple[np.ndarray, int]:
+    """`text` said by a flite voice at the speaker's speed (as espeak's words per minute), pitch (0-99: 0.8-1.2
+    times the voice's own) and loudness (espeak's amplitude, 100 = as made), at ESPEAK_RATE like every clip."""
+    from kwtui.core.data.audio import resample
+
+    binary = shutil.which("flite")
+    if not binary:
+        raise UserError(f"flite: not found for speaker {speaker.voice}; install it: apt-get install flite")
+    stretch = 175 / (speaker.speed + 6 * repetition)
+    f0 = FLITE_VOICES[voice] * (0.8 + 0.4 * min(99, speaker.pitch + 3 * repetition) / 99)
+    with tempfile.TemporaryDirectory(prefix="kwtui-flite-") as folder:  # flite writes a wav only to a file
+        target = Path(folder) / "say.wav"
+        cmd = [binary, "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}"]
+        cmd += ["--setf", f"int_f0_target_mean={f0:.0f}", "-t", text, "-o", str(target)]
+        result = subprocess.run(cmd, capture_output=True, timeout=60)
+        if result.returncode != 0 or not target.exists():
+            raise KwtuiError(f"flite failed for {text!r} ({voice}): {result.stderr.decode()[:200]}")
+        data, rate = sf.read(target, dtype="float32")
+    data = data if data.ndim == 1 else data.mean(axis=1)
+    audio = resample(data * (speaker.amplitude / 100), int(rate), ESPEAK_RATE)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32), ESPEAK_RATE
 
 
 def place_in_clip(speech: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -471,7 +523,8 @@ def make_demo_dataset(
     rng = np.random.default_rng(seed)
 
     n_speakers = max(6, -(-per_word // CLIPS_PER_SPEAKER_WORD))
-    speakers = make_speakers(n_speakers, rng)
+    speakers = make_speakers(n_speakers, rng, flite_voices())
+    by_flite = sum(s.flite_voice is not None for s in speakers)
     tasks = _clip_tasks(words, per_word, speakers, rng)
     sentences = sentences_without(words)
     running_files = SPEECH_FILES if sentences else 0
@@ -488,15 +541,18 @@ def make_demo_dataset(
     _write_split_lists(out, speakers, tasks, seed)
     writer.write_text(
         out / "README.txt",
-        "Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng.\n"
+        f"Synthetic Speech-Commands-shaped dataset made by `kwtui demo-data` with espeak-ng"
+        f"{' and flite' if by_flite else ''}.\n"
         "Not real speech: good for demos and tests, not for a model you deploy.\n"
-        f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)}; seed: {seed}\n",
+        f"words: {', '.join(words)}; clips per word: {per_word}; speakers: {len(speakers)} "
+        f"(flite {by_flite}); seed: {seed}\n",
     )
     summary = {
         "path": str(out),
         "words": len(words),
         "clips": len(tasks),
         "speakers": len(speakers),
+        "flite_speakers": by_flite,
         "noise_files": len(NOISE_FILES),
         "running_speech_files": running_files,
         "seconds": round(time.monotonic() - started, 2),

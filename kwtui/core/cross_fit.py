@@ -4,9 +4,12 @@ The evaluation chooses a threshold and averaging window per keyword on its held-
 misses and false accepts on the same audio, so the figures fit the audio's chance: among many points the lowest
 miss rate under the target is partly luck, which new audio does not repeat (bench/selection_bias.py measured ~3
 points of misses on `commands`). Here the placed keywords (alternately, per keyword) and the ambient audio (in
-alternate blocks of BLOCK_S or less, so each half hears every kind of audio) are split in two halves; the rule
-that chose the device's point chooses again on each half, and its choice is counted on the other half. The sums
-are the figures of a point chosen this way, on audio it was not chosen on.
+alternate blocks of BLOCK_S or less) are split in two halves; the rule that chose the device's point chooses again
+on each half, and its choice is counted on the other half. The sums are the figures of a point chosen this way, on
+audio it was not chosen on. What they do not separate: a talker's clips, and a kind of audio shorter than two blocks
+(the noise and recordings come last in the stream), can fall in one half or both; and a block's first inferences
+average over the end of the block before it in the half (a few hundred ms a minute), so a detection there is counted
+in the half it ends in.
 """
 
 from __future__ import annotations

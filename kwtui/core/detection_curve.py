@@ -194,15 +194,18 @@ def combined_point(scored: Scored, thresholds: list[float], windows: list[int]) 
 
 
 def choose_per_keyword(
-    scored: Scored, windows: list[int], thresholds: list[float], target: float
+    scored: Scored, windows: list[int], thresholds: list[float], target: float, hours: float | None = None
 ) -> tuple[list[KeywordPoint], bool]:
     """Each keyword's own operating point, for an equal share of the target rate (target / keywords): the lowest
-    miss rate at or under it, else the fewest false accepts. -> (points in keyword order, every share met)"""
+    miss rate at or under it, else the fewest false accepts. `hours`: the audio whose length decides whether a
+    share is measurable (default `scored`'s; kwtui.core.cross_fit chooses on half of it by the whole's rule).
+    -> (points in keyword order, every share met)"""
     share = target / len(scored.keywords)
     chosen: list[KeywordPoint] = []
     all_met = True
     for index in range(len(scored.keywords)):
-        choice = choose_for_target(keyword_curve(scored, index, windows, thresholds), share, scored.hours)
+        curve = keyword_curve(scored, index, windows, thresholds)
+        choice = choose_for_target(curve, share, scored.hours if hours is None else hours)
         chosen.append(KeywordPoint(choice.point, choice.meets_target, choice.chosen_by, round(share, 4)))
         all_met &= choice.meets_target
     return chosen, all_met

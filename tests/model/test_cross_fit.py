@@ -15,7 +15,13 @@ HOP_MS = 100.0
 HOP = int(HOP_MS * SAMPLE_RATE / 1000)
 
 
-def _scored(seed: int = 0, minutes: float = 20.0, per_keyword: int = 41, spikes: int = 30) -> Scored:
+def _scored(
+    seed: int = 0,
+    minutes: float = 20.0,
+    per_keyword: int = 41,
+    spikes: int = 30,
+    peak: tuple[float, float] = (0.7, 1.0),
+) -> Scored:
     """Two keywords and an "other" output. Ambient: low scores with `spikes` single-row false alarms away from
     the halves' block edges. Keywords: one every 3 s in their own stream, each a one-row peak."""
     rng = np.random.default_rng(seed)
@@ -29,7 +35,7 @@ def _scored(seed: int = 0, minutes: float = 20.0, per_keyword: int = 41, spikes:
     placements = [(k * 3 * SAMPLE_RATE, k % 2, ("yes", "no")[k % 2]) for k in range(2 * per_keyword)]
     keyword_scores = np.zeros((len(placements) * 30 + 30, 3), np.float32)
     for start, index, _ in placements:
-        keyword_scores[start // HOP + 5, index] = rng.uniform(0.7, 1.0)
+        keyword_scores[start // HOP + 5, index] = rng.uniform(*peak)
     stream = ambient.Stream([], len(keyword_scores) * HOP, placements)
     return Scored(ambient_scores, keyword_scores, stream, ["yes", "no"], [0, 1], HOP_MS, 1000.0, minutes / 60)
 
@@ -94,3 +100,30 @@ def test_short_audio_is_split_in_shorter_blocks():
     rows = len(scored.ambient_scores)
     assert abs(len(first.ambient_scores) - len(second.ambient_scores)) <= rows / 8
     assert len(first.ambient_scores) + len(second.ambient_scores) == rows
+
+
+def test_each_half_is_chosen_by_the_rule_the_whole_audio_calls_for(tmp_path):
+    """20 min of audio measures each keyword's share of 8 FA/h (4 FA/h: 1 in 15 min), half of it does not: the
+    halves are chosen by the target rule, as the device's point is, not by the fallback a half alone would call for."""
+    from kwtui.core.events import CancelToken
+    from kwtui.core.preset import from_dict
+    from kwtui.core.stages.evaluate import choose_detector, chosen_again, curve_thresholds, curve_windows
+    from tests.helpers.data import demo_preset_data
+
+    preset = from_dict(
+        demo_preset_data(
+            tmp_path,
+            tmp_path / "run",
+            classes={"keywords": ["yes", "no"]},
+            evaluate={"target_fa_per_hour": 8.0},
+        )
+    )
+    scored = _scored(seed=1, spikes=10, peak=(0.85, 1.0))  # a good model: the target rule keeps most keywords
+    half = halves(scored)[0]
+    whole_rule = chosen_again(half, preset, scored.hours, CancelToken())
+    cfg = preset.evaluate
+    windows, thresholds = curve_windows(cfg.hop_ms, cfg.average_window), curve_thresholds("micro", cfg.threshold)
+    _, own_rule, *_, chosen_by, _ = choose_detector(half, detection_curve(half, windows, thresholds), preset)
+    assert "not measurable" in chosen_by  # alone, a half would fall back
+    _, _, _, _, whole_by, _ = choose_detector(half, [], preset, scored.hours)
+    assert "not measurable" not in whole_by and whole_rule[0] != own_rule

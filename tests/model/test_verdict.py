@@ -112,20 +112,19 @@ def test_any_point_of_a_curve_has_its_miss_rate_interval():
     assert false_reject_rate_interval(curve[0], curve[:1]) is None  # nothing tells how many clips
 
 
-def test_the_evaluations_own_point_is_judged_on_audio_it_was_not_chosen_on():
-    """Chosen and counted on the same audio, a point reads better than it is: the verdict quotes its figures where
-    it was not chosen (report.CrossFitted), and a point that meets the target only on its own audio is not usable."""
+def test_the_evaluations_own_point_is_judged_by_its_misses_on_audio_it_was_not_chosen_on():
+    """Chosen among many points on the same keywords, a point's misses read low: the verdict quotes its misses where
+    it was not chosen (report.CrossFitted), so a point that misses few only of the keywords it was chosen on is not
+    usable. Its false accepts are its own (choosing does not bias them: bench/selection_bias.py)."""
     from kwtui.core.report import CrossFitted
 
     hours = 5.0
     chosen = _point(0.9, 0.04, 1, hours, per_keyword={"yes": 0.04})
-    unseen = CrossFitted(9, 100, 0.09, (0.05, 0.16), 2, hours, 0.4, (0.05, 1.44))
+    unseen = CrossFitted(9, 100, 0.09, (0.05, 0.16), 4, hours, 0.8, (0.2, 2.0))
     usable = judge(report_of(operating_point(chosen, unseen=unseen), hours=hours, needed=2.0, accuracy=0.95))
-    assert usable.status == "usable" and (usable.frr, usable.fa_per_hour) == (0.09, 0.4)
-    assert usable.line().startswith("verdict: USABLE: misses 9% of held-out keywords, 0.4 false accepts/h")
+    assert usable.status == "usable" and (usable.frr, usable.fa_per_hour) == (0.09, 0.2)
+    assert usable.line().startswith("verdict: USABLE: misses 9% of held-out keywords, 0.2 false accepts/h")
     missing = CrossFitted(14, 100, 0.14, (0.08, 0.22), 2, hours, 0.4, (0.05, 1.44))
     assert judge(report_of(operating_point(chosen, unseen=missing), hours=hours, needed=2.0)).status == "not usable"
-    firing = CrossFitted(4, 100, 0.04, (0.02, 0.1), 5, hours, 1.0, (0.3, 2.3))
-    assert judge(report_of(operating_point(chosen, unseen=firing), hours=hours, needed=2.0)).status == "not usable"
     # a point picked by hand is judged by its own figures
     assert judge(report_of(operating_point(chosen, unseen=missing), hours=hours, needed=2.0), chosen).frr == 0.04

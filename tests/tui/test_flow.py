@@ -98,7 +98,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         assert "0.5 FA/h not measurable" in choice and "not met" not in choice, choice
         # the verdict quotes the point's figures on audio it was not chosen on, and the choice shows them too
         unseen = app.steps[4].report.operating_point.unseen
-        assert unseen is not None and "on audio it was not chosen on (the verdict's figures)" in choice, choice
+        assert unseen is not None and "on audio it was not chosen on (the verdict's misses)" in choice, choice
         assert f"misses {unseen.false_reject_rate:.0%} " in str(app.query_one("#verdict").render())
         assert str(app.query_one("#curve").render()).startswith("FRR vs FA/h")
         # the marker of keywords at thresholds of their own sits off the one-threshold curve: its legend says why

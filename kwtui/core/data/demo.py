@@ -311,8 +311,17 @@ def espeak_binary() -> str:
 
 
 def flite_voices() -> tuple[str, ...]:
-    """flite's voices where flite is installed, else none."""
-    return tuple(FLITE_VOICES) if shutil.which("flite") else ()
+    """FLITE_VOICES that the installed flite has (none without flite): flite says an unknown voice in its default
+    one, so a build without them would write mislabelled speakers."""
+    binary = shutil.which("flite")
+    if not binary:
+        return ()
+    try:
+        listed = subprocess.run([binary, "-lv"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    have = set(listed.split(":", 1)[-1].split())  # "Voices available: kal awb_time kal16 awb rms slt"
+    return tuple(v for v in FLITE_VOICES if v in have)
 
 
 def make_speakers(count: int, rng: np.random.Generator, flite: tuple[str, ...] = ()) -> list[Speaker]:

@@ -324,19 +324,21 @@ def load_scorer(layout: RunLayout, source: Path) -> Any:
 
 
 def choose_detector(
-    scored: Scored, curve: list[CurvePoint], preset: Preset
+    scored: Scored, curve: list[CurvePoint], preset: Preset, hours: float | None = None
 ) -> tuple[CurvePoint, list[float], list[int], bool, str, dict[str, KeywordPoint] | None]:
     """The operating point the device gets: for evaluate.target_fa_per_hour, a threshold and window per keyword for
     command words (each keyword's share of the target) or one point on the curve; without a target, the preset's
-    own threshold and window. -> (the point, thresholds and windows per keyword, target met, how it was chosen,
-    the keywords' own points)"""
+    own threshold and window. `hours`: the audio whose length decides whether the target is measurable (default
+    `scored`'s). -> (the point, thresholds and windows per keyword, target met, how it was chosen, the keywords'
+    own points)"""
+    hours = scored.hours if hours is None else hours
     cfg = preset.evaluate
     target = cfg.target_fa_per_hour
     count = len(scored.keyword_indices)
     if target > 0 and count > 1:
         windows = curve_windows(cfg.hop_ms, cfg.average_window)
         thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
-        points, met = choose_per_keyword(scored, list(windows), list(thresholds), target)
+        points, met = choose_per_keyword(scored, list(windows), list(thresholds), target, hours)
         chosen_thresholds = [p.point.threshold for p in points]
         chosen_windows = [p.point.average_window for p in points]
         chosen = combined_point(scored, chosen_thresholds, chosen_windows)
@@ -352,7 +354,7 @@ def choose_detector(
         chosen_by = "target, per keyword" if met else f"per keyword (a share of the target each); {why_not}"
         return chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points
     if target > 0:
-        choice = choose_for_target(curve, target, scored.hours)
+        choice = choose_for_target(curve, target, hours)
         chosen, met, chosen_by = choice.point, choice.meets_target, choice.chosen_by
     else:
         chosen = next(
@@ -362,15 +364,17 @@ def choose_detector(
     return chosen, [chosen.threshold] * count, [chosen.average_window] * count, met, chosen_by, None
 
 
-def chosen_again(half: Scored, preset: Preset) -> tuple[list[float], list[int]]:
-    """choose_detector's thresholds and windows on part of the audio (kwtui.core.cross_fit): the curve only where
-    the choice reads it (one keyword, or the preset's own point)."""
+def chosen_again(half: Scored, preset: Preset, hours: float, cancel: ev.CancelToken) -> tuple[list[float], list[int]]:
+    """choose_detector's thresholds and windows on half of the audio (kwtui.core.cross_fit), by the rule the whole
+    audio's `hours` call for (a target measurable on the whole is the target rule on each half, not the fallback);
+    the curve only where the choice reads it (one keyword)."""
+    cancel.raise_if_cancelled()
     cfg = preset.evaluate
-    per_keyword = cfg.target_fa_per_hour > 0 and len(half.keyword_indices) > 1
+    per_keyword = len(half.keyword_indices) > 1
     windows = curve_windows(cfg.hop_ms, cfg.average_window)
     thresholds = curve_thresholds(preset.features.frontend, cfg.threshold)
     curve = [] if per_keyword else detection_curve(half, windows, thresholds)
-    _, chosen_thresholds, chosen_windows, *_ = choose_detector(half, curve, preset)
+    _, chosen_thresholds, chosen_windows, *_ = choose_detector(half, curve, preset, hours)
     return chosen_thresholds, chosen_windows
 
 
@@ -441,7 +445,9 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
     chosen, chosen_thresholds, chosen_windows, met, chosen_by, per_keyword_points = choose_detector(
         scored, curve, preset
     )
-    unseen = cross_fitted(scored, lambda half: chosen_again(half, preset))
+    unseen = (  # a point the preset fixed was not chosen on this audio: nothing to cross-fit
+        cross_fitted(scored, lambda half: chosen_again(half, preset, scored.hours, cancel)) if target > 0 else None
+    )
     placed = np.array([k[1] for k in keyword_plan.keywords], dtype=int)
     per_keyword_clips = {kw: int(np.sum(placed == i)) for i, kw in enumerate(keywords)}
     sources = _false_accept_sources(
@@ -527,7 +533,7 @@ def _evaluate(preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev
         "ambient_hours": round(hours, 3),
         "target_fa_per_hour": target,
         "meets_target": met,
-        # the same rule's figures on audio it did not choose on (kwtui.core.cross_fit): what the verdict quotes
+        # the same rule's figures on audio it did not choose on (kwtui.core.cross_fit): the verdict quotes the misses
         "unseen_false_reject_rate": unseen.false_reject_rate if unseen else None,
         "unseen_false_accepts_per_hour": unseen.false_accepts_per_hour if unseen else None,
         "windows_per_second": round(ambient_rate, 1),
@@ -693,7 +699,7 @@ def _unseen_lines(unseen: CrossFitted | None) -> list[str]:
         return ["  on audio it was not chosen on: too few keywords or too little audio to split in two"]
     return [
         "  on audio it was not chosen on (chosen on one half of the keywords and audio, counted on the other; the "
-        "verdict's figures):",
+        "verdict quotes these misses):",
         f"    false reject rate {_fmt(unseen.false_reject_rate)} ({unseen.misses} of {unseen.keywords}, 95 % CI "
         f"{_interval(unseen.false_reject_rate_ci)}), {_fmt(unseen.false_accepts_per_hour, '.2f')} false accepts "
         f"per hour (95 % CI {_interval(unseen.false_accepts_per_hour_ci)})",

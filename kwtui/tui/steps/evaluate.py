@@ -404,7 +404,7 @@ def _unseen_text(op: OperatingPoint) -> str:
         return ""
     unseen = op.unseen
     return (
-        f"\non audio it was not chosen on (the verdict's figures): FRR {percent(unseen.false_reject_rate)}, "
+        f"\non audio it was not chosen on (the verdict's misses): FRR {percent(unseen.false_reject_rate)}, "
         f"FA/h {_rate(unseen.false_accepts_per_hour)}"
     )
 

@@ -3,13 +3,12 @@
 The evaluation chooses a threshold and averaging window per keyword on its held-out audio and counts that point's
 misses and false accepts on the same audio, so the figures fit the audio's chance: among many points the lowest
 miss rate under the target is partly luck, which new audio does not repeat (bench/selection_bias.py measured ~3
-points of misses on `commands`). Here the placed keywords (alternately, per keyword) and the ambient audio (in
+points of misses on `commands`). Here the placed keywords (by talker: every other talker) and the ambient audio (in
 alternate blocks of BLOCK_S or less) are split in two halves; the rule that chose the device's point chooses again
 on each half, and its choice is counted on the other half. The sums are the figures of a point chosen this way, on
-audio it was not chosen on. What they do not separate: a talker's clips, and a kind of audio shorter than two blocks
-(the noise and recordings come last in the stream), can fall in one half or both; and a block's first inferences
-average over the end of the block before it in the half (a few hundred ms a minute), so a detection there is counted
-in the half it ends in.
+audio it was not chosen on. What they do not separate: a kind of audio shorter than two blocks (the noise and
+recordings come last in the stream) can fall in one half or both, as a talker's clips can where talkers are unknown;
+and a block's first inferences average over the end of the block before it in the half (a few hundred ms a minute).
 """
 
 from __future__ import annotations
@@ -29,26 +28,35 @@ Choose = Callable[[Scored], tuple[list[float], list[int]]]  # a half -> a thresh
 
 
 def halves(scored: Scored) -> tuple[Scored, Scored]:
-    """`scored` as two halves: alternate placed keywords of each keyword, alternate blocks of ambient rows."""
+    """`scored` as two halves: the placed keywords by talker (every other talker, in the order they first speak,
+    where every keyword's talker is known; else every other keyword of each keyword), alternate blocks of ambient
+    rows."""
     stream = scored.keyword_stream
     placed = scored.placed
     rank = np.zeros(len(placed), dtype=int)
-    for index in np.unique(placed):
-        rows = np.flatnonzero(placed == index)
-        rank[rows] = np.arange(len(rows))
+    talkers = stream.keyword_speakers
+    if len(talkers) == len(placed) and all(talkers):  # a talker's clips in one half: its voice is not fitted
+        order = {talker: k for k, talker in enumerate(dict.fromkeys(talkers))}
+        rank = np.array([order[t] for t in talkers], dtype=int)
+    else:
+        for index in np.unique(placed):
+            rows = np.flatnonzero(placed == index)
+            rank[rows] = np.arange(len(rows))
     rows = np.arange(len(scored.ambient_scores))
     per_block = max(1, int(min(BLOCK_S * SAMPLE_RATE / scored.hop, len(rows) / 8)))
     block = (rows // per_block) % 2
     parts = []
     for half in (0, 1):
-        keywords = [k for k, r in zip(stream.keywords, rank) if r % 2 == half]
+        keep = [k for k, r in enumerate(rank) if r % 2 == half]
+        keywords = [stream.keywords[k] for k in keep]
+        speakers = [talkers[k] for k in keep] if len(talkers) == len(placed) else []
         mine = block == half
         share = float(np.mean(mine)) if len(mine) else 0.0
         parts.append(
             dataclasses.replace(
                 scored,
                 ambient_scores=scored.ambient_scores[mine],
-                keyword_stream=dataclasses.replace(stream, keywords=keywords),
+                keyword_stream=dataclasses.replace(stream, keywords=keywords, keyword_speakers=speakers),
                 hours=scored.hours * share,
             )
         )

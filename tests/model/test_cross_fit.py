@@ -89,6 +89,26 @@ def test_a_point_chosen_on_the_same_audio_reads_better_than_on_other_audio():
     assert np.mean(missed) > 1 and np.mean(fired) > 1, (missed, fired)
 
 
+def test_a_talkers_keywords_stay_in_one_half():
+    """Split clip by clip, a talker's two clips of a word fall in both halves and the point chosen on one half has
+    heard the voice it is counted on."""
+    import dataclasses
+
+    scored = _scored(per_keyword=40)
+    talkers = [f"talker{k // 4}" for k in range(len(scored.placed))]  # each says yes, no, yes, no
+    scored = dataclasses.replace(
+        scored, keyword_stream=dataclasses.replace(scored.keyword_stream, keyword_speakers=talkers)
+    )
+    first, second = halves(scored)
+    half_of = {}
+    for number, half in enumerate((first, second)):
+        for start, _, _ in half.keyword_stream.keywords:
+            half_of.setdefault(talkers[start // (3 * SAMPLE_RATE)], set()).add(number)
+    assert len(half_of) == 20 and all(len(h) == 1 for h in half_of.values())
+    assert sorted(len(h.placed) for h in (first, second)) == [40, 40]
+    assert cross_fitted(scored, lambda half: ([0.8, 0.85], [1, 1])) is not None
+
+
 def test_too_few_keywords_to_split_gives_no_figures():
     scored = _scored(per_keyword=1)  # one clip of each keyword: the second half holds none
     assert cross_fitted(scored, lambda half: ([0.5, 0.5], [1, 1])) is None

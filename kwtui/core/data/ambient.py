@@ -80,6 +80,7 @@ class Stream:
     samples: int = 0
     # (where the keyword's "1 s around the word" starts: KEYWORD_LEAD_SECONDS before its speech, keyword index, label)
     keywords: list[tuple[int, int, str]] = field(default_factory=list)
+    keyword_speakers: list[str] = field(default_factory=list)  # each placed keyword's talker ("" where unknown)
 
     def add(self, length: int, region: Region | None, snr_db: float | None, noise: Region | None) -> Piece:
         piece = Piece(self.samples, length, region, snr_db, noise)
@@ -208,6 +209,7 @@ def keyword_stream(material: Material, snr_db: tuple[float, float], seed: int) -
         around(noise, snr, before=True)
         piece = stream.add(clip.end - clip.start, clip, snr, noise)
         stream.keywords.append((max(0, piece.offset - lead), index, clip.label))
+        stream.keyword_speakers.append(clip.speaker)
         around(noise, snr, before=False)
         stream.add(int(KEYWORD_MARGIN_SECONDS * SAMPLE_RATE), None, snr, noise)
     return stream

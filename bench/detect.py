@@ -22,7 +22,8 @@ device would do at the operating point kwtui's own evaluation picked (its thresh
 
 Does kwtui's own verdict agree with the test? `--evaluate-minutes 30` gives the first half hour of set 1's running
 speech to kwtui's evaluation (`evaluate.ambient_folders`), and `--test-split-voices` has set 1's voices say kwtui's
-test split; every run prints both sides' 95 % intervals and whether they overlap ("agree"). `--recorded` also counts
+test split; every run prints both sides' 95 % intervals and whether they overlap ("agree"; "agree_unseen" for
+kwtui's figures on audio its point was not chosen on, whose misses its verdict quotes). `--recorded` also counts
 the false accepts on 12.8 min of real recorded speech (bench/recorded_speech.py: test recordings of PyPI packages).
 
 `--test-set 2` adds a second held-out set built another way (SET2_* below): named voice variants no other set

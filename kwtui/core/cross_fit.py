@@ -7,7 +7,7 @@ points of misses on `commands`). Here the placed keywords (by talker: every othe
 alternate blocks of BLOCK_S or less) are split in two halves; the rule that chose the device's point chooses again
 on each half, and its choice is counted on the other half. The sums are the figures of a point chosen this way, on
 audio it was not chosen on. What they do not separate: a kind of audio shorter than two blocks (the noise and
-recordings come last in the stream) can fall in one half or both, as a talker's clips can where talkers are unknown;
+recordings come last in the stream) can fall in one half or both, as a talker's clips can where talkers are unknown or too few;
 and a block's first inferences average over the end of the block before it in the half (a few hundred ms a minute).
 """
 
@@ -29,19 +29,21 @@ Choose = Callable[[Scored], tuple[list[float], list[int]]]  # a half -> a thresh
 
 def halves(scored: Scored) -> tuple[Scored, Scored]:
     """`scored` as two halves: the placed keywords by talker (every other talker, in the order they first speak,
-    where every keyword's talker is known; else every other keyword of each keyword), alternate blocks of ambient
-    rows."""
+    where every keyword's talker is known and each half then hears every keyword; else every other keyword of each
+    keyword), alternate blocks of ambient rows."""
     stream = scored.keyword_stream
     placed = scored.placed
     rank = np.zeros(len(placed), dtype=int)
+    for index in np.unique(placed):
+        rows = np.flatnonzero(placed == index)
+        rank[rows] = np.arange(len(rows))
     talkers = stream.keyword_speakers
     if len(talkers) == len(placed) and all(talkers):  # a talker's clips in one half: its voice is not fitted
         order = {talker: k for k, talker in enumerate(dict.fromkeys(talkers))}
-        rank = np.array([order[t] for t in talkers], dtype=int)
-    else:
-        for index in np.unique(placed):
-            rows = np.flatnonzero(placed == index)
-            rank[rows] = np.arange(len(rows))
+        by_talker = np.array([order[t] for t in talkers], dtype=int)
+        # kept where each half hears every keyword (a keyword said by one talker cannot be split by talker)
+        if all(len(set(by_talker[placed == index] % 2)) == 2 for index in np.unique(placed)):
+            rank = by_talker
     rows = np.arange(len(scored.ambient_scores))
     per_block = max(1, int(min(BLOCK_S * SAMPLE_RATE / scored.hop, len(rows) / 8)))
     block = (rows // per_block) % 2

@@ -107,6 +107,12 @@ def test_a_talkers_keywords_stay_in_one_half():
     assert len(half_of) == 20 and all(len(h) == 1 for h in half_of.values())
     assert sorted(len(h.placed) for h in (first, second)) == [40, 40]
     assert cross_fitted(scored, lambda half: ([0.8, 0.85], [1, 1])) is not None
+    # one talker says every "no": split by talker, a half would hear none; clip by clip instead
+    lonely = [t if k % 2 == 0 else "the one" for k, t in enumerate(talkers)]
+    scored = dataclasses.replace(
+        scored, keyword_stream=dataclasses.replace(scored.keyword_stream, keyword_speakers=lonely)
+    )
+    assert all(sorted(np.bincount(h.placed)) == [20, 20] for h in halves(scored))
 
 
 def test_too_few_keywords_to_split_gives_no_figures():

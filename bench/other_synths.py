@@ -33,10 +33,8 @@ import numpy as np
 import soundfile as sf
 
 from kwtui.core.data.audio import resample
+from kwtui.core.data.demo import FLITE_VOICES
 
-# Each voice's median f0 in Hz, measured on one sentence: flite's pitch is set as a target mean, so a talker's
-# pitch is this times its factor
-FLITE_F0 = {"kal": 88, "kal16": 89, "awb": 131, "rms": 101, "slt": 170}
 FESTIVAL_F0 = 103  # kal_diphone and ked_diphone alike
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 PIPER_VOICES = ("joe",)
@@ -112,7 +110,8 @@ def talkers(voices: tuple[str, ...], count: int, rng: np.random.Generator) -> li
 
 def _flite(talker: Talker, text: str) -> tuple[np.ndarray, int]:
     cmd = ["flite", "-voice", talker.name, "--setf", f"duration_stretch={talker.stretch}"]
-    cmd += ["--setf", f"int_f0_target_mean={FLITE_F0[talker.name] * talker.pitch_factor:.0f}", "-t", text]
+    # flite's pitch is a target mean: each voice's own median f0 (demo-data's FLITE_VOICES) times the talker's factor
+    cmd += ["--setf", f"int_f0_target_mean={FLITE_VOICES[talker.name] * talker.pitch_factor:.0f}", "-t", text]
     with tempfile.TemporaryDirectory() as folder:  # flite writes a wav only to a file
         subprocess.run([*cmd, "-o", f"{folder}/say.wav"], capture_output=True, timeout=120, check=True)
         data, rate = sf.read(f"{folder}/say.wav", dtype="float32")

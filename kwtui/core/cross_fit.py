@@ -7,8 +7,9 @@ points of misses on `commands`). Here the placed keywords (by talker: every othe
 alternate blocks of BLOCK_S or less) are split in two halves; the rule that chose the device's point chooses again
 on each half, and its choice is counted on the other half. The sums are the figures of a point chosen this way, on
 audio it was not chosen on. What they do not separate: a kind of audio shorter than two blocks (the noise and
-recordings come last in the stream) can fall in one half or both, as a talker's clips can where talkers are unknown or too few;
-and a block's first inferences average over the end of the block before it in the half (a few hundred ms a minute).
+recordings come last in the stream) can fall in one half or both, as a talker's clips can where talkers are unknown
+or too few; and a block's first inferences average over the end of the block before it in the half (a few hundred
+ms a minute).
 """
 
 from __future__ import annotations

@@ -245,6 +245,8 @@ SET3_VOICES = ("flite:rms", "flite:slt", "festival:ked_diphone", "festival:cmu_u
 OTHER_TRAIN_VOICES = ("flite:awb", "flite:kal16", "flite:kal", "festival:kal_diphone")
 # --other-voices-neural: a third of them Kokoro's blended speakers besides (none of set 3's voices is Kokoro's)
 NEURAL_TRAIN_VOICES = OTHER_TRAIN_VOICES + ("kokoro:blend",) * 2
+# --other-voices-female: every one of those men also made a woman (Praat's "Change gender"), half the talkers
+FEMALE_TRAIN_VOICES = OTHER_TRAIN_VOICES + tuple(f"{v}/f" for v in OTHER_TRAIN_VOICES)
 
 
 TEST_SETS = {
@@ -1052,6 +1054,11 @@ def main() -> None:
         action="store_true",
         help="with --other-voices: a third of those talkers are Kokoro's blended speakers (NEURAL_TRAIN_VOICES)",
     )
+    parser.add_argument(
+        "--other-voices-female",
+        action="store_true",
+        help="with --other-voices: half of those talkers are the same men made women (FEMALE_TRAIN_VOICES)",
+    )
     parser.add_argument("--diagnose", action="store_true", help="only: where the misses come from, per run")
     parser.add_argument(
         "--set",
@@ -1076,6 +1083,7 @@ def main() -> None:
         + ("-tv" if args.test_split_voices else "")
         + (f"-ov{args.other_voices}" if args.other_voices else "")
         + ("k" if args.other_voices and args.other_voices_neural else "")
+        + ("f" if args.other_voices and args.other_voices_female else "")
     )
     smaller = work / dataset.name.split("-speech")[0].split("-nm")[0].split("-sent")[0].split("-tv")[0]
     if args.other_voices:
@@ -1084,6 +1092,7 @@ def main() -> None:
         shutil.copytree(smaller, dataset, copy_function=os.link)
     needed = set(SET3_VOICES) if 3 in args.test_set else set()
     other_voices = NEURAL_TRAIN_VOICES if args.other_voices_neural else OTHER_TRAIN_VOICES
+    other_voices = FEMALE_TRAIN_VOICES if args.other_voices_female else other_voices
     needed |= set(other_voices) if args.other_voices else set()
     if needed and (missing := other_synths.available(tuple(needed))):
         parser.error(f"other synthesizers: {missing}")

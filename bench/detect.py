@@ -970,9 +970,9 @@ def recorded_false_accepts(preset, root: Path, meta: dict, points: dict) -> dict
         files: dict[str, int] = {}
         said = []  # (file, second in it where the firing window ends, keyword): to listen to each
         for end, c in zip(np.asarray(at) * hop + SAMPLE_RATE, classes):
-            name, start, _end = meta["files"][max(0, int(np.searchsorted(starts, end, side="right")) - 1)]
-            files[name] = files.get(name, 0) + 1
-            said.append((name, round((end - start) / SAMPLE_RATE, 2), preset.classes.keywords[int(c)]))
+            file, start, _end = meta["files"][max(0, int(np.searchsorted(starts, end, side="right")) - 1)]
+            files[file] = files.get(file, 0) + 1
+            said.append((file, round((end - start) / SAMPLE_RATE, 2), preset.classes.keywords[int(c)]))
         out[name] = {
             "false_accepts": len(at),
             "fa_per_hour": round(len(at) / hours, 1),

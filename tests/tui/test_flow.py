@@ -104,6 +104,14 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         # the marker of keywords at thresholds of their own sits off the one-threshold curve: its legend says why
         legend = app.query_one("#curve").render().plain.splitlines()[0]
         assert "● chosen, per keyword" in legend and legend.rstrip().endswith("target 0.5/h"), legend
+        # saving the preset (Ctrl+S) changes nothing on screen: the point stays the evaluation's, not the preset's
+        # fixed threshold and window (the reload after a save showed those as the point for the target)
+        window = app.steps[4].average_window
+        await pilot.press("ctrl+s", "end", "ctrl+u", *"atpoint", "enter")
+        await wait_until(pilot, (presets_dir / "atpoint.toml").exists, 5, "preset file")
+        await pilot.pause()
+        assert (app.steps[4].threshold, app.steps[4].average_window) == (picked, window)
+        assert str(app.query_one("#threshold-choice").render()) == choice
         await focus(pilot, "sweep")
         await pilot.press("down" if app.query_one("#sweep", DataTable).cursor_row == 0 else "up")
         chosen = app.steps[4].threshold

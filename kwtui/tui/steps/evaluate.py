@@ -211,6 +211,11 @@ class EvaluateStep(StageStep):
             self.show_report(report)
         self.report = report
         if report:
+            if self.target > 0:  # the point the evaluation placed, also when the same report is shown again
+                self.threshold, self.average_window = (
+                    report.operating_point.point.threshold,
+                    report.operating_point.point.average_window,
+                )
             self.show_threshold()
         self.show_convert(layout, converted)
 

@@ -18,9 +18,10 @@ from typing import Any, Callable, Iterator
 
 from rich.text import Text
 from textual import events
+from textual._dispatch_key import dispatch_key  # what App._on_key runs when no binding takes the key
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Button, ContentSwitcher, Footer, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
@@ -84,6 +85,9 @@ class WizardApp(App[None]):
         Binding("ctrl+x", "cancel_step", "Cancel", priority=True),  # in the footer while the step's work runs
         # with nothing to cancel the key stops here: a text field's own Ctrl+X (cut) would empty the clipboard
         Binding("ctrl+x", "nothing_to_cancel", show=False, priority=True),
+        # Ctrl+C as in the CLI: it stops the step's running work cleanly (a text field's copy of selected text
+        # still works); with nothing running it says which keys quit and cancel instead of doing nothing
+        Binding("ctrl+c", "interrupt", show=False, priority=True),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True),
         Binding("ctrl+o", "load_preset", "Load", priority=True),
         Binding("f1", "help", "Help", priority=True),
@@ -145,7 +149,24 @@ class WizardApp(App[None]):
         if self._typed_ahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
             self._typed_ahead.append(event)
             return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            # the bindings of the widget focused as the key is read: the key reaches the App's binding lookup
+            # only after bubbling up from that widget, and a Tab read meanwhile (a burst) has moved the focus on
+            event.kwtui_binding_chain = self.screen._modal_binding_chain  # type: ignore[attr-defined]
         await super().on_event(event)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Textual's non-priority binding lookup, over the widgets focused when the key was read ("Space Tab"
+        toggled the checkbox the Tab moved to, not the word the Space was typed on)."""
+        chain = getattr(event, "kwtui_binding_chain", None)
+        if chain is None:
+            return  # App's own handler runs next
+        event.prevent_default()  # Textual calls each class's handler in turn: App's would look the key up again
+        for namespace, bindings in chain:
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                if not binding.priority and await self.run_action(binding.action, namespace):
+                    return
+        await dispatch_key(self, event)
 
     def _focus_then_replay_typed_ahead(self) -> None:
         self.steps[0].focus_first()  # the focus moves on the next turn of the message loop: replay after it
@@ -482,6 +503,18 @@ class WizardApp(App[None]):
 
     def action_nothing_to_cancel(self) -> None:
         """Ctrl+X while no work runs: nothing happens."""
+
+    def action_interrupt(self) -> None:
+        button = self._cancel_button()
+        if button is not None:
+            button.press()
+            self.notify("cancelling cleanly: finished work is kept, Resume continues", title="Ctrl+C", timeout=4)
+            return
+        focused = self.focused
+        if isinstance(focused, Input) and not focused.selection.is_empty:
+            focused.action_copy()
+            return
+        self.notify("nothing running here to cancel: Ctrl+Q quits, Ctrl+X cancels a step's work", title="Ctrl+C")
 
     def action_cancel_step(self) -> None:
         button = self._cancel_button()

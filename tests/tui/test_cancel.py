@@ -58,7 +58,7 @@ def test_cancel_features_then_resume(demo_dataset: Path, tmp_path: Path, monkeyp
             await wait_until(pilot, lambda: (bar.progress or 0) > 0, 60, "some files done")
             assert bar.progress < bar.total, "still running"
             assert "Cancel" in footer_actions(app), "the footer offers Cancel while the step's work runs"
-            await pilot.press("ctrl+x")
+            await pilot.press("ctrl+c")  # as in the CLI (Ctrl+X too): it did nothing, silently
             started = time.monotonic()
             await wait_stage(pilot, app.steps[2], "features", 30)
             print(f"features cancel -> stopped in {time.monotonic() - started:.2f} s")
@@ -141,5 +141,13 @@ def test_ctrl_x_with_nothing_running_leaves_the_field_and_the_clipboard_alone(tm
             await pilot.press("ctrl+x")
             await pilot.pause()
             assert field.value == "data/mine" and app.clipboard == "kwtui run commands"
+            # Ctrl+C with nothing running: a field's selected text is copied; without one, it says what quits
+            await pilot.press("ctrl+c")
+            await pilot.pause()
+            assert app.clipboard == "data/mine"
+            field.action_end()
+            await pilot.press("ctrl+c")
+            await pilot.pause()
+            assert any("Ctrl+Q quits" in str(n.message) for n in app._notifications)
 
     asyncio.run(scenario())

@@ -316,6 +316,40 @@ def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: 
         tmux.close()
 
 
+def test_space_right_before_a_tab_acts_on_the_widget_it_was_typed_on(tmp_path: Path) -> None:
+    """Space then Tab in one burst, on the word list and the class checkboxes: each Space toggles the widget that
+    had the focus when it was typed. The App read the Tab (moving the focus) before the Space, queued at the list,
+    had bubbled up to the binding lookup, which then ran the Space binding of the widget the Tab moved to: "Space
+    Tab" from the list toggled _unknown, "Tab Space Tab Space" toggled nothing."""
+    import numpy as np
+    import soundfile
+    import tomli_w
+
+    for word in ["yes", "no", "alpha"]:
+        (tmp_path / "data" / word).mkdir(parents=True)
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
+    data = {"name": "tabs", "dataset": {"path": "data"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / "tabs.toml").write_text(tomli_w.dumps(data))
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.wizard_on("tabs.toml")
+        tmux.wait_for(lambda ls: any("3 words" in line for line in ls))  # scanned
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("classes: yes, no, _unknown, _background" in line for line in ls))
+        time.sleep(0.5)
+        # the list (alpha, no, yes), its cursor on alpha: alpha picked, then the focus moves on to _unknown
+        tmux.run("send-keys", "-t", "w", "Space", "Tab")
+        tmux.wait_for(lambda ls: any("classes: yes, no, alpha, _unknown, _background" in line for line in ls), 10)
+        # _unknown and _background both off, in one burst (the focus starts on _unknown)
+        tmux.run("send-keys", "-t", "w", "Space", "Tab", "Space", "Tab")
+        tmux.wait_for(lambda ls: any(line.rstrip().endswith("classes: yes, no, alpha") for line in ls), 10)
+        time.sleep(1.0)  # nothing toggled late
+        assert any(line.rstrip().endswith("classes: yes, no, alpha") for line in tmux.screen())
+    finally:
+        tmux.close()
+
+
 def _step_bar(lines: list[str]) -> str:
     return next((line for line in lines[:3] if "Dataset" in line and "Flash" in line), "")
 

@@ -29,7 +29,7 @@ there holds a value no preset allows, `?` results that cannot be judged until th
 | `Enter` / `Space` | press a button, toggle a box |
 | `Ctrl+N` / `Ctrl+B` | next / previous step |
 | `Ctrl+R` | run this step (its main button: Scan, Start, Evaluate + convert, Dry run) |
-| `Ctrl+X` | cancel this step's running work |
+| `Ctrl+X` or `Ctrl+C` | cancel this step's running work (finished work is kept; Resume continues) |
 | `Ctrl+S` | save the current choices as a preset |
 | `Ctrl+O` | load a preset (fills every step) |
 | `Ctrl+L` | the wizard log (native library output, errors) |

@@ -57,6 +57,9 @@ def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) 
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         renderer.close()
-        fail("interrupted; finished files are kept, re-run the same command to resume", ExitCode.INTERRUPTED)
+        fail(
+            "interrupted; finished files are kept: re-run the same command to resume (training: with --resume)",
+            ExitCode.INTERRUPTED,
+        )
     finally:
         renderer.close()

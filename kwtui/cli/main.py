@@ -105,7 +105,12 @@ def run(
         None, "--from", metavar="STAGE", help="First stage: features, train, evaluate, convert, flash."
     ),
     until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Last stage."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training run."),
+    resume: Optional[bool] = typer.Option(
+        None,
+        "--resume/--restart",
+        help="Training: continue after the last finished epoch, or start over (default: continue an interrupted "
+        "run of these settings, else start over).",
+    ),
     json_output: bool = JsonOpt,
 ) -> None:
     """Replay a preset headless: features, train, evaluate, convert (and flash if the preset enables it)."""
@@ -128,7 +133,12 @@ def features(preset: str = PresetArg, overrides: list[str] = SetOpt, json_output
 def train(
     preset: str = PresetArg,
     overrides: list[str] = SetOpt,
-    resume: bool = typer.Option(False, "--resume", help="Continue from the last finished epoch."),
+    resume: Optional[bool] = typer.Option(
+        None,
+        "--resume/--restart",
+        help="Continue after the last finished epoch, or start over (default: continue an interrupted run of "
+        "these settings, else start over).",
+    ),
     json_output: bool = JsonOpt,
 ) -> None:
     """Train the model, streaming features from disk."""

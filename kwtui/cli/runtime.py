@@ -58,7 +58,7 @@ def run_with_events(json_output: bool, work: Callable[[Any, CancelToken], Any]) 
     except KeyboardInterrupt:
         renderer.close()
         fail(
-            "interrupted; finished files are kept: re-run the same command to resume (training: with --resume)",
+            "interrupted; finished files are kept, re-run the same command to resume",
             ExitCode.INTERRUPTED,
         )
     finally:

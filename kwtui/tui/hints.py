@@ -14,6 +14,7 @@ _REWRITES = [
     (re.compile(r"run `kwtui (evaluate|convert) [^`]*`( first| again)?"), "run Evaluate + convert in step 5"),
     (re.compile(r"run without --resume( to start over)?"), "press Start (not Resume) to start over"),
     (re.compile(r"re-run with --resume( to continue)?"), "press Resume to continue"),
+    (re.compile(r"re-run to continue \(--resume; --restart starts over\)"), "press Resume to continue"),
     (re.compile(r"re-run to resume"), "press Resume to continue"),  # what the Start button reads after a cancel
     (
         re.compile(r"(pick one|pick another port) with --port( \(see `ls /dev/tty\*`\))?"),

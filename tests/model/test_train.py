@@ -127,6 +127,30 @@ def test_cancel_stops_within_one_batch_and_saves_nothing(tmp_path):
     assert not layout.train_state.exists()
 
 
+def test_a_plain_rerun_goes_on_from_an_interrupted_run_and_restart_starts_over(tmp_path):
+    """Cancelled after its first epoch, the same training run again (no flag) continues from it, saying so, as the
+    features do: a user who re-ran the same command lost every finished epoch. A finished run, or --restart
+    (resume=False), starts over."""
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 3, "batch_size": 8})
+    cancel = ev.CancelToken()
+
+    def report(event):
+        if isinstance(event, ev.Metric) and event.step is None and event.epoch == 1:
+            cancel.cancel()  # at the end of epoch 1: it is saved, epoch 2 is not run
+
+    with pytest.raises(Cancelled, match="re-run to continue"):
+        run_train(preset, report, cancel)
+    events = collect_events()
+    summary = run_train(preset, events, ev.CancelToken())
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_done"] == 3
+    said = [e.message for e in events.events if isinstance(e, ev.StageWarning)]
+    assert any("interrupted training of these settings" in m and "--restart starts over" in m for m in said), said
+    assert run_train(preset, ev.ignore, ev.CancelToken())["resumed_from_epoch"] == 0  # finished: starts over
+    with pytest.raises(Cancelled):
+        run_train(preset, report, cancel := ev.CancelToken())
+    assert run_train(preset, ev.ignore, ev.CancelToken(), resume=False)["resumed_from_epoch"] == 0  # --restart
+
+
 def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     from kwtui.core.io import writer
 

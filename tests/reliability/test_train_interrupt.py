@@ -109,7 +109,7 @@ def test_sigint_stops_training_with_130_and_a_summary(tmp_path):
     state = json.loads(layout.train_state.read_text())
     assert state["epochs_done"] >= 2  # what was finished is kept
     assert _valid_keras_file(layout.best_model)
-    resumed = watch(["train", preset_file, "--resume"], timeout=240)
+    resumed = watch(["train", preset_file], timeout=240)  # the same command again continues it
     assert resumed.returncode == 0, resumed.stderr
     finished = [e for e in resumed.events if e["event"] == "finished"]
     assert finished and finished[-1]["summary"]["resumed_from_epoch"] >= 2

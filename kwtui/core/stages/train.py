@@ -187,7 +187,7 @@ def make_callback(
                 done = state["epochs_done"]
                 raise Cancelled(
                     f"train: cancelled in epoch {epoch}; {done} finished epoch(s) saved, "
-                    "re-run with --resume to continue"
+                    "re-run to continue (--resume; --restart starts over)"
                 )
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -334,11 +334,17 @@ def split_sizes_line(info: dict[str, Any]) -> str:
     return "clips per class (train/validation/test): " + ", ".join(parts)
 
 
-def run_train(preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool = False) -> dict[str, Any]:
+def run_train(
+    preset: Preset, report: ev.Reporter, cancel: ev.CancelToken, resume: bool | None = None
+) -> dict[str, Any]:
+    """`resume`: True continues after the last finished epoch, False starts over, None (a plain re-run) continues
+    an interrupted run of these very settings and else starts over."""
     layout = RunLayout(preset)
     with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         writer.remove_stale_temps(layout.checkpoints_dir)
-        return _train(preset, layout, report, cancel, resume)
+        return _train(
+            preset, layout, report, cancel, _interrupted(preset, layout, report) if resume is None else resume
+        )
 
 
 def _loss_weights(preset: Preset, labels: np.ndarray) -> np.ndarray:
@@ -350,6 +356,25 @@ def _loss_weights(preset: Preset, labels: np.ndarray) -> np.ndarray:
     negatives = [0] if sigmoid else [i for i, name in enumerate(preset.class_names) if name.startswith("_")]
     weights[negatives] *= cfg.negative_weight
     return weights
+
+
+def _interrupted(preset: Preset, layout: RunLayout, report: ev.Reporter) -> bool:
+    """The run folder holds a training of these settings that stopped before its end (killed, Ctrl-C, a full
+    disk): no train record (committed only when training ends), a state of the same fingerprint, epochs left. A
+    plain re-run then goes on from it, as the features do, instead of throwing the finished epochs away."""
+    state = read_state(layout)
+    if state is None or layout.train_record.exists() or state.get("fingerprint") != _fingerprint(preset):
+        return False
+    if not 0 < state["epochs_done"] < preset.train.epochs or state.get("stopped_early"):
+        return False
+    report(
+        ev.StageWarning(
+            STAGE,
+            f"{layout.run_dir}: an interrupted training of these settings, {state['epochs_done']} epoch(s) done: "
+            "resuming it (--restart starts over)",
+        )
+    )
+    return True
 
 
 def _start_or_resume(

@@ -195,3 +195,43 @@ def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run
     assert kept and started
     previous = run / "model_best.previous.keras"  # the old best is either still in place or kept under this name
     assert RunLayout(preset).best_model.read_bytes() == best_bytes or previous.read_bytes() == best_bytes
+
+
+def test_features_for_other_classes_ask_before_replacing_a_trained_model(trained_run, tmp_path: Path, monkeypatch):
+    """Every wizard session starts in the same run folder: features for other keywords went there and replaced a
+    trained model's features (and training, its model) without a word. Now Start asks: Keep (Escape) starts
+    nothing, New run folder works in runs/<name>-<keywords> and leaves the trained run as it was."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
+    before = {p: p.read_bytes() for p in (run / "features").glob("*.json")}
+    assert before
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.form.set("classes.keywords", ["yes", "left"])
+            app.apply_preset(app.form.to_preset())
+            app.go_to(FEATURES)
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            body = str(app.screen.query_one("#choose-body").render())
+            assert "holds a model trained for [yes, no, _unknown, _background]" in body, body
+            await pilot.press("escape")  # Keep
+            await pilot.pause()
+            assert not app.task_running("features")
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            await pilot.press("tab", "enter")  # New run folder
+            await wait_stage(pilot, app.steps[FEATURES], "features", 120)
+            assert app.form.get("name") == f"{preset.name}-yes-left" and app.form.get("run_dir") == ""
+            assert f"name=\"{preset.name}-yes-left\"" in str(app.query_one("#command").render())
+
+    asyncio.run(scenario())
+    new = tmp_path / "runs" / f"{preset.name}-yes-left"
+    assert (new / "preset.toml").exists()  # the features stage ran there (the tone store has no clips to read)
+    assert {p: p.read_bytes() for p in (run / "features").glob("*.json")} == before  # the trained run untouched

@@ -153,6 +153,37 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class Choose(ModalScreen[str | None]):
+    """Confirm's kind with more than one way on: `choices` (id, label) after the safe one, which has the focus (Enter
+    or Escape keeps things as they are, None)."""
+
+    BINDINGS = [Binding("escape", "keep", "Keep")]
+
+    def __init__(self, title: str, body: str, choices: list[tuple[str, str]], keep: str = "Keep") -> None:
+        super().__init__()
+        self.prompt_title, self.body, self.choices, self.keep_label = title, body, choices, keep
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt_title, classes="dialog-title")
+            yield Label(self.body, id="choose-body")
+            with Horizontal(classes="row"):
+                yield Button(self.keep_label, id="choose-keep", variant="primary", compact=True)
+                for key, label in self.choices:
+                    yield Button(label, id=f"choose-{key}", variant="warning", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#choose-keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        chosen = (event.button.id or "").removeprefix("choose-")
+        self.dismiss(None if chosen == "keep" else chosen)
+
+    def action_keep(self) -> None:
+        self.dismiss(None)
+
+
 class PresetPicker(ModalScreen[str | None]):
     """Pick a shipped/saved preset from the list, or type a path."""
 

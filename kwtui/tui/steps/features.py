@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 from rich.markup import escape
 from textual.app import ComposeResult
@@ -10,11 +13,13 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, ProgressBar
 
 from kwtui.core.events import Finished, Progress, Resources, StageWarning, Started
+from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset, PresetError
 from kwtui.tui.form import FormState
 from kwtui.tui.format import human_duration
 from kwtui.tui.messages import StageDone, StageEvents
+from kwtui.tui.screens.dialogs import Choose
 from kwtui.tui.steps.base import Step, int_value
 from kwtui.tui.widgets.gauges import ResourceGauges
 from kwtui.tui.widgets.log import WrappedLog
@@ -185,14 +190,57 @@ class FeaturesStep(StageStep):
         elif event.button.id == "features-cancel":
             self.cancel()
 
-    def start(self) -> None:
+    def start(self, confirmed: bool = False) -> None:
         preset = self.validated_preset()
         if preset is None:
+            return
+        question = None if confirmed else self.replace_question(preset)
+        if question is not None:
+            self.app.push_screen(
+                Choose("Another model's run folder", question, [("new", "New run folder"), ("replace", "Replace")]),
+                self._answered,
+            )
             return
         self.query_one("#features-log", WrappedLog).clear()
         if self.wizard.start_stage(self.stage, self, preset):
             self.set_running(True)
             self.set_status(f"writing to {preset.features_path}")
+
+    def replace_question(self, preset: Preset) -> str | None:
+        """What these features would replace: the run folder holds a model trained for other classes (every
+        wizard session starts in runs/kwtui, so a second model went there too and the first one's were lost)."""
+        layout = RunLayout(preset)
+        trained = records.load_record(layout.train_record, "train")
+        if trained is None or trained.labels is None or list(trained.labels) == list(preset.class_names):
+            return None
+        return (
+            f"{layout.run_dir} holds a model trained for [{', '.join(trained.labels)}]. Features for "
+            f"[{', '.join(preset.class_names)}] would replace its features there, and training then its model. "
+            f"New run folder keeps it and works in {self._new_run_dir(preset)}; Replace goes on in {layout.run_dir}."
+        )
+
+    def _new_run_dir(self, preset: Preset) -> Path:
+        return RunLayout(dataclasses.replace(preset, name=self._new_name(preset), run_dir="")).run_dir
+
+    def _new_name(self, preset: Preset) -> str:
+        """The preset's name and its keywords ("kwtui-sheila"), numbered while such a run folder exists."""
+        words = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "", k) or "kw" for k in preset.classes.keywords)
+        base = f"{preset.name}-{words}"[:56]
+        name, number = base, 1
+        while RunLayout(dataclasses.replace(preset, name=name, run_dir="")).run_dir.exists():
+            number += 1
+            name = f"{base}-{number}"
+        return name
+
+    def _answered(self, choice: str | None) -> None:
+        if choice == "new":
+            preset = self.wizard.current_preset()
+            self.wizard.form.set("name", self._new_name(preset))
+            self.wizard.form.set("run_dir", "")
+            self.wizard.update_command()
+            self.layout_for_label = self.wizard.run_layout()
+        if choice is not None:
+            self.start(confirmed=True)
 
     def on_stage_events(self, message: StageEvents) -> None:
         log = self.query_one("#features-log", WrappedLog)

@@ -126,6 +126,7 @@ class WizardApp(App[None]):
         self._marks_timer: Any = None
         self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
         self._typed_ahead: list[events.Key] | None = []  # keys typed before the first field had the focus
+        self.point_to_earlier_runs = False  # set by run_wizard when started without a preset
         self.steps = [cls() for cls in STEP_CLASSES]
 
     # --- layout -------------------------------------------------------------
@@ -142,6 +143,11 @@ class WizardApp(App[None]):
         self.update_command()
         self.refresh_stage_marks()
         self.call_after_refresh(self._focus_then_replay_typed_ahead)
+        earlier = run_presets(Path("runs")) if self.point_to_earlier_runs else []
+        if earlier:  # `kwtui` with no preset beside earlier sessions' runs: say how to go on with one
+            self.notify(
+                f"{earlier[0].parent} holds your last run: Ctrl+O loads its choices", title="Earlier runs", timeout=8
+            )
 
     async def on_event(self, event: events.Event) -> None:
         """Keys typed while the wizard starts (the terminal holds them until Textual reads it) arrive before any
@@ -464,6 +470,8 @@ class WizardApp(App[None]):
         choices = {p.stem: p for p in list_presets()}
         if self.presets_dir.is_dir():
             choices.update({p.stem: p for p in sorted(self.presets_dir.glob("*.toml"))})
+        # the choices each run folder here was last run with: a quit wizard's work, newest first
+        choices.update({str(p.parent): p for p in run_presets(Path("runs"))})
 
         def load(choice: str | None) -> None:
             if not choice:
@@ -630,6 +638,17 @@ class WizardApp(App[None]):
         self.exit()
 
 
+def run_presets(runs: Path) -> list[Path]:
+    """The preset copies of kwtui's run folders under `runs` (the default run folders' parent), newest first."""
+    from kwtui.core.io import ownership
+
+    try:
+        found = [p / "preset.toml" for p in runs.iterdir() if (p / "preset.toml").is_file() and ownership.owns(p)]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
 def create_app(preset: Preset | None = None, **kwargs: Any) -> WizardApp:
     return WizardApp(preset, **kwargs)
 
@@ -670,6 +689,7 @@ def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
     log_path = wizard_log_path()
     app = create_app(preset, preset_path=preset_path)
     app.log_path = log_path
+    app.point_to_earlier_runs = preset is None
     with native_output_to_log(log_path):
         app.run()
     if app.return_code:

@@ -184,3 +184,36 @@ def test_a_saved_preset_replays_from_any_folder(tmp_path: Path, monkeypatch) -> 
     )
     assert wrong.returncode == 2 and "data/tiny: dataset folder not found" in wrong.stderr, wrong.stderr
     assert list(elsewhere.iterdir()) == []  # no runs/rel created before the check
+
+
+def test_a_fresh_wizard_points_to_the_last_run_and_loads_its_choices(tmp_path: Path, monkeypatch) -> None:
+    """Quitting the wizard forgot every choice: `kwtui` started again on the shipped defaults, and Ctrl+O listed no
+    run folder's preset. Now it says which run folder here was run last, and Ctrl+O lists each one's choices."""
+    from kwtui.core.io import ownership
+
+    monkeypatch.chdir(tmp_path)
+    for name, keywords in (("kwtui", ["sheila"]), ("other", ["yes", "no"])):
+        preset = from_dict({"name": name, "dataset": {"path": "data"}, "classes": {"keywords": keywords}})
+        save_preset(preset, ownership.claim(tmp_path / "runs" / name, "run_dir") / "preset.toml")
+    import os
+
+    os.utime(tmp_path / "runs" / "other" / "preset.toml", (1, 1))  # run long ago: runs/kwtui is the last
+
+    async def scenario() -> None:
+        app = create_app(presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        app.point_to_earlier_runs = True  # as `kwtui` with no preset starts it
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert any("runs/kwtui holds your last run" in str(n.message) for n in app._notifications)
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            options = app.screen.query_one("#preset-list")
+            shown = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            assert any(s.startswith("runs/kwtui ") for s in shown) and any(s.startswith("runs/other ") for s in shown)
+            index = next(i for i, s in enumerate(shown) if s.startswith("runs/kwtui "))
+            options.highlighted = index
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.form.get("name") == "kwtui", 5, "run preset loaded")
+            assert app.steps[1].keywords == ["sheila"]
+
+    asyncio.run(scenario())

@@ -21,6 +21,7 @@ _REWRITES = [
         "pick the port in step 6's Port list",
     ),
     (re.compile(r"pass --port /dev/\w+"), "pick the port in step 6's Port list"),
+    (re.compile(r"`kwtui presets show (\w+)`"), r"Ctrl+O loads it"),
     (
         re.compile(r"set (features\.output|run_dir|convert\.firmware_dir) "),
         r"change \1 in the preset (Ctrl+S saves it) ",

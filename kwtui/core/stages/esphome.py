@@ -76,7 +76,8 @@ def check_preset(preset: Preset) -> None:
         raise UserError(
             f"export esphome: ESPHome computes the micro frontend's features and runs a streaming model; this preset "
             f"has features.frontend = {preset.features.frontend!r} and train.model = {preset.train.model!r}: set "
-            'features.frontend = "micro" and train.model = "stream" (see presets/esphome.toml) and re-run'
+            'features.frontend = "micro" and train.model = "stream" (as the shipped preset esphome does: '
+            "`kwtui presets show esphome`) and re-run"
         )
     if not preset.single_sigmoid:
         raise UserError(
@@ -84,7 +85,8 @@ def check_preset(preset: Preset) -> None:
             f"{preset.name} detects {', '.join(preset.classes.keywords)}"
             + (" with _unknown/_background classes" if len(preset.classes.keywords) == 1 else "")
             + ": its model is for kwtui's firmware (`kwtui flash`); for ESPHome train a preset with one keyword and "
-            "classes.unknown = classes.background = false (see presets/esphome.toml)"
+            "classes.unknown = classes.background = false (as the shipped preset esphome does: "
+            "`kwtui presets show esphome`)"
         )
 
 

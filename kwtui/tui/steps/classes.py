@@ -175,7 +175,14 @@ class ClassesStep(Step):
             for n, box in (("_unknown", "#unknown"), ("_background", "#background"))
             if self.query_one(box, Checkbox).value
         ]
-        self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra))
+        # which deployment these classes allow, before features and training are spent on them: ESPHome's
+        # micro_wake_word loads one wake word (one sigmoid output), refused only at export otherwise
+        target = (
+            "kwtui's firmware or ESPHome"
+            if len(names) == 1 and not extra
+            else "kwtui's firmware; ESPHome takes one keyword, without _unknown and _background"
+        )
+        self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra) + f"  [dim]({target})[/]")
 
     def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled) -> None:
         self.keyword_toggled(event.selection.value)  # nothing left to do when Space already did it

@@ -229,7 +229,7 @@ def test_features_for_other_classes_ask_before_replacing_a_trained_model(trained
             await pilot.press("tab", "enter")  # New run folder
             await wait_stage(pilot, app.steps[FEATURES], "features", 120)
             assert app.form.get("name") == f"{preset.name}-yes-left" and app.form.get("run_dir") == ""
-            assert f"name=\"{preset.name}-yes-left\"" in str(app.query_one("#command").render())
+            assert f'name="{preset.name}-yes-left"' in str(app.query_one("#command").render())
 
     asyncio.run(scenario())
     new = tmp_path / "runs" / f"{preset.name}-yes-left"

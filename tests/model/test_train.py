@@ -35,6 +35,11 @@ def _with(preset, **sections):
     return from_dict(data)
 
 
+def _rows(layout):
+    with layout.history.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _history_epochs(layout):
     with layout.history.open() as handle:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
@@ -149,6 +154,29 @@ def test_a_plain_rerun_goes_on_from_an_interrupted_run_and_restart_starts_over(t
     with pytest.raises(Cancelled):
         run_train(preset, report, cancel := ev.CancelToken())
     assert run_train(preset, ev.ignore, ev.CancelToken(), resume=False)["resumed_from_epoch"] == 0  # --restart
+
+
+def test_a_resumed_run_goes_on_with_dropouts_random_stream_where_it_stood(tmp_path):
+    """Cancelled after epoch 1 and resumed, dropout's random stream goes on from where epoch 1 left it, as in an
+    uninterrupted run: a saved Keras model does not hold it, so the resumed epochs drew epoch 1's masks again."""
+    from kwtui.core.stages.train import read_state
+
+    finals = []
+    for name, stop in (("straight", None), ("resumed", 1)):
+        preset = make_tone_store(tmp_path / name, per_class=SMALL, train={"epochs": 3, "batch_size": 8})
+        cancel = ev.CancelToken()
+
+        def report(event, stop=stop, cancel=cancel):
+            if stop and isinstance(event, ev.Metric) and event.step is None and event.epoch == stop:
+                cancel.cancel()
+
+        if stop:
+            with pytest.raises(Cancelled):
+                run_train(preset, report, cancel)
+            assert read_state(RunLayout(preset))["seed_states"][0][1] > 0  # epoch 1's draws, kept with its state
+        run_train(preset, ev.ignore, ev.CancelToken())
+        finals.append(read_state(RunLayout(preset))["seed_states"])
+    assert finals[0] and finals[1] == finals[0]
 
 
 def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):

@@ -259,6 +259,7 @@ def make_callback(
             if improved:
                 _keep_previous_best(layout, state, report)
             new_state = {**state, "epochs_done": self.epoch, "history": [*state["history"], row]}
+            new_state["seed_states"] = seed_states(self.model)
             if improved:
                 new_state["best"] = {"epoch": self.epoch, "val_accuracy": val_acc, "val_loss": val_loss}
                 if balanced is not None:
@@ -281,6 +282,25 @@ def make_callback(
                 self.model.stop_training = True
 
     return Callback()
+
+
+def _seed_generators(model: Any) -> list[Any]:
+    """The model's random streams (dropout's masks): a saved Keras model does not hold where they stand."""
+    return [g for layer in model._flatten_layers(include_self=False) for g in getattr(layer, "_seed_generators", [])]
+
+
+def seed_states(model: Any) -> list[list[int]]:
+    """Where each random stream stands, kept in the training state beside the checkpoint: a resumed run drew the
+    first epoch's dropout masks again and trained another model than an uninterrupted one."""
+    return [[int(v) for v in g.state.numpy()] for g in _seed_generators(model)]
+
+
+def restore_seed_states(model: Any, states: list[list[int]] | None) -> None:
+    generators = _seed_generators(model)
+    if states is None or len(states) != len(generators):  # a state saved before they were kept: as before
+        return
+    for generator, saved in zip(generators, states):
+        generator.state.assign(np.asarray(saved, dtype=generator.state.dtype))
 
 
 def _keep_previous_best(layout: RunLayout, state: dict[str, Any], report: ev.Reporter) -> None:
@@ -403,7 +423,9 @@ def _start_or_resume(
     with contextlib.suppress(FileNotFoundError):
         os.unlink(layout.train_record)
     if state is not None and layout.last_checkpoint.exists():
-        return load_keras(layout.last_checkpoint, "run without --resume to start over"), state
+        model = load_keras(layout.last_checkpoint, "run without --resume to start over")
+        restore_seed_states(model, state.get("seed_states"))
+        return model, state
     n_outputs, sigmoid_units = preset.model_outputs
     shape = frontend(preset.features.frontend).input_shape
     model = build_model(cfg.model, n_outputs, sigmoid_units, cfg.learning_rate, cfg.seed, shape)

@@ -282,29 +282,38 @@ def test_keys_typed_while_the_wizard_starts_reach_the_first_field(tmp_path: Path
         tmux.close()
 
 
+def _on_classes_of_words(tmp_path: Path, words: list[str]) -> Tmux:
+    """The wizard at 120x40 on the Classes step of a dataset of one tone per word, keywords yes and no."""
+    import numpy as np
+    import soundfile
+    import tomli_w
+
+    for word in words:
+        (tmp_path / "data" / word).mkdir(parents=True)
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
+    data = {"name": "words", "dataset": {"path": "data"}, "classes": {"keywords": ["yes", "no"]}}
+    (tmp_path / "words.toml").write_text(tomli_w.dumps(data))
+    tmux = Tmux(tmp_path, 120, 40)
+    try:
+        tmux.wizard_on("words.toml")
+        tmux.wait_for(lambda ls: any(f"{len(words)} words" in line for line in ls))  # scanned
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("classes: yes, no, _unknown, _background" in line for line in ls))
+    except BaseException:
+        tmux.close()
+        raise
+    time.sleep(0.5)
+    return tmux
+
+
 def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: Path) -> None:
     """Space picks a word and gives it the next output number at once: the keys behind it in the same burst
     ([ [ to move its number up; Up Up Space to pick another) act on the list the screen then shows. SelectionList
     toggled through two posted messages, so [ ran before the pick and was undone, and a second Space was dropped.
     No row moves under the cursor, and each keyword shows its number (#1 ...), not only a colour."""
-    import numpy as np
-    import soundfile
-    import tomli_w
-
-    words = ["yes", "no", "alpha", "bravo", "charlie", "delta"]
-    for word in words:
-        (tmp_path / "data" / word).mkdir(parents=True)
-        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
-        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
-    data = {"name": "burst", "dataset": {"path": "data"}, "classes": {"keywords": ["yes", "no"]}}
-    (tmp_path / "burst.toml").write_text(tomli_w.dumps(data))
-    tmux = Tmux(tmp_path, 120, 40)
+    tmux = _on_classes_of_words(tmp_path, ["yes", "no", "alpha", "bravo", "charlie", "delta"])
     try:
-        tmux.wizard_on("burst.toml")
-        tmux.wait_for(lambda ls: any("6 words" in line for line in ls))  # scanned
-        tmux.run("send-keys", "-t", "w", "C-n")
-        tmux.wait_for(lambda ls: any("classes: yes, no, _unknown" in line for line in ls))
-        time.sleep(0.5)
         # the list: alpha, bravo, charlie, delta, no (#2), yes (#1); charlie picked (#3), then moved up twice
         tmux.run("send-keys", "-t", "w", "Down", "Down", "Space", "[", "[")
         lines = tmux.wait_for(lambda ls: any("classes: charlie, yes, no, _unknown" in line for line in ls), seconds=10)
@@ -321,23 +330,8 @@ def test_space_right_before_a_tab_acts_on_the_widget_it_was_typed_on(tmp_path: P
     had the focus when it was typed. The App read the Tab (moving the focus) before the Space, queued at the list,
     had bubbled up to the binding lookup, which then ran the Space binding of the widget the Tab moved to: "Space
     Tab" from the list toggled _unknown, "Tab Space Tab Space" toggled nothing."""
-    import numpy as np
-    import soundfile
-    import tomli_w
-
-    for word in ["yes", "no", "alpha"]:
-        (tmp_path / "data" / word).mkdir(parents=True)
-        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
-        soundfile.write(tmp_path / "data" / word / "0000000a_nohash_0.wav", tone, 16000, subtype="PCM_16")
-    data = {"name": "tabs", "dataset": {"path": "data"}, "classes": {"keywords": ["yes", "no"]}}
-    (tmp_path / "tabs.toml").write_text(tomli_w.dumps(data))
-    tmux = Tmux(tmp_path, 120, 40)
+    tmux = _on_classes_of_words(tmp_path, ["yes", "no", "alpha"])
     try:
-        tmux.wizard_on("tabs.toml")
-        tmux.wait_for(lambda ls: any("3 words" in line for line in ls))  # scanned
-        tmux.run("send-keys", "-t", "w", "C-n")
-        tmux.wait_for(lambda ls: any("classes: yes, no, _unknown, _background" in line for line in ls))
-        time.sleep(0.5)
         # the list (alpha, no, yes), its cursor on alpha: alpha picked, then the focus moves on to _unknown
         tmux.run("send-keys", "-t", "w", "Space", "Tab")
         tmux.wait_for(lambda ls: any("classes: yes, no, alpha, _unknown, _background" in line for line in ls), 10)

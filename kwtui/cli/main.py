@@ -109,7 +109,7 @@ def run(
         None,
         "--resume/--restart",
         help="Training: continue after the last finished epoch, or start over (default: continue an interrupted "
-        "run of these settings, else start over).",
+        "run of these settings, else start over); a training up to date is not run again (`kwtui train` runs it).",
     ),
     json_output: bool = JsonOpt,
 ) -> None:

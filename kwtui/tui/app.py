@@ -158,17 +158,17 @@ class WizardApp(App[None]):
         if isinstance(event, events.Key) and not event.is_forwarded:
             # the bindings of the widget focused as the key is read: the key reaches the App's binding lookup
             # only after bubbling up from that widget, and a Tab read meanwhile (a burst) has moved the focus on
-            event.kwtui_binding_chain = self.screen._modal_binding_chain  # type: ignore[attr-defined]
+            event.kwtui_binding_chain = (self.screen, self.screen._modal_binding_chain)  # type: ignore[attr-defined]
         await super().on_event(event)
 
     async def _on_key(self, event: events.Key) -> None:
         """Textual's non-priority binding lookup, over the widgets focused when the key was read ("Space Tab"
         toggled the checkbox the Tab moved to, not the word the Space was typed on)."""
-        chain = getattr(event, "kwtui_binding_chain", None)
-        if chain is None:
-            return  # App's own handler runs next
+        recorded = getattr(event, "kwtui_binding_chain", None)
+        if recorded is None or recorded[0] is not self.screen:
+            return  # App's own handler runs next (a screen pushed or closed since: its lookup, as Textual's)
         event.prevent_default()  # Textual calls each class's handler in turn: App's would look the key up again
-        for namespace, bindings in chain:
+        for namespace, bindings in recorded[1]:
             for binding in bindings.key_to_bindings.get(event.key, ()):
                 if not binding.priority and await self.run_action(binding.action, namespace):
                     return
@@ -282,7 +282,11 @@ class WizardApp(App[None]):
 
     def action_next_step(self) -> None:
         step = self.steps[self.step_index]
-        problem = step.ready_for_next()
+        try:
+            self.current_preset()
+            problem = step.ready_for_next()
+        except PresetError as exc:  # a field of this step holds what no preset allows: say so here, not later
+            problem = str(exc) if self._step_showing(exc.field) == self.step_index else step.ready_for_next()
         if problem:
             self.notify(problem, severity="warning")
             return
@@ -514,15 +518,16 @@ class WizardApp(App[None]):
 
     def action_interrupt(self) -> None:
         button = self._cancel_button()
-        if button is not None:
-            button.press()
-            self.notify("cancelling cleanly: finished work is kept, Resume continues", title="Ctrl+C", timeout=4)
+        if button is None:  # Textual's own Ctrl+C: copy the selected text (a field's, or the screen's)
+            focused = self.focused
+            selected = focused.selected_text if isinstance(focused, Input) else self.screen.get_selected_text()
+            if selected:
+                self.copy_to_clipboard(selected)
+            else:
+                self.notify("nothing running here to cancel: Ctrl+Q quits, Ctrl+X or Ctrl+C cancels a step's work")
             return
-        focused = self.focused
-        if isinstance(focused, Input) and not focused.selection.is_empty:
-            focused.action_copy()
-            return
-        self.notify("nothing running here to cancel: Ctrl+Q quits, Ctrl+X cancels a step's work", title="Ctrl+C")
+        button.press()
+        self.notify("cancelling cleanly: finished work is kept", title="Ctrl+C", timeout=4)
 
     def action_cancel_step(self) -> None:
         button = self._cancel_button()
@@ -643,10 +648,17 @@ def run_presets(runs: Path) -> list[Path]:
     from kwtui.core.io import ownership
 
     try:
-        found = [p / "preset.toml" for p in runs.iterdir() if (p / "preset.toml").is_file() and ownership.owns(p)]
+        folders = list(runs.iterdir())
     except OSError:
         return []
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    found: list[tuple[float, Path]] = []
+    for folder in folders:
+        try:  # one unreadable or vanishing folder hides no other
+            if ownership.owns(folder):
+                found.append(((folder / "preset.toml").stat().st_mtime, folder / "preset.toml"))
+        except OSError:
+            continue
+    return [path for _, path in sorted(found, reverse=True)]
 
 
 def create_app(preset: Preset | None = None, **kwargs: Any) -> WizardApp:

@@ -297,3 +297,32 @@ def test_a_sigmoid_per_class_trains_evaluates_and_converts_to_a_streaming_model(
     assert "LOGISTIC" in meta["ops"] and "SOFTMAX" not in meta["ops"]
     assert meta["labels"] == preset.class_names and meta["sigmoid_output"] is False
     assert f"kNumClasses = {len(preset.class_names)};" in (tmp_path / "fw" / "model.h").read_text()
+
+
+def test_an_abandoned_run_is_not_resumed_and_a_run_killed_after_its_last_epoch_is(tmp_path):
+    """Starting over forgets the earlier run's state at once: killed inside the new run's first epoch, a plain
+    re-run resumed the abandoned model. A run stopped after its last epoch but before its record (the final fit)
+    is taken up again, not trained from epoch 1. A damaged state file is no state."""
+    from kwtui.core.stages.train import read_state
+
+    preset = make_tone_store(tmp_path / "run", per_class=SMALL, train={"epochs": 2, "batch_size": 8})
+    layout = RunLayout(preset)
+    run_train(preset, ev.ignore, ev.CancelToken())
+    os.unlink(layout.train_record)  # as a kill between the last epoch and the record leaves it
+    events = collect_events()
+    assert run_train(preset, events, ev.CancelToken())["resumed_from_epoch"] == 2
+    assert not [e for e in events.events if isinstance(e, ev.StageWarning) and "nothing to train" in e.message]
+
+    cancel = ev.CancelToken()
+
+    def report(event):
+        if isinstance(event, ev.Metric) and event.step is not None:
+            cancel.cancel()  # inside the first epoch of the new run
+
+    with pytest.raises(Cancelled):
+        run_train(preset, report, cancel, resume=False)  # --restart
+    assert read_state(layout) is None
+    assert run_train(preset, ev.ignore, ev.CancelToken())["resumed_from_epoch"] == 0
+
+    layout.train_state.write_text("[]")
+    assert read_state(layout) is None

@@ -235,3 +235,32 @@ def test_features_for_other_classes_ask_before_replacing_a_trained_model(trained
     new = tmp_path / "runs" / f"{preset.name}-yes-left"
     assert (new / "preset.toml").exists()  # the features stage ran there (the tone store has no clips to read)
     assert {p: p.read_bytes() for p in (run / "features").glob("*.json")} == before  # the trained run untouched
+
+
+def test_next_refuses_a_step_whose_own_field_is_invalid(trained_run, tmp_path: Path):
+    """Ctrl+N went on past "2x" in Features' workers (its features were done), though the Dataset step blocks a bad
+    folder: the step stays, and the notification names the field."""
+    from tests.tui.pilot_utils import type_into
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go_to(FEATURES)
+            await pilot.pause()
+            await type_into(pilot, "workers", "2x")
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert app.step_index == FEATURES
+            assert any("features.workers" in str(n.message) for n in app._notifications)
+            await type_into(pilot, "workers", "2")
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert app.step_index == TRAINING
+
+    asyncio.run(scenario())

@@ -97,8 +97,8 @@ def _fingerprint(preset: Preset) -> dict[str, Any]:
 
 def read_state(layout: RunLayout) -> dict[str, Any] | None:
     try:
-        state: dict[str, Any] = json.loads(layout.train_state.read_text(encoding="utf-8"))
-        return state
+        state = json.loads(layout.train_state.read_text(encoding="utf-8"))
+        return state if isinstance(state, dict) and isinstance(state.get("epochs_done"), int) else None
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError):
@@ -362,9 +362,9 @@ def run_train(
     layout = RunLayout(preset)
     with run_folder.writing(layout.run_dir, "run_dir", STAGE), run_folder.reading(layout.features_dir, STAGE):
         writer.remove_stale_temps(layout.checkpoints_dir)
-        return _train(
-            preset, layout, report, cancel, _interrupted(preset, layout, report) if resume is None else resume
-        )
+        asked = resume is not None
+        resume = _interrupted(preset, layout, report) if resume is None else resume
+        return _train(preset, layout, report, cancel, resume, asked)
 
 
 def _loss_weights(preset: Preset, labels: np.ndarray) -> np.ndarray:
@@ -380,12 +380,13 @@ def _loss_weights(preset: Preset, labels: np.ndarray) -> np.ndarray:
 
 def _interrupted(preset: Preset, layout: RunLayout, report: ev.Reporter) -> bool:
     """The run folder holds a training of these settings that stopped before its end (killed, Ctrl-C, a full
-    disk): no train record (committed only when training ends), a state of the same fingerprint, epochs left. A
-    plain re-run then goes on from it, as the features do, instead of throwing the finished epochs away."""
+    disk, during the final fit): no train record (committed only when training ends), a state of the same
+    fingerprint and no more epochs than asked. A plain re-run then goes on from it, as the features do, instead of
+    throwing the finished epochs away."""
     state = read_state(layout)
     if state is None or layout.train_record.exists() or state.get("fingerprint") != _fingerprint(preset):
         return False
-    if not 0 < state["epochs_done"] < preset.train.epochs or state.get("stopped_early"):
+    if not 0 < state["epochs_done"] <= preset.train.epochs:  # every epoch done: killed before the record
         return False
     report(
         ev.StageWarning(
@@ -426,6 +427,10 @@ def _start_or_resume(
         model = load_keras(layout.last_checkpoint, "run without --resume to start over")
         restore_seed_states(model, state.get("seed_states"))
         return model, state
+    # starting over: the abandoned run's state goes now, not with epoch 1's (a kill inside epoch 1 left it, and a
+    # plain re-run took it for an interrupted training and went on with the abandoned model)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(layout.train_state)
     n_outputs, sigmoid_units = preset.model_outputs
     shape = frontend(preset.features.frontend).input_shape
     model = build_model(cfg.model, n_outputs, sigmoid_units, cfg.learning_rate, cfg.seed, shape)
@@ -433,7 +438,7 @@ def _start_or_resume(
 
 
 def _train(
-    preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool
+    preset: Preset, layout: RunLayout, report: ev.Reporter, cancel: ev.CancelToken, resume: bool, asked: bool = True
 ) -> dict[str, Any]:
     cfg = preset.train
     started = time.monotonic()
@@ -488,7 +493,7 @@ def _train(
     if resumed_from:  # the whole job's bar, as the features stage's: the epochs done are done
         done = len(train_seq) * min(resumed_from, cfg.epochs)
         report(ev.Progress(STAGE, done=done, total=len(train_seq) * cfg.epochs, unit="batches"))
-    if resume and resumed_from == cfg.epochs:
+    if resume and asked and resumed_from == cfg.epochs:
         report(
             ev.StageWarning(
                 STAGE,

@@ -29,7 +29,7 @@ there holds a value no preset allows, `?` results that cannot be judged until th
 | `Enter` / `Space` | press a button, toggle a box |
 | `Ctrl+N` / `Ctrl+B` | next / previous step |
 | `Ctrl+R` | run this step (its main button: Scan, Start, Evaluate + convert, Dry run) |
-| `Ctrl+X` or `Ctrl+C` | cancel this step's running work (finished work is kept; Resume continues) |
+| `Ctrl+X` or `Ctrl+C` | cancel this step's running work (finished work is kept) |
 | `Ctrl+S` | save the current choices as a preset |
 | `Ctrl+O` | load a preset (fills every step) |
 | `Ctrl+L` | the wizard log (native library output, errors) |
@@ -166,7 +166,7 @@ class Choose(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt_title, classes="dialog-title")
-            yield Label(self.body, id="choose-body")
+            yield Label(self.body, id="choose-body", markup=False)  # "[sheila]" is a class list, not a style
             with Horizontal(classes="row"):
                 yield Button(self.keep_label, id="choose-keep", variant="primary", compact=True)
                 for key, label in self.choices:

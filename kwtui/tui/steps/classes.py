@@ -177,10 +177,13 @@ class ClassesStep(Step):
         ]
         # which deployment these classes allow, before features and training are spent on them: ESPHome's
         # micro_wake_word loads one wake word (one sigmoid output), refused only at export otherwise
+        form = self.wizard.form
+        streaming = form.get("features.frontend") == "micro" and form.get("train.model") == "stream"
         target = (
             "kwtui's firmware or ESPHome"
-            if len(names) == 1 and not extra
+            if len(names) == 1 and not extra and streaming
             else "kwtui's firmware; ESPHome takes one keyword, without _unknown and _background"
+            + ("" if streaming else ", on the micro frontend and streaming model")
         )
         self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra) + f"  [dim]({target})[/]")
 

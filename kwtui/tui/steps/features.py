@@ -237,6 +237,7 @@ class FeaturesStep(StageStep):
             preset = self.wizard.current_preset()
             self.wizard.form.set("name", self._new_name(preset))
             self.wizard.form.set("run_dir", "")
+            self.wizard.form.set("features.output", "")  # its own features too, not the other model's folder
             self.wizard.update_command()
             self.layout_for_label = self.wizard.run_layout()
         if choice is not None:

@@ -21,7 +21,7 @@ from textual import events
 from textual._dispatch_key import dispatch_key  # what App._on_key runs when no binding takes the key
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Button, ContentSwitcher, Footer, Input, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Static
 from textual.worker import Worker
 
 from kwtui.core.errors import Cancelled, KwtuiError
@@ -42,6 +42,7 @@ from kwtui.tui.steps.features import FeaturesStep
 from kwtui.tui.steps.flash import FlashStep
 from kwtui.tui.steps.training import TrainingStep
 from kwtui.tui.widgets.stepbar import StepBar
+from kwtui.tui.widgets.textinput import Input
 
 StageRunner = Callable[..., dict[str, Any]]
 DEFAULT_BASE_PRESET = "marvin"  # what a fresh wizard's headless command starts from (shipped)

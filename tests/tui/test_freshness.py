@@ -160,7 +160,7 @@ def test_start_over_asks_first_and_says_where_the_best_model_is_kept(trained_run
             await pilot.press("ctrl+r")
             await pilot.pause(0.2)
             assert isinstance(app.screen, Confirm)
-            question = str(app.screen.query_one("#confirm-body").render())
+            question = str(app.screen.query_one("#choose-body").render())
             await pilot.press("enter")  # the focused button is Keep
             await pilot.pause(0.2)
             kept = not isinstance(app.screen, Confirm) and not app.task_running("train")

@@ -88,7 +88,7 @@ def test_long_log_lines_and_questions_wrap_inside_their_dialogs(tmp_path: Path, 
             await pilot.pause()
             app.push_screen(Confirm("Start over?", question, "Start over"))
             await pilot.pause()
-            body = app.screen.query_one("#confirm-body", Label)
+            body = app.screen.query_one("#choose-body", Label)
             dialog = app.screen.query_one(".dialog")
             assert dialog.region.contains_region(body.region), (dialog.region, body.region)
             assert body.region.height >= 2  # wrapped, whole

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Markdown, OptionList
+from textual.widgets.button import ButtonVariant
 
 from kwtui.tui.widgets.textinput import Input
 
@@ -37,7 +38,7 @@ there holds a value no preset allows, `?` results that cannot be judged until th
 | `F2` | copy the headless command (the bottom line, whole: over SSH too) |
 | `Escape` | dismiss messages |
 | `F1` | this help |
-| `Ctrl+Q` | quit (running work is cancelled cleanly) |
+| `Ctrl+Q` | quit (asks first while work runs, which is then cancelled cleanly) |
 
 **Dataset**: type a folder (Right arrow accepts the completion), Enter scans it. *Make demo dataset* synthesizes one with espeak-ng.
 **Classes**: Space picks a keyword and gives it the next output number (#1 is the model's first output); `[` / `]`
@@ -124,40 +125,13 @@ class NamePrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class Confirm(ModalScreen[bool]):
-    """Ask before something that cannot be undone from the wizard. The safe choice has the focus: Enter or
-    Escape keeps things as they are; only the named action (Tab to it, then Enter) goes ahead."""
-
-    BINDINGS = [Binding("escape", "keep", "Keep")]
-
-    def __init__(self, title: str, body: str, action: str, keep: str = "Keep") -> None:
-        super().__init__()
-        self.prompt_title, self.body, self.action_label, self.keep_label = title, body, action, keep
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.prompt_title, classes="dialog-title")
-            yield Label(self.body, id="confirm-body")
-            with Horizontal(classes="row"):
-                yield Button(self.keep_label, id="confirm-keep", variant="primary", compact=True)
-                yield Button(self.action_label, id="confirm-go", variant="error", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm-keep", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "confirm-go")
-
-    def action_keep(self) -> None:
-        self.dismiss(False)
-
-
 class Choose(ModalScreen[str | None]):
-    """Confirm's kind with more than one way on: `choices` (id, label) after the safe one, which has the focus (Enter
-    or Escape keeps things as they are, None)."""
+    """Ask before something that cannot be undone from the wizard: `choices` (id, label) are the ways on, after the
+    safe one, which has the focus: Enter or Escape keeps things as they are (None); only a named choice (Tab to it,
+    then Enter) goes ahead (its id)."""
 
     BINDINGS = [Binding("escape", "keep", "Keep")]
+    CHOICE_VARIANT: ButtonVariant = "warning"
 
     def __init__(self, title: str, body: str, choices: list[tuple[str, str]], keep: str = "Keep") -> None:
         super().__init__()
@@ -170,7 +144,7 @@ class Choose(ModalScreen[str | None]):
             with Horizontal(classes="row"):
                 yield Button(self.keep_label, id="choose-keep", variant="primary", compact=True)
                 for key, label in self.choices:
-                    yield Button(label, id=f"choose-{key}", variant="warning", compact=True)
+                    yield Button(label, id=f"choose-{key}", variant=self.CHOICE_VARIANT, compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#choose-keep", Button).focus()
@@ -182,6 +156,15 @@ class Choose(ModalScreen[str | None]):
 
     def action_keep(self) -> None:
         self.dismiss(None)
+
+
+class Confirm(Choose):
+    """A Choose with one way on, `action` (its id: "go"), drawn as the dangerous one."""
+
+    CHOICE_VARIANT: ButtonVariant = "error"
+
+    def __init__(self, title: str, body: str, action: str, keep: str = "Keep") -> None:
+        super().__init__(title, body, [("go", action)], keep)
 
 
 class PresetPicker(ModalScreen[str | None]):

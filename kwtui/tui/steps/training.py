@@ -152,8 +152,8 @@ class TrainingStep(StageStep):
             question = self.start_over_question(preset)
             if question is not None:
 
-                def answered(go: bool | None) -> None:
-                    if go:
+                def answered(choice: str | None) -> None:
+                    if choice == "go":
                         self.start(confirmed=True)
 
                 self.app.push_screen(Confirm("Start over?", question, "Start over", "Keep"), answered)

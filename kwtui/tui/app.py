@@ -33,7 +33,7 @@ from kwtui.tui.form import FormState
 from kwtui.tui.hints import in_wizard
 from kwtui.tui.messages import StageDone, StageEvents
 from kwtui.tui.pump import EventPump
-from kwtui.tui.screens.dialogs import HelpScreen, LogScreen, NamePrompt, PresetPicker
+from kwtui.tui.screens.dialogs import Confirm, HelpScreen, LogScreen, NamePrompt, PresetPicker
 from kwtui.tui.steps.base import Step
 from kwtui.tui.steps.classes import ClassesStep
 from kwtui.tui.steps.dataset import DatasetStep
@@ -123,6 +123,7 @@ class WizardApp(App[None]):
         # tasks whose work has not ended; a worker is still `is_running` while its StageDone is handled, so a step
         # starting the next task from that handler (a scan queued by Enter) would find its own task still running
         self.unfinished: set[str] = set()
+        self._quit_question: Confirm | None = None  # the open "Quit kwtui?" while work runs
         self._command_base: tuple[Path, Preset] | None = None
         self._marks_timer: Any = None
         self.log_path: Path | None = None  # set by run_wizard; default: the user log folder
@@ -640,6 +641,28 @@ class WizardApp(App[None]):
                 pass
 
     async def action_quit(self) -> None:
+        """Quit; while a step's work runs, ask first (Ctrl+Q again, or the Quit button, quits)."""
+        asking = self._quit_question
+        if self.unfinished and (asking is None or asking not in self.screen_stack):
+            running = " and ".join(sorted(self.unfinished))
+            question = (
+                f"{running.capitalize()} is still running. Quitting cancels it cleanly: finished work is kept, "
+                "and running the step again goes on from there.\nCtrl+Q again quits."
+            )
+
+            async def answered(choice: str | None) -> None:
+                self._quit_question = None
+                if choice == "go":
+                    await self.quit_now()
+
+            self._quit_question = Confirm("Quit kwtui?", question, "Quit", keep="Keep working")
+            self.push_screen(self._quit_question, answered)
+            return
+        await self.quit_now()
+
+    async def quit_now(self) -> None:
+        """Cancel every step's work, wait for it to end cleanly, and exit."""
+        self._quit_question = None
         await self.stop_all_work()
         self.exit()
 

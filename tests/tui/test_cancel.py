@@ -15,6 +15,7 @@ from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import from_dict
 from kwtui.core.stages.pipeline import run_stage
 from kwtui.tui.app import create_app
+from kwtui.tui.screens.dialogs import Confirm
 from tests.helpers.data import demo_preset_data
 from tests.tui.pilot_utils import press_button, wait_stage, wait_until
 
@@ -108,11 +109,19 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
             rate = str(app.query_one("#train-rate").render())  # no rate or ETA running on beside "cancelled"
             assert rate.endswith("cancelled") and "ETA" not in rate and "/s" not in rate, rate
 
-            # start again, then quit with Ctrl+Q while it runs: the worker is cancelled and joined
+            # start again, then Ctrl+Q while it runs: the wizard asks first, and Escape keeps the work going
             await press_button(pilot, "train-resume")
             await wait_until(pilot, lambda: app.task_running("train"), 10, "training restarted")
             await pilot.pause(1.0)
             await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm) and app.is_running and app.task_running("train")
+            assert "Train is still running" in str(app.screen.query_one("#choose-body").render())
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, Confirm) and app.task_running("train")
+            # a second Ctrl+Q quits: the worker is cancelled and joined
+            await pilot.press("ctrl+q", "ctrl+q")
             await wait_until(pilot, lambda: not app.is_running, 60, "app exit")
         assert not app.running_workers()
 

@@ -43,6 +43,8 @@ def test_flash_to_a_missing_port_says_so(trained_run, tmp_path: Path, monkeypatc
             status = str(app.query_one("#flash-status").render())
             assert "no such serial port" in status and "Traceback" not in log_text(app)
             assert "error: " in log_text(app)
+            # the bar pulsed while connecting (no byte count yet); a failed flash leaves it still
+            assert app.query_one("#flash-progress").total is not None
 
     asyncio.run(scenario())
 

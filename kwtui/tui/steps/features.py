@@ -46,6 +46,9 @@ class StageStep(Step):
             self.query_one(f"#{self.stage}-rate", Label).update("")
         else:
             self.query_one(f"#{self.stage}-start", Button).label = self.start_button_label()
+            bar = self.query_one(f"#{self.stage}-progress", ProgressBar)
+            if bar.total is None:  # a count not known yet (flash: "connecting") pulses; work that ended does not
+                bar.update(total=100, progress=0)
         self.wizard.refresh_bindings()  # the footer shows Cancel while work runs
 
     def set_status(self, text: str) -> None:

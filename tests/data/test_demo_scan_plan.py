@@ -182,6 +182,20 @@ def test_scan_cli_table_and_json(demo_dataset):
     assert events[-1]["scan"]["total_clips"] == len(DEMO_WORDS) * DEMO_PER_WORD
 
 
+def test_a_word_folder_given_as_the_dataset_names_its_parent(demo_dataset):
+    """A word's own folder (clips, no word folders) was a scan of 40 stray-file notes and no hint; it is bad input
+    (exit 2) in one line that names the folder to give instead."""
+    word_folder = demo_dataset / "marvin"
+    with pytest.raises(UserError, match="no word folders") as raised:
+        scan_dataset(word_folder)
+    assert str(demo_dataset.resolve()) in str(raised.value)
+    result = subprocess.run(
+        [sys.executable, "-m", "kwtui", "scan", str(word_folder)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # --- plan ----------------------------------------------------------------------------
 
 

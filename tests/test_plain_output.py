@@ -32,3 +32,38 @@ def test_plain_lines_name_phases_at_once_and_throttle_the_rest():
     assert lines[5] == "[features] warning: yes/a.wav: skipped: silent"
     assert lines[6] == "[features] done: files_written=10, seconds=2.5"
     assert len(lines) == 7, lines
+
+
+def test_the_live_bar_keeps_its_bar_and_counts_in_80_columns():
+    """On a terminal the bars share their lines with nothing: the RAM and disk line (longer than 80 columns) goes
+    under them, cut to the width. Beside the bar it squeezed the bar and the counts out of an 80-column terminal."""
+    from rich.console import Console
+
+    from kwtui.cli.render import RichRenderer
+
+    for width in (80, 120):
+        console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+        render = RichRenderer(console)
+        try:
+            render(ev.Started("features", total=40000, unit="files"))
+            render(ev.Progress("features", 12345, 40000, rate=45.1, unit="files"))
+            render(
+                ev.Resources(
+                    "features",
+                    rss_bytes=512 << 20,
+                    mapped_bytes=300 << 20,
+                    available_bytes=3 << 30,
+                    written_bytes=120 << 20,
+                    free_disk_bytes=40 << 30,
+                )
+            )
+            shown = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+            for renderable in render.progress.get_renderables():
+                shown.print(renderable)
+            lines = shown.export_text().splitlines()
+        finally:
+            render.close()
+        bar, resources = lines
+        assert "━━━" in bar and "12345/40000" in bar and "45.1 files/s" in bar, lines
+        assert resources.startswith("RAM ") and len(resources) <= width, lines
+        assert ("disk free" in resources) == (width >= 120), lines

@@ -8,6 +8,8 @@ import time
 from typing import Any, TextIO
 
 from rich.markup import escape
+from rich.progress import Progress
+from rich.text import Text
 
 from kwtui.core import events as ev
 
@@ -138,21 +140,36 @@ class PlainRenderer:
             self._print(line)
 
 
+class BarsAndResources(Progress):
+    """rich's Progress with one more line under the bars: RAM and disk, cut to the terminal's width (beside the
+    bars, a line this long squeezed the bar and the counts out of an 80-column terminal)."""
+
+    resources = ""
+
+    def get_renderables(self) -> Any:
+        yield self.make_tasks_table(self.tasks)
+        if self.resources:
+            line = Text(self.resources, style="dim", no_wrap=True)
+            line.truncate(self.console.width, overflow="ellipsis")
+            yield line
+
+
 class RichRenderer:
-    """A live progress bar per stage with rate, ETA and a resource line."""
+    """A live progress bar per stage with rate and ETA, and the resource line below them."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
-        self.console = Console(stderr=True)
-        self.progress = Progress(
+        self.console = console or Console(stderr=True)
+        self.progress = BarsAndResources(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            # the bar takes what the counts leave, never less than 10 columns: an 80-column terminal keeps it
+            BarColumn(bar_width=None, table_column=Column(min_width=10, ratio=1)),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
             console=self.console,
             refresh_per_second=4,
         )
@@ -162,7 +179,7 @@ class RichRenderer:
 
     def _task(self, stage: str, total: int | None = None) -> Any:
         if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total, rate="", info="")
+            self.tasks[stage] = self.progress.add_task(stage, total=total, rate="")
         return self.tasks[stage]
 
     def __call__(self, event: ev.Event) -> None:
@@ -181,7 +198,7 @@ class RichRenderer:
             case ev.Progress(stage=stage, done=done, total=total, rate=rate, unit=unit):
                 self.progress.update(self._task(stage, total), completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
             case ev.Resources() as r:
-                self.progress.update(self._task(r.stage), info=_resources_text(r))
+                self.progress.resources = _resources_text(r)
             case ev.StageWarning(stage=stage, message=message, path=path):
                 detail = escape(f"{path + ': ' if path else ''}{message}")
                 self.console.print(f"[yellow]\\[{stage}] warning:[/] {detail}", highlight=False)

@@ -326,6 +326,9 @@ def _fit(model: Any, train_seq: Any, val_seq: Any, epochs: int, initial_epoch: i
             initial_epoch=initial_epoch,
             callbacks=[callback],
             verbose=0,
+            # the sequence orders each epoch from (seed, epoch); Keras's own batch shuffle draws from Python's
+            # global random stream, which a resumed run starts afresh, so its epochs went another way
+            shuffle=False,
         )
     except KwtuiError:
         raise

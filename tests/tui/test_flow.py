@@ -100,6 +100,10 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
         choice = str(app.query_one("#threshold-choice").render())
         # a minute of ambient audio tells nothing about 0.5 FA/h: said so, not "target not met" beside 0 FA/h
         assert "0.5 FA/h not measurable" in choice and "not met" not in choice, choice
+        # the clip accuracy and the table's recall (each test clip alone) are told apart from the misses in
+        # running audio, which a user read as a contradiction (recall 100 % beside 50 % missed)
+        assert "clip accuracy" in choice and "in running audio" in choice, choice
+        assert "test clips one by one" in str(app.query_one("#confusion-title").render())
         # the verdict quotes the point's figures on audio it was not chosen on, and the choice shows them too
         unseen = app.steps[4].report.operating_point.unseen
         assert unseen is not None and "on audio it was not chosen on (the verdict's misses)" in choice, choice

@@ -204,7 +204,9 @@ class TrainingStep(StageStep):
             elif isinstance(event, Finished):
                 self.summary = event.summary
         if self.best is not None:
-            figure = "balanced val accuracy" if self.best_is_balanced else "val accuracy"
+            # the curve is plain accuracy; the best epoch is chosen by each class's recall averaged (rare classes
+            # count as much as _unknown), which a user saw beside a higher curve and could not place
+            figure = "balanced val accuracy (classes alike)" if self.best_is_balanced else "val accuracy"
             self.set_status(f"best epoch {self.best[0]}: {figure} {self.best[1]:.3f}")
 
     def plot_metric(self, event: Metric) -> None:
@@ -235,7 +237,9 @@ class TrainingStep(StageStep):
             balanced = message.summary.get("best_val_balanced_accuracy")
             val = message.summary.get("best_val_accuracy", self.best[1] if self.best else None)
             if isinstance(balanced, float):
-                self.set_status(f"[green]done[/]: best epoch {best}, balanced val accuracy {balanced:.3f}")
+                self.set_status(
+                    f"[green]done[/]: best epoch {best}, balanced val accuracy {balanced:.3f} (classes alike)"
+                )
             else:
                 val_text = f"{val:.3f}" if isinstance(val, float) else "?"
                 self.set_status(f"[green]done[/]: best epoch {best}, val accuracy {val_text}")

@@ -722,6 +722,9 @@ def run_wizard(preset: Preset | None, preset_path: Path | None = None) -> None:
     if not sys.stdin.isatty() or sys.__stderr__ is None or not sys.__stderr__.isatty():
         create_app(preset, preset_path=preset_path).run()
         return
+    from kwtui.tui.terminal_input import use_wizard_key_parser
+
+    use_wizard_key_parser()
     log_path = wizard_log_path()
     app = create_app(preset, preset_path=preset_path)
     app.log_path = log_path

@@ -239,6 +239,26 @@ def test_enter_in_a_burst_scans_the_path_it_was_pressed_on(tmp_path: Path) -> No
         tmux.close()
 
 
+def test_alt_or_escape_then_a_key_in_a_burst_types_no_stray_caret(tmp_path: Path) -> None:
+    """Escape (or Alt) and a character followed at once by an arrow, a paste or another Escape: Textual re-read the
+    held Escape as a typed `^` ("data/tin" + Escape y Escape became "data/tin^y"). Each character arrives as typed."""
+    from tests.tui.scripted import write_tiny_dataset
+
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.wait_for(lambda ls: any("not scanned yet" in line for line in ls[:8]))
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", *(["BSpace"] * 60), "data/ti", "Escape", "n", "Escape", "M-y", "Left")
+        tmux.run("set-buffer", "-b", "p", "Z")
+        tmux.run("send-keys", "-t", "w", "Escape", "Q", ";", "paste-buffer", "-p", "-b", "p", "-t", "w")
+        time.sleep(1.0)
+        field = next(line for line in tmux.screen()[:8] if "data/ti" in line)
+        assert "^" not in field and "data/tinQZy" in field, field
+    finally:
+        tmux.close()
+
+
 def test_keys_behind_a_tab_in_a_burst_go_to_the_field_it_moved_to(tmp_path: Path) -> None:
     """Ctrl+U, a number, Tab, ... across the three Features fields in one burst, 10 times: each field ends with its
     own number. The screen's Tab binding ran after the keys behind it had gone into the field it left ("Tab 5"

@@ -41,7 +41,8 @@ def test_the_wizard_marks_steps_from_the_registry():
 
     steps = {cls.step_id for cls in STEP_CLASSES}
     assert set(registry.STEP_RECORDS) <= steps
-    assert registry.STEP_RECORDS["training"] == "train"
+    assert registry.STEP_RECORDS["training"] == ("train",)
+    assert registry.STEP_RECORDS["evaluate"] == ("evaluate", "convert")
 
 
 def test_an_option_a_stage_does_not_take_is_refused_not_dropped():

@@ -217,15 +217,16 @@ class WizardApp(App[None]):
             return
         before_records = True
         for i, step in enumerate(self.steps):
-            stage = STEP_RECORDS.get(step.step_id)
-            if stage is not None:
-                if before_records and status[stage].state == "done":
+            stages = STEP_RECORDS.get(step.step_id)
+            if stages is not None:
+                state = step_state([status[stage].state for stage in stages])
+                if before_records and state == "done":
                     # features made for these very settings: the dataset and classes chosen before them are done
                     # too (a reopened wizard showed later steps checked and not the first two)
                     for earlier in range(i):
                         bar.mark_done(earlier)
                 before_records = False
-                bar.set_state(i, status[stage].state)
+                bar.set_state(i, state)
 
     def _withdraw_record_marks(self, bar: StepBar) -> None:
         """Marks that claimed a record's results become `?` until the settings can be judged again."""
@@ -665,6 +666,14 @@ class WizardApp(App[None]):
         self._quit_question = None
         await self.stop_all_work()
         self.exit()
+
+
+def step_state(states: list[str]) -> str:
+    """A step's mark from its records' states: done when all are; out of date when one is (Evaluate showed done while
+    its converted model was out of date); else not run."""
+    if all(state == "done" for state in states):
+        return "done"
+    return "stale" if "stale" in states else "missing"
 
 
 def run_presets(runs: Path) -> list[Path]:

@@ -264,3 +264,34 @@ def test_next_refuses_a_step_whose_own_field_is_invalid(trained_run, tmp_path: P
             assert app.step_index == TRAINING
 
     asyncio.run(scenario())
+
+
+def test_evaluate_is_done_only_while_its_converted_model_is_up_to_date(trained_run, tmp_path: Path):
+    """The Evaluate step's mark is its evaluation's and its conversion's: a report up to date beside a converted
+    model that is not (a conversion cancelled after training again) showed ✓ Evaluate, and Ctrl+N went on to a
+    Flash step that refused the model."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_path, run)
+    preset = from_dict(
+        {**trained_run.to_dict(), "run_dir": str(run), "features": {**trained_run.to_dict()["features"], "output": ""}}
+    )
+    layout = RunLayout(preset)
+    with open(layout.tflite, "ab") as model:
+        model.write(b"\0")  # not the model its model.json describes any more
+    status = records.status(layout)
+    assert status["evaluate"].done and status["convert"].state == "stale", status
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(120, 40)) as pilot:
+            bar = app.query_one(StepBar)
+            await pilot.pause()
+            assert {FEATURES, TRAINING} <= bar.done and EVALUATE in bar.stale and EVALUATE not in bar.done
+            app.go_to(EVALUATE)
+            await pilot.pause()
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert app.step_index == EVALUATE
+            assert app.steps[EVALUATE].ready_for_next().endswith("press Evaluate + convert.")
+
+    asyncio.run(scenario())

@@ -141,6 +141,9 @@ class EvaluateStep(StageStep):
             return "Evaluation/conversion is still running."
         if not self.wizard.run_layout().tflite.exists():
             return "Convert the model first (Evaluate + convert)."
+        converted = self.wizard.stage_status("convert")
+        if converted is not None and converted.state == "stale":  # Flash would refuse it: say so here
+            return f"Out of date: {converted.reason}; press Evaluate + convert."
         return None
 
     # --- running ---------------------------------------------------------------

@@ -217,3 +217,30 @@ def test_a_fresh_wizard_points_to_the_last_run_and_loads_its_choices(tmp_path: P
             assert app.steps[1].keywords == ["sheila"]
 
     asyncio.run(scenario())
+
+
+def test_a_folder_that_fails_its_scan_keeps_no_table_and_next_waits(tmp_path: Path, monkeypatch) -> None:
+    """A word's own folder scanned after the dataset (the scan fails, saying which folder to give): the table was
+    still the dataset's under the error, and Ctrl+N went on to Classes with the dataset's words and the failed path
+    in the headless command."""
+    from tests.tui.scripted import write_tiny_dataset
+
+    monkeypatch.chdir(tmp_path)
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    preset = from_dict({"name": "tiny", "dataset": {"path": "data/tiny"}, "classes": {"keywords": ["yes", "no"]}})
+
+    async def scenario() -> None:
+        app = create_app(preset, presets_dir=tmp_path / "presets", port_lister=lambda: [])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.query_one("#words").row_count > 0, 30)
+            await type_into(pilot, "dataset-path", "data/tiny/yes")
+            await pilot.press("enter")
+            await wait_stage(pilot, app.steps[0], "scan", 30)
+            status = str(app.query_one("#dataset-status").render())
+            assert "no word folders" in status and "scan failed" in status, status
+            assert app.query_one("#words", DataTable).row_count == 0
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert app.step_index == 0 and 0 not in app.query_one(StepBar).done
+
+    asyncio.run(scenario())

@@ -178,7 +178,10 @@ class DatasetStep(Step):
             self.start_scan(path)
             return
         if not message.ok:
-            self.set_status(f"[red]{message.stage} {message.status}: {message.message}[/]")
+            if message.stage == "scan":  # no table of another folder under the error, and Next waits for a scan
+                self.forget_scan()
+                self.wizard.mark_step_undone(0)
+            self.set_status(f"[red]{message.stage} {message.status}: {escape(message.message)}[/]")
             return
         if message.stage == "demo":
             self.set_status("demo dataset ready")

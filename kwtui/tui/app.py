@@ -645,10 +645,10 @@ class WizardApp(App[None]):
         """Quit; while a step's work runs, ask first (Ctrl+Q again, or the Quit button, quits)."""
         asking = self._quit_question
         if self.unfinished and (asking is None or asking not in self.screen_stack):
-            running = " and ".join(sorted(self.unfinished))
+            running = " and ".join(WORK_NAMES.get(name, name) for name in sorted(self.unfinished))
             question = (
-                f"{running.capitalize()} is still running. Quitting cancels it cleanly: finished work is kept, "
-                "and running the step again goes on from there.\nCtrl+Q again quits."
+                f"{running[0].upper()}{running[1:]} still running. Quitting cancels it cleanly: finished work is "
+                "kept, and running the step again goes on from there.\nCtrl+Q again quits."
             )
 
             async def answered(choice: str | None) -> None:
@@ -666,6 +666,20 @@ class WizardApp(App[None]):
         self._quit_question = None
         await self.stop_all_work()
         self.exit()
+
+
+WORK_NAMES = {  # the wizard's tasks as a sentence names them
+    "demo": "the demo dataset is",
+    "scan": "the dataset scan is",
+    "plan": "the class plan is",
+    "features": "feature generation is",
+    "train": "training is",
+    "evaluate": "the evaluation is",
+    "convert": "the conversion is",
+    "flash": "flashing is",
+    "monitor": "the serial monitor is",
+    "esphome": "the ESPHome export is",
+}
 
 
 def step_state(states: list[str]) -> str:

@@ -116,7 +116,7 @@ def test_cancel_training_promptly_and_quit_cleanly(demo_features, tmp_path: Path
             await pilot.press("ctrl+q")
             await pilot.pause()
             assert isinstance(app.screen, Confirm) and app.is_running and app.task_running("train")
-            assert "Train is still running" in str(app.screen.query_one("#choose-body").render())
+            assert "Training is still running" in str(app.screen.query_one("#choose-body").render())
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, Confirm) and app.task_running("train")

@@ -14,17 +14,18 @@ from rich.text import Text
 from kwtui.core import events as ev
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.0f} MB"
-
-
 def _resources_text(r: ev.Resources) -> str:
+    """RAM (the process tree's, its mapped files apart, and what the system has free), what was written, free disk:
+    within 80 columns for the figures of any laptop."""
     return (
-        f"RAM {_mb(r.rss_bytes)}"
-        + (f" (+{_mb(r.mapped_bytes)} mapped files)" if r.mapped_bytes else "")
-        + f" | RAM available {_mb(r.available_bytes)} | "
-        f"written {_mb(r.written_bytes)} | disk free {r.free_disk_bytes / 1e9:,.1f} GB"
+        f"RAM {_size(r.rss_bytes)}"
+        + (f" (+{_size(r.mapped_bytes)} mapped)" if r.mapped_bytes else "")
+        + f", {_size(r.available_bytes)} free | written {_size(r.written_bytes)} | disk {_size(r.free_disk_bytes)} free"
     )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n < 1e9 else f"{n / 1e9:,.1f} GB"
 
 
 class JsonRenderer:

@@ -55,9 +55,7 @@ async def whole_wizard(demo_dataset: Path, tmp_path: Path) -> None:
             await pilot.press("left_square_bracket")
         assert app.steps[1].keywords == ["yes", "no"]
         # where these classes can go is said here, not first by the ESPHome export after training
-        assert "ESPHome takes one keyword, without _unknown and _background" in str(
-            app.query_one("#class-order").render()
-        )
+        assert "ESPHome takes one keyword, no _unknown/_background" in str(app.query_one("#class-order").render())
         assert app.steps[1].order == sorted(app.steps[1].order)  # no row moved: the numbers carry the order
         prompts = {
             o.value: str(o.prompt) for o in (keywords.get_option_at_index(i) for i in range(keywords.option_count))

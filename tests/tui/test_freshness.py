@@ -130,8 +130,10 @@ def test_resume_past_the_epochs_asked_says_there_is_nothing_to_train(trained_run
     data["train"]["epochs"] = done - 1
     with pytest.raises(UserError) as refused:
         run_train(from_dict(data), lambda e: None, ev.CancelToken(), resume=True)
-    assert f"train.epochs: {done - 1}, but the run folder's model has trained {done} epochs" in str(refused.value)
-    assert "press Start (not Resume) to start over" in in_wizard(str(refused.value))
+    said = in_wizard(str(refused.value))
+    assert f"train.epochs = {done - 1}, but the saved model has trained {done}: set train.epochs = {done}" in said
+    assert "resume to finish it" in said and "press Start (not Resume) to start over" in said
+    assert len(said) < 3 * 76, said  # whole in the status's 3 rows at 80 columns
     assert (run / "train.json").read_bytes() == record
     # and Start's question says Resume cannot go on (it offered "Resume continues instead")
     from kwtui.tui.steps.training import TrainingStep

@@ -420,9 +420,9 @@ def _start_or_resume(
     if state is not None and state["epochs_done"] > cfg.epochs:
         # its record would name a model of train.epochs epochs that is not the one there: a replay would differ
         raise UserError(
-            f"train.epochs: {cfg.epochs}, but the run folder's model has trained {state['epochs_done']} epochs; "
-            f"set train.epochs = {state['epochs_done']} for that model as it is, or run without --resume to start "
-            f"over with {cfg.epochs}"
+            f"train.epochs = {cfg.epochs}, but the saved model has trained {state['epochs_done']}: set train.epochs "
+            f"= {state['epochs_done']} and resume to finish it, or run without --resume to start over with "
+            f"{cfg.epochs}"
         )
     with contextlib.suppress(FileNotFoundError):
         os.unlink(layout.train_record)

@@ -182,8 +182,8 @@ class ClassesStep(Step):
         target = (
             "kwtui's firmware or ESPHome"
             if len(names) == 1 and not extra and streaming
-            else "kwtui's firmware; ESPHome takes one keyword, without _unknown and _background"
-            + ("" if streaming else ", on the micro frontend and streaming model")
+            else "kwtui's firmware; ESPHome takes one keyword, no _unknown/_background"
+            + ("" if streaming else ", micro frontend + streaming model")
         )
         self.query_one("#class-order", Label).update("classes: " + ", ".join(names + extra) + f"  [dim]({target})[/]")
 

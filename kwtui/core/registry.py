@@ -24,7 +24,7 @@ class Stage:
     skipped_when_up_to_date: bool = False
     writes_run_folder: bool = True  # holds the run folder alone; False: reads it beside other readers (flash)
     in_pipeline: bool = True  # one of `kwtui run`'s stages, in this order (an export is not)
-    wizard_step: str | None = None  # the wizard step whose checkmark is (also) this stage's record
+    wizard_step: str | None = None  # the wizard step whose checkmark is this stage's record
 
 
 STAGES_IN_ORDER: tuple[Stage, ...] = (
@@ -55,7 +55,6 @@ STAGES_IN_ORDER: tuple[Stage, ...] = (
         needs_tensorflow=True,
         recorded=True,
         skipped_when_up_to_date=True,
-        wizard_step="evaluate",  # the step's "Evaluate + convert": its mark is both records'
     ),
     Stage(
         "flash",
@@ -76,11 +75,7 @@ STAGES_IN_ORDER: tuple[Stage, ...] = (
 REGISTRY: dict[str, Stage] = {stage.name: stage for stage in STAGES_IN_ORDER}
 PIPELINE: tuple[str, ...] = tuple(stage.name for stage in STAGES_IN_ORDER if stage.in_pipeline)
 RECORDED: tuple[str, ...] = tuple(stage.name for stage in STAGES_IN_ORDER if stage.recorded)
-# each wizard step's records: its checkmark is done only while all of them are up to date
-STEP_RECORDS: dict[str, tuple[str, ...]] = {}
-for _stage in STAGES_IN_ORDER:
-    if _stage.wizard_step and _stage.recorded:
-        STEP_RECORDS[_stage.wizard_step] = (*STEP_RECORDS.get(_stage.wizard_step, ()), _stage.name)
+STEP_RECORDS: dict[str, str] = {s.wizard_step: s.name for s in STAGES_IN_ORDER if s.wizard_step and s.recorded}
 
 
 def stage(name: str) -> Stage:

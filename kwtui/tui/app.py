@@ -217,9 +217,13 @@ class WizardApp(App[None]):
             return
         before_records = True
         for i, step in enumerate(self.steps):
-            stages = STEP_RECORDS.get(step.step_id)
-            if stages is not None:
-                state = step_state([status[stage].state for stage in stages])
+            stage = STEP_RECORDS.get(step.step_id)
+            if stage is not None:
+                state = status[stage].state
+                if stage == "evaluate" and state == "done":
+                    # "Evaluate + convert": done while Flash can use the converted model too (✓ showed through a
+                    # conversion, and for good after one was cancelled)
+                    state = self._deployable_state(preset)
                 if before_records and state == "done":
                     # features made for these very settings: the dataset and classes chosen before them are done
                     # too (a reopened wizard showed later steps checked and not the first two)
@@ -267,6 +271,15 @@ class WizardApp(App[None]):
             return records.status(RunLayout(preset))
         except KwtuiError:
             return None
+
+    @staticmethod
+    def _deployable_state(preset: Preset) -> str:
+        from kwtui.core.io import records
+
+        try:
+            return records.deployable_status(RunLayout(preset)).state
+        except KwtuiError:
+            return "missing"
 
     def stage_status(self, stage: str) -> Any:
         """The record status of `stage` for the settings on screen (None when a setting is invalid)."""
@@ -680,14 +693,6 @@ WORK_NAMES = {  # the wizard's tasks as a sentence names them
     "monitor": "the serial monitor is",
     "esphome": "the ESPHome export is",
 }
-
-
-def step_state(states: list[str]) -> str:
-    """A step's mark from its records' states: done when all are; out of date when one is (Evaluate showed done while
-    its converted model was out of date); else not run."""
-    if all(state == "done" for state in states):
-        return "done"
-    return "stale" if "stale" in states else "missing"
 
 
 def run_presets(runs: Path) -> list[Path]:

@@ -188,6 +188,17 @@ def test_no_converted_model_says_run_convert(converted_run, tmp_path):
         flash.run_flash(preset, ev.ignore, ev.CancelToken(), dry_run=True, port="p")
 
 
+def test_a_converted_model_changed_since_its_conversion_is_not_flashed(converted_run, tmp_path):
+    """model.json describes the .tflite it was written with (size, sha256): another file there is refused."""
+    from kwtui.core.io.layout import RunLayout
+
+    preset = converted_run()
+    with open(RunLayout(preset).tflite, "ab") as model:
+        model.write(b"\0")
+    with pytest.raises(UserError, match=r"model.json says .*: run `kwtui convert fw` first"):
+        flash.run_flash(preset, ev.ignore, ev.CancelToken(), dry_run=True, port="p")
+
+
 def test_cli_error_is_one_line_with_exit_code_2(converted_run, tmp_path):
     preset = converted_run(write_model=False)
     preset_path = tmp_path / "fw.toml"

@@ -456,26 +456,37 @@ def stale_hint(layout: RunLayout, command: str | None) -> str:
     return hint
 
 
-def require_deployable(layout: RunLayout, command: str = "flash") -> None:
-    """Flash: the converted model must come from the training run and classes of this preset. Its threshold and
-    post-processing may differ (the partition image carries the preset's), so those do not make it stale."""
+def deployable_status(layout: RunLayout, command: str = "flash") -> StageStatus:
+    """Whether the converted model can be flashed for this preset: it comes from the preset's training run and
+    classes, and its file is the one its model.json describes. Its threshold and post-processing may differ (the
+    partition image carries the preset's), so those do not make it stale."""
     record = read_record(layout.model_json)
-    name = layout.preset.name
     if record is None:
-        raise UserError(f"{layout.tflite}: no converted model; run `kwtui convert {name}` first")
+        return StageStatus("missing", f"{layout.tflite}: no converted model")
     trained = train_status(layout)
     if not trained.done:
-        raise UserError(
-            f"{trained.reason}{stale_hint(layout, command)}: run `kwtui train {name}`, then "
-            f"`kwtui convert {name}` first"
-        )
+        return StageStatus("stale", f"{trained.reason}{stale_hint(layout, command)}")
     if record.get("train_fingerprint") != train_fingerprint(layout.preset) or record.get("train_run") != train_run_id(
         layout
     ):
         reason = _labels_reason(record, layout.preset, "converted model")
         if reason.endswith("other settings"):
             reason = "the converted model is from an earlier training run"
-        raise UserError(f"{reason}: run `kwtui convert {name}` first")
+        return StageStatus("stale", reason)
+    problem = model_file_problem(layout.tflite, record)
+    return StageStatus("stale", problem) if problem else StageStatus("done")
+
+
+def require_deployable(layout: RunLayout, command: str = "flash") -> None:
+    """Flash: refuse (exit 2, one line) a converted model `deployable_status` finds unusable, saying what to run."""
+    found = deployable_status(layout, command)
+    if found.done:
+        return
+    name = layout.preset.name
+    then = (
+        f"`kwtui convert {name}`" if train_status(layout).done else f"`kwtui train {name}`, then `kwtui convert {name}`"
+    )
+    raise UserError(f"{found.reason}{';' if found.state == 'missing' else ':'} run {then} first")
 
 
 def require(layout: RunLayout, stage: str, command: str | None = None) -> None:

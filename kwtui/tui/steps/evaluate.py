@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar
 
-from kwtui.core.errors import UserError
+from kwtui.core.errors import KwtuiError, UserError
 from kwtui.core.events import Progress, StageWarning, Started
 from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
@@ -141,8 +141,11 @@ class EvaluateStep(StageStep):
             return "Evaluation/conversion is still running."
         if not self.wizard.run_layout().tflite.exists():
             return "Convert the model first (Evaluate + convert)."
-        converted = self.wizard.stage_status("convert")
-        if converted is not None and converted.state == "stale":  # Flash would refuse it: say so here
+        try:
+            converted = records.deployable_status(self.wizard.run_layout())
+        except KwtuiError:
+            return None  # an invalid setting: Next names it
+        if converted.state == "stale":  # Flash would refuse it: say so here
             return f"Out of date: {converted.reason}; press Evaluate + convert."
         return None
 

@@ -321,7 +321,12 @@ class EvaluateStep(StageStep):
         row = next((r for r in self.sweep if abs(r.threshold - self.threshold) < 1e-9), None)
         if self.target <= 0:
             self.follow_hand_pick(row)
-        how = f"for {self.target:g} FA/h" if self.target > 0 else "picked by hand"
+        if self.target <= 0:
+            how = "picked by hand"
+        elif op is not None and not op.meets_target:  # "for 0.5 FA/h" beside 1900 FA/h read as met
+            how = f"aimed at {self.target:g} FA/h, [yellow]{_unmet(report) if report is not None else 'not met'}[/]"
+        else:
+            how = f"for {self.target:g} FA/h"
         text = (
             f"clip accuracy {percent(self.accuracy)}  in running audio, operating point ({how}): "
             f"threshold {self.threshold:g}, window {self.average_window}"
@@ -374,8 +379,6 @@ class EvaluateStep(StageStep):
         text += f"\nFA/h {_rate(row.false_accepts_per_hour)} on {hours * 60:.0f} min of ambient audio"
         if same:
             text += _unseen_text(op)
-        if self.target > 0 and not op.meets_target:
-            text += f"  [yellow]{self.target:g} FA/h {_unmet(report)}[/]"
         if report.support_warnings:
             text += "  [yellow]too little audio/clips to trust these rates: see report.txt[/]"
         return text

@@ -65,6 +65,12 @@ def test_verdicts():
     # the keyword is quoted: a keyword named "no" reads as a word of the sentence otherwise
     assert any("'yes' missed 66%" in step and "clips of 'yes'" in step for step in useless.next_steps)
     assert len(useless.next_steps) <= 3
+    # 223 false accepts in 0.68 h: too little audio to show 0.5 FA/h is met, enough to show it is not
+    firing = judge(_report(0.05, 328.0, 0.68, 2.0, False))
+    assert firing.status == "not usable" and "NOT USABLE" in firing.line() and "328 false accepts/h" in firing.line()
+    assert any("evaluate.ambient_folders" in step for step in firing.next_steps)  # a point for the target needs it
+    # one false accept in 0.03 h could still be chance at 0.5 FA/h (the interval reaches below it)
+    assert judge(_report(0.05, 1 / 0.03, 0.03, 2.0, False)).status == "not measurable"
     noisy = judge(_report(0.05, 9.0, 4.0, 2.0, False, sources={"speech": 30, "words": 6}))
     assert noisy.status == "not usable"
     assert any("30 of 36 false accepts on speech" in step for step in noisy.next_steps)

@@ -345,6 +345,33 @@ def test_keys_right_behind_space_in_the_word_list_act_as_typed_slowly(tmp_path: 
         tmux.close()
 
 
+def test_a_word_picked_at_the_bottom_of_the_list_stays_in_view_at_80x24(tmp_path: Path, demo_dataset: Path) -> None:
+    """The class table under the list gains a row when a keyword is picked, and the list shrinks by one: the row
+    just picked at the bottom of the list went under its border."""
+    # the demo's 15 words (the demo dataset of the tests has 9): a list taller than the screen
+    data = tmp_path / "data"
+    shutil.copytree(demo_dataset / "_background_noise_", data / "_background_noise_")
+    sources = sorted(p for p in demo_dataset.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    words = ["bird", "down", "go", "house", "left", "marvin", "no", "off", "on", "right", "sheila", "stop", "tree"]
+    for k, word in enumerate([*words, "up", "yes"]):
+        shutil.copytree(sources[k % len(sources)], data / word)
+    (tmp_path / "m.toml").write_text('name = "m"\n[dataset]\npath = "data"\n[classes]\nkeywords = ["marvin"]\n')
+    tmux = Tmux(tmp_path, 80, 24)
+    try:
+        tmux.wizard_on("m.toml")
+        tmux.wait_for(lambda ls: any("words" in line and "clips" in line for line in ls[:8]), seconds=30)
+        tmux.run("send-keys", "-t", "w", "C-n")
+        tmux.wait_for(lambda ls: any("classes: marvin, _unknown" in line for line in ls))
+        time.sleep(1.0)
+        tmux.run("send-keys", "-t", "w", "End", "Space")  # yes: the last word
+        tmux.wait_for(lambda ls: any(line.strip().startswith("yes ") for line in ls), seconds=20)  # its table row
+        time.sleep(1.0)
+        lines = tmux.screen()
+        assert any("#2 yes" in line for line in lines), "\n".join(lines)
+    finally:
+        tmux.close()
+
+
 def test_space_right_before_a_tab_acts_on_the_widget_it_was_typed_on(tmp_path: Path) -> None:
     """Space then Tab in one burst, on the word list and the class checkboxes: each Space toggles the widget that
     had the focus when it was typed. The App read the Tab (moving the focus) before the Space, queued at the list,

@@ -47,6 +47,11 @@ class KeywordList(SelectionList[str]):
         self.toggle(word)
         self._step().keyword_toggled(word)
 
+    def on_resize(self) -> None:
+        """The list shrinks when the class table under it gains a row (a keyword picked at the bottom): the row just
+        picked stays in view, not under the border."""
+        self.call_after_refresh(self.scroll_to_highlight)
+
     def _step(self) -> ClassesStep:
         return next(a for a in self.ancestors if isinstance(a, ClassesStep))
 

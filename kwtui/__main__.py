@@ -1,3 +1,3 @@
-from kwtui.cli.main import main
+from kwtui.cli.launch import main
 
 main()

@@ -336,7 +336,7 @@ def main() -> None:
         sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)))
     except typer.Exit as exc:  # from fail(), --help
         sys.exit(exc.exit_code)
-    except typer.Abort:  # Ctrl-C while click itself was prompting or parsing
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C while click parsed, or before a command's clean stop took it
         typer.echo("error: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
     except KwtuiError as exc:  # a stray one from a command without run_with_events

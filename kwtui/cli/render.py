@@ -15,12 +15,12 @@ from kwtui.core import events as ev
 
 
 def _resources_text(r: ev.Resources) -> str:
-    """RAM (the process tree's, its mapped files apart, and what the system has free), what was written, free disk:
+    """RAM (the process tree's, its mapped files apart, and what the system has available), written, free disk:
     within 80 columns for the figures of any laptop."""
     return (
         f"RAM {_size(r.rss_bytes)}"
         + (f" (+{_size(r.mapped_bytes)} mapped)" if r.mapped_bytes else "")
-        + f", {_size(r.available_bytes)} free | written {_size(r.written_bytes)} | disk {_size(r.free_disk_bytes)} free"
+        + f", {_size(r.available_bytes)} avail | wrote {_size(r.written_bytes)} | disk {_size(r.free_disk_bytes)} free"
     )
 
 

@@ -658,10 +658,17 @@ class WizardApp(App[None]):
         """Quit; while a step's work runs, ask first (Ctrl+Q again, or the Quit button, quits)."""
         asking = self._quit_question
         if self.unfinished and (asking is None or asking not in self.screen_stack):
-            running = " and ".join(WORK_NAMES.get(name, name) for name in sorted(self.unfinished))
+            names = [WORK_NAMES.get(name, name) for name in sorted(self.unfinished)]
+            running = " and ".join(names)
+            verb = "are" if len(names) > 1 else "is"
+            again = (
+                "running the step again goes on from there"
+                if self.unfinished <= RESUMED
+                else "what was not finished starts over when run again"
+            )
             question = (
-                f"{running[0].upper()}{running[1:]} still running. Quitting cancels it cleanly: finished work is "
-                "kept, and running the step again goes on from there.\nCtrl+Q again quits."
+                f"{running[0].upper()}{running[1:]} {verb} still running. Quitting cancels it cleanly: finished work "
+                f"is kept, and {again}.\nCtrl+Q again quits."
             )
 
             async def answered(choice: str | None) -> None:
@@ -676,23 +683,26 @@ class WizardApp(App[None]):
 
     async def quit_now(self) -> None:
         """Cancel every step's work, wait for it to end cleanly, and exit."""
-        self._quit_question = None
+        asking, self._quit_question = self._quit_question, None
+        if asking is not None and asking in self.screen_stack:  # Ctrl+Q again: no question left up while work stops
+            asking.dismiss(None)
         await self.stop_all_work()
         self.exit()
 
 
 WORK_NAMES = {  # the wizard's tasks as a sentence names them
-    "demo": "the demo dataset is",
-    "scan": "the dataset scan is",
-    "plan": "the class plan is",
-    "features": "feature generation is",
-    "train": "training is",
-    "evaluate": "the evaluation is",
-    "convert": "the conversion is",
-    "flash": "flashing is",
-    "monitor": "the serial monitor is",
-    "esphome": "the ESPHome export is",
+    "demo": "the demo dataset",
+    "scan": "the dataset scan",
+    "plan": "the class plan",
+    "features": "feature generation",
+    "train": "training",
+    "evaluate": "the evaluation",
+    "convert": "the conversion",
+    "flash": "flashing",
+    "monitor": "the serial monitor",
+    "esphome": "the ESPHome export",
 }
+RESUMED = {"features", "train"}  # work that a re-run takes up where it stopped
 
 
 def run_presets(runs: Path) -> list[Path]:

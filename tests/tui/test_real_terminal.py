@@ -252,8 +252,8 @@ def test_alt_or_escape_then_a_key_in_a_burst_types_no_stray_caret(tmp_path: Path
         tmux.run("send-keys", "-t", "w", *(["BSpace"] * 60), "data/ti", "Escape", "n", "Escape", "M-y", "Left")
         tmux.run("set-buffer", "-b", "p", "Z")
         tmux.run("send-keys", "-t", "w", "Escape", "Q", ";", "paste-buffer", "-p", "-b", "p", "-t", "w")
-        time.sleep(1.0)
-        field = next(line for line in tmux.screen()[:8] if "data/ti" in line)
+        lines = tmux.wait_for(lambda ls: any("Zy" in line for line in ls[:8]), seconds=10)  # the paste arrived
+        field = next(line for line in lines[:8] if "data/ti" in line)
         assert "^" not in field and "data/tinQZy" in field, field
     finally:
         tmux.close()
@@ -365,9 +365,7 @@ def test_a_word_picked_at_the_bottom_of_the_list_stays_in_view_at_80x24(tmp_path
         time.sleep(1.0)
         tmux.run("send-keys", "-t", "w", "End", "Space")  # yes: the last word
         tmux.wait_for(lambda ls: any(line.strip().startswith("yes ") for line in ls), seconds=20)  # its table row
-        time.sleep(1.0)
-        lines = tmux.screen()
-        assert any("#2 yes" in line for line in lines), "\n".join(lines)
+        tmux.wait_for(lambda ls: any("#2 yes" in line for line in ls), seconds=10)  # scrolled back into view
     finally:
         tmux.close()
 

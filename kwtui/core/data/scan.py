@@ -291,7 +291,8 @@ def _list_folders(root: Path, scan: DatasetScan) -> list[tuple[str, list[str]]]:
             scan.problems.append(Problem(entry.name, "unreadable", f"cannot list the folder ({exc.strerror or exc})"))
             continue
         folders.append((entry.name, names))
-    if not folders and any(entry.name.lower().endswith(".wav") and not _is_dir(entry) for entry in top):
+    subfolders = [entry for entry in top if _is_dir(entry) and not entry.name.startswith(".")]
+    if not subfolders and any(entry.name.lower().endswith(".wav") and not _is_dir(entry) for entry in top):
         raise UserError(
             f"{root}: holds clips but no word folders, as one word's own folder does; the dataset is the folder "
             f"of word folders ({root.resolve().parent}?)"

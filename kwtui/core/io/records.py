@@ -456,7 +456,7 @@ def stale_hint(layout: RunLayout, command: str | None) -> str:
     return hint
 
 
-def deployable_status(layout: RunLayout, command: str = "flash") -> StageStatus:
+def deployable_status(layout: RunLayout, command: str | None = "flash") -> StageStatus:
     """Whether the converted model can be flashed for this preset: it comes from the preset's training run and
     classes, and its file is the one its model.json describes. Its threshold and post-processing may differ (the
     partition image carries the preset's), so those do not make it stale."""

@@ -18,7 +18,7 @@ from kwtui.core.io import records
 from kwtui.core.io.layout import RunLayout
 from kwtui.core.preset import Preset
 from kwtui.core.report import CurvePoint, OperatingPoint, Report, false_reject_rate_interval
-from kwtui.core.verdict import judge
+from kwtui.core.verdict import fires_above_target, judge
 from kwtui.tui.form import FormState
 from kwtui.tui.format import percent
 from kwtui.tui.messages import StageDone, StageEvents
@@ -142,11 +142,13 @@ class EvaluateStep(StageStep):
         if not self.wizard.run_layout().tflite.exists():
             return "Convert the model first (Evaluate + convert)."
         try:
-            converted = records.deployable_status(self.wizard.run_layout())
+            converted = records.deployable_status(self.wizard.run_layout(), command=None)
         except KwtuiError:
             return None  # an invalid setting: Next names it
-        if converted.state == "stale":  # Flash would refuse it: say so here
-            return f"Out of date: {converted.reason}; press Evaluate + convert."
+        if not converted.done:  # Flash would refuse it: say so here
+            if not records.train_status(self.wizard.run_layout()).done:
+                return f"{converted.reason}: train again (step 4), then Evaluate + convert."
+            return f"{converted.reason}; press Evaluate + convert."
         return None
 
     # --- running ---------------------------------------------------------------
@@ -328,7 +330,7 @@ class EvaluateStep(StageStep):
         else:
             how = f"for {self.target:g} FA/h"
         text = (
-            f"clip accuracy {percent(self.accuracy)}  in running audio, operating point ({how}): "
+            f"clip accuracy {percent(self.accuracy)} | in running audio: operating point ({how}), "
             f"threshold {self.threshold:g}, window {self.average_window}"
         )
         if row and report is not None and op is not None:
@@ -410,7 +412,8 @@ def _unmet(report: Report) -> str:
     """Why a target is not met: on too little audio it is neither met nor missed (0 false accepts beside "target
     not met" read as a contradiction)."""
     measurable = report.ambient.hours > 0 and report.ambient.hours >= report.needed_hours
-    return "not met" if measurable else "not measurable"
+    shown_over = fires_above_target(report.operating_point.point, report.ambient.hours, report.target_fa_per_hour)
+    return "not met" if measurable or shown_over else "not measurable"
 
 
 def _unseen_text(op: OperatingPoint) -> str:
@@ -432,7 +435,7 @@ def _per_keyword_text(report: Report, op: OperatingPoint, target: float, accurac
         for kw, p in (op.per_keyword_points or {}).items()
     )
     aim = f"for {target:g} FA/h" if op.meets_target else f"each chosen alone, {target:g} FA/h {_unmet(report)}"
-    text = f"clip accuracy {percent(accuracy)}  in running audio, threshold per keyword ({aim}): {points}"
+    text = f"clip accuracy {percent(accuracy)} | in running audio: threshold per keyword ({aim}): {points}"
     text += f"\ntogether: FRR {percent(op.point.false_reject_rate)}"
     per_keyword = op.point.per_keyword_false_reject_rate or {}
     if per_keyword:

@@ -139,14 +139,15 @@ class EvaluateStep(StageStep):
     def ready_for_next(self) -> str | None:
         if self.running:
             return "Evaluation/conversion is still running."
-        if not self.wizard.run_layout().tflite.exists():
+        layout = self.wizard.run_layout()
+        if not layout.tflite.exists():
             return "Convert the model first (Evaluate + convert)."
         try:
-            converted = records.deployable_status(self.wizard.run_layout(), command=None)
+            converted = records.deployable_status(layout, command=None)
         except KwtuiError:
             return None  # an invalid setting: Next names it
         if not converted.done:  # Flash would refuse it: say so here
-            if not records.train_status(self.wizard.run_layout()).done:
+            if not records.train_status(layout).done:
                 return f"{converted.reason}: train again (step 4), then Evaluate + convert."
             return f"{converted.reason}; press Evaluate + convert."
         return None
@@ -323,10 +324,9 @@ class EvaluateStep(StageStep):
         row = next((r for r in self.sweep if abs(r.threshold - self.threshold) < 1e-9), None)
         if self.target <= 0:
             self.follow_hand_pick(row)
-        if self.target <= 0:
             how = "picked by hand"
-        elif op is not None and not op.meets_target:  # "for 0.5 FA/h" beside 1900 FA/h read as met
-            how = f"aimed at {self.target:g} FA/h, [yellow]{_unmet(report) if report is not None else 'not met'}[/]"
+        elif report is not None and not report.operating_point.meets_target:  # "for 0.5 FA/h" beside 1900 read met
+            how = f"aimed at {self.target:g} FA/h, [yellow]{_unmet(report)}[/]"
         else:
             how = f"for {self.target:g} FA/h"
         text = (
